@@ -1,0 +1,39 @@
+/*
+ * util.h - small helpers every module uses: clocks, string copies, hashing.
+ *
+ * Nothing here holds state. Strings returned by mw__strdup()/mw__strndup()/
+ * mw__sprintf() are the caller's, freed with free().
+ */
+#ifndef MW_UTIL_H
+#define MW_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic clock, nanoseconds and seconds. */
+uint64_t mw__mono_ns(void);
+double mw__mono(void);
+/* Wall clock, Unix seconds with fraction. */
+double mw__wall(void);
+
+char *mw__strdup(const char *s);
+char *mw__strndup(const char *s, size_t n);
+char *mw__sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *mw__vsprintf(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
+/* 64-bit FNV-1a, chainable: pass the previous result as `h` (start with
+ * MW_HASH_INIT). */
+#define MW_HASH_INIT 0xcbf29ce484222325ULL
+uint64_t mw__hash(uint64_t h, const void *data, size_t len);
+
+/* Reads a whole file, at most `cap` bytes (larger files fail with
+ * errno EFBIG). Returns a NUL-terminated buffer the caller frees, with its
+ * length in `*len`, or NULL with errno set. */
+char *mw__read_file(const char *path, size_t cap, size_t *len);
+
+#define MW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MW_UNUSED(x) ((void)(x))
+
+#endif

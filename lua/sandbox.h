@@ -1,0 +1,103 @@
+/*
+ * sandbox.h - one check instance's Lua sandbox, and the time budget that
+ * stops runaway runs.
+ *
+ * Each instance owns one mw__sandbox: its own lua_State with a capped
+ * allocator, only the safe libraries, globals a fresh table over a
+ * read-only `mw` API, and the check script loaded as text. A run is a
+ * coroutine: mw__sandbox_begin() prepares it, mw__sandbox_resume() runs it
+ * until it finishes, fails, or is preempted at the end of its time slice
+ * (it is then resumed later, so one busy check never holds a worker).
+ *
+ * The budget (mw__budget) is one watchdog thread per engine watching one
+ * slot per worker thread. While a run stays within its slice and deadline
+ * no hook is installed (no per-instruction cost); past the slice the
+ * watchdog installs a hook that yields; past the deadline, a hook that
+ * raises on every instruction, so pcall cannot swallow the stop. Pattern
+ * matching (string.find/match/gmatch/gsub) checks the same flag, so a
+ * backtracking pattern from an untrusted label cannot hang a worker.
+ *
+ * Threads: a sandbox is used by one worker thread at a time; the watchdog
+ * only touches it through its slot, under the slot's lock.
+ */
+#ifndef MW_SANDBOX_H
+#define MW_SANDBOX_H
+
+#include "core/log.h"
+#include "core/sender.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mw__sandbox mw__sandbox;
+typedef struct mw__budget mw__budget;
+typedef struct mw__budget_slot mw__budget_slot;
+
+/* ------------------------------------------------------------- budget */
+
+/* A watchdog for `nslots` workers, preempting runs after `slice` seconds.
+ * The thread starts with the first run. Returns NULL on error. */
+mw__budget *mw__budget_new(unsigned nslots, double slice);
+/* Joins the watchdog thread. No run may be in progress. */
+void mw__budget_free(mw__budget *b);
+mw__budget_slot *mw__budget_slot_get(mw__budget *b, unsigned i);
+
+/* ------------------------------------------------------------- sandbox */
+
+/* What the engine lends a sandbox for `mw.engine_stats()`. */
+typedef void (*mw__stats_fn)(void *ud, mw_engine_stats *out);
+
+typedef struct mw__sandbox_opts {
+    const char *check;       /* check name */
+    const char *check_id;    /* "<check>:<hash>" */
+    const char *chunkname;   /* "@path/to/check.lua", for messages */
+    const char *script;      /* source text, `script_len` bytes */
+    size_t script_len;
+    const cJSON *instance;    /* copied into self.instance */
+    const cJSON *init_config; /* copied into self.init_config */
+    size_t mem_cap;           /* bytes; 0 = 16 MiB */
+    mw__sender *sender;       /* borrowed; outlives the sandbox */
+    const mw__log *log;       /* borrowed */
+    mw__stats_fn stats_fn;    /* may be NULL */
+    void *stats_ud;
+} mw__sandbox_opts;
+
+typedef enum mw__run_status {
+    MW_RUN_OK = 0,
+    MW_RUN_ERROR,     /* run() raised, or the script is broken */
+    MW_RUN_TIMEOUT,   /* past its deadline */
+    MW_RUN_NOMEM,     /* past its memory cap */
+    MW_RUN_PREEMPTED, /* end of slice: resume it again later */
+} mw__run_status;
+
+/*
+ * Creates the state and loads the script (text only); the script must
+ * return a table with a `run` function. Returns NULL with a message in
+ * `*err` (caller frees with free()) on failure.
+ */
+mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err);
+void mw__sandbox_free(mw__sandbox *sb);
+
+/* Prepares a run that must end by monotonic time `deadline` (seconds, as
+ * mw__mono()). The first run of a sandbox calls init(self) first. */
+void mw__sandbox_begin(mw__sandbox *sb, double deadline);
+
+/* Runs (or continues) the current run on the calling worker, watched
+ * through `slot`. */
+mw__run_status mw__sandbox_resume(mw__sandbox *sb, mw__budget_slot *slot);
+
+/* Stops the current run (whatever its state) and frees its coroutine. */
+void mw__sandbox_abort(mw__sandbox *sb);
+
+/* Why the last run failed; "" after a good run. Valid until the next
+ * mw__sandbox_begin(). */
+const char *mw__sandbox_error(const mw__sandbox *sb);
+
+/* Warnings raised with mw.warning() by the last run. */
+unsigned mw__sandbox_warnings(const mw__sandbox *sb);
+
+/* Bytes the sandbox's Lua state holds now. */
+size_t mw__sandbox_mem(const mw__sandbox *sb);
+
+#endif
