@@ -9,8 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int mw__diag_add(mw__diag *d, const char *file, int line, int col,
-                 const char *fmt, ...)
+int mw__diag_add(mw__diag *d, const char *file, int line, int col, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -16,8 +16,8 @@ typedef struct mw__diag {
 } mw__diag;
 
 /* Appends a problem; returns 0, or -1 on OOM (the problem is dropped). */
-int mw__diag_add(mw__diag *d, const char *file, int line, int col,
-                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int mw__diag_add(mw__diag *d, const char *file, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 void mw__diag_free(mw__diag *d);
 
 #endif

@@ -44,8 +44,8 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-static void write_json(const mw__log *log, mw__log_level level, const char *ts,
-                       const char *where, const char *msg)
+static void write_json(const mw__log *log, mw__log_level level, const char *ts, const char *where,
+                       const char *msg)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -65,8 +65,7 @@ static void write_json(const mw__log *log, mw__log_level level, const char *ts,
     cJSON_free(s);
 }
 
-void mw__log_write(const mw__log *log, mw__log_level level, const char *where,
-                   const char *fmt, ...)
+void mw__log_write(const mw__log *log, mw__log_level level, const char *where, const char *fmt, ...)
 {
     if (!log || level < log->level || level >= MW_LOG_OFF)
         return;

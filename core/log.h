@@ -20,8 +20,8 @@ typedef enum mw__log_level {
 
 typedef struct mw__log {
     mw__log_level level;
-    int json;  /* 1: one JSON object per line */
-    int fd;    /* where lines go; 2 by default */
+    int json; /* 1: one JSON object per line */
+    int fd;   /* where lines go; 2 by default */
 } mw__log;
 
 /* Parses "debug|info|warn|error|off"; returns -1 when unknown. */
@@ -29,12 +29,12 @@ int mw__log_level_parse(const char *s);
 
 /* Writes one line: `where` names the subject (a check id, a file, a
  * module) and may be NULL. A NULL `log` writes nothing. */
-void mw__log_write(const mw__log *log, mw__log_level level, const char *where,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void mw__log_write(const mw__log *log, mw__log_level level, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #define mw__debug(log, where, ...) mw__log_write(log, MW_LOG_DEBUG, where, __VA_ARGS__)
-#define mw__info(log, where, ...) mw__log_write(log, MW_LOG_INFO, where, __VA_ARGS__)
-#define mw__warn(log, where, ...) mw__log_write(log, MW_LOG_WARN, where, __VA_ARGS__)
+#define mw__info(log, where, ...)  mw__log_write(log, MW_LOG_INFO, where, __VA_ARGS__)
+#define mw__warn(log, where, ...)  mw__log_write(log, MW_LOG_WARN, where, __VA_ARGS__)
 #define mw__error(log, where, ...) mw__log_write(log, MW_LOG_ERROR, where, __VA_ARGS__)
 
 #endif

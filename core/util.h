@@ -20,8 +20,7 @@ double mw__wall(void);
 char *mw__strdup(const char *s);
 char *mw__strndup(const char *s, size_t n);
 char *mw__sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *mw__vsprintf(const char *fmt, va_list ap)
-    __attribute__((format(printf, 1, 0)));
+char *mw__vsprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* 64-bit FNV-1a, chainable: pass the previous result as `h` (start with
  * MW_HASH_INIT). */
@@ -34,6 +33,6 @@ uint64_t mw__hash(uint64_t h, const void *data, size_t len);
 char *mw__read_file(const char *path, size_t cap, size_t *len);
 
 #define MW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define MW_UNUSED(x) ((void)(x))
+#define MW_UNUSED(x)    ((void)(x))
 
 #endif

@@ -71,13 +71,11 @@ MW_API void mw_config_free(mw_config *cfg);
  * On error returns MW_EINVAL and, when `err` is not NULL, a message the
  * caller frees with mw_free().
  */
-MW_API mw_code mw_config_set(mw_config *cfg, const char *key,
-                             const char *value, char **err);
+MW_API mw_code mw_config_set(mw_config *cfg, const char *key, const char *value, char **err);
 
 /* Loads a YAML config file (keys as for mw_config_set). Errors are
  * reported as "file:line:col: message" through `err`. */
-MW_API mw_code mw_config_load_file(mw_config *cfg, const char *path,
-                                   char **err);
+MW_API mw_code mw_config_load_file(mw_config *cfg, const char *path, char **err);
 
 /* ---------------------------------------------------------------- records */
 
@@ -183,10 +181,8 @@ MW_API mw_code mw_engine_flush(mw_engine *eng);
 
 /* Submits a metric sample from C, as a check would. `tags` may be NULL
  * when `ntags` is 0; `host` NULL means the engine's hostname. Thread-safe. */
-MW_API mw_code mw_engine_submit(mw_engine *eng, mw_metric_type type,
-                                const char *name, double value,
-                                const char *const *tags, size_t ntags,
-                                const char *host);
+MW_API mw_code mw_engine_submit(mw_engine *eng, mw_metric_type type, const char *name, double value,
+                                const char *const *tags, size_t ntags, const char *host);
 
 /* ---------------------------------------------------------------- stats */
 
@@ -204,11 +200,11 @@ typedef struct mw_instance_stats {
     uint64_t runs;
     uint64_t errors;
     uint64_t warnings;
-    uint64_t samples;          /* samples emitted */
-    double last_duration;      /* seconds */
-    double avg_duration;       /* seconds, over all runs */
-    int64_t last_run;          /* Unix seconds of the last run's start */
-    char last_error[256];      /* "" when the last run succeeded */
+    uint64_t samples;     /* samples emitted */
+    double last_duration; /* seconds */
+    double avg_duration;  /* seconds, over all runs */
+    int64_t last_run;     /* Unix seconds of the last run's start */
+    char last_error[256]; /* "" when the last run succeeded */
 } mw_instance_stats;
 
 MW_API mw_code mw_engine_stats_get(mw_engine *eng, mw_engine_stats *out);

@@ -1,0 +1,30 @@
+/*
+ * cli.h - the moonwatch commands (run, check, validate) behind main().
+ *
+ * Each command takes its own argv (after the command name) and returns the
+ * process exit status. Options common to every command are parsed by
+ * mw__cli_common() into a mw_config the caller owns.
+ */
+#ifndef MW_CLI_H
+#define MW_CLI_H
+
+#include "moonwatch.h"
+
+typedef struct mw__cli_args {
+    mw_config *cfg;
+    char **rest; /* arguments that are not common options */
+    int nrest;
+} mw__cli_args;
+
+/* Parses the common options (-c, --checks-dir, --templates-dir,
+ * --no-bundled, --log-level, --log-format, --flush-interval, --sink,
+ * --hostname, --config-set KEY=VALUE); the others are kept in order in
+ * `rest`. Returns 0, or -1 after printing the problem. */
+int mw__cli_common(int argc, char **argv, mw__cli_args *out);
+void mw__cli_args_free(mw__cli_args *a);
+
+int mw__cmd_run(int argc, char **argv);
+int mw__cmd_check(int argc, char **argv);
+int mw__cmd_validate(int argc, char **argv);
+
+#endif

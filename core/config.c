@@ -1,0 +1,380 @@
+/*
+ * config.c - configuration defaults, setters and the YAML config file.
+ *
+ * Every option is one row of `options[]`: the file, the CLI and the C API
+ * all go through the same setter, so they accept the same values.
+ */
+#include "core/config.h"
+
+#include "core/util.h"
+#include "discovery/yaml.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mw__strlist_add(mw__strlist *l, const char *s)
+{
+    char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+    if (!nv)
+        return -1;
+    l->v = nv;
+    if (!(l->v[l->n] = mw__strdup(s)))
+        return -1;
+    l->n++;
+    return 0;
+}
+
+void mw__strlist_free(mw__strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+mw_config *mw_config_new(void)
+{
+    mw_config *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->flush_interval = 15;
+    c->default_interval = 15;
+    c->check_timeout = 10;
+    c->check_memory_limit_mb = 16;
+    c->context_expiry = 300;
+    c->time_slice = 0.002;
+    c->log_level = MW_LOG_INFO;
+    c->sink_stdout = 1;
+    c->hist_aggregates = MW_HIST_DEFAULT;
+    c->percentiles[0] = 0.95;
+    c->npercentiles = 1;
+    return c;
+}
+
+void mw_config_free(mw_config *c)
+{
+    if (!c)
+        return;
+    free(c->hostname);
+    mw__strlist_free(&c->checks_dirs);
+    mw__strlist_free(&c->templates_dirs);
+    free(c);
+}
+
+static int dup_list(mw__strlist *dst, const mw__strlist *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        if (mw__strlist_add(dst, src->v[i]) != 0)
+            return -1;
+    return 0;
+}
+
+mw_config *mw__config_dup(const mw_config *c)
+{
+    mw_config *d = malloc(sizeof *d);
+    if (!d)
+        return NULL;
+    *d = *c;
+    d->hostname = NULL;
+    d->checks_dirs = (mw__strlist){0};
+    d->templates_dirs = (mw__strlist){0};
+    if ((c->hostname && !(d->hostname = mw__strdup(c->hostname))) ||
+        dup_list(&d->checks_dirs, &c->checks_dirs) != 0 ||
+        dup_list(&d->templates_dirs, &c->templates_dirs) != 0) {
+        mw_config_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* ------------------------------------------------------------- setters */
+
+typedef int (*setter_fn)(mw_config *c, const char *v, char **err);
+
+static int parse_seconds(const char *v, double min, double *out, char **err)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(d) || d < min) {
+        *err = mw__sprintf("expected a number >= %g, got \"%s\"", min, v);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out, char **err)
+{
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"))
+        *out = 1;
+    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no"))
+        *out = 0;
+    else {
+        *err = mw__sprintf("expected true or false, got \"%s\"", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_flush(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0.01, &c->flush_interval, err);
+}
+
+static int set_interval(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 1, &c->default_interval, err);
+}
+
+static int set_timeout(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0.001, &c->check_timeout, err);
+}
+
+static int set_memory(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0.0625, &c->check_memory_limit_mb, err);
+}
+
+static int set_expiry(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 1, &c->context_expiry, err);
+}
+
+static int set_slice(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0.0005, &c->time_slice, err);
+}
+
+static int set_log_level(mw_config *c, const char *v, char **err)
+{
+    int l = mw__log_level_parse(v);
+    if (l < 0) {
+        *err = mw__sprintf("expected debug, info, warn, error or off, got \"%s\"", v);
+        return -1;
+    }
+    c->log_level = (mw__log_level)l;
+    return 0;
+}
+
+static int set_log_format(mw_config *c, const char *v, char **err)
+{
+    if (strcmp(v, "text") && strcmp(v, "json")) {
+        *err = mw__sprintf("expected text or json, got \"%s\"", v);
+        return -1;
+    }
+    c->log_json = strcmp(v, "json") == 0;
+    return 0;
+}
+
+static int set_hostname(mw_config *c, const char *v, char **err)
+{
+    MW_UNUSED(err);
+    free(c->hostname);
+    c->hostname = mw__strdup(v);
+    return c->hostname ? 0 : -1;
+}
+
+static int set_checks_dir(mw_config *c, const char *v, char **err)
+{
+    MW_UNUSED(err);
+    return mw__strlist_add(&c->checks_dirs, v);
+}
+
+static int set_templates_dir(mw_config *c, const char *v, char **err)
+{
+    MW_UNUSED(err);
+    return mw__strlist_add(&c->templates_dirs, v);
+}
+
+static int set_no_bundled(mw_config *c, const char *v, char **err)
+{
+    return parse_bool(v, &c->no_bundled, err);
+}
+
+static int set_sink(mw_config *c, const char *v, char **err)
+{
+    if (strcmp(v, "stdout") && strcmp(v, "none")) {
+        *err = mw__sprintf("expected stdout or none, got \"%s\"", v);
+        return -1;
+    }
+    c->sink_stdout = strcmp(v, "stdout") == 0;
+    return 0;
+}
+
+static int set_aggregates(mw_config *c, const char *v, char **err)
+{
+    int bits = mw__agg_parse_aggregates(v);
+    if (bits < 0) {
+        *err = mw__sprintf("unknown aggregate in \"%s\" (max, median, avg, count, sum, min)", v);
+        return -1;
+    }
+    c->hist_aggregates = (unsigned)bits;
+    return 0;
+}
+
+static int set_percentiles(mw_config *c, const char *v, char **err)
+{
+    double p[MW_MAX_PERCENTILES];
+    size_t n = 0;
+    char *copy = mw__strdup(v), *save = NULL;
+    if (!copy)
+        return -1;
+    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        char *end;
+        double d = strtod(tok, &end);
+        if (*end || !(d > 0 && d < 1) || n == MW_MAX_PERCENTILES) {
+            *err = mw__sprintf("percentiles: expected up to %d values in (0,1), got \"%s\"",
+                               MW_MAX_PERCENTILES, v);
+            free(copy);
+            return -1;
+        }
+        p[n++] = d;
+    }
+    free(copy);
+    memcpy(c->percentiles, p, n * sizeof *p);
+    c->npercentiles = n;
+    return 0;
+}
+
+static const struct option_row {
+    const char *key;
+    setter_fn set;
+} options[] = {
+    {"flush_interval", set_flush},
+    {"default_interval", set_interval},
+    {"check_timeout", set_timeout},
+    {"check_memory_limit_mb", set_memory},
+    {"context_expiry", set_expiry},
+    {"time_slice", set_slice},
+    {"log_level", set_log_level},
+    {"log_format", set_log_format},
+    {"hostname", set_hostname},
+    {"checks_dir", set_checks_dir},
+    {"templates_dir", set_templates_dir},
+    {"no_bundled", set_no_bundled},
+    {"sink", set_sink},
+    {"histogram_aggregates", set_aggregates},
+    {"histogram_percentiles", set_percentiles},
+};
+
+mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **err)
+{
+    char *msg = NULL;
+    for (size_t i = 0; i < MW_ARRAY_LEN(options); i++) {
+        if (strcmp(options[i].key, key) != 0)
+            continue;
+        if (options[i].set(c, value, &msg) == 0)
+            return MW_OK;
+        if (err)
+            *err = msg ? mw__sprintf("%s: %s", key, msg) : mw__strdup("out of memory");
+        free(msg);
+        return msg ? MW_EINVAL : MW_ENOMEM;
+    }
+    if (err)
+        *err = mw__sprintf("%s: unknown option", key);
+    return MW_EINVAL;
+}
+
+/* ------------------------------------------------------------- file */
+
+/* Plural spellings in the file take lists: checks_dirs: [a, b]. */
+static const char *singular(const char *key)
+{
+    if (!strcmp(key, "checks_dirs"))
+        return "checks_dir";
+    if (!strcmp(key, "templates_dirs"))
+        return "templates_dir";
+    return key;
+}
+
+static int scalar_text(const cJSON *v, char *buf, size_t n)
+{
+    if (cJSON_IsString(v))
+        snprintf(buf, n, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v))
+        snprintf(buf, n, "%.17g", v->valuedouble);
+    else if (cJSON_IsBool(v))
+        snprintf(buf, n, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    else
+        return -1;
+    return 0;
+}
+
+static int set_node(mw_config *c, const mw__yaml_doc *doc, const char *path, const char *key,
+                    const cJSON *v, mw__diag *diag)
+{
+    char buf[4096], *msg = NULL;
+    mw__yaml_pos pos = mw__yaml_where(doc, v);
+    if (cJSON_IsArray(v)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, v) if (set_node(c, doc, path, key, it, diag) != 0) return -1;
+        return 0;
+    }
+    if (scalar_text(v, buf, sizeof buf) != 0) {
+        mw__diag_add(diag, path, pos.line, pos.col, "%s: expected a scalar or a list", key);
+        return -1;
+    }
+    if (mw_config_set(c, singular(key), buf, &msg) != MW_OK) {
+        mw__diag_add(diag, path, pos.line, pos.col, "%s", msg ? msg : "out of memory");
+        free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+mw_code mw_config_load_file(mw_config *c, const char *path, char **err)
+{
+    mw__diag diag = {0};
+    mw__yaml_doc doc = {0};
+    mw_code rc = MW_EPARSE;
+    if (mw__yaml_load(path, &doc, &diag) != 0)
+        goto out;
+    if (doc.root && !cJSON_IsObject(doc.root)) {
+        mw__diag_add(&diag, path, 1, 1, "the config file must be a mapping");
+        goto out;
+    }
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, doc.root) set_node(c, &doc, path, kv->string, kv, &diag);
+    rc = diag.n ? MW_EINVAL : MW_OK;
+out:
+    if (rc != MW_OK && err) {
+        size_t len = 1;
+        for (size_t i = 0; i < diag.n; i++)
+            len += strlen(diag.items[i]) + 1;
+        *err = calloc(1, len);
+        for (size_t i = 0; *err && i < diag.n; i++) {
+            strcat(*err, diag.items[i]);
+            if (i + 1 < diag.n)
+                strcat(*err, "\n");
+        }
+    }
+    mw__yaml_doc_free(&doc);
+    mw__diag_free(&diag);
+    return rc;
+}
+
+/* ------------------------------------------------------------- bundled */
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *mw__bundled_dir(void)
+{
+    const char *env = getenv("MOONWATCH_DATADIR");
+    if (env && *env)
+        return env;
+    if (is_dir(MW_DATADIR "/checks"))
+        return MW_DATADIR;
+    return MW_SOURCE_DIR;
+}

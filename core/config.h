@@ -1,0 +1,50 @@
+/*
+ * config.h - the engine's configuration: defaults, `key: value` setters
+ * shared by the YAML config file, the CLI flags and mw_config_set().
+ *
+ * A mw_config owns its strings and directory lists.
+ */
+#ifndef MW_CONFIG_H
+#define MW_CONFIG_H
+
+#include "moonwatch.h"
+#include "core/aggregator.h"
+#include "core/log.h"
+
+#define MW_MAX_PERCENTILES 8
+
+typedef struct mw__strlist {
+    char **v;
+    size_t n;
+} mw__strlist;
+
+struct mw_config {
+    double flush_interval;
+    double default_interval;
+    double check_timeout;
+    double check_memory_limit_mb;
+    double context_expiry;
+    double time_slice; /* seconds a run may hold a worker before preemption */
+    mw__log_level log_level;
+    int log_json;
+    int no_bundled;
+    int sink_stdout;
+    char *hostname;
+    mw__strlist checks_dirs;
+    mw__strlist templates_dirs;
+    unsigned hist_aggregates;
+    double percentiles[MW_MAX_PERCENTILES];
+    size_t npercentiles;
+};
+
+int mw__strlist_add(mw__strlist *l, const char *s);
+void mw__strlist_free(mw__strlist *l);
+
+/* Deep copy; NULL on OOM. */
+mw_config *mw__config_dup(const mw_config *c);
+
+/* The directory holding the bundled checks/ and templates/: $MOONWATCH_DATADIR,
+ * else the installed share/moonwatch, else the source tree. Borrowed. */
+const char *mw__bundled_dir(void);
+
+#endif

@@ -1,0 +1,473 @@
+/*
+ * engine.c - the engine handle: wires config, log, aggregator, budget,
+ * loop and scheduler together, owns the sinks and the check scripts, and
+ * runs the loop on its own thread or from the host's.
+ *
+ * Everything is reachable from the handle; nothing is global.
+ */
+#include "core/engine.h"
+
+#include "core/aggregator.h"
+#include "core/buf.h"
+#include "core/sink.h"
+#include "core/util.h"
+#include "lua/sandbox.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_SINKS 16
+
+typedef struct sink {
+    mw_sink_fn fn;
+    void *ud;
+} sink;
+
+struct mw_engine {
+    mw_config *cfg;
+    mw__log log;
+    char *host;
+    mw__strlist checks_dirs, templates_dirs;
+    int dirs_ready;
+    mw__aggregator *agg;
+    mw__budget *budget;
+    mw__loop *loop;
+    mw__sched *sched;
+    mw__timer flush_timer;
+    uint64_t flush_ns;
+    sink sinks[MAX_SINKS];
+    size_t nsinks;
+    pthread_mutex_t flush_lock;
+    mw__buf out; /* the stdout sink's lines of one flush */
+    mw__script **scripts;
+    size_t nscripts;
+    pthread_t thread;
+    int started;
+    atomic_uint_fast64_t flushes, records;
+};
+
+const char *mw_strerror(mw_code code)
+{
+    static const char *const msgs[] = {
+        "ok",        "out of memory", "invalid argument",   "i/o error", "parse error",
+        "not found", "wrong state",   "system call failed", "timed out", "check failed",
+    };
+    if ((size_t)code < MW_ARRAY_LEN(msgs))
+        return msgs[code];
+    return "unknown error";
+}
+
+void mw_free(void *p)
+{
+    free(p);
+}
+
+/* ------------------------------------------------------------- sinks */
+
+static void stdout_sink(const mw_record *rec, void *ud)
+{
+    mw_engine *eng = ud;
+    if (mw__record_json(rec, &eng->out) != 0)
+        mw__error(&eng->log, "sink", "stdout: record dropped (line too large)");
+}
+
+static void write_out(mw_engine *eng)
+{
+    const char *p = mw__buf_str(&eng->out);
+    size_t n = eng->out.len;
+    while (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            mw__error(&eng->log, "sink", "stdout: %s", strerror(errno));
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    mw__buf_reset(&eng->out);
+}
+
+static void emit(const mw_record *rec, void *ud)
+{
+    mw_engine *eng = ud;
+    for (size_t i = 0; i < eng->nsinks; i++)
+        eng->sinks[i].fn(rec, eng->sinks[i].ud);
+}
+
+mw_code mw_engine_flush(mw_engine *eng)
+{
+    pthread_mutex_lock(&eng->flush_lock);
+    size_t n = mw__agg_flush(eng->agg, mw__wall(), emit, eng);
+    write_out(eng);
+    pthread_mutex_unlock(&eng->flush_lock);
+    atomic_fetch_add(&eng->flushes, 1);
+    atomic_fetch_add(&eng->records, n);
+    return MW_OK;
+}
+
+static void flush_cb(mw__timer *t)
+{
+    mw_engine *eng = t->ud;
+    mw_engine_flush(eng);
+    mw__timer_start(eng->loop, t, t->due + eng->flush_ns);
+}
+
+mw_code mw_engine_add_sink(mw_engine *eng, mw_sink_fn fn, void *ud)
+{
+    if (!fn)
+        return MW_EINVAL;
+    if (eng->nsinks == MAX_SINKS)
+        return MW_ENOMEM;
+    eng->sinks[eng->nsinks++] = (sink){fn, ud};
+    return MW_OK;
+}
+
+/* ------------------------------------------------------------- stats */
+
+mw_code mw_engine_stats_get(mw_engine *eng, mw_engine_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    mw__sched_stats(eng->sched, out);
+    out->contexts = mw__agg_contexts(eng->agg);
+    out->flushes = atomic_load(&eng->flushes);
+    out->records = atomic_load(&eng->records);
+    return MW_OK;
+}
+
+static void stats_for_lua(void *ud, mw_engine_stats *out)
+{
+    mw_engine_stats_get(ud, out);
+}
+
+mw_code mw_engine_instance_stats(mw_engine *eng, const char *id, mw_instance_stats *out)
+{
+    return mw__sched_instance_stats(eng->sched, id, out);
+}
+
+char *mw_engine_instances_json(mw_engine *eng)
+{
+    cJSON *a = mw__sched_describe(eng->sched);
+    char *s = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    return s;
+}
+
+mw_code mw_engine_submit(mw_engine *eng, mw_metric_type type, const char *name, double value,
+                         const char *const *tags, size_t ntags, const char *host)
+{
+    return mw__agg_metric(eng->agg, type, name, value, tags, ntags, host, NULL, NULL, mw__wall());
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static char *default_host(const mw_config *cfg)
+{
+    if (cfg->hostname && cfg->hostname[0])
+        return mw__strdup(cfg->hostname);
+    char buf[256] = "";
+    if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0])
+        snprintf(buf, sizeof buf, "localhost");
+    return mw__strdup(buf);
+}
+
+static int make_parts(mw_engine *eng)
+{
+    const mw_config *c = eng->cfg;
+    mw__agg_opts ao = {
+        .flush_interval = c->flush_interval,
+        .context_expiry = c->context_expiry,
+        .host = eng->host,
+        .hist_aggregates = c->hist_aggregates,
+        .hist_percentiles = c->percentiles,
+        .n_percentiles = c->npercentiles,
+    };
+    if (!(eng->agg = mw__agg_new(&ao)) || !(eng->budget = mw__budget_new(1, c->time_slice)) ||
+        !(eng->loop = mw__loop_new()))
+        return -1;
+    mw__sched_opts so = {
+        .loop = eng->loop,
+        .slot = mw__budget_slot_get(eng->budget, 0),
+        .agg = eng->agg,
+        .log = &eng->log,
+        .host = eng->host,
+        .stats_fn = stats_for_lua,
+        .stats_ud = eng,
+        .spread = 1,
+    };
+    if (!(eng->sched = mw__sched_new(&so)))
+        return -1;
+    eng->flush_ns = (uint64_t)(c->flush_interval * 1e9);
+    mw__timer_init(&eng->flush_timer, flush_cb, eng);
+    return mw__timer_start(eng->loop, &eng->flush_timer, mw__mono_ns() + eng->flush_ns);
+}
+
+mw_engine *mw_engine_new(const mw_config *cfg, char **err)
+{
+    mw_engine *eng = calloc(1, sizeof *eng);
+    mw_config *defaults = cfg ? NULL : mw_config_new();
+    if (!eng || !(cfg = cfg ? cfg : defaults) || !(eng->cfg = mw__config_dup(cfg)))
+        goto fail;
+    mw_config_free(defaults);
+    defaults = NULL;
+    eng->log = (mw__log){.level = eng->cfg->log_level, .json = eng->cfg->log_json, .fd = 2};
+    pthread_mutex_init(&eng->flush_lock, NULL);
+    mw__buf_init(&eng->out, 64u << 20);
+    if (!(eng->host = default_host(eng->cfg)) || make_parts(eng) != 0)
+        goto fail;
+    if (eng->cfg->sink_stdout)
+        mw_engine_add_sink(eng, stdout_sink, eng);
+    return eng;
+fail:
+    if (err)
+        *err = mw__strdup("cannot create the engine: out of memory or resources");
+    mw_config_free(defaults);
+    mw_engine_free(eng);
+    return NULL;
+}
+
+void mw_engine_free(mw_engine *eng)
+{
+    if (!eng)
+        return;
+    if (eng->started)
+        mw_engine_stop(eng);
+    if (eng->loop)
+        mw__timer_stop(eng->loop, &eng->flush_timer);
+    mw__sched_free(eng->sched);
+    mw__budget_free(eng->budget);
+    mw__agg_free(eng->agg);
+    mw__loop_free(eng->loop);
+    for (size_t i = 0; i < eng->nscripts; i++)
+        mw__script_unref(eng->scripts[i]);
+    free(eng->scripts);
+    mw__buf_free(&eng->out);
+    if (eng->cfg)
+        pthread_mutex_destroy(&eng->flush_lock);
+    mw__strlist_free(&eng->checks_dirs);
+    mw__strlist_free(&eng->templates_dirs);
+    mw_config_free(eng->cfg);
+    free(eng->host);
+    free(eng);
+}
+
+mw_code mw_engine_add_checks_dir(mw_engine *eng, const char *dir)
+{
+    if (eng->dirs_ready)
+        return MW_ESTATE;
+    return mw__strlist_add(&eng->cfg->checks_dirs, dir) == 0 ? MW_OK : MW_ENOMEM;
+}
+
+mw_code mw_engine_add_templates_dir(mw_engine *eng, const char *dir)
+{
+    if (eng->dirs_ready)
+        return MW_ESTATE;
+    return mw__strlist_add(&eng->cfg->templates_dirs, dir) == 0 ? MW_OK : MW_ENOMEM;
+}
+
+/* Given directories first, the bundled ones last. */
+static int settle_dirs(mw_engine *eng)
+{
+    if (eng->dirs_ready)
+        return 0;
+    for (size_t i = 0; i < eng->cfg->checks_dirs.n; i++)
+        if (mw__strlist_add(&eng->checks_dirs, eng->cfg->checks_dirs.v[i]) != 0)
+            return -1;
+    for (size_t i = 0; i < eng->cfg->templates_dirs.n; i++)
+        if (mw__strlist_add(&eng->templates_dirs, eng->cfg->templates_dirs.v[i]) != 0)
+            return -1;
+    if (!eng->cfg->no_bundled) {
+        char *c = mw__sprintf("%s/checks", mw__bundled_dir());
+        char *t = mw__sprintf("%s/templates", mw__bundled_dir());
+        int rc = c && t && mw__strlist_add(&eng->checks_dirs, c) == 0 &&
+                         mw__strlist_add(&eng->templates_dirs, t) == 0
+                     ? 0
+                     : -1;
+        free(c);
+        free(t);
+        if (rc != 0)
+            return -1;
+    }
+    eng->dirs_ready = 1;
+    return 0;
+}
+
+const mw__strlist *mw__engine_checks_dirs(mw_engine *eng)
+{
+    settle_dirs(eng);
+    return &eng->checks_dirs;
+}
+
+const mw__strlist *mw__engine_templates_dirs(mw_engine *eng)
+{
+    settle_dirs(eng);
+    return &eng->templates_dirs;
+}
+
+const mw__log *mw__engine_log(mw_engine *eng)
+{
+    return &eng->log;
+}
+
+mw__sched *mw__engine_sched(mw_engine *eng)
+{
+    return eng->sched;
+}
+
+mw__loop *mw__engine_loop(mw_engine *eng)
+{
+    return eng->loop;
+}
+
+/* ------------------------------------------------------------- loading */
+
+/* The script of `check`, loaded once and shared. NULL with `*err`. */
+static mw__script *script_for(mw_engine *eng, const char *check, char **err)
+{
+    for (size_t i = 0; i < eng->nscripts; i++)
+        if (strcmp(eng->scripts[i]->check, check) == 0)
+            return eng->scripts[i];
+    const mw__strlist *dirs = mw__engine_checks_dirs(eng);
+    char *path = mw__check_find((const char *const *)dirs->v, dirs->n, check);
+    if (!path) {
+        *err = mw__sprintf("no check script %s.lua in the checks directories", check);
+        return NULL;
+    }
+    mw__script *s = mw__script_load(check, path, err);
+    free(path);
+    mw__script **ns = s ? realloc(eng->scripts, (eng->nscripts + 1) * sizeof *ns) : NULL;
+    if (!ns) {
+        if (s && !*err)
+            *err = mw__strdup("out of memory");
+        mw__script_unref(s);
+        return NULL;
+    }
+    eng->scripts = ns;
+    eng->scripts[eng->nscripts++] = s;
+    return s;
+}
+
+mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source,
+                            const cJSON *instance, const cJSON *init_config, const char **id_out,
+                            char **err)
+{
+    mw__instance_defaults d = {
+        .interval = eng->cfg->default_interval,
+        .timeout = eng->cfg->check_timeout,
+        .mem_cap = (size_t)(eng->cfg->check_memory_limit_mb * 1048576.0),
+    };
+    mw__instance_params p;
+    *err = NULL;
+    mw__script *script = script_for(eng, name, err);
+    if (!script)
+        return MW_ENOTFOUND;
+    if (mw__instance_params_parse(instance, init_config, &d, &p, err) != 0)
+        return MW_EINVAL;
+    mw__sched_spec spec = {
+        .script = script,
+        .source = source,
+        .instance = instance,
+        .init_config = init_config,
+        .params = &p,
+    };
+    mw_code rc = mw__sched_add(eng->sched, &spec, id_out, err);
+    mw__instance_params_free(&p);
+    return rc;
+}
+
+size_t mw__engine_schedule_template(mw_engine *eng, const mw__template *t, mw__diag *diag)
+{
+    size_t n = 0, i = 0;
+    const cJSON *inst;
+    cJSON_ArrayForEach(inst, t->instances)
+    {
+        char *err = NULL;
+        const char *id = NULL;
+        mw_code rc = mw__engine_schedule(eng, t->check, t->file, inst, t->init_config, &id, &err);
+        if (rc == MW_OK) {
+            mw__info(&eng->log, id, "scheduled from %s", t->file);
+            n++;
+        } else {
+            mw__diag_add(diag, t->file, 0, 0, "instance %zu of check %s: %s", i, t->check,
+                         err ? err : mw_strerror(rc));
+        }
+        free(err);
+        i++;
+    }
+    return n;
+}
+
+void mw__engine_load_templates(mw_engine *eng, mw__template_set *set, mw__diag *diag)
+{
+    const mw__strlist *dirs = mw__engine_templates_dirs(eng);
+    for (size_t i = 0; i < dirs->n; i++)
+        mw__templates_load_dir(set, dirs->v[i], diag);
+    mw__template_set_finish(set);
+}
+
+mw_code mw_engine_load(mw_engine *eng)
+{
+    mw__template_set set = {0};
+    mw__diag diag = {0};
+    if (settle_dirs(eng) != 0)
+        return MW_ENOMEM;
+    mw__engine_load_templates(eng, &set, &diag);
+    size_t scheduled = 0;
+    for (size_t i = 0; i < set.n; i++)
+        if (!set.v[i].ad_identifiers) /* static configs run at start */
+            scheduled += mw__engine_schedule_template(eng, &set.v[i], &diag);
+    for (size_t i = 0; i < diag.n; i++)
+        mw__error(&eng->log, NULL, "%s", diag.items[i]);
+    mw__info(&eng->log, NULL, "%zu instances scheduled from %zu templates (%zu problems)",
+             scheduled, set.n, diag.n);
+    mw__template_set_free(&set);
+    mw__diag_free(&diag);
+    return MW_OK;
+}
+
+/* ------------------------------------------------------------- running */
+
+static void *engine_thread(void *ud)
+{
+    mw_engine *eng = ud;
+    mw__loop_run(eng->loop);
+    return NULL;
+}
+
+mw_code mw_engine_start(mw_engine *eng)
+{
+    if (eng->started)
+        return MW_ESTATE;
+    if (pthread_create(&eng->thread, NULL, engine_thread, eng) != 0)
+        return MW_ESYS;
+    eng->started = 1;
+    return MW_OK;
+}
+
+mw_code mw_engine_stop(mw_engine *eng)
+{
+    if (!eng->started)
+        return MW_ESTATE;
+    mw__loop_stop(eng->loop);
+    pthread_join(eng->thread, NULL);
+    eng->started = 0;
+    return MW_OK;
+}
+
+int mw_engine_fd(mw_engine *eng)
+{
+    return mw__loop_fd(eng->loop);
+}
+
+mw_code mw_engine_step(mw_engine *eng, int timeout_ms)
+{
+    if (eng->started)
+        return MW_ESTATE;
+    mw__loop_run_once(eng->loop, timeout_ms);
+    return MW_OK;
+}

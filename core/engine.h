@@ -1,0 +1,40 @@
+/*
+ * engine.h - what the engine shares with the CLI commands inside the
+ * project (the public API is include/moonwatch.h).
+ */
+#ifndef MW_ENGINE_H
+#define MW_ENGINE_H
+
+#include "moonwatch.h"
+#include "core/config.h"
+#include "core/diag.h"
+#include "core/log.h"
+#include "core/scheduler.h"
+#include "discovery/template.h"
+
+/* The engine's effective checks and templates directories (given ones
+ * first, bundled last unless no_bundled). Borrowed. */
+const mw__strlist *mw__engine_checks_dirs(mw_engine *eng);
+const mw__strlist *mw__engine_templates_dirs(mw_engine *eng);
+const mw__log *mw__engine_log(mw_engine *eng);
+mw__sched *mw__engine_sched(mw_engine *eng);
+mw__loop *mw__engine_loop(mw_engine *eng);
+
+/* Loads every template of the engine's directories; problems go to
+ * `diag`. The set is the caller's. */
+void mw__engine_load_templates(mw_engine *eng, mw__template_set *set, mw__diag *diag);
+
+/*
+ * Schedules every instance of template `t` (the check's script is looked
+ * up in the checks directories). `spread` 0 runs first runs at once.
+ * Problems go to `diag`; returns the number of instances scheduled.
+ */
+size_t mw__engine_schedule_template(mw_engine *eng, const mw__template *t, mw__diag *diag);
+
+/* Schedules one instance of check `name` from JSON config; the instance's
+ * id in `*id_out` (borrowed). */
+mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source,
+                            const cJSON *instance, const cJSON *init_config, const char **id_out,
+                            char **err);
+
+#endif

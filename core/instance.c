@@ -1,0 +1,254 @@
+/*
+ * instance.c - check scripts, instance parameters and stable instance ids.
+ */
+#include "core/instance.h"
+
+#include "core/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCRIPT_MAX (1024 * 1024)
+#define TAGS_MAX   256
+
+/* ------------------------------------------------------------- scripts */
+
+mw__script *mw__script_load(const char *check, const char *path, char **err)
+{
+    mw__script *s = calloc(1, sizeof *s);
+    if (!s)
+        goto oom;
+    s->text = mw__read_file(path, SCRIPT_MAX, &s->len);
+    if (!s->text) {
+        *err = mw__sprintf("%s: cannot read check script: %s", path,
+                           errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+        free(s);
+        return NULL;
+    }
+    s->check = mw__strdup(check);
+    s->path = mw__strdup(path);
+    if (!s->check || !s->path) {
+        mw__script_unref(s);
+        goto oom;
+    }
+    s->refs = 1;
+    return s;
+oom:
+    *err = mw__strdup("out of memory");
+    return NULL;
+}
+
+mw__script *mw__script_ref(mw__script *s)
+{
+    s->refs++;
+    return s;
+}
+
+void mw__script_unref(mw__script *s)
+{
+    if (!s || --s->refs > 0)
+        return;
+    free(s->check);
+    free(s->path);
+    free(s->text);
+    free(s);
+}
+
+/* ------------------------------------------------------------- params */
+
+static int number_field(const cJSON *obj, const char *key, double min, double *out, char **err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min) {
+        *err = mw__sprintf("%s: must be a number >= %g", key, min);
+        return -1;
+    }
+    *out = v->valuedouble;
+    return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int push_tag(mw__instance_params *p, const char *tag)
+{
+    if (p->ntags >= TAGS_MAX)
+        return 0;
+    char *t = mw__strdup(tag);
+    if (!t)
+        return -1;
+    p->tags[p->ntags++] = t;
+    return 0;
+}
+
+static void sort_unique(mw__instance_params *p)
+{
+    if (p->ntags == 0)
+        return;
+    qsort(p->tags, p->ntags, sizeof *p->tags, cmp_str);
+    size_t w = 1;
+    for (size_t r = 1; r < p->ntags; r++) {
+        if (strcmp(p->tags[r], p->tags[w - 1]) == 0)
+            free(p->tags[r]);
+        else
+            p->tags[w++] = p->tags[r];
+    }
+    p->ntags = w;
+}
+
+static int parse_tags(const cJSON *instance, mw__instance_params *p, char **err)
+{
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(instance, "tags");
+    const cJSON *service = cJSON_GetObjectItemCaseSensitive(instance, "service");
+    p->tags = calloc(TAGS_MAX, sizeof *p->tags);
+    if (!p->tags)
+        goto oom;
+    if (tags && !cJSON_IsNull(tags)) {
+        if (!cJSON_IsArray(tags)) {
+            *err = mw__strdup("tags: must be a list of strings");
+            return -1;
+        }
+        const cJSON *t;
+        cJSON_ArrayForEach(t, tags)
+        {
+            if (!cJSON_IsString(t) || !t->valuestring[0]) {
+                *err = mw__strdup("tags: every tag must be a non-empty string");
+                return -1;
+            }
+            if (push_tag(p, t->valuestring) != 0)
+                goto oom;
+        }
+    }
+    if (service && !cJSON_IsNull(service)) {
+        if (!cJSON_IsString(service)) {
+            *err = mw__strdup("service: must be a string");
+            return -1;
+        }
+        char *t = mw__sprintf("service:%s", service->valuestring);
+        int rc = t ? push_tag(p, t) : -1;
+        free(t);
+        if (rc != 0)
+            goto oom;
+    }
+    sort_unique(p);
+    return 0;
+oom:
+    *err = mw__strdup("out of memory");
+    return -1;
+}
+
+int mw__instance_params_parse(const cJSON *instance, const cJSON *init_config,
+                              const mw__instance_defaults *d, mw__instance_params *out, char **err)
+{
+    memset(out, 0, sizeof *out);
+    double interval = d->interval, timeout = -1, mem_mb = (double)d->mem_cap / 1048576.0;
+    if (!cJSON_IsObject(instance)) {
+        *err = mw__strdup("instance: must be a mapping");
+        return -1;
+    }
+    if (number_field(instance, "min_collection_interval", 1, &interval, err) < 0 ||
+        number_field(init_config, "timeout", 0.001, &timeout, err) < 0 ||
+        number_field(instance, "timeout", 0.001, &timeout, err) < 0 ||
+        number_field(init_config, "memory_limit_mb", 0.0625, &mem_mb, err) < 0 ||
+        number_field(instance, "memory_limit_mb", 0.0625, &mem_mb, err) < 0)
+        goto fail;
+    out->interval = interval;
+    /* Default budget: the configured timeout or the interval, whichever
+     * is lower, so a run never overlaps the next one. */
+    out->timeout = timeout > 0 ? timeout : (d->timeout < interval ? d->timeout : interval);
+    out->mem_cap = (size_t)(mem_mb * 1048576.0);
+    if (parse_tags(instance, out, err) != 0)
+        goto fail;
+    return 0;
+fail:
+    mw__instance_params_free(out);
+    return -1;
+}
+
+void mw__instance_params_free(mw__instance_params *p)
+{
+    for (size_t i = 0; i < p->ntags; i++)
+        free(p->tags[i]);
+    free(p->tags);
+    p->tags = NULL;
+    p->ntags = 0;
+}
+
+/* ------------------------------------------------------------- ids */
+
+static int cmp_item(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(x->string, y->string);
+}
+
+/* Returns a deep copy of `j` with object keys sorted (NULL on OOM). */
+static cJSON *sorted_copy(const cJSON *j)
+{
+    if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
+        return cJSON_Duplicate(j, 1);
+    size_t n = (size_t)cJSON_GetArraySize(j), i = 0;
+    cJSON **items = calloc(n ? n : 1, sizeof *items);
+    cJSON *out = cJSON_IsObject(j) ? cJSON_CreateObject() : cJSON_CreateArray();
+    const cJSON *c;
+    if (!items || !out)
+        goto fail;
+    cJSON_ArrayForEach(c, j)
+    {
+        if (!(items[i] = sorted_copy(c)))
+            goto fail;
+        if (c->string && !(items[i]->string = mw__strdup(c->string)))
+            goto fail;
+        i++;
+    }
+    if (cJSON_IsObject(j))
+        qsort(items, n, sizeof *items, cmp_item);
+    for (size_t k = 0; k < n; k++) {
+        if (cJSON_IsObject(j))
+            cJSON_AddItemToObject(out, items[k]->string, items[k]);
+        else
+            cJSON_AddItemToArray(out, items[k]);
+        items[k] = NULL;
+    }
+    free(items);
+    return out;
+fail:
+    for (size_t k = 0; items && k < n; k++)
+        cJSON_Delete(items[k]);
+    free(items);
+    cJSON_Delete(out);
+    return NULL;
+}
+
+char *mw__json_canonical(const cJSON *j)
+{
+    cJSON *s = sorted_copy(j);
+    if (!s)
+        return NULL;
+    char *out = cJSON_PrintUnformatted(s);
+    cJSON_Delete(s);
+    return out;
+}
+
+char *mw__instance_id(const char *check, const cJSON *init_config, const cJSON *instance)
+{
+    char *a = init_config ? mw__json_canonical(init_config) : mw__strdup("null");
+    char *b = mw__json_canonical(instance);
+    char *id = NULL;
+    if (a && b) {
+        uint64_t h = mw__hash(MW_HASH_INIT, check, strlen(check) + 1);
+        h = mw__hash(h, a, strlen(a) + 1);
+        h = mw__hash(h, b, strlen(b));
+        id = mw__sprintf("%s:%016llx", check, (unsigned long long)h);
+    }
+    free(a);
+    free(b);
+    return id;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite: installs dependencies, checks formatting, builds
+# with -Werror and runs ctest, then again under AddressSanitizer +
+# UndefinedBehaviorSanitizer (leaks fail).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash .ci/deps.sh
+
+echo "== clang-format"
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find core discovery lua include tests -name '*.[ch]')
+clang-format --dry-run -Werror $files
+
+jobs=$(nproc)
+echo "== build + tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMW_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== build + tests under ASan/UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMW_WERROR=ON -DMW_SANITIZE=ON \
+      -DMW_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest --output-on-failure -j"$jobs")
