@@ -20,12 +20,13 @@
 #include "core/sender.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct mw__agg_opts {
-    double flush_interval;   /* seconds; the `interval` of flushed metrics */
-    double context_expiry;   /* seconds without samples before a context goes */
-    const char *host;        /* default host */
-    unsigned hist_aggregates; /* bit set of MW_HIST_* */
+    double flush_interval;          /* seconds; the `interval` of flushed metrics */
+    double context_expiry;          /* seconds without samples before a context goes */
+    const char *host;               /* default host */
+    unsigned hist_aggregates;       /* bit set of MW_HIST_* */
     const double *hist_percentiles; /* e.g. {0.95} */
     size_t n_percentiles;
 } mw__agg_opts;
@@ -51,9 +52,8 @@ void mw__agg_free(mw__aggregator *agg);
  * One metric sample straight from C (mw_engine_submit and the benchmark).
  * Tags need not be sorted. `check`/`check_id` may be NULL.
  */
-mw_code mw__agg_metric(mw__aggregator *agg, mw_metric_type type,
-                       const char *name, double value, const char *const *tags,
-                       size_t ntags, const char *host, const char *check,
+mw_code mw__agg_metric(mw__aggregator *agg, mw_metric_type type, const char *name, double value,
+                       const char *const *tags, size_t ntags, const char *host, const char *check,
                        const char *check_id, double now);
 
 /*
@@ -61,10 +61,86 @@ mw_code mw__agg_metric(mw__aggregator *agg, mw_metric_type type,
  * outside the aggregator's locks' critical sections where possible.
  * Returns the number of records emitted.
  */
-size_t mw__agg_flush(mw__aggregator *agg, double now,
-                     void (*emit)(const mw_record *rec, void *ud), void *ud);
+size_t mw__agg_flush(mw__aggregator *agg, double now, void (*emit)(const mw_record *rec, void *ud),
+                     void *ud);
 
 /* Live contexts. */
 size_t mw__agg_contexts(mw__aggregator *agg);
+
+/* ------------------------------------------------------------------------
+ * Below: what the sender (and the engine) use beyond the calls above.
+ */
+
+/* Longest metric / service check name, and host, in bytes. */
+#define MW_NAME_MAX 200
+#define MW_HOST_MAX 255
+/* Most tags one sample may carry, instance tags included. */
+#define MW_TAGS_MAX 1024
+
+/*
+ * One metric sample in canonical form, as the sender buffers it: the
+ * header is followed in memory by `keylen` bytes of key,
+ *   name \0 host \0 tag \0 tag \0 ...
+ * with the tags sorted bytewise and unique (mw__agg_key_write() makes it).
+ * The aggregator hashes no strings on commit: `hash` is
+ * mw__agg_hash(key, keylen), computed where the key was written.
+ */
+typedef struct mw__agg_sample {
+    uint64_t hash;
+    double value;
+    uint32_t keylen;
+    uint16_t ntags;
+    uint8_t type; /* mw_metric_type */
+    uint8_t unused;
+} mw__agg_sample;
+
+#define MW__AGG_SAMPLE_KEY(s) ((const char *)((const mw__agg_sample *)(s) + 1))
+
+/* The context-key hash: 64 bits, fast on short strings. */
+uint64_t mw__agg_hash(const void *data, size_t n);
+
+/* MW_OK when `s` is a usable name: 1..max bytes, no NUL. */
+mw_code mw__agg_check_name(mw__str s, size_t max);
+
+/* Bytes mw__agg_key_write() may need for these strings, at most. */
+size_t mw__agg_key_bound(mw__str name, mw__str host, const mw__str *inst, size_t ninst,
+                         const mw__str *tags, size_t ntags);
+
+/*
+ * Writes the canonical key to `dst` (room: mw__agg_key_bound()). `inst`
+ * must be sorted and unique already; `tags` is sorted in place. Empty and
+ * duplicate tags are dropped. Returns the key's length; `*nkept` gets the
+ * number of tags in it.
+ */
+size_t mw__agg_key_write(char *dst, mw__str name, mw__str host, const mw__str *inst, size_t ninst,
+                         mw__str *tags, size_t ntags, size_t *nkept);
+
+/* Sorts bytewise and removes duplicates and empty strings; returns the new
+ * count. */
+size_t mw__agg_tags_canon(mw__str *tags, size_t n);
+
+/*
+ * Adds `n` samples submitted at wall time `now` by `check`/`check_id`
+ * (either may be NULL) in one batch: each context shard is locked once
+ * for all of its samples. Returns how many samples were taken (a sample
+ * whose new context cannot be allocated is dropped).
+ */
+size_t mw__agg_commit(mw__aggregator *agg, const mw__agg_sample *const *samples, size_t n,
+                      const char *check, const char *check_id, double now);
+
+/*
+ * Queues a service check or event record for the next flush; everything
+ * it points to is copied. MW_ENOMEM on OOM or when the queue is full
+ * (MW_AGG_QUEUE_MAX records), MW_EINVAL for a metric record.
+ */
+#define MW_AGG_QUEUE_MAX 100000
+mw_code mw__agg_record(mw__aggregator *agg, const mw_record *rec);
+
+/* The default host (never NULL; "" when none was set). */
+const char *mw__agg_host(const mw__aggregator *agg);
+
+/* Parses "0.95,0.99" into `out` (at most `max`); each value in (0, 1].
+ * Returns the count, or -1 on a bad value or too many. */
+int mw__agg_parse_percentiles(const char *list, double *out, size_t max);
 
 #endif
