@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the benchmarks (optimized) and runs each one; they print figures.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+bash .ci/deps.sh >/dev/null
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMW_BENCH=ON >/dev/null
+cmake --build build-bench -j"$(nproc)" >/dev/null
+for b in build-bench/tests/bench/bench_*; do
+  [ -x "$b" ] || continue
+  echo "== $(basename "$b")"
+  MOONWATCH_DATADIR="$root" "$b"
+done

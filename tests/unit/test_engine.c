@@ -1,0 +1,278 @@
+/*
+ * test_engine.c - the engine end to end through the public API: static
+ * templates scheduled at load, checks run on their intervals, samples and
+ * moonwatch.check_status reaching a sink callback, failures and runaways
+ * contained, first runs spread, immediate unschedule, the engine's own
+ * thread, and two engines in one process sharing nothing.
+ */
+#include "moonwatch.h"
+#include "core/engine.h"
+#include "core/util.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct seen {
+    int metrics, ok, critical;
+    char last_critical[256];
+    char metric_tags[512];
+    char check_id[128];
+} seen;
+
+static void collect(const mw_record *r, void *ud)
+{
+    seen *s = ud;
+    if (r->type == MW_RECORD_METRIC && strcmp(r->name, "test.value") == 0) {
+        s->metrics++;
+        s->metric_tags[0] = '\0';
+        for (size_t i = 0; i < r->ntags; i++) {
+            strncat(s->metric_tags, r->tags[i], sizeof s->metric_tags - strlen(s->metric_tags) - 2);
+            strcat(s->metric_tags, ",");
+        }
+        snprintf(s->check_id, sizeof s->check_id, "%s", r->check_id ? r->check_id : "");
+    }
+    if (r->type == MW_RECORD_SERVICE_CHECK && !strcmp(r->name, "moonwatch.check_status")) {
+        if (r->status == MW_STATUS_OK)
+            s->ok++;
+        if (r->status == MW_STATUS_CRITICAL) {
+            s->critical++;
+            snprintf(s->last_critical, sizeof s->last_critical, "%s", r->message);
+        }
+    }
+}
+
+static char tmp[64];
+
+static void put(const char *rel, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmp, rel);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", path);
+    CHECK(system(cmd) == 0);
+    *slash = '/';
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void make_tree(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/mw-engine-XXXXXX");
+    CHECK(mkdtemp(tmp) != NULL);
+    put("checks/good.lua", "local c = {}\n"
+                           "function c.run(self)\n"
+                           "  mw.gauge('test.value', self.instance.value, {'sample:yes'})\n"
+                           "end\nreturn c\n");
+    put("checks/bad.lua", "local c = {}\nfunction c.run(self) error('boom at run') end\n"
+                          "return c\n");
+    put("checks/spin.lua", "local c = {}\nfunction c.run(self) while true do end end\n"
+                           "return c\n");
+    put("templates/good.d/conf.yaml", "init_config:\ninstances:\n"
+                                      "  - value: 42\n    min_collection_interval: 1\n"
+                                      "    tags: [env:test, team:core]\n"
+                                      "    service: web\n");
+    put("templates/bad.yaml", "instances:\n  - min_collection_interval: 1\n");
+    put("templates/missing.d/conf.yaml", "instances:\n  - {}\n");
+    put("templates/broken.d/conf.yaml", "instances: [\n");
+}
+
+static mw_engine *new_engine(seen *s, const char *extra_key, const char *extra_val)
+{
+    mw_config *cfg = mw_config_new();
+    char dir[128];
+    CHECK(mw_config_set(cfg, "no_bundled", "true", NULL) == MW_OK);
+    CHECK(mw_config_set(cfg, "sink", "none", NULL) == MW_OK);
+    CHECK(mw_config_set(cfg, "log_level", "off", NULL) == MW_OK);
+    CHECK(mw_config_set(cfg, "flush_interval", "600", NULL) == MW_OK);
+    if (extra_key)
+        CHECK(mw_config_set(cfg, extra_key, extra_val, NULL) == MW_OK);
+    snprintf(dir, sizeof dir, "%s/checks", tmp);
+    CHECK(mw_config_set(cfg, "checks_dir", dir, NULL) == MW_OK);
+    mw_engine *eng = mw_engine_new(cfg, NULL);
+    mw_config_free(cfg);
+    CHECK(eng != NULL);
+    snprintf(dir, sizeof dir, "%s/templates", tmp);
+    CHECK(mw_engine_add_templates_dir(eng, dir) == MW_OK);
+    CHECK(mw_engine_add_sink(eng, collect, s) == MW_OK);
+    return eng;
+}
+
+static void step_for(mw_engine *eng, double secs)
+{
+    double end = mw__mono() + secs;
+    while (mw__mono() < end)
+        mw_engine_step(eng, 5);
+}
+
+static void test_static_templates_run(void)
+{
+    seen s = {0};
+    mw_engine *eng = new_engine(&s, NULL, NULL);
+    CHECK(mw_engine_load(eng) == MW_OK);
+    mw_engine_stats st;
+    mw_engine_stats_get(eng, &st);
+    CHECK(st.instances == 2); /* good + bad; missing and broken are skipped */
+    step_for(eng, 2.3);        /* first run within 1 s, then every second */
+    mw_engine_flush(eng);
+    CHECK(s.metrics == 1); /* one context, last value */
+    CHECK_STR(s.metric_tags, "env:test,sample:yes,service:web,team:core,");
+    CHECK(strncmp(s.check_id, "good:", 5) == 0 && strlen(s.check_id) == 21);
+    CHECK(s.ok >= 1);
+    CHECK(s.critical >= 1);
+    CHECK(strstr(s.last_critical, "boom at run") != NULL);
+    mw_instance_stats is;
+    CHECK(mw_engine_instance_stats(eng, s.check_id, &is) == MW_OK);
+    CHECK(is.runs >= 2 && is.errors == 0 && is.samples >= 2);
+    CHECK(is.last_error[0] == '\0');
+    char *ids = mw_engine_instances_json(eng);
+    CHECK(ids && strstr(ids, "\"check\":\"bad\"") && strstr(ids, "boom at run"));
+    mw_free(ids);
+    mw_engine_stats_get(eng, &st);
+    CHECK(st.runs >= 4 && st.errors >= 2 && st.lua_bytes > 0);
+    mw_engine_free(eng);
+}
+
+static void test_runaway_contained(void)
+{
+    seen s = {0};
+    mw_engine *eng = new_engine(&s, NULL, NULL);
+    const mw__sched_spec *unused = NULL;
+    MW_UNUSED(unused);
+    cJSON *spin = cJSON_Parse("{\"timeout\": 0.3, \"min_collection_interval\": 1}");
+    cJSON *good = cJSON_Parse("{\"value\": 1, \"min_collection_interval\": 1}");
+    char *err = NULL;
+    const char *spin_id = NULL, *good_id = NULL;
+    CHECK(mw__engine_schedule(eng, "spin", "test", spin, NULL, &spin_id, &err) == MW_OK);
+    CHECK(mw__engine_schedule(eng, "good", "test", good, NULL, &good_id, &err) == MW_OK);
+    step_for(eng, 3.2);
+    mw_instance_stats a, b;
+    CHECK(mw_engine_instance_stats(eng, spin_id, &a) == MW_OK);
+    CHECK(mw_engine_instance_stats(eng, good_id, &b) == MW_OK);
+    CHECK(a.runs >= 2 && a.errors == a.runs);
+    CHECK(strstr(a.last_error, "time") != NULL);
+    CHECK(a.last_duration < 0.3 + 0.25);
+    CHECK(b.runs >= 3 && b.errors == 0); /* kept its schedule */
+    /* unschedule while a run may be in progress: frees everything now */
+    CHECK(mw__sched_remove(mw__engine_sched(eng), spin_id) == MW_OK);
+    CHECK(mw_engine_instance_stats(eng, spin_id, &a) == MW_ENOTFOUND);
+    cJSON_Delete(spin);
+    cJSON_Delete(good);
+    mw_engine_free(eng);
+}
+
+static void test_remove_preempted_run(void)
+{
+    seen s = {0};
+    mw_engine *eng = new_engine(&s, NULL, NULL);
+    mw__sched_set_manual(mw__engine_sched(eng), 1);
+    cJSON *spin = cJSON_Parse("{\"timeout\": 5}");
+    char *err = NULL;
+    const char *id = NULL;
+    CHECK(mw__engine_schedule(eng, "spin", "test", spin, NULL, &id, &err) == MW_OK);
+    CHECK(mw__sched_run_now(mw__engine_sched(eng), id) == MW_OK);
+    CHECK(mw__sched_running(mw__engine_sched(eng)) == 1); /* preempted, queued */
+    step_for(eng, 0.05);
+    CHECK(mw__sched_running(mw__engine_sched(eng)) == 1);
+    CHECK(mw__sched_remove(mw__engine_sched(eng), id) == MW_OK);
+    CHECK(mw__sched_running(mw__engine_sched(eng)) == 0);
+    step_for(eng, 0.02);
+    cJSON_Delete(spin);
+    mw_engine_free(eng);
+}
+
+static void test_first_runs_spread(void)
+{
+    seen s = {0};
+    mw_engine *eng = new_engine(&s, NULL, NULL);
+    char *err = NULL;
+    for (int i = 0; i < 20; i++) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "{\"value\": %d, \"min_collection_interval\": 10}", i);
+        cJSON *c = cJSON_Parse(buf);
+        CHECK(mw__engine_schedule(eng, "good", "test", c, NULL, NULL, &err) == MW_OK);
+        cJSON_Delete(c);
+    }
+    step_for(eng, 0.3);
+    mw_engine_stats st;
+    mw_engine_stats_get(eng, &st);
+    CHECK(st.instances == 20);
+    CHECK(st.runs < 10); /* spread over 10 s, not all at once */
+    mw_engine_free(eng);
+}
+
+static void test_own_thread(void)
+{
+    seen s = {0};
+    mw_engine *eng = new_engine(&s, NULL, NULL);
+    CHECK(mw_engine_load(eng) == MW_OK);
+    CHECK(mw_engine_start(eng) == MW_OK);
+    CHECK(mw_engine_start(eng) == MW_ESTATE);
+    CHECK(mw_engine_step(eng, 0) == MW_ESTATE);
+    usleep(1300 * 1000);
+    CHECK(mw_engine_stop(eng) == MW_OK);
+    mw_engine_flush(eng);
+    CHECK(s.metrics == 1 && s.ok >= 1);
+    mw_engine_free(eng);
+}
+
+static void test_two_engines_share_nothing(void)
+{
+    seen s1 = {0}, s2 = {0};
+    mw_engine *a = new_engine(&s1, NULL, NULL), *b = new_engine(&s2, NULL, NULL);
+    const char *tags[] = {"x:1"};
+    CHECK(mw_engine_submit(a, MW_GAUGE, "test.value", 5, tags, 1, NULL) == MW_OK);
+    mw_engine_flush(b);
+    CHECK(s2.metrics == 0);
+    mw_engine_flush(a);
+    CHECK(s1.metrics == 1);
+    CHECK(mw_engine_load(a) == MW_OK);
+    mw_engine_stats sa, sb;
+    mw_engine_stats_get(a, &sa);
+    mw_engine_stats_get(b, &sb);
+    CHECK(sa.instances == 2 && sb.instances == 0);
+    mw_engine_free(a);
+    mw_engine_free(b);
+}
+
+static void test_config_errors(void)
+{
+    mw_config *cfg = mw_config_new();
+    char *err = NULL;
+    CHECK(mw_config_set(cfg, "flush_interval", "soon", &err) == MW_EINVAL);
+    CHECK(err && strstr(err, "flush_interval") != NULL);
+    mw_free(err);
+    err = NULL;
+    CHECK(mw_config_set(cfg, "no_such_option", "1", &err) == MW_EINVAL);
+    CHECK(err && strstr(err, "unknown option") != NULL);
+    mw_free(err);
+    err = NULL;
+    put("bad-config.yaml", "flush_interval: 5\nlog_level: loud\n");
+    char path[128];
+    snprintf(path, sizeof path, "%s/bad-config.yaml", tmp);
+    CHECK(mw_config_load_file(cfg, path, &err) == MW_EINVAL);
+    CHECK(err && strstr(err, "bad-config.yaml:2:") && strstr(err, "log_level"));
+    mw_free(err);
+    mw_config_free(cfg);
+}
+
+int main(void)
+{
+    make_tree();
+    test_static_templates_run();
+    test_runaway_contained();
+    test_remove_preempted_run();
+    test_first_runs_spread();
+    test_own_thread();
+    test_two_engines_share_nothing();
+    test_config_errors();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    CHECK(system(cmd) == 0);
+    return TEST_RESULT();
+}
