@@ -1,0 +1,602 @@
+/*
+ * template.c - check templates from YAML files in the Datadog layout, and
+ * finding a check's Lua file.
+ *
+ * A mw__template_set owns its templates; each template owns its strings
+ * and the cJSON subtrees detached from the parsed document. Validation
+ * reports every problem it finds (not just the first) with the file's
+ * line and column, then keeps what is sound:
+ * - a problem with the file as a whole (not a mapping, no usable
+ *   `instances`, bad `init_config` or `ad_identifiers`) skips the file;
+ * - a problem inside one instance skips that instance only;
+ * - `min_collection_interval` below 1 is clamped to 1 and reported (the
+ *   scheduler's floor is one second; the Datadog Agent also runs such
+ *   configs rather than refusing them);
+ * - a known option set to null (a `tags:` whose items are all commented
+ *   out, as in Datadog's conf.yaml.example) counts as absent and is
+ *   removed, so later stages only see well-typed values;
+ * - a file with `logs` and no `instances` is a Datadog logs-only config:
+ *   not a check, skipped without a problem.
+ * Unknown keys are the check's own options and are kept as they are.
+ */
+#include "discovery/template.h"
+
+#include "core/util.h"
+#include "discovery/yaml.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* A file name longer than this cannot be a check (NAME_MAX less ".lua"). */
+#define CHECK_NAME_MAX 250
+
+/* ------------------------------------------------------------ names */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Length of `base` without its template extension, or 0 when it has none. */
+static size_t stem_len(const char *base)
+{
+    static const char *const exts[] = {".yaml.default", ".yaml", ".yml"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(exts); i++)
+        if (ends_with(base, exts[i]))
+            return strlen(base) - strlen(exts[i]);
+    return 0;
+}
+
+/* Check names become file names: no path separators, no "..", no hidden
+ * files, nothing a shell or a URL would need quoting for. */
+static int valid_check_name(const char *s, size_t n)
+{
+    if (n == 0 || n > CHECK_NAME_MAX || s[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-' || c == '.';
+        if (!ok || (c == '.' && i + 1 < n && s[i + 1] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static char *check_from(const char *s, size_t n)
+{
+    return valid_check_name(s, n) ? mw__strndup(s, n) : NULL;
+}
+
+char *mw__template_check_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (base[0] == '.' || stem_len(base) == 0)
+        return NULL;
+    /* The parent directory's name, if any, is [dir, end). */
+    const char *end = base > path ? base - 1 : path, *dir = end;
+    while (dir > path && dir[-1] != '/')
+        dir--;
+    if (end - dir >= 2 && strncmp(end - 2, ".d", 2) == 0) {
+        /* Datadog's own root is called conf.d: files right in it are
+         * `<check>.yaml`, not configs of a check named "conf". */
+        if (!(end - dir == 6 && strncmp(dir, "conf.d", 6) == 0))
+            return check_from(dir, (size_t)(end - dir) - 2);
+    }
+    return check_from(base, stem_len(base));
+}
+
+char *mw__check_find(const char *const *dirs, size_t ndirs, const char *name)
+{
+    if (!name || !valid_check_name(name, strlen(name)))
+        return NULL;
+    for (size_t i = 0; i < ndirs; i++) {
+        char *path = mw__sprintf("%s/%s.lua", dirs[i], name);
+        struct stat st;
+        if (path && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            return path;
+        free(path);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ validation */
+
+typedef struct vctx {
+    const char *file;
+    const mw__yaml_doc *doc;
+    mw__diag *diag;
+    int instance; /* 1-based while checking an instance, else 0 */
+} vctx;
+
+static void vreport(vctx *c, const cJSON *node, const char *suffix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void vreport(vctx *c, const cJSON *node, const char *suffix, const char *fmt, va_list ap)
+{
+    char *msg = mw__vsprintf(fmt, ap);
+    mw__yaml_pos at = mw__yaml_where(c->doc, node);
+    mw__diag_add(c->diag, c->file, at.line, at.col, "%s%s", msg ? msg : "out of memory", suffix);
+    free(msg);
+}
+
+/* A problem that makes the current instance (or file) unusable. */
+static void problem(vctx *c, const cJSON *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void problem(vctx *c, const cJSON *node, const char *fmt, ...)
+{
+    char suffix[48] = "";
+    if (c->instance)
+        snprintf(suffix, sizeof suffix, " (instance %d skipped)", c->instance);
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, node, suffix, fmt, ap);
+    va_end(ap);
+}
+
+/* A problem that was worked around: reported, nothing skipped. */
+static void note(vctx *c, const cJSON *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void note(vctx *c, const cJSON *node, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, node, "", fmt, ap);
+    va_end(ap);
+}
+
+static const char *type_name(const cJSON *v)
+{
+    if (cJSON_IsObject(v))
+        return "a mapping";
+    if (cJSON_IsArray(v))
+        return "a list";
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    return "null";
+}
+
+/* An option check: 0 when `v` is acceptable (possibly after fixing it
+ * up), -1 after reporting why not. */
+typedef int (*option_fn)(vctx *c, const char *key, cJSON *v);
+
+static int want_string(vctx *c, const char *key, cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return 0;
+    problem(c, v, "\"%s\" must be a string, found %s", key, type_name(v));
+    return -1;
+}
+
+static int want_bool(vctx *c, const char *key, cJSON *v)
+{
+    if (cJSON_IsBool(v))
+        return 0;
+    problem(c, v, "\"%s\" must be true or false, found %s", key, type_name(v));
+    return -1;
+}
+
+static int want_positive(vctx *c, const char *key, cJSON *v)
+{
+    if (cJSON_IsNumber(v) && v->valuedouble > 0)
+        return 0;
+    if (cJSON_IsNumber(v))
+        problem(c, v, "\"%s\" must be greater than 0, found %g", key, v->valuedouble);
+    else
+        problem(c, v, "\"%s\" must be a number greater than 0, found %s", key, type_name(v));
+    return -1;
+}
+
+static int want_interval(vctx *c, const char *key, cJSON *v)
+{
+    if (!cJSON_IsNumber(v)) {
+        problem(c, v, "\"%s\" must be a number of seconds, found %s", key, type_name(v));
+        return -1;
+    }
+    if (v->valuedouble < 1) {
+        note(c, v, "\"%s\" is %g, below the 1 second minimum: using 1", key, v->valuedouble);
+        cJSON_SetNumberValue(v, 1);
+    }
+    return 0;
+}
+
+static int want_string_list(vctx *c, const char *key, cJSON *v)
+{
+    int rc = 0, i = 0;
+    if (!cJSON_IsArray(v)) {
+        problem(c, v, "\"%s\" must be a list of strings, found %s", key, type_name(v));
+        return -1;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v)
+    {
+        i++;
+        if (cJSON_IsString(it) && it->valuestring[0])
+            continue;
+        problem(c, it, "\"%s\" item %d must be a non-empty string, found %s", key, i,
+                cJSON_IsString(it) ? "an empty string" : type_name(it));
+        rc = -1;
+    }
+    return rc;
+}
+
+typedef struct option_rule {
+    const char *key;
+    option_fn check;
+} option_rule;
+
+static const option_rule instance_rules[] = {
+    {"min_collection_interval", want_interval},
+    {"timeout", want_positive},
+    {"memory_limit_mb", want_positive},
+    {"tags", want_string_list},
+    {"service", want_string},
+    {"ignore_autodiscovery_tags", want_bool},
+};
+
+/* init_config may carry the same limits for all instances. */
+static const option_rule init_rules[] = {
+    {"timeout", want_positive},
+    {"memory_limit_mb", want_positive},
+};
+
+/* Checks the known options of `obj`; nulls are dropped as absent. */
+static int check_options(vctx *c, cJSON *obj, const option_rule *rules, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, rules[i].key);
+        if (!v)
+            continue;
+        if (cJSON_IsNull(v))
+            cJSON_DeleteItemFromObjectCaseSensitive(obj, rules[i].key);
+        else if (rules[i].check(c, rules[i].key, v) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* Moves the sound instances of `list` into a new array (NULL when none
+ * is, or on OOM). */
+static cJSON *take_instances(vctx *c, cJSON *list)
+{
+    cJSON *out = cJSON_CreateArray();
+    int i = 0;
+    if (!out)
+        return NULL;
+    for (cJSON *it = list->child, *next; it; it = next) {
+        next = it->next;
+        i++;
+        c->instance = i;
+        if (!cJSON_IsObject(it))
+            problem(c, it, "an instance must be a mapping, found %s", type_name(it));
+        else if (check_options(c, it, instance_rules, MW_ARRAY_LEN(instance_rules)) == 0)
+            cJSON_AddItemToArray(out, cJSON_DetachItemViaPointer(list, it));
+    }
+    c->instance = 0;
+    if (!out->child) {
+        cJSON_Delete(out);
+        out = NULL;
+    }
+    return out;
+}
+
+static int check_ad_identifiers(vctx *c, const cJSON *ids)
+{
+    int rc = 0, i = 0;
+    if (!cJSON_IsArray(ids) || !ids->child) {
+        problem(c, ids, "\"ad_identifiers\" must be a non-empty list of strings, found %s",
+                cJSON_IsArray(ids) ? "an empty list" : type_name(ids));
+        return -1;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, ids)
+    {
+        i++;
+        if (cJSON_IsString(it) && it->valuestring[0])
+            continue;
+        problem(c, it, "\"ad_identifiers\" item %d must be a non-empty string, found %s", i,
+                cJSON_IsString(it) ? "an empty string" : type_name(it));
+        rc = -1;
+    }
+    return rc;
+}
+
+static int check_init_config(vctx *c, cJSON *init)
+{
+    if (!init || cJSON_IsNull(init))
+        return 0;
+    if (!cJSON_IsObject(init)) {
+        problem(c, init, "\"init_config\" must be a mapping or empty, found %s", type_name(init));
+        return -1;
+    }
+    return check_options(c, init, init_rules, MW_ARRAY_LEN(init_rules));
+}
+
+static int check_instances_list(vctx *c, const cJSON *root, const cJSON *list)
+{
+    if (!list) {
+        problem(c, root, "no \"instances\": a template needs a list of at least one instance");
+        return -1;
+    }
+    if (!cJSON_IsArray(list)) {
+        problem(c, list, "\"instances\" must be a list of mappings, found %s", type_name(list));
+        return -1;
+    }
+    if (!list->child) {
+        problem(c, list, "\"instances\" is empty: a template needs at least one instance");
+        return -1;
+    }
+    return 0;
+}
+
+/* File-level checks. Returns 0, -1 when the file is unusable but its
+ * instances can still be checked (for the report), -2 when they cannot. */
+static int check_root(vctx *c, cJSON *root)
+{
+    if (!root) {
+        problem(c, NULL, "empty file: expected a mapping with \"instances\"");
+        return -2;
+    }
+    if (!cJSON_IsObject(root)) {
+        problem(c, root, "expected a mapping with \"instances\" at the top level, found %s",
+                type_name(root));
+        return -2;
+    }
+    int rc = 0;
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(root, "ad_identifiers");
+    if (ids && check_ad_identifiers(c, ids) != 0)
+        rc = -1;
+    if (check_init_config(c, cJSON_GetObjectItemCaseSensitive(root, "init_config")) != 0)
+        rc = -1;
+    if (check_instances_list(c, root, cJSON_GetObjectItemCaseSensitive(root, "instances")) != 0)
+        rc = -2;
+    return rc;
+}
+
+static int is_logs_only(const cJSON *root)
+{
+    return cJSON_IsObject(root) && !cJSON_GetObjectItemCaseSensitive(root, "instances") &&
+           cJSON_GetObjectItemCaseSensitive(root, "logs");
+}
+
+/* ------------------------------------------------------------ the set */
+
+static void template_free(mw__template *t)
+{
+    free(t->check);
+    free(t->file);
+    cJSON_Delete(t->ad_identifiers);
+    cJSON_Delete(t->init_config);
+    cJSON_Delete(t->instances);
+}
+
+static int set_push(mw__template_set *set, const mw__template *t)
+{
+    if (set->n == set->cap) {
+        size_t nc = set->cap ? set->cap * 2 : 8;
+        mw__template *nv = realloc(set->v, nc * sizeof *nv);
+        if (!nv)
+            return -1;
+        set->v = nv;
+        set->cap = nc;
+    }
+    set->v[set->n++] = *t;
+    return 0;
+}
+
+/* Moves the validated parts of `root` into a new template of `set`; when
+ * the file already failed (`file_rc` != 0) its instances are still
+ * checked so that one run reports every problem. */
+static int build(mw__template_set *set, vctx *c, cJSON *root, const char *check, int file_rc)
+{
+    mw__template t = {0};
+    int rc = -1;
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "instances");
+    t.instances = take_instances(c, list);
+    if (file_rc != 0)
+        goto out;
+    if (!t.instances) {
+        problem(c, list, "no usable instance: file skipped");
+        goto out;
+    }
+    t.check = mw__strdup(check);
+    t.file = mw__strdup(c->file);
+    t.ad_identifiers = cJSON_DetachItemFromObjectCaseSensitive(root, "ad_identifiers");
+    t.init_config = cJSON_DetachItemFromObjectCaseSensitive(root, "init_config");
+    if (!t.init_config || cJSON_IsNull(t.init_config)) {
+        cJSON_Delete(t.init_config);
+        t.init_config = cJSON_CreateObject();
+    }
+    t.is_default = ends_with(c->file, ".default");
+    if (!t.check || !t.file || !t.init_config || set_push(set, &t) != 0) {
+        mw__diag_add(c->diag, c->file, 0, 0, "out of memory");
+        goto out;
+    }
+    t = (mw__template){0};
+    rc = 0;
+out:
+    template_free(&t);
+    return rc;
+}
+
+int mw__template_load_file(mw__template_set *set, const char *path, const char *check,
+                           mw__diag *diag)
+{
+    mw__yaml_doc doc = {0};
+    vctx c = {path, &doc, diag, 0};
+    int rc = -1;
+    if (mw__yaml_load(path, &doc, diag) != 0)
+        goto out;
+    if (is_logs_only(doc.root)) {
+        rc = 0;
+        goto out;
+    }
+    int file_rc = check_root(&c, doc.root);
+    if (file_rc == -2)
+        goto out;
+    rc = build(set, &c, doc.root, check, file_rc);
+out:
+    mw__yaml_doc_free(&doc);
+    return rc;
+}
+
+void mw__template_set_finish(mw__template_set *set)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        mw__template *t = &set->v[i];
+        int superseded = 0;
+        for (size_t k = 0; t->is_default && k < set->n && !superseded; k++)
+            superseded = !set->v[k].is_default && strcmp(set->v[k].check, t->check) == 0;
+        if (superseded)
+            template_free(t);
+        else
+            set->v[j++] = *t;
+    }
+    set->n = j;
+}
+
+void mw__template_set_free(mw__template_set *set)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; i < set->n; i++)
+        template_free(&set->v[i]);
+    free(set->v);
+    *set = (mw__template_set){0};
+}
+
+/* ------------------------------------------------------------ directories */
+
+typedef struct found {
+    char *path, *check;
+} found;
+
+typedef struct found_list {
+    found *v;
+    size_t n, cap;
+} found_list;
+
+static int found_add(found_list *l, char *path, char *check)
+{
+    if (path && check && l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        found *nv = realloc(l->v, nc * sizeof *nv);
+        if (nv) {
+            l->v = nv;
+            l->cap = nc;
+        }
+    }
+    if (!path || !check || l->n == l->cap) {
+        free(path);
+        free(check);
+        return -1;
+    }
+    l->v[l->n++] = (found){path, check};
+    return 0;
+}
+
+static int cmp_found(const void *a, const void *b)
+{
+    return strcmp(((const found *)a)->path, ((const found *)b)->path);
+}
+
+/* Follows symlinks: Kubernetes mounts ConfigMap files as links. */
+static int is_kind(const char *path, mode_t kind)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == kind;
+}
+
+/* A template file name inside `<check>.d`: `metrics.yaml` is Datadog's
+ * JMX metric list, not a config. */
+static int is_config_name(const char *name)
+{
+    return name[0] != '.' && stem_len(name) > 0 && strcmp(name, "metrics.yaml") != 0;
+}
+
+static void scan_check_dir(found_list *l, const char *dir, const char *check, mw__diag *diag)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        mw__diag_add(diag, dir, 0, 0, "cannot open: %s", strerror(errno));
+        return;
+    }
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!is_config_name(e->d_name))
+            continue;
+        char *path = mw__sprintf("%s/%s", dir, e->d_name);
+        if (path && !is_kind(path, S_IFREG)) {
+            free(path);
+            continue;
+        }
+        if (found_add(l, path, mw__strdup(check)) != 0)
+            mw__diag_add(diag, dir, 0, 0, "out of memory");
+    }
+    closedir(d);
+}
+
+/* One entry of a templates directory: `<check>.d/` or `<check>.yaml`. */
+static void scan_entry(found_list *l, const char *dir, const char *name, mw__diag *diag)
+{
+    char *path = mw__sprintf("%s/%s", dir, name);
+    size_t n = strlen(name);
+    if (!path) {
+        mw__diag_add(diag, dir, 0, 0, "out of memory");
+        return;
+    }
+    if (n > 2 && ends_with(name, ".d") && is_kind(path, S_IFDIR)) {
+        char *check = check_from(name, n - 2);
+        if (check)
+            scan_check_dir(l, path, check, diag);
+        else
+            mw__diag_add(diag, path, 0, 0, "not a valid check name (letters, digits, '_', '-')");
+        free(check);
+    } else if (stem_len(name) > 0 && is_kind(path, S_IFREG)) {
+        char *check = check_from(name, stem_len(name));
+        if (check && found_add(l, path, check) == 0)
+            return;
+        mw__diag_add(diag, path, 0, 0, "not a valid check name (letters, digits, '_', '-')");
+    }
+    free(path);
+}
+
+size_t mw__templates_load_dir(mw__template_set *set, const char *dir, mw__diag *diag)
+{
+    size_t before = diag->n;
+    found_list l = {0};
+    DIR *d = opendir(dir);
+    if (!d) {
+        mw__diag_add(diag, dir, 0, 0, "cannot open templates directory: %s", strerror(errno));
+        goto out;
+    }
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            scan_entry(&l, dir, e->d_name, diag);
+    closedir(d);
+    if (l.n)
+        qsort(l.v, l.n, sizeof *l.v, cmp_found);
+    for (size_t i = 0; i < l.n; i++)
+        mw__template_load_file(set, l.v[i].path, l.v[i].check, diag);
+out:
+    for (size_t i = 0; i < l.n; i++) {
+        free(l.v[i].path);
+        free(l.v[i].check);
+    }
+    free(l.v);
+    return diag->n - before;
+}

@@ -1,0 +1,277 @@
+/*
+ * test_template.c - template directories: what loads, what is skipped and
+ * reported (exact "file:line:col: message"), `.default` superseding, check
+ * names from paths, and finding check files. Fixture trees live in
+ * tests/fixtures/templates/{good,bad,checks1,checks2}.
+ */
+#include "core/diag.h"
+#include "core/util.h"
+#include "discovery/template.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+#define TPL MW_TEST_FIXTURES "/templates"
+
+static const mw__template *find(const mw__template_set *set, const char *file_suffix)
+{
+    size_t m = strlen(file_suffix);
+    for (size_t i = 0; i < set->n; i++) {
+        size_t n = strlen(set->v[i].file);
+        if (n >= m && strcmp(set->v[i].file + n - m, file_suffix) == 0)
+            return &set->v[i];
+    }
+    return NULL;
+}
+
+static int has_diag(const mw__diag *d, const char *want)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->items[i], want) == 0)
+            return 1;
+    fprintf(stderr, "missing diag: %s\n", want);
+    return 0;
+}
+
+static char *print(const cJSON *v)
+{
+    return v ? cJSON_PrintUnformatted(v) : NULL;
+}
+
+#define CHECK_JSON(node, want)                                                                     \
+    do {                                                                                           \
+        char *j_ = print(node);                                                                    \
+        CHECK_STR(j_, want);                                                                       \
+        free(j_);                                                                                  \
+    } while (0)
+
+static void test_good_dir(void)
+{
+    mw__template_set set = {0};
+    mw__diag diag = {0};
+    CHECK(mw__templates_load_dir(&set, TPL "/good", &diag) == 0);
+    for (size_t i = 0; i < diag.n; i++)
+        fprintf(stderr, "unexpected: %s\n", diag.items[i]);
+    /* disk has conf.yaml and conf.yaml.default until finish. */
+    CHECK(set.n == 7);
+    mw__template_set_finish(&set);
+    CHECK(set.n == 6);
+
+    /* Sorted by path, hidden files and other extensions ignored. */
+    static const char *const order[] = {
+        "/good/disk.d/conf.yaml",         "/good/http_check.d/conf.yaml",
+        "/good/mysql.d/conf.yml",         "/good/nginx.yaml",
+        "/good/redisdb.d/auto_conf.yaml", "/good/system.d/conf.yaml.default"};
+    for (size_t i = 0; i < set.n && i < MW_ARRAY_LEN(order); i++) {
+        const char *f = set.v[i].file;
+        CHECK(strlen(f) > strlen(order[i]) &&
+              strcmp(f + strlen(f) - strlen(order[i]), order[i]) == 0);
+    }
+
+    const mw__template *t = find(&set, "/redisdb.d/auto_conf.yaml");
+    CHECK(t != NULL);
+    if (t) {
+        CHECK_STR(t->check, "redisdb");
+        CHECK_JSON(t->ad_identifiers, "[\"redis\"]");
+        CHECK_JSON(t->init_config, "{}");
+        /* Template variables are kept verbatim, as strings. */
+        CHECK_JSON(t->instances, "[{\"host\":\"%%host%%\",\"port\":\"%%port%%\","
+                                 "\"password\":\"%%env_REDIS_PASSWORD%%\","
+                                 "\"tags\":[\"redis_port:%%port%%\"]}]");
+        CHECK(!t->is_default);
+    }
+
+    t = find(&set, "/http_check.d/conf.yaml");
+    CHECK(t != NULL);
+    if (t) {
+        CHECK_STR(t->check, "http_check");
+        CHECK(t->ad_identifiers == NULL);
+        CHECK_JSON(t->init_config, "{\"timeout\":5}");
+        CHECK(cJSON_GetArraySize(t->instances) == 2);
+        const cJSON *home = cJSON_GetArrayItem(t->instances, 0);
+        CHECK_NEAR(cJSON_GetObjectItem(home, "min_collection_interval")->valuedouble, 30, 0);
+        CHECK_NEAR(cJSON_GetObjectItem(home, "timeout")->valuedouble, 2.5, 0);
+        CHECK_JSON(cJSON_GetObjectItem(home, "tags"), "[\"env:test\",\"team:core\"]");
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItem(home, "ignore_autodiscovery_tags")));
+        /* `tags:` with its items commented out is absent; `no` is false. */
+        CHECK_JSON(cJSON_GetArrayItem(t->instances, 1),
+                   "{\"name\":\"health\",\"url\":\"http://127.0.0.1:8080/health\","
+                   "\"verify\":false}");
+    }
+
+    t = find(&set, "/nginx.yaml");
+    CHECK(t && strcmp(t->check, "nginx") == 0);
+    t = find(&set, "/mysql.d/conf.yml");
+    CHECK(t && strcmp(t->check, "mysql") == 0);
+
+    /* .default superseded by conf.yaml of the same check... */
+    CHECK(find(&set, "/disk.d/conf.yaml.default") == NULL);
+    t = find(&set, "/disk.d/conf.yaml");
+    CHECK(t && !t->is_default);
+    /* ...and kept when it is the check's only config. */
+    t = find(&set, "/system.d/conf.yaml.default");
+    CHECK(t && t->is_default && strcmp(t->check, "system") == 0);
+
+    mw__template_set_free(&set);
+    mw__template_set_free(&set);
+    mw__diag_free(&diag);
+}
+
+static void test_bad_dir(void)
+{
+    mw__template_set set = {0};
+    mw__diag diag = {0};
+    size_t n = mw__templates_load_dir(&set, TPL "/bad", &diag);
+    CHECK(n == diag.n);
+    CHECK(n == 17);
+    const char *const want[] = {
+        TPL "/bad/bad+name.d: not a valid check name (letters, digits, '_', '-')",
+        TPL "/bad/broken.d/conf.yaml:4:10: mapping values are not allowed in this context",
+        TPL "/bad/empty.d/conf.yaml:2:12: \"instances\" is empty: a template needs at least "
+            "one instance",
+        TPL "/bad/list.yaml:1:1: expected a mapping with \"instances\" at the top level, found "
+            "a list",
+        TPL "/bad/noinst.yaml:1:1: no \"instances\": a template needs a list of at least one "
+            "instance",
+        TPL "/bad/void.yaml: empty file: expected a mapping with \"instances\"",
+        TPL "/bad/notmap.d/conf.yaml:4:5: an instance must be a mapping, found a string "
+            "(instance 2 skipped)",
+        TPL "/bad/notmap.d/conf.yaml:6:16: \"tags\" item 2 must be a non-empty string, found a "
+            "number (instance 3 skipped)",
+        TPL "/bad/notmap.d/conf.yaml:8:30: \"min_collection_interval\" is 0.5, below the 1 "
+            "second minimum: using 1",
+        TPL "/bad/types.d/conf.yaml:3:5: \"ad_identifiers\" item 2 must be a non-empty string, "
+            "found an empty string",
+        TPL "/bad/types.d/conf.yaml:4:14: \"init_config\" must be a mapping or empty, found a "
+            "list",
+        TPL "/bad/types.d/conf.yaml:6:30: \"min_collection_interval\" must be a number of "
+            "seconds, found a string (instance 1 skipped)",
+        TPL "/bad/types.d/conf.yaml:7:14: \"timeout\" must be greater than 0, found 0 (instance "
+            "2 skipped)",
+        TPL "/bad/types.d/conf.yaml:8:11: \"tags\" must be a list of strings, found a string "
+            "(instance 2 skipped)",
+        TPL "/bad/types.d/conf.yaml:9:22: \"memory_limit_mb\" must be greater than 0, found -1 "
+            "(instance 3 skipped)",
+        TPL "/bad/types.d/conf.yaml:10:14: \"service\" must be a string, found a list (instance "
+            "3 skipped)",
+        TPL "/bad/types.d/conf.yaml:11:32: \"ignore_autodiscovery_tags\" must be true or false, "
+            "found a string (instance 3 skipped)",
+    };
+    for (size_t i = 0; i < MW_ARRAY_LEN(want); i++)
+        CHECK(has_diag(&diag, want[i]));
+
+    /* The sound files and instances still load. */
+    CHECK(set.n == 2);
+    const mw__template *t = find(&set, "/fine.d/conf.yaml");
+    CHECK(t && strcmp(t->check, "fine") == 0);
+    t = find(&set, "/notmap.d/conf.yaml");
+    CHECK(t != NULL);
+    if (t)
+        CHECK_JSON(t->instances,
+                   "[{\"host\":\"a\"},{\"host\":\"d\",\"min_collection_interval\":1}]");
+    mw__template_set_free(&set);
+    mw__diag_free(&diag);
+}
+
+static void test_load_file(void)
+{
+    mw__template_set set = {0};
+    mw__diag diag = {0};
+    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "nginx", &diag) == 0);
+    CHECK(mw__template_load_file(&set, TPL "/bad/empty.d/conf.yaml", "empty", &diag) == -1);
+    CHECK(mw__template_load_file(&set, TPL "/nope.yaml", "nope", &diag) == -1);
+    /* A logs-only Datadog config is not a check: nothing loaded, no problem. */
+    CHECK(mw__template_load_file(&set, TPL "/good/logs_only.d/conf.yaml", "logs_only", &diag) == 0);
+    CHECK(set.n == 1 && diag.n == 2);
+    CHECK(diag.n == 2 && strstr(diag.items[1], "/nope.yaml: cannot read: ") != NULL);
+    /* Missing directory: reported, nothing else happens. */
+    CHECK(mw__templates_load_dir(&set, TPL "/missing", &diag) == 1);
+    CHECK(set.n == 1);
+    mw__template_set_free(&set);
+    mw__diag_free(&diag);
+}
+
+static void test_finish_across_dirs(void)
+{
+    /* A .default in one directory yields to a config in another. */
+    mw__template_set set = {0};
+    mw__diag diag = {0};
+    CHECK(mw__template_load_file(&set, TPL "/good/system.d/conf.yaml.default", "system", &diag) ==
+          0);
+    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "system", &diag) == 0);
+    CHECK(mw__template_load_file(&set, TPL "/good/disk.d/conf.yaml.default", "disk", &diag) == 0);
+    mw__template_set_finish(&set);
+    CHECK(set.n == 2);
+    CHECK(set.n == 2 && !set.v[0].is_default && strcmp(set.v[0].check, "system") == 0);
+    CHECK(set.n == 2 && set.v[1].is_default && strcmp(set.v[1].check, "disk") == 0);
+    mw__template_set_free(&set);
+    mw__diag_free(&diag);
+}
+
+#define CHECK_NAME(path, want)                                                                     \
+    do {                                                                                           \
+        char *n_ = mw__template_check_name(path);                                                  \
+        const char *w_ = (want);                                                                   \
+        if (w_)                                                                                    \
+            CHECK_STR(n_, w_);                                                                     \
+        else                                                                                       \
+            CHECK(n_ == NULL);                                                                     \
+        free(n_);                                                                                  \
+    } while (0)
+
+static void test_check_name(void)
+{
+    CHECK_NAME("/etc/mw/redisdb.d/conf.yaml", "redisdb");
+    CHECK_NAME("/etc/mw/redisdb.d/auto_conf.yaml", "redisdb");
+    CHECK_NAME("redisdb.d/conf.yaml.default", "redisdb");
+    CHECK_NAME("x/mysql.d/conf.yml", "mysql");
+    CHECK_NAME("/etc/mw/nginx.yaml", "nginx");
+    CHECK_NAME("nginx.yaml", "nginx");
+    CHECK_NAME("./nginx.yml", "nginx");
+    CHECK_NAME("/etc/datadog-agent/conf.d/http_check.yaml", "http_check");
+    CHECK_NAME("/a/b.c-d_e.d/x.yaml", "b.c-d_e");
+    CHECK_NAME("/etc/mw/redisdb.d/conf.yaml.example", NULL);
+    CHECK_NAME("/etc/mw/redisdb.d/.conf.yaml", NULL);
+    CHECK_NAME("/etc/mw/redisdb.d/README.md", NULL);
+    CHECK_NAME("/etc/mw/.d/conf.yaml", NULL);
+    CHECK_NAME("/etc/mw/bad name.d/conf.yaml", NULL);
+    CHECK_NAME("/etc/mw/.yaml", NULL);
+    CHECK_NAME("", NULL);
+}
+
+static void test_check_find(void)
+{
+    const char *dirs[] = {TPL "/checks1", TPL "/checks2", TPL "/missing"};
+    char *p = mw__check_find(dirs, 3, "foo");
+    CHECK_STR(p, TPL "/checks1/foo.lua");
+    free(p);
+    p = mw__check_find(dirs, 3, "bar");
+    CHECK_STR(p, TPL "/checks2/bar.lua");
+    free(p);
+    /* checks1/dir.lua is a directory: not a check, the next dir's file wins. */
+    p = mw__check_find(dirs, 3, "dir");
+    CHECK_STR(p, TPL "/checks2/dir.lua");
+    free(p);
+    CHECK(mw__check_find(dirs, 3, "baz") == NULL);
+    CHECK(mw__check_find(dirs, 0, "foo") == NULL);
+    static const char *const refused[] = {
+        "../x",    "a/b", "",     "..",   ".",   "/etc",           "a..b",
+        ".hidden", "a b", "a\\b", "f\no", "x;y", "../checks1/foo", "checks1/foo"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(refused); i++)
+        CHECK(mw__check_find(dirs, 3, refused[i]) == NULL);
+    CHECK(mw__check_find(dirs, 3, NULL) == NULL);
+    /* A name that walks up from one dir into another is refused too. */
+    const char *up[] = {TPL "/checks1"};
+    CHECK(mw__check_find(up, 1, "../checks2/bar") == NULL);
+}
+
+int main(void)
+{
+    test_good_dir();
+    test_bad_dir();
+    test_load_file();
+    test_finish_across_dirs();
+    test_check_name();
+    test_check_find();
+    return TEST_RESULT();
+}
