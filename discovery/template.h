@@ -1,13 +1,18 @@
 /*
  * template.h - check templates from template directories, in the Datadog
- * layout: `<dir>/<check>.d/*.yaml` (and `*.yaml.default`, used only when
- * the check has no other config) and `<dir>/<check>.yaml`.
+ * layout: `<dir>/<check>.d/<any>.yaml` or `.yml` (and `<any>.yaml.default`,
+ * used only when the check has no other config) and `<dir>/<check>.yaml`.
+ * Hidden files, other extensions (`conf.yaml.example`) and Datadog's JMX
+ * `metrics.yaml` are not templates.
  *
  * Keys: ad_identifiers (absent: a static config, scheduled at start),
  * init_config, instances (each with optional min_collection_interval,
  * tags, service, timeout, ignore_autodiscovery_tags, memory_limit_mb).
  * Each problem lands in a mw__diag as "file:line:col: message" and only
- * that file (or that instance) is skipped.
+ * that file (or that instance) is skipped. A min_collection_interval
+ * below 1 is set to 1 and reported, without skipping anything. A known
+ * option set to null is removed (absent). A file with `logs` and no
+ * `instances` (Datadog logs-only) loads nothing and reports nothing.
  *
  * A mw__template_set owns its templates and their cJSON trees.
  */
@@ -20,12 +25,12 @@
 #include <stddef.h>
 
 typedef struct mw__template {
-    char *check;            /* check name */
-    char *file;             /* path of the YAML file it came from */
-    cJSON *ad_identifiers;  /* array of strings; NULL for a static config */
-    cJSON *init_config;     /* object, {} when absent or null */
-    cJSON *instances;       /* array of objects, at least one */
-    int is_default;         /* from a *.yaml.default file */
+    char *check;           /* check name */
+    char *file;            /* path of the YAML file it came from */
+    cJSON *ad_identifiers; /* array of strings; NULL for a static config */
+    cJSON *init_config;    /* object, {} when absent or null */
+    cJSON *instances;      /* array of objects, at least one */
+    int is_default;        /* from a *.yaml.default file */
 } mw__template;
 
 typedef struct mw__template_set {
@@ -37,26 +42,27 @@ typedef struct mw__template_set {
  * by path). `.default` files of a check that has another file in any
  * directory loaded into the same set are dropped by
  * mw__template_set_finish(). Returns the number of problems added. */
-size_t mw__templates_load_dir(mw__template_set *set, const char *dir,
-                              mw__diag *diag);
+size_t mw__templates_load_dir(mw__template_set *set, const char *dir, mw__diag *diag);
 
 /* Parses one template file for check `check` and appends it. Returns 0,
  * or -1 after adding its problems to `diag`. */
-int mw__template_load_file(mw__template_set *set, const char *path,
-                           const char *check, mw__diag *diag);
+int mw__template_load_file(mw__template_set *set, const char *path, const char *check,
+                           mw__diag *diag);
 
 /* Drops `.default` configs superseded by another config of the same check. */
 void mw__template_set_finish(mw__template_set *set);
 void mw__template_set_free(mw__template_set *set);
 
 /* The check name a template path stands for: "<check>" from
- * ".../<check>.d/x.yaml" or ".../<check>.yaml"; NULL when neither (caller
- * frees). */
+ * ".../<check>.d/x.yaml" or ".../<check>.yaml" (a parent named `conf.d`
+ * is Datadog's root, not a check); NULL when neither or when the name is
+ * not a valid check name (caller frees). */
 char *mw__template_check_name(const char *path);
 
-/* Finds `<name>.lua` in the checks directories, first hit wins. Returns a
- * path the caller frees, or NULL. Names with '/', '..' or anything other
- * than [A-Za-z0-9_.-] are refused (NULL). */
+/* Finds `<name>.lua` in the checks directories, first regular file wins.
+ * Returns a path the caller frees, or NULL. Names with '/', '..', a
+ * leading '.', more than 250 bytes or anything other than [A-Za-z0-9_.-]
+ * are refused (NULL). */
 char *mw__check_find(const char *const *dirs, size_t ndirs, const char *name);
 
 #endif

@@ -557,10 +557,11 @@ static int on_alias(parser *p, const yaml_event_t *ev)
         return alias_as_key(p, a, line, col);
     if ((int)p->depth + a->height > YAML_MAX_DEPTH)
         return fail(p, line, col, "alias *%s nests deeper than %d levels", name, YAML_MAX_DEPTH);
-    if (p->nodes + count_nodes(a->node) > YAML_MAX_NODES)
+    size_t n = count_nodes(a->node);
+    if (p->nodes + n > YAML_MAX_NODES)
         return fail(p, line, col, "alias *%s expands past the limit of %d nodes", name,
                     YAML_MAX_NODES);
-    p->nodes += count_nodes(a->node);
+    p->nodes += n;
     cJSON *copy = cJSON_Duplicate(a->node, 1);
     if (!copy)
         return oom(p);
