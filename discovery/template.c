@@ -568,9 +568,13 @@ static void scan_entry(found_list *l, const char *dir, const char *name, mw__dia
         free(check);
     } else if (stem_len(name) > 0 && is_kind(path, S_IFREG)) {
         char *check = check_from(name, stem_len(name));
-        if (check && found_add(l, path, check) == 0)
-            return;
-        mw__diag_add(diag, path, 0, 0, "not a valid check name (letters, digits, '_', '-')");
+        if (!check) {
+            mw__diag_add(diag, path, 0, 0, "not a valid check name (letters, digits, '_', '-')");
+            free(path);
+        } else if (found_add(l, path, check) != 0) {
+            mw__diag_add(diag, dir, 0, 0, "out of memory");
+        }
+        return;
     }
     free(path);
 }

@@ -787,7 +787,7 @@ int mw__yaml_parse(const char *buf, size_t len, const char *name, mw__yaml_doc *
         oom(&p);
         goto out;
     }
-    yaml_parser_set_input_string(&p.yp, (const unsigned char *)buf, len);
+    yaml_parser_set_input_string(&p.yp, (const unsigned char *)(buf ? buf : ""), buf ? len : 0);
     if (run(&p) != 0)
         goto out;
     finish_positions(&p);

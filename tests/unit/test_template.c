@@ -123,9 +123,10 @@ static void test_bad_dir(void)
     mw__diag diag = {0};
     size_t n = mw__templates_load_dir(&set, TPL "/bad", &diag);
     CHECK(n == diag.n);
-    CHECK(n == 17);
+    CHECK(n == 18);
     const char *const want[] = {
         TPL "/bad/bad+name.d: not a valid check name (letters, digits, '_', '-')",
+        TPL "/bad/bad name.yaml: not a valid check name (letters, digits, '_', '-')",
         TPL "/bad/broken.d/conf.yaml:4:10: mapping values are not allowed in this context",
         TPL "/bad/empty.d/conf.yaml:2:12: \"instances\" is empty: a template needs at least "
             "one instance",
