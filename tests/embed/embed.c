@@ -4,6 +4,7 @@
  * mw_engine_fd()/mw_engine_step() and receives records in a sink
  * callback. Proves the exported API is enough to embed the engine.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <moonwatch.h>
 
 #include <poll.h>
