@@ -493,6 +493,13 @@ static size_t commit_shard(shard *sh, const mw__agg_sample *const *s, const uint
     return taken;
 }
 
+static size_t commit_one(mw__aggregator *agg, const mw__agg_sample *s, const source *src,
+                         double now)
+{
+    uint64_t h = ctx_hash(s, src);
+    return commit_shard(&agg->shards[SHARD_OF(h)].s, &s, &h, 1, src, now);
+}
+
 /*
  * Groups the batch by shard (a counting sort) so each shard's lock is
  * taken once for all of its samples.
@@ -505,6 +512,8 @@ size_t mw__agg_commit(mw__aggregator *agg, const mw__agg_sample *const *samples,
     size_t start[NSHARDS + 1] = {0}, fill[NSHARDS], taken = 0;
     source src;
     source_init(&src, check, check_id);
+    if (n == 1)
+        return commit_one(agg, samples[0], &src, now);
     if (n > STACK_BATCH) {
         order = malloc(n * sizeof(*order));
         hs = malloc(n * sizeof(*hs));

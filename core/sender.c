@@ -50,6 +50,7 @@ _Static_assert(sizeof(entry) == offsetof(entry, s) + sizeof(mw__agg_sample), "en
 struct mw__sender {
     mw__aggregator *agg;
     char *check, *check_id, *host;
+    size_t host_n;
     mw__str *itags;
     size_t nitags;
     char *itag_mem;
@@ -101,6 +102,7 @@ mw__sender *mw__sender_new(mw__aggregator *agg, const mw__sender_opts *o)
         mw__sender_free(s);
         return NULL;
     }
+    s->host_n = strlen(s->host);
     return s;
 }
 
@@ -165,7 +167,7 @@ static mw_code load_tags(mw__sender *s, const mw__str *tags, size_t n)
 static mw_code resolve_host(const mw__sender *s, mw__str *host)
 {
     if (!host->p) {
-        *host = (mw__str){s->host, strlen(s->host)};
+        *host = (mw__str){s->host, s->host_n};
         return MW_OK;
     }
     if (host->n > MW_HOST_MAX || memchr(host->p, '\0', host->n))

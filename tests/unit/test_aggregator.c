@@ -379,8 +379,91 @@ static void test_large_and_isolated(void)
     mw__agg_free(NULL);
 }
 
+/* Reference canonical tags: qsort, drop empty and duplicate. */
+static int ref_cmp(const void *a, const void *b)
+{
+    const mw__str *x = a, *y = b;
+    size_t n = x->n < y->n ? x->n : y->n;
+    int c = n ? memcmp(x->p, y->p, n) : 0;
+    return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static size_t ref_key(char *dst, const mw__str *all, size_t n)
+{
+    mw__str v[32];
+    size_t len = 0;
+    memcpy(v, all, n * sizeof(*v));
+    qsort(v, n, sizeof(*v), ref_cmp);
+    memcpy(dst, "n\0h\0", 4);
+    len = 4;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].n == 0 || (i > 0 && ref_cmp(&v[i - 1], &v[i]) == 0))
+            continue;
+        memcpy(dst + len, v[i].p, v[i].n);
+        dst[len + v[i].n] = '\0';
+        len += v[i].n + 1;
+    }
+    return len;
+}
+
+/* The canonical key against a plain reference, on random tag sets full of
+ * shared prefixes, duplicates, empty and high-byte tags, both below and
+ * above the 8-tag fast path. */
+static void test_key_canon(void)
+{
+    static const char *const pool[] = {"container_id:1",
+                                       "container_id:2",
+                                       "container_name:x",
+                                       "a",
+                                       "",
+                                       "ab",
+                                       "abcdefg",
+                                       "abcdefgh",
+                                       "abcdefg\x01",
+                                       "\xff",
+                                       "\xfe\xff",
+                                       "env:prod",
+                                       "env:dev",
+                                       "service:web",
+                                       "service:we",
+                                       "z",
+                                       "kube_namespace:default",
+                                       "kube_container_name:app"};
+    unsigned seed = 12345;
+    char out[4096], want[4096];
+    for (int iter = 0; iter < 20000; iter++) {
+        mw__str inst[8], tags[16], all[24];
+        size_t ninst = 0, ntags, kept;
+        seed = seed * 1103515245 + 12345;
+        size_t want_inst = (seed >> 16) % 4;
+        ntags = (seed >> 20) % (iter % 3 == 0 ? 14 : 7);
+        for (size_t i = 0; i < want_inst; i++) {
+            seed = seed * 1103515245 + 12345;
+            const char *t = pool[(seed >> 16) % MW_ARRAY_LEN(pool)];
+            inst[ninst++] = (mw__str){t, strlen(t)};
+        }
+        ninst = mw__agg_tags_canon(inst, ninst);
+        for (size_t i = 0; i < ntags; i++) {
+            seed = seed * 1103515245 + 12345;
+            const char *t = pool[(seed >> 16) % MW_ARRAY_LEN(pool)];
+            tags[i] = (mw__str){t, strlen(t)};
+        }
+        memcpy(all, inst, ninst * sizeof(*all));
+        memcpy(all + ninst, tags, ntags * sizeof(*all));
+        size_t wl = ref_key(want, all, ninst + ntags);
+        size_t gl = mw__agg_key_write(out, (mw__str){"n", 1}, (mw__str){"h", 1}, inst, ninst, tags,
+                                      ntags, &kept);
+        if (gl != wl || memcmp(out, want, wl) != 0) {
+            CHECK(!"canonical key differs from the reference");
+            break;
+        }
+    }
+    CHECK(1);
+}
+
 int main(void)
 {
+    test_key_canon();
     test_gauge_count();
     test_rate();
     test_monotonic_count();
