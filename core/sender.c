@@ -56,8 +56,10 @@ struct mw__sender {
     char *itag_mem;
     mw__buf arena;
     size_t pending;
-    mw__str *scratch; /* a sample's own tags, to sort */
+    size_t itag_bytes; /* instance tags' bytes, NULs included */
+    mw__str *scratch;  /* a sample's own tags, to sort */
     size_t scratch_cap;
+    size_t tag_bytes; /* scratch tags' bytes, NULs included */
     const mw__agg_sample **batch;
     size_t batch_cap;
     const char **tagv; /* decoded tags of a service check or event */
@@ -84,6 +86,8 @@ static mw_code copy_itags(mw__sender *s, const char *const *tags, size_t n)
     }
     /* Callers promise sorted and unique; the merge depends on it. */
     s->nitags = mw__agg_tags_canon(s->itags, n);
+    for (size_t i = 0; i < s->nitags; i++)
+        s->itag_bytes += s->itags[i].n + 1;
     return MW_OK;
 }
 
@@ -149,17 +153,20 @@ static mw_code grow(void **p, size_t *cap, size_t need, size_t elem)
     return MW_OK;
 }
 
-/* Validates the sample's tags and copies their descriptors to scratch. */
+/* Validates the sample's tags and copies their descriptors to scratch (the
+ * key writer sorts them in place). */
 static mw_code load_tags(mw__sender *s, const mw__str *tags, size_t n)
 {
     if (n + s->nitags > MW_TAGS_MAX || (n && !tags))
         return MW_EINVAL;
     if (grow((void **)&s->scratch, &s->scratch_cap, n, sizeof(mw__str)) != MW_OK)
         return MW_ENOMEM;
+    s->tag_bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if ((!tags[i].p && tags[i].n) || (tags[i].n && memchr(tags[i].p, '\0', tags[i].n)))
             return MW_EINVAL;
         s->scratch[i] = tags[i];
+        s->tag_bytes += tags[i].n + 1;
     }
     return MW_OK;
 }
@@ -191,8 +198,8 @@ static size_t extras_bytes(const mw__str *x, size_t nx)
 static entry *append(mw__sender *s, uint8_t rec, mw__str name, mw__str host, size_t n,
                      const mw__str *x, size_t nx, mw_code *rc)
 {
-    size_t bound = sizeof(entry) + 7 + extras_bytes(x, nx) +
-                   mw__agg_key_bound(name, host, s->itags, s->nitags, s->scratch, n);
+    size_t bound = sizeof(entry) + 7 + extras_bytes(x, nx) + name.n + host.n + 2 + s->itag_bytes +
+                   s->tag_bytes;
     *rc = bound > UINT32_MAX ? MW_ENOMEM : mw__buf_reserve(&s->arena, bound);
     if (*rc != MW_OK)
         return NULL;
