@@ -193,8 +193,8 @@ static void set_percentiles(mw__aggregator *agg, const mw__agg_opts *o)
         if (!valid_pct(p[i]))
             continue;
         agg->pct[agg->npct] = p[i];
-        /* Datadog's naming: 0.95 -> ".95percentile". */
-        snprintf(agg->pct_suffix[agg->npct], sizeof(agg->pct_suffix[0]), ".%gpercentile",
+        /* Datadog's naming, whole percents: 0.95 -> ".95percentile". */
+        snprintf(agg->pct_suffix[agg->npct], sizeof(agg->pct_suffix[0]), ".%.0fpercentile",
                  p[i] * 100);
         agg->npct++;
     }

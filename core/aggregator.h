@@ -12,6 +12,28 @@
  * sample for `context_expiry` seconds are freed.
  *
  * Every function may be called from any thread, except mw__agg_free().
+ *
+ * Details the flushed data depends on:
+ *  - A context is also keyed by the submitting check instance (check and
+ *    check_id) and the submitted type, so two instances reporting the same
+ *    series keep separate rate/monotonic_count state, as Datadog's
+ *    per-check samplers do.
+ *  - Metric records carry timestamp = floor(flush time), interval =
+ *    flush_interval, and the check/check_id of their context. Service
+ *    checks and events keep the timestamp they were queued with.
+ *  - rate: the rate between the last two submissions (sample time = the
+ *    commit's `now`), the last flushed one included; equal times or a
+ *    negative rate emit nothing.
+ *  - monotonic_count: after a decrease (a counter reset) the flush still
+ *    emits the sum of the other deltas, 0 if there were none.
+ *  - histogram: median is the lower middle sample; percentile p is the
+ *    nearest-rank sample (the smallest with at least p of all samples at
+ *    or below it), named `<name>.<round(p*100)>percentile`. min, max, sum,
+ *    avg and count are exact; the percentiles and median are computed
+ *    over at most 2^20 samples per context per flush.
+ *  - A count whose sum overflows to infinity is not flushed.
+ *  - The flush must not be re-entered from its own `emit` callback;
+ *    submitting (mw__agg_metric, mw__agg_record) from it is fine.
  */
 #ifndef MW_AGGREGATOR_H
 #define MW_AGGREGATOR_H
@@ -44,7 +66,13 @@ enum {
 /* Parses "max,median,avg,count" into MW_HIST_* bits; -1 on an unknown name. */
 int mw__agg_parse_aggregates(const char *list);
 
-/* `o` is copied. Returns NULL on OOM. */
+/*
+ * `o` is copied. Defaults for zero fields: flush_interval 15 s,
+ * context_expiry 300 s, hist_aggregates MW_HIST_DEFAULT; host NULL is "".
+ * hist_percentiles NULL means {0.95}; non-NULL with n_percentiles 0 means
+ * none. At most 16 percentiles, each in (0, 1]; others are ignored.
+ * Returns NULL on OOM.
+ */
 mw__aggregator *mw__agg_new(const mw__agg_opts *o);
 void mw__agg_free(mw__aggregator *agg);
 

@@ -280,6 +280,14 @@ static size_t order_small(const mw__str *inst, size_t ninst, const mw__str *tags
         k[i] = i < n ? prefix7(t) << 8 | i : UINT64_MAX;
     }
     sort8(k);
+    int tie = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t idx = k[i] & 0xff;
+        v[i] = idx < ninst ? &inst[idx] : &tags[idx - ninst];
+        tie |= i > 0 && (k[i] >> 8) == (k[i - 1] >> 8);
+    }
+    if (!tie)
+        return n;
     for (size_t i = 0, j; i < n; i = j) {
         for (j = i + 1; j < n && (k[j] >> 8) == (k[i] >> 8); j++)
             ;

@@ -10,6 +10,14 @@
  * Strings passed in are borrowed for the call and copied into the sender's
  * own arena. A sender is used by one thread at a time (the worker running
  * its instance); the aggregator it commits into is shared.
+ *
+ * Validation (MW_EINVAL): names 1..MW_NAME_MAX bytes; no string may hold a
+ * NUL byte; values finite; host at most MW_HOST_MAX bytes; at most
+ * MW_TAGS_MAX tags with the instance's; service check status 0..3; event
+ * title non-empty, alert_type error|warning|info|success (default info),
+ * priority normal|low (default normal). Empty and duplicate tags are
+ * dropped. Service checks take the commit's time as their timestamp,
+ * events their own (or the commit's when 0).
  */
 #ifndef MW_SENDER_H
 #define MW_SENDER_H
@@ -23,12 +31,12 @@ typedef struct mw__aggregator mw__aggregator;
 typedef struct mw__sender mw__sender;
 
 typedef struct mw__sender_opts {
-    const char *check;    /* check name, e.g. "http_check" */
-    const char *check_id; /* "<check>:<hash>" */
+    const char *check;       /* check name, e.g. "http_check" */
+    const char *check_id;    /* "<check>:<hash>" */
     const char *const *tags; /* instance tags, sorted and deduplicated */
     size_t ntags;
-    const char *host;     /* default host of samples; NULL = engine's */
-    size_t max_bytes;     /* cap on what one run may buffer */
+    const char *host; /* default host of samples; NULL = engine's */
+    size_t max_bytes; /* cap on what one run may buffer; 0: 8 MiB */
 } mw__sender_opts;
 
 /* A string with its length (Lua strings may hold NULs). */
@@ -38,8 +46,7 @@ typedef struct mw__str {
 } mw__str;
 
 typedef struct mw__event_in {
-    mw__str title, text, alert_type, priority, aggregation_key,
-        source_type_name;
+    mw__str title, text, alert_type, priority, aggregation_key, source_type_name;
     const mw__str *tags;
     size_t ntags;
     double timestamp; /* 0: now */
@@ -54,12 +61,10 @@ void mw__sender_free(mw__sender *s);
  * Returns MW_OK, MW_EINVAL (bad name: empty, or a non-finite value) or
  * MW_ENOMEM when the run's buffer would pass max_bytes.
  */
-mw_code mw__sender_metric(mw__sender *s, mw_metric_type type, mw__str name,
-                          double value, const mw__str *tags, size_t ntags,
-                          mw__str host);
-mw_code mw__sender_service_check(mw__sender *s, mw__str name, int status,
-                                 const mw__str *tags, size_t ntags,
-                                 mw__str message);
+mw_code mw__sender_metric(mw__sender *s, mw_metric_type type, mw__str name, double value,
+                          const mw__str *tags, size_t ntags, mw__str host);
+mw_code mw__sender_service_check(mw__sender *s, mw__str name, int status, const mw__str *tags,
+                                 size_t ntags, mw__str message);
 mw_code mw__sender_event(mw__sender *s, const mw__event_in *ev);
 
 /* Samples buffered in the current run, and their bytes. */
