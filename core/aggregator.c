@@ -620,7 +620,7 @@ static qrec *qrec_copy(const mw_record *rec)
     for (size_t i = 0; i < MW_ARRAY_LEN(fields); i++)
         bytes += *fields[i] ? strlen(*fields[i]) + 1 : 0;
     for (size_t i = 0; i < rec->ntags; i++)
-        bytes += strlen(rec->tags[i]) + 1;
+        bytes += rec->tags[i] ? strlen(rec->tags[i]) + 1 : 0;
     qrec *q = malloc(sizeof(*q) + rec->ntags * sizeof(char *) + bytes);
     if (!q)
         return NULL;
@@ -628,8 +628,10 @@ static qrec *qrec_copy(const mw_record *rec)
     char *p = (char *)(tags + rec->ntags);
     for (size_t i = 0; i < MW_ARRAY_LEN(fields); i++)
         *fields[i] = copy_opt(&p, *fields[i]);
+    tmp.ntags = 0;
     for (size_t i = 0; i < rec->ntags; i++)
-        tags[i] = copy_opt(&p, rec->tags[i]);
+        if (rec->tags[i]) /* a NULL tag is dropped, never flushed */
+            tags[tmp.ntags++] = copy_opt(&p, rec->tags[i]);
     tmp.tags = tags;
     q->rec = tmp;
     q->next = NULL;
