@@ -23,6 +23,7 @@
 #ifndef MW_SANDBOX_H
 #define MW_SANDBOX_H
 
+#include "core/diag.h"
 #include "core/log.h"
 #include "core/sender.h"
 
@@ -49,10 +50,10 @@ mw__budget_slot *mw__budget_slot_get(mw__budget *b, unsigned i);
 typedef void (*mw__stats_fn)(void *ud, mw_engine_stats *out);
 
 typedef struct mw__sandbox_opts {
-    const char *check;       /* check name */
-    const char *check_id;    /* "<check>:<hash>" */
-    const char *chunkname;   /* "@path/to/check.lua", for messages */
-    const char *script;      /* source text, `script_len` bytes */
+    const char *check;     /* check name */
+    const char *check_id;  /* "<check>:<hash>" */
+    const char *chunkname; /* "@path/to/check.lua", for messages */
+    const char *script;    /* source text, `script_len` bytes */
     size_t script_len;
     const cJSON *instance;    /* copied into self.instance */
     const cJSON *init_config; /* copied into self.init_config */
@@ -99,5 +100,13 @@ unsigned mw__sandbox_warnings(const mw__sandbox *sb);
 
 /* Bytes the sandbox's Lua state holds now. */
 size_t mw__sandbox_mem(const mw__sandbox *sb);
+
+/*
+ * Compiles the check script at `path` (text only, in a throwaway state
+ * under the default memory cap, nothing run) and adds each problem to
+ * `diag` as "path:line: message". Returns 0 when the script compiles,
+ * -1 when a problem was added. For `moonwatch validate`.
+ */
+int mw__sandbox_check_syntax(const char *path, mw__diag *diag);
 
 #endif

@@ -1,0 +1,632 @@
+/*
+ * sandbox.c - one check instance's Lua state: the capped allocator, the
+ * restricted globals, loading the script, and driving a run as a
+ * coroutine.
+ *
+ * What a check can reach: base (without dofile, loadfile, print to
+ * stdout, warn; with text-only `load`, a `setmetatable` that refuses
+ * __gc, a `collectgarbage` that only answers "count"), string (without
+ * dump; find/match/gmatch/gsub from lstrmatch.c), table (move from
+ * lstrmatch.c), math, utf8, coroutine (coro.c), os.time/clock/date, and
+ * the read-only `mw` (api.c). Globals are a fresh table whose metatable
+ * (protected) reads through to the library table; nothing hands out the
+ * library table itself, `_G` is the fresh table.
+ *
+ * Every call into Lua that can raise runs protected (lua_pcall or
+ * lua_resume): an unprotected error would abort the process. Outside
+ * them this file only reads values and stores into registry slots that
+ * already exist, which never allocates.
+ *
+ * The sandbox owns its state and its strings; the sender, log and stats
+ * callback are the engine's.
+ */
+#include "lua/sandbox_int.h"
+
+#include "core/diag.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <lualib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SCRIPT_FILE ((size_t)4 << 20)
+
+/* ------------------------------------------------------------- memory */
+
+static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    mw__lmem *m = ud;
+    if (!ptr)
+        osize = 0; /* osize is then a type tag */
+    if (nsize == 0) {
+        free(ptr);
+        m->used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && nsize - osize > m->cap - m->used) {
+        m->refused = 1;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p)
+        m->used = m->used - osize + nsize;
+    return p;
+}
+
+mw__sandbox *mw__sandbox_of(lua_State *L)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    return ((mw__lmem *)ud)->sb;
+}
+
+/* ------------------------------------------------------------- errors */
+
+static void set_error(mw__sandbox *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_error(mw__sandbox *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    free(sb->err);
+    sb->err = mw__vsprintf(fmt, ap);
+    va_end(ap);
+}
+
+/* Renders the error object at `idx` of `T` without running any of the
+ * script's code (no __tostring) and without allocating in the state. */
+static void set_error_value(mw__sandbox *sb, lua_State *T, int idx)
+{
+    size_t n;
+    switch (lua_type(T, idx)) {
+    case LUA_TSTRING: {
+        const char *s = lua_tolstring(T, idx, &n);
+        set_error(sb, "%.*s", (int)(n > 2048 ? 2048 : n), s);
+        break;
+    }
+    case LUA_TNUMBER:
+        if (lua_isinteger(T, idx))
+            set_error(sb, "%lld", (long long)lua_tointeger(T, idx));
+        else
+            set_error(sb, "%.14g", (double)lua_tonumber(T, idx));
+        break;
+    default:
+        set_error(sb, "(error object is a %s value)", luaL_typename(T, idx));
+    }
+}
+
+static void set_nomem_error(mw__sandbox *sb)
+{
+    double mib = (double)sb->mem.cap / (1024.0 * 1024.0);
+    set_error(sb, "memory limit of %g MiB exceeded", mib);
+}
+
+static void set_timeout_error(mw__sandbox *sb)
+{
+    set_error(sb, "timeout: run exceeded its time budget of %g s", sb->budget);
+}
+
+/* Whether a failed call ran out of memory: Lua's own status, or the
+ * allocator refused and the message is Lua's out-of-memory one (a pcall
+ * caught it and the script raised it again). */
+static int is_nomem(mw__sandbox *sb, lua_State *T, int status)
+{
+    if (status == LUA_ERRMEM)
+        return 1;
+    const char *s = lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1) : "";
+    return sb->mem.refused && strstr(s, "not enough memory") != NULL;
+}
+
+/* ------------------------------------------------------------- base lib */
+
+static int sb_load(lua_State *L)
+{
+    size_t len;
+    const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+    if (!s) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "load: only string chunks are allowed in the sandbox");
+        return 2;
+    }
+    if (len > MW_SANDBOX_MAX_CHUNK) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "load: chunk larger than %d KiB", (int)(MW_SANDBOX_MAX_CHUNK >> 10));
+        return 2;
+    }
+    const char *name = luaL_optstring(L, 2, s);
+    int env = !lua_isnone(L, 4) ? 4 : 0;
+    /* The mode argument is ignored: binary chunks can break the VM. */
+    if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
+        luaL_pushfail(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (env) {
+        lua_pushvalue(L, env);
+        if (!lua_setupvalue(L, -2, 1))
+            lua_pop(L, 1);
+    }
+    return 1;
+}
+
+/* Only "count": collecting, stopping or retuning the collector would let
+ * one check stall its worker or grow until its cap. */
+static int sb_collectgarbage(lua_State *L)
+{
+    const char *opt = luaL_optstring(L, 1, "collect");
+    if (strcmp(opt, "count") != 0)
+        return luaL_error(
+            L, "collectgarbage(\"%s\") is not allowed in the sandbox (only \"count\")", opt);
+    int kb = lua_gc(L, LUA_GCCOUNT, 0), b = lua_gc(L, LUA_GCCOUNTB, 0);
+    lua_pushnumber(L, (lua_Number)kb + (lua_Number)b / 1024.0);
+    return 1;
+}
+
+/* Lua 5.4 runs finalizers with hooks disabled, so an endless __gc could
+ * never be stopped: refuse them. */
+static int sb_setmetatable(lua_State *L)
+{
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    if (t == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc metamethods are not allowed in the sandbox "
+                                 "(finalizers run outside the time budget)");
+        lua_pop(L, 1);
+    }
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+static const luaL_Reg base_override[] = {
+    {"load", sb_load},
+    {"collectgarbage", sb_collectgarbage},
+    {"setmetatable", sb_setmetatable},
+    {"print", mw__api_print},
+    {"xpcall", mw__xpcall},
+    {NULL, NULL},
+};
+
+/* Reach the file system, or write on the engine's stderr. */
+static const char *const base_removed[] = {"dofile", "loadfile", "warn"};
+
+/* ------------------------------------------------------------- libraries */
+
+/* Opens library `name` into the table on top (the library table). */
+static void open_lib(lua_State *L, const char *name, lua_CFunction open)
+{
+    luaL_requiref(L, name, open, 0);
+    lua_setfield(L, -2, name);
+}
+
+static void open_string(lua_State *L)
+{
+    open_lib(L, "string", luaopen_string);
+    lua_getfield(L, -1, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    mw__strmatch_install(L, -1);
+    lua_pop(L, 1);
+    /* getmetatable("") must not reach the shared string metatable. */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+}
+
+static void open_table(lua_State *L)
+{
+    open_lib(L, "table", luaopen_table);
+    lua_getfield(L, -1, "table");
+    lua_pushcfunction(L, mw__table_move);
+    lua_setfield(L, -2, "move");
+    lua_pop(L, 1);
+}
+
+/* os with only time, clock and date: the rest reaches the host. */
+static void open_os(lua_State *L)
+{
+    static const char *const keep[] = {"time", "clock", "date"};
+    lua_createtable(L, 0, 3);
+    luaopen_os(L);
+    for (size_t i = 0; i < MW_ARRAY_LEN(keep); i++) {
+        lua_getfield(L, -1, keep[i]);
+        lua_setfield(L, -3, keep[i]);
+    }
+    lua_pop(L, 1);
+    lua_setfield(L, -2, "os");
+}
+
+/* Protected: the library table (the state's original globals) with the
+ * allowed libraries, then a fresh globals table reading through it. */
+static int setup_globals(lua_State *L)
+{
+    luaL_requiref(L, "_G", luaopen_base, 0);
+    luaL_setfuncs(L, base_override, 0);
+    for (size_t i = 0; i < MW_ARRAY_LEN(base_removed); i++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, base_removed[i]);
+    }
+    open_string(L);
+    open_table(L);
+    open_lib(L, "math", luaopen_math);
+    open_lib(L, "utf8", luaopen_utf8);
+    open_lib(L, "coroutine", mw__open_coroutine);
+    mw__coro_setup(L);
+    open_os(L);
+    mw__open_api(L);
+    lua_setfield(L, -2, "mw");
+
+    lua_createtable(L, 0, 4); /* the script's globals */
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "_G");
+    lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_pushnil(L); /* package.loaded would keep the full os table alive */
+    lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    return 0;
+}
+
+/* ------------------------------------------------------------- loading */
+
+/* Protected: [module, opts]. Checks the module, builds self, takes the
+ * registry slots. */
+static int setup_self(lua_State *L)
+{
+    mw__sandbox *sb = mw__sandbox_of(L);
+    const mw__sandbox_opts *o = lua_touserdata(L, 2);
+    if (!lua_istable(L, 1))
+        return luaL_error(L, "the script must return a table with a run function (got %s)",
+                          luaL_typename(L, 1));
+    lua_getfield(L, 1, "run");
+    if (!lua_isfunction(L, -1))
+        return luaL_error(L, "the script's table has no run function");
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 4);
+    mw__json_push_cjson(L, o->instance);
+    lua_setfield(L, -2, "instance");
+    mw__json_push_cjson(L, o->init_config);
+    lua_setfield(L, -2, "init_config");
+    lua_pushstring(L, sb->check);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, sb->check_id);
+    lua_setfield(L, -2, "check_id");
+    sb->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, 1);
+    sb->mod_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushboolean(L, 0);
+    sb->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* Runs the script's top level under a deadline of its own (no watchdog
+ * exists yet): hooks read the clock, pattern matching polls it. */
+static int run_chunk(mw__sandbox *sb)
+{
+    lua_State *L = sb->L;
+    sb->budget = MW_SANDBOX_LOAD_TIMEOUT;
+    sb->deadline = mw__mono() + MW_SANDBOX_LOAD_TIMEOUT;
+    sb->self_timed = 1;
+    sb->current = L;
+    mw__budget_arm_self_timed(L);
+    int status = lua_pcall(L, 0, 1, 0);
+    lua_sethook(L, NULL, 0, 0);
+    sb->self_timed = 0;
+    sb->current = NULL;
+    return status;
+}
+
+/* Fills `*err` with why loading failed, from the value on top of L. */
+static void load_error(mw__sandbox *sb, int status, const char *stage, char **err)
+{
+    if (atomic_load(&sb->expired))
+        set_timeout_error(sb);
+    else if (is_nomem(sb, sb->L, status))
+        set_nomem_error(sb);
+    else
+        set_error_value(sb, sb->L, -1);
+    *err = mw__sprintf("%s: %s", stage, sb->err ? sb->err : "out of memory");
+}
+
+static int load_script(mw__sandbox *sb, const mw__sandbox_opts *o, char **err)
+{
+    lua_State *L = sb->L;
+    const char *name = o->chunkname ? o->chunkname : "=check";
+    int status = luaL_loadbufferx(L, o->script ? o->script : "", o->script_len, name, "t");
+    if (status != LUA_OK) {
+        load_error(sb, status, "cannot load script", err);
+        return -1;
+    }
+    status = run_chunk(sb);
+    if (status != LUA_OK) {
+        load_error(sb, status, "script failed", err);
+        return -1;
+    }
+    lua_pushcfunction(L, setup_self);
+    lua_insert(L, -2);
+    lua_pushlightuserdata(L, (void *)o);
+    status = lua_pcall(L, 2, 0, 0);
+    if (status != LUA_OK) {
+        load_error(sb, status, "bad script", err);
+        return -1;
+    }
+    return 0;
+}
+
+mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
+{
+    mw__sandbox *sb = calloc(1, sizeof(*sb));
+    *err = NULL;
+    if (!sb)
+        goto nomem;
+    sb->mem.cap = o->mem_cap ? o->mem_cap : MW_SANDBOX_DEFAULT_MEM;
+    sb->mem.sb = sb;
+    sb->check = mw__strdup(o->check ? o->check : "");
+    sb->check_id = mw__strdup(o->check_id ? o->check_id : "");
+    sb->sender = o->sender;
+    sb->log = o->log;
+    sb->stats_fn = o->stats_fn;
+    sb->stats_ud = o->stats_ud;
+    sb->co_ref = LUA_NOREF;
+    if (!sb->check || !sb->check_id)
+        goto nomem;
+    sb->L = lua_newstate(cap_alloc, &sb->mem);
+    if (!sb->L)
+        goto nomem;
+    lua_pushcfunction(sb->L, setup_globals);
+    int status = lua_pcall(sb->L, 0, 0, 0);
+    if (status != LUA_OK) {
+        load_error(sb, status, "cannot set up the sandbox", err);
+        goto fail;
+    }
+    if (load_script(sb, o, err) != 0)
+        goto fail;
+    lua_settop(sb->L, 0);
+    lua_gc(sb->L, LUA_GCCOLLECT, 0); /* drop what setting up left behind */
+    atomic_store(&sb->expired, 0);
+    sb->mem.refused = 0;
+    free(sb->err);
+    sb->err = NULL;
+    return sb;
+nomem:
+    *err = mw__strdup("out of memory");
+fail:
+    mw__sandbox_free(sb);
+    return NULL;
+}
+
+void mw__sandbox_free(mw__sandbox *sb)
+{
+    if (!sb)
+        return;
+    if (sb->L)
+        lua_close(sb->L);
+    free(sb->check);
+    free(sb->check_id);
+    free(sb->err);
+    free(sb);
+}
+
+/* ------------------------------------------------------------- runs */
+
+static int run_body_k(lua_State *L, int status, lua_KContext stage);
+
+/* The run coroutine's body: [module, self, first]. Calls init(self) on
+ * the first run, then run(self); continuations let both yield. */
+static int run_body(lua_State *L)
+{
+    return run_body_k(L, LUA_OK, 0);
+}
+
+static int run_body_k(lua_State *L, int status, lua_KContext stage)
+{
+    (void)status;
+    if (stage == 0 && lua_toboolean(L, 3)) {
+        lua_settop(L, 3);
+        if (lua_getfield(L, 1, "init") != LUA_TNIL) {
+            lua_pushvalue(L, 2);
+            lua_callk(L, 1, 0, 1, run_body_k);
+        }
+        stage = 1;
+    }
+    if (stage == 1)
+        mw__sandbox_of(L)->inited = 1;
+    if (stage <= 1) {
+        lua_settop(L, 3);
+        lua_getfield(L, 1, "run");
+        lua_pushvalue(L, 2);
+        lua_callk(L, 1, 0, 2, run_body_k);
+    }
+    return 0;
+}
+
+/* Forgets the run coroutine: no __close handler of an abandoned run
+ * runs (it could not be stopped once the run is out of its budget). */
+static void end_run(mw__sandbox *sb)
+{
+    sb->co = NULL;
+    sb->nargs = 0;
+    if (sb->co_ref != LUA_NOREF) {
+        lua_pushboolean(sb->L, 0);
+        lua_rawseti(sb->L, LUA_REGISTRYINDEX, sb->co_ref); /* existing key: no allocation */
+    }
+}
+
+/* Protected: creates the run coroutine with its body and arguments. */
+static int begin_run(lua_State *L)
+{
+    mw__sandbox *sb = mw__sandbox_of(L);
+    lua_State *co = lua_newthread(L);
+    lua_rawseti(L, LUA_REGISTRYINDEX, sb->co_ref);
+    lua_pushcfunction(co, run_body);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, sb->mod_ref);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, sb->self_ref);
+    lua_pushboolean(co, !sb->inited);
+    sb->co = co;
+    sb->nargs = 3;
+    return 0;
+}
+
+void mw__sandbox_begin(mw__sandbox *sb, double deadline)
+{
+    free(sb->err);
+    sb->err = NULL;
+    if (sb->co)
+        end_run(sb);
+    sb->warnings = 0;
+    sb->mem.refused = 0;
+    sb->seq++;
+    sb->deadline = deadline;
+    sb->budget = deadline - mw__mono();
+    atomic_store(&sb->expired, 0);
+    atomic_store(&sb->preempt, 0);
+    sb->preempt_yield = 0;
+    lua_pushcfunction(sb->L, begin_run);
+    int status = lua_pcall(sb->L, 0, 0, 0);
+    if (status != LUA_OK) {
+        set_nomem_error(sb);
+        lua_pop(sb->L, 1);
+        sb->co = NULL;
+    }
+}
+
+static mw__run_status run_failed(mw__sandbox *sb, int status)
+{
+    mw__run_status rs = MW_RUN_ERROR;
+    if (atomic_load(&sb->expired)) {
+        set_timeout_error(sb);
+        rs = MW_RUN_TIMEOUT;
+    } else if (is_nomem(sb, sb->co, status)) {
+        set_nomem_error(sb);
+        rs = MW_RUN_NOMEM;
+    } else {
+        set_error_value(sb, sb->co, -1);
+    }
+    end_run(sb);
+    return rs;
+}
+
+static mw__run_status run_finished(mw__sandbox *sb, int status)
+{
+    if (status == LUA_YIELD && sb->preempt_yield) {
+        sb->preempt_yield = 0;
+        return MW_RUN_PREEMPTED;
+    }
+    if (status == LUA_YIELD) {
+        /* Reserved for I/O suspension (a later "suspended" status). */
+        set_error(sb, "yield from run() outside a coroutine is not allowed");
+        end_run(sb);
+        return MW_RUN_ERROR;
+    }
+    if (status != LUA_OK)
+        return run_failed(sb, status);
+    end_run(sb);
+    return MW_RUN_OK;
+}
+
+mw__run_status mw__sandbox_resume(mw__sandbox *sb, mw__budget_slot *slot)
+{
+    if (!sb->co) {
+        if (!sb->err)
+            set_error(sb, "no run in progress");
+        return sb->mem.refused ? MW_RUN_NOMEM : MW_RUN_ERROR;
+    }
+    if (mw__mono() >= sb->deadline) { /* preempted, and out of time since */
+        atomic_store(&sb->expired, 1);
+        set_timeout_error(sb);
+        end_run(sb);
+        return MW_RUN_TIMEOUT;
+    }
+    int nres, nargs = sb->nargs;
+    sb->nargs = 0;
+    mw__budget_attach(slot, sb);
+    int status = lua_resume(sb->co, sb->L, nargs, &nres);
+    mw__budget_detach(slot, sb);
+    if (status == LUA_OK || status == LUA_YIELD)
+        lua_pop(sb->co, nres);
+    return run_finished(sb, status);
+}
+
+void mw__sandbox_abort(mw__sandbox *sb)
+{
+    if (sb && sb->co)
+        end_run(sb);
+}
+
+const char *mw__sandbox_error(const mw__sandbox *sb)
+{
+    return sb->err ? sb->err : "";
+}
+
+unsigned mw__sandbox_warnings(const mw__sandbox *sb)
+{
+    return sb->warnings;
+}
+
+size_t mw__sandbox_mem(const mw__sandbox *sb)
+{
+    return sb->mem.used;
+}
+
+/* ------------------------------------------------------------- validate */
+
+/* Splits Lua's "chunk:LINE: message" into line and message. */
+static int syntax_line(const char *msg, const char **rest)
+{
+    static const char prefix[] = "chunk:";
+    *rest = msg;
+    if (strncmp(msg, prefix, sizeof(prefix) - 1) != 0)
+        return 0;
+    char *end;
+    long line = strtol(msg + sizeof(prefix) - 1, &end, 10);
+    if (end == msg + sizeof(prefix) - 1 || end[0] != ':' || end[1] != ' ')
+        return 0;
+    *rest = end + 2;
+    return (int)line;
+}
+
+int mw__sandbox_check_syntax(const char *path, mw__diag *diag)
+{
+    int rc = -1;
+    size_t len;
+    mw__lmem mem = {.cap = MW_SANDBOX_DEFAULT_MEM};
+    lua_State *L = NULL;
+    char *src = mw__read_file(path, MAX_SCRIPT_FILE, &len);
+    if (!src) {
+        mw__diag_add(diag, path, 0, 0, "cannot read check script: %s", strerror(errno));
+        goto out;
+    }
+    L = lua_newstate(cap_alloc, &mem);
+    if (!L) {
+        mw__diag_add(diag, path, 0, 0, "out of memory");
+        goto out;
+    }
+    /* "=chunk" keeps long paths from being shortened in the message. */
+    if (luaL_loadbufferx(L, src, len, "=chunk", "t") != LUA_OK) {
+        const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "syntax error";
+        const char *rest;
+        int line = syntax_line(msg, &rest);
+        mw__diag_add(diag, path, line, 0, "%s", rest);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (L)
+        lua_close(L);
+    free(src);
+    return rc;
+}

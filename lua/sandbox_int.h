@@ -1,0 +1,121 @@
+/*
+ * sandbox_int.h - what the files of lua/ share about a sandbox: its
+ * struct, the budget hooks, and the openers of the restricted libraries.
+ *
+ * Not for use outside lua/. The sandbox owns its lua_State and every
+ * string in this struct; the sender, log and stats callback are borrowed
+ * from the engine. Fields marked "slot lock" are written by the worker and
+ * read by the watchdog only while holding the lock of the slot the
+ * sandbox is attached to.
+ */
+#ifndef MW_SANDBOX_INT_H
+#define MW_SANDBOX_INT_H
+
+#include "lua/sandbox.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdatomic.h>
+
+#define MW_SANDBOX_DEFAULT_MEM ((size_t)16 << 20)
+/* Largest chunk `load` accepts: keeps parsing well under a millisecond. */
+#define MW_SANDBOX_MAX_CHUNK ((size_t)256 << 10)
+/* Time the script's top level may take in mw__sandbox_new(). */
+#define MW_SANDBOX_LOAD_TIMEOUT 1.0
+/* Instructions between clock reads when no watchdog watches a run. */
+#define MW_SANDBOX_SELF_TIMED_COUNT 1000
+/* Instructions between two preemption attempts (non-yieldable code). */
+#define MW_SANDBOX_PREEMPT_COUNT 1000
+/* Most tags one sample may carry. */
+#define MW_SANDBOX_MAX_TAGS 100
+
+/* The allocator's state: first member of mw__sandbox, or on its own for
+ * the throwaway state of mw__sandbox_check_syntax() (sb == NULL). */
+typedef struct mw__lmem {
+    size_t used;
+    size_t cap;
+    int refused; /* an allocation was refused since the last begin */
+    mw__sandbox *sb;
+} mw__lmem;
+
+struct mw__sandbox {
+    mw__lmem mem; /* must stay first: lua_getallocf() finds the sandbox */
+    lua_State *L;
+    char *check;
+    char *check_id;
+    mw__sender *sender;
+    const mw__log *log;
+    mw__stats_fn stats_fn;
+    void *stats_ud;
+
+    int mod_ref;   /* registry: the table the script returned */
+    int self_ref;  /* registry: self */
+    int co_ref;    /* registry: the run coroutine, or false */
+    lua_State *co; /* the run coroutine while a run is in progress */
+    int nargs;     /* values waiting on `co` for its first resume */
+    int inited;    /* init(self) succeeded */
+
+    double deadline; /* monotonic seconds */
+    double budget;   /* seconds the current run was given */
+    uint64_t seq;    /* run sequence number */
+
+    mw__budget_slot *slot; /* slot lock; set while resumed under a watchdog */
+    lua_State *current;    /* slot lock; the Lua thread running now */
+    atomic_int expired;    /* past the deadline: every hook raises */
+    atomic_int preempt;    /* past the slice: the next hook yields */
+    int self_timed;        /* no watchdog: hooks read the clock */
+    int preempt_yield;     /* the last yield came from the budget hook */
+
+    unsigned warnings;
+    char *err; /* malloc'd; NULL = "" */
+};
+
+/* The sandbox whose state `L` belongs to, or NULL (syntax-check state). */
+mw__sandbox *mw__sandbox_of(lua_State *L);
+
+/* ---- budget.c */
+
+/* Watches `sb` through `slot` (NULL: the hooks read the clock
+ * themselves). Starts a new slice. */
+void mw__budget_attach(mw__budget_slot *slot, mw__sandbox *sb);
+void mw__budget_detach(mw__budget_slot *slot, mw__sandbox *sb);
+/* Records `T` as the running Lua thread of `sb` and, when a stop or a
+ * preemption is pending, arms the hook on it. */
+void mw__budget_set_current(mw__sandbox *sb, lua_State *T);
+/* Arms the hook that reads the clock every few instructions on `T`. */
+void mw__budget_arm_self_timed(lua_State *T);
+/* For C loops that run no hook: raises the timeout error when the run is
+ * past its deadline. Cheap enough to call every ~1000 steps. */
+void mw__budget_poll(lua_State *L);
+/* Raises the timeout error of the current run. */
+int mw__budget_raise_timeout(lua_State *L);
+
+/* ---- coro.c: coroutine library with resume/wrap/close that track the
+ * running thread and pass preemption yields up. */
+int mw__open_coroutine(lua_State *L);
+/* Protected: creates the registry state coro.c needs. */
+int mw__coro_setup(lua_State *L);
+/* xpcall whose message handler never runs once the run is out of time. */
+int mw__xpcall(lua_State *L);
+
+/* ---- lstrmatch.c: find/match/gmatch/gsub that poll the deadline. */
+void mw__strmatch_install(lua_State *L, int string_table);
+/* table.move with the same polling. */
+int mw__table_move(lua_State *L);
+
+/* ---- api.c: pushes the read-only `mw` table. */
+int mw__open_api(lua_State *L);
+/* The sandbox's print(): to the log, never to stdout. */
+int mw__api_print(lua_State *L);
+/* Pushes a read-only view of the table at `idx`. */
+void mw__push_readonly(lua_State *L, int idx);
+
+/* ---- json.c */
+
+/* Pushes a Lua copy of `j` (NULL pushes an empty table). May raise. */
+void mw__json_push_cjson(lua_State *L, const cJSON *j);
+/* mw.json.decode / mw.json.encode. */
+int mw__json_decode(lua_State *L);
+int mw__json_encode(lua_State *L);
+
+#endif
