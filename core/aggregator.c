@@ -502,7 +502,8 @@ static size_t commit_one(mw__aggregator *agg, const mw__agg_sample *s, const sou
 
 /*
  * Groups the batch by shard (a counting sort) so each shard's lock is
- * taken once for all of its samples.
+ * taken once for all of its samples. The sort is stable: samples of one
+ * context keep their order, which gauge and rate depend on.
  */
 size_t mw__agg_commit(mw__aggregator *agg, const mw__agg_sample *const *samples, size_t n,
                       const char *check, const char *check_id, double now)
@@ -517,8 +518,12 @@ size_t mw__agg_commit(mw__aggregator *agg, const mw__agg_sample *const *samples,
     if (n > STACK_BATCH) {
         order = malloc(n * sizeof(*order));
         hs = malloc(n * sizeof(*hs));
-        if (!order || !hs)
+        if (!order || !hs) {
+            /* No memory to group: still commit, a lock per sample. */
+            for (size_t i = 0; i < n; i++)
+                taken += commit_one(agg, samples[i], &src, now);
             goto out;
+        }
     }
     for (size_t i = 0; i < n; i++)
         start[SHARD_OF(ctx_hash(samples[i], &src)) + 1]++;
@@ -562,6 +567,22 @@ static mw_code metric_args_ok(mw_metric_type type, const char *name, double valu
     return MW_OK;
 }
 
+/* Writes the sample header and its canonical key into `kb` (room: the
+ * header + mw__agg_key_bound()). */
+static const mw__agg_sample *build_sample(char *kb, mw_metric_type type, double value, mw__str name,
+                                          mw__str host, mw__str *tags, size_t ntags)
+{
+    mw__agg_sample *s = (mw__agg_sample *)kb;
+    size_t kept;
+    s->keylen =
+        (uint32_t)mw__agg_key_write(kb + sizeof(*s), name, host, NULL, 0, tags, ntags, &kept);
+    s->ntags = (uint16_t)kept;
+    s->type = (uint8_t)type;
+    s->value = value;
+    s->hash = mw__agg_hash(kb + sizeof(*s), s->keylen);
+    return s;
+}
+
 mw_code mw__agg_metric(mw__aggregator *agg, mw_metric_type type, const char *name, double value,
                        const char *const *tags, size_t ntags, const char *host, const char *check,
                        const char *check_id, double now)
@@ -585,14 +606,7 @@ mw_code mw__agg_metric(mw__aggregator *agg, mw_metric_type type, const char *nam
     size_t bound = sizeof(mw__agg_sample) + mw__agg_key_bound(nm, hs, NULL, 0, ts, ntags);
     if (bound > sizeof(kstack) && !(kb = malloc(bound)))
         goto out;
-    mw__agg_sample *s = (mw__agg_sample *)kb;
-    size_t kept;
-    s->keylen = (uint32_t)mw__agg_key_write(kb + sizeof(*s), nm, hs, NULL, 0, ts, ntags, &kept);
-    s->ntags = (uint16_t)kept;
-    s->type = (uint8_t)type;
-    s->value = value;
-    s->hash = mw__agg_hash(kb + sizeof(*s), s->keylen);
-    const mw__agg_sample *one = s;
+    const mw__agg_sample *one = build_sample(kb, type, value, nm, hs, ts, ntags);
     if (mw__agg_commit(agg, &one, 1, check, check_id, now) == 1)
         rc = MW_OK;
 out:
