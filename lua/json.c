@@ -224,10 +224,11 @@ static int dec_number(decoder *d)
         d->p++;
     if (d->p >= d->end || !(*d->p >= '0' && *d->p <= '9'))
         return dec_fail(d, "bad number");
-    if (*d->p == '0')
+    if (*d->p == '0') /* no leading zeros */
         d->p++;
-    while (d->p < d->end && *d->p >= '0' && *d->p <= '9')
-        d->p++;
+    else
+        while (d->p < d->end && *d->p >= '0' && *d->p <= '9')
+            d->p++;
     if (d->p < d->end && *d->p == '.') {
         d->p++;
         if (d->p >= d->end || !(*d->p >= '0' && *d->p <= '9'))
@@ -460,6 +461,10 @@ static void enc_string(encoder *e, int idx)
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
+            jbuf_add(e->L, e->b, esc, 2);
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            esc[0] = '\\';
+            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
             jbuf_add(e->L, e->b, esc, 2);
         } else if (c < 0x20 || c == 0x7f) {
             snprintf(esc, sizeof(esc), "\\u%04x", c);
