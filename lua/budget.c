@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -81,7 +82,10 @@ void mw__budget_arm_self_timed(lua_State *T)
 int mw__budget_raise_timeout(lua_State *L)
 {
     mw__sandbox *sb = mw__sandbox_of(L);
-    lua_pushfstring(L, "timeout: run exceeded its time budget of %f s", sb ? sb->budget : 0.0);
+    char msg[96];
+    snprintf(msg, sizeof(msg), "timeout: run exceeded its time budget of %.3g s",
+             sb ? sb->budget : 0.0);
+    lua_pushstring(L, msg);
     return lua_error(L);
 }
 

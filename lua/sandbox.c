@@ -7,7 +7,7 @@
  * stdout, warn; with text-only `load`, a `setmetatable` that refuses
  * __gc, a `collectgarbage` that only answers "count"), string (without
  * dump; find/match/gmatch/gsub from lstrmatch.c), table (move from
- * lstrmatch.c), math, utf8, coroutine (coro.c), os.time/clock/date, and
+ * lstrmatch.c, sort from lsort.c), math, utf8, coroutine (coro.c), os.time/clock/date, and
  * the read-only `mw` (api.c). Globals are a fresh table whose metatable
  * (protected) reads through to the library table; nothing hands out the
  * library table itself, `_G` is the fresh table.
@@ -106,7 +106,7 @@ static void set_nomem_error(mw__sandbox *sb)
 
 static void set_timeout_error(mw__sandbox *sb)
 {
-    set_error(sb, "timeout: run exceeded its time budget of %g s", sb->budget);
+    set_error(sb, "timeout: run exceeded its time budget of %.3g s", sb->budget);
 }
 
 /* Whether a failed call ran out of memory: Lua's own status, or the
@@ -229,6 +229,8 @@ static void open_table(lua_State *L)
     lua_getfield(L, -1, "table");
     lua_pushcfunction(L, mw__table_move);
     lua_setfield(L, -2, "move");
+    lua_pushcfunction(L, mw__table_sort);
+    lua_setfield(L, -2, "sort");
     lua_pop(L, 1);
 }
 

@@ -102,6 +102,8 @@ int mw__xpcall(lua_State *L);
 void mw__strmatch_install(lua_State *L, int string_table);
 /* table.move with the same polling. */
 int mw__table_move(lua_State *L);
+/* ---- lsort.c: table.sort with the same polling. */
+int mw__table_sort(lua_State *L);
 
 /* ---- api.c: pushes the read-only `mw` table. */
 int mw__open_api(lua_State *L);

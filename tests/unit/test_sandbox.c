@@ -376,6 +376,18 @@ static void test_restricted_globals(void)
         "assert(not pcall(string.rep))\n"
         "local m = table.move({1, 2, 3}, 1, 3, 2) assert(m[1] == 1 and m[4] == 3)\n"
         "local d = table.move({1, 2, 3}, 1, 3, 1, {}) assert(#d == 3)");
+    /* table.sort keeps Lua's semantics. */
+    expect_ok("local t = {} for i = 1, 1000 do t[i] = (i * 7919) % 1009 end\n"
+              "table.sort(t) for i = 2, #t do assert(t[i - 1] <= t[i]) end\n"
+              "table.sort(t, function(a, b) return a > b end)\n"
+              "for i = 2, #t do assert(t[i - 1] >= t[i]) end\n"
+              "local s = {'b', 'c', 'a'} table.sort(s) assert(table.concat(s) == 'abc')\n"
+              "assert(not pcall(table.sort, {1, 'x', 2}))\n"
+              "assert(not pcall(table.sort, {3, 2, 1}, 1))\n"
+              "local ok, e = pcall(table.sort, {5, 4, 3, 2, 1, 0, 9, 8, 7, 6},\n"
+              "  function(a, b) return true end)\n"
+              "assert(not ok and e:find('invalid order function'))\n"
+              "table.sort({}) table.sort({1})");
 }
 
 /* ------------------------------------------------------------- memory */
@@ -456,6 +468,8 @@ static void test_runaways(void)
         "for w in string.gmatch(string.rep('a', 40), string.rep('a*', 40) .. 'b') do end",
         "string.gsub(string.rep('a', 40), string.rep('a*', 40) .. 'b', 'x')",
         "table.move({}, 1, math.maxinteger - 10, 2)",
+        "local t = {} for i = 1, 500000 do t[i] = (i * 7919) % 500009 end\n"
+        "while true do table.sort(t) table.sort(t, function(a, b) return a > b end) end",
     };
     for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
         expect_timeout(loops[i], 0.1);
