@@ -118,7 +118,7 @@ static void test_static_templates_run(void)
     mw_engine_stats st;
     mw_engine_stats_get(eng, &st);
     CHECK(st.instances == 2); /* good + bad; missing and broken are skipped */
-    step_for(eng, 2.3);        /* first run within 1 s, then every second */
+    step_for(eng, 2.3);       /* first run within 1 s, then every second */
     mw_engine_flush(eng);
     CHECK(s.metrics == 1); /* one context, last value */
     CHECK_STR(s.metric_tags, "env:test,sample:yes,service:web,team:core,");
