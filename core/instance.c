@@ -204,7 +204,8 @@ static cJSON *sorted_copy(const cJSON *j)
     {
         if (!(items[i] = sorted_copy(c)))
             goto fail;
-        if (c->string && !(items[i]->string = mw__strdup(c->string)))
+        /* cJSON_Duplicate keeps the key of a leaf; containers get one here */
+        if (c->string && !items[i]->string && !(items[i]->string = mw__strdup(c->string)))
             goto fail;
         i++;
     }

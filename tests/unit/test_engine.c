@@ -142,8 +142,6 @@ static void test_runaway_contained(void)
 {
     seen s = {0};
     mw_engine *eng = new_engine(&s, NULL, NULL);
-    const mw__sched_spec *unused = NULL;
-    MW_UNUSED(unused);
     cJSON *spin = cJSON_Parse("{\"timeout\": 0.3, \"min_collection_interval\": 1}");
     cJSON *good = cJSON_Parse("{\"value\": 1, \"min_collection_interval\": 1}");
     char *err = NULL;
@@ -159,8 +157,10 @@ static void test_runaway_contained(void)
     CHECK(a.last_duration < 0.3 + 0.25);
     CHECK(b.runs >= 3 && b.errors == 0); /* kept its schedule */
     /* unschedule while a run may be in progress: frees everything now */
-    CHECK(mw__sched_remove(mw__engine_sched(eng), spin_id) == MW_OK);
-    CHECK(mw_engine_instance_stats(eng, spin_id, &a) == MW_ENOTFOUND);
+    char spin_copy[64];
+    snprintf(spin_copy, sizeof spin_copy, "%s", spin_id); /* borrowed until removed */
+    CHECK(mw__sched_remove(mw__engine_sched(eng), spin_copy) == MW_OK);
+    CHECK(mw_engine_instance_stats(eng, spin_copy, &a) == MW_ENOTFOUND);
     cJSON_Delete(spin);
     cJSON_Delete(good);
     mw_engine_free(eng);
