@@ -617,6 +617,56 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- series */
+
+/* A prepared series: header + canonical key in one block, built once. */
+struct mw__agg_series {
+    mw__aggregator *agg;
+    mw__agg_sample s; /* the key follows */
+};
+
+mw__agg_series *mw__agg_series_new(mw__aggregator *agg, mw_metric_type type, const char *name,
+                                   const char *const *tags, size_t ntags, const char *host,
+                                   mw_code *rc)
+{
+    mw__str tstack[STACK_TAGS], *ts = tstack;
+    mw__agg_series *se = NULL;
+    *rc = metric_args_ok(type, name, 0, tags, ntags, host);
+    if (*rc != MW_OK)
+        return NULL;
+    *rc = MW_ENOMEM;
+    if (ntags > STACK_TAGS && !(ts = malloc(ntags * sizeof(*ts))))
+        return NULL;
+    for (size_t i = 0; i < ntags; i++)
+        ts[i] = (mw__str){tags[i], strlen(tags[i])};
+    mw__str nm = {name, strlen(name)};
+    mw__str hs = host ? (mw__str){host, strlen(host)} : (mw__str){agg->host, strlen(agg->host)};
+    se = malloc(sizeof(*se) + mw__agg_key_bound(nm, hs, NULL, 0, ts, ntags));
+    if (se) {
+        se->agg = agg;
+        build_sample((char *)&se->s, type, 0, nm, hs, ts, ntags);
+        *rc = MW_OK;
+    }
+    if (ts != tstack)
+        free(ts);
+    return se;
+}
+
+mw_code mw__agg_series_add(mw__agg_series *se, double value, double now)
+{
+    if (!isfinite(value))
+        return MW_EINVAL;
+    source src;
+    source_init(&src, NULL, NULL);
+    se->s.value = value;
+    return commit_one(se->agg, &se->s, &src, now) == 1 ? MW_OK : MW_ENOMEM;
+}
+
+void mw__agg_series_free(mw__agg_series *se)
+{
+    free(se);
+}
+
 /* ---------------------------------------------------------------- queue */
 
 /* The string fields of a record, for copying them generically. */

@@ -85,6 +85,20 @@ mw_code mw__agg_metric(mw__aggregator *agg, mw_metric_type type, const char *nam
                        const char *check_id, double now);
 
 /*
+ * A prepared series: one context's key built once, so that each
+ * submission only locks its shard, finds the context and updates it (the
+ * fast path behind mw_series_*). The series is the caller's; it does not
+ * keep its context alive (an idle context still expires), and must not
+ * outlive `agg`. mw__agg_series_add() is thread-safe.
+ */
+typedef struct mw__agg_series mw__agg_series;
+mw__agg_series *mw__agg_series_new(mw__aggregator *agg, mw_metric_type type, const char *name,
+                                   const char *const *tags, size_t ntags, const char *host,
+                                   mw_code *rc);
+mw_code mw__agg_series_add(mw__agg_series *se, double value, double now);
+void mw__agg_series_free(mw__agg_series *se);
+
+/*
  * Flushes everything due at wall time `now`: calls `emit` once per record,
  * outside the aggregator's locks' critical sections where possible.
  * Returns the number of records emitted.

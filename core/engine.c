@@ -164,6 +164,23 @@ mw_code mw_engine_submit(mw_engine *eng, mw_metric_type type, const char *name, 
     return mw__agg_metric(eng->agg, type, name, value, tags, ntags, host, NULL, NULL, mw__wall());
 }
 
+mw_series *mw_series_new(mw_engine *eng, mw_metric_type type, const char *name,
+                         const char *const *tags, size_t ntags, const char *host)
+{
+    mw_code rc;
+    return (mw_series *)mw__agg_series_new(eng->agg, type, name, tags, ntags, host, &rc);
+}
+
+mw_code mw_series_submit(mw_series *s, double value)
+{
+    return mw__agg_series_add((mw__agg_series *)s, value, mw__wall());
+}
+
+void mw_series_free(mw_series *s)
+{
+    mw__agg_series_free((mw__agg_series *)s);
+}
+
 /* ------------------------------------------------------------- lifecycle */
 
 static char *default_host(const mw_config *cfg)

@@ -184,6 +184,20 @@ MW_API mw_code mw_engine_flush(mw_engine *eng);
 MW_API mw_code mw_engine_submit(mw_engine *eng, mw_metric_type type, const char *name, double value,
                                 const char *const *tags, size_t ntags, const char *host);
 
+/*
+ * A prepared series for hosts that submit the same metric often: its
+ * context key (name, sorted tags, host) is built once, so each
+ * mw_series_submit() only updates the aggregator. Returns NULL on bad
+ * arguments or OOM. The series must be freed before its engine; submitting
+ * is thread-safe. An idle series' context still expires like any other
+ * and comes back with the next submission.
+ */
+typedef struct mw_series mw_series;
+MW_API mw_series *mw_series_new(mw_engine *eng, mw_metric_type type, const char *name,
+                                const char *const *tags, size_t ntags, const char *host);
+MW_API mw_code mw_series_submit(mw_series *s, double value);
+MW_API void mw_series_free(mw_series *s);
+
 /* ---------------------------------------------------------------- stats */
 
 typedef struct mw_engine_stats {

@@ -240,6 +240,29 @@ static void test_two_engines_share_nothing(void)
     mw_engine_free(b);
 }
 
+static void test_prepared_series(void)
+{
+    seen s = {0};
+    mw_engine *eng = new_engine(&s, NULL, NULL);
+    const char *tags[] = {"b:2", "a:1", "b:2"};
+    mw_series *bad = mw_series_new(eng, MW_GAUGE, "", tags, 1, NULL);
+    CHECK(bad == NULL); /* empty name refused */
+    mw_series *se = mw_series_new(eng, MW_GAUGE, "test.value", tags, 3, NULL);
+    CHECK(se != NULL);
+    CHECK(mw_series_submit(se, 1) == MW_OK);
+    CHECK(mw_series_submit(se, 9) == MW_OK);
+    CHECK(mw_series_submit(se, NAN) == MW_EINVAL);
+    /* the same context as an ad-hoc submission with the tags reordered */
+    const char *same[] = {"a:1", "b:2"};
+    CHECK(mw_engine_submit(eng, MW_GAUGE, "test.value", 9, same, 2, NULL) == MW_OK);
+    mw_engine_flush(eng);
+    CHECK(s.metrics == 1);
+    CHECK_STR(s.metric_tags, "a:1,b:2,");
+    mw_series_free(se);
+    mw_series_free(NULL);
+    mw_engine_free(eng);
+}
+
 static void test_config_errors(void)
 {
     mw_config *cfg = mw_config_new();
@@ -270,6 +293,7 @@ int main(void)
     test_first_runs_spread();
     test_own_thread();
     test_two_engines_share_nothing();
+    test_prepared_series();
     test_config_errors();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
