@@ -407,7 +407,7 @@ size_t mw__engine_schedule_template(mw_engine *eng, const mw__template *t, mw__d
         const char *id = NULL;
         mw_code rc = mw__engine_schedule(eng, t->check, t->file, inst, t->init_config, &id, &err);
         if (rc == MW_OK) {
-            mw__info(&eng->log, id, "scheduled from %s", t->file);
+            mw__debug(&eng->log, id, "scheduled from %s", t->file);
             n++;
         } else {
             mw__diag_add(diag, t->file, 0, 0, "instance %zu of check %s: %s", i, t->check,

@@ -137,7 +137,8 @@ typedef struct mw_record {
     const char *check_id;
 } mw_record;
 
-/* Called once per record at each flush, on the engine's thread. */
+/* Called once per record at each flush, on the flushing thread: the
+ * engine's for periodic flushes, the caller's for mw_engine_flush(). */
 typedef void (*mw_sink_fn)(const mw_record *rec, void *ud);
 
 /* ---------------------------------------------------------------- engine */
