@@ -454,7 +454,10 @@ static int merge_one(parser *p, frame *f, const cJSON *src, int line, int col)
         cJSON *copy = cJSON_Duplicate(c, 1);
         if (!copy)
             return oom(p);
-        cJSON_AddItemToObject(f->node, c->string, copy);
+        if (!cJSON_AddItemToObject(f->node, c->string, copy)) {
+            cJSON_Delete(copy); /* the key could not be copied */
+            return oom(p);
+        }
         if (add_pos_tree(p, copy, line, col) != 0)
             return -1;
     }
