@@ -212,10 +212,13 @@ static cJSON *sorted_copy(const cJSON *j)
     if (cJSON_IsObject(j))
         qsort(items, n, sizeof *items, cmp_item);
     for (size_t k = 0; k < n; k++) {
-        if (cJSON_IsObject(j))
-            cJSON_AddItemToObject(out, items[k]->string, items[k]);
-        else
-            cJSON_AddItemToArray(out, items[k]);
+        /* Adding to an object copies the key, which can fail: the item
+         * is then still ours. */
+        cJSON_bool added = cJSON_IsObject(j)
+                               ? cJSON_AddItemToObject(out, items[k]->string, items[k])
+                               : cJSON_AddItemToArray(out, items[k]);
+        if (!added)
+            goto fail;
         items[k] = NULL;
     }
     free(items);
