@@ -786,25 +786,33 @@ static int ctx_take(ctx *c, pend *p)
     }
 }
 
+/* Room for one more pending record: 0, or -1 on OOM. */
+static int pend_reserve(mw__aggregator *agg)
+{
+    if (agg->npend < agg->pend_cap)
+        return 0;
+    size_t ncap = agg->pend_cap ? agg->pend_cap * 2 : 64;
+    pend *np = realloc(agg->pend, ncap * sizeof(*np));
+    if (!np)
+        return -1;
+    agg->pend = np;
+    agg->pend_cap = ncap;
+    return 0;
+}
+
 static void pend_push(mw__aggregator *agg, ctx *c)
 {
+    /* Reserve before taking: without room the context keeps its data
+     * (and stays updated) for the next flush instead of losing it. */
+    if (pend_reserve(agg) != 0)
+        return;
     pend p = {.c = c};
     int has = ctx_take(c, &p);
     c->updated = 0;
-    if (!has)
-        goto drop;
-    if (agg->npend == agg->pend_cap) {
-        size_t ncap = agg->pend_cap ? agg->pend_cap * 2 : 64;
-        pend *np = realloc(agg->pend, ncap * sizeof(*np));
-        if (!np)
-            goto drop;
-        agg->pend = np;
-        agg->pend_cap = ncap;
-    }
-    agg->pend[agg->npend++] = p;
-    return;
-drop:
-    free(p.hs);
+    if (has)
+        agg->pend[agg->npend++] = p;
+    else
+        free(p.hs);
 }
 
 /* A record carrying everything of `c` but the value, kind and name. */
