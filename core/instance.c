@@ -59,13 +59,19 @@ void mw__script_unref(mw__script *s)
 
 /* ------------------------------------------------------------- params */
 
+/* Largest interval and timeout (seconds) and memory limit (MiB): the
+ * scheduler converts seconds to uint64_t nanoseconds and the limit
+ * becomes a size_t, and converting a double past either is undefined. */
+#define PARAM_MAX 1e9
+
 static int number_field(const cJSON *obj, const char *key, double min, double *out, char **err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v))
         return 0;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min) {
-        *err = mw__sprintf("%s: must be a number >= %g", key, min);
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min ||
+        v->valuedouble > PARAM_MAX) {
+        *err = mw__sprintf("%s: must be a number >= %g and <= %g", key, min, PARAM_MAX);
         return -1;
     }
     *out = v->valuedouble;
