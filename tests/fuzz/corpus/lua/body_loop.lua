@@ -1,0 +1,1 @@
+1while true do end

@@ -1,0 +1,1 @@
+1pcall(function() while true do end end) coroutine.wrap(function() while true do coroutine.yield() end end)()
