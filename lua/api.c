@@ -138,7 +138,10 @@ static int sender_result(lua_State *L, const char *fn, mw_code rc)
     if (rc == MW_OK)
         return 0;
     if (rc == MW_ENOMEM)
-        return luaL_error(L, "%s: this run submitted too much data", fn);
+        return luaL_error(L,
+                          "%s: cannot buffer the sample (the run's samples reached its "
+                          "memory limit, or memory ran out)",
+                          fn);
     return luaL_error(L, "%s: invalid sample (%s)", fn, mw_strerror(rc));
 }
 
