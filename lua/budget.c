@@ -6,45 +6,71 @@
  * While a run is inside its slice no hook is installed, so plain Lua code
  * runs at full speed. The watchdog ticks about every millisecond while at
  * least one slot is busy (it sleeps on a condition variable otherwise):
- *  - past the slice it sets `preempt` and installs a count hook on the
- *    Lua thread running now; the hook yields when it can, and the run comes
- *    back to the worker as MW_RUN_PREEMPTED;
- *  - past the deadline it sets `expired` and installs a hook that fires on
- *    every instruction and line and raises the timeout error each time, so
+ *  - past the slice it sets `preempt`; a count hook then yields when it
+ *    can, and the run comes back to the worker as MW_RUN_PREEMPTED;
+ *  - past the deadline it sets `expired`; a hook that fires on every
+ *    instruction and line then raises the timeout error each time, so
  *    pcall, xpcall handlers and __close handlers cannot keep running.
- * lua_sethook() only stores the hook and sets trap flags; it is the call
- * lua.c makes from a signal handler, which is why it may come from the
- * watchdog thread. The slot lock guarantees the thread it targets is the
- * running one and still alive: the worker changes `sb->current` under the
- * same lock before it switches coroutines or lets a thread go.
+ *
+ * Who installs the hook: lua_sethook() walks the CallInfo list of the
+ * thread it targets, which the worker running that thread changes (and
+ * frees, in a GC step) at the same moment, so it must run on the worker.
+ * Like lua.c does for SIGINT, it runs in a signal handler: the watchdog
+ * records the request in the sandbox's flags under the slot lock and sends
+ * the budget signal to the worker with pthread_kill(); the handler,
+ * running on the interrupted worker, arms the hook on the Lua thread
+ * running now. That thread is stopped between two of its own operations,
+ * and luaE_shrinkCI only frees frames above L->ci while settraps walks
+ * down from it. The handler only reads lock-free atomics: the thread-local
+ * sandbox the worker runs (NULL outside a run: a late signal does
+ * nothing), its current Lua thread (one atomic pointer store per coroutine
+ * switch, never half-written) and the two flags. Since it acts on the
+ * flags of the run it finds, a signal meant for an earlier run or slice
+ * does nothing either.
+ *
+ * A signal can land while the worker itself is inside lua_sethook() (a
+ * hook removing itself) and be overwritten: the watchdog sends it again on
+ * every tick until the request is served.
+ *
+ * Fallback: when the signal already has a handler (or SIG_IGN) that is not
+ * ours, or the worker blocks it, or no watchdog thread can start, the run
+ * times itself: a count hook reads the clock every
+ * MW_SANDBOX_SELF_TIMED_COUNT instructions and sets the same flags.
  *
  * Hooks are per Lua thread and outlive the slice that armed them; a hook
  * that finds neither flag set removes itself.
  *
  * The budget owns its slots and its thread; sandboxes are borrowed while
- * attached.
+ * attached. The only process-wide state is the signal's disposition,
+ * installed once.
  */
 #include "lua/sandbox_int.h"
 
 #include "core/util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #define TICK_NS 1000000L /* watchdog period while busy */
 
+/* The handler may only touch lock-free atomics. */
+_Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "lock-free atomic pointers needed");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "lock-free atomic ints needed");
+
 struct mw__budget_slot {
     pthread_mutex_t mu;
     mw__budget *b;
-    mw__sandbox *sb; /* running sandbox, or NULL */
-    uint64_t seq;    /* its run sequence number */
+    mw__sandbox *sb;  /* running sandbox, or NULL */
+    uint64_t seq;     /* its run sequence number */
+    pthread_t worker; /* the thread running it */
     double slice_end;
     double deadline;
     int preempted; /* preemption requested in this slice */
-    int killed;    /* stop requested */
 };
 
 struct mw__budget {
@@ -74,9 +100,18 @@ static void arm_preempt(lua_State *T)
     lua_sethook(T, hook, LUA_MASKCOUNT, 1);
 }
 
-void mw__budget_arm_self_timed(lua_State *T)
+static void arm_self_timed(lua_State *T)
 {
     lua_sethook(T, hook, LUA_MASKCOUNT, MW_SANDBOX_SELF_TIMED_COUNT);
+}
+
+/* Arms on `T` whatever `sb` has pending. Async-signal-safe. */
+static void arm_pending(mw__sandbox *sb, lua_State *T)
+{
+    if (atomic_load(&sb->expired))
+        arm_kill(T);
+    else if (atomic_load(&sb->preempt))
+        arm_preempt(T);
 }
 
 int mw__budget_raise_timeout(lua_State *L)
@@ -96,6 +131,15 @@ static int self_timed_expired(mw__sandbox *sb)
         return 0;
     atomic_store(&sb->expired, 1);
     return 1;
+}
+
+/* The self-timed run's slice: asks for one preemption once it is over. */
+static void self_timed_slice(mw__sandbox *sb)
+{
+    if (!sb->self_timed || mw__mono() < sb->slice_end)
+        return;
+    sb->slice_end = HUGE_VAL;
+    atomic_store(&sb->preempt, 1);
 }
 
 void mw__budget_poll(lua_State *L)
@@ -120,6 +164,7 @@ static void hook(lua_State *L, lua_Debug *ar)
         mw__budget_raise_timeout(L);
         return;
     }
+    self_timed_slice(sb);
     if (atomic_load(&sb->preempt)) {
         /* Only count hooks may yield; inside a metamethod or a sort
          * comparator the thread cannot, so try again a bit later. */
@@ -135,6 +180,66 @@ static void hook(lua_State *L, lua_Debug *ar)
     }
     if (!sb->self_timed)
         lua_sethook(L, NULL, 0, 0); /* stale: armed for an earlier slice */
+}
+
+/* ------------------------------------------------------------- signal */
+
+/* Written once under sig_once, before any slot can name a worker. */
+static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
+static int sig_no; /* the budget signal, 0 when another handler owns it */
+
+/* The sandbox this thread runs under a watchdog, or NULL. Written by the
+ * worker before its slot is published (which also allocates the variable's
+ * storage, so the handler's access never has to). */
+static _Thread_local _Atomic(mw__sandbox *) tl_running;
+
+/* Runs on the worker, interrupted anywhere: lock-free atomics and
+ * lua_sethook() only. */
+static void on_signal(int signo)
+{
+    (void)signo;
+    int saved = errno;
+    mw__sandbox *sb = atomic_load(&tl_running);
+    lua_State *T = sb ? atomic_load(&sb->current) : NULL;
+    if (T)
+        arm_pending(sb, T);
+    errno = saved;
+}
+
+/* Whether nobody else handles (or ignores) `sig`. */
+static int signal_free(int sig)
+{
+    struct sigaction old;
+    if (sigaction(sig, NULL, &old) != 0)
+        return 0;
+    return !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL;
+}
+
+static void install_signal(void)
+{
+    int sig = SIGRTMIN + MW_BUDGET_SIGNAL_OFFSET;
+    if (sig > SIGRTMAX || !signal_free(sig))
+        return;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* the worker's syscalls carry on */
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) == 0)
+        sig_no = sig;
+}
+
+int mw__budget_signal(void)
+{
+    pthread_once(&sig_once, install_signal);
+    return sig_no;
+}
+
+/* Whether the budget signal can interrupt the calling thread now. */
+static int signal_usable(void)
+{
+    sigset_t cur;
+    int sig = mw__budget_signal();
+    return sig && pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 && !sigismember(&cur, sig);
 }
 
 /* ------------------------------------------------------------- worker side */
@@ -181,83 +286,95 @@ static void budget_idle(mw__budget *b)
     pthread_mutex_unlock(&b->mu);
 }
 
+void mw__budget_self_time(mw__sandbox *sb, lua_State *T, double slice_end)
+{
+    sb->self_timed = 1;
+    sb->slot = NULL;
+    sb->slice_end = slice_end;
+    atomic_store(&sb->current, T);
+    arm_self_timed(T);
+}
+
+/* Publishes the run in `slot`; from then on the watchdog may signal us. */
+static void attach_watched(mw__budget_slot *slot, mw__sandbox *sb)
+{
+    double now = mw__mono();
+    sb->self_timed = 0;
+    atomic_store(&tl_running, sb);
+    slot_lock(slot);
+    slot->sb = sb;
+    slot->seq = sb->seq;
+    slot->worker = pthread_self();
+    slot->slice_end = now + slot->b->slice;
+    slot->deadline = sb->deadline;
+    slot->preempted = 0;
+    sb->slot = slot;
+    slot_unlock(slot);
+}
+
 void mw__budget_attach(mw__budget_slot *slot, mw__sandbox *sb)
 {
     atomic_store(&sb->preempt, 0);
     sb->preempt_yield = 0;
-    if (!slot || budget_busy(slot->b) != 0) {
-        sb->self_timed = 1;
-        sb->slot = NULL;
-        sb->current = sb->co;
-        mw__budget_arm_self_timed(sb->co);
-        return;
-    }
-    sb->self_timed = 0;
-    double now = mw__mono();
-    slot_lock(slot);
-    slot->sb = sb;
-    slot->seq = sb->seq;
-    slot->slice_end = now + slot->b->slice;
-    slot->deadline = sb->deadline;
-    slot->preempted = 0;
-    slot->killed = 0;
-    sb->slot = slot;
-    sb->current = sb->co;
-    slot_unlock(slot);
+    atomic_store(&sb->current, sb->co);
+    if (slot && signal_usable() && budget_busy(slot->b) == 0)
+        attach_watched(slot, sb);
+    else
+        mw__budget_self_time(sb, sb->co, slot ? mw__mono() + slot->b->slice : HUGE_VAL);
 }
 
 void mw__budget_detach(mw__budget_slot *slot, mw__sandbox *sb)
 {
-    if (!sb->slot) {
-        sb->current = NULL;
-        return;
+    if (sb->slot) {
+        atomic_store(&tl_running, NULL); /* a late signal finds no run */
+        slot_lock(slot);
+        slot->sb = NULL;
+        sb->slot = NULL;
+        slot_unlock(slot);
+        budget_idle(slot->b);
     }
-    slot_lock(slot);
-    slot->sb = NULL;
-    sb->slot = NULL;
-    sb->current = NULL;
-    slot_unlock(slot);
-    budget_idle(slot->b);
+    atomic_store(&sb->current, NULL);
 }
 
 void mw__budget_set_current(mw__sandbox *sb, lua_State *T)
 {
-    mw__budget_slot *slot = sb->slot;
-    if (!slot) {
-        sb->current = T;
-        if (sb->self_timed)
-            mw__budget_arm_self_timed(T);
-        return;
-    }
-    slot_lock(slot);
-    sb->current = T;
-    /* The watchdog may have armed the thread we just left. */
-    if (atomic_load(&sb->expired))
-        arm_kill(T);
-    else if (atomic_load(&sb->preempt))
-        arm_preempt(T);
-    slot_unlock(slot);
+    /* One atomic store: a signal sees the old thread or the new one. If
+     * it armed the old one, the line below arms the new one too. */
+    atomic_store(&sb->current, T);
+    if (sb->self_timed)
+        arm_self_timed(T);
+    arm_pending(sb, T);
 }
 
 /* ------------------------------------------------------------- watchdog */
 
-/* One look at one slot, under its lock. */
+/* Records what the run watched by `s` needs now. Returns 1 when the
+ * worker must be signalled: for a new request, and again on each tick
+ * while one is not served yet (a signal can be overwritten, see above). */
+static int decide(mw__budget_slot *s, mw__sandbox *sb, double now)
+{
+    if (now >= s->deadline) {
+        atomic_store(&sb->expired, 1);
+        return 1; /* served when the run detaches */
+    }
+    if (now < s->slice_end)
+        return 0;
+    if (!s->preempted) {
+        s->preempted = 1;
+        atomic_store(&sb->preempt, 1);
+        return 1;
+    }
+    return atomic_load(&sb->preempt); /* cleared by the hook that yields */
+}
+
+/* One look at one slot, under its lock: the worker cannot detach, let
+ * alone exit, while we signal it. */
 static void watch_slot(mw__budget_slot *s, double now)
 {
     slot_lock(s);
     mw__sandbox *sb = s->sb;
-    if (!sb || s->seq != sb->seq || !sb->current || s->killed)
-        goto out;
-    if (now >= s->deadline) {
-        atomic_store(&sb->expired, 1);
-        arm_kill(sb->current);
-        s->killed = 1;
-    } else if (now >= s->slice_end && !s->preempted) {
-        atomic_store(&sb->preempt, 1);
-        arm_preempt(sb->current);
-        s->preempted = 1;
-    }
-out:
+    if (sb && s->seq == sb->seq && decide(s, sb, now))
+        pthread_kill(s->worker, sig_no);
     slot_unlock(s);
 }
 

@@ -4,7 +4,10 @@
  *
  * Hooks are per Lua thread, so the budget must always know which thread
  * runs: every switch into a coroutine and back goes through
- * mw__budget_set_current(). When the budget hook preempts code running in
+ * mw__budget_set_current(), which publishes the thread with one atomic
+ * store (the budget's signal handler may read it at any instant) before
+ * lua_resume() switches to it, and re-arms whatever request is pending on
+ * it. When the budget hook preempts code running in
  * a nested coroutine, the yield stops at our resume; we pass it up with
  * lua_yieldk() (the continuation resumes the inner coroutine again) so the
  * whole run returns to the worker. Where the caller cannot yield (inside a

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,13 +323,11 @@ static int run_chunk(mw__sandbox *sb)
     lua_State *L = sb->L;
     sb->budget = MW_SANDBOX_LOAD_TIMEOUT;
     sb->deadline = mw__mono() + MW_SANDBOX_LOAD_TIMEOUT;
-    sb->self_timed = 1;
-    sb->current = L;
-    mw__budget_arm_self_timed(L);
+    mw__budget_self_time(sb, L, HUGE_VAL); /* not yieldable: no slices */
     int status = lua_pcall(L, 0, 1, 0);
     lua_sethook(L, NULL, 0, 0);
     sb->self_timed = 0;
-    sb->current = NULL;
+    atomic_store(&sb->current, NULL);
     return status;
 }
 
@@ -483,6 +482,15 @@ static int begin_run(lua_State *L)
     return 0;
 }
 
+/* The budget the caller gave, for messages: the deadline was computed
+ * from a clock read a few microseconds ago, so round to the millisecond
+ * ("1 s", not "0.999998 s"). */
+static double budget_of(double deadline)
+{
+    double left = round((deadline - mw__mono()) * 1e3) / 1e3;
+    return left > 0 ? left : 0;
+}
+
 void mw__sandbox_begin(mw__sandbox *sb, double deadline)
 {
     free(sb->err);
@@ -493,7 +501,7 @@ void mw__sandbox_begin(mw__sandbox *sb, double deadline)
     sb->mem.refused = 0;
     sb->seq++;
     sb->deadline = deadline;
-    sb->budget = deadline - mw__mono();
+    sb->budget = budget_of(deadline);
     atomic_store(&sb->expired, 0);
     atomic_store(&sb->preempt, 0);
     sb->preempt_yield = 0;

@@ -11,14 +11,29 @@
  *
  * The budget (mw__budget) is one watchdog thread per engine watching one
  * slot per worker thread. While a run stays within its slice and deadline
- * no hook is installed (no per-instruction cost); past the slice the
- * watchdog installs a hook that yields; past the deadline, a hook that
- * raises on every instruction, so pcall cannot swallow the stop. Pattern
- * matching (string.find/match/gmatch/gsub) checks the same flag, so a
- * backtracking pattern from an untrusted label cannot hang a worker.
+ * no hook is installed (no per-instruction cost); past the slice a hook
+ * yields; past the deadline, a hook raises on every instruction, so pcall
+ * cannot swallow the stop. Pattern matching (string.find/match/gmatch/
+ * gsub) and table.sort check the same flag, so a backtracking pattern from
+ * an untrusted label cannot hang a worker.
+ *
+ * Signals: Lua only lets the thread running a state install a hook on it,
+ * so the watchdog interrupts the worker with the budget signal,
+ * SIGRTMIN + MW_BUDGET_SIGNAL_OFFSET, sent with pthread_kill() to that
+ * worker only, and the handler installs the hook. The handler is installed
+ * once per process, on the first run, with SA_RESTART and an empty mask;
+ * it does nothing on a thread that is not running a sandbox. Embedders:
+ *  - a worker's blocking calls may see EINTR while its run is past its
+ *    slice or deadline (calls SA_RESTART does not restart: poll, sleeps);
+ *  - if the signal already has a handler (or is ignored) when the first run
+ *    starts, moonwatch leaves it alone; if a worker blocks the signal, its
+ *    runs are not signalled. Either way runs fall back to timing
+ *    themselves: a hook reads the clock every ~1000 instructions (a few
+ *    percent slower Lua), with the same slices and deadline.
  *
  * Threads: a sandbox is used by one worker thread at a time; the watchdog
- * only touches it through its slot, under the slot's lock.
+ * only touches it through its slot, under the slot's lock, and through the
+ * signal.
  */
 #ifndef MW_SANDBOX_H
 #define MW_SANDBOX_H
@@ -36,6 +51,9 @@ typedef struct mw__budget mw__budget;
 typedef struct mw__budget_slot mw__budget_slot;
 
 /* ------------------------------------------------------------- budget */
+
+/* The budget signal is SIGRTMIN plus this. */
+#define MW_BUDGET_SIGNAL_OFFSET 6
 
 /* A watchdog for `nslots` workers, preempting runs after `slice` seconds.
  * The thread starts with the first run. Returns NULL on error. */

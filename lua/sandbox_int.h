@@ -6,7 +6,8 @@
  * string in this struct; the sender, log and stats callback are borrowed
  * from the engine. Fields marked "slot lock" are written by the worker and
  * read by the watchdog only while holding the lock of the slot the
- * sandbox is attached to.
+ * sandbox is attached to. Fields marked "signal" are also read by the
+ * budget's signal handler on the worker, so they are lock-free atomics.
  */
 #ifndef MW_SANDBOX_INT_H
 #define MW_SANDBOX_INT_H
@@ -59,12 +60,13 @@ struct mw__sandbox {
     double budget;   /* seconds the current run was given */
     uint64_t seq;    /* run sequence number */
 
-    mw__budget_slot *slot; /* slot lock; set while resumed under a watchdog */
-    lua_State *current;    /* slot lock; the Lua thread running now */
-    atomic_int expired;    /* past the deadline: every hook raises */
-    atomic_int preempt;    /* past the slice: the next hook yields */
-    int self_timed;        /* no watchdog: hooks read the clock */
-    int preempt_yield;     /* the last yield came from the budget hook */
+    mw__budget_slot *slot;        /* slot lock; set while resumed under a watchdog */
+    _Atomic(lua_State *) current; /* signal; the Lua thread running now */
+    atomic_int expired;           /* signal; past the deadline: every hook raises */
+    atomic_int preempt;           /* signal; past the slice: the next hook yields */
+    int self_timed;               /* no watchdog: hooks read the clock */
+    double slice_end;             /* self-timed: when the hook asks to preempt */
+    int preempt_yield;            /* the last yield came from the budget hook */
 
     unsigned warnings;
     char *err; /* malloc'd; NULL = "" */
@@ -80,10 +82,15 @@ mw__sandbox *mw__sandbox_of(lua_State *L);
 void mw__budget_attach(mw__budget_slot *slot, mw__sandbox *sb);
 void mw__budget_detach(mw__budget_slot *slot, mw__sandbox *sb);
 /* Records `T` as the running Lua thread of `sb` and, when a stop or a
- * preemption is pending, arms the hook on it. */
+ * preemption is pending, arms the hook on it. Takes no lock. */
 void mw__budget_set_current(mw__sandbox *sb, lua_State *T);
-/* Arms the hook that reads the clock every few instructions on `T`. */
-void mw__budget_arm_self_timed(lua_State *T);
+/* Makes `T` the running thread of a run no watchdog watches: a hook reads
+ * the clock every few instructions, stops the run at sb->deadline and
+ * asks for one preemption at `slice_end` (HUGE_VAL: never). */
+void mw__budget_self_time(mw__sandbox *sb, lua_State *T, double slice_end);
+/* The budget signal (installing its handler on the first call), or 0 when
+ * another handler owns it and watched runs time themselves. */
+int mw__budget_signal(void);
 /* For C loops that run no hook: raises the timeout error when the run is
  * past its deadline. Cheap enough to call every ~1000 steps. */
 void mw__budget_poll(lua_State *L);

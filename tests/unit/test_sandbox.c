@@ -96,7 +96,9 @@ static void expect_timeout(const char *body, double seconds)
                 r.late * 1e3, mw__sandbox_error(sb), body);
     CHECK(r.st == MW_RUN_TIMEOUT);
     CHECK(r.late >= 0 && r.late < MAX_LATE);
-    CHECK(strstr(mw__sandbox_error(sb), "timeout: run exceeded its time budget") != NULL);
+    char want[64];
+    snprintf(want, sizeof(want), "timeout: run exceeded its time budget of %g s", seconds);
+    CHECK_STR(mw__sandbox_error(sb), want);
     /* The state stays usable. */
     mw__sandbox_begin(sb, mw__mono() + 5);
     mw__sandbox_abort(sb);

@@ -2,16 +2,23 @@
  * test_sandbox_budget.c - the watchdog with several workers and several
  * engines: each worker thread has its own slot, runaways on one worker
  * are stopped near their deadline while short checks on the other keep
- * finishing, and two budgets in one process do not interfere.
+ * finishing, and two budgets in one process do not interfere. Also the
+ * budget signal's edge cases: a worker that blocks it (runs time
+ * themselves), signals outside any run, and a storm of signals while runs
+ * switch coroutines.
  */
 #include "test.h"
 
 #include "core/util.h"
 #include "lua/sandbox.h"
+#include "lua/sandbox_int.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_LATE 0.050
 #define RUNAWAYS 5
@@ -22,9 +29,10 @@ typedef struct worker {
     unsigned slot;
     const char *src;
     int runs;
-    double budget; /* seconds per run */
-    int ok, timeouts, other;
-    double max_late;
+    double budget;    /* seconds per run */
+    int block_signal; /* block the budget signal in this worker */
+    int ok, timeouts, other, preempted;
+    double min_late, max_late;
 } worker;
 
 static mw__sandbox *make(const char *src)
@@ -37,9 +45,35 @@ static mw__sandbox *make(const char *src)
     return sb;
 }
 
+static void block_budget_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, mw__budget_signal());
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void count(worker *w, mw__run_status st, double late)
+{
+    if (st == MW_RUN_OK)
+        w->ok++;
+    else if (st == MW_RUN_TIMEOUT)
+        w->timeouts++;
+    else
+        w->other++;
+    if (st != MW_RUN_TIMEOUT)
+        return;
+    if (w->timeouts == 1 || late < w->min_late)
+        w->min_late = late;
+    if (late > w->max_late)
+        w->max_late = late;
+}
+
 static void *work(void *arg)
 {
     worker *w = arg;
+    if (w->block_signal)
+        block_budget_signal();
     mw__sandbox *sb = make(w->src);
     if (!sb)
         return NULL;
@@ -49,19 +83,20 @@ static void *work(void *arg)
         mw__sandbox_begin(sb, deadline);
         while ((st = mw__sandbox_resume(sb, mw__budget_slot_get(w->b, w->slot))) ==
                MW_RUN_PREEMPTED)
-            ;
-        double late = mw__mono() - deadline;
-        if (st == MW_RUN_OK)
-            w->ok++;
-        else if (st == MW_RUN_TIMEOUT)
-            w->timeouts++;
-        else
-            w->other++;
-        if (st == MW_RUN_TIMEOUT && late > w->max_late)
-            w->max_late = late;
+            w->preempted++;
+        count(w, st, mw__mono() - deadline);
     }
     mw__sandbox_free(sb);
     return NULL;
+}
+
+static void run_workers(worker *w, int n)
+{
+    pthread_t t[4];
+    for (int i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, work, &w[i]);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
 }
 
 static const char *const runaway = "return { run = function() while true do end end }";
@@ -88,24 +123,108 @@ static void test_two_workers(void)
     mw__budget_free(b);
 }
 
+/* Two engines, two workers, budgets far apart: each watchdog signals only
+ * its own worker, so each runaway stops at its own deadline, never at the
+ * other's. */
 static void test_two_engines(void)
 {
+    CHECK(mw__budget_signal() != 0); /* signalled, not self-timed */
     mw__budget *b1 = mw__budget_new(1, 0.002), *b2 = mw__budget_new(1, 0.002);
     worker w[2] = {
         {.b = b1, .slot = 0, .src = runaway, .runs = RUNAWAYS, .budget = 0.05},
-        {.b = b2, .slot = 0, .src = runaway, .runs = RUNAWAYS, .budget = 0.08},
+        {.b = b2, .slot = 0, .src = runaway, .runs = RUNAWAYS, .budget = 0.15},
     };
-    pthread_t t[2];
-    for (int i = 0; i < 2; i++)
-        pthread_create(&t[i], NULL, work, &w[i]);
-    for (int i = 0; i < 2; i++)
-        pthread_join(t[i], NULL);
+    run_workers(w, 2);
     for (int i = 0; i < 2; i++) {
         CHECK(w[i].timeouts == RUNAWAYS);
+        CHECK(w[i].min_late >= 0);
         CHECK(w[i].max_late < MAX_LATE);
+        CHECK(w[i].preempted > 0);
     }
+    printf("two engines: max late %.2f / %.2f ms\n", w[0].max_late * 1e3, w[1].max_late * 1e3);
     mw__budget_free(b1);
     mw__budget_free(b2);
+}
+
+static const char *const busy =
+    "return { run = function() local n = 0 for i = 1, 3e6 do n = n + i end\n"
+    "  assert(n == 4500001500000) end }";
+
+/* A worker that blocks the budget signal cannot be signalled: its runs
+ * time themselves, with the same slices and deadline, while a worker of
+ * the same budget that does not block it is still signalled. */
+static void test_blocked_signal(void)
+{
+    mw__budget *b = mw__budget_new(2, 0.002);
+    worker w[3] = {
+        {.b = b, .slot = 0, .src = runaway, .runs = RUNAWAYS, .budget = 0.05, .block_signal = 1},
+        {.b = b, .slot = 1, .src = runaway, .runs = RUNAWAYS, .budget = 0.05},
+    };
+    run_workers(w, 2);
+    for (int i = 0; i < 2; i++) {
+        CHECK(w[i].timeouts == RUNAWAYS);
+        CHECK(w[i].min_late >= 0 && w[i].max_late < MAX_LATE);
+        CHECK(w[i].preempted > 0);
+    }
+    w[2] = (worker){.b = b, .slot = 0, .src = busy, .runs = 3, .budget = 30, .block_signal = 1};
+    run_workers(&w[2], 1);
+    CHECK(w[2].ok == 3 && w[2].preempted > 0);
+    mw__budget_free(b);
+}
+
+/* Signals the target thread every ~50 us until told to stop. */
+typedef struct storm {
+    pthread_t target;
+    atomic_int stop;
+    long sent;
+} storm;
+
+static void *signal_storm(void *arg)
+{
+    storm *st = arg;
+    struct timespec ts = {0, 50000};
+    while (!atomic_load(&st->stop)) {
+        pthread_kill(st->target, mw__budget_signal());
+        st->sent++;
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* The signal outside any run does nothing; a storm of them during runs
+ * that switch coroutines all the time (and are preempted in the middle)
+ * changes no result. */
+static void test_stray_signals(void)
+{
+    int sig = mw__budget_signal();
+    pthread_kill(pthread_self(), sig); /* no run: ignored */
+    raise(sig);
+    mw__budget *b = mw__budget_new(1, 0.001);
+    mw__sandbox *sb = make("return { run = function()\n"
+                           "  local gen = coroutine.wrap(function()\n"
+                           "    for i = 1, 200000 do coroutine.yield(i) end end)\n"
+                           "  local n = 0 for i = 1, 200000 do n = n + gen() end\n"
+                           "  assert(n == 20000100000, n) end }");
+    storm st = {.target = pthread_self()};
+    pthread_t t;
+    pthread_create(&t, NULL, signal_storm, &st);
+    int ok = 0, preempted = 0;
+    for (int i = 0; i < 5; i++) {
+        mw__run_status rs;
+        mw__sandbox_begin(sb, mw__mono() + 30);
+        while ((rs = mw__sandbox_resume(sb, mw__budget_slot_get(b, 0))) == MW_RUN_PREEMPTED)
+            preempted++;
+        if (rs != MW_RUN_OK)
+            fprintf(stderr, "storm run: %d %s\n", rs, mw__sandbox_error(sb));
+        ok += rs == MW_RUN_OK;
+    }
+    atomic_store(&st.stop, 1);
+    pthread_join(t, NULL);
+    CHECK(ok == 5);
+    CHECK(preempted > 0);
+    printf("signal storm: %ld signals, %d preemptions\n", st.sent, preempted);
+    mw__sandbox_free(sb);
+    mw__budget_free(b);
 }
 
 /* A budget that never ran anything frees cleanly; bad arguments fail. */
@@ -126,5 +245,7 @@ int main(void)
     test_lifetime();
     test_two_workers();
     test_two_engines();
+    test_blocked_signal();
+    test_stray_signals();
     return TEST_RESULT();
 }
