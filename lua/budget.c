@@ -56,7 +56,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define TICK_NS 1000000L /* watchdog period while busy */
+#define TICK_NS   1000000L     /* watchdog period while busy */
+#define LINGER_NS 100000000ULL /* keep ticking this long after the last run */
 
 /* The handler may only touch lock-free atomics. */
 _Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "lock-free atomic pointers needed");
@@ -80,6 +81,8 @@ struct mw__budget {
     int started;
     int failed; /* the thread could not start: runs time themselves */
     int stop;
+    int waiting;          /* the watchdog sleeps on cv */
+    uint64_t last_attach; /* mw__mono_ns() of the last run that attached */
     unsigned busy;
     double slice;
     unsigned nslots;
@@ -272,7 +275,11 @@ static int budget_busy(mw__budget *b)
         rc = -1;
         goto out;
     }
-    if (b->busy++ == 0)
+    b->last_attach = mw__mono_ns();
+    /* Only a sleeping watchdog needs waking: after a run it keeps ticking
+     * for LINGER_NS, so checks that run one after the other (thousands a
+     * second, each a few microseconds) do not wake it once per run. */
+    if (b->busy++ == 0 && b->waiting)
         pthread_cond_signal(&b->cv);
 out:
     pthread_mutex_unlock(&b->mu);
@@ -383,8 +390,10 @@ static void *watchdog(void *arg)
     mw__budget *b = arg;
     pthread_mutex_lock(&b->mu);
     while (!b->stop) {
-        if (b->busy == 0) {
+        if (b->busy == 0 && mw__mono_ns() - b->last_attach > LINGER_NS) {
+            b->waiting = 1;
             pthread_cond_wait(&b->cv, &b->mu);
+            b->waiting = 0;
             continue;
         }
         pthread_mutex_unlock(&b->mu);

@@ -460,11 +460,37 @@ static int run_body_k(lua_State *L, int status, lua_KContext stage)
 static void end_run(mw__sandbox *sb)
 {
     sb->co = NULL;
+    sb->idle_co = NULL;
     sb->nargs = 0;
     if (sb->co_ref != LUA_NOREF) {
         lua_pushboolean(sb->L, 0);
         lua_rawseti(sb->L, LUA_REGISTRYINDEX, sb->co_ref); /* existing key: no allocation */
     }
+}
+
+/* A run that returned normally leaves its coroutine clean (status OK,
+ * base frame): keep it, still referenced at co_ref, for the next run, so
+ * that a run does not cost a thread allocation and its collection. A
+ * failed run's coroutine is dropped (it may hold pending __close
+ * variables that must never run). */
+static void end_run_ok(mw__sandbox *sb)
+{
+    lua_State *co = sb->co;
+    lua_settop(co, 0);
+    lua_sethook(co, NULL, 0, 0); /* our own thread, between runs: safe */
+    sb->co = NULL;
+    sb->nargs = 0;
+    sb->idle_co = co;
+}
+
+static void push_run_args(mw__sandbox *sb, lua_State *co)
+{
+    lua_pushcfunction(co, run_body);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, sb->mod_ref);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, sb->self_ref);
+    lua_pushboolean(co, !sb->inited);
+    sb->co = co;
+    sb->nargs = 3;
 }
 
 /* Protected: creates the run coroutine with its body and arguments. */
@@ -473,12 +499,7 @@ static int begin_run(lua_State *L)
     mw__sandbox *sb = mw__sandbox_of(L);
     lua_State *co = lua_newthread(L);
     lua_rawseti(L, LUA_REGISTRYINDEX, sb->co_ref);
-    lua_pushcfunction(co, run_body);
-    lua_rawgeti(co, LUA_REGISTRYINDEX, sb->mod_ref);
-    lua_rawgeti(co, LUA_REGISTRYINDEX, sb->self_ref);
-    lua_pushboolean(co, !sb->inited);
-    sb->co = co;
-    sb->nargs = 3;
+    push_run_args(sb, co);
     return 0;
 }
 
@@ -505,6 +526,12 @@ void mw__sandbox_begin(mw__sandbox *sb, double deadline)
     atomic_store(&sb->expired, 0);
     atomic_store(&sb->preempt, 0);
     sb->preempt_yield = 0;
+    if (sb->idle_co) { /* pushing values within LUA_MINSTACK never allocates */
+        lua_State *co = sb->idle_co;
+        sb->idle_co = NULL;
+        push_run_args(sb, co);
+        return;
+    }
     lua_pushcfunction(sb->L, begin_run);
     int status = lua_pcall(sb->L, 0, 0, 0);
     if (status != LUA_OK) {
@@ -544,7 +571,7 @@ static mw__run_status run_finished(mw__sandbox *sb, int status)
     }
     if (status != LUA_OK)
         return run_failed(sb, status);
-    end_run(sb);
+    end_run_ok(sb);
     return MW_RUN_OK;
 }
 

@@ -49,12 +49,13 @@ struct mw__sandbox {
     mw__stats_fn stats_fn;
     void *stats_ud;
 
-    int mod_ref;   /* registry: the table the script returned */
-    int self_ref;  /* registry: self */
-    int co_ref;    /* registry: the run coroutine, or false */
-    lua_State *co; /* the run coroutine while a run is in progress */
-    int nargs;     /* values waiting on `co` for its first resume */
-    int inited;    /* init(self) succeeded */
+    int mod_ref;        /* registry: the table the script returned */
+    int self_ref;       /* registry: self */
+    int co_ref;         /* registry: the run coroutine, or false */
+    lua_State *co;      /* the run coroutine while a run is in progress */
+    lua_State *idle_co; /* the last run's coroutine, finished OK: reused */
+    int nargs;          /* values waiting on `co` for its first resume */
+    int inited;         /* init(self) succeeded */
 
     double deadline; /* monotonic seconds */
     double budget;   /* seconds the current run was given */
