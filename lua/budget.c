@@ -56,8 +56,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define TICK_NS   1000000L     /* watchdog period while busy */
-#define LINGER_NS 100000000ULL /* keep ticking this long after the last run */
+#define TICK_NS      1000000L     /* watchdog period while busy */
+#define IDLE_TICK_NS 2000000L     /* ... while lingering between runs */
+#define LINGER_NS    100000000ULL /* keep ticking this long after the last run */
 
 /* The handler may only touch lock-free atomics. */
 _Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "lock-free atomic pointers needed");
@@ -396,11 +397,15 @@ static void *watchdog(void *arg)
             b->waiting = 0;
             continue;
         }
+        /* Between runs nothing can overrun: nap longer. A run that starts
+         * meanwhile is looked at within IDLE_TICK_NS, before its slice
+         * has run twice over. */
+        long tick = b->busy ? TICK_NS : IDLE_TICK_NS;
         pthread_mutex_unlock(&b->mu);
         double now = mw__mono();
         for (unsigned i = 0; i < b->nslots; i++)
             watch_slot(&b->slots[i], now);
-        struct timespec ts = {0, TICK_NS};
+        struct timespec ts = {0, tick};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
         pthread_mutex_lock(&b->mu);
