@@ -4,7 +4,7 @@
  * memory cap, and the time budget (runaways stopped near their deadline,
  * busy runs preempted and resumed to completion).
  *
- * Stop latencies are asserted under 50 ms: the 10 ms goal is measured by
+ * Stop latencies are asserted under 100 ms: the 10 ms goal is measured by
  * tests/bench/bench_lua_runaway.c, tests run on shared machines and under
  * sanitizers.
  */
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_LATE 0.050
+#define MAX_LATE 0.100
 
 static mw__budget *budget;
 
@@ -546,7 +546,7 @@ static void test_resume_past_deadline(void)
     double t0 = mw__mono();
     st = mw__sandbox_resume(sb, mw__budget_slot_get(budget, 0));
     CHECK(st == MW_RUN_TIMEOUT);
-    CHECK(mw__mono() - t0 < 0.005);
+    CHECK(mw__mono() - t0 < MAX_LATE); /* at once: the rest of the loop would take ~1 s */
     /* Aborting a preempted run, then running again. */
     mw__sandbox_begin(sb, mw__mono() + 10);
     st = mw__sandbox_resume(sb, mw__budget_slot_get(budget, 0));

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_LATE 0.050
+#define MAX_LATE 0.100
 #define RUNAWAYS 5
 #define SHORTS   200
 

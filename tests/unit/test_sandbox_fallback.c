@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LATE 0.050
+#define MAX_LATE 0.100
 
 static volatile sig_atomic_t foreign_calls;
 
