@@ -56,7 +56,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define TICK_NS      1000000L     /* watchdog period while busy */
+#define TICK_NS      1000000L /* watchdog period while busy */
+#define RESEND_MIN   0.001    /* first gap before a pending request is re-sent */
+#define RESEND_MAX   0.064
 #define IDLE_TICK_NS 2000000L     /* ... while lingering between runs */
 #define LINGER_NS    100000000ULL /* keep ticking this long after the last run */
 
@@ -73,6 +75,9 @@ struct mw__budget_slot {
     double slice_end;
     double deadline;
     int preempted; /* preemption requested in this slice */
+    int sent;      /* what was signalled: 0, REQ_PREEMPT or REQ_KILL */
+    double gap;    /* seconds until that may be signalled again */
+    double next_send;
 };
 
 struct mw__budget {
@@ -316,6 +321,7 @@ static void attach_watched(mw__budget_slot *slot, mw__sandbox *sb)
     slot->slice_end = now + slot->b->slice;
     slot->deadline = sb->deadline;
     slot->preempted = 0;
+    slot->sent = 0;
     sb->slot = slot;
     slot_unlock(slot);
 }
@@ -356,23 +362,47 @@ void mw__budget_set_current(mw__sandbox *sb, lua_State *T)
 
 /* ------------------------------------------------------------- watchdog */
 
-/* Records what the run watched by `s` needs now. Returns 1 when the
- * worker must be signalled: for a new request, and again on each tick
- * while one is not served yet (a signal can be overwritten, see above). */
+enum { REQ_NONE, REQ_PREEMPT, REQ_KILL };
+
+/* Records what the run watched by `s` needs now: REQ_KILL past the
+ * deadline (served when the run detaches), REQ_PREEMPT past the slice
+ * until the hook that yields clears it, else REQ_NONE. */
 static int decide(mw__budget_slot *s, mw__sandbox *sb, double now)
 {
     if (now >= s->deadline) {
         atomic_store(&sb->expired, 1);
-        return 1; /* served when the run detaches */
+        return REQ_KILL;
     }
     if (now < s->slice_end)
-        return 0;
+        return REQ_NONE;
     if (!s->preempted) {
         s->preempted = 1;
         atomic_store(&sb->preempt, 1);
-        return 1;
     }
-    return atomic_load(&sb->preempt); /* cleared by the hook that yields */
+    return atomic_load(&sb->preempt) ? REQ_PREEMPT : REQ_NONE;
+}
+
+/*
+ * A new request is signalled at once. One still pending is signalled
+ * again (a signal can be overwritten, see above) after a doubling gap:
+ * the handler's lua_sethook() walks every frame of the run, and with a
+ * very deep stack a signal every tick kept the worker inside handlers,
+ * never reaching the instruction where the hook acts.
+ */
+static int should_send(mw__budget_slot *s, int req, double now)
+{
+    if (req == REQ_NONE)
+        return 0;
+    if (req != s->sent) {
+        s->sent = req;
+        s->gap = RESEND_MIN;
+    } else if (now < s->next_send) {
+        return 0;
+    } else if (s->gap < RESEND_MAX) {
+        s->gap *= 2;
+    }
+    s->next_send = now + s->gap;
+    return 1;
 }
 
 /* One look at one slot, under its lock: the worker cannot detach, let
@@ -381,7 +411,7 @@ static void watch_slot(mw__budget_slot *s, double now)
 {
     slot_lock(s);
     mw__sandbox *sb = s->sb;
-    if (sb && s->seq == sb->seq && decide(s, sb, now))
+    if (sb && s->seq == sb->seq && should_send(s, decide(s, sb, now), now))
         pthread_kill(s->worker, sig_no);
     slot_unlock(s);
 }

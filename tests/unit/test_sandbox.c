@@ -274,9 +274,33 @@ static void test_deep_recursion(void)
     mw__sandbox *sb = make("return { run = function() local function f(n) return 1 + f(n + 1) "
                            "end return f(1) end }");
     outcome r = run(sb, 5.0);
+    if (r.st != MW_RUN_ERROR && r.st != MW_RUN_NOMEM)
+        fprintf(stderr, "deep recursion: st=%d after %d preemptions, late %.1f ms: %s\n", r.st,
+                r.preempted, r.late * 1e3, mw__sandbox_error(sb));
     CHECK(r.st == MW_RUN_ERROR || r.st == MW_RUN_NOMEM);
     CHECK(strstr(mw__sandbox_error(sb), "stack overflow") != NULL ||
           strstr(mw__sandbox_error(sb), "memory limit") != NULL);
+    mw__sandbox_free(sb);
+}
+
+/* Killing a run 100,000s of frames deep: each signal's lua_sethook walks
+ * every frame, so signals re-sent every tick once starved the worker and
+ * the run never ended. */
+static void test_deep_stack_deadline(void)
+{
+    char *err = NULL;
+    mw__sandbox *sb = make_opts("return { run = function() local function f(n) return 1 + "
+                                "f(n + 1) end return f(1) end }",
+                                256u << 20, NULL, &err);
+    CHECK(sb != NULL);
+    free(err);
+    if (!sb)
+        return;
+    for (int i = 0; i < 5; i++) {
+        outcome r = run(sb, 0.03);
+        CHECK(r.st == MW_RUN_TIMEOUT || r.st == MW_RUN_ERROR);
+        CHECK(r.late < MAX_LATE);
+    }
     mw__sandbox_free(sb);
 }
 
@@ -594,6 +618,7 @@ int main(void)
     RUN(test_check_syntax);
     RUN(test_run_errors);
     RUN(test_deep_recursion);
+    RUN(test_deep_stack_deadline);
     RUN(test_restricted_globals);
     RUN(test_memory_cap);
     RUN(test_runaways);
