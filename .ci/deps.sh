@@ -2,7 +2,7 @@
 # Installs what building and testing moonwatch needs (Debian, as root).
 # Skips apt entirely when everything is already there.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang-format
+pkgs=(build-essential cmake pkg-config clang-format python3
       libcurl4-openssl-dev libcjson-dev libyaml-dev liblua5.4-dev)
 missing=()
 for p in "${pkgs[@]}"; do
