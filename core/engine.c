@@ -115,7 +115,12 @@ static void flush_cb(mw__timer *t)
 {
     mw_engine *eng = t->ud;
     mw_engine_flush(eng);
-    mw__timer_start(eng->loop, t, t->due + eng->flush_ns);
+    /* keep the phase; a loop that was not driven for a while flushes
+     * once, not once per missed interval */
+    uint64_t next = t->due + eng->flush_ns, now = mw__loop_now(eng->loop);
+    if (next <= now)
+        next += ((now - next) / eng->flush_ns + 1) * eng->flush_ns;
+    mw__timer_start(eng->loop, t, next);
 }
 
 mw_code mw_engine_add_sink(mw_engine *eng, mw_sink_fn fn, void *ud)
