@@ -26,5 +26,6 @@ void mw__cli_args_free(mw__cli_args *a);
 int mw__cmd_run(int argc, char **argv);
 int mw__cmd_check(int argc, char **argv);
 int mw__cmd_validate(int argc, char **argv);
+int mw__cmd_configcheck(int argc, char **argv);
 
 #endif

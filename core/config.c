@@ -62,6 +62,11 @@ void mw_config_free(mw_config *c)
     if (!c)
         return;
     free(c->hostname);
+    free(c->docker_host);
+    free(c->container_include);
+    free(c->container_exclude);
+    free(c->host_network_host);
+    mw__strlist_free(&c->env_allowlist);
     mw__strlist_free(&c->checks_dirs);
     mw__strlist_free(&c->templates_dirs);
     free(c);
@@ -75,16 +80,28 @@ static int dup_list(mw__strlist *dst, const mw__strlist *src)
     return 0;
 }
 
+static int dup_str(char **dst, const char *src)
+{
+    *dst = NULL;
+    return src && !(*dst = mw__strdup(src)) ? -1 : 0;
+}
+
 mw_config *mw__config_dup(const mw_config *c)
 {
     mw_config *d = malloc(sizeof *d);
     if (!d)
         return NULL;
     *d = *c;
-    d->hostname = NULL;
+    d->hostname = d->docker_host = d->container_include = d->container_exclude = NULL;
+    d->host_network_host = NULL;
     d->checks_dirs = (mw__strlist){0};
     d->templates_dirs = (mw__strlist){0};
-    if ((c->hostname && !(d->hostname = mw__strdup(c->hostname))) ||
+    d->env_allowlist = (mw__strlist){0};
+    if (dup_str(&d->hostname, c->hostname) != 0 || dup_str(&d->docker_host, c->docker_host) != 0 ||
+        dup_str(&d->container_include, c->container_include) != 0 ||
+        dup_str(&d->container_exclude, c->container_exclude) != 0 ||
+        dup_str(&d->host_network_host, c->host_network_host) != 0 ||
+        dup_list(&d->env_allowlist, &c->env_allowlist) != 0 ||
         dup_list(&d->checks_dirs, &c->checks_dirs) != 0 ||
         dup_list(&d->templates_dirs, &c->templates_dirs) != 0) {
         mw_config_free(d);
@@ -244,6 +261,102 @@ static int set_percentiles(mw_config *c, const char *v, char **err)
     return 0;
 }
 
+/* Replaces a string option; "" clears it. */
+static int set_str(char **dst, const char *v)
+{
+    char *n = *v ? mw__strdup(v) : NULL;
+    if (*v && !n)
+        return -1;
+    free(*dst);
+    *dst = n;
+    return 0;
+}
+
+static int set_docker_host(mw_config *c, const char *v, char **err)
+{
+    if (*v && strncmp(v, "unix://", 7) && strncmp(v, "tcp://", 6)) {
+        *err = mw__sprintf("expected unix:///path or tcp://host:port, got \"%s\"", v);
+        return -1;
+    }
+    return set_str(&c->docker_host, v);
+}
+
+static int set_docker(mw_config *c, const char *v, char **err)
+{
+    if (!strcmp(v, "auto"))
+        c->docker_mode = MW_DOCKER_AUTO;
+    else if (!strcasecmp(v, "on") || !strcasecmp(v, "true"))
+        c->docker_mode = MW_DOCKER_ON;
+    else if (!strcasecmp(v, "off") || !strcasecmp(v, "false"))
+        c->docker_mode = MW_DOCKER_OFF;
+    else {
+        *err = mw__sprintf("expected auto, on or off, got \"%s\"", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* Lists join with a space: both keys may be given more than once. */
+static int append_words(char **dst, const char *v)
+{
+    char *n = *dst ? mw__sprintf("%s %s", *dst, v) : mw__strdup(v);
+    if (!n)
+        return -1;
+    free(*dst);
+    *dst = n;
+    return 0;
+}
+
+static int set_include(mw_config *c, const char *v, char **err)
+{
+    MW_UNUSED(err);
+    return append_words(&c->container_include, v);
+}
+
+static int set_exclude(mw_config *c, const char *v, char **err)
+{
+    MW_UNUSED(err);
+    return append_words(&c->container_exclude, v);
+}
+
+/* Environment variable names, comma- or space-separated. */
+static int set_env_allowlist(mw_config *c, const char *v, char **err)
+{
+    char *copy = mw__strdup(v), *save = NULL;
+    if (!copy)
+        return -1;
+    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        for (const char *q = tok; *q; q++) {
+            if (!(*q == '_' || (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+                  (q > tok && *q >= '0' && *q <= '9'))) {
+                *err = mw__sprintf("\"%s\" is not an environment variable name", tok);
+                free(copy);
+                return -1;
+            }
+        }
+        if (mw__strlist_add(&c->env_allowlist, tok) != 0) {
+            free(copy);
+            return -1;
+        }
+    }
+    free(copy);
+    return 0;
+}
+
+static int set_host_network_host(mw_config *c, const char *v, char **err)
+{
+    if (!*v || strpbrk(v, " /%")) {
+        *err = mw__sprintf("expected an address or host name, got \"%s\"", v);
+        return -1;
+    }
+    return set_str(&c->host_network_host, v);
+}
+
+static int set_discover_self(mw_config *c, const char *v, char **err)
+{
+    return parse_bool(v, &c->discover_self, err);
+}
+
 static const struct option_row {
     const char *key;
     setter_fn set;
@@ -263,6 +376,13 @@ static const struct option_row {
     {"sink", set_sink},
     {"histogram_aggregates", set_aggregates},
     {"histogram_percentiles", set_percentiles},
+    {"docker", set_docker},
+    {"docker_host", set_docker_host},
+    {"container_include", set_include},
+    {"container_exclude", set_exclude},
+    {"ad_env_allowlist", set_env_allowlist},
+    {"host_network_host", set_host_network_host},
+    {"discover_self", set_discover_self},
 };
 
 mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **err)

@@ -32,10 +32,22 @@ struct mw_config {
     char *hostname;
     mw__strlist checks_dirs;
     mw__strlist templates_dirs;
+    /* discovery */
+    char *docker_host;       /* NULL: $DOCKER_HOST, else the default socket */
+    int docker_mode;         /* MW_DOCKER_AUTO / _ON / _OFF */
+    char *container_include; /* DD_CONTAINER_INCLUDE syntax; NULL: none */
+    char *container_exclude;
+    mw__strlist env_allowlist; /* %%env_VAR%% names allowed */
+    char *host_network_host;   /* NULL: 127.0.0.1 */
+    int discover_self;
     unsigned hist_aggregates;
     double percentiles[MW_MAX_PERCENTILES];
     size_t npercentiles;
 };
+
+/* docker_mode: auto runs Docker discovery when a Docker host was given
+ * (config, flag or $DOCKER_HOST) or the default socket exists. */
+enum { MW_DOCKER_AUTO = 0, MW_DOCKER_ON, MW_DOCKER_OFF };
 
 int mw__strlist_add(mw__strlist *l, const char *s);
 void mw__strlist_free(mw__strlist *l);

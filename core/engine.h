@@ -37,4 +37,13 @@ mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source
                             const cJSON *instance, const cJSON *init_config, const char **id_out,
                             char **err);
 
+/*
+ * One-shot discovery for `moonwatch configcheck`: loads the templates,
+ * lists the services once (waiting at most `timeout` seconds) and returns
+ * {"resolved": [...], "unresolved": [...]} (caller deletes), static
+ * configs included; nothing is scheduled. NULL with `*err` (caller
+ * frees). The engine must not have been loaded or started.
+ */
+cJSON *mw__engine_configcheck(mw_engine *eng, double timeout, char **err);
+
 #endif

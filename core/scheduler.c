@@ -433,7 +433,7 @@ mw_code mw__sched_add(mw__sched *s, const mw__sched_spec *spec, const char **id_
         goto out;
     uint64_t iv = (uint64_t)(in->params.interval * 1e9);
     uint64_t now = mw__loop_update_time(s->o.loop);
-    in->planned = now + (s->o.spread ? next_rand(s) % iv : 0);
+    in->planned = now + (s->o.spread && !spec->run_now ? next_rand(s) % iv : 0);
     if (mw__timer_start(s->o.loop, &in->timer, in->planned) != 0) {
         *err = mw__strdup("out of memory");
         instance_free(in);

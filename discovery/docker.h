@@ -1,0 +1,114 @@
+/*
+ * docker.h - the Docker source: keeps the set of running containers of
+ * one Docker engine as services, live, from the Engine API.
+ *
+ * Start (and every reconnect): negotiate the API version (GET /version:
+ * min(our max 1.43, ApiVersion), versioned paths /v1.NN/...), open the
+ * /events stream filtered to containers (with `since` = the last applied
+ * timeNano after a reconnect), then list running containers and inspect
+ * each (bounded concurrency), then apply the events that queued up
+ * meanwhile, and report `synced`. Nothing started in between is missed;
+ * a container seen in the list but gone from `docker ps` since a previous
+ * sync is removed (the resync diff), so after any reconnect the set
+ * equals `docker ps`.
+ *
+ * Events: start, unpause, health_status: *, rename, update -> inspect and
+ * (re)build the service; die, stop, kill (when the inspect says it is
+ * not running), destroy, pause -> remove it. Paused containers are not
+ * services. Events are de-duplicated over the inclusive `since`
+ * (mw__docker_resume). A 404 on inspect means the container is gone.
+ *
+ * Disconnects: the stream ending or failing, or the engine being down at
+ * start, leads to a reconnect after a capped, jittered backoff (100 ms
+ * doubling to 10 s, +-20 %), reported through `connected`.
+ *
+ * Containers excluded by the filter, and moonwatch's own container (its
+ * id read from /proc/self/cgroup or /proc/self/mountinfo) unless
+ * `include_self`, never become services.
+ *
+ * The source also reports Docker events to the aggregator: `oom`, `die`
+ * with a non-zero exit code, health turning unhealthy, and restart loops
+ * (3 starts of one container within 60 s) as events with
+ * source_type_name "docker" and the container's tags; and the service
+ * check `docker.service_up` (OK while connected, CRITICAL with the reason
+ * when not) on every (re)connect or failure and every `service_up_interval`.
+ *
+ * Ownership: the source owns its services; a service passed to `upsert`
+ * is borrowed for the call (copy what you keep). Everything runs on the
+ * loop thread. The opts' strings are copied; loop, http, log, agg and
+ * filter are borrowed and must outlive the source.
+ */
+#ifndef MW_DOCKER_H
+#define MW_DOCKER_H
+
+#include "moonwatch.h"
+#include "core/aggregator.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "discovery/filter.h"
+#include "discovery/service.h"
+
+typedef struct mw__docker mw__docker;
+
+typedef struct mw__docker_cbs {
+    /* A service appeared or changed (its digest differs). */
+    void (*upsert)(void *ud, const mw__service *svc);
+    /* A service is gone (`id` is "docker://<id>", borrowed). */
+    void (*remove)(void *ud, const char *id);
+    /* The set now equals the engine's running containers (after the
+     * initial sync and after every reconnect's resync). */
+    void (*synced)(void *ud);
+    /* Connection state changed; `why` is NULL when up. */
+    void (*connected)(void *ud, int up, const char *why);
+    void *ud;
+} mw__docker_cbs;
+
+typedef struct mw__docker_opts {
+    const char *host;         /* "unix:///path" or "tcp://host:port";
+                               * NULL: $DOCKER_HOST, else
+                               * unix:///var/run/docker.sock */
+    mw__loop *loop;
+    mw__http *http;
+    const mw__log *log;
+    mw__aggregator *agg;      /* NULL: no events or service checks */
+    const mw__filter *filter; /* NULL: none */
+    int include_self;
+    double request_timeout;   /* seconds per non-stream request; 0: 10 */
+    size_t max_inflight;      /* concurrent inspects; 0: 32 */
+    double service_up_interval; /* seconds; 0: 15 */
+    int one_shot;             /* list + inspect once, report synced, no
+                               * events stream, no reconnect (configcheck) */
+    mw__docker_cbs cbs;
+} mw__docker_opts;
+
+/* Makes the source and starts connecting (asynchronously, on the loop).
+ * NULL with `*err` for a malformed host (caller frees). */
+mw__docker *mw__docker_new(const mw__docker_opts *o, char **err);
+/* Stops every transfer and timer and frees the services, without calling
+ * `remove` for them. */
+void mw__docker_free(mw__docker *d);
+
+/* Services held now. */
+size_t mw__docker_count(const mw__docker *d);
+/* A held service by id ("docker://..."), borrowed; NULL when absent. */
+const mw__service *mw__docker_get(const mw__docker *d, const char *id);
+
+typedef struct mw__docker_stats {
+    uint64_t events;       /* events applied */
+    uint64_t dup_events;   /* dropped as replays */
+    uint64_t bad_events;   /* malformed lines */
+    uint64_t inspects;
+    uint64_t reconnects;
+    uint64_t syncs;
+    int connected;
+    char api_version[16];
+} mw__docker_stats;
+void mw__docker_stats_get(const mw__docker *d, mw__docker_stats *out);
+
+/* Parses a DOCKER_HOST value into a base URL ("http://localhost" or
+ * "http://host:port") and a unix socket path (NULL for tcp), both malloc'd.
+ * Returns 0, or -1 with `*err` set. */
+int mw__docker_host_parse(const char *host, char **base_url, char **socket_path, char **err);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * labels.h - check configs carried by a container's own labels, in
+ * Datadog's two formats, under the prefixes `com.datadoghq.ad.` and
+ * `moonwatch.ad.`:
+ *
+ *   v1: <prefix>check_names, <prefix>init_configs, <prefix>instances -
+ *       JSON arrays of equal length; element i of `instances` is one
+ *       instance object or a list of them.
+ *   v2: <prefix>checks - a JSON object {check: {init_config?, instances,
+ *       logs?}}; when present it wins over v1 of the same prefix.
+ *
+ * When both prefixes carry a config, `moonwatch.ad.` wins for the checks
+ * it names. Labels are untrusted: a check name must be a plain name
+ * ([A-Za-z0-9_.-], no leading '.', at most 250 bytes) and nothing in a
+ * label can name a script, a path or code (those are decided by the
+ * operator's checks directories).
+ *
+ * Every mw__label_config owns its strings and cJSON trees.
+ */
+#ifndef MW_LABELS_H
+#define MW_LABELS_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+typedef struct mw__label_config {
+    char *check;
+    char *source;       /* the label it came from, e.g. "com.datadoghq.ad.checks" */
+    cJSON *init_config; /* object ({} when absent or null) */
+    cJSON *instances;   /* array of objects, at least one */
+} mw__label_config;
+
+typedef struct mw__label_configs {
+    mw__label_config *v;
+    size_t n, cap;
+    int disable_files; /* a v1 check_names of [] was given: no file
+                        * template applies to this container */
+    char **errors;     /* one message per problem: "label <key>: <reason>"
+                        * (bad JSON with its byte offset, unequal lengths,
+                        * bad check name, wrong types); the configs that
+                        * parsed are still in `v` */
+    size_t nerrors;
+} mw__label_configs;
+
+/*
+ * Reads the label configs of a container from `labels` (an object of
+ * strings; NULL: none). Returns 0, or -1 on OOM (what was read so far is
+ * kept in `out`, which mw__label_configs_free() releases either way).
+ */
+int mw__label_configs_parse(const cJSON *labels, mw__label_configs *out);
+void mw__label_configs_free(mw__label_configs *c);
+
+#endif

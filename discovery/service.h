@@ -1,0 +1,92 @@
+/*
+ * service.h - the service model: one discovered container, whatever
+ * source found it (Docker now, ECS later), in the one shape that matching,
+ * template variables and tags read.
+ *
+ * A mw__service owns every string, array and cJSON tree it points to;
+ * mw__service_free() releases them. Services are built on the discovery
+ * loop and never shared across threads.
+ */
+#ifndef MW_SERVICE_H
+#define MW_SERVICE_H
+
+#include "moonwatch.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mw__svc_network {
+    char *name; /* "bridge", "host", a user network */
+    char *ip;   /* IPv4 address, "" when none */
+    char *ip6;  /* global IPv6 address, "" when none */
+} mw__svc_network;
+
+typedef struct mw__svc_port {
+    int number;    /* container port */
+    char proto[8]; /* "tcp", "udp", "sctp" */
+    char *name;    /* NULL when the source has no name for it */
+} mw__svc_port;
+
+typedef struct mw__service {
+    char *id;          /* "docker://<64 hex>" */
+    char *cid;         /* "<64 hex>" */
+    char *name;        /* container name, no leading '/' */
+    char *image;       /* as written ("redis:7", "docker.io/library/redis@sha256:..."),
+                        * or the resolved repo tag when the container was
+                        * created from a bare sha256 image id */
+    char *image_long;  /* without tag or digest ("docker.io/library/redis") */
+    char *image_short; /* last path component ("redis") */
+    char *image_tag;   /* "7"; "latest" when the image names none */
+    cJSON *labels;     /* object: label -> string */
+    cJSON *env;        /* object: VAR -> string (Config.Env) */
+    mw__svc_network *nets; /* sorted by name */
+    size_t nnets;
+    int host_network; /* HostConfig.NetworkMode == "host" */
+    mw__svc_port *ports; /* ascending by number, unique (number, proto) */
+    size_t nports;
+    long pid;        /* State.Pid, 0 when unknown */
+    char *hostname;  /* Config.Hostname, "" when none */
+    char *health;    /* "healthy" "unhealthy" "starting" or "" (no healthcheck) */
+    char *state;     /* "running" "paused" "restarting" "exited" ... */
+    int restart_count;
+    char **tags;     /* sorted, unique: container_name, container_id,
+                      * image_name (long), short_image, image_tag,
+                      * docker_image (as written), and env/service/version
+                      * from the com.datadoghq.tags.{env,service,version}
+                      * labels, else DD_ENV/DD_SERVICE/DD_VERSION env */
+    size_t ntags;
+    uint64_t digest; /* hash over every field above except state and
+                      * health: equal digests resolve templates equally */
+} mw__service;
+
+/*
+ * Builds a service from a container inspect document (GET
+ * /containers/{id}/json), any API version from 1.40 on. `image` overrides
+ * Config.Image when not NULL (the repo tag a sha256 image id resolved
+ * to). Returns NULL with `*err` (caller frees) naming the missing or
+ * malformed field; MW_ENOMEM-like failures say "out of memory".
+ */
+mw__service *mw__service_from_inspect(const cJSON *inspect, const char *image, char **err);
+void mw__service_free(mw__service *s);
+
+/* 1 when Config.Image names a bare image id ("sha256:<hex>" or 64 hex),
+ * which the source resolves to a repo tag before building the service. */
+int mw__service_image_is_id(const char *image);
+
+/*
+ * Splits an image reference the way Datadog's SplitImageName does:
+ * "docker.io/library/redis:7" -> long "docker.io/library/redis", short
+ * "redis", tag "7"; "host:5000/a/b@sha256:..." -> long "host:5000/a/b",
+ * short "b", tag "latest" (a reference without a tag gets "latest"; a
+ * registry port is not a tag). Each out string is malloc'd (caller
+ * frees). Returns 0, or -1 on an empty or malformed reference / OOM.
+ */
+int mw__image_split(const char *image, char **long_name, char **short_name, char **tag);
+
+/* A label's value, or NULL. */
+const char *mw__service_label(const mw__service *s, const char *key);
+/* An environment variable's value, or NULL. */
+const char *mw__service_env(const mw__service *s, const char *var);
+
+#endif

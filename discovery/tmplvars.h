@@ -1,0 +1,54 @@
+/*
+ * tmplvars.h - template variables (%%host%%, %%port%%, ...) resolved
+ * against one service. Datadog-compatible:
+ *
+ *   %%host%%            the container's IP, by Datadog's fallback: the
+ *                       only network's; else the "bridge" network's; else
+ *                       the container hostname; else unresolved. A
+ *                       host-network container resolves to
+ *                       opts->host_network_host (default "127.0.0.1").
+ *   %%host_<net>%%      the IP on network <net>; when the container is
+ *                       not on <net>, the %%host%% fallback (as Datadog)
+ *   %%port%%            the highest exposed port
+ *   %%port_<i>%%        the i-th port in ascending order (0-based)
+ *   %%port_<name>%%     a named port
+ *   %%pid%%, %%hostname%%, %%container_name%%, %%container_id%%
+ *   %%env_<VAR>%%       the container's env VAR, only when VAR is on the
+ *                       operator's allowlist
+ *
+ * A string that is exactly one variable and resolves to a number (or
+ * "true"/"false") becomes a JSON number (boolean); otherwise variables are
+ * substituted inside the string. An IPv6 address substituted inside a
+ * URL-like string (the variable follows "://" ) is bracketed. An unknown
+ * variable, an absent port or env value, or a non-allowlisted env
+ * var leaves the whole config unresolved with a reason naming the
+ * variable - never a half-filled config. "%%" not followed by a
+ * well-formed "name%%" is kept literally.
+ */
+#ifndef MW_TMPLVARS_H
+#define MW_TMPLVARS_H
+
+#include "discovery/service.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct mw__tmplvars_opts {
+    const char *host_network_host; /* NULL: "127.0.0.1" */
+    const char *const *env_allow;  /* allowlisted env var names */
+    size_t nenv_allow;
+} mw__tmplvars_opts;
+
+/*
+ * Returns a resolved deep copy of `tmpl` (any JSON: strings are resolved
+ * at every depth, object keys are not), or NULL with `*reason` (caller
+ * frees): e.g. "%%port%%: the container exposes no port",
+ * "%%env_TOKEN%%: TOKEN is not in the env allowlist",
+ * "%%foo%%: unknown template variable". OOM: NULL, "out of memory".
+ */
+cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc,
+                            const mw__tmplvars_opts *o, char **reason);
+
+/* 1 when any string in `j` holds a template variable. */
+int mw__tmplvars_present(const cJSON *j);
+
+#endif
