@@ -1,7 +1,7 @@
 /*
  * api.c - the read-only `mw` table a check sees: metrics, service checks,
  * events, warnings, logging, JSON, the monotonic clock, a few host-wide
- * /proc files and the engine's stats.
+ * /proc files, a few per-process /proc/<pid> files and the engine's stats.
  *
  * Samples go to the instance's mw__sender (borrowed from the engine; the
  * strings are copied there). `mw` and its sub-tables are userdata proxies
@@ -23,6 +23,7 @@
 #define FDBOX_MT      "mw.fdbox"
 #define MAX_LOG_MSG   4096
 #define MAX_PROC_FILE ((size_t)1 << 20)
+#define MAX_PID       4194304 /* the kernel's PID_MAX_LIMIT */
 
 /* ------------------------------------------------------------- read-only */
 
@@ -314,6 +315,10 @@ static const char *const proc_allowed[] = {
     "loadavg", "meminfo", "stat", "uptime", "vmstat", "net/dev", "diskstats",
 };
 
+/* Per-process files without secrets (never cmdline, environ, maps, fd,
+ * io, ...): CPU times, memory and thread counts of one pid. */
+static const char *const proc_pid_allowed[] = {"stat", "statm", "status"};
+
 static void fd_close(int *fd)
 {
     if (*fd >= 0)
@@ -339,29 +344,22 @@ static int *push_fdbox(lua_State *L)
     return fd;
 }
 
-static int proc_fail(lua_State *L, const char *name, int err)
+static int proc_fail(lua_State *L, const char *path, int err)
 {
     luaL_pushfail(L);
-    lua_pushfstring(L, "/proc/%s: %s", name, strerror(err));
+    lua_pushfstring(L, "%s: %s", path, strerror(err));
     return 2;
 }
 
-static int api_proc_read(lua_State *L)
+/* Pushes the text of `path` (at most MAX_PROC_FILE bytes), or nil and
+ * "path: reason". The descriptor lives in a boxed userdata, so a raise
+ * inside luaL_Buffer cannot leak it. */
+static int push_proc_file(lua_State *L, const char *path)
 {
-    const char *name = luaL_checkstring(L, 1);
-    size_t i;
-    for (i = 0; i < MW_ARRAY_LEN(proc_allowed); i++)
-        if (strcmp(name, proc_allowed[i]) == 0)
-            break;
-    if (i == MW_ARRAY_LEN(proc_allowed))
-        return luaL_error(L, "mw.proc.read: '%s' is not one of the readable /proc files", name);
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%s", proc_allowed[i]);
-    lua_settop(L, 1);
     int *fd = push_fdbox(L);
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (*fd < 0)
-        return proc_fail(L, name, errno);
+        return proc_fail(L, path, errno);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     size_t total = 0;
@@ -373,7 +371,7 @@ static int api_proc_read(lua_State *L)
         if (r < 0 || total + (size_t)r > MAX_PROC_FILE) {
             int err = r < 0 ? errno : EFBIG;
             fd_close(fd);
-            return proc_fail(L, name, err);
+            return proc_fail(L, path, err);
         }
         if (r == 0)
             break;
@@ -383,6 +381,52 @@ static int api_proc_read(lua_State *L)
     fd_close(fd);
     luaL_pushresult(&b);
     return 1;
+}
+
+/* Index of `name` in `list`, or -1. */
+static int find_name(const char *const *list, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, list[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int api_proc_read(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    int i = find_name(proc_allowed, MW_ARRAY_LEN(proc_allowed), name);
+    if (i < 0)
+        return luaL_error(L, "mw.proc.read: '%s' is not one of the readable /proc files", name);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%s", proc_allowed[i]);
+    lua_settop(L, 1);
+    return push_proc_file(L, path);
+}
+
+/* A number with an integer value in 1..MAX_PID; strings are refused, so
+ * an unresolved "%%pid%%" is an error, not a lookup. */
+static lua_Integer check_pid(lua_State *L, int arg)
+{
+    int ok = 0;
+    lua_Integer pid = lua_type(L, arg) == LUA_TNUMBER ? lua_tointegerx(L, arg, &ok) : 0;
+    if (!ok || pid < 1 || pid > MAX_PID)
+        luaL_argerror(L, arg, "a process id (an integer from 1 to 4194304) expected");
+    return pid;
+}
+
+/* mw.proc.pid(pid, name): /proc/<pid>/<name> for a name of proc_pid_allowed. */
+static int api_proc_pid(lua_State *L)
+{
+    lua_Integer pid = check_pid(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    int i = find_name(proc_pid_allowed, MW_ARRAY_LEN(proc_pid_allowed), name);
+    if (i < 0)
+        return luaL_error(L, "mw.proc.pid: '%s' is not one of stat, statm, status", name);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%lld/%s", (long long)pid, proc_pid_allowed[i]);
+    lua_settop(L, 2);
+    return push_proc_file(L, path);
 }
 
 static void set_stat(lua_State *L, const char *k, uint64_t v)
@@ -441,6 +485,7 @@ static const luaL_Reg json_funcs[] = {
 
 static const luaL_Reg proc_funcs[] = {
     {"read", api_proc_read},
+    {"pid", api_proc_pid},
     {NULL, NULL},
 };
 
@@ -472,7 +517,7 @@ int mw__open_api(lua_State *L)
     }
     add_sub(L, "log", "mw.log", log_funcs, 4);
     add_sub(L, "json", "mw.json", json_funcs, 3);
-    add_sub(L, "proc", "mw.proc", proc_funcs, 1);
+    add_sub(L, "proc", "mw.proc", proc_funcs, 2);
     lua_pushliteral(L, "mw");
     lua_setfield(L, -2, "__name");
     mw__push_readonly(L, -1);

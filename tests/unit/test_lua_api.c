@@ -1,7 +1,8 @@
 /*
  * test_lua_api.c - the `mw` table as a check sees it: samples reach the
  * instance's sender and, once committed, the aggregator's flush; JSON,
- * warnings, logging, /proc reads, engine stats, and argument checking.
+ * warnings, logging, /proc reads (host-wide and per pid), engine stats,
+ * and argument checking.
  */
 #include "test.h"
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static mw__budget *budget;
 
@@ -253,6 +255,47 @@ static void test_helpers(void)
     env_free(&e);
 }
 
+/* mw.proc.pid: three secret-free files of one process, by name only; a
+ * bad pid or name raises, a missing process is nil, err. */
+static void test_proc_pid(void)
+{
+    env e;
+    env_init(&e);
+    char body[4096];
+    snprintf(body, sizeof(body),
+             "local me = %ld\n"
+             "local statm = mw.proc.pid(me, 'statm')\n"
+             "local size, rss = statm:match('^(%%d+) (%%d+) ')\n"
+             "assert(tonumber(size) > 0 and tonumber(rss) > 0, statm)\n"
+             "local stat = mw.proc.pid(me, 'stat')\n"
+             "assert(stat:match('^(%%d+) ') == tostring(me), stat)\n"
+             "local status = mw.proc.pid(me, 'status')\n"
+             "assert(tonumber(status:match('\\nPid:%%s+(%%d+)')) == me)\n"
+             "assert(tonumber(status:match('\\nThreads:%%s+(%%d+)')) >= 1)\n"
+             "assert(mw.proc.pid(1, 'stat') ~= nil)\n"
+             "assert(mw.proc.pid(me + 0.0, 'statm') ~= nil)\n"
+             "for _, name in ipairs({'environ', 'cmdline', 'maps', 'fd', 'io', 'mem',\n"
+             "    'root', 'cwd', 'exe', '../1/stat', 'stat/../environ', '/stat', 'stat ',\n"
+             "    'Stat', '', 'net/dev'}) do\n"
+             "  local ok, err = pcall(mw.proc.pid, me, name)\n"
+             "  assert(not ok and err:find('is not one of stat, statm, status', 1, true), name)\n"
+             "end\n"
+             "for _, pid in ipairs({0, -1, 1.5, 'x', '1', tostring(me), 4194305, 1/0,\n"
+             "    math.mininteger, math.maxinteger, true, {}}) do\n"
+             "  local ok, err = pcall(mw.proc.pid, pid, 'stat')\n"
+             "  assert(not ok and err:find('a process id', 1, true), tostring(pid))\n"
+             "end\n"
+             "assert(not pcall(mw.proc.pid, 0/0, 'stat'))\n"
+             "assert(not pcall(mw.proc.pid, me))\n"
+             "assert(not pcall(mw.proc.pid))\n"
+             "local t, err = mw.proc.pid(4194304, 'stat')\n"
+             "assert(t == nil and err == '/proc/4194304/stat: No such file or directory', err)\n"
+             "assert(not pcall(function() mw.proc.pid = nil end))",
+             (long)getpid());
+    CHECK(run_body(&e, body) == MW_RUN_OK);
+    env_free(&e);
+}
+
 /* Without a sender (validation, benchmarks) samples are dropped. */
 static void test_no_sender(void)
 {
@@ -291,6 +334,7 @@ int main(void)
     test_bad_arguments();
     test_json();
     test_helpers();
+    test_proc_pid();
     test_no_sender();
     test_isolation();
     mw__budget_free(budget);
