@@ -13,10 +13,23 @@
  * equals `docker ps`.
  *
  * Events: start, unpause, health_status: *, rename, update -> inspect and
- * (re)build the service; die, stop, kill (when the inspect says it is
- * not running), destroy, pause -> remove it. Paused containers are not
- * services. Events are de-duplicated over the inclusive `since`
- * (mw__docker_resume). A 404 on inspect means the container is gone.
+ * (re)build the service; die, stop, destroy, pause -> remove it. `kill`
+ * changes nothing by itself: a signal that ends the process is always
+ * followed by `die`, and one that does not (SIGHUP...) leaves a running
+ * container, which stays a service. An inspect that finds the container
+ * not running (exited, paused, restarting) removes it too. Paused
+ * containers are not services. Events are de-duplicated over the
+ * inclusive `since` (mw__docker_resume). A 404 on inspect means the
+ * container is gone.
+ *
+ * Events that arrive while a sync runs are queued in order (not dropped)
+ * and applied once the listed containers are inspected. An inspect
+ * already in flight for a container is never duplicated: a newer event
+ * asks for one more when it returns, and an answer that a later die /
+ * stop / destroy / pause overtook is dropped (per-container sequence
+ * numbers), so it cannot bring the container back. A service is passed
+ * to `upsert` only when new or when its digest changed; a health or state
+ * change alone updates the held copy silently.
  *
  * Disconnects: the stream ending or failing, or the engine being down at
  * start, leads to a reconnect after a capped, jittered backoff (100 ms
@@ -65,28 +78,35 @@ typedef struct mw__docker_cbs {
 } mw__docker_cbs;
 
 typedef struct mw__docker_opts {
-    const char *host;         /* "unix:///path" or "tcp://host:port";
-                               * NULL: $DOCKER_HOST, else
-                               * unix:///var/run/docker.sock */
+    const char *host; /* "unix:///path" or "tcp://host:port";
+                       * NULL: $DOCKER_HOST, else
+                       * unix:///var/run/docker.sock */
     mw__loop *loop;
     mw__http *http;
     const mw__log *log;
     mw__aggregator *agg;      /* NULL: no events or service checks */
     const mw__filter *filter; /* NULL: none */
     int include_self;
-    double request_timeout;   /* seconds per non-stream request; 0: 10 */
-    size_t max_inflight;      /* concurrent inspects; 0: 32 */
+    double request_timeout;     /* seconds per non-stream request; 0: 10 */
+    size_t max_inflight;        /* concurrent inspects; 0: 32 */
     double service_up_interval; /* seconds; 0: 15 */
-    int one_shot;             /* list + inspect once, report synced, no
-                               * events stream, no reconnect (configcheck) */
+    int one_shot;               /* version + list + inspect once, report synced,
+                                 * no events stream, no reconnect, no
+                                 * aggregator output (configcheck); on a
+                                 * failure `connected(0, why)` is the last
+                                 * call */
+    const char *self_id;        /* the id of the container moonwatch runs in;
+                                 * NULL: read from /proc/self/cgroup, then
+                                 * /proc/self/mountinfo (tests set it) */
     mw__docker_cbs cbs;
 } mw__docker_opts;
 
-/* Makes the source and starts connecting (asynchronously, on the loop).
- * NULL with `*err` for a malformed host (caller frees). */
+/* Makes the source and starts connecting (asynchronously, on the loop:
+ * no callback runs before the next loop iteration). NULL with `*err` for
+ * a malformed host or OOM (caller frees). */
 mw__docker *mw__docker_new(const mw__docker_opts *o, char **err);
 /* Stops every transfer and timer and frees the services, without calling
- * `remove` for them. */
+ * `remove` for them. Not from inside one of the source's callbacks. */
 void mw__docker_free(mw__docker *d);
 
 /* Services held now. */
@@ -95,9 +115,9 @@ size_t mw__docker_count(const mw__docker *d);
 const mw__service *mw__docker_get(const mw__docker *d, const char *id);
 
 typedef struct mw__docker_stats {
-    uint64_t events;       /* events applied */
-    uint64_t dup_events;   /* dropped as replays */
-    uint64_t bad_events;   /* malformed lines */
+    uint64_t events;     /* events applied */
+    uint64_t dup_events; /* dropped as replays */
+    uint64_t bad_events; /* malformed lines */
     uint64_t inspects;
     uint64_t reconnects;
     uint64_t syncs;
@@ -110,5 +130,11 @@ void mw__docker_stats_get(const mw__docker *d, mw__docker_stats *out);
  * "http://host:port") and a unix socket path (NULL for tcp), both malloc'd.
  * Returns 0, or -1 with `*err` set. */
 int mw__docker_host_parse(const char *host, char **base_url, char **socket_path, char **err);
+
+/* Finds a container id in the text of /proc/self/cgroup or
+ * /proc/self/mountinfo: 64 hex digits right after "/docker/",
+ * "/containers/" or "/docker-" (systemd's docker-<id>.scope). Writes it
+ * to `out` and returns 1, or returns 0. */
+int mw__docker_self_id_parse(const char *text, char out[65]);
 
 #endif

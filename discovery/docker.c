@@ -1,0 +1,1688 @@
+/*
+ * docker.c - the Docker source: version negotiation, the events stream,
+ * list + inspect syncs, live event handling, reconnects, and what it
+ * reports to the aggregator (see docker.h for the contract).
+ *
+ * One connection at a time goes through these phases:
+ *
+ *   BACKOFF -> VERSION -> STREAM (waiting for /events headers) -> LIST
+ *           -> INSPECT (listed containers) -> DRAIN (queued events
+ *              applied, their inspects awaited) -> LIVE
+ *
+ * A failure in any phase tears the connection down (every transfer is
+ * cancelled, queued events dropped) and arms the backoff timer; the held
+ * services stay until the next sync's diff. one_shot skips STREAM and
+ * ends in DONE.
+ *
+ * Containers are tracked in a hash table of `ctr` entries, one per
+ * container id that is a service, has an inspect waiting or in flight,
+ * or started recently (for the restart-loop event). An entry owns its
+ * service, its in-flight request and the inspect document kept while the
+ * image id is resolved. Inspects wait in one FIFO and run at most
+ * `max_inflight` at a time; `pump()` starts them, and is called only at
+ * the end of the handlers (never from inside the event dispatch), so a
+ * teardown can never happen in the middle of a loop over the entries.
+ *
+ * Ownership: the source owns its strings (copied from the opts), its
+ * entries, their services, the image cache and the queued events. The
+ * loop, http, log, aggregator and filter are borrowed.
+ */
+#include "discovery/docker.h"
+
+#include "core/util.h"
+#include "discovery/docker_events.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WHERE "docker"
+
+#define API_MAX_MINOR 43 /* we speak 1.43 at most */
+#define API_MIN_MINOR 40 /* the oldest inspect shape the service model reads */
+
+#define LIST_MAX    ((size_t)256 << 20)
+#define INSPECT_MAX ((size_t)8 << 20)
+#define SMALL_MAX   ((size_t)1 << 20) /* /version, /images/{id}/json */
+#define ERRBODY_MAX 512               /* what an error body contributes to a message */
+
+#define MS               1000000ULL
+#define BACKOFF_MIN_NS   (100 * MS)
+#define BACKOFF_MAX_NS   (10000 * MS)
+#define QUEUE_MAX        100000 /* events held while a sync runs */
+#define IMAGE_CACHE_MAX  512
+#define RESTART_STARTS   3
+#define RESTART_WINDOW   (60LL * 1000000000LL)
+#define BAD_LOG_WINDOW   (60000 * MS)
+#define BAD_LOG_BURST    5
+#define CID_MAX          128
+#define DEFAULT_HOST     "unix:///var/run/docker.sock"
+#define EVENTS_FILTER    "filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
+#define SERVICE_UP_CHECK "docker.service_up"
+
+typedef enum phase {
+    PH_BACKOFF = 0,
+    PH_VERSION,
+    PH_STREAM,
+    PH_LIST,
+    PH_INSPECT,
+    PH_DRAIN,
+    PH_LIVE,
+    PH_DONE, /* one_shot finished (synced or failed) */
+} phase;
+
+typedef struct ctr ctr;
+struct ctr {
+    ctr *hnext;                     /* hash chain */
+    ctr *wnext;                     /* FIFO of entries waiting for an inspect */
+    mw__docker *d;                  /* for the request callbacks */
+    mw__service *svc;               /* owned; NULL when not a service */
+    mw__http_req *req;              /* the inspect or image request in flight */
+    cJSON *inspect;                 /* owned while the image id is resolved */
+    uint64_t seq;                   /* bumped by every event naming the container */
+    uint64_t req_seq;               /* `seq` when the request in flight started */
+    uint64_t listed;                /* the list generation that last saw it */
+    int want;                       /* an inspect is asked for */
+    int queued;                     /* in the FIFO */
+    int sync;                       /* counted in sync_outstanding */
+    int64_t starts[RESTART_STARTS]; /* timeNano of recent starts, a ring */
+    size_t nstarts;
+    char cid[]; /* as the engine sends it */
+};
+
+typedef struct qev {
+    struct qev *next;
+    mw__docker_event ev;
+} qev;
+
+typedef struct image_ent {
+    struct image_ent *next;
+    char *id;  /* Config.Image as written */
+    char *tag; /* RepoTags[0]; NULL when the image has none */
+} image_ent;
+
+struct mw__docker {
+    mw__loop *loop;
+    mw__http *http;
+    const mw__log *log;
+    mw__aggregator *agg;
+    const mw__filter *filter;
+    mw__docker_cbs cbs;
+    int include_self, one_shot;
+    double timeout, service_up_interval;
+    size_t max_inflight;
+
+    char *host; /* as given, for log lines */
+    char *base_url, *socket_path;
+    char self_id[65]; /* "" when not in a container */
+    char api[16];     /* negotiated "1.NN", "" before */
+
+    phase phase;
+    uint64_t gen; /* bumped by each teardown */
+    uint64_t t_start;
+    uint64_t backoff;
+    uint64_t rng;
+    int up;         /* -1 before the first report, then 0 / 1 */
+    char *why;      /* the last failure */
+    int was_synced; /* a sync succeeded since the last failure */
+    mw__timer retry_timer, up_timer;
+
+    mw__http_req *version_req, *events_req, *list_req;
+    long stream_status;
+    mw__buf stream_err; /* the body of a refused /events */
+    mw__docker_lines lines;
+    mw__docker_resume resume;
+    qev *q_head, **q_tail;
+    size_t q_len;
+    int draining;
+
+    ctr **buckets;
+    size_t nbuckets, nctr, nsvc;
+    ctr *w_head, **w_tail;
+    size_t inflight, sync_outstanding;
+    uint64_t list_gen;
+
+    image_ent *images;
+    size_t nimages;
+
+    uint64_t bad_window;
+    unsigned bad_logged;
+    uint64_t bad_suppressed;
+
+    mw__docker_stats stats;
+};
+
+static void conn_fail(mw__docker *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pump(mw__docker *d);
+static void sync_maybe_done(mw__docker *d);
+
+/* ------------------------------------------------------------ host parse */
+
+static int fail_str(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_str(char **err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err) {
+        va_start(ap, fmt);
+        *err = mw__vsprintf(fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int parse_port(const char *s, const char *whole, int *port, char **err)
+{
+    long v = 0;
+
+    if (*s == '\0')
+        return fail_str(err, "DOCKER_HOST '%s': empty port", whole);
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || v > 65535)
+            return fail_str(err, "DOCKER_HOST '%s': bad port '%s'", whole, s);
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > 65535)
+        return fail_str(err, "DOCKER_HOST '%s': port %ld out of range", whole, v);
+    *port = (int)v;
+    return 0;
+}
+
+static int host_char_ok(char c, int bracketed)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return c == '.' || c == '-' || c == '_' || (bracketed && (c == ':' || c == '%'));
+}
+
+/* "host", "host:port", "[v6]" or "[v6]:port" (a trailing '/' allowed). */
+static int parse_tcp(const char *whole, const char *hp, char **base_url, char **err)
+{
+    size_t n = strlen(hp);
+    char *copy, *host, *port_s = NULL;
+    int port = 2375, rc = -1, bracketed = hp[0] == '[';
+
+    if (n > 0 && hp[n - 1] == '/')
+        n--;
+    copy = mw__strndup(hp, n);
+    if (!copy)
+        return fail_str(err, "out of memory");
+    host = copy;
+    if (bracketed) {
+        char *close = strchr(copy, ']');
+        if (!close) {
+            fail_str(err, "DOCKER_HOST '%s': missing ']'", whole);
+            goto out;
+        }
+        *close = '\0';
+        host = copy + 1;
+        if (close[1] == ':')
+            port_s = close + 2;
+        else if (close[1] != '\0') {
+            fail_str(err, "DOCKER_HOST '%s': unexpected text after ']'", whole);
+            goto out;
+        }
+    } else if ((port_s = strchr(copy, ':')) != NULL) {
+        *port_s++ = '\0';
+    }
+    if (*host == '\0') {
+        fail_str(err, "DOCKER_HOST '%s': empty host", whole);
+        goto out;
+    }
+    for (const char *p = host; *p; p++)
+        if (!host_char_ok(*p, bracketed)) {
+            fail_str(err, "DOCKER_HOST '%s': unexpected character '%c' in the host", whole, *p);
+            goto out;
+        }
+    if (port_s && parse_port(port_s, whole, &port, err) != 0)
+        goto out;
+    *base_url = bracketed ? mw__sprintf("http://[%s]:%d", host, port)
+                          : mw__sprintf("http://%s:%d", host, port);
+    rc = *base_url ? 0 : fail_str(err, "out of memory");
+out:
+    free(copy);
+    return rc;
+}
+
+int mw__docker_host_parse(const char *host, char **base_url, char **socket_path, char **err)
+{
+    *base_url = *socket_path = NULL;
+    if (err)
+        *err = NULL;
+    if (!host || !*host)
+        return fail_str(err, "DOCKER_HOST is empty");
+    if (strncmp(host, "unix://", 7) == 0) {
+        const char *path = host + 7;
+        if (*path == '\0')
+            return fail_str(err, "DOCKER_HOST '%s': no socket path", host);
+        if (strlen(path) >= 108)
+            return fail_str(err, "DOCKER_HOST '%s': socket path longer than 107 bytes", host);
+        *base_url = mw__strdup("http://localhost");
+        *socket_path = mw__strdup(path);
+        if (*base_url && *socket_path)
+            return 0;
+        free(*base_url);
+        free(*socket_path);
+        *base_url = *socket_path = NULL;
+        return fail_str(err, "out of memory");
+    }
+    if (strncmp(host, "tcp://", 6) == 0)
+        return parse_tcp(host, host + 6, base_url, err);
+    return fail_str(err, "DOCKER_HOST '%s': unsupported, use unix:///path or tcp://host:port",
+                    host);
+}
+
+/* ------------------------------------------------------------- own id */
+
+static int is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+static int hex64_at(const char *p)
+{
+    for (int i = 0; i < 64; i++)
+        if (!is_hex(p[i]))
+            return 0;
+    return !is_hex(p[64]);
+}
+
+int mw__docker_self_id_parse(const char *text, char out[65])
+{
+    static const char *const markers[] = {"/docker/", "/containers/", "/docker-"};
+
+    if (!text)
+        return 0;
+    for (size_t m = 0; m < MW_ARRAY_LEN(markers); m++) {
+        size_t len = strlen(markers[m]);
+        for (const char *p = strstr(text, markers[m]); p; p = strstr(p + 1, markers[m]))
+            if (hex64_at(p + len)) {
+                memcpy(out, p + len, 64);
+                out[64] = '\0';
+                return 1;
+            }
+    }
+    return 0;
+}
+
+static void read_self_id(mw__docker *d)
+{
+    static const char *const files[] = {"/proc/self/cgroup", "/proc/self/mountinfo"};
+
+    for (size_t i = 0; i < MW_ARRAY_LEN(files) && !d->self_id[0]; i++) {
+        size_t len;
+        char *text = mw__read_file(files[i], 4 << 20, &len);
+        if (text && mw__docker_self_id_parse(text, d->self_id))
+            mw__debug(d->log, WHERE, "running in container %.12s (from %s)", d->self_id, files[i]);
+        free(text);
+    }
+}
+
+static int is_self(const mw__docker *d, const char *cid)
+{
+    return !d->include_self && d->self_id[0] && strcmp(cid, d->self_id) == 0;
+}
+
+/* ----------------------------------------------------------- entries */
+
+static size_t bucket_of(const mw__docker *d, const char *cid)
+{
+    return (size_t)(mw__hash(MW_HASH_INIT, cid, strlen(cid)) & (d->nbuckets - 1));
+}
+
+static ctr *ctr_find(const mw__docker *d, const char *cid)
+{
+    for (ctr *e = d->buckets[bucket_of(d, cid)]; e; e = e->hnext)
+        if (strcmp(e->cid, cid) == 0)
+            return e;
+    return NULL;
+}
+
+static void table_grow(mw__docker *d)
+{
+    size_t n = d->nbuckets * 2;
+    ctr **b = calloc(n, sizeof(*b));
+
+    if (!b)
+        return; /* longer chains, still correct */
+    for (size_t i = 0; i < d->nbuckets; i++)
+        for (ctr *e = d->buckets[i], *next; e; e = next) {
+            size_t k = (size_t)(mw__hash(MW_HASH_INIT, e->cid, strlen(e->cid)) & (n - 1));
+            next = e->hnext;
+            e->hnext = b[k];
+            b[k] = e;
+        }
+    free(d->buckets);
+    d->buckets = b;
+    d->nbuckets = n;
+}
+
+/* The entry of `cid`, made when absent; NULL on OOM or an absurd id. */
+static ctr *ctr_get(mw__docker *d, const char *cid)
+{
+    ctr *e = ctr_find(d, cid);
+    size_t len = strlen(cid);
+
+    if (e || len == 0 || len > CID_MAX)
+        return e;
+    if (d->nctr >= d->nbuckets)
+        table_grow(d);
+    e = calloc(1, sizeof(*e) + len + 1);
+    if (!e)
+        return NULL;
+    memcpy(e->cid, cid, len + 1);
+    e->d = d;
+    e->hnext = d->buckets[bucket_of(d, cid)];
+    d->buckets[bucket_of(d, cid)] = e;
+    d->nctr++;
+    return e;
+}
+
+static void ctr_unlink(mw__docker *d, ctr *e)
+{
+    ctr **pp = &d->buckets[bucket_of(d, e->cid)];
+
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    d->nctr--;
+}
+
+static void ctr_release(ctr *e)
+{
+    if (e->req)
+        mw__http_cancel(e->req);
+    cJSON_Delete(e->inspect);
+    mw__service_free(e->svc);
+    free(e);
+}
+
+static int starts_recent(const mw__docker *d, const ctr *e)
+{
+    for (size_t i = 0; i < e->nstarts; i++)
+        if (e->starts[i] > d->resume.last_nano - RESTART_WINDOW)
+            return 1;
+    return 0;
+}
+
+/* Frees an entry that holds nothing any more. */
+static void ctr_gc(mw__docker *d, ctr *e)
+{
+    if (e->svc || e->req || e->want || e->queued || e->sync || starts_recent(d, e))
+        return;
+    ctr_unlink(d, e);
+    ctr_release(e);
+}
+
+static void gc_all(mw__docker *d)
+{
+    for (size_t i = 0; i < d->nbuckets; i++)
+        for (ctr *e = d->buckets[i], *next; e; e = next) {
+            next = e->hnext;
+            ctr_gc(d, e);
+        }
+}
+
+/* The sync waits for this entry no more once nothing is pending on it. */
+static void ctr_settle(mw__docker *d, ctr *e)
+{
+    if (e->sync && !e->req && !e->want) {
+        e->sync = 0;
+        d->sync_outstanding--;
+    }
+}
+
+static void ctr_mark_sync(mw__docker *d, ctr *e)
+{
+    if (!e->sync) {
+        e->sync = 1;
+        d->sync_outstanding++;
+    }
+}
+
+/* Asks for an inspect; the one in flight, if any, is answered first and
+ * then repeated (the newest event wins). Started by pump(). */
+static void ctr_want(mw__docker *d, ctr *e)
+{
+    e->want = 1;
+    if (e->req || e->queued)
+        return;
+    e->queued = 1;
+    e->wnext = NULL;
+    *d->w_tail = e;
+    d->w_tail = &e->wnext;
+}
+
+static void service_drop(mw__docker *d, ctr *e)
+{
+    mw__service *svc = e->svc;
+
+    if (!svc)
+        return;
+    e->svc = NULL;
+    d->nsvc--;
+    if (d->cbs.remove)
+        d->cbs.remove(d->cbs.ud, svc->id);
+    mw__service_free(svc);
+}
+
+/* Takes `svc`: stores it, and tells the owner when it is new or its
+ * digest changed. */
+static void service_put(mw__docker *d, ctr *e, mw__service *svc)
+{
+    mw__service *old = e->svc;
+    int changed = !old || old->digest != svc->digest;
+
+    e->svc = svc;
+    if (!old)
+        d->nsvc++;
+    mw__service_free(old);
+    if (changed && d->cbs.upsert)
+        d->cbs.upsert(d->cbs.ud, svc);
+}
+
+/* ---------------------------------------------------------- image cache */
+
+static image_ent *image_find(const mw__docker *d, const char *id)
+{
+    for (image_ent *i = d->images; i; i = i->next)
+        if (strcmp(i->id, id) == 0)
+            return i;
+    return NULL;
+}
+
+static void images_free(mw__docker *d)
+{
+    for (image_ent *i = d->images, *next; i; i = next) {
+        next = i->next;
+        free(i->id);
+        free(i->tag);
+        free(i);
+    }
+    d->images = NULL;
+    d->nimages = 0;
+}
+
+/* Remembers what `id` resolved to (`tag` NULL: no tag); OOM forgets. */
+static void image_put(mw__docker *d, const char *id, const char *tag)
+{
+    image_ent *i;
+
+    if (image_find(d, id))
+        return;
+    if (d->nimages >= IMAGE_CACHE_MAX)
+        images_free(d); /* images are few; a full cache is a rare reset */
+    i = calloc(1, sizeof(*i));
+    if (!i)
+        return;
+    i->id = mw__strdup(id);
+    i->tag = tag ? mw__strdup(tag) : NULL;
+    if (!i->id || (tag && !i->tag)) {
+        free(i->id);
+        free(i->tag);
+        free(i);
+        return;
+    }
+    i->next = d->images;
+    d->images = i;
+    d->nimages++;
+}
+
+/* ----------------------------------------------------------- requests */
+
+/* GET `path` (versioned unless `raw`), with the request timeout unless
+ * `stream`. NULL with `*err` set (caller frees). */
+static mw__http_req *get(mw__docker *d, const char *path, int raw, int stream, size_t max_body,
+                         void (*done)(void *, const mw__http_result *), void *ud, char **err)
+{
+    mw__http_opts o = {0};
+    mw__http_req *r;
+    char *url = raw ? mw__sprintf("%s%s", d->base_url, path)
+                    : mw__sprintf("%s/v%s%s", d->base_url, d->api, path);
+
+    *err = NULL;
+    if (!url) {
+        *err = mw__strdup("out of memory");
+        return NULL;
+    }
+    o.url = url;
+    o.unix_socket = d->socket_path;
+    o.timeout = stream ? 0 : d->timeout;
+    o.connect_timeout = d->timeout;
+    o.max_body = max_body;
+    o.done = done;
+    o.ud = ud;
+    r = mw__http_start(d->http, &o, err);
+    free(url);
+    return r;
+}
+
+/* A response body's {"message": ...}, or its first bytes, for logs. */
+static char *body_message(const char *body, size_t len)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "message");
+    char *out;
+
+    if (cJSON_IsString(m))
+        out = mw__strndup(m->valuestring, ERRBODY_MAX);
+    else
+        out = mw__strndup(body, len < ERRBODY_MAX ? len : ERRBODY_MAX);
+    cJSON_Delete(root);
+    if (out) /* one line, whatever the body held */
+        for (char *p = out; *p; p++)
+            if (*p == '\n' || *p == '\r')
+                *p = ' ';
+    return out;
+}
+
+/* Why a non-stream request failed, or NULL when it got a 200. */
+static char *result_error(const char *what, const mw__http_result *r)
+{
+    char *msg, *out;
+
+    if (r->code != MW_OK)
+        return mw__sprintf("%s: %s", what, r->error ? r->error : mw_strerror(r->code));
+    if (r->status == 200)
+        return NULL;
+    msg = body_message(r->body, r->len);
+    out = mw__sprintf("%s: HTTP %ld%s%s", what, r->status, msg && *msg ? ": " : "", msg ? msg : "");
+    free(msg);
+    return out;
+}
+
+/* --------------------------------------------------------- aggregator */
+
+static void service_up_emit(mw__docker *d)
+{
+    mw_record rec = {0};
+
+    if (!d->agg || d->one_shot)
+        return;
+    rec.type = MW_RECORD_SERVICE_CHECK;
+    rec.name = SERVICE_UP_CHECK;
+    rec.status = d->up == 1 ? MW_STATUS_OK : MW_STATUS_CRITICAL;
+    rec.message = d->up == 1 ? "" : (d->why ? d->why : "not connected yet");
+    rec.timestamp = (int64_t)mw__wall();
+    rec.host = mw__agg_host(d->agg);
+    if (mw__agg_record(d->agg, &rec) != MW_OK)
+        mw__warn(d->log, WHERE, "%s service check dropped: aggregator queue full",
+                 SERVICE_UP_CHECK);
+}
+
+static void up_timer_cb(mw__timer *t)
+{
+    mw__docker *d = t->ud;
+
+    service_up_emit(d);
+    mw__timer_start(d->loop, &d->up_timer,
+                    mw__loop_now(d->loop) + (uint64_t)(d->service_up_interval * 1e9));
+}
+
+static void set_connected(mw__docker *d, int up)
+{
+    if (d->up == up)
+        return;
+    d->up = up;
+    d->stats.connected = up;
+    service_up_emit(d);
+    if (d->cbs.connected)
+        d->cbs.connected(d->cbs.ud, up, up ? NULL : d->why);
+}
+
+/* Tags for an event: the service's when it is held, else built from the
+ * event's attributes. `own` collects what was allocated. */
+typedef struct ev_tags {
+    const char *v[8];
+    char *own[8];
+    size_t n, nown;
+} ev_tags;
+
+static void ev_tags_add(ev_tags *t, char *s)
+{
+    if (!s || t->n >= MW_ARRAY_LEN(t->v)) {
+        free(s);
+        return;
+    }
+    t->v[t->n++] = s;
+    t->own[t->nown++] = s;
+}
+
+static void ev_tags_build(ev_tags *t, const mw__docker_event *ev, const char *name)
+{
+    char *lname = NULL, *sname = NULL, *tag = NULL;
+
+    memset(t, 0, sizeof(*t));
+    ev_tags_add(t, mw__sprintf("container_id:%s", ev->id));
+    if (name)
+        ev_tags_add(t, mw__sprintf("container_name:%s", name));
+    if (!ev->image)
+        return;
+    ev_tags_add(t, mw__sprintf("docker_image:%s", ev->image));
+    if (mw__image_split(ev->image, &lname, &sname, &tag) == 0) {
+        ev_tags_add(t, mw__sprintf("image_name:%s", lname));
+        ev_tags_add(t, mw__sprintf("short_image:%s", sname));
+        ev_tags_add(t, mw__sprintf("image_tag:%s", tag));
+    }
+    free(lname);
+    free(sname);
+    free(tag);
+}
+
+static void ev_tags_free(ev_tags *t)
+{
+    for (size_t i = 0; i < t->nown; i++)
+        free(t->own[i]);
+}
+
+/* Queues one event record for the container of `ev`. */
+static void agg_event(mw__docker *d, const mw__docker_event *ev, const ctr *e, const char *alert,
+                      const char *title, const char *text)
+{
+    const mw__service *svc = e ? e->svc : NULL;
+    const char *name = svc ? svc->name : ev->name;
+    char *key = mw__sprintf("docker:%s", name ? name : ev->id);
+    mw_record rec = {0};
+    ev_tags t = {0};
+
+    if (!svc)
+        ev_tags_build(&t, ev, name);
+    rec.type = MW_RECORD_EVENT;
+    rec.title = title;
+    rec.text = text;
+    rec.alert_type = alert;
+    rec.priority = "normal";
+    rec.aggregation_key = key;
+    rec.source_type_name = "docker";
+    rec.timestamp = ev->time;
+    rec.tags = svc ? (const char *const *)svc->tags : t.v;
+    rec.ntags = svc ? svc->ntags : t.n;
+    rec.host = mw__agg_host(d->agg);
+    if (!title || !text || !key || mw__agg_record(d->agg, &rec) != MW_OK)
+        mw__warn(d->log, WHERE, "event '%s' dropped: out of memory or aggregator queue full",
+                 title ? title : alert);
+    ev_tags_free(&t);
+    free(key);
+}
+
+/* Whether `ev` may reach the aggregator: an aggregator is set and the
+ * container is not filtered out. */
+static int agg_wanted(const mw__docker *d, const mw__docker_event *ev, const ctr *e)
+{
+    const char *name, *image;
+
+    if (!d->agg || d->one_shot)
+        return 0;
+    if (e && e->svc)
+        return 1;
+    name = ev->name ? ev->name : "";
+    image = ev->image ? ev->image : "";
+    return !d->filter || !mw__filter_excluded(d->filter, name, image);
+}
+
+static const char *ev_name(const mw__docker_event *ev, const ctr *e)
+{
+    if (e && e->svc)
+        return e->svc->name;
+    return ev->name ? ev->name : ev->id;
+}
+
+static const char *ev_image(const mw__docker_event *ev, const ctr *e)
+{
+    if (e && e->svc)
+        return e->svc->image;
+    return ev->image ? ev->image : "unknown";
+}
+
+static void report(mw__docker *d, const mw__docker_event *ev, const ctr *e, const char *alert,
+                   char *title, char *text)
+{
+    agg_event(d, ev, e, alert, title, text);
+    free(title);
+    free(text);
+}
+
+static void report_die(mw__docker *d, const mw__docker_event *ev, const ctr *e)
+{
+    const char *name = ev_name(ev, e);
+
+    if (!ev->exit_code || strcmp(ev->exit_code, "0") == 0 || !agg_wanted(d, ev, e))
+        return;
+    report(d, ev, e, "error", mw__sprintf("Container %s exited with %s", name, ev->exit_code),
+           mw__sprintf("Container %s (image %s) exited with code %s.", name, ev_image(ev, e),
+                       ev->exit_code));
+}
+
+static void report_oom(mw__docker *d, const mw__docker_event *ev, const ctr *e)
+{
+    const char *name = ev_name(ev, e);
+
+    if (!agg_wanted(d, ev, e))
+        return;
+    report(d, ev, e, "error", mw__sprintf("Container %s ran out of memory", name),
+           mw__sprintf("Container %s (image %s) was killed by the kernel's OOM killer.", name,
+                       ev_image(ev, e)));
+}
+
+static void report_unhealthy(mw__docker *d, const mw__docker_event *ev, const ctr *e)
+{
+    const char *name = ev_name(ev, e);
+
+    if (strcmp(ev->detail, "unhealthy") != 0 || !agg_wanted(d, ev, e))
+        return;
+    report(d, ev, e, "warning", mw__sprintf("Container %s is unhealthy", name),
+           mw__sprintf("Container %s (image %s) failed its health check.", name, ev_image(ev, e)));
+}
+
+/* Records a start; the third within RESTART_WINDOW is a restart loop. */
+static void note_start(mw__docker *d, const mw__docker_event *ev, ctr *e)
+{
+    const char *name = ev_name(ev, e);
+    int64_t oldest;
+
+    e->starts[e->nstarts % RESTART_STARTS] = ev->time_nano;
+    e->nstarts++;
+    if (e->nstarts < RESTART_STARTS)
+        return;
+    oldest = e->starts[e->nstarts % RESTART_STARTS];
+    if (ev->time_nano - oldest > RESTART_WINDOW)
+        return;
+    e->nstarts = 0; /* one event per loop of three starts */
+    if (!agg_wanted(d, ev, e))
+        return;
+    report(d, ev, e, "error", mw__sprintf("Container %s is restarting in a loop", name),
+           mw__sprintf("Container %s (image %s) started %d times within %lld s.", name,
+                       ev_image(ev, e), RESTART_STARTS, RESTART_WINDOW / 1000000000LL));
+}
+
+/* ----------------------------------------------------------- inspects */
+
+static void on_inspect(void *ud, const mw__http_result *r);
+static void on_image(void *ud, const mw__http_result *r);
+
+/* The answer is still the one wanted: no event came since it was asked. */
+static int ctr_fresh(const ctr *e)
+{
+    return !e->want && e->seq == e->req_seq;
+}
+
+static int inspect_running(const cJSON *root)
+{
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(root, "State");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(state, "Status");
+
+    if (cJSON_IsString(status))
+        return strcmp(status->valuestring, "running") == 0;
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "Running")) &&
+           !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "Paused")) &&
+           !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "Restarting"));
+}
+
+static const char *inspect_image(const cJSON *root)
+{
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(root, "Config");
+    const cJSON *image = cJSON_GetObjectItemCaseSensitive(config, "Image");
+
+    return cJSON_IsString(image) ? image->valuestring : NULL;
+}
+
+/* Builds the service from an inspect of a running container and stores
+ * it, or drops the container when the filter excludes it. */
+static void ctr_build(mw__docker *d, ctr *e, const cJSON *root, const char *image)
+{
+    char *err = NULL;
+    mw__service *svc = mw__service_from_inspect(root, image, &err);
+
+    if (!svc) {
+        mw__warn(d->log, WHERE, "container %.12s: inspect not usable: %s", e->cid,
+                 err ? err : "out of memory");
+        free(err);
+        return;
+    }
+    if (d->filter && mw__filter_excluded(d->filter, svc->name, svc->image)) {
+        mw__debug(d->log, WHERE, "container %s (%s) excluded by the filter", svc->name, svc->image);
+        mw__service_free(svc);
+        service_drop(d, e);
+        return;
+    }
+    service_put(d, e, svc);
+}
+
+/* Where an inspect ends: one more is started if an event asked for it
+ * meanwhile; the sync may be over; the entry may go. */
+static void ctr_done(mw__docker *d, ctr *e)
+{
+    if (e->want)
+        ctr_want(d, e);
+    ctr_settle(d, e);
+    ctr_gc(d, e);
+    pump(d);
+    sync_maybe_done(d);
+}
+
+static int start_image(mw__docker *d, ctr *e, const char *image)
+{
+    char *path = mw__sprintf("/images/%s/json", image), *err = NULL;
+
+    if (!path)
+        return -1;
+    e->req = get(d, path, 0, 0, SMALL_MAX, on_image, e, &err);
+    free(path);
+    if (!e->req) {
+        mw__warn(d->log, WHERE, "GET /images/%s/json: %s", image, err ? err : "out of memory");
+        free(err);
+        return -1;
+    }
+    d->inflight++;
+    return 0;
+}
+
+/* A fresh 200 inspect: running or not, image resolved or to resolve. */
+static void inspect_apply(mw__docker *d, ctr *e, cJSON *root)
+{
+    const char *image = inspect_image(root);
+    image_ent *cached;
+
+    if (!inspect_running(root)) {
+        service_drop(d, e);
+        cJSON_Delete(root);
+        return;
+    }
+    if (!image || !mw__service_image_is_id(image)) {
+        ctr_build(d, e, root, NULL);
+        cJSON_Delete(root);
+        return;
+    }
+    cached = image_find(d, image);
+    if (cached || start_image(d, e, image) != 0) {
+        ctr_build(d, e, root, cached ? cached->tag : NULL);
+        cJSON_Delete(root);
+        return;
+    }
+    e->inspect = root; /* kept until the image answers */
+}
+
+static void on_inspect(void *ud, const mw__http_result *r)
+{
+    ctr *e = ud;
+    mw__docker *d = e->d;
+    cJSON *root;
+
+    e->req = NULL;
+    d->inflight--;
+    if (r->code == MW_ETIMEOUT || r->code == MW_EIO) {
+        conn_fail(d, "GET /containers/%.12s/json: %s", e->cid, r->error ? r->error : "failed");
+        return;
+    }
+    if (!ctr_fresh(e)) {
+        /* An event overtook it: a die/stop won, or another inspect follows. */
+    } else if (r->code == MW_OK && r->status == 404) {
+        mw__debug(d->log, WHERE, "container %.12s is gone (404 on inspect)", e->cid);
+        service_drop(d, e);
+    } else if (r->code != MW_OK || r->status != 200) {
+        char *why = result_error("inspect", r);
+        mw__warn(d->log, WHERE, "container %.12s: %s; left as it was", e->cid,
+                 why ? why : "out of memory");
+        free(why);
+    } else if (!(root = cJSON_ParseWithLength(r->body, r->len))) {
+        mw__warn(d->log, WHERE, "container %.12s: inspect is not JSON; left as it was", e->cid);
+    } else {
+        inspect_apply(d, e, root);
+    }
+    ctr_done(d, e);
+}
+
+/* RepoTags[0] of an image inspect, or NULL. */
+static const char *repo_tag(const cJSON *img)
+{
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(img, "RepoTags");
+    const cJSON *first = cJSON_IsArray(tags) ? cJSON_GetArrayItem(tags, 0) : NULL;
+
+    return cJSON_IsString(first) && first->valuestring[0] ? first->valuestring : NULL;
+}
+
+static void on_image(void *ud, const mw__http_result *r)
+{
+    ctr *e = ud;
+    mw__docker *d = e->d;
+    cJSON *root = e->inspect, *img = NULL;
+    const char *image = inspect_image(root), *tag = NULL;
+
+    e->req = NULL;
+    e->inspect = NULL;
+    d->inflight--;
+    if (r->code == MW_ETIMEOUT || r->code == MW_EIO) {
+        cJSON_Delete(root);
+        conn_fail(d, "GET /images/%s/json: %s", image ? image : "?",
+                  r->error ? r->error : "failed");
+        return;
+    }
+    if (r->code == MW_OK && r->status == 200 && (img = cJSON_ParseWithLength(r->body, r->len))) {
+        tag = repo_tag(img);
+        image_put(d, image, tag);
+    } else if (!(r->code == MW_OK && r->status == 404)) {
+        char *why = result_error("image inspect", r);
+        mw__warn(d->log, WHERE, "image %s: %s; its id stands for its name", image,
+                 why ? why : "not JSON");
+        free(why);
+    } else {
+        image_put(d, image, NULL); /* gone: nothing to resolve it to */
+    }
+    if (ctr_fresh(e))
+        ctr_build(d, e, root, tag);
+    cJSON_Delete(img);
+    cJSON_Delete(root);
+    ctr_done(d, e);
+}
+
+static void start_inspect(mw__docker *d, ctr *e)
+{
+    char *path = mw__sprintf("/containers/%s/json", e->cid), *err = NULL;
+
+    e->req_seq = e->seq;
+    e->want = 0;
+    e->req = path ? get(d, path, 0, 0, INSPECT_MAX, on_inspect, e, &err) : NULL;
+    free(path);
+    if (!e->req) {
+        conn_fail(d, "GET /containers/%.12s/json: %s", e->cid, err ? err : "out of memory");
+        free(err);
+        return;
+    }
+    d->inflight++;
+    d->stats.inspects++;
+}
+
+/* Starts waiting inspects up to the bound. */
+static void pump(mw__docker *d)
+{
+    uint64_t gen = d->gen;
+
+    while (d->w_head && d->inflight < d->max_inflight && d->gen == gen) {
+        ctr *e = d->w_head;
+        d->w_head = e->wnext;
+        if (!d->w_head)
+            d->w_tail = &d->w_head;
+        e->queued = 0;
+        if (e->want && !e->req)
+            start_inspect(d, e);
+        else
+            ctr_gc(d, e);
+    }
+}
+
+/* ------------------------------------------------------------- events */
+
+typedef void (*event_fn)(mw__docker *d, const mw__docker_event *ev);
+
+/* The entry an event needs, made when absent (inspecting events only). */
+static ctr *event_ctr(mw__docker *d, const mw__docker_event *ev, int make)
+{
+    ctr *e = make ? ctr_get(d, ev->id) : ctr_find(d, ev->id);
+
+    if (!e && make)
+        mw__warn(d->log, WHERE, "container %.12s: %s event dropped: out of memory", ev->id,
+                 ev->action);
+    return e;
+}
+
+static void ev_inspect(mw__docker *d, const mw__docker_event *ev)
+{
+    ctr *e = event_ctr(d, ev, 1);
+
+    if (!e)
+        return;
+    e->seq++;
+    if (d->draining)
+        ctr_mark_sync(d, e);
+    ctr_want(d, e);
+}
+
+static void ev_remove(mw__docker *d, const mw__docker_event *ev)
+{
+    ctr *e = event_ctr(d, ev, 0);
+
+    if (!e)
+        return;
+    e->seq++;
+    e->want = 0;
+    service_drop(d, e);
+    ctr_settle(d, e);
+    ctr_gc(d, e);
+}
+
+static void ev_start(mw__docker *d, const mw__docker_event *ev)
+{
+    ctr *e = event_ctr(d, ev, 1);
+
+    if (e)
+        note_start(d, ev, e);
+    ev_inspect(d, ev);
+}
+
+static void ev_health(mw__docker *d, const mw__docker_event *ev)
+{
+    report_unhealthy(d, ev, ctr_find(d, ev->id));
+    ev_inspect(d, ev);
+}
+
+static void ev_die(mw__docker *d, const mw__docker_event *ev)
+{
+    report_die(d, ev, ctr_find(d, ev->id));
+    ev_remove(d, ev);
+}
+
+static void ev_oom(mw__docker *d, const mw__docker_event *ev)
+{
+    report_oom(d, ev, ctr_find(d, ev->id)); /* the die that follows removes it */
+}
+
+static const struct {
+    const char *action;
+    event_fn fn;
+} event_table[] = {
+    {"start", ev_start},    {"unpause", ev_inspect}, {"health_status", ev_health},
+    {"rename", ev_inspect}, {"update", ev_inspect},  {"die", ev_die},
+    {"stop", ev_remove},    {"destroy", ev_remove},  {"pause", ev_remove},
+    {"oom", ev_oom},
+    /* kill: nothing; the die that follows a fatal signal removes it */
+};
+
+static void event_apply(mw__docker *d, const mw__docker_event *ev)
+{
+    if (mw__docker_resume_seen(&d->resume, ev)) {
+        d->stats.dup_events++;
+        return;
+    }
+    mw__docker_resume_applied(&d->resume, ev);
+    d->stats.events++;
+    if (strcmp(ev->type, "container") != 0 || is_self(d, ev->id))
+        return;
+    for (size_t i = 0; i < MW_ARRAY_LEN(event_table); i++)
+        if (strcmp(ev->action, event_table[i].action) == 0) {
+            event_table[i].fn(d, ev);
+            return;
+        }
+}
+
+static void queue_free(mw__docker *d)
+{
+    for (qev *q = d->q_head, *next; q; q = next) {
+        next = q->next;
+        mw__docker_event_free(&q->ev);
+        free(q);
+    }
+    d->q_head = NULL;
+    d->q_tail = &d->q_head;
+    d->q_len = 0;
+}
+
+/* Takes the event: held until the sync's inspects are done. */
+static void queue_push(mw__docker *d, mw__docker_event *ev)
+{
+    qev *q;
+
+    if (d->q_len >= QUEUE_MAX) {
+        mw__docker_event_free(ev);
+        conn_fail(d, "more than %d events arrived during the sync", QUEUE_MAX);
+        return;
+    }
+    q = malloc(sizeof(*q));
+    if (!q) {
+        mw__docker_event_free(ev);
+        conn_fail(d, "out of memory queueing an event during the sync");
+        return;
+    }
+    q->ev = *ev;
+    q->next = NULL;
+    *d->q_tail = q;
+    d->q_tail = &q->next;
+    d->q_len++;
+}
+
+/* Applies the events queued during the sync, in order. */
+static void queue_drain(mw__docker *d)
+{
+    uint64_t gen = d->gen;
+
+    d->draining = 1;
+    while (d->q_head && d->gen == gen) {
+        qev *q = d->q_head;
+        d->q_head = q->next;
+        if (!d->q_head)
+            d->q_tail = &d->q_head;
+        d->q_len--;
+        event_apply(d, &q->ev);
+        mw__docker_event_free(&q->ev);
+        free(q);
+    }
+    d->draining = 0;
+}
+
+static void bad_line(mw__docker *d, const char *why)
+{
+    uint64_t now = mw__loop_now(d->loop);
+
+    d->stats.bad_events++;
+    if (d->bad_window == 0 || now - d->bad_window >= BAD_LOG_WINDOW) {
+        if (d->bad_suppressed)
+            mw__warn(d->log, WHERE, "%" PRIu64 " more malformed event lines were not logged",
+                     d->bad_suppressed);
+        d->bad_window = now;
+        d->bad_logged = 0;
+        d->bad_suppressed = 0;
+    }
+    if (d->bad_logged++ < BAD_LOG_BURST)
+        mw__warn(d->log, WHERE, "malformed event line skipped: %s", why);
+    else
+        d->bad_suppressed++;
+}
+
+static mw_code on_line(void *ud, const char *line, size_t len, const char *err)
+{
+    mw__docker *d = ud;
+    mw__docker_event ev;
+    char *perr = NULL;
+
+    if (d->phase < PH_STREAM || d->phase > PH_LIVE)
+        return MW_ESTATE; /* torn down by an earlier line */
+    if (err) {
+        bad_line(d, err);
+        return MW_OK;
+    }
+    if (mw__docker_event_parse(line, len, &ev, &perr) != MW_OK) {
+        bad_line(d, perr ? perr : "out of memory");
+        free(perr);
+        return MW_OK;
+    }
+    if (d->phase < PH_DRAIN) {
+        queue_push(d, &ev);
+        return MW_OK;
+    }
+    event_apply(d, &ev);
+    mw__docker_event_free(&ev);
+    return MW_OK;
+}
+
+/* ---------------------------------------------------------- connection */
+
+static void teardown(mw__docker *d)
+{
+    d->gen++;
+    if (d->version_req)
+        mw__http_cancel(d->version_req);
+    if (d->events_req)
+        mw__http_cancel(d->events_req);
+    if (d->list_req)
+        mw__http_cancel(d->list_req);
+    d->version_req = d->events_req = d->list_req = NULL;
+    for (size_t i = 0; i < d->nbuckets; i++)
+        for (ctr *e = d->buckets[i]; e; e = e->hnext) {
+            if (e->req)
+                mw__http_cancel(e->req);
+            e->req = NULL;
+            cJSON_Delete(e->inspect);
+            e->inspect = NULL;
+            e->want = e->queued = e->sync = 0;
+        }
+    d->w_head = NULL;
+    d->w_tail = &d->w_head;
+    d->inflight = d->sync_outstanding = 0;
+    queue_free(d);
+    mw__docker_lines_free(&d->lines);
+    mw__buf_free(&d->stream_err);
+    gc_all(d);
+}
+
+/* Next retry delay: doubling from 100 ms to 10 s, +-20 % jitter. */
+static uint64_t backoff_next(mw__docker *d)
+{
+    uint64_t base = d->backoff;
+    double jitter;
+
+    d->rng ^= d->rng << 13;
+    d->rng ^= d->rng >> 7;
+    d->rng ^= d->rng << 17;
+    jitter = 0.8 + 0.4 * (double)(d->rng >> 11) / (double)(1ULL << 53);
+    d->backoff = base * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : base * 2;
+    return (uint64_t)((double)base * jitter);
+}
+
+static void conn_fail(mw__docker *d, const char *fmt, ...)
+{
+    va_list ap;
+    char *why;
+    uint64_t delay;
+
+    if (d->phase == PH_BACKOFF || d->phase == PH_DONE)
+        return;
+    va_start(ap, fmt);
+    why = mw__vsprintf(fmt, ap);
+    va_end(ap);
+    free(d->why);
+    d->why = why ? why : mw__strdup("out of memory");
+    teardown(d);
+    if (d->one_shot) {
+        d->phase = PH_DONE;
+        mw__error(d->log, WHERE, "cannot read containers from %s: %s", d->host,
+                  d->why ? d->why : "?");
+        d->up = -1; /* always report the failure that ends a one-shot */
+        set_connected(d, 0);
+        return;
+    }
+    d->phase = PH_BACKOFF;
+    delay = backoff_next(d);
+    if (d->was_synced)
+        mw__warn(d->log, WHERE, "disconnected from %s: %s; reconnecting in %.1f s", d->host,
+                 d->why ? d->why : "?", (double)delay / 1e9);
+    else
+        mw__warn(d->log, WHERE, "cannot connect to %s: %s; retrying in %.1f s", d->host,
+                 d->why ? d->why : "?", (double)delay / 1e9);
+    d->was_synced = 0;
+    mw__timer_start(d->loop, &d->retry_timer, mw__loop_now(d->loop) + delay);
+    set_connected(d, 0);
+}
+
+static void sync_done(mw__docker *d)
+{
+    double ms = (double)(mw__loop_now(d->loop) - d->t_start) / 1e6;
+
+    d->phase = d->one_shot ? PH_DONE : PH_LIVE;
+    d->stats.syncs++;
+    d->backoff = BACKOFF_MIN_NS;
+    d->was_synced = 1;
+    gc_all(d);
+    mw__info(d->log, WHERE, "connected to %s (API %s), %zu containers synced in %.0f ms", d->host,
+             d->api, d->nsvc, ms);
+    set_connected(d, 1);
+    if (d->cbs.synced)
+        d->cbs.synced(d->cbs.ud);
+}
+
+static void sync_maybe_done(mw__docker *d)
+{
+    if (d->phase == PH_INSPECT && d->sync_outstanding == 0) {
+        d->phase = PH_DRAIN;
+        queue_drain(d);
+        if (d->phase != PH_DRAIN)
+            return; /* torn down while draining */
+        pump(d);
+    }
+    if (d->phase == PH_DRAIN && d->sync_outstanding == 0)
+        sync_done(d);
+}
+
+/* The list's running containers, marked with this generation; the held
+ * services it does not name are gone. */
+static void on_list(void *ud, const mw__http_result *r)
+{
+    mw__docker *d = ud;
+    char *why = result_error("GET /containers/json", r);
+    cJSON *root = NULL, *item;
+    uint64_t gen = d->gen;
+
+    d->list_req = NULL;
+    if (why) {
+        conn_fail(d, "%s", why);
+        free(why);
+        return;
+    }
+    root = cJSON_ParseWithLength(r->body, r->len);
+    if (!cJSON_IsArray(root)) {
+        cJSON_Delete(root);
+        conn_fail(d, "GET /containers/json: not a JSON array");
+        return;
+    }
+    d->list_gen++;
+    cJSON_ArrayForEach(item, root)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "Id");
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(item, "State");
+        ctr *e;
+
+        if (!cJSON_IsString(id) ||
+            (cJSON_IsString(state) && strcmp(state->valuestring, "running") != 0))
+            continue; /* paused containers are not services */
+        if (is_self(d, id->valuestring))
+            continue;
+        e = ctr_get(d, id->valuestring);
+        if (!e) {
+            cJSON_Delete(root);
+            conn_fail(d, "out of memory tracking %zu containers", d->nctr);
+            return;
+        }
+        e->listed = d->list_gen;
+    }
+    cJSON_Delete(root);
+    d->phase = PH_INSPECT;
+    for (size_t i = 0; i < d->nbuckets && d->gen == gen; i++)
+        for (ctr *e = d->buckets[i], *next; e && d->gen == gen; e = next) {
+            next = e->hnext;
+            if (e->listed != d->list_gen) {
+                service_drop(d, e); /* not running any more */
+                ctr_gc(d, e);
+                continue;
+            }
+            ctr_mark_sync(d, e);
+            ctr_want(d, e);
+        }
+    if (d->gen != gen)
+        return;
+    pump(d);
+    sync_maybe_done(d);
+}
+
+static void start_list(mw__docker *d)
+{
+    char *err = NULL;
+
+    d->phase = PH_LIST;
+    d->list_req = get(d, "/containers/json", 0, 0, LIST_MAX, on_list, d, &err);
+    if (!d->list_req) {
+        conn_fail(d, "GET /containers/json: %s", err ? err : "out of memory");
+        free(err);
+    }
+}
+
+static void on_stream_headers(void *ud, long status)
+{
+    mw__docker *d = ud;
+
+    d->stream_status = status;
+    if (status == 200 && d->phase == PH_STREAM)
+        start_list(d); /* the engine subscribed us before sending these */
+}
+
+static int on_stream_data(void *ud, const char *p, size_t n)
+{
+    mw__docker *d = ud;
+    uint64_t gen = d->gen;
+    mw_code rc;
+
+    if (d->stream_status != 200) {
+        size_t room = ERRBODY_MAX - d->stream_err.len;
+        mw__buf_add(&d->stream_err, p, n < room ? n : room);
+        return 0;
+    }
+    rc = mw__docker_lines_feed(&d->lines, p, n, on_line, d);
+    if (d->gen != gen)
+        return 1; /* torn down: this transfer is cancelled already */
+    if (rc != MW_OK) {
+        conn_fail(d, "events stream: %s", mw_strerror(rc));
+        return 1;
+    }
+    pump(d);
+    return 0;
+}
+
+static mw_code on_stream_cut(void *ud, const char *line, size_t len, const char *err)
+{
+    MW_UNUSED(line);
+    MW_UNUSED(len);
+    bad_line(ud, err ? err : "cut line");
+    return MW_OK;
+}
+
+static void on_stream_done(void *ud, const mw__http_result *r)
+{
+    mw__docker *d = ud;
+    char *msg = NULL;
+
+    d->events_req = NULL;
+    if (d->stream_status == 200)
+        mw__docker_lines_finish(&d->lines, on_stream_cut, d);
+    if (r->code != MW_OK) {
+        conn_fail(d, "events stream: %s", r->error ? r->error : mw_strerror(r->code));
+    } else if (d->stream_status != 200) {
+        msg = body_message(mw__buf_str(&d->stream_err), d->stream_err.len);
+        conn_fail(d, "GET /events: HTTP %ld%s%s", r->status, msg && *msg ? ": " : "",
+                  msg ? msg : "");
+    } else {
+        conn_fail(d, "events stream ended");
+    }
+    free(msg);
+}
+
+static void start_stream(mw__docker *d)
+{
+    mw__http_opts o = {0};
+    char since[MW_DOCKER_SINCE_SIZE], *url, *err = NULL;
+
+    d->phase = PH_STREAM;
+    d->stream_status = 0;
+    mw__buf_reset(&d->stream_err);
+    mw__docker_lines_init(&d->lines, MW_DOCKER_LINE_MAX);
+    if (mw__docker_resume_since(&d->resume, since))
+        url = mw__sprintf("%s/v%s/events?%s&since=%s", d->base_url, d->api, EVENTS_FILTER, since);
+    else
+        url = mw__sprintf("%s/v%s/events?%s", d->base_url, d->api, EVENTS_FILTER);
+    if (!url) {
+        conn_fail(d, "out of memory");
+        return;
+    }
+    o.url = url;
+    o.unix_socket = d->socket_path;
+    o.connect_timeout = d->timeout;
+    o.on_data = on_stream_data;
+    o.on_headers = on_stream_headers;
+    o.done = on_stream_done;
+    o.ud = d;
+    d->events_req = mw__http_start(d->http, &o, &err);
+    free(url);
+    if (!d->events_req) {
+        conn_fail(d, "GET /events: %s", err ? err : "out of memory");
+        free(err);
+    }
+}
+
+/* "1.41" -> 41 (major 1 only); -1 when malformed. */
+static int api_minor(const char *v)
+{
+    int minor = 0, n = 0;
+
+    if (!v || strncmp(v, "1.", 2) != 0)
+        return -1;
+    for (v += 2; *v >= '0' && *v <= '9' && n < 4; v++, n++)
+        minor = minor * 10 + (*v - '0');
+    return n == 0 || *v ? -1 : minor;
+}
+
+static const char *json_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Picks min(1.43, ApiVersion), within what both sides accept. */
+static int negotiate(mw__docker *d, const cJSON *root)
+{
+    const char *api = json_str(root, "ApiVersion"), *min = json_str(root, "MinAPIVersion");
+    int theirs = api_minor(api), their_min = min ? api_minor(min) : 0, ours;
+
+    if (theirs < 0) {
+        conn_fail(d, "GET /version: no usable ApiVersion (%s)", api ? api : "absent");
+        return -1;
+    }
+    if (theirs < API_MIN_MINOR) {
+        conn_fail(d, "engine API %s is older than 1.%d, the oldest supported", api, API_MIN_MINOR);
+        return -1;
+    }
+    ours = theirs < API_MAX_MINOR ? theirs : API_MAX_MINOR;
+    if (their_min > ours) {
+        conn_fail(d, "engine API needs at least %s, newer than 1.%d, the newest supported", min,
+                  API_MAX_MINOR);
+        return -1;
+    }
+    snprintf(d->api, sizeof(d->api), "1.%d", ours);
+    memcpy(d->stats.api_version, d->api, sizeof(d->stats.api_version));
+    return 0;
+}
+
+static void on_version(void *ud, const mw__http_result *r)
+{
+    mw__docker *d = ud;
+    char *why = result_error("GET /version", r);
+    cJSON *root;
+    int rc;
+
+    d->version_req = NULL;
+    if (why) {
+        conn_fail(d, "%s", why);
+        free(why);
+        return;
+    }
+    root = cJSON_ParseWithLength(r->body, r->len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        conn_fail(d, "GET /version: not a JSON object");
+        return;
+    }
+    rc = negotiate(d, root);
+    cJSON_Delete(root);
+    if (rc != 0)
+        return;
+    if (d->one_shot)
+        start_list(d);
+    else
+        start_stream(d);
+}
+
+static void connect_start(mw__docker *d)
+{
+    char *err = NULL;
+
+    if (d->t_start)
+        d->stats.reconnects++;
+    d->t_start = mw__loop_now(d->loop);
+    d->phase = PH_VERSION;
+    d->version_req = get(d, "/version", 1, 0, SMALL_MAX, on_version, d, &err);
+    if (!d->version_req) {
+        conn_fail(d, "GET /version: %s", err ? err : "out of memory");
+        free(err);
+    }
+}
+
+static void retry_timer_cb(mw__timer *t)
+{
+    connect_start(t->ud);
+}
+
+/* ------------------------------------------------------------- public */
+
+static int copy_opts(mw__docker *d, const mw__docker_opts *o, char **err)
+{
+    const char *host = o->host ? o->host : getenv("DOCKER_HOST");
+
+    if (!host || !*host)
+        host = DEFAULT_HOST;
+    if (mw__docker_host_parse(host, &d->base_url, &d->socket_path, err) != 0)
+        return -1;
+    d->host = mw__strdup(host);
+    if (!d->host) {
+        if (err)
+            *err = mw__strdup("out of memory");
+        return -1;
+    }
+    d->loop = o->loop;
+    d->http = o->http;
+    d->log = o->log;
+    d->agg = o->agg;
+    d->filter = o->filter;
+    d->cbs = o->cbs;
+    d->include_self = o->include_self;
+    d->one_shot = o->one_shot;
+    d->timeout = o->request_timeout > 0 ? o->request_timeout : 10;
+    d->max_inflight = o->max_inflight ? o->max_inflight : 32;
+    d->service_up_interval = o->service_up_interval > 0 ? o->service_up_interval : 15;
+    if (o->self_id)
+        snprintf(d->self_id, sizeof(d->self_id), "%s", o->self_id);
+    else
+        read_self_id(d);
+    return 0;
+}
+
+mw__docker *mw__docker_new(const mw__docker_opts *o, char **err)
+{
+    mw__docker *d = calloc(1, sizeof(*d));
+
+    if (err)
+        *err = NULL;
+    if (!d) {
+        if (err)
+            *err = mw__strdup("out of memory");
+        return NULL;
+    }
+    d->nbuckets = 64;
+    d->buckets = calloc(d->nbuckets, sizeof(*d->buckets));
+    d->q_tail = &d->q_head;
+    d->w_tail = &d->w_head;
+    d->up = -1;
+    d->backoff = BACKOFF_MIN_NS;
+    d->rng = (mw__mono_ns() ^ (uint64_t)(uintptr_t)d) | 1;
+    mw__buf_init(&d->stream_err, ERRBODY_MAX);
+    mw__docker_lines_init(&d->lines, MW_DOCKER_LINE_MAX);
+    mw__docker_resume_init(&d->resume);
+    mw__timer_init(&d->retry_timer, retry_timer_cb, d);
+    mw__timer_init(&d->up_timer, up_timer_cb, d);
+    if (!d->buckets || copy_opts(d, o, err) != 0) {
+        if (!d->buckets && err && !*err)
+            *err = mw__strdup("out of memory");
+        mw__docker_free(d);
+        return NULL;
+    }
+    /* First attempt on the next loop iteration: no callback from here. */
+    d->phase = PH_BACKOFF;
+    mw__timer_start(d->loop, &d->retry_timer, mw__loop_now(d->loop));
+    if (d->agg && !d->one_shot)
+        mw__timer_start(d->loop, &d->up_timer,
+                        mw__loop_now(d->loop) + (uint64_t)(d->service_up_interval * 1e9));
+    return d;
+}
+
+void mw__docker_free(mw__docker *d)
+{
+    if (!d)
+        return;
+    if (d->loop) {
+        mw__timer_stop(d->loop, &d->retry_timer);
+        mw__timer_stop(d->loop, &d->up_timer);
+    }
+    if (d->buckets) {
+        teardown(d);
+        for (size_t i = 0; i < d->nbuckets; i++)
+            for (ctr *e = d->buckets[i], *next; e; e = next) {
+                next = e->hnext;
+                ctr_release(e);
+            }
+    }
+    free(d->buckets);
+    images_free(d);
+    mw__docker_lines_free(&d->lines);
+    mw__buf_free(&d->stream_err);
+    free(d->why);
+    free(d->host);
+    free(d->base_url);
+    free(d->socket_path);
+    free(d);
+}
+
+size_t mw__docker_count(const mw__docker *d)
+{
+    return d ? d->nsvc : 0;
+}
+
+const mw__service *mw__docker_get(const mw__docker *d, const char *id)
+{
+    const ctr *e;
+
+    if (!d || !id || strncmp(id, "docker://", 9) != 0)
+        return NULL;
+    e = ctr_find(d, id + 9);
+    return e ? e->svc : NULL;
+}
+
+void mw__docker_stats_get(const mw__docker *d, mw__docker_stats *out)
+{
+    *out = d->stats;
+}
