@@ -28,16 +28,20 @@ typedef struct mw__http mw__http;
 typedef struct mw__http_req mw__http_req;
 
 typedef struct mw__http_result {
-    mw_code code;       /* MW_OK (any HTTP status), MW_ETIMEOUT, MW_EIO
-                         * (connect/transfer failed), MW_ENOMEM, or
-                         * MW_EPARSE (body over max_body) */
-    long status;        /* HTTP status, 0 when none was received */
-    const char *body;   /* buffered body, NUL-terminated ("" when none or
-                         * when streamed through on_data); borrowed for the
-                         * callback only */
+    mw_code code;     /* MW_OK (any HTTP status), MW_ETIMEOUT, MW_EIO
+                       * (connect/transfer failed), MW_ENOMEM, or
+                       * MW_EPARSE (body over max_body) */
+    long status;      /* HTTP status, 0 when none was received */
+    const char *body; /* buffered body, NUL-terminated ("" when none or
+                       * when streamed through on_data); borrowed for the
+                       * callback only */
     size_t len;
-    const char *error;  /* human-readable reason when code != MW_OK */
-    double elapsed;     /* seconds from start to done */
+    /* Human-readable reason when code != MW_OK, without the URL (callers
+     * add their own context): "connect to unix:/run/docker.sock: No such
+     * file or directory", "timed out after 2.0 s", "response body over
+     * 10485760 bytes", "aborted". */
+    const char *error;
+    double elapsed; /* seconds from start to done */
 } mw__http_result;
 
 typedef struct mw__http_opts {
@@ -48,22 +52,26 @@ typedef struct mw__http_opts {
     size_t body_len;
     const char *const *headers; /* "Name: value" lines, copied */
     size_t nheaders;
-    double timeout;          /* whole transfer, seconds; 0: no limit (streams) */
-    double connect_timeout;  /* seconds; 0: 10 */
-    size_t max_body;         /* cap on the buffered body; 0: 10 MiB */
-    int follow_redirects;    /* at most 5, http/https only */
+    double timeout;         /* whole transfer, seconds; 0: no limit (streams) */
+    double connect_timeout; /* seconds; 0: 10 */
+    size_t max_body;        /* cap on the buffered body; 0: 10 MiB */
+    int follow_redirects;   /* at most 5, http/https only */
     /* Streaming: when set, body bytes are handed here as they arrive
      * instead of being buffered; return non-zero to abort the transfer
      * (done then reports MW_EIO "aborted"). */
     int (*on_data)(void *ud, const char *p, size_t n);
-    /* Called once when response headers are complete (may be NULL). */
+    /* Called once when the final response's headers are complete (not
+     * for 1xx interim responses nor for redirects being followed); may be
+     * NULL. */
     void (*on_headers)(void *ud, long status);
     void (*done)(void *ud, const mw__http_result *r);
     void *ud;
 } mw__http_opts;
 
 mw__http *mw__http_new(mw__loop *loop);
-/* Aborts every transfer in flight without calling their `done`. */
+/* Aborts every transfer in flight without calling their `done`. Safe
+ * from any of its callbacks: nothing else is reported then, and the
+ * memory is released when the loop callback returns. */
 void mw__http_free(mw__http *h);
 
 /*
