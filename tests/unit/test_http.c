@@ -1,0 +1,1256 @@
+/*
+ * test_http.c - HTTP transfers on an engine loop against a small HTTP/1.1
+ * server run by this test (one thread accepting on 127.0.0.1 and on a unix
+ * socket in a temp dir, one thread per connection, keep-alive):
+ * buffered bodies and header lookup, method/body/headers, streaming of a
+ * chunked body split and delayed at odd places, timeouts, the body cap,
+ * 404, a connection closed mid-body, refused schemes and redirects, 100
+ * Continue, 200 transfers at once, cancelling from callbacks and before
+ * the start, and freeing the client with transfers in flight.
+ *
+ * The loop is always driven in bounded steps (count and time), so a
+ * regression fails a CHECK instead of hanging.
+ */
+#include "core/buf.h"
+#include "core/http.h"
+#include "core/loop.h"
+#include "core/util.h"
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------- server */
+
+typedef struct server {
+    int tcp_fd, unix_fd;
+    int port;
+    char dir[32], sock_path[64];
+    int stop[2]; /* readable once the server stops */
+    pthread_t accept_thr;
+    pthread_mutex_t lock;
+    pthread_t *conns;
+    size_t nconns, capconns;
+    atomic_int accepted, requests;
+} server;
+
+static server srv;
+
+/* 1: `fd` readable, 0: timeout, -1: stopping. */
+static int wait_in(int fd, int ms)
+{
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = srv.stop[0], .events = POLLIN}};
+    int n = poll(p, 2, ms);
+    if (n < 0 || p[1].revents)
+        return -1;
+    return n > 0;
+}
+
+/* Sleeps `ms` unless the server stops or the client goes away (the
+ * client never sends while it waits for a response). */
+static int nap(int fd, int ms)
+{
+    return wait_in(fd, ms) == 0 ? 0 : -1;
+}
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int send_str(int fd, const char *s)
+{
+    return send_all(fd, s, strlen(s));
+}
+
+typedef struct request {
+    char method[16], path[256], xmw[128];
+    char body[4096];
+    size_t body_len;
+} request;
+
+static const char *find_header(const char *head, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = strstr(head, "\r\n"); p; p = strstr(p, "\r\n")) {
+        p += 2;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':')
+            return p + n + 1 + strspn(p + n + 1, " ");
+    }
+    return NULL;
+}
+
+/* Reads one request; 0, or -1 when the client closed or it is bad. */
+static int read_request(int fd, request *rq)
+{
+    char buf[8192];
+    size_t len = 0;
+    char *end = NULL;
+
+    memset(rq, 0, sizeof *rq);
+    while (!(end = strstr(buf, "\r\n\r\n"))) {
+        if (len + 1 >= sizeof buf || wait_in(fd, 10000) <= 0)
+            return -1;
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n <= 0)
+            return -1;
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    *end = '\0';
+    if (sscanf(buf, "%15s %255s", rq->method, rq->path) != 2)
+        return -1;
+    const char *x = find_header(buf, "X-Mw");
+    if (x)
+        snprintf(rq->xmw, sizeof rq->xmw, "%.*s", (int)strcspn(x, "\r\n"), x);
+    const char *cl = find_header(buf, "Content-Length");
+    size_t want = cl ? strtoul(cl, NULL, 10) : 0, have = len - (size_t)(end + 4 - buf);
+    if (want >= sizeof rq->body || have > want)
+        return -1;
+    memcpy(rq->body, end + 4, have);
+    while (have < want) {
+        if (wait_in(fd, 10000) <= 0)
+            return -1;
+        ssize_t n = recv(fd, rq->body + have, want - have, 0);
+        if (n <= 0)
+            return -1;
+        have += (size_t)n;
+    }
+    rq->body_len = want;
+    return 0;
+}
+
+static int respond(int fd, int status, const char *extra, const char *body)
+{
+    char head[1024];
+    snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", status,
+             strlen(body), extra);
+    return send_str(fd, head) || send_str(fd, body) ? -1 : 1;
+}
+
+/* The lines the streaming route sends, 900 bytes in all. */
+static char *stream_payload(void)
+{
+    mw__buf b;
+    mw__buf_init(&b, 1 << 20);
+    for (int i = 0; i < 100; i++)
+        mw__buf_addf(&b, "line %03d\n", i);
+    return mw__buf_take(&b, NULL);
+}
+
+/* Chunked, chunk sizes uneven, written in pieces that split chunk size
+ * lines and CRLFs, with a delay between pieces. */
+static int route_chunked(int fd)
+{
+    static const size_t chunk[] = {1, 7, 50, 128, 3, 200, 11};
+    static const size_t piece[] = {13, 1, 97, 2, 5, 64, 3};
+    char *payload = stream_payload();
+    size_t plen = strlen(payload), off = 0;
+    mw__buf wire;
+    mw__buf_init(&wire, 1 << 20);
+    for (size_t i = 0; off < plen; i++) {
+        size_t n = chunk[i % MW_ARRAY_LEN(chunk)];
+        n = n < plen - off ? n : plen - off;
+        mw__buf_addf(&wire, "%zx\r\n", n);
+        mw__buf_add(&wire, payload + off, n);
+        mw__buf_adds(&wire, "\r\n");
+        off += n;
+    }
+    mw__buf_adds(&wire, "0\r\n\r\n");
+    int rc = send_str(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    off = 0;
+    for (size_t i = 0; rc == 0 && off < wire.len; i++) {
+        size_t n = piece[i % MW_ARRAY_LEN(piece)];
+        n = n < wire.len - off ? n : wire.len - off;
+        rc = send_all(fd, wire.p + off, n);
+        off += n;
+        if (rc == 0 && i % 3 == 0)
+            rc = nap(fd, 3);
+    }
+    free(payload);
+    mw__buf_free(&wire);
+    return rc == 0 ? 1 : -1;
+}
+
+/* Headers, then nothing for 5 s. */
+static int route_slow(int fd)
+{
+    if (send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") || nap(fd, 5000))
+        return -1;
+    return send_str(fd, "later") ? -1 : 1;
+}
+
+/* 20 MiB of zeros, with or without a Content-Length. */
+static int route_huge(int fd, int chunked)
+{
+    static char block[65536];
+    const char *head = chunked ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               : "HTTP/1.1 200 OK\r\nContent-Length: 20971520\r\n\r\n";
+    if (send_str(fd, head))
+        return -1;
+    for (int i = 0; i < 320; i++) {
+        if ((chunked && send_str(fd, "10000\r\n")) || send_all(fd, block, sizeof block) ||
+            (chunked && send_str(fd, "\r\n")))
+            return -1;
+    }
+    return chunked && send_str(fd, "0\r\n\r\n") ? -1 : 1;
+}
+
+/* An endless chunked stream, one "tick\n" every 10 ms for up to 10 s. */
+static int route_stream(int fd)
+{
+    if (send_str(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+        return -1;
+    for (int i = 0; i < 1000; i++)
+        if (send_str(fd, "5\r\ntick\n\r\n") || nap(fd, 10))
+            return -1;
+    return -1;
+}
+
+/* Answers one request: 1 to keep the connection, -1 to close it. */
+static int route(int fd, const request *rq)
+{
+    const char *p = rq->path;
+    if (strcmp(p, "/fixed") == 0)
+        return respond(fd, 200, "X-Test: one\r\nContent-Type: text/plain\r\n", "hello world");
+    if (strcmp(p, "/echo") == 0) {
+        char body[4400];
+        snprintf(body, sizeof body, "%s [%.*s] %s", rq->method, (int)rq->body_len, rq->body,
+                 rq->xmw);
+        return respond(fd, 200, "", body);
+    }
+    if (strcmp(p, "/chunked") == 0)
+        return route_chunked(fd);
+    if (strcmp(p, "/slow") == 0)
+        return route_slow(fd);
+    if (strcmp(p, "/huge") == 0)
+        return route_huge(fd, 0);
+    if (strcmp(p, "/huge-chunked") == 0)
+        return route_huge(fd, 1);
+    if (strcmp(p, "/stream") == 0)
+        return route_stream(fd);
+    if (strcmp(p, "/cut") == 0) {
+        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+        return -1;
+    }
+    if (strcmp(p, "/empty") == 0)
+        return -1;
+    if (strcmp(p, "/redirect") == 0)
+        return respond(fd, 302, "Location: /fixed\r\nX-Test: redirect\r\n", "moved");
+    if (strcmp(p, "/redirect-file") == 0)
+        return respond(fd, 302, "Location: file:///etc/passwd\r\n", "moved");
+    if (strcmp(p, "/redirect-ftp") == 0)
+        return respond(fd, 301, "Location: ftp://127.0.0.1/x\r\n", "moved");
+    if (strcmp(p, "/loop") == 0)
+        return respond(fd, 302, "Location: /loop\r\n", "again");
+    if (strcmp(p, "/continue") == 0)
+        return send_str(fd, "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+                            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Final: yes\r\n\r\nok")
+                   ? -1
+                   : 1;
+    return respond(fd, 404, "", "not found");
+}
+
+static void *conn_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    request rq;
+    while (read_request(fd, &rq) == 0) {
+        atomic_fetch_add(&srv.requests, 1);
+        if (route(fd, &rq) < 0)
+            break;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void spawn_conn(int fd)
+{
+    pthread_t t;
+    atomic_fetch_add(&srv.accepted, 1);
+    if (pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd) != 0) {
+        close(fd);
+        return;
+    }
+    pthread_mutex_lock(&srv.lock);
+    if (srv.nconns == srv.capconns) {
+        srv.capconns = srv.capconns ? srv.capconns * 2 : 64;
+        srv.conns = realloc(srv.conns, srv.capconns * sizeof *srv.conns);
+    }
+    srv.conns[srv.nconns++] = t;
+    pthread_mutex_unlock(&srv.lock);
+}
+
+static void *accept_main(void *arg)
+{
+    MW_UNUSED(arg);
+    for (;;) {
+        struct pollfd p[3] = {{.fd = srv.tcp_fd, .events = POLLIN},
+                              {.fd = srv.unix_fd, .events = POLLIN},
+                              {.fd = srv.stop[0], .events = POLLIN}};
+        if (poll(p, 3, -1) < 0 && errno != EINTR)
+            return NULL;
+        if (p[2].revents)
+            return NULL;
+        for (int i = 0; i < 2; i++) {
+            if (!p[i].revents)
+                continue;
+            int fd = accept(p[i].fd, NULL, NULL);
+            if (fd >= 0)
+                spawn_conn(fd);
+        }
+    }
+}
+
+static int listen_tcp(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 512) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) != 0)
+        return -1;
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static int listen_unix(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 512) != 0)
+        return -1;
+    return fd;
+}
+
+static int server_start(void)
+{
+    snprintf(srv.dir, sizeof srv.dir, "/tmp/mw-http-XXXXXX");
+    if (!mkdtemp(srv.dir))
+        return -1;
+    snprintf(srv.sock_path, sizeof srv.sock_path, "%s/http.sock", srv.dir);
+    pthread_mutex_init(&srv.lock, NULL);
+    srv.tcp_fd = listen_tcp(&srv.port);
+    srv.unix_fd = listen_unix(srv.sock_path);
+    if (srv.tcp_fd < 0 || srv.unix_fd < 0 || pipe(srv.stop) != 0)
+        return -1;
+    return pthread_create(&srv.accept_thr, NULL, accept_main, NULL) == 0 ? 0 : -1;
+}
+
+static void server_stop(void)
+{
+    close(srv.stop[1]); /* the read end turns readable (EOF) for all */
+    pthread_join(srv.accept_thr, NULL);
+    for (size_t i = 0; i < srv.nconns; i++)
+        pthread_join(srv.conns[i], NULL);
+    free(srv.conns);
+    close(srv.stop[0]);
+    close(srv.tcp_fd);
+    close(srv.unix_fd);
+    unlink(srv.sock_path);
+    rmdir(srv.dir);
+    pthread_mutex_destroy(&srv.lock);
+}
+
+/* ------------------------------------------------------------- client side */
+
+static char *url(const char *path)
+{
+    return mw__sprintf("http://127.0.0.1:%d%s", srv.port, path);
+}
+
+/* What one transfer saw. */
+typedef struct xfer {
+    mw__http_req *req;
+    int done, nheaders, ndata;
+    long headers_status;
+    int data_before_headers;
+    mw_code code;
+    long status;
+    char *body, *error;
+    size_t len;
+    double elapsed;
+    mw__buf data; /* streamed bytes */
+    char *hdr[4]; /* values of `want[]` looked up in done */
+    const char *want[4];
+    int cancel_after;        /* on_data: cancel itself after this many calls */
+    int abort_after;         /* on_data: return non-zero after this many calls */
+    mw__http_req *cancel_on; /* on_data/on_headers: cancel this one too */
+    int cancel_in_headers;
+    mw__http **free_in_done;      /* done: free the client */
+    mw__http **free_in_data;      /* on_data: free the client */
+    mw__http_req *cancel_in_done; /* done: cancel this one */
+    char *hdr_in_headers;         /* want[0] looked up in on_headers */
+    int *counter;                 /* done: increment */
+} xfer;
+
+static void xfer_init(xfer *x)
+{
+    memset(x, 0, sizeof *x);
+    mw__buf_init(&x->data, 64 << 20);
+}
+
+static void xfer_clear(xfer *x)
+{
+    free(x->body);
+    free(x->error);
+    mw__buf_free(&x->data);
+    for (size_t i = 0; i < MW_ARRAY_LEN(x->hdr); i++)
+        free(x->hdr[i]);
+    free(x->hdr_in_headers);
+    xfer_init(x);
+}
+
+static void on_headers(void *ud, long status)
+{
+    xfer *x = ud;
+    x->nheaders++;
+    x->headers_status = status;
+    if (x->want[0] && !x->hdr_in_headers) {
+        const char *v = mw__http_header(x->req, x->want[0]);
+        x->hdr_in_headers = mw__strdup(v ? v : "(none)");
+    }
+    if (x->cancel_in_headers)
+        mw__http_cancel(x->req);
+}
+
+static int on_data(void *ud, const char *p, size_t n)
+{
+    xfer *x = ud;
+    if (!x->nheaders)
+        x->data_before_headers = 1;
+    mw__buf_add(&x->data, p, n);
+    x->ndata++;
+    if (x->cancel_on) {
+        mw__http_cancel(x->cancel_on);
+        x->cancel_on = NULL;
+    }
+    if (x->cancel_after && x->ndata >= x->cancel_after)
+        mw__http_cancel(x->req);
+    if (x->free_in_data) {
+        mw__http_free(*x->free_in_data);
+        *x->free_in_data = NULL;
+    }
+    return x->abort_after && x->ndata >= x->abort_after;
+}
+
+static void on_done(void *ud, const mw__http_result *r)
+{
+    xfer *x = ud;
+    x->done++;
+    x->code = r->code;
+    x->status = r->status;
+    x->body = mw__strndup(r->body, r->len);
+    x->len = r->len;
+    x->error = r->error ? mw__strdup(r->error) : NULL;
+    x->elapsed = r->elapsed;
+    for (size_t i = 0; i < MW_ARRAY_LEN(x->want) && x->want[i]; i++) {
+        const char *v = mw__http_header(x->req, x->want[i]);
+        x->hdr[i] = v ? mw__strdup(v) : NULL;
+    }
+    if (x->counter)
+        (*x->counter)++;
+    if (x->cancel_in_done)
+        mw__http_cancel(x->cancel_in_done);
+    if (x->free_in_done) {
+        mw__http_free(*x->free_in_done);
+        *x->free_in_done = NULL;
+    }
+}
+
+static mw__http_opts opts_for(const char *u, xfer *x)
+{
+    return (mw__http_opts){
+        .url = u, .timeout = 10, .on_headers = on_headers, .done = on_done, .ud = x};
+}
+
+/* Runs the loop until `*flag >= want`, for at most `max_s` seconds. */
+static void run_until(mw__loop *loop, const int *flag, int want, double max_s)
+{
+    double end = mw__mono() + max_s;
+    for (int i = 0; i < 200000 && *flag < want && mw__mono() < end; i++)
+        mw__loop_run_once(loop, 20);
+}
+
+/* Runs the loop for `s` seconds whatever happens. */
+static void run_for(mw__loop *loop, double s)
+{
+    int never = 0;
+    run_until(loop, &never, 1, s);
+}
+
+static mw__http_req *start(mw__http *h, const mw__http_opts *o, xfer *x)
+{
+    char *err = NULL;
+    x->req = mw__http_start(h, o, &err);
+    if (!x->req)
+        fprintf(stderr, "start %s: %s\n", o->url, err ? err : "?");
+    free(err);
+    return x->req;
+}
+
+/* One GET to completion. */
+static void get(mw__loop *loop, mw__http *h, const char *path, xfer *x)
+{
+    char *u = url(path);
+    mw__http_opts o = opts_for(u, x);
+    if (start(h, &o, x))
+        run_until(loop, &x->done, 1, 10);
+    free(u);
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void test_fixed_and_headers(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer x;
+    xfer_init(&x);
+    x.want[0] = "x-test";
+    x.want[1] = "CONTENT-LENGTH";
+    x.want[2] = "x-absent";
+    char *u = url("/fixed");
+    mw__http_opts o = opts_for(u, &x);
+    CHECK(start(h, &o, &x) != NULL);
+    /* nothing is reported from inside mw__http_start() */
+    CHECK(x.done == 0 && x.nheaders == 0);
+    CHECK(mw__http_active(h) == 1);
+    run_until(loop, &x.done, 1, 10);
+    CHECK(x.done == 1);
+    CHECK(x.code == MW_OK);
+    CHECK(x.status == 200);
+    CHECK_STR(x.body, "hello world");
+    CHECK(x.len == 11);
+    CHECK(x.error == NULL);
+    CHECK(x.nheaders == 1 && x.headers_status == 200);
+    CHECK_STR(x.hdr[0], "one");
+    CHECK_STR(x.hdr[1], "11");
+    CHECK(x.hdr[2] == NULL);
+    CHECK(x.elapsed >= 0 && x.elapsed < 5);
+    CHECK(mw__http_active(h) == 0);
+    free(u);
+    xfer_clear(&x);
+    mw__http_free(h);
+    CHECK(mw__loop_timers(loop) == 0);
+}
+
+static void test_404(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer x;
+    xfer_init(&x);
+    get(loop, h, "/nope", &x);
+    CHECK(x.done == 1);
+    CHECK(x.code == MW_OK);
+    CHECK(x.status == 404);
+    CHECK_STR(x.body, "not found");
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+static void test_method_body_headers(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    const char *hdrs[] = {"X-Mw: forty two", "Content-Type: application/json"};
+    const char *methods[] = {"POST", "PUT", "DELETE"};
+    const char *want[] = {"POST [{\"a\":1}] forty two", "PUT [{\"a\":1}] forty two",
+                          "DELETE [] forty two"};
+    char *u = url("/echo");
+    for (int i = 0; i < 3; i++) {
+        xfer x;
+        xfer_init(&x);
+        mw__http_opts o = opts_for(u, &x);
+        o.method = methods[i];
+        if (i < 2) {
+            o.body = "{\"a\":1}";
+            o.body_len = 7;
+        }
+        o.headers = hdrs;
+        o.nheaders = 2;
+        if (start(h, &o, &x))
+            run_until(loop, &x.done, 1, 10);
+        CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+        CHECK_STR(x.body, want[i]);
+        xfer_clear(&x);
+    }
+    /* A POST without a body sends an empty one (Docker's start/stop). */
+    xfer x;
+    xfer_init(&x);
+    mw__http_opts o = opts_for(u, &x);
+    o.method = "POST";
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    CHECK_STR(x.body, "POST [] ");
+    xfer_clear(&x);
+    free(u);
+    mw__http_free(h);
+}
+
+static void test_streaming(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer x;
+    xfer_init(&x);
+    char *u = url("/chunked"), *want = stream_payload();
+    x.want[0] = "transfer-encoding";
+    mw__http_opts o = opts_for(u, &x);
+    o.on_data = on_data;
+    o.timeout = 0; /* streams have no total limit */
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+    CHECK(x.nheaders == 1 && !x.data_before_headers);
+    CHECK_STR(x.hdr_in_headers, "chunked");
+    CHECK(x.ndata > 1); /* it came in pieces */
+    CHECK(x.data.len == strlen(want));
+    CHECK_STR(mw__buf_str(&x.data), want);
+    CHECK(x.len == 0);
+    CHECK_STR(x.body, "");
+    free(want);
+    free(u);
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+static void test_timeout(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer x;
+    xfer_init(&x);
+    char *u = url("/slow");
+    mw__http_opts o = opts_for(u, &x);
+    o.timeout = 0.3;
+    double t0 = mw__mono();
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 5);
+    double took = mw__mono() - t0;
+    CHECK(x.done == 1);
+    CHECK(x.code == MW_ETIMEOUT);
+    CHECK(x.status == 200);
+    CHECK_STR(x.error, "timed out after 0.3 s");
+    CHECK(took >= 0.25 && took < 1.5);
+    CHECK(x.elapsed >= 0.25 && x.elapsed < 1.5);
+    CHECK(x.len == 0);
+    free(u);
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+static void test_body_cap(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    const char *paths[] = {"/huge", "/huge-chunked"};
+    for (int i = 0; i < 2; i++) {
+        xfer x;
+        xfer_init(&x);
+        char *u = url(paths[i]);
+        mw__http_opts o = opts_for(u, &x);
+        o.max_body = 1 << 20;
+        if (start(h, &o, &x))
+            run_until(loop, &x.done, 1, 10);
+        CHECK(x.done == 1);
+        CHECK(x.code == MW_EPARSE);
+        CHECK_STR(x.error, "response body over 1048576 bytes");
+        CHECK(x.len == 0);
+        free(u);
+        xfer_clear(&x);
+    }
+    /* the default cap: 10 MiB */
+    xfer x;
+    xfer_init(&x);
+    get(loop, h, "/huge-chunked", &x);
+    CHECK(x.code == MW_EPARSE);
+    CHECK_STR(x.error, "response body over 10485760 bytes");
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+static void test_broken_responses(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer x;
+    xfer_init(&x);
+    get(loop, h, "/cut", &x);
+    CHECK(x.done == 1);
+    CHECK(x.code == MW_EIO);
+    CHECK(x.status == 200);
+    CHECK(x.error && strstr(x.error, "90 bytes remaining"));
+    CHECK(x.len == 0);
+    xfer_clear(&x);
+
+    xfer_init(&x);
+    get(loop, h, "/empty", &x);
+    CHECK(x.done == 1 && x.code == MW_EIO && x.status == 0);
+    CHECK(x.error && strcasestr(x.error, "empty reply"));
+    CHECK(x.nheaders == 0);
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+static void test_connect_errors(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer x;
+    xfer_init(&x);
+    char *path = mw__sprintf("%s/missing.sock", srv.dir);
+    mw__http_opts o = opts_for("http://localhost/v1.43/events", &x);
+    o.unix_socket = path;
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    char *want = mw__sprintf("connect to unix:%s: No such file or directory", path);
+    CHECK(x.done == 1 && x.code == MW_EIO && x.status == 0);
+    CHECK_STR(x.error, want);
+    free(want);
+    free(path);
+    xfer_clear(&x);
+
+    /* a loopback port nobody listens on */
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    xfer_init(&x);
+    char *u = mw__sprintf("http://127.0.0.1:%d/", port);
+    o = opts_for(u, &x);
+    CHECK(start(h, &o, &x) != NULL);
+    CHECK(x.done == 0);
+    run_until(loop, &x.done, 1, 10);
+    want = mw__sprintf("connect to 127.0.0.1:%d: Connection refused", port);
+    CHECK(x.done == 1 && x.code == MW_EIO);
+    CHECK_STR(x.error, want);
+    free(want);
+    free(u);
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+/* A listener with a full accept queue: Linux drops further SYNs, so the
+ * connect hangs until the connect timeout. */
+static void test_connect_timeout(mw__loop *loop)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), filler = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 0) == 0);
+    CHECK(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+    CHECK(connect(filler, (struct sockaddr *)&a, sizeof a) == 0);
+
+    mw__http *h = mw__http_new(loop);
+    xfer x;
+    xfer_init(&x);
+    char *u = mw__sprintf("http://127.0.0.1:%d/", ntohs(a.sin_port));
+    mw__http_opts o = opts_for(u, &x);
+    o.connect_timeout = 0.3;
+    o.timeout = 5;
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 5);
+    char *want = mw__sprintf("connect to 127.0.0.1:%d: timed out after 0.3 s", ntohs(a.sin_port));
+    CHECK(x.done == 1 && x.code == MW_ETIMEOUT && x.status == 0);
+    CHECK_STR(x.error, want);
+    CHECK(x.elapsed >= 0.25 && x.elapsed < 2);
+    free(want);
+    free(u);
+    xfer_clear(&x);
+    mw__http_free(h);
+    close(filler);
+    close(lfd);
+}
+
+static void test_unix_socket(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    int before = atomic_load(&srv.accepted);
+    xfer x;
+    xfer_init(&x);
+    x.want[0] = "X-Test";
+    mw__http_opts o = opts_for("http://localhost/fixed", &x);
+    o.unix_socket = srv.sock_path;
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+    CHECK_STR(x.body, "hello world");
+    CHECK_STR(x.hdr[0], "one");
+    CHECK(atomic_load(&srv.accepted) == before + 1);
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+static void test_refused_urls(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    const char *bad[] = {"file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1/",
+                         "not a url",          "127.0.0.1/fixed",   "dict://127.0.0.1/"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(bad); i++) {
+        xfer x;
+        xfer_init(&x);
+        mw__http_opts o = opts_for(bad[i], &x);
+        char *err = NULL;
+        CHECK(mw__http_start(h, &o, &err) == NULL);
+        CHECK(err != NULL && strstr(err, "url"));
+        free(err);
+        xfer_clear(&x);
+    }
+    char *err = NULL;
+    xfer x;
+    xfer_init(&x);
+    mw__http_opts o = opts_for("HTTPS://127.0.0.1:1/", &x);
+    mw__http_req *ok = mw__http_start(h, &o, &err);
+    CHECK(ok != NULL && err == NULL);
+    mw__http_cancel(ok);
+    o = opts_for("file:///etc/passwd", &x);
+    CHECK(mw__http_start(h, &o, &err) == NULL);
+    CHECK_STR(err, "url \"file:///etc/passwd\": scheme \"file\" not allowed (http and https only)");
+    free(err);
+
+    /* a header line that would inject another, a bad method */
+    char *u = url("/fixed");
+    const char *inject[] = {"X-A: 1\r\nX-B: 2"};
+    o = opts_for(u, &x);
+    o.headers = inject;
+    o.nheaders = 1;
+    err = NULL;
+    CHECK(mw__http_start(h, &o, &err) == NULL);
+    CHECK_STR(err, "headers[0]: not a \"Name: value\" line");
+    free(err);
+    o = opts_for(u, &x);
+    o.method = "GET /x HTTP/1.0\r\n";
+    err = NULL;
+    CHECK(mw__http_start(h, &o, &err) == NULL);
+    CHECK(err && strstr(err, "method"));
+    free(err);
+    free(u);
+    run_for(loop, 0.05);
+    CHECK(x.done == 0);
+    CHECK(mw__http_active(h) == 0);
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+static void test_redirects(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    /* followed: only the last response's headers are kept */
+    xfer x;
+    xfer_init(&x);
+    x.want[0] = "X-Test";
+    x.want[1] = "Location";
+    char *u = url("/redirect");
+    mw__http_opts o = opts_for(u, &x);
+    o.follow_redirects = 1;
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+    CHECK_STR(x.body, "hello world");
+    CHECK(x.nheaders == 1 && x.headers_status == 200);
+    CHECK_STR(x.hdr[0], "one");
+    CHECK(x.hdr[1] == NULL);
+    free(u);
+    xfer_clear(&x);
+
+    /* not followed unless asked */
+    xfer_init(&x);
+    x.want[0] = "Location";
+    get(loop, h, "/redirect", &x);
+    CHECK(x.code == MW_OK && x.status == 302);
+    CHECK_STR(x.body, "moved");
+    CHECK_STR(x.hdr[0], "/fixed");
+    xfer_clear(&x);
+
+    /* to file:// and ftp://: refused */
+    const char *paths[] = {"/redirect-file", "/redirect-ftp"};
+    const char *errs[] = {"redirect to file:///etc/passwd refused (http and https only)",
+                          "redirect to ftp://127.0.0.1/x refused (http and https only)"};
+    for (int i = 0; i < 2; i++) {
+        xfer_init(&x);
+        u = url(paths[i]);
+        o = opts_for(u, &x);
+        o.follow_redirects = 1;
+        if (start(h, &o, &x))
+            run_until(loop, &x.done, 1, 10);
+        CHECK(x.done == 1 && x.code == MW_EIO);
+        CHECK_STR(x.error, errs[i]);
+        CHECK(x.len == 0);
+        free(u);
+        xfer_clear(&x);
+    }
+
+    /* a loop: at most 5 */
+    xfer_init(&x);
+    u = url("/loop");
+    o = opts_for(u, &x);
+    o.follow_redirects = 1;
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    CHECK(x.done == 1 && x.code == MW_EIO);
+    CHECK_STR(x.error, "more than 5 redirects");
+    free(u);
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+static void test_continue(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer x;
+    xfer_init(&x);
+    x.want[0] = "X-Interim";
+    x.want[1] = "X-Final";
+    get(loop, h, "/continue", &x);
+    CHECK(x.code == MW_OK && x.status == 200);
+    CHECK_STR(x.body, "ok");
+    CHECK(x.nheaders == 1 && x.headers_status == 200);
+    CHECK(x.hdr[0] == NULL);
+    CHECK_STR(x.hdr[1], "yes");
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+#define MANY 200
+
+static void test_many(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    static xfer xs[MANY];
+    int ndone = 0, ok = 0;
+    const char *paths[] = {"/fixed", "/echo", "/chunked"};
+    char *us[3] = {url(paths[0]), url(paths[1]), url(paths[2])};
+    for (int i = 0; i < MANY; i++) {
+        xfer_init(&xs[i]);
+        xs[i].counter = &ndone;
+        mw__http_opts o = opts_for(us[i % 3], &xs[i]);
+        start(h, &o, &xs[i]);
+    }
+    CHECK(mw__http_active(h) == MANY);
+    run_until(loop, &ndone, MANY, 60);
+    CHECK(ndone == MANY);
+    char *want = stream_payload();
+    for (int i = 0; i < MANY; i++) {
+        const char *w = i % 3 == 0 ? "hello world" : i % 3 == 1 ? "GET [] " : want;
+        ok += xs[i].done == 1 && xs[i].code == MW_OK && xs[i].status == 200 && xs[i].body &&
+              strcmp(xs[i].body, w) == 0;
+        xfer_clear(&xs[i]);
+    }
+    CHECK(ok == MANY);
+    CHECK(mw__http_active(h) == 0);
+    free(want);
+    for (int i = 0; i < 3; i++)
+        free(us[i]);
+    mw__http_free(h);
+}
+
+/* The next request starts from the previous one's done and reuses its
+ * connection: the socket stays watched across transfers. */
+static void second_get(void *ud, const mw__http_result *r);
+
+typedef struct chain {
+    mw__http *h;
+    char *u;
+    xfer a, b;
+    int ndone;
+} chain;
+
+static void first_done(void *ud, const mw__http_result *r)
+{
+    chain *c = ud;
+    on_done(&c->a, r);
+    mw__http_opts o = opts_for(c->u, &c->b);
+    o.on_headers = NULL; /* `ud` is the chain, not an xfer */
+    o.done = second_get;
+    o.ud = c;
+    start(c->h, &o, &c->b);
+}
+
+static void second_get(void *ud, const mw__http_result *r)
+{
+    chain *c = ud;
+    on_done(&c->b, r);
+    c->ndone = 2;
+}
+
+static void test_reuse_from_done(mw__loop *loop)
+{
+    chain c = {.h = mw__http_new(loop), .u = url("/fixed")};
+    xfer_init(&c.a);
+    xfer_init(&c.b);
+    int before = atomic_load(&srv.accepted);
+    mw__http_opts o = opts_for(c.u, &c.a);
+    o.on_headers = NULL;
+    o.done = first_done;
+    o.ud = &c;
+    start(c.h, &o, &c.a);
+    run_until(loop, &c.ndone, 2, 10);
+    CHECK(c.ndone == 2);
+    CHECK_STR(c.a.body, "hello world");
+    CHECK_STR(c.b.body, "hello world");
+    CHECK(atomic_load(&srv.accepted) == before + 1);
+    xfer_clear(&c.a);
+    xfer_clear(&c.b);
+    free(c.u);
+    mw__http_free(c.h);
+}
+
+static void test_cancel_from_on_data(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer self, other;
+    xfer_init(&self);
+    xfer_init(&other);
+    char *u = url("/stream");
+    mw__http_opts o = opts_for(u, &other);
+    o.on_data = on_data;
+    o.timeout = 0;
+    start(h, &o, &other);
+    /* let `other` run, then cancel it and itself from `self`'s on_data */
+    run_until(loop, &other.ndata, 2, 5);
+    CHECK(other.ndata >= 2);
+    o = opts_for(u, &self);
+    o.on_data = on_data;
+    o.timeout = 0;
+    self.cancel_after = 3;
+    start(h, &o, &self);
+    self.cancel_on = other.req;
+    CHECK(mw__http_active(h) == 2);
+    run_until(loop, &self.ndata, 3, 5);
+    CHECK(self.ndata == 3);
+    int other_seen = other.ndata;
+    run_for(loop, 0.2);
+    CHECK(self.ndata == 3);
+    CHECK(other.ndata == other_seen);
+    CHECK(self.done == 0 && other.done == 0);
+    CHECK(mw__http_active(h) == 0);
+    xfer_clear(&self);
+    xfer_clear(&other);
+
+    /* on_data returning non-zero: done reports "aborted" */
+    xfer x;
+    xfer_init(&x);
+    o = opts_for(u, &x);
+    o.on_data = on_data;
+    o.timeout = 0;
+    x.abort_after = 2;
+    start(h, &o, &x);
+    run_until(loop, &x.done, 1, 5);
+    CHECK(x.done == 1 && x.code == MW_EIO && x.ndata == 2);
+    CHECK_STR(x.error, "aborted");
+    xfer_clear(&x);
+
+    /* cancel from on_headers */
+    xfer_init(&x);
+    o = opts_for(u, &x);
+    o.on_data = on_data;
+    x.cancel_in_headers = 1;
+    start(h, &o, &x);
+    run_until(loop, &x.nheaders, 1, 5);
+    run_for(loop, 0.1);
+    CHECK(x.nheaders == 1 && x.ndata == 0 && x.done == 0);
+    CHECK(mw__http_active(h) == 0);
+    xfer_clear(&x);
+    free(u);
+    mw__http_free(h);
+}
+
+static void test_cancel_before_start(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    int before = atomic_load(&srv.requests);
+    xfer x, y;
+    xfer_init(&x);
+    xfer_init(&y);
+    char *u = url("/fixed");
+    mw__http_opts o = opts_for(u, &x);
+    start(h, &o, &x);
+    o.ud = &y;
+    start(h, &o, &y);
+    mw__http_cancel(x.req);
+    CHECK(mw__http_active(h) == 1);
+    run_until(loop, &y.done, 1, 10);
+    run_for(loop, 0.05);
+    CHECK(x.done == 0 && x.nheaders == 0);
+    CHECK(y.done == 1 && y.code == MW_OK);
+    CHECK(atomic_load(&srv.requests) == before + 1);
+    CHECK(mw__http_active(h) == 0);
+    free(u);
+    xfer_clear(&x);
+    xfer_clear(&y);
+    mw__http_free(h);
+}
+
+static void test_free_in_flight(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer xs[4];
+    char *u = url("/stream"), *slow = url("/slow");
+    for (int i = 0; i < 3; i++) {
+        xfer_init(&xs[i]);
+        mw__http_opts o = opts_for(i == 2 ? slow : u, &xs[i]);
+        o.on_data = on_data;
+        start(h, &o, &xs[i]);
+    }
+    run_until(loop, &xs[0].ndata, 3, 5);
+    CHECK(xs[0].ndata >= 3);
+    xfer_init(&xs[3]); /* one still waiting for its kick */
+    mw__http_opts o = opts_for(u, &xs[3]);
+    start(h, &o, &xs[3]);
+    CHECK(mw__http_active(h) == 4);
+    mw__http_free(h);
+    CHECK(mw__loop_timers(loop) == 0);
+    run_for(loop, 0.1);
+    for (int i = 0; i < 4; i++) {
+        CHECK(xs[i].done == 0);
+        xfer_clear(&xs[i]);
+    }
+    free(u);
+    free(slow);
+}
+
+/* Freeing the client from on_data, with another transfer in flight. */
+static void test_free_in_data(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer a, b;
+    xfer_init(&a);
+    xfer_init(&b);
+    char *stream = url("/stream"), *slow = url("/slow");
+    mw__http_opts o = opts_for(slow, &b);
+    start(h, &o, &b);
+    o = opts_for(stream, &a);
+    o.on_data = on_data;
+    a.free_in_data = &h;
+    start(h, &o, &a);
+    run_until(loop, &a.ndata, 1, 10);
+    CHECK(a.ndata == 1);
+    CHECK(h == NULL);
+    run_for(loop, 0.1);
+    CHECK(a.ndata == 1 && a.done == 0 && b.done == 0);
+    CHECK(mw__loop_timers(loop) == 0);
+    xfer_clear(&a);
+    xfer_clear(&b);
+    free(stream);
+    free(slow);
+}
+
+/* Cancelling a running transfer from another one's done. */
+static void test_cancel_in_done(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer a, b;
+    xfer_init(&a);
+    xfer_init(&b);
+    char *fixed = url("/fixed"), *slow = url("/slow");
+    mw__http_opts o = opts_for(slow, &b);
+    start(h, &o, &b);
+    o = opts_for(fixed, &a);
+    start(h, &o, &a);
+    a.cancel_in_done = b.req;
+    run_until(loop, &a.done, 1, 10);
+    CHECK(a.done == 1 && a.code == MW_OK);
+    CHECK(mw__http_active(h) == 0);
+    run_for(loop, 0.1);
+    CHECK(b.done == 0);
+    xfer_clear(&a);
+    xfer_clear(&b);
+    free(fixed);
+    free(slow);
+    mw__http_free(h);
+}
+
+/* Freeing the client from a done callback, with others still running. */
+static void test_free_in_done(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer a, b;
+    xfer_init(&a);
+    xfer_init(&b);
+    char *fixed = url("/fixed"), *stream = url("/stream");
+    mw__http_opts o = opts_for(stream, &b);
+    o.on_data = on_data;
+    start(h, &o, &b);
+    o = opts_for(fixed, &a);
+    a.free_in_done = &h;
+    start(h, &o, &a);
+    run_until(loop, &a.done, 1, 10);
+    CHECK(a.done == 1 && a.code == MW_OK);
+    CHECK(h == NULL);
+    int seen = b.ndata;
+    run_for(loop, 0.1);
+    CHECK(b.done == 0 && b.ndata == seen);
+    CHECK(mw__loop_timers(loop) == 0);
+    xfer_clear(&a);
+    xfer_clear(&b);
+    free(fixed);
+    free(stream);
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
+}
+
+int main(void)
+{
+    int fds = open_fds();
+    static const char *proxies[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                    "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(proxies); i++)
+        unsetenv(proxies[i]);
+    if (server_start() != 0) {
+        fprintf(stderr, "test server: %s\n", strerror(errno));
+        return 1;
+    }
+    mw__loop *loop = mw__loop_new();
+    test_fixed_and_headers(loop);
+    test_404(loop);
+    test_method_body_headers(loop);
+    test_streaming(loop);
+    test_timeout(loop);
+    test_body_cap(loop);
+    test_broken_responses(loop);
+    test_connect_errors(loop);
+    test_connect_timeout(loop);
+    test_unix_socket(loop);
+    test_refused_urls(loop);
+    test_redirects(loop);
+    test_continue(loop);
+    test_many(loop);
+    test_reuse_from_done(loop);
+    test_cancel_from_on_data(loop);
+    test_cancel_before_start(loop);
+    test_free_in_flight(loop);
+    test_free_in_data(loop);
+    test_cancel_in_done(loop);
+    test_free_in_done(loop);
+    CHECK(mw__loop_timers(loop) == 0);
+    mw__loop_free(loop);
+    server_stop();
+    CHECK(open_fds() == fds); /* no socket left behind */
+    return TEST_RESULT();
+}
