@@ -29,32 +29,34 @@ typedef struct mw__svc_port {
 } mw__svc_port;
 
 typedef struct mw__service {
-    char *id;          /* "docker://<64 hex>" */
-    char *cid;         /* "<64 hex>" */
-    char *name;        /* container name, no leading '/' */
-    char *image;       /* as written ("redis:7", "docker.io/library/redis@sha256:..."),
-                        * or the resolved repo tag when the container was
-                        * created from a bare sha256 image id */
-    char *image_long;  /* without tag or digest ("docker.io/library/redis") */
-    char *image_short; /* last path component ("redis") */
-    char *image_tag;   /* "7"; "latest" when the image names none */
-    cJSON *labels;     /* object: label -> string */
-    cJSON *env;        /* object: VAR -> string (Config.Env) */
+    char *id;              /* "docker://<64 hex>" */
+    char *cid;             /* "<64 hex>" */
+    char *name;            /* container name, no leading '/' */
+    char *image;           /* as written ("redis:7", "docker.io/library/redis@sha256:..."),
+                            * or the resolved repo tag when the container was
+                            * created from a bare sha256 image id; an id
+                            * nobody resolved stays as it is, and is then its
+                            * own image_long and image_short (tag "latest") */
+    char *image_long;      /* without tag or digest ("docker.io/library/redis") */
+    char *image_short;     /* last path component ("redis") */
+    char *image_tag;       /* "7"; "latest" when the image names none */
+    cJSON *labels;         /* object: label -> string */
+    cJSON *env;            /* object: VAR -> string (Config.Env) */
     mw__svc_network *nets; /* sorted by name */
     size_t nnets;
-    int host_network; /* HostConfig.NetworkMode == "host" */
+    int host_network;    /* HostConfig.NetworkMode == "host" */
     mw__svc_port *ports; /* ascending by number, unique (number, proto) */
     size_t nports;
-    long pid;        /* State.Pid, 0 when unknown */
-    char *hostname;  /* Config.Hostname, "" when none */
-    char *health;    /* "healthy" "unhealthy" "starting" or "" (no healthcheck) */
-    char *state;     /* "running" "paused" "restarting" "exited" ... */
+    long pid;       /* State.Pid, 0 when unknown */
+    char *hostname; /* Config.Hostname, "" when none */
+    char *health;   /* "healthy" "unhealthy" "starting" or "" (no healthcheck) */
+    char *state;    /* "running" "paused" "restarting" "exited" ... */
     int restart_count;
-    char **tags;     /* sorted, unique: container_name, container_id,
-                      * image_name (long), short_image, image_tag,
-                      * docker_image (as written), and env/service/version
-                      * from the com.datadoghq.tags.{env,service,version}
-                      * labels, else DD_ENV/DD_SERVICE/DD_VERSION env */
+    char **tags; /* sorted, unique: container_name, container_id,
+                  * image_name (long), short_image, image_tag,
+                  * docker_image (as written), and env/service/version
+                  * from the com.datadoghq.tags.{env,service,version}
+                  * labels, else DD_ENV/DD_SERVICE/DD_VERSION env */
     size_t ntags;
     uint64_t digest; /* hash over every field above except state and
                       * health: equal digests resolve templates equally */
@@ -69,6 +71,10 @@ typedef struct mw__service {
  */
 mw__service *mw__service_from_inspect(const cJSON *inspect, const char *image, char **err);
 void mw__service_free(mw__service *s);
+
+/* The digest of `s` (every field but state and health, labels and env in
+ * any key order), for sources that build a service by hand. */
+uint64_t mw__service_digest(const mw__service *s);
 
 /* 1 when Config.Image names a bare image id ("sha256:<hex>" or 64 hex),
  * which the source resolves to a repo tag before building the service. */

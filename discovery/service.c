@@ -1,0 +1,747 @@
+/*
+ * service.c - the service model built from a Docker container inspect
+ * document (GET /containers/{id}/json): identity, image split, labels,
+ * env, networks, ports, runtime state, tags, and the digest that tells
+ * whether two services resolve templates alike.
+ *
+ * Ownership: mw__service_from_inspect() returns a calloc'd service that
+ * owns every string, array and cJSON tree it points to, so
+ * mw__service_free() releases a half-built one on every error path. The
+ * inspect document is borrowed and never modified.
+ *
+ * Reading rules (any API version from 1.40 on):
+ *  - Id and Config are required; every other field may be absent or
+ *    null. A present field of the wrong type is an error naming it.
+ *  - Addresses come from NetworkSettings.Networks only: API 1.52 removed
+ *    the top-level NetworkSettings.IPAddress.
+ *  - Labels and Env become objects sorted by key; a repeated key keeps
+ *    its last value (as dockerd's own map does). An Env entry without '='
+ *    has the value "", one with an empty name is dropped.
+ *  - An image given as a bare id ("sha256:<hex>") that nobody resolved to
+ *    a repo tag keeps the id as its long and short name (tag "latest"), so
+ *    it never matches a template by accident.
+ *
+ * The building is a table of steps, each reading one group of fields.
+ */
+#include "discovery/service.h"
+
+#include "core/util.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID_MAX    128 /* Docker ids are 64 hex; room for other engines */
+#define OOM       "out of memory"
+#define HEX64_LEN 64
+
+/* ------------------------------------------------------------ errors */
+
+/* Sets `*err` to the formatted message (first error only); returns -1. */
+__attribute__((format(printf, 2, 3))) static int fail(char **err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (*err)
+        return -1;
+    va_start(ap, fmt);
+    *err = mw__vsprintf(fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ------------------------------------------------------------ JSON access */
+
+/* A member of `obj`, or NULL when `obj` is NULL or the member is absent or
+ * JSON null. */
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+    const cJSON *j = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    return cJSON_IsNull(j) ? NULL : j;
+}
+
+/* An optional object member (`*out` NULL when absent). */
+static int opt_object(const cJSON *obj, const char *key, const char *path, const cJSON **out,
+                      char **err)
+{
+    const cJSON *j = member(obj, key);
+
+    *out = NULL;
+    if (j && !cJSON_IsObject(j))
+        return fail(err, "%s: not an object", path);
+    *out = j;
+    return 0;
+}
+
+/* An optional string member (`*out` NULL when absent). */
+static int opt_string(const cJSON *obj, const char *key, const char *path, const char **out,
+                      char **err)
+{
+    const cJSON *j = member(obj, key);
+
+    *out = NULL;
+    if (j && !cJSON_IsString(j))
+        return fail(err, "%s: not a string", path);
+    *out = j ? j->valuestring : NULL;
+    return 0;
+}
+
+/* An optional integer member in [0, INT_MAX] (`*out` 0 when absent). */
+static int opt_count(const cJSON *obj, const char *key, const char *path, long *out, char **err)
+{
+    const cJSON *j = member(obj, key);
+    double v;
+
+    *out = 0;
+    if (!j)
+        return 0;
+    if (!cJSON_IsNumber(j))
+        return fail(err, "%s: not a number", path);
+    v = j->valuedouble;
+    if (!(v >= 0 && v <= INT_MAX) || (double)(long)v != v)
+        return fail(err, "%s: not an integer in [0, %d]", path, INT_MAX);
+    *out = (long)v;
+    return 0;
+}
+
+/* A copy of `s`, "" when NULL. */
+static int dup_or_empty(const char *s, char **out, char **err)
+{
+    *out = mw__strdup(s ? s : "");
+    return *out ? 0 : fail(err, OOM);
+}
+
+/* ------------------------------------------------------------ images */
+
+static int is_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int mw__service_image_is_id(const char *image)
+{
+    if (!image)
+        return 0;
+    if (strncmp(image, "sha256:", 7) == 0)
+        image += 7;
+    return strlen(image) == HEX64_LEN && is_lower_hex(image, HEX64_LEN);
+}
+
+/* The last `c` in the first `n` bytes of `s`, or NULL. */
+static const char *last_of(const char *s, size_t n, char c)
+{
+    while (n-- > 0)
+        if (s[n] == c)
+            return s + n;
+    return NULL;
+}
+
+/* Where a digest suffix ("@sha256:...") starts, as Datadog finds it: the
+ * last "@sha" past the first byte; else the end of the string. */
+static size_t digest_start(const char *image)
+{
+    const char *at = NULL;
+
+    for (const char *p = strstr(image + 1, "@sha"); p; p = strstr(p + 1, "@sha"))
+        at = p;
+    return at ? (size_t)(at - image) : strlen(image);
+}
+
+/* Datadog's SplitImageName. Returns 0, -1 for a malformed reference, -2
+ * on OOM; the outputs are set only on success. */
+static int split_image(const char *image, char **long_name, char **short_name, char **tag)
+{
+    size_t n, long_len;
+    const char *colon, *slash, *short_start, *tag_start = NULL;
+    char *l, *s, *t;
+
+    if (!image || !*image)
+        return -1;
+    n = digest_start(image);
+    colon = last_of(image, n, ':');
+    slash = last_of(image, n, '/');
+    long_len = n;
+    if (colon && (!slash || colon > slash)) {
+        tag_start = colon + 1;
+        long_len = (size_t)(colon - image);
+    }
+    short_start = slash ? slash + 1 : image;
+    if (long_len == 0 || image + long_len <= short_start)
+        return -1;
+    l = mw__strndup(image, long_len);
+    s = mw__strndup(short_start, (size_t)(image + long_len - short_start));
+    if (tag_start && image + n > tag_start)
+        t = mw__strndup(tag_start, (size_t)(image + n - tag_start));
+    else
+        t = mw__strdup("latest");
+    if (!l || !s || !t) {
+        free(l);
+        free(s);
+        free(t);
+        return -2;
+    }
+    *long_name = l;
+    *short_name = s;
+    *tag = t;
+    return 0;
+}
+
+int mw__image_split(const char *image, char **long_name, char **short_name, char **tag)
+{
+    *long_name = *short_name = *tag = NULL;
+    return split_image(image, long_name, short_name, tag) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ key/value objects */
+
+typedef struct kv {
+    const char *key; /* not NUL-terminated at key_len for env entries */
+    size_t key_len;
+    const char *value; /* NUL-terminated */
+    size_t order;      /* position in the document: the last one wins */
+} kv;
+
+static int kv_cmp(const void *a, const void *b)
+{
+    const kv *x = a, *y = b;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp(x->key, y->key, n);
+
+    if (c != 0)
+        return c;
+    if (x->key_len != y->key_len)
+        return x->key_len < y->key_len ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int same_key(const kv *x, const kv *y)
+{
+    return x->key_len == y->key_len && memcmp(x->key, y->key, x->key_len) == 0;
+}
+
+/* Adds key -> string to `o`; returns 0 or -1 on OOM. */
+static int add_string(cJSON *o, const char *key, size_t key_len, const char *value)
+{
+    char *k = mw__strndup(key, key_len);
+    cJSON *v = k ? cJSON_CreateString(value) : NULL;
+    int ok = v && cJSON_AddItemToObject(o, k, v);
+
+    if (!ok)
+        cJSON_Delete(v);
+    free(k);
+    return ok ? 0 : -1;
+}
+
+/* An object of the pairs, sorted by key, the last of equal keys kept
+ * (sorts `v`). NULL on OOM. */
+static cJSON *object_from(kv *v, size_t n)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o)
+        return NULL;
+    if (n > 1)
+        qsort(v, n, sizeof(*v), kv_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && same_key(&v[i], &v[i + 1]))
+            continue;
+        if (add_string(o, v[i].key, v[i].key_len, v[i].value) != 0) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* ------------------------------------------------------------ build steps */
+
+typedef struct source {
+    const cJSON *doc;    /* the inspect document */
+    const cJSON *config; /* its Config, checked by read_identity */
+    const cJSON *netset; /* its NetworkSettings, NULL when absent */
+    const char *image;   /* the caller's override, or NULL */
+} source;
+
+typedef int (*build_step)(mw__service *s, source *in, char **err);
+
+/* Ids become URL path segments: keep them to id characters. */
+static int valid_id(const char *id)
+{
+    size_t n = strlen(id);
+
+    if (n == 0 || n > ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Id, Config (both required), Name, Config.Hostname, NetworkSettings. */
+static int read_identity(mw__service *s, source *in, char **err)
+{
+    const cJSON *id = member(in->doc, "Id");
+    const char *name, *hostname;
+
+    if (!id)
+        return fail(err, "Id: missing");
+    if (!cJSON_IsString(id))
+        return fail(err, "Id: not a string");
+    if (!valid_id(id->valuestring))
+        return fail(err, "Id: not a container id");
+    in->config = member(in->doc, "Config");
+    if (!in->config)
+        return fail(err, "Config: missing");
+    if (!cJSON_IsObject(in->config))
+        return fail(err, "Config: not an object");
+    if (opt_object(in->doc, "NetworkSettings", "NetworkSettings", &in->netset, err) != 0 ||
+        opt_string(in->doc, "Name", "Name", &name, err) != 0 ||
+        opt_string(in->config, "Hostname", "Config.Hostname", &hostname, err) != 0)
+        return -1;
+    if (name && name[0] == '/')
+        name++;
+    s->cid = mw__strdup(id->valuestring);
+    s->id = mw__sprintf("docker://%s", id->valuestring);
+    if (!s->cid || !s->id)
+        return fail(err, OOM);
+    return dup_or_empty(name, &s->name, err) || dup_or_empty(hostname, &s->hostname, err) ? -1 : 0;
+}
+
+/* The override or Config.Image, and its split. */
+static int read_image(mw__service *s, source *in, char **err)
+{
+    const char *image = in->image, *path = "image";
+    int rc;
+
+    if (!image) {
+        path = "Config.Image";
+        if (opt_string(in->config, "Image", path, &image, err) != 0)
+            return -1;
+        if (!image)
+            return fail(err, "%s: missing", path);
+    }
+    if (!*image)
+        return fail(err, "%s: empty", path);
+    if (!(s->image = mw__strdup(image)))
+        return fail(err, OOM);
+    if (mw__service_image_is_id(image)) {
+        s->image_long = mw__strdup(image);
+        s->image_short = mw__strdup(image);
+        s->image_tag = mw__strdup("latest");
+        return s->image_long && s->image_short && s->image_tag ? 0 : fail(err, OOM);
+    }
+    rc = split_image(image, &s->image_long, &s->image_short, &s->image_tag);
+    if (rc == -1)
+        return fail(err, "%s: malformed image reference '%s'", path, image);
+    return rc == 0 ? 0 : fail(err, OOM);
+}
+
+/* Config.Labels: an object of strings. */
+static int read_labels(mw__service *s, source *in, char **err)
+{
+    const cJSON *labels, *c;
+    kv *v = NULL;
+    size_t n = 0;
+
+    if (opt_object(in->config, "Labels", "Config.Labels", &labels, err) != 0)
+        return -1;
+    if (labels && labels->child) {
+        v = calloc((size_t)cJSON_GetArraySize(labels), sizeof(*v));
+        if (!v)
+            return fail(err, OOM);
+    }
+    cJSON_ArrayForEach(c, labels)
+    {
+        if (!cJSON_IsString(c)) {
+            free(v);
+            return fail(err, "Config.Labels.%s: not a string", c->string);
+        }
+        v[n] = (kv){c->string, strlen(c->string), c->valuestring, n};
+        n++;
+    }
+    s->labels = object_from(v, n);
+    free(v);
+    return s->labels ? 0 : fail(err, OOM);
+}
+
+/* Config.Env: an array of "NAME=value" strings. */
+static int read_env(mw__service *s, source *in, char **err)
+{
+    const cJSON *env = member(in->config, "Env"), *c;
+    kv *v = NULL;
+    size_t n = 0, i = 0;
+
+    if (env && !cJSON_IsArray(env))
+        return fail(err, "Config.Env: not an array");
+    if (env && env->child) {
+        v = calloc((size_t)cJSON_GetArraySize(env), sizeof(*v));
+        if (!v)
+            return fail(err, OOM);
+    }
+    cJSON_ArrayForEach(c, env)
+    {
+        const char *eq;
+        if (!cJSON_IsString(c)) {
+            free(v);
+            return fail(err, "Config.Env[%zu]: not a string", i);
+        }
+        i++;
+        eq = strchr(c->valuestring, '=');
+        v[n] = (kv){c->valuestring, eq ? (size_t)(eq - c->valuestring) : strlen(c->valuestring),
+                    eq ? eq + 1 : "", n};
+        if (v[n].key_len > 0)
+            n++;
+    }
+    s->env = object_from(v, n);
+    free(v);
+    return s->env ? 0 : fail(err, OOM);
+}
+
+static int net_cmp(const void *a, const void *b)
+{
+    return strcmp(((const mw__svc_network *)a)->name, ((const mw__svc_network *)b)->name);
+}
+
+/* An optional string field of network `net`, copied ("" when absent). */
+static int net_string(const cJSON *net, const char *key, char **out, char **err)
+{
+    const cJSON *j = member(net, key);
+
+    if (j && !cJSON_IsString(j))
+        return fail(err, "NetworkSettings.Networks.%s.%s: not a string", net->string, key);
+    return dup_or_empty(j ? j->valuestring : NULL, out, err);
+}
+
+/* NetworkSettings.Networks, sorted by name; HostConfig.NetworkMode. */
+static int read_networks(mw__service *s, source *in, char **err)
+{
+    const cJSON *nets, *hc, *c;
+    const char *mode;
+
+    if (opt_object(in->netset, "Networks", "NetworkSettings.Networks", &nets, err) != 0 ||
+        opt_object(in->doc, "HostConfig", "HostConfig", &hc, err) != 0 ||
+        opt_string(hc, "NetworkMode", "HostConfig.NetworkMode", &mode, err) != 0)
+        return -1;
+    s->host_network = mode && strcmp(mode, "host") == 0;
+    if (!nets || !nets->child)
+        return 0;
+    s->nets = calloc((size_t)cJSON_GetArraySize(nets), sizeof(*s->nets));
+    if (!s->nets)
+        return fail(err, OOM);
+    cJSON_ArrayForEach(c, nets)
+    {
+        mw__svc_network *n = &s->nets[s->nnets++];
+        if (!cJSON_IsNull(c) && !cJSON_IsObject(c))
+            return fail(err, "NetworkSettings.Networks.%s: not an object", c->string);
+        if (!(n->name = mw__strdup(c->string)))
+            return fail(err, OOM);
+        if (net_string(c, "IPAddress", &n->ip, err) != 0 ||
+            net_string(c, "GlobalIPv6Address", &n->ip6, err) != 0)
+            return -1;
+    }
+    qsort(s->nets, s->nnets, sizeof(*s->nets), net_cmp);
+    for (size_t i = 1; i < s->nnets; i++)
+        if (strcmp(s->nets[i - 1].name, s->nets[i].name) == 0)
+            return fail(err, "NetworkSettings.Networks.%s: duplicate network", s->nets[i].name);
+    return 0;
+}
+
+/* "80/tcp" (or "80", tcp) -> number and protocol; 0, or -1 if malformed. */
+static int parse_port(const char *key, mw__svc_port *p)
+{
+    long number = 0;
+    size_t i = 0, plen;
+    const char *proto;
+
+    for (; key[i] >= '0' && key[i] <= '9' && i < 6; i++)
+        number = number * 10 + (key[i] - '0');
+    if (i == 0 || number < 1 || number > 65535 || (key[i] != '/' && key[i] != '\0'))
+        return -1;
+    proto = key[i] == '/' ? key + i + 1 : "tcp";
+    plen = strlen(proto);
+    if (plen == 0 || plen >= sizeof(p->proto))
+        return -1;
+    for (size_t j = 0; j < plen; j++)
+        if (proto[j] < 'a' || proto[j] > 'z')
+            return -1;
+    p->number = (int)number;
+    memcpy(p->proto, proto, plen + 1);
+    p->name = NULL;
+    return 0;
+}
+
+static int port_cmp(const void *a, const void *b)
+{
+    const mw__svc_port *x = a, *y = b;
+
+    if (x->number != y->number)
+        return x->number < y->number ? -1 : 1;
+    return strcmp(x->proto, y->proto);
+}
+
+/* Parses the keys of one port map into `s->ports`. */
+static int add_ports(mw__service *s, const cJSON *map, const char *path, char **err)
+{
+    const cJSON *c;
+
+    cJSON_ArrayForEach(c, map)
+    {
+        if (parse_port(c->string, &s->ports[s->nports]) != 0)
+            return fail(err, "%s: bad port '%s'", path, c->string);
+        s->nports++;
+    }
+    return 0;
+}
+
+/* Config.ExposedPorts and NetworkSettings.Ports keys: sorted, unique. */
+static int read_ports(mw__service *s, source *in, char **err)
+{
+    const cJSON *exposed, *published;
+    size_t n, kept = 0;
+
+    if (opt_object(in->config, "ExposedPorts", "Config.ExposedPorts", &exposed, err) != 0 ||
+        opt_object(in->netset, "Ports", "NetworkSettings.Ports", &published, err) != 0)
+        return -1;
+    n = (size_t)cJSON_GetArraySize(exposed) + (size_t)cJSON_GetArraySize(published);
+    if (n == 0)
+        return 0;
+    if (!(s->ports = calloc(n, sizeof(*s->ports))))
+        return fail(err, OOM);
+    if (add_ports(s, exposed, "Config.ExposedPorts", err) != 0 ||
+        add_ports(s, published, "NetworkSettings.Ports", err) != 0)
+        return -1;
+    qsort(s->ports, s->nports, sizeof(*s->ports), port_cmp);
+    for (size_t i = 0; i < s->nports; i++)
+        if (kept == 0 || port_cmp(&s->ports[kept - 1], &s->ports[i]) != 0)
+            s->ports[kept++] = s->ports[i];
+    s->nports = kept;
+    return 0;
+}
+
+/* State.Pid, State.Status, State.Health.Status, RestartCount. */
+static int read_state(mw__service *s, source *in, char **err)
+{
+    const cJSON *state, *health;
+    const char *status, *health_status;
+    long restarts;
+
+    if (opt_object(in->doc, "State", "State", &state, err) != 0 ||
+        opt_count(state, "Pid", "State.Pid", &s->pid, err) != 0 ||
+        opt_string(state, "Status", "State.Status", &status, err) != 0 ||
+        opt_object(state, "Health", "State.Health", &health, err) != 0 ||
+        opt_string(health, "Status", "State.Health.Status", &health_status, err) != 0 ||
+        opt_count(in->doc, "RestartCount", "RestartCount", &restarts, err) != 0)
+        return -1;
+    s->restart_count = (int)restarts;
+    return dup_or_empty(status, &s->state, err) || dup_or_empty(health_status, &s->health, err) ? -1
+                                                                                                : 0;
+}
+
+/* The unified service tag: the label's value, else the env var's; NULL
+ * when neither is set or both are empty. */
+static const char *unified_tag(const mw__service *s, const char *label, const char *var)
+{
+    const char *v = mw__service_label(s, label);
+
+    if (!v || !*v)
+        v = mw__service_env(s, var);
+    return v && *v ? v : NULL;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The tags, sorted and unique. Runs after every field it reads. */
+static int make_tags(mw__service *s, source *in, char **err)
+{
+    const char *pairs[][2] = {
+        {"container_name", s->name},
+        {"container_id", s->cid},
+        {"image_name", s->image_long},
+        {"short_image", s->image_short},
+        {"image_tag", s->image_tag},
+        {"docker_image", s->image},
+        {"env", unified_tag(s, "com.datadoghq.tags.env", "DD_ENV")},
+        {"service", unified_tag(s, "com.datadoghq.tags.service", "DD_SERVICE")},
+        {"version", unified_tag(s, "com.datadoghq.tags.version", "DD_VERSION")},
+    };
+    size_t kept = 0;
+
+    MW_UNUSED(in);
+    if (!(s->tags = calloc(MW_ARRAY_LEN(pairs), sizeof(*s->tags))))
+        return fail(err, OOM);
+    for (size_t i = 0; i < MW_ARRAY_LEN(pairs); i++) {
+        if (!pairs[i][1] || !*pairs[i][1])
+            continue;
+        if (!(s->tags[s->ntags] = mw__sprintf("%s:%s", pairs[i][0], pairs[i][1])))
+            return fail(err, OOM);
+        s->ntags++;
+    }
+    qsort(s->tags, s->ntags, sizeof(*s->tags), str_cmp);
+    for (size_t i = 0; i < s->ntags; i++) {
+        if (kept > 0 && strcmp(s->tags[kept - 1], s->tags[i]) == 0)
+            free(s->tags[i]);
+        else
+            s->tags[kept++] = s->tags[i];
+    }
+    s->ntags = kept;
+    return 0;
+}
+
+static const build_step build_steps[] = {
+    read_identity, read_image, read_labels, read_env,
+    read_networks, read_ports, read_state,  make_tags,
+};
+
+/* ------------------------------------------------------------ digest */
+
+static uint64_t hash_u64(uint64_t h, uint64_t v)
+{
+    unsigned char b[8];
+
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return mw__hash(h, b, sizeof(b));
+}
+
+/* NULL and "" hash apart; the NUL ends the string unambiguously. */
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    unsigned char present = s != NULL;
+
+    h = mw__hash(h, &present, 1);
+    return s ? mw__hash(h, s, strlen(s) + 1) : h;
+}
+
+/* An object of strings, whatever its key order: the sum of the hashes of
+ * its pairs. */
+static uint64_t hash_object(uint64_t h, const cJSON *o)
+{
+    const cJSON *c;
+    uint64_t sum = 0, n = 0;
+
+    cJSON_ArrayForEach(c, o)
+    {
+        uint64_t p = hash_str(MW_HASH_INIT, c->string);
+        p = hash_u64(p, (uint64_t)(c->type & 0xFF));
+        sum += hash_str(p, cJSON_IsString(c) ? c->valuestring : NULL);
+        n++;
+    }
+    return hash_u64(hash_u64(h, n), sum);
+}
+
+uint64_t mw__service_digest(const mw__service *s)
+{
+    const char *strs[] = {s->id,         s->cid,         s->name,      s->image,
+                          s->image_long, s->image_short, s->image_tag, s->hostname};
+    uint64_t h = MW_HASH_INIT;
+
+    for (size_t i = 0; i < MW_ARRAY_LEN(strs); i++)
+        h = hash_str(h, strs[i]);
+    h = hash_object(hash_object(h, s->labels), s->env);
+    h = hash_u64(h, s->nnets);
+    for (size_t i = 0; i < s->nnets; i++)
+        h = hash_str(hash_str(hash_str(h, s->nets[i].name), s->nets[i].ip), s->nets[i].ip6);
+    h = hash_u64(h, (uint64_t)(s->host_network != 0));
+    h = hash_u64(h, s->nports);
+    for (size_t i = 0; i < s->nports; i++) {
+        h = hash_u64(h, (uint64_t)s->ports[i].number);
+        h = hash_str(hash_str(h, s->ports[i].proto), s->ports[i].name);
+    }
+    h = hash_u64(hash_u64(h, (uint64_t)s->pid), (uint64_t)s->restart_count);
+    h = hash_u64(h, s->ntags);
+    for (size_t i = 0; i < s->ntags; i++)
+        h = hash_str(h, s->tags[i]);
+    return h;
+}
+
+/* ------------------------------------------------------------ public */
+
+mw__service *mw__service_from_inspect(const cJSON *inspect, const char *image, char **err)
+{
+    source in = {inspect, NULL, NULL, image};
+    char *e = NULL;
+    mw__service *s = NULL;
+
+    if (!cJSON_IsObject(inspect)) {
+        fail(&e, "inspect: not an object");
+        goto out;
+    }
+    if (!(s = calloc(1, sizeof(*s)))) {
+        fail(&e, OOM);
+        goto out;
+    }
+    for (size_t i = 0; i < MW_ARRAY_LEN(build_steps); i++) {
+        if (build_steps[i](s, &in, &e) != 0) {
+            /* A step that failed without a message ran out of memory
+             * formatting it: leave *err NULL rather than lie. */
+            mw__service_free(s);
+            s = NULL;
+            goto out;
+        }
+    }
+    s->digest = mw__service_digest(s);
+out:
+    if (err)
+        *err = e;
+    else
+        free(e);
+    return s;
+}
+
+void mw__service_free(mw__service *s)
+{
+    if (!s)
+        return;
+    free(s->id);
+    free(s->cid);
+    free(s->name);
+    free(s->image);
+    free(s->image_long);
+    free(s->image_short);
+    free(s->image_tag);
+    cJSON_Delete(s->labels);
+    cJSON_Delete(s->env);
+    for (size_t i = 0; i < s->nnets; i++) {
+        free(s->nets[i].name);
+        free(s->nets[i].ip);
+        free(s->nets[i].ip6);
+    }
+    free(s->nets);
+    for (size_t i = 0; i < s->nports; i++)
+        free(s->ports[i].name);
+    free(s->ports);
+    free(s->hostname);
+    free(s->health);
+    free(s->state);
+    for (size_t i = 0; i < s->ntags; i++)
+        free(s->tags[i]);
+    free(s->tags);
+    free(s);
+}
+
+/* The string value of `key` in `o`, or NULL. */
+static const char *string_member(const cJSON *o, const char *key)
+{
+    const cJSON *j = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+const char *mw__service_label(const mw__service *s, const char *key)
+{
+    return s ? string_member(s->labels, key) : NULL;
+}
+
+const char *mw__service_env(const mw__service *s, const char *var)
+{
+    return s ? string_member(s->env, var) : NULL;
+}
