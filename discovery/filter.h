@@ -21,16 +21,19 @@ typedef struct mw__filter mw__filter;
 
 /*
  * Compiles the lists (either may be NULL or empty). Each bad item (an
- * unknown prefix, a regex that does not compile) is added to `diag` as
- * "<what>: item N '<item>': <reason>", where `what` names the origin
- * ("DD_CONTAINER_EXCLUDE", "config container_exclude"), and skipped; the
- * others still apply. Returns NULL only on OOM.
+ * unknown prefix, an empty regex, a regex that does not compile) is added
+ * to `diag` (when not NULL) as "<what>: include item N '<item>': <reason>"
+ * or "<what>: exclude item N ...", N counting from 1 within its list,
+ * where `what` names the origin ("DD_CONTAINER_INCLUDE/EXCLUDE",
+ * "config"; NULL: "container filter"), and skipped; the others still
+ * apply. Returns NULL only on OOM.
  */
 mw__filter *mw__filter_new(const char *include, const char *exclude, const char *what,
                            mw__diag *diag);
 void mw__filter_free(mw__filter *f);
 
-/* 1 when the container (name without '/', image as written) is excluded. */
+/* 1 when the container (name without '/', image as written) is excluded.
+ * A NULL filter excludes nothing. */
 int mw__filter_excluded(const mw__filter *f, const char *name, const char *image);
 
 #endif

@@ -1,0 +1,282 @@
+/*
+ * filter.c - container include/exclude lists (DD_CONTAINER_INCLUDE /
+ * DD_CONTAINER_EXCLUDE syntax) compiled to POSIX extended regexes, plus
+ * Datadog's default pause-container exclusions.
+ *
+ * Ownership: a mw__filter owns its compiled regexes and nothing else;
+ * the list strings and the diag are borrowed for the call. Once built it
+ * is only read (regexec on a shared regex_t is thread-safe), so threads
+ * may share it.
+ *
+ * As in Datadog's agent (pkg/util/containers/filter.go):
+ *  - an image without ':' is matched as "<image>:", and an image regex
+ *    ending in '$' with no ':' in it (`nginx$`) becomes
+ *    `nginx(@sha256)?:.*`, so that it still matches a tagged image;
+ *  - exclude items never match an empty name or image;
+ *  - include items win over every exclude item, the defaults included.
+ * The regexes are POSIX extended, not Go's RE2: no \d, (?i) or lazy
+ * quantifiers. An empty regex ("name:") would exclude everything, so it
+ * is reported as a bad item rather than compiled.
+ */
+#include "discovery/filter.h"
+
+#include "core/util.h"
+
+#include <ctype.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULTS_ORIGIN "built-in pause list"
+#define IMAGE_BUF       256 /* images up to this long are matched without malloc */
+
+enum { INCLUDE, EXCLUDE };
+enum { BY_IMAGE, BY_NAME, BY_NOTHING };
+
+/*
+ * Pause (pod infrastructure) container images, excluded unless included.
+ * Datadog's list (GetPauseContainerExcludeList), plus the ECS pause
+ * images served from ECR.
+ */
+static const char *const pause_images[] = {
+    "kubernetes/pause",                    /* docker.io/kubernetes/pause */
+    "amazon/amazon-ecs-pause",             /* ECS awsvpc task pause */
+    "amazonaws\\.com/ecs/.*pause",         /* the same from an ECR registry */
+    "openshift/origin-pod",                /* OpenShift 3 */
+    ".*rhel7/pod-infrastructure",          /* registry.access.redhat.com */
+    "google(_|-)containers/pause.*",       /* *.gcr.io, *.jfrog.io mirrors */
+    ".*gcr\\.io(.*)/pause.*",              /* k8s.gcr.io/pause, gcr.io/gke-release */
+    ".*azureedge\\.net(.*)/pause.*",       /* Azure's gcr mirrors */
+    "(amazonaws\\.com/)?eks/pause.*",      /* EKS */
+    "rancher/pause.*",                     /* rancher/pause-amd64 */
+    "rancher/mirrored-pause.*",            /* rancher/mirrored-pause:3.7 */
+    "mcr\\.microsoft\\.com(.*)/pause.*",   /* mcr.microsoft.com/oss/kubernetes/pause */
+    "aksrepos\\.azurecr\\.io(.*)/pause.*", /* AKS */
+    "kubeletwin/pause.*",                  /* Windows nodes */
+    "ecr(.*)amazonaws\\.com/pause.*",      /* ecr.<region>.amazonaws.com/pause */
+    "upstream/pause.*",                    /* *.ecr.<region>.amazonaws.com/upstream */
+    "cdk/pause.*",                         /* Charmed Kubernetes */
+    "giantswarm/pause.*",                  /* Giant Swarm */
+    "registry\\.k8s\\.io/pause.*",         /* registry.k8s.io/pause */
+};
+
+typedef struct relist {
+    regex_t *re;
+    size_t n, cap;
+} relist;
+
+struct mw__filter {
+    relist lists[2][2]; /* [INCLUDE|EXCLUDE][BY_IMAGE|BY_NAME] */
+};
+
+static const struct {
+    const char *prefix;
+    int by;
+} prefixes[] = {
+    {"image:", BY_IMAGE},
+    {"name:", BY_NAME},
+    {"kube_namespace:", BY_NOTHING}, /* no pods here: accepted, ignored */
+};
+
+/* ------------------------------------------------------------ building */
+
+/* Appends a compiled regex; 0, or -1 on OOM (`re` then freed). */
+static int relist_push(relist *l, regex_t *re)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        regex_t *n = realloc(l->re, cap * sizeof(*n));
+        if (!n) {
+            regfree(re);
+            return -1;
+        }
+        l->re = n;
+        l->cap = cap;
+    }
+    l->re[l->n++] = *re;
+    return 0;
+}
+
+/* `nginx$` -> `nginx(@sha256)?:.*` (Datadog's PreprocessImageFilter);
+ * other patterns are copied. NULL on OOM. */
+static char *image_pattern(const char *pat)
+{
+    size_t n = strlen(pat);
+
+    if (n > 0 && pat[n - 1] == '$' && !strchr(pat, ':'))
+        return mw__sprintf("%.*s(@sha256)?:.*", (int)(n - 1), pat);
+    return mw__strdup(pat);
+}
+
+/* Reports a bad item; a failed report is dropped (the diag says so). */
+static void report(mw__diag *diag, const char *what, const char *list, size_t index,
+                   const char *item, const char *reason)
+{
+    if (diag)
+        (void)mw__diag_add(diag, what, 0, 0, "%s item %zu '%s': %s", list, index, item, reason);
+}
+
+/*
+ * Compiles one item ("image:<re>") into `f`'s list `which`. Returns 0
+ * (compiled, ignored or reported), or -1 on OOM.
+ */
+static int add_item(mw__filter *f, int which, const char *item, size_t index, const char *what,
+                    mw__diag *diag)
+{
+    const char *list = which == INCLUDE ? "include" : "exclude";
+    char msg[256], *pat = NULL;
+    regex_t re;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < MW_ARRAY_LEN(prefixes); i++)
+        if (strncmp(item, prefixes[i].prefix, strlen(prefixes[i].prefix)) == 0)
+            break;
+    if (i == MW_ARRAY_LEN(prefixes)) {
+        report(diag, what, list, index, item,
+               "unknown filter, expected image:, name: or kube_namespace:");
+        return 0;
+    }
+    if (prefixes[i].by == BY_NOTHING)
+        return 0;
+    item += strlen(prefixes[i].prefix);
+    if (!*item) {
+        report(diag, what, list, index, item - strlen(prefixes[i].prefix), "empty regex");
+        return 0;
+    }
+    pat = prefixes[i].by == BY_IMAGE ? image_pattern(item) : mw__strdup(item);
+    if (!pat)
+        return -1;
+    rc = regcomp(&re, pat, REG_EXTENDED | REG_NOSUB);
+    free(pat);
+    if (rc == REG_ESPACE)
+        return -1;
+    if (rc != 0) {
+        regerror(rc, &re, msg, sizeof(msg));
+        report(diag, what, list, index, item - strlen(prefixes[i].prefix), msg);
+        return 0;
+    }
+    return relist_push(&f->lists[which][prefixes[i].by], &re);
+}
+
+/* Compiles every whitespace-separated item of `text`; 0, or -1 on OOM. */
+static int add_list(mw__filter *f, int which, const char *text, const char *what, mw__diag *diag)
+{
+    size_t index = 0;
+
+    while (text && *text) {
+        const char *end;
+        char *item;
+        int rc;
+
+        while (isspace((unsigned char)*text))
+            text++;
+        if (!*text)
+            break;
+        for (end = text; *end && !isspace((unsigned char)*end); end++)
+            ;
+        if (!(item = mw__strndup(text, (size_t)(end - text))))
+            return -1;
+        rc = add_item(f, which, item, ++index, what, diag);
+        free(item);
+        if (rc != 0)
+            return -1;
+        text = end;
+    }
+    return 0;
+}
+
+/* The pause images, as exclude items. 0, or -1 on OOM. */
+static int add_defaults(mw__filter *f, mw__diag *diag)
+{
+    for (size_t i = 0; i < MW_ARRAY_LEN(pause_images); i++) {
+        char *item = mw__sprintf("image:%s", pause_images[i]);
+        int rc = item ? add_item(f, EXCLUDE, item, i + 1, DEFAULTS_ORIGIN, diag) : -1;
+        free(item);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+mw__filter *mw__filter_new(const char *include, const char *exclude, const char *what,
+                           mw__diag *diag)
+{
+    mw__filter *f = calloc(1, sizeof(*f));
+
+    if (!f)
+        return NULL;
+    if (!what)
+        what = "container filter";
+    if (add_list(f, INCLUDE, include, what, diag) != 0 ||
+        add_list(f, EXCLUDE, exclude, what, diag) != 0 || add_defaults(f, diag) != 0) {
+        mw__filter_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void mw__filter_free(mw__filter *f)
+{
+    if (!f)
+        return;
+    for (int w = 0; w < 2; w++) {
+        for (int by = 0; by < 2; by++) {
+            relist *l = &f->lists[w][by];
+            for (size_t i = 0; i < l->n; i++)
+                regfree(&l->re[i]);
+            free(l->re);
+        }
+    }
+    free(f);
+}
+
+/* ------------------------------------------------------------ matching */
+
+static int any_match(const relist *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (regexec(&l->re[i], s, 0, NULL, 0) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether list `which` matches `name` or `image` (NULL: not tried); an
+ * image without ':' is matched as "<image>:". */
+static int list_matches(const mw__filter *f, int which, const char *name, const char *image)
+{
+    char buf[IMAGE_BUF], *heap = NULL;
+    const char *img = image;
+    size_t n;
+    int hit;
+
+    if (name && any_match(&f->lists[which][BY_NAME], name))
+        return 1;
+    if (!image || f->lists[which][BY_IMAGE].n == 0)
+        return 0;
+    n = strlen(image);
+    if (n > 0 && !strchr(image, ':')) {
+        if (n + 2 <= sizeof(buf)) {
+            memcpy(buf, image, n);
+            memcpy(buf + n, ":", 2);
+            img = buf;
+        } else if ((heap = mw__sprintf("%s:", image)) != NULL) {
+            img = heap;
+        } /* out of memory: match the image as it is */
+    }
+    hit = any_match(&f->lists[which][BY_IMAGE], img);
+    free(heap);
+    return hit;
+}
+
+int mw__filter_excluded(const mw__filter *f, const char *name, const char *image)
+{
+    if (!f)
+        return 0;
+    name = name ? name : "";
+    image = image ? image : "";
+    if (list_matches(f, INCLUDE, name, image))
+        return 0;
+    /* Exclude items never match an empty value (as Datadog). */
+    return list_matches(f, EXCLUDE, *name ? name : NULL, *image ? image : NULL);
+}
