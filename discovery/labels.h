@@ -9,11 +9,21 @@
  *   v2: <prefix>checks - a JSON object {check: {init_config?, instances,
  *       logs?}}; when present it wins over v1 of the same prefix.
  *
+ *   Also <prefix>ignore_autodiscovery_tags ("true", "1", "t"...) for v1,
+ *   and "ignore_autodiscovery_tags": true / "name" inside a v2 check.
+ *
  * When both prefixes carry a config, `moonwatch.ad.` wins for the checks
  * it names. Labels are untrusted: a check name must be a plain name
- * ([A-Za-z0-9_.-], no leading '.', at most 250 bytes) and nothing in a
- * label can name a script, a path or code (those are decided by the
- * operator's checks directories).
+ * ([A-Za-z0-9_.-], no leading '.', no "..", at most 250 bytes, the rule of
+ * mw__check_find()) and nothing in a label can name a script, a path or
+ * code (those are decided by the operator's checks directories). Each
+ * label value is capped at MW_LABEL_JSON_MAX bytes.
+ *
+ * A problem costs only what it touches: bad JSON or unequal v1 lengths
+ * drop that prefix's format; a bad name, init_config or instance drops
+ * that one check; the other checks of the container still load. A v2
+ * check with `logs` and no instances (Datadog logs-only) is skipped
+ * without a problem.
  *
  * Every mw__label_config owns its strings and cJSON trees.
  */
@@ -27,11 +37,16 @@ typedef struct mw__label_config {
     char *check;
     char *source;       /* the label it came from, e.g. "com.datadoghq.ad.checks" */
     cJSON *init_config; /* object ({} when absent or null) */
-    cJSON *instances;   /* array of objects, at least one */
+    cJSON *instances;   /* array of objects, at least one (a v1 element
+                         * that is a list contributes all of its objects) */
+    int ignore_ad_tags; /* the config asks for no autodiscovery tags */
 } mw__label_config;
 
+#define MW_LABEL_JSON_MAX (256 * 1024)
+
 typedef struct mw__label_configs {
-    mw__label_config *v;
+    mw__label_config *v; /* sorted by check name (stable: configs of the
+                          * same check keep their label order) */
     size_t n, cap;
     int disable_files; /* a v1 check_names of [] was given: no file
                         * template applies to this container */
