@@ -3,10 +3,13 @@
  * against one service. Datadog-compatible:
  *
  *   %%host%%            the container's IP, by Datadog's fallback: the
- *                       only network's; else the "bridge" network's; else
- *                       the container hostname; else unresolved. A
- *                       host-network container resolves to
- *                       opts->host_network_host (default "127.0.0.1").
+ *                       only network's (among those with an address); else
+ *                       the "bridge" network's; else, when no network has
+ *                       an address, the container hostname; else
+ *                       unresolved. A network's address is its IPv4 one,
+ *                       else its IPv6 one. A host-network container
+ *                       resolves to opts->host_network_host (default
+ *                       "127.0.0.1"), %%host_<net>%% included.
  *   %%host_<net>%%      the IP on network <net>; when the container is
  *                       not on <net>, the %%host%% fallback (as Datadog)
  *   %%port%%            the highest exposed port
@@ -16,10 +19,12 @@
  *   %%env_<VAR>%%       the container's env VAR, only when VAR is on the
  *                       operator's allowlist
  *
- * A string that is exactly one variable and resolves to a number (or
- * "true"/"false") becomes a JSON number (boolean); otherwise variables are
- * substituted inside the string. An IPv6 address substituted inside a
- * URL-like string (the variable follows "://" ) is bracketed. An unknown
+ * A string that is exactly one variable and resolves to a number (strict
+ * JSON syntax; integers of at most 15 digits) or "true"/"false" becomes a
+ * JSON number (boolean); otherwise variables are substituted inside the
+ * string. An IPv6 address substituted inside a URL's authority (after
+ * "://", before the next '/', not right after '[') is bracketed:
+ * "http://%%host%%:80" -> "http://[fd00::2]:80". An unknown
  * variable, an absent port or env value, or a non-allowlisted env
  * var leaves the whole config unresolved with a reason naming the
  * variable - never a half-filled config. "%%" not followed by a
@@ -43,10 +48,12 @@ typedef struct mw__tmplvars_opts {
  * at every depth, object keys are not), or NULL with `*reason` (caller
  * frees): e.g. "%%port%%: the container exposes no port",
  * "%%env_TOKEN%%: TOKEN is not in the env allowlist",
- * "%%foo%%: unknown template variable". OOM: NULL, "out of memory".
+ * "%%foo%%: unknown template variable". OOM: NULL, "out of memory" (or
+ * a NULL reason when even that cannot be allocated). A resolved string is
+ * capped at 1 MiB.
  */
-cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc,
-                            const mw__tmplvars_opts *o, char **reason);
+cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw__tmplvars_opts *o,
+                            char **reason);
 
 /* 1 when any string in `j` holds a template variable. */
 int mw__tmplvars_present(const cJSON *j);
