@@ -15,9 +15,12 @@
  *
  * Each instance is resolved on its own (mw__tmplvars_resolve over the
  * instance, and over init_config). Unless the instance sets
- * `ignore_autodiscovery_tags: true`, the service's tags are merged into
- * the instance's `tags` (deduplicated, sorted). A resolution failure
- * yields an item with `reason` set and no config.
+ * `ignore_autodiscovery_tags: true` (or its label config does), the
+ * service's tags are merged into the instance's `tags` (deduplicated,
+ * sorted; no `tags` key is added when there is nothing to put in it). A
+ * resolution failure yields an item with `reason` set and no config:
+ * "%%port%%: the container exposes no port", "init_config: %%env_X%%:
+ * ...", or "\"tags\" must be a list of strings, found a string".
  *
  * A mw__match_result owns its items and everything in them.
  */
@@ -33,8 +36,10 @@
 
 typedef struct mw__match_item {
     char *check;
-    char *source;       /* the template file, or "label:<key>" */
-    size_t index;       /* the instance's index in its template/label */
+    char *source;       /* the template file, or "label:<key>" (v2:
+                         * "<prefix>checks", v1: "<prefix>instances") */
+    size_t index;       /* the instance's index in its template or label
+                         * config (0-based) */
     cJSON *init_config; /* resolved; NULL when unresolved */
     cJSON *instance;    /* resolved, tags merged; NULL when unresolved */
     char *reason;       /* NULL when resolved; else why not */

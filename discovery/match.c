@@ -1,0 +1,308 @@
+/*
+ * match.c - the check configs one service wants: file templates whose
+ * ad_identifiers name it, and the configs in its own labels, each
+ * instance resolved against the service and given its tags.
+ *
+ * The result owns every item and string in it; the template set and the
+ * service are only read. An instance that does not resolve becomes an
+ * item with a reason and never disturbs its neighbours.
+ */
+#include "discovery/match.h"
+
+#include "core/util.h"
+#include "discovery/labels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK_ID_LABEL "com.datadoghq.ad.check.id"
+
+size_t mw__match_identifiers(const mw__service *svc, const char *out[3])
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(svc->labels, CHECK_ID_LABEL);
+    size_t n = 0;
+    if (cJSON_IsString(id) && id->valuestring && id->valuestring[0]) {
+        out[0] = id->valuestring;
+        return 1;
+    }
+    const char *lng = svc->image_long, *shrt = svc->image_short;
+    if (svc->id && svc->id[0])
+        out[n++] = svc->id;
+    if (lng && lng[0] && !(shrt && strcmp(lng, shrt) == 0))
+        out[n++] = lng;
+    if (shrt && shrt[0])
+        out[n++] = shrt;
+    return n;
+}
+
+/* ------------------------------------------------------------ result */
+
+static void item_free(mw__match_item *it)
+{
+    free(it->check);
+    free(it->source);
+    cJSON_Delete(it->init_config);
+    cJSON_Delete(it->instance);
+    free(it->reason);
+}
+
+/* Moves `it` into `r`; on failure `it` stays the caller's. */
+static int push_item(mw__match_result *r, mw__match_item *it)
+{
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 8;
+        mw__match_item *nv = realloc(r->v, nc * sizeof *nv);
+        if (!nv)
+            return -1;
+        r->v = nv;
+        r->cap = nc;
+    }
+    r->v[r->n++] = *it;
+    memset(it, 0, sizeof *it);
+    return 0;
+}
+
+static int push_problem(mw__match_result *r, const char *svc_id, const char *msg)
+{
+    char *line = mw__sprintf("%s %s", svc_id ? svc_id : "?", msg);
+    char **nv = line ? realloc(r->problems, (r->nproblems + 1) * sizeof *nv) : NULL;
+    if (!nv) {
+        free(line);
+        return -1;
+    }
+    r->problems = nv;
+    r->problems[r->nproblems++] = line;
+    return 0;
+}
+
+void mw__match_result_free(mw__match_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        item_free(&r->v[i]);
+    free(r->v);
+    for (size_t i = 0; i < r->nproblems; i++)
+        free(r->problems[i]);
+    free(r->problems);
+    memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------ tags */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static const char *type_name(const cJSON *v)
+{
+    if (cJSON_IsObject(v))
+        return "an object";
+    if (cJSON_IsArray(v))
+        return "a list";
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    return "null";
+}
+
+/* A sorted, deduplicated array of the strings in `v` (n of them). */
+static cJSON *sorted_unique(const char **v, size_t n)
+{
+    cJSON *out = cJSON_CreateArray();
+    qsort(v, n, sizeof *v, cmp_str);
+    for (size_t i = 0; out && i < n; i++) {
+        if (i > 0 && strcmp(v[i], v[i - 1]) == 0)
+            continue;
+        cJSON *s = cJSON_CreateString(v[i]);
+        if (!s || !cJSON_AddItemToArray(out, s)) {
+            cJSON_Delete(s);
+            cJSON_Delete(out);
+            out = NULL;
+        }
+    }
+    return out;
+}
+
+/*
+ * Merges the service's tags into the instance's `tags`. Returns 0, 1 with
+ * *reason set when `tags` is not a list of strings, -1 on OOM.
+ */
+static int merge_tags(cJSON *inst, const mw__service *svc, char **reason)
+{
+    cJSON *tags = cJSON_GetObjectItemCaseSensitive(inst, "tags");
+    size_t n = 0, own = 0;
+    int i = 0;
+    if (tags && !cJSON_IsNull(tags) && !cJSON_IsArray(tags)) {
+        *reason = mw__sprintf("\"tags\" must be a list of strings, found %s", type_name(tags));
+        return *reason ? 1 : -1;
+    }
+    for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next, i++) {
+        if (cJSON_IsString(t))
+            continue;
+        *reason = mw__sprintf("\"tags\"[%d] must be a string, found %s", i, type_name(t));
+        return *reason ? 1 : -1;
+    }
+    own = (size_t)i;
+    if (own + svc->ntags == 0)
+        return 0;
+    const char **all = malloc((own + svc->ntags) * sizeof *all);
+    if (!all)
+        return -1;
+    for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next)
+        all[n++] = t->valuestring;
+    for (size_t k = 0; k < svc->ntags; k++)
+        all[n++] = svc->tags[k];
+    cJSON *merged = sorted_unique(all, n);
+    free(all);
+    if (!merged)
+        return -1;
+    /* `all` borrowed from `tags`: replace only after the copy is made.
+     * The key is set here, checked: cJSON's own replace does not check
+     * its copy of the key. */
+    merged->string = mw__strdup("tags");
+    if (!merged->string || (tags ? !cJSON_ReplaceItemViaPointer(inst, tags, merged)
+                                 : !cJSON_AddItemToObject(inst, "tags", merged))) {
+        cJSON_Delete(merged);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ items */
+
+typedef struct config_ref {
+    const char *check;
+    const char *source;
+    const cJSON *init_config;
+    int ignore_ad_tags;
+} config_ref;
+
+static int is_oom(const char *reason)
+{
+    return !reason || strcmp(reason, "out of memory") == 0;
+}
+
+/* Resolves init_config and the instance into `it`; a failure leaves
+ * it->reason set. Returns -1 on OOM. */
+static int resolve_item(mw__match_item *it, const config_ref *cfg, const cJSON *inst,
+                        const mw__service *svc, const mw__tmplvars_opts *vars)
+{
+    char *why = NULL;
+    it->init_config = mw__tmplvars_resolve(cfg->init_config, svc, vars, &why);
+    if (!it->init_config) {
+        it->reason = is_oom(why) ? NULL : mw__sprintf("init_config: %s", why);
+        free(why);
+        return it->reason ? 0 : -1;
+    }
+    it->instance = mw__tmplvars_resolve(inst, svc, vars, &why);
+    if (!it->instance) {
+        it->reason = why;
+        return is_oom(why) ? -1 : 0;
+    }
+    int rc = 0;
+    if (!cfg->ignore_ad_tags &&
+        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it->instance, "ignore_autodiscovery_tags")))
+        rc = merge_tags(it->instance, svc, &it->reason);
+    return rc < 0 ? -1 : 0;
+}
+
+/* One item per instance of `list`. */
+static int add_items(mw__match_result *r, const config_ref *cfg, const cJSON *list,
+                     const mw__service *svc, const mw__tmplvars_opts *vars)
+{
+    size_t idx = 0;
+    for (const cJSON *inst = list ? list->child : NULL; inst; inst = inst->next, idx++) {
+        mw__match_item it = {.index = idx};
+        int rc = -1;
+        it.check = mw__strdup(cfg->check);
+        it.source = mw__strdup(cfg->source);
+        if (it.check && it.source)
+            rc = resolve_item(&it, cfg, inst, svc, vars);
+        if (rc == 0 && it.reason) {
+            /* Never half-filled: an unresolved item carries no config. */
+            cJSON_Delete(it.init_config);
+            cJSON_Delete(it.instance);
+            it.init_config = it.instance = NULL;
+        }
+        if (rc == 0)
+            rc = push_item(r, &it);
+        item_free(&it);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ matching */
+
+static int template_matches(const mw__template *t, const char *const *ids, size_t nids)
+{
+    const cJSON *ad;
+    cJSON_ArrayForEach(ad, t->ad_identifiers)
+    {
+        for (size_t i = 0; cJSON_IsString(ad) && i < nids; i++)
+            if (strcmp(ad->valuestring, ids[i]) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static int label_has_check(const mw__label_configs *lc, const char *check)
+{
+    for (size_t i = 0; i < lc->n; i++)
+        if (strcmp(lc->v[i].check, check) == 0)
+            return 1;
+    return 0;
+}
+
+static int match_templates(const mw__template_set *set, const mw__service *svc,
+                           const mw__tmplvars_opts *vars, const mw__label_configs *lc,
+                           mw__match_result *out)
+{
+    const char *ids[3];
+    size_t nids = mw__match_identifiers(svc, ids);
+    for (size_t i = 0; set && !lc->disable_files && i < set->n; i++) {
+        const mw__template *t = &set->v[i];
+        if (!t->ad_identifiers || label_has_check(lc, t->check) || !template_matches(t, ids, nids))
+            continue;
+        config_ref cfg = {t->check, t->file, t->init_config, 0};
+        if (add_items(out, &cfg, t->instances, svc, vars) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int match_labels(const mw__label_configs *lc, const mw__service *svc,
+                        const mw__tmplvars_opts *vars, mw__match_result *out)
+{
+    for (size_t i = 0; i < lc->n; i++) {
+        const mw__label_config *c = &lc->v[i];
+        char *source = mw__sprintf("label:%s", c->source);
+        config_ref cfg = {c->check, source, c->init_config, c->ignore_ad_tags};
+        int rc = source ? add_items(out, &cfg, c->instances, svc, vars) : -1;
+        free(source);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int mw__match_service(const mw__template_set *set, const mw__service *svc,
+                      const mw__tmplvars_opts *vars, mw__match_result *out)
+{
+    mw__label_configs lc = {0};
+    int rc = mw__label_configs_parse(svc->labels, &lc);
+    for (size_t i = 0; rc == 0 && i < lc.nerrors; i++)
+        rc = push_problem(out, svc->id, lc.errors[i]);
+    if (rc == 0)
+        rc = match_templates(set, svc, vars, &lc, out);
+    if (rc == 0)
+        rc = match_labels(&lc, svc, vars, out);
+    mw__label_configs_free(&lc);
+    return rc;
+}

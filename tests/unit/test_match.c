@@ -1,0 +1,603 @@
+/*
+ * test_match.c - which configs a service gets: identifiers (docker://id,
+ * long and short image, or only the check.id label), file templates
+ * matched on ad_identifiers (tests/fixtures/match/templates), label
+ * configs replacing file templates of the same check, `check_names: []`,
+ * per-instance resolution where one bad instance never spoils another,
+ * service tags merged into instance tags, and label problems reported
+ * with the service id.
+ *
+ * A result is written out one line per item ("check source#index
+ * init=<json> instance=<json>" or "check source#index unresolved:
+ * <reason>"), then "problem: ..." lines, and compared whole.
+ */
+#include "core/buf.h"
+#include "core/diag.h"
+#include "core/util.h"
+#include "discovery/match.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+#define TPL MW_TEST_FIXTURES "/match/templates"
+#define CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define AID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* ------------------------------------------------------------ services */
+
+/* Single quotes stand for double quotes in specs; caller frees. */
+static cJSON *parse_spec(const char *spec)
+{
+    char *s = mw__strdup(spec);
+    for (char *p = s; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    cJSON *j = cJSON_Parse(s);
+    free(s);
+    if (!j)
+        fprintf(stderr, "bad spec: %s\n", spec);
+    return j;
+}
+
+static char *str_of(const cJSON *o, const char *key, const char *def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return mw__strdup(cJSON_IsString(v) ? v->valuestring : def);
+}
+
+static cJSON *obj_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return v ? cJSON_Duplicate(v, 1) : cJSON_CreateObject();
+}
+
+static const char *item_str(const cJSON *a, int i)
+{
+    const cJSON *v = cJSON_GetArrayItem(a, i);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/*
+ * {'cid':..., 'name':..., 'image_long':..., 'image_short':..., 'env':{},
+ *  'nets':[[name, ip, ip6]], 'host_network':true, 'ports':[[n, proto,
+ *  name?]], 'pid':n, 'hostname':..., 'tags':[...]}
+ */
+static mw__service *svc_new(const char *spec)
+{
+    cJSON *sp = parse_spec(spec);
+    mw__service *s = calloc(1, sizeof *s);
+    const cJSON *a, *it;
+    s->cid = str_of(sp, "cid", CID);
+    s->id = mw__sprintf("docker://%s", s->cid);
+    s->name = str_of(sp, "name", "web");
+    s->image = str_of(sp, "image", "redis:7");
+    s->image_long = str_of(sp, "image_long", "docker.io/library/redis");
+    s->image_short = str_of(sp, "image_short", "redis");
+    s->image_tag = str_of(sp, "image_tag", "7");
+    s->labels = obj_of(sp, "labels");
+    s->env = obj_of(sp, "env");
+    s->hostname = str_of(sp, "hostname", "");
+    s->health = mw__strdup("");
+    s->state = mw__strdup("running");
+    s->host_network = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sp, "host_network"));
+    a = cJSON_GetObjectItemCaseSensitive(sp, "pid");
+    s->pid = cJSON_IsNumber(a) ? (long)a->valuedouble : 0;
+    a = cJSON_GetObjectItemCaseSensitive(sp, "nets");
+    s->nets = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *s->nets);
+    cJSON_ArrayForEach(it, a)
+    {
+        mw__svc_network *n = &s->nets[s->nnets++];
+        n->name = mw__strdup(item_str(it, 0));
+        n->ip = mw__strdup(item_str(it, 1));
+        n->ip6 = mw__strdup(item_str(it, 2));
+    }
+    a = cJSON_GetObjectItemCaseSensitive(sp, "ports");
+    s->ports = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *s->ports);
+    cJSON_ArrayForEach(it, a)
+    {
+        mw__svc_port *p = &s->ports[s->nports++];
+        p->number = cJSON_GetArrayItem(it, 0)->valueint;
+        snprintf(p->proto, sizeof p->proto, "%s", item_str(it, 1));
+        p->name = item_str(it, 2) ? mw__strdup(item_str(it, 2)) : NULL;
+    }
+    a = cJSON_GetObjectItemCaseSensitive(sp, "tags");
+    s->tags = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *s->tags);
+    cJSON_ArrayForEach(it, a) s->tags[s->ntags++] = mw__strdup(it->valuestring);
+    cJSON_Delete(sp);
+    return s;
+}
+
+static void svc_free(mw__service *s)
+{
+    free(s->id), free(s->cid), free(s->name), free(s->image);
+    free(s->image_long), free(s->image_short), free(s->image_tag);
+    cJSON_Delete(s->labels), cJSON_Delete(s->env);
+    for (size_t i = 0; i < s->nnets; i++)
+        free(s->nets[i].name), free(s->nets[i].ip), free(s->nets[i].ip6);
+    free(s->nets);
+    for (size_t i = 0; i < s->nports; i++)
+        free(s->ports[i].name);
+    free(s->ports);
+    for (size_t i = 0; i < s->ntags; i++)
+        free(s->tags[i]);
+    free(s->tags);
+    free(s->hostname), free(s->health), free(s->state);
+    free(s);
+}
+
+static void svc_label(mw__service *s, const char *key, const char *value)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(s->labels, key);
+    cJSON_AddStringToObject(s->labels, key, value);
+}
+
+/* ------------------------------------------------------------ matching */
+
+static mw__template_set set;
+static const char *const allow[] = {"PORT"};
+static const mw__tmplvars_opts opts = {NULL, allow, MW_ARRAY_LEN(allow)};
+
+static const char *rel(const char *path)
+{
+    size_t n = strlen(TPL "/");
+    return strncmp(path, TPL "/", n) == 0 ? path + n : path;
+}
+
+static char *describe(const mw__match_result *r)
+{
+    mw__buf b;
+    mw__buf_init(&b, 1 << 20);
+    for (size_t i = 0; i < r->n; i++) {
+        const mw__match_item *it = &r->v[i];
+        mw__buf_addf(&b, "%s %s#%zu ", it->check, rel(it->source), it->index);
+        if (it->reason) {
+            CHECK(it->init_config == NULL && it->instance == NULL);
+            mw__buf_addf(&b, "unresolved: %s\n", it->reason);
+            continue;
+        }
+        char *init = cJSON_PrintUnformatted(it->init_config);
+        char *inst = cJSON_PrintUnformatted(it->instance);
+        mw__buf_addf(&b, "init=%s instance=%s\n", init, inst);
+        free(init);
+        free(inst);
+    }
+    for (size_t i = 0; i < r->nproblems; i++)
+        mw__buf_addf(&b, "problem: %s\n", r->problems[i]);
+    char *s = mw__buf_take(&b, NULL);
+    return s ? s : mw__strdup("");
+}
+
+static char *match_with(const mw__template_set *ts, const mw__service *svc)
+{
+    mw__match_result r = {0};
+    CHECK(mw__match_service(ts, svc, &opts, &r) == 0);
+    char *s = describe(&r);
+    mw__match_result_free(&r);
+    CHECK(r.n == 0 && r.v == NULL && r.nproblems == 0);
+    return s;
+}
+
+#define CHECK_MATCH_SET(ts, svc, want)                                                             \
+    do {                                                                                           \
+        char *got_ = match_with(ts, svc);                                                          \
+        CHECK_STR(got_, want);                                                                     \
+        free(got_);                                                                                \
+    } while (0)
+
+#define CHECK_MATCH(svc, want) CHECK_MATCH_SET(&set, svc, want)
+
+/* The tags every "redis" service below carries. */
+#define REDIS_TAGS "'tags':['image_name:docker.io/library/redis','short_image:redis']"
+#define REDIS      "{'nets':[['bridge','127.0.0.2','']],'ports':[[6379,'tcp']]," REDIS_TAGS "}"
+#define TAGS_JSON  "\"image_name:docker.io/library/redis\",\"short_image:redis\""
+
+/* ------------------------------------------------------------ tests */
+
+static void test_identifiers(void)
+{
+    const char *ids[3];
+    mw__service *s = svc_new("{}");
+    CHECK(mw__match_identifiers(s, ids) == 3);
+    CHECK_STR(ids[0], "docker://" CID);
+    CHECK_STR(ids[1], "docker.io/library/redis");
+    CHECK_STR(ids[2], "redis");
+    svc_label(s, "com.datadoghq.ad.check.id", "");
+    CHECK(mw__match_identifiers(s, ids) == 3);
+    svc_label(s, "com.datadoghq.ad.check.id", "my-custom-id");
+    CHECK(mw__match_identifiers(s, ids) == 1);
+    CHECK_STR(ids[0], "my-custom-id");
+    svc_free(s);
+
+    s = svc_new("{'image_long':'redis','image_short':'redis'}");
+    CHECK(mw__match_identifiers(s, ids) == 2);
+    CHECK_STR(ids[0], "docker://" CID);
+    CHECK_STR(ids[1], "redis");
+    svc_free(s);
+
+    s = svc_new("{'image_long':'','image_short':'busybox'}");
+    CHECK(mw__match_identifiers(s, ids) == 2);
+    CHECK_STR(ids[1], "busybox");
+    svc_free(s);
+}
+
+static void test_short_image(void)
+{
+    mw__service *s = svc_new(REDIS);
+    CHECK_MATCH(s, "multi multi.d/conf.yaml#0 init={\"verbose\":true} "
+                   "instance={\"host\":\"127.0.0.2\",\"tags\":[\"a:1\",\"b:2\"," TAGS_JSON "]}\n"
+                   "multi multi.d/conf.yaml#1 unresolved: %%env_NOPE%%: NOPE is not in the env "
+                   "allowlist\n"
+                   "multi multi.d/conf.yaml#2 init={\"verbose\":true} "
+                   "instance={\"host\":\"127.0.0.2\",\"ignore_autodiscovery_tags\":true,"
+                   "\"tags\":[\"z:1\"]}\n"
+                   "multi multi.d/conf.yaml#3 init={\"verbose\":true} "
+                   "instance={\"url\":\"http://127.0.0.2:6379\",\"tags\":[" TAGS_JSON "]}\n"
+                   "other other.yaml#0 init={} instance={\"name\":\"other\",\"tags\":[" TAGS_JSON
+                   "]}\n"
+                   "redisdb redisdb.d/auto_conf.yaml#0 init={} "
+                   "instance={\"host\":\"127.0.0.2\",\"port\":6379,\"tags\":[" TAGS_JSON "]}\n");
+    svc_free(s);
+}
+
+static void test_long_image(void)
+{
+    mw__service *s = svc_new("{'image_long':'docker.io/library/nginx','image_short':'nginx',"
+                             "'nets':[['bridge','127.0.0.3','']],'ports':[[80,'tcp']]}");
+    CHECK_MATCH(s, "nginx nginx.d/auto_conf.yaml#0 init={} "
+                   "instance={\"nginx_status_url\":\"http://127.0.0.3:80/nginx_status/\"}\n"
+                   "other other.yaml#0 init={} instance={\"name\":\"other\"}\n");
+    svc_free(s);
+
+    /* Another registry's nginx: only the short name matches. */
+    s = svc_new("{'image_long':'registry.local:5000/team/nginx','image_short':'nginx'}");
+    CHECK_MATCH(s, "other other.yaml#0 init={} instance={\"name\":\"other\"}\n");
+    svc_free(s);
+}
+
+static void test_docker_id(void)
+{
+    mw__service *s = svc_new("{'cid':'" AID "','image_long':'busybox','image_short':'busybox',"
+                             "'nets':[['bridge','','fd00::2']],'ports':[[8080,'tcp']]}");
+    CHECK_MATCH(s,
+                "byid byid.d/conf.yaml#0 init={} instance={\"url\":\"http://[fd00::2]:8080/\"}\n");
+    svc_free(s);
+}
+
+static void test_check_id_label(void)
+{
+    /* The label replaces the image names: redis templates no longer match. */
+    mw__service *s = svc_new(REDIS);
+    svc_label(s, "com.datadoghq.ad.check.id", "my-custom-id");
+    CHECK_MATCH(s, "custom custom.d/conf.yaml#0 init={} "
+                   "instance={\"name\":\"custom\",\"tags\":[" TAGS_JSON "]}\n");
+    svc_free(s);
+}
+
+static void test_label_overrides_file(void)
+{
+    mw__service *s = svc_new(REDIS);
+    svc_label(s, "com.datadoghq.ad.checks",
+              "{\"redisdb\":{\"init_config\":{\"k\":\"%%container_name%%\"},"
+              "\"instances\":[{\"host\":\"%%host%%\",\"from\":\"label\"}]},"
+              "\"aaa\":{\"instances\":[{\"p\":\"%%port%%\"}]}}");
+    /* Files first (no file redisdb any more), then labels by check name. */
+    char *got = match_with(&set, s);
+    const char *tail =
+        "other other.yaml#0 init={} instance={\"name\":\"other\",\"tags\":[" TAGS_JSON "]}\n"
+        "aaa label:com.datadoghq.ad.checks#0 init={} "
+        "instance={\"p\":6379,\"tags\":[" TAGS_JSON "]}\n"
+        "redisdb label:com.datadoghq.ad.checks#0 init={\"k\":\"web\"} "
+        "instance={\"host\":\"127.0.0.2\",\"from\":\"label\",\"tags\":[" TAGS_JSON "]}\n";
+    CHECK(strncmp(got, "multi multi.d/conf.yaml#0 ", 26) == 0);
+    CHECK(strlen(got) > strlen(tail) && strcmp(got + strlen(got) - strlen(tail), tail) == 0);
+    CHECK(strstr(got, "redisdb.d") == NULL);
+    free(got);
+    svc_free(s);
+
+    /* A label config that did not load leaves the file template in place. */
+    s = svc_new(REDIS);
+    svc_label(s, "com.datadoghq.ad.checks", "{\"redisdb\":{\"instances\":\"nope\"}}");
+    got = match_with(&set, s);
+    CHECK(strstr(got, "redisdb redisdb.d/auto_conf.yaml#0 ") != NULL);
+    CHECK(strstr(got,
+                 "problem: docker://" CID " label com.datadoghq.ad.checks: check "
+                 "\"redisdb\": \"instances\" must be a list of objects, found a string\n") != NULL);
+    free(got);
+    svc_free(s);
+}
+
+static void test_disable_files(void)
+{
+    mw__service *s = svc_new(REDIS);
+    svc_label(s, "com.datadoghq.ad.check_names", "[]");
+    CHECK_MATCH(s, "");
+    /* Files off, the moonwatch.ad. label config still applies. */
+    svc_label(s, "moonwatch.ad.checks", "{\"redisdb\":{\"instances\":[{\"h\":\"%%host%%\"}]}}");
+    CHECK_MATCH(s, "redisdb label:moonwatch.ad.checks#0 init={} "
+                   "instance={\"h\":\"127.0.0.2\",\"tags\":[" TAGS_JSON "]}\n");
+    svc_free(s);
+}
+
+static void test_label_tags(void)
+{
+    mw__service *s = svc_new(REDIS);
+    svc_label(s, "com.datadoghq.ad.check_names", "[\"a\",\"b\"]");
+    svc_label(s, "com.datadoghq.ad.init_configs", "[{},{}]");
+    svc_label(s, "com.datadoghq.ad.instances",
+              "[[{\"tags\":\"x:1\"},{\"tags\":[\"ok\",1]},{\"tags\":null},{\"tags\":[]},"
+              "{\"n\":\"%%nope%%\"},{\"tags\":[\"short_image:redis\",\"c\"]}],"
+              "{\"ignore_autodiscovery_tags\":false,\"tags\":[\"t\"]}]");
+    /* One bad instance never spoils its neighbours. */
+    CHECK_MATCH_SET(
+        NULL, s,
+        "a label:com.datadoghq.ad.instances#0 unresolved: \"tags\" must be a list of "
+        "strings, found a string\n"
+        "a label:com.datadoghq.ad.instances#1 unresolved: \"tags\"[1] must be a "
+        "string, found a number\n"
+        "a label:com.datadoghq.ad.instances#2 init={} instance={\"tags\":[" TAGS_JSON "]}\n"
+        "a label:com.datadoghq.ad.instances#3 init={} instance={\"tags\":[" TAGS_JSON "]}\n"
+        "a label:com.datadoghq.ad.instances#4 unresolved: %%nope%%: unknown template "
+        "variable\n"
+        "a label:com.datadoghq.ad.instances#5 init={} "
+        "instance={\"tags\":[\"c\"," TAGS_JSON "]}\n"
+        "b label:com.datadoghq.ad.instances#0 init={} "
+        "instance={\"ignore_autodiscovery_tags\":false,\"tags\":[" TAGS_JSON ",\"t\"]}\n");
+    /* ignore_autodiscovery_tags on the label config: tags left alone. */
+    svc_label(s, "com.datadoghq.ad.ignore_autodiscovery_tags", "true");
+    CHECK_MATCH_SET(NULL, s,
+                    "a label:com.datadoghq.ad.instances#0 init={} instance={\"tags\":\"x:1\"}\n"
+                    "a label:com.datadoghq.ad.instances#1 init={} instance={\"tags\":[\"ok\",1]}\n"
+                    "a label:com.datadoghq.ad.instances#2 init={} instance={\"tags\":null}\n"
+                    "a label:com.datadoghq.ad.instances#3 init={} instance={\"tags\":[]}\n"
+                    "a label:com.datadoghq.ad.instances#4 unresolved: %%nope%%: unknown template "
+                    "variable\n"
+                    "a label:com.datadoghq.ad.instances#5 init={} "
+                    "instance={\"tags\":[\"short_image:redis\",\"c\"]}\n"
+                    "b label:com.datadoghq.ad.instances#0 init={} "
+                    "instance={\"ignore_autodiscovery_tags\":false,\"tags\":[\"t\"]}\n");
+    svc_free(s);
+
+    /* v2's check-level flag. */
+    s = svc_new(REDIS);
+    svc_label(s, "moonwatch.ad.checks",
+              "{\"x\":{\"ignore_autodiscovery_tags\":true,\"instances\":[{}]},"
+              "\"y\":{\"instances\":[{}]}}");
+    CHECK_MATCH_SET(NULL, s,
+                    "x label:moonwatch.ad.checks#0 init={} instance={}\n"
+                    "y label:moonwatch.ad.checks#0 init={} instance={\"tags\":[" TAGS_JSON "]}\n");
+    svc_free(s);
+
+    /* No service tags, no instance tags: no "tags" key appears. */
+    s = svc_new("{}");
+    svc_label(s, "moonwatch.ad.checks", "{\"y\":{\"instances\":[{\"a\":1}]}}");
+    CHECK_MATCH_SET(NULL, s, "y label:moonwatch.ad.checks#0 init={} instance={\"a\":1}\n");
+    svc_free(s);
+}
+
+static void test_init_config_unresolved(void)
+{
+    mw__service *s = svc_new("{'image_long':'initfail','image_short':'initfail'}");
+    CHECK_MATCH(s, "initfail initfail.d/conf.yaml#0 unresolved: init_config: %%env_TOKEN%%: "
+                   "TOKEN is not in the env allowlist\n"
+                   "initfail initfail.d/conf.yaml#1 unresolved: init_config: %%env_TOKEN%%: "
+                   "TOKEN is not in the env allowlist\n");
+    svc_free(s);
+}
+
+static void test_problems(void)
+{
+    mw__service *s = svc_new("{'image_long':'busybox','image_short':'busybox'}");
+    svc_label(s, "com.datadoghq.ad.check_names", "[\"a\",\"../b\"]");
+    svc_label(s, "com.datadoghq.ad.init_configs", "[{},{}]");
+    svc_label(s, "com.datadoghq.ad.instances", "[{\"v\":\"%%env_PORT%%\"},{}]");
+    svc_label(s, "moonwatch.ad.checks", "{\"c\":");
+    cJSON_AddStringToObject(s->env, "PORT", "8125");
+    CHECK_MATCH(s, "a label:com.datadoghq.ad.instances#0 init={} instance={\"v\":8125}\n"
+                   "problem: docker://" CID " label com.datadoghq.ad.check_names: [1] \"../b\" is "
+                   "not a valid check name (letters, digits, '_', '-', '.'; no leading '.', no "
+                   "\"..\")\n"
+                   "problem: docker://" CID " label moonwatch.ad.checks: invalid JSON: unexpected "
+                   "end at byte 5\n");
+    svc_free(s);
+}
+
+/* Matching the same service twice gives the same result. */
+static void test_stable(void)
+{
+    mw__service *s = svc_new(REDIS);
+    svc_label(s, "com.datadoghq.ad.checks",
+              "{\"b\":{\"instances\":[{}]},\"a\":{\"instances\":[{}]}}");
+    char *a = match_with(&set, s), *b = match_with(&set, s);
+    CHECK_STR(a, b);
+    CHECK(strstr(a, "a label:") < strstr(a, "b label:"));
+    free(a);
+    free(b);
+    svc_free(s);
+}
+
+/* ------------------------------------------------------------ torture */
+
+/*
+ * Allocation torture (as tests/unit/test_torture.c, after curl's
+ * `runtests.pl -t`): one match over labels of every kind, run with the
+ * 1st, 2nd, ... allocation failing until none is left to fail. Each run
+ * must either give the full result or return -1, and leak nothing.
+ * malloc and friends forward to glibc's __libc_* entry points, so cJSON
+ * allocates through them too; under AddressSanitizer it is skipped.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define TORTURE_SKIP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TORTURE_SKIP 1
+#endif
+#endif
+
+#ifndef TORTURE_SKIP
+
+void *__libc_malloc(size_t n);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t n);
+void __libc_free(void *p);
+void *__libc_memalign(size_t align, size_t n);
+
+void *malloc(size_t n);
+void *calloc(size_t n, size_t size);
+void *realloc(void *p, size_t n);
+void free(void *p);
+void *aligned_alloc(size_t align, size_t n);
+int posix_memalign(void **out, size_t align, size_t n);
+
+static long live, seen, fail_at, failed_count;
+
+static int should_fail(void)
+{
+    if (fail_at == 0 || ++seen != fail_at)
+        return 0;
+    failed_count++;
+    return 1;
+}
+
+void *malloc(size_t n)
+{
+    void *p = should_fail() ? NULL : __libc_malloc(n);
+    live += p != NULL;
+    return p;
+}
+
+void *calloc(size_t n, size_t size)
+{
+    void *p = should_fail() ? NULL : __libc_calloc(n, size);
+    live += p != NULL;
+    return p;
+}
+
+void *realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    if (n == 0) {
+        free(p);
+        return NULL;
+    }
+    return should_fail() ? NULL : __libc_realloc(p, n);
+}
+
+void *aligned_alloc(size_t align, size_t n)
+{
+    void *p = should_fail() ? NULL : __libc_memalign(align, n);
+    live += p != NULL;
+    return p;
+}
+
+int posix_memalign(void **out, size_t align, size_t n)
+{
+    void *p = aligned_alloc(align, n);
+    if (!p)
+        return 12; /* ENOMEM */
+    *out = p;
+    return 0;
+}
+
+void free(void *p)
+{
+    if (!p)
+        return;
+    live--;
+    __libc_free(p);
+}
+
+static mw__service *torture_svc;
+static char *torture_want;
+
+/* 0: the whole result; 1: -1 returned; -1: a failure went unreported. */
+static int torture_run(void)
+{
+    mw__match_result r = {0};
+    int rc = mw__match_service(&set, torture_svc, &opts, &r);
+    fail_at = 0; /* what follows is the test's own work */
+    char *got = rc == 0 ? describe(&r) : NULL;
+    mw__match_result_free(&r);
+    int out = rc != 0 ? 1 : strcmp(got, torture_want) == 0 ? 0 : -1;
+    if (out < 0)
+        fprintf(stderr, "torture: failing allocation %ld changed the result:\n%s\n", fail_at, got);
+    free(got);
+    return out;
+}
+
+static void test_torture(void)
+{
+    torture_svc = svc_new("{'nets':[['bridge','','fd00::2']],'ports':[[6379,'tcp']]," REDIS_TAGS
+                          ",'env':{'PORT':'9000'}}");
+    svc_label(torture_svc, "com.datadoghq.ad.check_names", "[\"a\",\"../bad\",\"b\"]");
+    svc_label(torture_svc, "com.datadoghq.ad.init_configs", "[{},null,[{\"k\":\"%%port%%\"}]]");
+    svc_label(torture_svc, "com.datadoghq.ad.instances",
+              "[[{\"u\":\"http://%%host%%:%%port%%\"},{\"p\":\"%%env_PORT%%\",\"tags\":[\"z\"]}],"
+              "{},{\"x\":\"%%nope%%\"}]");
+    svc_label(torture_svc, "moonwatch.ad.checks",
+              "{\"b\":{\"instances\":[{\"tags\":\"bad\"},{\"v\":[1,{\"w\":\"%%host%%\"}]}]},"
+              "\"c\":{\"instances\":[]}}");
+    svc_label(torture_svc, "com.datadoghq.ad.checks.broken", "{");
+    torture_want = match_with(&set, torture_svc);
+    CHECK(strstr(torture_want, "redisdb redisdb.d/auto_conf.yaml#0 ") != NULL);
+    CHECK(strstr(torture_want, "b label:moonwatch.ad.checks#1 ") != NULL);
+    CHECK(strstr(torture_want, "problem: ") != NULL);
+
+    long n;
+    for (n = 1;; n++) {
+        long before = live;
+        seen = failed_count = 0;
+        fail_at = n;
+        int rc = torture_run();
+        fail_at = 0;
+        if (rc < 0 || live != before) {
+            fprintf(stderr, "torture: failing allocation %ld: %s (live %+ld)\n", n,
+                    rc < 0 ? "failure not reported" : "leak", live - before);
+            CHECK(0);
+        }
+        if (failed_count == 0) {
+            CHECK(rc == 0);
+            break;
+        }
+    }
+    CHECK(n > 100);
+    printf("torture: %ld allocation points\n", n - 1);
+    free(torture_want);
+    svc_free(torture_svc);
+}
+
+#else
+
+static void test_torture(void)
+{
+    printf("torture: skipped under AddressSanitizer\n");
+}
+
+#endif
+
+int main(void)
+{
+    mw__diag diag = {0};
+    CHECK(mw__templates_load_dir(&set, TPL, &diag) == 0);
+    for (size_t i = 0; i < diag.n; i++)
+        fprintf(stderr, "unexpected: %s\n", diag.items[i]);
+    mw__template_set_finish(&set);
+    CHECK(set.n == 8);
+
+    test_identifiers();
+    test_short_image();
+    test_long_image();
+    test_docker_id();
+    test_check_id_label();
+    test_label_overrides_file();
+    test_disable_files();
+    test_label_tags();
+    test_init_config_unresolved();
+    test_problems();
+    test_stable();
+    test_torture();
+
+    mw__template_set_free(&set);
+    mw__diag_free(&diag);
+    return TEST_RESULT();
+}
