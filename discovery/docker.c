@@ -209,6 +209,10 @@ static int parse_tcp(const char *whole, const char *hp, char **base_url, char **
     copy = mw__strndup(hp, n);
     if (!copy)
         return fail_str(err, "out of memory");
+    if (strpbrk(copy, "/?#@")) {
+        fail_str(err, "DOCKER_HOST '%s': unexpected path, query or user after host:port", whole);
+        goto out;
+    }
     host = copy;
     if (bracketed) {
         char *close = strchr(copy, ']');
@@ -567,7 +571,7 @@ static char *body_message(const char *body, size_t len)
     char *out;
 
     if (cJSON_IsString(m))
-        out = mw__strndup(m->valuestring, ERRBODY_MAX);
+        out = mw__strndup(m->valuestring, strnlen(m->valuestring, ERRBODY_MAX));
     else
         out = mw__strndup(body, len < ERRBODY_MAX ? len : ERRBODY_MAX);
     cJSON_Delete(root);
@@ -1254,12 +1258,17 @@ static void conn_fail(mw__docker *d, const char *fmt, ...)
     va_list ap;
     char *why;
     uint64_t delay;
+    mw__log_level level;
 
     if (d->phase == PH_BACKOFF || d->phase == PH_DONE)
         return;
     va_start(ap, fmt);
     why = mw__vsprintf(fmt, ap);
     va_end(ap);
+    /* A retry failing as the one before is logged at debug: an engine
+     * down for an hour makes one warning, not one per retry. */
+    level =
+        !d->was_synced && why && d->why && strcmp(why, d->why) == 0 ? MW_LOG_DEBUG : MW_LOG_WARN;
     free(d->why);
     d->why = why ? why : mw__strdup("out of memory");
     teardown(d);
@@ -1274,11 +1283,11 @@ static void conn_fail(mw__docker *d, const char *fmt, ...)
     d->phase = PH_BACKOFF;
     delay = backoff_next(d);
     if (d->was_synced)
-        mw__warn(d->log, WHERE, "disconnected from %s: %s; reconnecting in %.1f s", d->host,
-                 d->why ? d->why : "?", (double)delay / 1e9);
+        mw__log_write(d->log, level, WHERE, "disconnected from %s: %s; reconnecting in %.1f s",
+                      d->host, d->why ? d->why : "?", (double)delay / 1e9);
     else
-        mw__warn(d->log, WHERE, "cannot connect to %s: %s; retrying in %.1f s", d->host,
-                 d->why ? d->why : "?", (double)delay / 1e9);
+        mw__log_write(d->log, level, WHERE, "cannot connect to %s: %s; retrying in %.1f s", d->host,
+                      d->why ? d->why : "?", (double)delay / 1e9);
     d->was_synced = 0;
     mw__timer_start(d->loop, &d->retry_timer, mw__loop_now(d->loop) + delay);
     set_connected(d, 0);

@@ -72,7 +72,10 @@ typedef struct mw__docker_cbs {
     /* The set now equals the engine's running containers (after the
      * initial sync and after every reconnect's resync). */
     void (*synced)(void *ud);
-    /* Connection state changed; `why` is NULL when up. */
+    /* Connection state changed; `why` is NULL when up. Up is reported
+     * when a sync completes (right before `synced`), down when a
+     * connection attempt, a sync or the events stream fails (once per
+     * change, not per retry). */
     void (*connected)(void *ud, int up, const char *why);
     void *ud;
 } mw__docker_cbs;
