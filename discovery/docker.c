@@ -51,7 +51,7 @@
 #define MS               1000000ULL
 #define BACKOFF_MIN_NS   (100 * MS)
 #define BACKOFF_MAX_NS   (10000 * MS)
-#define QUEUE_MAX        100000 /* events held while a sync runs */
+#define QUEUE_MAX        20000 /* events held while a sync runs */
 #define IMAGE_CACHE_MAX  512
 #define RESTART_STARTS   3
 #define RESTART_WINDOW   (60LL * 1000000000LL)
@@ -1234,7 +1234,8 @@ static void teardown(mw__docker *d)
     d->w_tail = &d->w_head;
     d->inflight = d->sync_outstanding = 0;
     queue_free(d);
-    mw__docker_lines_free(&d->lines);
+    /* The line splitter may be feeding the line that led here; it is
+     * reset by the next start_stream(). */
     mw__buf_free(&d->stream_err);
     gc_all(d);
 }
@@ -1461,6 +1462,7 @@ static void start_stream(mw__docker *d)
     d->phase = PH_STREAM;
     d->stream_status = 0;
     mw__buf_reset(&d->stream_err);
+    mw__docker_lines_free(&d->lines); /* a cut line of the last stream */
     mw__docker_lines_init(&d->lines, MW_DOCKER_LINE_MAX);
     if (mw__docker_resume_since(&d->resume, since))
         url = mw__sprintf("%s/v%s/events?%s&since=%s", d->base_url, d->api, EVENTS_FILTER, since);

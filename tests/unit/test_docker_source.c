@@ -19,6 +19,7 @@
 #include "core/loop.h"
 #include "core/util.h"
 #include "discovery/docker.h"
+#include "discovery/docker_events.h"
 #include "discovery/filter.h"
 #include "tests/support/fake_dockerd.h"
 #include "test.h"
@@ -874,7 +875,7 @@ static void test_coalesce(void)
 static void test_stream_lost(void)
 {
     harness h;
-    char a[65], b[65], c[65], d[65];
+    char a[65], b[65], c[65], d[65], since[MW_DOCKER_SINCE_SIZE];
     mw__fdd_request req;
     mw__docker_stats st;
     size_t two = 2, one = 1;
@@ -887,6 +888,7 @@ static void test_stream_lost(void)
     CHECK(wait_syncs(&h, 1));
     CHECK(run_ctr(&h, "d", NULL, d) == 0); /* an applied event: a watermark */
     CHECK(run_until(&h, p_has, d));
+    mw__docker_since_format(mw__fdd_last_event_ns(h.fdd), since); /* d's start */
 
     CHECK(mw__fdd_close_streams(h.fdd, 0) == 1); /* abrupt */
     CHECK(mw__fdd_stop(h.fdd, "b") == 0);        /* while disconnected */
@@ -895,7 +897,7 @@ static void test_stream_lost(void)
     CHECK(wait_syncs(&h, 2));
 
     CHECK(mw__fdd_last_request(h.fdd, MW_FDD_EP_EVENTS, &req) == 0);
-    CHECK(strstr(req.target, "since=") != NULL);
+    CHECK(strstr(req.target, "since=") && strstr(req.target, since));
     CHECK(has(&h, a) && has(&h, c) && has(&h, d) && !has(&h, b));
     /* No duplicate upserts: the resync found the same digests. */
     CHECK(upserts_of(&h, a) == 1 && upserts_of(&h, c) == 1 && upserts_of(&h, d) == 1);
@@ -945,6 +947,55 @@ static void test_engine_restart(void)
     CHECK(h.downs == 1 && h.ups == 2);
     CHECK(log_has(&h, "reconnecting in"));
     CHECK(log_has(&h, "retrying in"));
+    h_stop(&h);
+}
+
+/* An inspect that outlives the request timeout fails the connection;
+ * the next attempt resyncs. */
+static void tweak_timeout(mw__docker_opts *o, void *ud)
+{
+    MW_UNUSED(ud);
+    o->request_timeout = 0.3;
+}
+
+static void test_timeout(void)
+{
+    harness h;
+    char a[65], b[65];
+    size_t one = 1;
+
+    CHECK(h_fake(&h, NULL, NULL) == 0);
+    CHECK(run_ctr(&h, "a", NULL, a) == 0);
+    CHECK(h_source(&h, tweak_timeout, NULL) == 0);
+    CHECK(wait_syncs(&h, 1));
+    CHECK(mw__fdd_set_latency(h.fdd, MW_FDD_EP_INSPECT, 1000) == 0);
+    CHECK(run_ctr(&h, "b", NULL, b) == 0);
+    CHECK(run_until(&h, p_downs, &one));
+    CHECK(strstr(h.why, "/containers/") && strstr(h.why, "timed out after 0.3 s"));
+    CHECK(mw__fdd_set_latency(h.fdd, MW_FDD_EP_INSPECT, 0) == 0);
+    CHECK(wait_syncs(&h, 2));
+    CHECK(has(&h, a) && has(&h, b));
+    CHECK(upserts_of(&h, a) == 1 && upserts_of(&h, b) == 1);
+    h_stop(&h);
+}
+
+/* moonwatch's own container: skipped unless include_self. */
+static void tweak_self(mw__docker_opts *o, void *ud)
+{
+    o->self_id = ud;
+    o->include_self = 1;
+}
+
+static void test_include_self(void)
+{
+    harness h;
+    char me[65];
+
+    CHECK(h_fake(&h, NULL, NULL) == 0);
+    CHECK(run_ctr(&h, "me", NULL, me) == 0);
+    CHECK(h_source(&h, tweak_self, me) == 0);
+    CHECK(wait_syncs(&h, 1));
+    CHECK(has(&h, me));
     h_stop(&h);
 }
 
@@ -1331,6 +1382,8 @@ int main(void)
     test_coalesce();
     test_stream_lost();
     test_engine_restart();
+    test_timeout();
+    test_include_self();
     test_filter();
     test_image_id();
     test_versions();
