@@ -636,12 +636,11 @@ static void set_connected(mw__docker *d, int up)
         d->cbs.connected(d->cbs.ud, up, up ? NULL : d->why);
 }
 
-/* Tags for an event: the service's when it is held, else built from the
- * event's attributes. `own` collects what was allocated. */
+/* Tags for an event without a held service, built from the event's
+ * attributes; each string is owned (an OOM leaves one out). */
 typedef struct ev_tags {
-    const char *v[8];
-    char *own[8];
-    size_t n, nown;
+    char *v[8];
+    size_t n;
 } ev_tags;
 
 static void ev_tags_add(ev_tags *t, char *s)
@@ -651,7 +650,6 @@ static void ev_tags_add(ev_tags *t, char *s)
         return;
     }
     t->v[t->n++] = s;
-    t->own[t->nown++] = s;
 }
 
 static void ev_tags_build(ev_tags *t, const mw__docker_event *ev, const char *name)
@@ -677,8 +675,8 @@ static void ev_tags_build(ev_tags *t, const mw__docker_event *ev, const char *na
 
 static void ev_tags_free(ev_tags *t)
 {
-    for (size_t i = 0; i < t->nown; i++)
-        free(t->own[i]);
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i]);
 }
 
 /* Queues one event record for the container of `ev`. */
@@ -701,7 +699,7 @@ static void agg_event(mw__docker *d, const mw__docker_event *ev, const ctr *e, c
     rec.aggregation_key = key;
     rec.source_type_name = "docker";
     rec.timestamp = ev->time;
-    rec.tags = svc ? (const char *const *)svc->tags : t.v;
+    rec.tags = svc ? (const char *const *)svc->tags : (const char *const *)t.v;
     rec.ntags = svc ? svc->ntags : t.n;
     rec.host = mw__agg_host(d->agg);
     if (!title || !text || !key || mw__agg_record(d->agg, &rec) != MW_OK)
