@@ -4,9 +4,12 @@
 #   mw_dockerd_start DIR     start dockerd with all its state under DIR and
 #                            export DOCKER_HOST=unix://DIR/docker.sock
 #   mw_dockerd_image REF     import a busybox image (no registry here)
-#   mw_dockerd_restart       stop the engine and start it on the same data
+#   mw_dockerd_restart [SEC] stop the engine, stay down SEC seconds (default
+#                            0), start it again on the same data
 #   mw_dockerd_stop          stop containers and engine, unmount, remove DIR
 #   mw_docker ARGS...        Debian's docker client against that engine
+#   mw_dockerd_usable        print why this host cannot run the engine and
+#                            return 1 (for a test's skip), else return 0
 #
 # Installs nothing: .ci/deps.sh must provide docker.io (dockerd, containerd,
 # runc, /usr/bin/docker) and busybox-static (/bin/busybox). Must run as root.
@@ -41,6 +44,13 @@ _mw_dockerd_fail() {
 mw_docker() {
   timeout "${MW_DOCKER_CMD_TIMEOUT:-60}" "$MW_DOCKER" \
     -H "unix://$MW_DOCKERD_DIR/docker.sock" "$@"
+}
+
+mw_dockerd_usable() {
+  [ "$(id -u)" -eq 0 ] || { echo "dockerd needs root"; return 1; }
+  [ -x "$MW_DOCKERD" ] || { echo "$MW_DOCKERD missing (package docker.io)"; return 1; }
+  [ -x "$MW_DOCKER" ] || { echo "$MW_DOCKER missing (package docker.io)"; return 1; }
+  [ -x "$MW_BUSYBOX" ] || { echo "$MW_BUSYBOX missing (package busybox-static)"; return 1; }
 }
 
 _mw_dockerd_answers() {
@@ -152,9 +162,12 @@ mw_dockerd_stop() {
 }
 
 # For engine-restart tests: containers and images stay on the data root.
+# A pause while down lets clients notice the outage and back off.
 mw_dockerd_restart() {
+  local down=${1:-0}
   [ -n "$MW_DOCKERD_DIR" ] || _mw_dockerd_fail "restart: no engine started" || return 1
   _mw_dockerd_kill
+  [ "$down" = 0 ] || sleep "$down"
   _mw_dockerd_launch
 }
 

@@ -2,11 +2,16 @@
 # Smoke test of the private Docker engine harness (dockerd.sh): start the
 # engine, import the busybox image, serve HTTP from a host-network
 # container, stop it, restart the engine and find the container again.
-# Needs root, docker.io and busybox-static; prints phase timings.
+# Needs root, docker.io and busybox-static, else exits 77 (skipped);
+# prints phase timings.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=dockerd.sh
 . "$here/dockerd.sh"
+if ! why=$(mw_dockerd_usable); then
+  echo "SKIP: $why"
+  exit 77
+fi
 
 port=${MW_SMOKE_PORT:-18080}
 image=busybox-mw:1
