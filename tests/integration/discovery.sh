@@ -19,7 +19,8 @@
 # and none is unscheduled that was not scheduled.
 #
 # usage: discovery.sh MOONWATCH_BINARY
-# MW_IT_KEEP=DIR keeps moonwatch's stdout/stderr and dockerd.log in DIR.
+# MW_IT_KEEP=DIR keeps moonwatch's stdout/stderr and dockerd.log in DIR;
+# MW_STORM_N sets the size of phase 4 (default 50).
 # Needs root, docker.io and busybox-static, else exits 77 (skipped).
 # Prints phase timings; leaves no engine, container, process or file.
 set -uo pipefail
@@ -237,8 +238,22 @@ mw_docker tag mwbox:1 mwweb:2 || die "docker tag mwweb:2"
 mw_docker tag mwbox:1 mwbad:3 || die "docker tag mwbad:3"
 ok "images mwbox:1, mwweb:2 and mwbad:3"
 
-# Three ports for servers, the rest only exposed.
-pbase=$((20000 + RANDOM % 30000))
+# Three free loopback ports for the servers from pbase+1 on; the other
+# ports are only exposed.
+pbase=$(python3 -c '
+import random, socket
+for _ in range(50):
+    base = random.randrange(20000, 50000)
+    try:
+        for p in range(base + 1, base + 4):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(base)
+    break
+')
+[ -n "$pbase" ] || die "no free loopback ports"
 p1=$((pbase + 1)) p2=$((pbase + 2)) p3=$((pbase + 3))
 
 v1_instances='[{"url":"http://%%host%%:%%port%%/","port":"%%port%%","role":"%%env_PROBE_ROLE%%","min_collection_interval":1,"tags":["variant:v1"]}]'
