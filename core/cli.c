@@ -1,5 +1,5 @@
 /*
- * cli.c - the commands behind `moonwatch run|check|validate` and the
+ * cli.c - the commands behind `moonwatch run|check|configcheck|validate` and the
  * options they share.
  */
 #include "core/cli.h"
@@ -32,6 +32,7 @@ static const struct flag {
     {"--flush-interval", "flush_interval"},
     {"--sink", "sink"},
     {"--hostname", "hostname"},
+    {"--docker-host", "docker_host"},
 };
 
 static int apply(mw_config *cfg, const char *key, const char *value)
@@ -327,6 +328,83 @@ int mw__cmd_check(int argc, char **argv)
     rc = run_rounds(eng, ids, n, o.times);
     mw_engine_flush(eng);
 out:
+    mw_engine_free(eng);
+    mw__cli_args_free(&a);
+    return rc;
+}
+
+/* ------------------------------------------------------------- configcheck */
+
+static void print_config_text(const cJSON *o)
+{
+    const cJSON *svc = cJSON_GetObjectItem(o, "service");
+    char *inst = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "instance"));
+    char *init = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "init_config"));
+    printf("=== %s (%s) ===\n", cJSON_GetStringValue(cJSON_GetObjectItem(o, "check")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "id")));
+    printf("source:      %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(o, "source")));
+    if (cJSON_IsString(svc))
+        printf("service:     %s (%s)\n", svc->valuestring,
+               cJSON_GetStringValue(cJSON_GetObjectItem(o, "container_name")));
+    printf("instance:    %s\ninit_config: %s\n\n", inst ? inst : "?", init ? init : "?");
+    cJSON_free(inst);
+    cJSON_free(init);
+}
+
+static void print_unresolved_text(const cJSON *o)
+{
+    printf("%s for %s (%s) from %s: %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(o, "check")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "service")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "container_name")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "source")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "reason")));
+}
+
+static void print_configcheck(const cJSON *doc, int json)
+{
+    if (json) {
+        char *s = cJSON_PrintUnformatted(doc);
+        if (s)
+            printf("%s\n", s);
+        cJSON_free(s);
+        return;
+    }
+    const cJSON *it, *un = cJSON_GetObjectItem(doc, "unresolved");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "resolved")) print_config_text(it);
+    if (cJSON_GetArraySize(un) > 0)
+        printf("=== unresolved ===\n");
+    cJSON_ArrayForEach(it, un) print_unresolved_text(it);
+}
+
+int mw__cmd_configcheck(int argc, char **argv)
+{
+    mw__cli_args a;
+    int json = 0, rc = 1;
+    double timeout = 30;
+    if (mw__cli_common(argc, argv, &a) != 0)
+        return 2;
+    for (int i = 0; i < a.nrest; i++) {
+        if (!strcmp(a.rest[i], "--json")) {
+            json = 1;
+        } else if (!strcmp(a.rest[i], "--timeout") && i + 1 < a.nrest) {
+            timeout = strtod(a.rest[++i], NULL);
+        } else {
+            fprintf(stderr, "usage: moonwatch configcheck [--json] [--timeout SEC]\n");
+            mw__cli_args_free(&a);
+            return 2;
+        }
+    }
+    mw_engine *eng = engine_or_die(a.cfg);
+    char *err = NULL;
+    cJSON *doc = eng ? mw__engine_configcheck(eng, timeout > 0 ? timeout : 30, &err) : NULL;
+    if (doc) {
+        print_configcheck(doc, json);
+        rc = 0;
+    } else if (eng) {
+        fprintf(stderr, "moonwatch configcheck: %s\n", err ? err : "out of memory");
+    }
+    cJSON_Delete(doc);
+    free(err);
     mw_engine_free(eng);
     mw__cli_args_free(&a);
     return rc;

@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/sink.h"
 #include "core/util.h"
+#include "discovery/discovery.h"
 #include "lua/sandbox.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ struct mw_engine {
     mw__budget *budget;
     mw__loop *loop;
     mw__sched *sched;
+    mw__discovery *disc;
     mw__timer flush_timer;
     uint64_t flush_ns;
     sink sinks[MAX_SINKS];
@@ -261,6 +263,7 @@ void mw_engine_free(mw_engine *eng)
         mw_engine_stop(eng);
     if (eng->loop)
         mw__timer_stop(eng->loop, &eng->flush_timer);
+    mw__discovery_free(eng->disc);
     mw__sched_free(eng->sched);
     mw__budget_free(eng->budget);
     mw__agg_free(eng->agg);
@@ -374,9 +377,8 @@ static mw__script *script_for(mw_engine *eng, const char *check, char **err)
     return s;
 }
 
-mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source,
-                            const cJSON *instance, const cJSON *init_config, const char **id_out,
-                            char **err)
+static mw_code schedule(mw_engine *eng, const char *name, const char *source, const cJSON *instance,
+                        const cJSON *init_config, int run_now, const char **id_out, char **err)
 {
     mw__instance_defaults d = {
         .interval = eng->cfg->default_interval,
@@ -396,10 +398,18 @@ mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source
         .instance = instance,
         .init_config = init_config,
         .params = &p,
+        .run_now = run_now,
     };
     mw_code rc = mw__sched_add(eng->sched, &spec, id_out, err);
     mw__instance_params_free(&p);
     return rc;
+}
+
+mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source,
+                            const cJSON *instance, const cJSON *init_config, const char **id_out,
+                            char **err)
+{
+    return schedule(eng, name, source, instance, init_config, 0, id_out, err);
 }
 
 size_t mw__engine_schedule_template(mw_engine *eng, const mw__template *t, mw__diag *diag)
@@ -432,24 +442,144 @@ void mw__engine_load_templates(mw_engine *eng, mw__template_set *set, mw__diag *
     mw__template_set_finish(set);
 }
 
-mw_code mw_engine_load(mw_engine *eng)
+/* Instances found by discovery go to the scheduler through these. Those
+ * of the first sync have their first runs spread; after it, a container
+ * that starts gets its first run at once. */
+static mw_code disc_schedule(void *ud, const mw__match_item *it, const char *id, char **err)
+{
+    mw_engine *eng = ud;
+    const char *got = NULL;
+    int now = eng->disc && mw__discovery_synced(eng->disc);
+    mw_code rc =
+        schedule(eng, it->check, it->source, it->instance, it->init_config, now, &got, err);
+    if (rc == MW_OK && strcmp(got, id) != 0) /* both hash the same config */
+        mw__warn(&eng->log, got, "scheduled under an unexpected id (wanted %s)", id);
+    return rc;
+}
+
+static void disc_unschedule(void *ud, const char *id)
+{
+    mw_engine *eng = ud;
+    mw__sched_remove(eng->sched, id);
+}
+
+static mw_code start_discovery(mw_engine *eng, mw__template_set *set, int one_shot)
+{
+    mw__discovery_opts o = {
+        .loop = eng->loop,
+        .log = &eng->log,
+        .agg = eng->agg,
+        .cfg = eng->cfg,
+        .ops = {one_shot ? NULL : disc_schedule, one_shot ? NULL : disc_unschedule, eng},
+        .one_shot = one_shot,
+    };
+    const char *off = NULL;
+    char *err = NULL;
+    if (!(eng->disc = mw__discovery_new(&o, set, &off, &err))) {
+        mw__error(&eng->log, "discovery", "%s", err ? err : "out of memory");
+        free(err);
+        return MW_EINVAL;
+    }
+    if (off)
+        mw__info(&eng->log, "discovery", "%s", off);
+    return MW_OK;
+}
+
+/* Loads the templates, schedules the static ones (unless `one_shot`) and
+ * hands the set to discovery. */
+static mw_code load(mw_engine *eng, int one_shot)
 {
     mw__template_set set = {0};
     mw__diag diag = {0};
+    if (eng->disc)
+        return MW_ESTATE;
     if (settle_dirs(eng) != 0)
         return MW_ENOMEM;
     mw__engine_load_templates(eng, &set, &diag);
     size_t scheduled = 0;
-    for (size_t i = 0; i < set.n; i++)
+    for (size_t i = 0; i < set.n && !one_shot; i++)
         if (!set.v[i].ad_identifiers) /* static configs run at start */
             scheduled += mw__engine_schedule_template(eng, &set.v[i], &diag);
     for (size_t i = 0; i < diag.n; i++)
         mw__error(&eng->log, NULL, "%s", diag.items[i]);
-    mw__info(&eng->log, NULL, "%zu instances scheduled from %zu templates (%zu problems)",
-             scheduled, set.n, diag.n);
-    mw__template_set_free(&set);
+    if (!one_shot)
+        mw__info(&eng->log, NULL, "%zu instances scheduled from %zu templates (%zu problems)",
+                 scheduled, set.n, diag.n);
     mw__diag_free(&diag);
-    return MW_OK;
+    mw_code rc = start_discovery(eng, &set, one_shot);
+    mw__template_set_free(&set);
+    return rc;
+}
+
+mw_code mw_engine_load(mw_engine *eng)
+{
+    return load(eng, 0);
+}
+
+/* Static configs as configcheck shows them: each instance resolved as is. */
+static void describe_static(mw_engine *eng, const mw__template_set *set, cJSON *resolved)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const mw__template *t = &set->v[i];
+        if (t->ad_identifiers)
+            continue;
+        const cJSON *inst;
+        cJSON_ArrayForEach(inst, t->instances)
+        {
+            char *id = mw__instance_id(t->check, t->init_config, inst);
+            cJSON *o = cJSON_CreateObject();
+            if (id && o) {
+                cJSON_AddStringToObject(o, "check", t->check);
+                cJSON_AddStringToObject(o, "id", id);
+                cJSON_AddNullToObject(o, "service");
+                cJSON_AddStringToObject(o, "source", t->file);
+                cJSON_AddItemToObject(o, "init_config", cJSON_Duplicate(t->init_config, 1));
+                cJSON_AddItemToObject(o, "instance", cJSON_Duplicate(inst, 1));
+                cJSON_AddItemToArray(resolved, o);
+                o = NULL;
+            }
+            cJSON_Delete(o);
+            free(id);
+        }
+    }
+    MW_UNUSED(eng);
+}
+
+cJSON *mw__engine_configcheck(mw_engine *eng, double timeout, char **err)
+{
+    *err = NULL;
+    if (eng->started || eng->disc) {
+        *err = mw__strdup("configcheck needs an engine that was not loaded");
+        return NULL;
+    }
+    if (load(eng, 1) != MW_OK) {
+        *err = mw__strdup("cannot start discovery (see the log)");
+        return NULL;
+    }
+    uint64_t end = mw__mono_ns() + (uint64_t)(timeout * 1e9);
+    while (!mw__discovery_synced(eng->disc) && mw__mono_ns() < end)
+        mw__loop_run_once(eng->loop, 50);
+    if (!mw__discovery_synced(eng->disc)) {
+        const char *why = mw__discovery_error(eng->disc);
+        *err = mw__sprintf("discovery did not finish within %g s%s%s", timeout, why ? ": " : "",
+                           why ? why : "");
+        return NULL;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON *resolved = cJSON_AddArrayToObject(out, "resolved");
+    cJSON *unresolved = cJSON_AddArrayToObject(out, "unresolved");
+    if (!out || !resolved || !unresolved) {
+        cJSON_Delete(out);
+        *err = mw__strdup("out of memory");
+        return NULL;
+    }
+    describe_static(eng, mw__discovery_templates(eng->disc), resolved);
+    if (mw__discovery_describe(eng->disc, resolved, unresolved) != 0) {
+        cJSON_Delete(out);
+        *err = mw__strdup("out of memory");
+        return NULL;
+    }
+    return out;
 }
 
 /* ------------------------------------------------------------- running */

@@ -14,6 +14,8 @@ static int usage(FILE *f)
                "  run [-c FILE]            run the engine (the daemon)\n"
                "  check NAME [--instance JSON] [--init-config JSON] [--times N]\n"
                "                           run one check now and print what it emitted\n"
+               "  configcheck [--json]     discover once and print every resolved config,\n"
+               "                           and every one that did not resolve, with why\n"
                "  validate PATH...         report every problem in templates and checks\n"
                "  version                  print the version\n"
                "\n"
@@ -27,6 +29,8 @@ static int usage(FILE *f)
                "  --log-level LEVEL        debug, info, warn, error, off\n"
                "  --log-format text|json\n"
                "  --hostname NAME          default host of samples\n"
+               "  --docker-host URL        unix:///path or tcp://host:port (default\n"
+               "                           $DOCKER_HOST, else unix:///var/run/docker.sock)\n"
                "  --set KEY=VALUE          any config-file option\n");
     return f == stderr ? 2 : 0;
 }
@@ -38,6 +42,7 @@ static const struct command {
     {"run", mw__cmd_run},
     {"check", mw__cmd_check},
     {"validate", mw__cmd_validate},
+    {"configcheck", mw__cmd_configcheck},
 };
 
 int main(int argc, char **argv)
@@ -54,11 +59,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name))
             return commands[i].fn(argc - 2, argv + 2);
-    if (!strcmp(cmd, "configcheck") || !strcmp(cmd, "status")) {
-        fprintf(stderr,
-                "moonwatch: '%s' is not built yet (it comes with discovery and "
-                "the status listener)\n",
-                cmd);
+    if (!strcmp(cmd, "status")) {
+        fprintf(stderr, "moonwatch: 'status' is not built yet (it comes with the status "
+                        "listener)\n");
         return 2;
     }
     fprintf(stderr, "moonwatch: unknown command '%s'\n", cmd);

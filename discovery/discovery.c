@@ -1,0 +1,207 @@
+/*
+ * discovery.c - wires the Docker source, the container filter and the
+ * reconciler together for an engine (see discovery.h).
+ */
+#include "discovery/discovery.h"
+
+#include "core/http.h"
+#include "core/util.h"
+#include "discovery/docker.h"
+#include "discovery/filter.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_DOCKER_SOCKET "/var/run/docker.sock"
+
+struct mw__discovery {
+    const mw__log *log;
+    mw__template_set set;
+    mw__tmplvars_opts vars;
+    mw__filter *filter;
+    mw__http *http;
+    mw__docker *docker;
+    mw__reconcile *rec;
+    int synced;
+    char *error;
+};
+
+/* ------------------------------------------------------------- docker */
+
+static void on_upsert(void *ud, const mw__service *svc)
+{
+    mw__discovery *d = ud;
+    if (mw__reconcile_service(d->rec, svc) != 0)
+        mw__error(d->log, svc->id, "out of memory: service kept as it was");
+}
+
+static void on_remove(void *ud, const char *id)
+{
+    mw__discovery *d = ud;
+    mw__reconcile_remove(d->rec, id);
+}
+
+static void on_synced(void *ud)
+{
+    mw__discovery *d = ud;
+    d->synced = 1;
+    free(d->error);
+    d->error = NULL;
+}
+
+static void on_connected(void *ud, int up, const char *why)
+{
+    mw__discovery *d = ud;
+    free(d->error);
+    d->error = up || !why ? NULL : mw__strdup(why);
+}
+
+/* "include" from the config, then the environment variable. */
+static char *join_env(const char *cfg, const char *var)
+{
+    const char *env = getenv(var);
+    if (cfg && env && *env)
+        return mw__sprintf("%s %s", cfg, env);
+    return mw__strdup(cfg ? cfg : env && *env ? env : "");
+}
+
+static int make_filter(mw__discovery *d, const mw_config *cfg, char **err)
+{
+    char *inc = join_env(cfg->container_include, "DD_CONTAINER_INCLUDE");
+    char *exc = join_env(cfg->container_exclude, "DD_CONTAINER_EXCLUDE");
+    mw__diag diag = {0};
+    if (inc && exc)
+        d->filter = mw__filter_new(inc, exc, "container filter", &diag);
+    for (size_t i = 0; i < diag.n; i++)
+        mw__error(d->log, "docker", "%s", diag.items[i]);
+    mw__diag_free(&diag);
+    free(inc);
+    free(exc);
+    if (!d->filter)
+        *err = mw__strdup("out of memory");
+    return d->filter ? 0 : -1;
+}
+
+/* The Docker host to use, or NULL (with `*why_off`) when discovery is off. */
+static const char *docker_host(const mw_config *cfg, const char **why_off)
+{
+    const char *env = getenv("DOCKER_HOST");
+    const char *host = cfg->docker_host ? cfg->docker_host : env && *env ? env : NULL;
+    struct stat st;
+    if (cfg->docker_mode == MW_DOCKER_OFF) {
+        *why_off = "Docker discovery is off (docker: off)";
+        return NULL;
+    }
+    if (host)
+        return host;
+    if (cfg->docker_mode == MW_DOCKER_ON || stat(DEFAULT_DOCKER_SOCKET, &st) == 0)
+        return "unix://" DEFAULT_DOCKER_SOCKET;
+    *why_off = "no Docker host given and no " DEFAULT_DOCKER_SOCKET;
+    return NULL;
+}
+
+static int start_docker(mw__discovery *d, const mw__discovery_opts *o, const char *host, char **err)
+{
+    if (make_filter(d, o->cfg, err) != 0 || !(d->http = mw__http_new(o->loop))) {
+        if (!*err)
+            *err = mw__strdup("out of memory");
+        return -1;
+    }
+    mw__docker_opts dopts = {
+        .host = host,
+        .loop = o->loop,
+        .http = d->http,
+        .log = o->log,
+        .agg = o->one_shot ? NULL : o->agg,
+        .filter = d->filter,
+        .include_self = o->cfg->discover_self,
+        .one_shot = o->one_shot,
+        .cbs = {on_upsert, on_remove, on_synced, on_connected, d},
+    };
+    d->docker = mw__docker_new(&dopts, err);
+    return d->docker ? 0 : -1;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+mw__discovery *mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set,
+                                 const char **why_off, char **err)
+{
+    mw__discovery *d = calloc(1, sizeof *d);
+    *err = NULL;
+    if (why_off)
+        *why_off = NULL;
+    if (!d) {
+        *err = mw__strdup("out of memory");
+        return NULL;
+    }
+    d->log = o->log;
+    d->set = *set;
+    memset(set, 0, sizeof *set);
+    d->vars = (mw__tmplvars_opts){
+        .host_network_host = o->cfg->host_network_host,
+        .env_allow = (const char *const *)o->cfg->env_allowlist.v,
+        .nenv_allow = o->cfg->env_allowlist.n,
+    };
+    if (!(d->rec = mw__reconcile_new(&d->set, &d->vars, &o->ops, o->log))) {
+        *err = mw__strdup("out of memory");
+        mw__discovery_free(d);
+        return NULL;
+    }
+    const char *off = NULL, *host = docker_host(o->cfg, &off);
+    if (!host) {
+        d->synced = 1;
+        if (why_off)
+            *why_off = off;
+        return d;
+    }
+    if (start_docker(d, o, host, err) != 0) {
+        mw__discovery_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void mw__discovery_free(mw__discovery *d)
+{
+    if (!d)
+        return;
+    mw__docker_free(d->docker);
+    mw__http_free(d->http);
+    mw__reconcile_free(d->rec);
+    mw__filter_free(d->filter);
+    mw__template_set_free(&d->set);
+    free(d->error);
+    free(d);
+}
+
+int mw__discovery_synced(const mw__discovery *d)
+{
+    return d->synced;
+}
+
+const char *mw__discovery_error(const mw__discovery *d)
+{
+    return d->error;
+}
+
+size_t mw__discovery_services(const mw__discovery *d)
+{
+    return mw__reconcile_services(d->rec);
+}
+
+size_t mw__discovery_instances(const mw__discovery *d)
+{
+    return mw__reconcile_instances(d->rec);
+}
+
+int mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *unresolved)
+{
+    return mw__reconcile_describe(d->rec, resolved, unresolved);
+}
+
+const mw__template_set *mw__discovery_templates(const mw__discovery *d)
+{
+    return &d->set;
+}

@@ -1,0 +1,415 @@
+/*
+ * reconcile.c - the instance diff (see reconcile.h).
+ *
+ * Two hash tables: services by id, each with the configs it wants, and
+ * instance references by id. Applying a service acquires the references
+ * of its new configs before releasing those of its old ones, so an
+ * instance both sets share is never unscheduled and scheduled again.
+ */
+#include "discovery/reconcile.h"
+
+#include "core/instance.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct want {
+    mw__match_item it;
+    char *id;        /* instance id, when resolved */
+    char *sched_err; /* the scheduler refused it */
+    int held;        /* holds a reference on `id` */
+} want;
+
+typedef struct svc_entry {
+    char *id, *name;
+    uint64_t digest;
+    want *w;
+    size_t nw;
+    struct svc_entry *next;
+} svc_entry;
+
+typedef struct inst_ref {
+    char *id;
+    unsigned refs;
+    struct inst_ref *next;
+} inst_ref;
+
+/* A chained table of either kind: both start with their key. */
+typedef struct table {
+    void **b;
+    size_t nb, n;
+} table;
+
+struct mw__reconcile {
+    const mw__template_set *set;
+    const mw__tmplvars_opts *vars;
+    mw__reconcile_ops ops;
+    const mw__log *log;
+    table svcs;  /* svc_entry */
+    table insts; /* inst_ref */
+};
+
+/* ------------------------------------------------------------- tables */
+
+static size_t bucket(const table *t, const char *key)
+{
+    return (size_t)(mw__hash(MW_HASH_INIT, key, strlen(key)) & (t->nb - 1));
+}
+
+static svc_entry **svc_slot(table *t, const char *id)
+{
+    svc_entry **pp = (svc_entry **)&t->b[bucket(t, id)];
+    while (*pp && strcmp((*pp)->id, id) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static inst_ref **inst_slot(table *t, const char *id)
+{
+    inst_ref **pp = (inst_ref **)&t->b[bucket(t, id)];
+    while (*pp && strcmp((*pp)->id, id) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static int table_init(table *t)
+{
+    t->nb = 64;
+    t->n = 0;
+    t->b = calloc(t->nb, sizeof *t->b);
+    return t->b ? 0 : -1;
+}
+
+/* Doubles the buckets when full; `key_of`/`next_of` reach into either
+ * entry type. A failed grow is harmless: chains just get longer. */
+static void table_grow_svcs(table *t)
+{
+    if (t->n < t->nb)
+        return;
+    table nt = {calloc(t->nb * 2, sizeof *t->b), t->nb * 2, t->n};
+    if (!nt.b)
+        return;
+    for (size_t i = 0; i < t->nb; i++) {
+        for (svc_entry *e = t->b[i], *next; e; e = next) {
+            next = e->next;
+            svc_entry **head = (svc_entry **)&nt.b[bucket(&nt, e->id)];
+            e->next = *head;
+            *head = e;
+        }
+    }
+    free(t->b);
+    *t = nt;
+}
+
+static void table_grow_insts(table *t)
+{
+    if (t->n < t->nb)
+        return;
+    table nt = {calloc(t->nb * 2, sizeof *t->b), t->nb * 2, t->n};
+    if (!nt.b)
+        return;
+    for (size_t i = 0; i < t->nb; i++) {
+        for (inst_ref *e = t->b[i], *next; e; e = next) {
+            next = e->next;
+            inst_ref **head = (inst_ref **)&nt.b[bucket(&nt, e->id)];
+            e->next = *head;
+            *head = e;
+        }
+    }
+    free(t->b);
+    *t = nt;
+}
+
+/* ------------------------------------------------------------- references */
+
+/* Takes a reference on `w->id`, scheduling it when it is new. */
+static void acquire(mw__reconcile *r, const svc_entry *s, want *w)
+{
+    inst_ref **pp = inst_slot(&r->insts, w->id);
+    if (*pp) {
+        (*pp)->refs++;
+        w->held = 1;
+        return;
+    }
+    inst_ref *ref = calloc(1, sizeof *ref);
+    if (!ref || !(ref->id = mw__strdup(w->id))) {
+        free(ref);
+        w->sched_err = mw__strdup("out of memory");
+        return;
+    }
+    if (r->ops.schedule) {
+        char *err = NULL;
+        mw_code rc = r->ops.schedule(r->ops.ud, &w->it, w->id, &err);
+        if (rc != MW_OK) {
+            w->sched_err = rc == MW_ESTATE ? mw__strdup("an identical instance is already "
+                                                        "scheduled from a static config")
+                                           : (err ? err : mw__strdup(mw_strerror(rc)));
+            if (rc == MW_ESTATE)
+                free(err);
+            mw__error(r->log, s->id, "cannot schedule %s from %s: %s", w->it.check, w->it.source,
+                      w->sched_err ? w->sched_err : "out of memory");
+            free(ref->id);
+            free(ref);
+            return;
+        }
+        mw__info(r->log, w->id, "scheduled for %s (%s) from %s", s->id, s->name, w->it.source);
+    }
+    ref->refs = 1;
+    ref->next = NULL;
+    *inst_slot(&r->insts, w->id) = ref;
+    r->insts.n++;
+    table_grow_insts(&r->insts);
+    w->held = 1;
+}
+
+static void release(mw__reconcile *r, const svc_entry *s, want *w, const char *why)
+{
+    if (!w->held)
+        return;
+    w->held = 0;
+    inst_ref **pp = inst_slot(&r->insts, w->id), *ref = *pp;
+    if (!ref || --ref->refs > 0)
+        return;
+    *pp = ref->next;
+    r->insts.n--;
+    if (r->ops.unschedule) {
+        r->ops.unschedule(r->ops.ud, ref->id);
+        mw__info(r->log, ref->id, "unscheduled: %s (%s) %s", s->id, s->name, why);
+    }
+    free(ref->id);
+    free(ref);
+}
+
+/* ------------------------------------------------------------- services */
+
+static void wants_free(want *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(w[i].it.check);
+        free(w[i].it.source);
+        cJSON_Delete(w[i].it.init_config);
+        cJSON_Delete(w[i].it.instance);
+        free(w[i].it.reason);
+        free(w[i].id);
+        free(w[i].sched_err);
+    }
+    free(w);
+}
+
+static void release_all(mw__reconcile *r, svc_entry *s, const char *why)
+{
+    for (size_t i = 0; i < s->nw; i++)
+        release(r, s, &s->w[i], why);
+}
+
+static void svc_entry_free(svc_entry *s)
+{
+    wants_free(s->w, s->nw);
+    free(s->id);
+    free(s->name);
+    free(s);
+}
+
+/* Moves the match items into wants, with their instance ids. */
+static want *wants_from(mw__match_result *m, size_t *n)
+{
+    want *w = calloc(m->n ? m->n : 1, sizeof *w);
+    if (!w)
+        return NULL;
+    for (size_t i = 0; i < m->n; i++) {
+        w[i].it = m->v[i];
+        memset(&m->v[i], 0, sizeof m->v[i]);
+        if (w[i].it.instance &&
+            !(w[i].id = mw__instance_id(w[i].it.check, w[i].it.init_config, w[i].it.instance)))
+            w[i].sched_err = mw__strdup("out of memory");
+    }
+    *n = m->n;
+    return w;
+}
+
+static void log_problems(mw__reconcile *r, const mw__service *svc, const mw__match_result *m,
+                         const want *w, size_t n)
+{
+    for (size_t i = 0; i < m->nproblems; i++)
+        mw__warn(r->log, svc->id, "%s", m->problems[i]);
+    for (size_t i = 0; i < n; i++)
+        if (w[i].it.reason)
+            mw__warn(r->log, svc->id, "unresolved %s (instance %zu) from %s: %s", w[i].it.check,
+                     w[i].it.index, w[i].it.source, w[i].it.reason);
+}
+
+static svc_entry *svc_entry_new(mw__reconcile *r, const mw__service *svc)
+{
+    svc_entry *s = calloc(1, sizeof *s);
+    if (!s || !(s->id = mw__strdup(svc->id)) ||
+        !(s->name = mw__strdup(svc->name ? svc->name : ""))) {
+        if (s)
+            free(s->id);
+        free(s);
+        return NULL;
+    }
+    *svc_slot(&r->svcs, s->id) = s;
+    r->svcs.n++;
+    table_grow_svcs(&r->svcs);
+    return s;
+}
+
+int mw__reconcile_service(mw__reconcile *r, const mw__service *svc)
+{
+    svc_entry *s = *svc_slot(&r->svcs, svc->id);
+    if (s && s->digest == svc->digest)
+        return 0;
+    mw__match_result m = {0};
+    if (mw__match_service(r->set, svc, r->vars, &m) != 0) {
+        mw__match_result_free(&m);
+        return -1;
+    }
+    size_t nw = 0;
+    want *w = wants_from(&m, &nw);
+    if (!w || (!s && !(s = svc_entry_new(r, svc)))) {
+        if (w)
+            wants_free(w, nw);
+        mw__match_result_free(&m);
+        return -1;
+    }
+    log_problems(r, svc, &m, w, nw);
+    mw__match_result_free(&m);
+    char *name = mw__strdup(svc->name ? svc->name : "");
+    if (name) {
+        free(s->name);
+        s->name = name;
+    }
+    for (size_t i = 0; i < nw; i++)
+        if (w[i].id && !w[i].sched_err)
+            acquire(r, s, &w[i]);
+    release_all(r, s, "config changed");
+    wants_free(s->w, s->nw);
+    s->w = w;
+    s->nw = nw;
+    s->digest = svc->digest;
+    return 0;
+}
+
+void mw__reconcile_remove(mw__reconcile *r, const char *svc_id)
+{
+    svc_entry **pp = svc_slot(&r->svcs, svc_id), *s = *pp;
+    if (!s)
+        return;
+    *pp = s->next;
+    r->svcs.n--;
+    release_all(r, s, "gone");
+    svc_entry_free(s);
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+mw__reconcile *mw__reconcile_new(const mw__template_set *set, const mw__tmplvars_opts *vars,
+                                 const mw__reconcile_ops *ops, const mw__log *log)
+{
+    mw__reconcile *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->set = set;
+    r->vars = vars;
+    if (ops)
+        r->ops = *ops;
+    r->log = log;
+    if (table_init(&r->svcs) != 0 || table_init(&r->insts) != 0) {
+        free(r->svcs.b);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void mw__reconcile_free(mw__reconcile *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->svcs.nb; i++) {
+        for (svc_entry *s = r->svcs.b[i], *next; s; s = next) {
+            next = s->next;
+            release_all(r, s, "engine stopping");
+            svc_entry_free(s);
+        }
+    }
+    for (size_t i = 0; i < r->insts.nb; i++) {
+        for (inst_ref *ref = r->insts.b[i], *next; ref; ref = next) {
+            next = ref->next;
+            free(ref->id);
+            free(ref);
+        }
+    }
+    free(r->svcs.b);
+    free(r->insts.b);
+    free(r);
+}
+
+size_t mw__reconcile_services(const mw__reconcile *r)
+{
+    return r->svcs.n;
+}
+
+size_t mw__reconcile_instances(const mw__reconcile *r)
+{
+    return r->insts.n;
+}
+
+/* ------------------------------------------------------------- describe */
+
+static int by_id(const void *a, const void *b)
+{
+    return strcmp((*(svc_entry *const *)a)->id, (*(svc_entry *const *)b)->id);
+}
+
+static int describe_want(const svc_entry *s, const want *w, cJSON *resolved, cJSON *unresolved)
+{
+    const char *reason = w->it.reason ? w->it.reason : w->sched_err;
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddStringToObject(o, "check", w->it.check) ||
+        (!reason && !cJSON_AddStringToObject(o, "id", w->id)) ||
+        !cJSON_AddStringToObject(o, "service", s->id) ||
+        !cJSON_AddStringToObject(o, "container_name", s->name) ||
+        !cJSON_AddStringToObject(o, "source", w->it.source)) {
+        cJSON_Delete(o);
+        return -1;
+    }
+    if (reason) {
+        if (!cJSON_AddStringToObject(o, "reason", reason)) {
+            cJSON_Delete(o);
+            return -1;
+        }
+        cJSON_AddItemToArray(unresolved, o);
+        return 0;
+    }
+    cJSON *ic = cJSON_Duplicate(w->it.init_config, 1), *in = cJSON_Duplicate(w->it.instance, 1);
+    if (!ic || !in) {
+        cJSON_Delete(ic);
+        cJSON_Delete(in);
+        cJSON_Delete(o);
+        return -1;
+    }
+    cJSON_AddItemToObject(o, "init_config", ic);
+    cJSON_AddItemToObject(o, "instance", in);
+    cJSON_AddItemToArray(resolved, o);
+    return 0;
+}
+
+int mw__reconcile_describe(const mw__reconcile *r, cJSON *resolved, cJSON *unresolved)
+{
+    svc_entry **all = calloc(r->svcs.n ? r->svcs.n : 1, sizeof *all);
+    if (!all)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < r->svcs.nb; i++)
+        for (svc_entry *s = r->svcs.b[i]; s; s = s->next)
+            all[n++] = s;
+    qsort(all, n, sizeof *all, by_id);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        for (size_t j = 0; j < all[i]->nw && rc == 0; j++)
+            rc = describe_want(all[i], &all[i]->w[j], resolved, unresolved);
+    free(all);
+    return rc;
+}
