@@ -413,13 +413,14 @@ mkdir -p "$tmp/storm"
 pids=()
 t0=$(_mw_now_ms)
 for ((i = 1; i <= storm_n; i++)); do
-  idle "st-$i" $((pbase + 100 + i)) mwweb:2 >"$tmp/storm/$i" 2>&1 &
+  MW_DOCKER_CMD_TIMEOUT=120 idle "st-$i" $((pbase + 100 + i)) mwweb:2 >"$tmp/storm/$i" 2>&1 &
   pids+=($!)
 done
 started=0
 for p in "${pids[@]}"; do wait "$p" && started=$((started + 1)); done
 check "$started of $storm_n docker run -d succeeded ($(($(_mw_now_ms) - t0)) ms)" \
   [ "$started" -eq "$storm_n" ]
+[ "$started" -eq "$storm_n" ] || grep -hv "^[0-9a-f]\{64\}$" "$tmp"/storm/* | sort | uniq -c | head -n 5 >&2
 mapfile -t storm < <(mw_docker ps -aq --no-trunc --filter name=^/st- | sort)
 check "$storm_n storm containers exist" [ "${#storm[@]}" -eq "$storm_n" ]
 wait_for "every storm container scheduled (no missed start)" 40 all_live "${storm[@]}"
@@ -427,9 +428,9 @@ pids=()
 t0=$(_mw_now_ms)
 for ((i = 1; i <= storm_n; i++)); do
   case $((i % 3)) in
-    0) mw_docker stop -t 2 "st-$i" ;;
-    1) mw_docker kill "st-$i" ;;
-    2) mw_docker rm -f "st-$i" ;;
+    0) MW_DOCKER_CMD_TIMEOUT=120 mw_docker stop -t 2 "st-$i" ;;
+    1) MW_DOCKER_CMD_TIMEOUT=120 mw_docker kill "st-$i" ;;
+    2) MW_DOCKER_CMD_TIMEOUT=120 mw_docker rm -f "st-$i" ;;
   esac >/dev/null 2>&1 &
   pids+=($!)
 done
