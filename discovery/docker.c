@@ -81,10 +81,14 @@ struct ctr {
     mw__service *svc;               /* owned; NULL when not a service */
     mw__http_req *req;              /* the inspect or image request in flight */
     cJSON *inspect;                 /* owned while the image id is resolved */
+    cJSON *created;                 /* owned: the inspect of a created, not yet
+                                     * started container (see early_start) */
     uint64_t seq;                   /* bumped by every event naming the container */
     uint64_t req_seq;               /* `seq` when the request in flight started */
     uint64_t listed;                /* the list generation that last saw it */
     int want;                       /* an inspect is asked for */
+    int early;                      /* started while its create inspect was in
+                                     * flight: that answer may serve early_start */
     int queued;                     /* in the FIFO */
     int sync;                       /* counted in sync_outstanding */
     int64_t starts[RESTART_STARTS]; /* timeNano of recent starts, a ring */
@@ -399,6 +403,7 @@ static void ctr_release(ctr *e)
     if (e->req)
         mw__http_cancel(e->req);
     cJSON_Delete(e->inspect);
+    cJSON_Delete(e->created);
     mw__service_free(e->svc);
     free(e);
 }
@@ -414,7 +419,7 @@ static int starts_recent(const mw__docker *d, const ctr *e)
 /* Frees an entry that holds nothing any more. */
 static void ctr_gc(mw__docker *d, ctr *e)
 {
-    if (e->svc || e->req || e->want || e->queued || e->sync || starts_recent(d, e))
+    if (e->svc || e->created || e->req || e->want || e->queued || e->sync || starts_recent(d, e))
         return;
     ctr_unlink(d, e);
     ctr_release(e);
@@ -477,7 +482,7 @@ static void service_drop(mw__docker *d, ctr *e)
 static void service_put(mw__docker *d, ctr *e, mw__service *svc)
 {
     mw__service *old = e->svc;
-    int changed = !old || old->digest != svc->digest;
+    int changed = !old || old->digest != svc->digest || old->provisional != svc->provisional;
 
     e->svc = svc;
     if (!old)
@@ -832,7 +837,7 @@ static const char *inspect_image(const cJSON *root)
 
 /* Builds the service from an inspect of a running container and stores
  * it, or drops the container when the filter excludes it. */
-static void ctr_build(mw__docker *d, ctr *e, const cJSON *root, const char *image)
+static void ctr_build(mw__docker *d, ctr *e, const cJSON *root, const char *image, int provisional)
 {
     char *err = NULL;
     mw__service *svc = mw__service_from_inspect(root, image, &err);
@@ -849,6 +854,7 @@ static void ctr_build(mw__docker *d, ctr *e, const cJSON *root, const char *imag
         service_drop(d, e);
         return;
     }
+    svc->provisional = provisional;
     service_put(d, e, svc);
 }
 
@@ -881,6 +887,75 @@ static int start_image(mw__docker *d, ctr *e, const char *image)
     return 0;
 }
 
+/* A container that was created and not started yet: its inspect already
+ * has what the service needs but the pid and addresses, so that its
+ * `start` can schedule at once (early_start) instead of waiting for an
+ * inspect the engine answers only once the start is over. Kept for live
+ * `create` events only, at most one per container, until it starts or
+ * goes. Takes `root`. */
+static void keep_created(mw__docker *d, ctr *e, cJSON *root)
+{
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(root, "State");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(state, "Status");
+
+    cJSON_Delete(e->created);
+    e->created = NULL;
+    if (d->phase == PH_LIVE && cJSON_IsString(status) &&
+        strcmp(status->valuestring, "created") == 0)
+        e->created = root;
+    else
+        cJSON_Delete(root);
+}
+
+/* Marks a created container's inspect as running, without what only the
+ * start gives: pid 0, no addresses; and no hostname either when it will
+ * get an address, so that %%host%% cannot fall back to it. */
+static void created_as_running(cJSON *root)
+{
+    cJSON *state = cJSON_GetObjectItemCaseSensitive(root, "State");
+    cJSON *config = cJSON_GetObjectItemCaseSensitive(root, "Config");
+    cJSON *host = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "HostConfig"), "NetworkMode");
+    const char *mode = cJSON_GetStringValue(host);
+
+    if (cJSON_IsObject(state)) {
+        cJSON_ReplaceItemInObjectCaseSensitive(state, "Status", cJSON_CreateString("running"));
+        cJSON_ReplaceItemInObjectCaseSensitive(state, "Running", cJSON_CreateTrue());
+        cJSON_ReplaceItemInObjectCaseSensitive(state, "Pid", cJSON_CreateNumber(0));
+    }
+    if (cJSON_IsObject(config) && !(mode && (!strcmp(mode, "host") || !strcmp(mode, "none"))))
+        cJSON_ReplaceItemInObjectCaseSensitive(config, "Hostname", cJSON_CreateString(""));
+}
+
+/*
+ * On `start` of a container whose `create` inspect is at hand: a
+ * provisional service from it, so that instances whose config does not
+ * depend on the pid or addresses are scheduled now. The inspect that
+ * follows replaces it; the reconciler skips a provisional service whose
+ * configs do not all resolve, so nothing is half-known.
+ */
+static void early_start(mw__docker *d, ctr *e)
+{
+    cJSON *root = e->created;
+    const char *image;
+
+    e->created = NULL;
+    e->early = 0;
+    if (!root || e->svc || d->phase != PH_LIVE) {
+        cJSON_Delete(root);
+        return;
+    }
+    image = inspect_image(root);
+    if (image && mw__service_image_is_id(image) && !image_find(d, image)) {
+        cJSON_Delete(root); /* the image must be resolved first */
+        return;
+    }
+    created_as_running(root);
+    ctr_build(d, e, root,
+              image && mw__service_image_is_id(image) ? image_find(d, image)->tag : NULL, 1);
+    cJSON_Delete(root);
+}
+
 /* A fresh 200 inspect: running or not, image resolved or to resolve. */
 static void inspect_apply(mw__docker *d, ctr *e, cJSON *root)
 {
@@ -889,17 +964,17 @@ static void inspect_apply(mw__docker *d, ctr *e, cJSON *root)
 
     if (!inspect_running(root)) {
         service_drop(d, e);
-        cJSON_Delete(root);
+        keep_created(d, e, root);
         return;
     }
     if (!image || !mw__service_image_is_id(image)) {
-        ctr_build(d, e, root, NULL);
+        ctr_build(d, e, root, NULL, 0);
         cJSON_Delete(root);
         return;
     }
     cached = image_find(d, image);
     if (cached || start_image(d, e, image) != 0) {
-        ctr_build(d, e, root, cached ? cached->tag : NULL);
+        ctr_build(d, e, root, cached ? cached->tag : NULL, 0);
         cJSON_Delete(root);
         return;
     }
@@ -919,7 +994,18 @@ static void on_inspect(void *ud, const mw__http_result *r)
         return;
     }
     if (!ctr_fresh(e)) {
-        /* An event overtook it: a die/stop won, or another inspect follows. */
+        /* An event overtook it: a die/stop won, or another inspect follows;
+         * a create inspect overtaken by the start may still serve. */
+        if (e->early && r->code == MW_OK && r->status == 200 &&
+            (root = cJSON_ParseWithLength(r->body, r->len))) {
+            e->early = 0;
+            if (inspect_running(root)) {
+                inspect_apply(d, e, root); /* answered after the start */
+            } else {
+                keep_created(d, e, root);
+                early_start(d, e);
+            }
+        }
     } else if (r->code == MW_OK && r->status == 404) {
         mw__debug(d->log, WHERE, "container %.12s is gone (404 on inspect)", e->cid);
         service_drop(d, e);
@@ -973,7 +1059,7 @@ static void on_image(void *ud, const mw__http_result *r)
         image_put(d, image, NULL); /* gone: nothing to resolve it to */
     }
     if (ctr_fresh(e))
-        ctr_build(d, e, root, tag);
+        ctr_build(d, e, root, tag, 0);
     cJSON_Delete(img);
     cJSON_Delete(root);
     ctr_done(d, e);
@@ -1049,6 +1135,9 @@ static void ev_remove(mw__docker *d, const mw__docker_event *ev)
         return;
     e->seq++;
     e->want = 0;
+    e->early = 0;
+    cJSON_Delete(e->created);
+    e->created = NULL;
     service_drop(d, e);
     ctr_settle(d, e);
     ctr_gc(d, e);
@@ -1058,8 +1147,11 @@ static void ev_start(mw__docker *d, const mw__docker_event *ev)
 {
     ctr *e = event_ctr(d, ev, 1);
 
-    if (e)
+    if (e) {
         note_start(d, ev, e);
+        e->early = !e->created && !e->svc && e->req != NULL;
+        early_start(d, e);
+    }
     ev_inspect(d, ev);
 }
 
@@ -1084,9 +1176,11 @@ static const struct {
     const char *action;
     event_fn fn;
 } event_table[] = {
-    {"start", ev_start},    {"unpause", ev_inspect}, {"health_status", ev_health},
-    {"rename", ev_inspect}, {"update", ev_inspect},  {"die", ev_die},
-    {"stop", ev_remove},    {"destroy", ev_remove},  {"pause", ev_remove},
+    {"create", ev_inspect},  {"start", ev_start},
+    {"unpause", ev_inspect}, {"health_status", ev_health},
+    {"rename", ev_inspect},  {"update", ev_inspect},
+    {"die", ev_die},         {"stop", ev_remove},
+    {"destroy", ev_remove},  {"pause", ev_remove},
     {"oom", ev_oom},
     /* kill: nothing; the die that follows a fatal signal removes it */
 };
@@ -1225,7 +1319,9 @@ static void teardown(mw__docker *d)
                 mw__http_cancel(e->req);
             e->req = NULL;
             cJSON_Delete(e->inspect);
-            e->inspect = NULL;
+            cJSON_Delete(e->created);
+            e->inspect = e->created = NULL;
+            e->early = 0;
             e->want = e->queued = e->sync = 0;
         }
     d->w_head = NULL;

@@ -31,6 +31,13 @@
  * to `upsert` only when new or when its digest changed; a health or state
  * change alone updates the held copy silently.
  *
+ * Early start: a live `create` is inspected too, and the answer kept
+ * until the container starts (or goes). Its `start` then upserts at once
+ * a provisional service from it (pid 0, no addresses yet), without
+ * waiting for the engine to finish the start and answer the inspect that
+ * follows, which then replaces it. The reconciler applies a provisional
+ * service only when all of its configs resolve without pid or addresses.
+ *
  * Disconnects: the stream ending or failing, or the engine being down at
  * start, leads to a reconnect after a capped, jittered backoff (100 ms
  * doubling to 10 s, +-20 %), reported through `connected`.

@@ -239,6 +239,16 @@ static void log_problems(mw__reconcile *r, const mw__service *svc, const mw__mat
                      w[i].it.index, w[i].it.source, w[i].it.reason);
 }
 
+/* A provisional service (pid and addresses not known yet) is applied
+ * only when every config resolves without them. */
+static int all_resolved(const mw__match_result *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->v[i].reason)
+            return 0;
+    return 1;
+}
+
 static svc_entry *svc_entry_new(mw__reconcile *r, const mw__service *svc)
 {
     svc_entry *s = calloc(1, sizeof *s);
@@ -265,6 +275,10 @@ int mw__reconcile_service(mw__reconcile *r, const mw__service *svc)
         mw__match_result_free(&m);
         return -1;
     }
+    if (svc->provisional && !all_resolved(&m)) {
+        mw__match_result_free(&m); /* the full service follows */
+        return 0;
+    }
     size_t nw = 0;
     want *w = wants_from(&m, &nw);
     if (!w || (!s && !(s = svc_entry_new(r, svc)))) {
@@ -273,7 +287,8 @@ int mw__reconcile_service(mw__reconcile *r, const mw__service *svc)
         mw__match_result_free(&m);
         return -1;
     }
-    log_problems(r, svc, &m, w, nw);
+    if (!svc->provisional)
+        log_problems(r, svc, &m, w, nw);
     mw__match_result_free(&m);
     char *name = mw__strdup(svc->name ? svc->name : "");
     if (name) {

@@ -10,6 +10,10 @@
  * loses the instances whose config changed. Two services that resolve to
  * the very same config share one instance (reference counted).
  *
+ * A provisional service (built before the container's pid and addresses
+ * are known) is applied only when all of its configs resolve; otherwise
+ * it changes nothing and the full service that follows is applied.
+ *
  * Configs that do not resolve, or that the scheduler refuses (no such
  * check script, a bad option), are kept with their reason for
  * `configcheck` and logged once per change of their service.

@@ -52,14 +52,17 @@ typedef struct mw__service {
     char *health;   /* "healthy" "unhealthy" "starting" or "" (no healthcheck) */
     char *state;    /* "running" "paused" "restarting" "exited" ... */
     int restart_count;
-    char **tags; /* sorted, unique: container_name, container_id,
-                  * image_name (long), short_image, image_tag,
-                  * docker_image (as written), and env/service/version
-                  * from the com.datadoghq.tags.{env,service,version}
-                  * labels, else DD_ENV/DD_SERVICE/DD_VERSION env */
+    int provisional; /* built before the container's post-start inspect
+                      * (from the one made at `create`): pid and
+                      * addresses are not known yet */
+    char **tags;     /* sorted, unique: container_name, container_id,
+                      * image_name (long), short_image, image_tag,
+                      * docker_image (as written), and env/service/version
+                      * from the com.datadoghq.tags.{env,service,version}
+                      * labels, else DD_ENV/DD_SERVICE/DD_VERSION env */
     size_t ntags;
-    uint64_t digest; /* hash over every field above except state and
-                      * health: equal digests resolve templates equally */
+    uint64_t digest; /* hash over every field above except state,
+                      * health and provisional: equal digests resolve templates equally */
 } mw__service;
 
 /*

@@ -40,7 +40,9 @@ typedef struct seen {
     char name[128];
     int live;
     int upserts;
+    int provisional_upserts; /* built from the create inspect, pid 0 */
     uint64_t digest;
+    long pid;
 } seen;
 
 typedef struct harness {
@@ -81,7 +83,9 @@ static void cb_upsert(void *ud, const mw__service *svc)
         return;
     s->live = 1;
     s->upserts++;
+    s->provisional_upserts += svc->provisional;
     s->digest = svc->digest;
+    s->pid = svc->pid;
     snprintf(s->name, sizeof(s->name), "%s", svc->name);
 }
 
@@ -745,16 +749,71 @@ static void test_inspect_404(void)
     CHECK(log_has(&h, "is gone (404 on inspect)"));
 
     /* A start whose container is removed before the inspect: never
-     * becomes a service. */
+     * becomes a service. Its create and its start are both inspected. */
     s.name = "c";
     s.id = "c0ffee0000000000000000000000000000000000000000000000000000000001";
     snprintf(c, sizeof(c), "%s", s.id);
-    CHECK(mw__fdd_inspect_404_once(h.fdd, c) == 0);
+    CHECK(mw__fdd_fail_next(h.fdd, MW_FDD_EP_INSPECT, 404,
+                            "{\"message\":\"No such container: c0ffee\"}", 2) == 0);
     before = stat_events(&h);
     CHECK(mw__fdd_run(h.fdd, &s, NULL) == 0);
     CHECK(wait_more_events(&h, before, 2)); /* create, start */
     run_for(&h, 100);
     CHECK(!has(&h, c) && upserts_of(&h, c) == 0);
+    CHECK(mw__docker_count(h.d) == 1);
+    h_stop(&h);
+}
+
+/* ---------------------------------------------------------- early start */
+
+static int p_full(harness *h, const void *arg)
+{
+    seen *s = seen_find(h, docker_id(arg), 0);
+    return s && s->live && s->upserts >= 2 && s->pid > 0;
+}
+
+static int p_inspected(harness *h, const void *arg)
+{
+    return mw__fdd_count(h->fdd, MW_FDD_EP_INSPECT) >= *(const uint64_t *)arg;
+}
+
+/* A container created, then started: its start is known at once from the
+ * create inspect (a provisional service, pid 0), then replaced by the
+ * full one from the inspect after the start. Events that arrive
+ * together (create+start of `docker run`) take the one inspect path. */
+static void test_early_start(void)
+{
+    harness h;
+    char e[65];
+    mw__fdd_spec s = {0};
+    uint64_t before;
+
+    CHECK(h_start(&h, NULL, NULL) == 0);
+    s.name = "early";
+    before = mw__fdd_count(h.fdd, MW_FDD_EP_INSPECT);
+    CHECK(mw__fdd_create(h.fdd, &s, e) == 0);
+    before++;
+    CHECK(run_until(&h, p_inspected, &before));
+    run_for(&h, 100); /* the create inspect's answer is kept */
+    CHECK(!has(&h, e));
+    CHECK(mw__fdd_start(h.fdd, "early") == 0);
+    CHECK(run_until(&h, p_full, e));
+    seen *sn = seen_find(&h, docker_id(e), 0);
+    CHECK(sn && sn->upserts == 2 && sn->provisional_upserts == 1);
+    const mw__service *svc = mw__docker_get(h.d, docker_id(e));
+    CHECK(svc && !svc->provisional && svc->pid > 0);
+
+    /* created and destroyed without a start: nothing, nothing kept */
+    s.name = "never";
+    char n[65];
+    before = mw__fdd_count(h.fdd, MW_FDD_EP_INSPECT);
+    CHECK(mw__fdd_create(h.fdd, &s, n) == 0);
+    before++;
+    CHECK(run_until(&h, p_inspected, &before));
+    run_for(&h, 100);
+    CHECK(mw__fdd_destroy(h.fdd, "never") == 0);
+    run_for(&h, 100);
+    CHECK(!has(&h, n) && upserts_of(&h, n) == 0);
     CHECK(mw__docker_count(h.d) == 1);
     h_stop(&h);
 }
@@ -1371,6 +1430,7 @@ static void test_service_up(void)
 
 int main(void)
 {
+    test_early_start();
     test_host_parse();
     test_self_id();
     test_initial_sync();

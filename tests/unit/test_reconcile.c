@@ -272,8 +272,50 @@ static void test_compute_only(void)
     mw__template_set_free(&set);
 }
 
+/* A provisional service (from the create inspect: pid 0) is applied only
+ * when all its configs resolve; the full one that follows then changes
+ * nothing when its configs resolve the same. */
+static void test_provisional(void)
+{
+    mw__template_set set = {0};
+    calls c = {0};
+    templates(&set); /* one of its instances never resolves */
+    mw__reconcile *r = new_rec(&set, &c);
+
+    mw__service *p = svc_new("e1", "early", NULL);
+    p->provisional = 1;
+    p->digest ^= 1;
+    CHECK(mw__reconcile_service(r, p) == 0);
+    CHECK(c.n == 0 && mw__reconcile_services(r) == 0);
+    mw__service *full = svc_new("e1", "early", NULL);
+    CHECK(mw__reconcile_service(r, full) == 0);
+    CHECK(c.n == 2 && count_prefix(&c, '+') == 2);
+    calls_reset(&c);
+
+    /* a label config that resolves without pid or addresses */
+    const char *lbl = "{\"probe\":{\"instances\":[{\"url\":\"%%host%%:%%port%%\"}]}}";
+    mw__service *p2 = svc_new("e2", "early2", lbl);
+    p2->provisional = 1;
+    p2->digest ^= 1;
+    CHECK(mw__reconcile_service(r, p2) == 0);
+    CHECK(c.n == 1 && count_prefix(&c, '+') == 1);
+    calls_reset(&c);
+    mw__service *full2 = svc_new("e2", "early2", lbl);
+    CHECK(mw__reconcile_service(r, full2) == 0);
+    CHECK(c.n == 0); /* same config, same id: nothing restarts */
+    calls_reset(&c);
+    mw__reconcile_free(r);
+    calls_reset(&c);
+    mw__service_free(p);
+    mw__service_free(full);
+    mw__service_free(p2);
+    mw__service_free(full2);
+    mw__template_set_free(&set);
+}
+
 int main(void)
 {
+    test_provisional();
     test_add_change_remove();
     test_shared_instance();
     test_describe_and_refusals();

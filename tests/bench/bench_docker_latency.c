@@ -1,0 +1,260 @@
+/*
+ * bench_docker_latency.c - from a container's `start` event to its
+ * instance's first run, on a real Docker engine (printed, never
+ * asserted).
+ *
+ * The engine runs in this process against the engine at SOCKET, with one
+ * auto_conf template matching the image. Containers are started with the
+ * Docker CLI, PARALLEL at a time; each instance's check reports mw.time() (the
+ * monotonic clock) on its first run, tagged with its container id. The
+ * start events' timeNano come from `docker events` afterwards; the
+ * latency of a container is (first run, on the wall clock) - timeNano.
+ *
+ * Usage: bench_docker_latency SOCKET IMAGE [N (default 200)] [PARALLEL (default 1)]
+ * (tests/bench/docker_latency.sh starts a private engine and runs it.)
+ */
+#include "moonwatch.h"
+#include "core/util.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXN 2000
+
+typedef struct seen {
+    char id[65];
+    double mono; /* first run, monotonic seconds */
+} seen;
+
+static seen runs[MAXN];
+static size_t nruns;
+static pthread_mutex_t runs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Keeps the first report of each container (the gauge keeps its last
+ * value, which is the first run's: the interval outlasts the bench). */
+static void sink(const mw_record *r, void *ud)
+{
+    MW_UNUSED(ud);
+    if (r->type != MW_RECORD_METRIC || strcmp(r->name, "bench.first_run") != 0)
+        return;
+    for (size_t i = 0; i < r->ntags; i++) {
+        if (strncmp(r->tags[i], "container_id:", 13) != 0)
+            continue;
+        pthread_mutex_lock(&runs_lock);
+        size_t k = 0;
+        while (k < nruns && strcmp(runs[k].id, r->tags[i] + 13) != 0)
+            k++;
+        if (k == nruns && nruns < MAXN) {
+            snprintf(runs[k].id, sizeof runs[k].id, "%s", r->tags[i] + 13);
+            runs[k].mono = r->value;
+            nruns++;
+        }
+        pthread_mutex_unlock(&runs_lock);
+    }
+}
+
+/* The start events, read live from `docker events` (its replay buffer
+ * holds only 256 events, fewer than a run of this bench makes). */
+typedef struct start_ev {
+    char id[65];
+    long long nano;
+} start_ev;
+
+static start_ev starts[MAXN];
+static size_t nstarts;
+static pid_t events_pid;
+static pthread_t events_thread;
+static FILE *events_in;
+
+static void *events_reader(void *ud)
+{
+    MW_UNUSED(ud);
+    char id[128];
+    long long tn;
+    while (fscanf(events_in, "%127s %lld", id, &tn) == 2)
+        if (nstarts < MAXN && strlen(id) == 64) {
+            snprintf(starts[nstarts].id, sizeof starts[nstarts].id, "%s", id);
+            starts[nstarts++].nano = tn;
+        }
+    return NULL;
+}
+
+static void events_start(const char *sock)
+{
+    int fds[2];
+    char host[300];
+    snprintf(host, sizeof host, "unix://%s", sock);
+    if (pipe(fds) != 0 || (events_pid = fork()) < 0) {
+        perror("events");
+        exit(1);
+    }
+    if (events_pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execl("/usr/bin/docker", "docker", "-H", host, "events", "--filter", "type=container",
+              "--filter", "event=start", "--format", "{{.Actor.ID}} {{.TimeNano}}", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    events_in = fdopen(fds[0], "r");
+    pthread_create(&events_thread, NULL, events_reader, NULL);
+    usleep(300000); /* subscribed */
+}
+
+static void events_stop(void)
+{
+    kill(events_pid, SIGTERM);
+    waitpid(events_pid, NULL, 0);
+    pthread_join(events_thread, NULL);
+    fclose(events_in);
+}
+
+static int64_t now_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static mw_engine *engine(const char *sock, const char *dir)
+{
+    char host[300];
+    snprintf(host, sizeof host, "unix://%s", sock);
+    mw_config *cfg = mw_config_new();
+    char checks[400], templates[400];
+    snprintf(checks, sizeof checks, "%s/checks", dir);
+    snprintf(templates, sizeof templates, "%s/templates", dir);
+    mw_config_set(cfg, "docker_host", host, NULL);
+    mw_config_set(cfg, "checks_dir", checks, NULL);
+    mw_config_set(cfg, "templates_dir", templates, NULL);
+    mw_config_set(cfg, "no_bundled", "true", NULL);
+    mw_config_set(cfg, "sink", "none", NULL);
+    mw_config_set(cfg, "flush_interval", "1", NULL);
+    mw_config_set(cfg, "log_level", "warn", NULL);
+    char *err = NULL;
+    mw_engine *eng = mw_engine_new(cfg, &err);
+    mw_config_free(cfg);
+    if (!eng) {
+        fprintf(stderr, "engine: %s\n", err ? err : "?");
+        exit(1);
+    }
+    mw_engine_add_sink(eng, sink, NULL);
+    return eng;
+}
+
+static void setup(char *dir, const char *image)
+{
+    strcpy(dir, "/tmp/mwlat.XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    char cmd[600], short_name[200], tmpl[400];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/checks %s/templates/lat.d", dir, dir);
+    if (system(cmd) != 0)
+        exit(1);
+    /* the short image name: no registry path, no tag */
+    const char *s = strrchr(image, '/');
+    snprintf(short_name, sizeof short_name, "%s", s ? s + 1 : image);
+    short_name[strcspn(short_name, ":@")] = 0;
+    put(dir, "checks/lat.lua",
+        "return { run = function(self) mw.gauge('bench.first_run', mw.time()) end }\n");
+    snprintf(tmpl, sizeof tmpl,
+             "ad_identifiers: [%s]\ninit_config: {}\ninstances:\n"
+             "  - min_collection_interval: 3600\n",
+             short_name);
+    put(dir, "templates/lat.d/auto_conf.yaml", tmpl);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_docker_latency SOCKET IMAGE [N]\n");
+        return 2;
+    }
+    const char *sock = argv[1], *image = argv[2];
+    int n = argc > 3 ? atoi(argv[3]) : 200;
+    int parallel = argc > 4 ? atoi(argv[4]) : 1;
+    if (parallel < 1 || parallel > 16)
+        parallel = 1;
+    if (n < 1 || n > MAXN)
+        n = 200;
+    char dir[64], cmd[1024];
+    setup(dir, image);
+    mw_engine *eng = engine(sock, dir);
+    if (mw_engine_load(eng) != MW_OK || mw_engine_start(eng) != MW_OK)
+        return 1;
+    sleep(1); /* the first sync */
+    int64_t offset = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC);
+    events_start(sock);
+    snprintf(cmd, sizeof cmd,
+             "seq %d | xargs -P%d -I{} /usr/bin/docker -H unix://%s run -d --network host "
+             "--init --label mwlat=1 --name mwlat-{} %s sleep 3600 >/dev/null",
+             n, parallel, sock, image);
+    if (system(cmd) != 0)
+        fprintf(stderr, "some containers did not start\n");
+    sleep(3);
+    mw_engine_flush(eng);
+    events_stop();
+
+    double lat[MAXN];
+    size_t nlat = 0, missed = 0;
+    for (size_t e = 0; e < nstarts; e++) {
+        size_t k = 0;
+        while (k < nruns && strcmp(runs[k].id, starts[e].id) != 0)
+            k++;
+        if (k == nruns) {
+            missed++;
+            continue;
+        }
+        double run_wall_ns = runs[k].mono * 1e9 + (double)offset;
+        lat[nlat++] = (run_wall_ns - (double)starts[e].nano) / 1e6;
+        if (getenv("BENCH_DUMP")) /* per container: id, start timeNano, first run */
+            fprintf(stderr, "RUN %s %lld %.0f\n", starts[e].id, starts[e].nano, run_wall_ns);
+    }
+    mw_engine_stop(eng);
+    mw_engine_free(eng);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/docker -H unix://%s ps -aq --filter label=mwlat=1 | xargs -r "
+             "/usr/bin/docker -H unix://%s rm -f >/dev/null; rm -rf %s",
+             sock, sock, dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup failed\n");
+    if (nlat == 0) {
+        fprintf(stderr, "no latency measured (%zu start events without a run)\n", missed);
+        return 1;
+    }
+    qsort(lat, nlat, sizeof *lat, cmp_double);
+    printf("%d at a time: start event -> first run, %zu containers (%zu without a run): "
+           "median %.2f ms, "
+           "p90 %.2f ms, p99 %.2f ms, max %.2f ms (goal: p99 <= 5 ms)\n",
+           parallel, nlat, missed, lat[nlat / 2], lat[nlat * 90 / 100], lat[nlat * 99 / 100],
+           lat[nlat - 1]);
+    return 0;
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Starts a private Docker engine (tests/integration/dockerd.sh), imports
+# the busybox image and runs bench_docker_latency against it.
+# Usage: docker_latency.sh BENCH_BINARY [N]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../integration/dockerd.sh
+. "$here/../integration/dockerd.sh"
+bin=$1
+n=${2:-200}
+dir=$(mktemp -d /tmp/mwbl.XXXXXX)
+trap 'mw_dockerd_stop; rm -rf "$dir"' EXIT
+mw_dockerd_start "$dir" >/dev/null
+mw_dockerd_image busybox-mw:1 >/dev/null
+"$bin" "$dir/docker.sock" busybox-mw:1 "$n" 1
+"$bin" "$dir/docker.sock" busybox-mw:1 "$n" 4
