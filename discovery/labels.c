@@ -13,35 +13,19 @@
 #include "discovery/labels.h"
 
 #include "core/util.h"
+#include "discovery/template.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK_NAME_MAX 250
 /* Longest piece of label text quoted in a message. */
 #define QUOTE_MAX 48
 
 static const char *const prefixes[] = {"com.datadoghq.ad.", "moonwatch.ad."};
 
 /* ------------------------------------------------------------ helpers */
-
-/* The rule of mw__check_find(): the name becomes a file name. */
-static int valid_check_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > CHECK_NAME_MAX || s[0] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-' || c == '.';
-        if (!ok || (c == '.' && s[i + 1] == '.'))
-            return 0;
-    }
-    return 1;
-}
 
 /* Writes `s` (at most `n` bytes of it) quoted and escaped into `out`,
  * which has room for QUOTE_MAX * 4 + 8 bytes. */
@@ -302,7 +286,7 @@ static int v1_check(mw__label_configs *c, mw__label_configs *list, const v1_labe
     if (!cJSON_IsString(name))
         return add_error(c, l->names_key, "[%d] must be a check name string, found %s", i,
                          type_name(name));
-    if (!valid_check_name(name->valuestring))
+    if (!mw__check_name_valid(name->valuestring, strlen(name->valuestring)))
         return add_error(c, l->names_key,
                          "[%d] %s is not a valid check name (letters, digits, '_', '-', '.'; "
                          "no leading '.', no \"..\")",
@@ -405,7 +389,7 @@ static const char *v2_name(mw__label_configs *c, const char *key, const cJSON *c
     }
     if (nm && nm->valuestring[0])
         name = nm->valuestring;
-    if (!valid_check_name(name)) {
+    if (!mw__check_name_valid(name, strlen(name))) {
         *oom = add_error(c, key,
                          "check %s: not a valid check name (letters, digits, '_', '-', '.'; "
                          "no leading '.', no \"..\")",

@@ -53,9 +53,7 @@ static size_t stem_len(const char *base)
     return 0;
 }
 
-/* Check names become file names: no path separators, no "..", no hidden
- * files, nothing a shell or a URL would need quoting for. */
-static int valid_check_name(const char *s, size_t n)
+int mw__check_name_valid(const char *s, size_t n)
 {
     if (n == 0 || n > CHECK_NAME_MAX || s[0] == '.')
         return 0;
@@ -71,7 +69,7 @@ static int valid_check_name(const char *s, size_t n)
 
 static char *check_from(const char *s, size_t n)
 {
-    return valid_check_name(s, n) ? mw__strndup(s, n) : NULL;
+    return mw__check_name_valid(s, n) ? mw__strndup(s, n) : NULL;
 }
 
 char *mw__template_check_name(const char *path)
@@ -95,7 +93,7 @@ char *mw__template_check_name(const char *path)
 
 char *mw__check_find(const char *const *dirs, size_t ndirs, const char *name)
 {
-    if (!name || !valid_check_name(name, strlen(name)))
+    if (!name || !mw__check_name_valid(name, strlen(name)))
         return NULL;
     for (size_t i = 0; i < ndirs; i++) {
         char *path = mw__sprintf("%s/%s.lua", dirs[i], name);

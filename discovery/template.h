@@ -59,6 +59,12 @@ void mw__template_set_free(mw__template_set *set);
  * not a valid check name (caller frees). */
 char *mw__template_check_name(const char *path);
 
+/* 1 when the `n` bytes at `s` make a valid check name. Check names become
+ * file names: [A-Za-z0-9_.-] only, no "..", no leading '.', at most 250
+ * bytes - no path separators, no hidden files, nothing a shell or a URL
+ * would need quoting for. Labels are held to the same rule. */
+int mw__check_name_valid(const char *s, size_t n);
+
 /* Finds `<name>.lua` in the checks directories, first regular file wins.
  * Returns a path the caller frees, or NULL. Names with '/', '..', a
  * leading '.', more than 250 bytes or anything other than [A-Za-z0-9_.-]
