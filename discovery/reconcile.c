@@ -21,25 +21,29 @@ typedef struct want {
     int held;        /* holds a reference on `id` */
 } want;
 
+/* What both tables chain: an entry starts with its node. */
+typedef struct node {
+    struct node *next;
+    char *id;
+} node;
+
+typedef struct table {
+    node **b;
+    size_t nb, n;
+} table;
+
 typedef struct svc_entry {
-    char *id, *name;
+    node n; /* id: the service's */
+    char *name;
     uint64_t digest;
     want *w;
     size_t nw;
-    struct svc_entry *next;
 } svc_entry;
 
 typedef struct inst_ref {
-    char *id;
+    node n; /* id: the instance's */
     unsigned refs;
-    struct inst_ref *next;
 } inst_ref;
-
-/* A chained table of either kind: both start with their key. */
-typedef struct table {
-    void **b;
-    size_t nb, n;
-} table;
 
 struct mw__reconcile {
     const mw__template_set *set;
@@ -57,17 +61,10 @@ static size_t bucket(const table *t, const char *key)
     return (size_t)(mw__hash(MW_HASH_INIT, key, strlen(key)) & (t->nb - 1));
 }
 
-static svc_entry **svc_slot(table *t, const char *id)
+/* Where `id` is in `t`, or where it would go: *slot is NULL then. */
+static node **slot(table *t, const char *id)
 {
-    svc_entry **pp = (svc_entry **)&t->b[bucket(t, id)];
-    while (*pp && strcmp((*pp)->id, id) != 0)
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static inst_ref **inst_slot(table *t, const char *id)
-{
-    inst_ref **pp = (inst_ref **)&t->b[bucket(t, id)];
+    node **pp = &t->b[bucket(t, id)];
     while (*pp && strcmp((*pp)->id, id) != 0)
         pp = &(*pp)->next;
     return pp;
@@ -81,9 +78,9 @@ static int table_init(table *t)
     return t->b ? 0 : -1;
 }
 
-/* Doubles the buckets when full; `key_of`/`next_of` reach into either
- * entry type. A failed grow is harmless: chains just get longer. */
-static void table_grow_svcs(table *t)
+/* Doubles the buckets when full. A failed grow is harmless: chains just
+ * get longer. */
+static void table_grow(table *t)
 {
     if (t->n < t->nb)
         return;
@@ -91,9 +88,9 @@ static void table_grow_svcs(table *t)
     if (!nt.b)
         return;
     for (size_t i = 0; i < t->nb; i++) {
-        for (svc_entry *e = t->b[i], *next; e; e = next) {
+        for (node *e = t->b[i], *next; e; e = next) {
             next = e->next;
-            svc_entry **head = (svc_entry **)&nt.b[bucket(&nt, e->id)];
+            node **head = &nt.b[bucket(&nt, e->id)];
             e->next = *head;
             *head = e;
         }
@@ -102,23 +99,18 @@ static void table_grow_svcs(table *t)
     *t = nt;
 }
 
-static void table_grow_insts(table *t)
+static void table_add(table *t, node *e)
 {
-    if (t->n < t->nb)
-        return;
-    table nt = {calloc(t->nb * 2, sizeof *t->b), t->nb * 2, t->n};
-    if (!nt.b)
-        return;
-    for (size_t i = 0; i < t->nb; i++) {
-        for (inst_ref *e = t->b[i], *next; e; e = next) {
-            next = e->next;
-            inst_ref **head = (inst_ref **)&nt.b[bucket(&nt, e->id)];
-            e->next = *head;
-            *head = e;
-        }
-    }
-    free(t->b);
-    *t = nt;
+    e->next = NULL;
+    *slot(t, e->id) = e;
+    t->n++;
+    table_grow(t);
+}
+
+static void table_unlink(table *t, node **pp)
+{
+    *pp = (*pp)->next;
+    t->n--;
 }
 
 /* ------------------------------------------------------------- references */
@@ -126,14 +118,14 @@ static void table_grow_insts(table *t)
 /* Takes a reference on `w->id`, scheduling it when it is new. */
 static void acquire(mw__reconcile *r, const svc_entry *s, want *w)
 {
-    inst_ref **pp = inst_slot(&r->insts, w->id);
-    if (*pp) {
-        (*pp)->refs++;
+    inst_ref *have = (inst_ref *)*slot(&r->insts, w->id);
+    if (have) {
+        have->refs++;
         w->held = 1;
         return;
     }
     inst_ref *ref = calloc(1, sizeof *ref);
-    if (!ref || !(ref->id = mw__strdup(w->id))) {
+    if (!ref || !(ref->n.id = mw__strdup(w->id))) {
         free(ref);
         w->sched_err = mw__strdup("out of memory");
         return;
@@ -147,19 +139,16 @@ static void acquire(mw__reconcile *r, const svc_entry *s, want *w)
                                            : (err ? err : mw__strdup(mw_strerror(rc)));
             if (rc == MW_ESTATE)
                 free(err);
-            mw__error(r->log, s->id, "cannot schedule %s from %s: %s", w->it.check, w->it.source,
+            mw__error(r->log, s->n.id, "cannot schedule %s from %s: %s", w->it.check, w->it.source,
                       w->sched_err ? w->sched_err : "out of memory");
-            free(ref->id);
+            free(ref->n.id);
             free(ref);
             return;
         }
-        mw__info(r->log, w->id, "scheduled for %s (%s) from %s", s->id, s->name, w->it.source);
+        mw__info(r->log, w->id, "scheduled for %s (%s) from %s", s->n.id, s->name, w->it.source);
     }
     ref->refs = 1;
-    ref->next = NULL;
-    *inst_slot(&r->insts, w->id) = ref;
-    r->insts.n++;
-    table_grow_insts(&r->insts);
+    table_add(&r->insts, &ref->n);
     w->held = 1;
 }
 
@@ -168,16 +157,16 @@ static void release(mw__reconcile *r, const svc_entry *s, want *w, const char *w
     if (!w->held)
         return;
     w->held = 0;
-    inst_ref **pp = inst_slot(&r->insts, w->id), *ref = *pp;
+    node **pp = slot(&r->insts, w->id);
+    inst_ref *ref = (inst_ref *)*pp;
     if (!ref || --ref->refs > 0)
         return;
-    *pp = ref->next;
-    r->insts.n--;
+    table_unlink(&r->insts, pp);
     if (r->ops.unschedule) {
-        r->ops.unschedule(r->ops.ud, ref->id);
-        mw__info(r->log, ref->id, "unscheduled: %s (%s) %s", s->id, s->name, why);
+        r->ops.unschedule(r->ops.ud, ref->n.id);
+        mw__info(r->log, ref->n.id, "unscheduled: %s (%s) %s", s->n.id, s->name, why);
     }
-    free(ref->id);
+    free(ref->n.id);
     free(ref);
 }
 
@@ -206,7 +195,7 @@ static void release_all(mw__reconcile *r, svc_entry *s, const char *why)
 static void svc_entry_free(svc_entry *s)
 {
     wants_free(s->w, s->nw);
-    free(s->id);
+    free(s->n.id);
     free(s->name);
     free(s);
 }
@@ -252,22 +241,20 @@ static int all_resolved(const mw__match_result *m)
 static svc_entry *svc_entry_new(mw__reconcile *r, const mw__service *svc)
 {
     svc_entry *s = calloc(1, sizeof *s);
-    if (!s || !(s->id = mw__strdup(svc->id)) ||
+    if (!s || !(s->n.id = mw__strdup(svc->id)) ||
         !(s->name = mw__strdup(svc->name ? svc->name : ""))) {
         if (s)
-            free(s->id);
+            free(s->n.id);
         free(s);
         return NULL;
     }
-    *svc_slot(&r->svcs, s->id) = s;
-    r->svcs.n++;
-    table_grow_svcs(&r->svcs);
+    table_add(&r->svcs, &s->n);
     return s;
 }
 
 int mw__reconcile_service(mw__reconcile *r, const mw__service *svc)
 {
-    svc_entry *s = *svc_slot(&r->svcs, svc->id);
+    svc_entry *s = (svc_entry *)*slot(&r->svcs, svc->id);
     if (s && s->digest == svc->digest)
         return 0;
     mw__match_result m = {0};
@@ -308,11 +295,11 @@ int mw__reconcile_service(mw__reconcile *r, const mw__service *svc)
 
 void mw__reconcile_remove(mw__reconcile *r, const char *svc_id)
 {
-    svc_entry **pp = svc_slot(&r->svcs, svc_id), *s = *pp;
+    node **pp = slot(&r->svcs, svc_id);
+    svc_entry *s = (svc_entry *)*pp;
     if (!s)
         return;
-    *pp = s->next;
-    r->svcs.n--;
+    table_unlink(&r->svcs, pp);
     release_all(r, s, "gone");
     svc_entry_free(s);
 }
@@ -343,17 +330,17 @@ void mw__reconcile_free(mw__reconcile *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->svcs.nb; i++) {
-        for (svc_entry *s = r->svcs.b[i], *next; s; s = next) {
-            next = s->next;
-            release_all(r, s, "engine stopping");
-            svc_entry_free(s);
+        for (node *e = r->svcs.b[i], *next; e; e = next) {
+            next = e->next;
+            release_all(r, (svc_entry *)e, "engine stopping");
+            svc_entry_free((svc_entry *)e);
         }
     }
     for (size_t i = 0; i < r->insts.nb; i++) {
-        for (inst_ref *ref = r->insts.b[i], *next; ref; ref = next) {
-            next = ref->next;
-            free(ref->id);
-            free(ref);
+        for (node *e = r->insts.b[i], *next; e; e = next) {
+            next = e->next;
+            free(e->id);
+            free(e);
         }
     }
     free(r->svcs.b);
@@ -375,7 +362,7 @@ size_t mw__reconcile_instances(const mw__reconcile *r)
 
 static int by_id(const void *a, const void *b)
 {
-    return strcmp((*(svc_entry *const *)a)->id, (*(svc_entry *const *)b)->id);
+    return strcmp((*(svc_entry *const *)a)->n.id, (*(svc_entry *const *)b)->n.id);
 }
 
 static int describe_want(const svc_entry *s, const want *w, cJSON *resolved, cJSON *unresolved)
@@ -384,7 +371,7 @@ static int describe_want(const svc_entry *s, const want *w, cJSON *resolved, cJS
     cJSON *o = cJSON_CreateObject();
     if (!o || !cJSON_AddStringToObject(o, "check", w->it.check) ||
         (!reason && !cJSON_AddStringToObject(o, "id", w->id)) ||
-        !cJSON_AddStringToObject(o, "service", s->id) ||
+        !cJSON_AddStringToObject(o, "service", s->n.id) ||
         !cJSON_AddStringToObject(o, "container_name", s->name) ||
         !cJSON_AddStringToObject(o, "source", w->it.source)) {
         cJSON_Delete(o);
@@ -418,8 +405,8 @@ int mw__reconcile_describe(const mw__reconcile *r, cJSON *resolved, cJSON *unres
         return -1;
     size_t n = 0;
     for (size_t i = 0; i < r->svcs.nb; i++)
-        for (svc_entry *s = r->svcs.b[i]; s; s = s->next)
-            all[n++] = s;
+        for (node *e = r->svcs.b[i]; e; e = e->next)
+            all[n++] = (svc_entry *)e;
     qsort(all, n, sizeof *all, by_id);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
