@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `moonwatch configcheck` without a Docker engine: static configs are
+# listed resolved (text and --json), an unreachable engine fails within
+# --timeout naming the socket, a malformed --docker-host is refused.
+# (With a real engine: tests/integration/discovery.sh.)
+set -u
+mw=$1
+fail=0 pass=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+mkdir -p "$tmp/t/web.d" "$tmp/t/redis.d" "$tmp/c"
+printf 'init_config: {}\ninstances:\n  - url: http://127.0.0.1:8080/\n' > "$tmp/t/web.d/conf.yaml"
+printf 'ad_identifiers: [redis]\ninstances:\n  - host: "%%%%host%%%%"\n' \
+  > "$tmp/t/redis.d/auto_conf.yaml"
+printf 'return { run = function(self) end }\n' > "$tmp/c/web.lua"
+printf 'return { run = function(self) end }\n' > "$tmp/c/redis.lua"
+common=(--no-bundled --templates-dir "$tmp/t" --checks-dir "$tmp/c" --set docker=off)
+
+"$mw" configcheck "${common[@]}" --json >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 0 ] && ok || { bad "configcheck --json exit $rc"; cat "$tmp/err" >&2; }
+python3 - "$tmp/out" <<'PY' && ok || bad "--json document"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+res, un = doc["resolved"], doc["unresolved"]
+assert un == [], un
+assert len(res) == 1, res               # the auto_conf waits for a container
+r = res[0]
+assert r["check"] == "web" and r["service"] is None, r
+assert r["id"].startswith("web:") and len(r["id"]) == 4 + 16, r
+assert r["source"].endswith("/web.d/conf.yaml"), r
+assert r["instance"] == {"url": "http://127.0.0.1:8080/"}, r
+PY
+grep -q "Docker discovery is off" "$tmp/err" && ok || bad "no word that discovery is off"
+
+"$mw" configcheck "${common[@]}" >"$tmp/out" 2>/dev/null
+grep -q '^=== web (web:[0-9a-f]\{16\}) ===$' "$tmp/out" && ok || bad "text output header"
+grep -q '^instance:    {"url":"http://127.0.0.1:8080/"}$' "$tmp/out" && ok || bad "text instance"
+
+"$mw" configcheck --no-bundled --templates-dir "$tmp/t" --checks-dir "$tmp/c" \
+  --docker-host "unix://$tmp/nothing.sock" --timeout 1 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && ok || bad "unreachable engine: exit $rc, want 1"
+grep -q "configcheck: discovery did not finish within 1 s" "$tmp/err" && ok \
+  || { bad "unreachable engine: message"; cat "$tmp/err" >&2; }
+grep -q "$tmp/nothing.sock" "$tmp/err" && ok || bad "the socket is not named"
+
+"$mw" configcheck --docker-host http://127.0.0.1:2375 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && ok || bad "bad --docker-host: exit $rc, want 2"
+grep -q "docker_host: expected unix:///path or tcp://host:port" "$tmp/err" && ok \
+  || bad "bad --docker-host: message"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
