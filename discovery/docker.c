@@ -621,11 +621,16 @@ static void service_up_emit(mw__docker *d)
                  SERVICE_UP_CHECK);
 }
 
+/* Every service_up_interval: the service check, and a sweep of the
+ * entries kept only to see restart loops (a container that started and
+ * went), which nothing else visits once the stream is live. */
 static void up_timer_cb(mw__timer *t)
 {
     mw__docker *d = t->ud;
 
     service_up_emit(d);
+    if (d->phase == PH_LIVE)
+        gc_all(d);
     mw__timer_start(d->loop, &d->up_timer,
                     mw__loop_now(d->loop) + (uint64_t)(d->service_up_interval * 1e9));
 }
@@ -1739,7 +1744,7 @@ mw__docker *mw__docker_new(const mw__docker_opts *o, char **err)
     /* First attempt on the next loop iteration: no callback from here. */
     d->phase = PH_BACKOFF;
     mw__timer_start(d->loop, &d->retry_timer, mw__loop_now(d->loop));
-    if (d->agg && !d->one_shot)
+    if (!d->one_shot)
         mw__timer_start(d->loop, &d->up_timer,
                         mw__loop_now(d->loop) + (uint64_t)(d->service_up_interval * 1e9));
     return d;
@@ -1790,4 +1795,5 @@ const mw__service *mw__docker_get(const mw__docker *d, const char *id)
 void mw__docker_stats_get(const mw__docker *d, mw__docker_stats *out)
 {
     *out = d->stats;
+    out->tracked = d->nctr;
 }

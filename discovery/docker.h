@@ -131,6 +131,8 @@ typedef struct mw__docker_stats {
     uint64_t inspects;
     uint64_t reconnects;
     uint64_t syncs;
+    uint64_t tracked; /* containers with an entry: services, pending
+                       * inspects, and recent starts (restart loops) */
     int connected;
     char api_version[16];
 } mw__docker_stats;

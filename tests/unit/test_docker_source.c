@@ -764,6 +764,54 @@ static void test_inspect_404(void)
     h_stop(&h);
 }
 
+/* --------------------------------------------------------------- sweep */
+
+static void tweak_fast_up(mw__docker_opts *o, void *ud)
+{
+    (void)ud;
+    o->service_up_interval = 0.1;
+}
+
+static uint64_t tracked(harness *h)
+{
+    mw__docker_stats st;
+    mw__docker_stats_get(h->d, &st);
+    return st.tracked;
+}
+
+/* Containers that started and went are remembered for the restart-loop
+ * window (60 s of event time) only: the periodic sweep forgets them, so
+ * churn does not grow the source. */
+static void test_sweep(void)
+{
+    harness h;
+    char id[5][65], last[65];
+    const char *names[] = {"s0", "s1", "s2", "s3", "s4"};
+
+    CHECK(h_fake(&h, NULL, NULL) == 0);
+    mw__fdd_clock_set(h.fdd, (int64_t)1795600000 * 1000000000);
+    CHECK(h_source(&h, tweak_fast_up, NULL) == 0);
+    CHECK(wait_syncs(&h, 1));
+    for (int i = 0; i < 5; i++) {
+        CHECK(run_ctr(&h, names[i], NULL, id[i]) == 0);
+        CHECK(run_until(&h, p_has, id[i]));
+    }
+    for (int i = 0; i < 5; i++) {
+        CHECK(mw__fdd_stop(h.fdd, names[i]) == 0);
+        CHECK(mw__fdd_destroy(h.fdd, names[i]) == 0);
+        CHECK(run_until(&h, p_gone, id[i]));
+    }
+    run_for(&h, 300);
+    CHECK(tracked(&h) == 5); /* still within the window */
+    mw__fdd_clock_advance(h.fdd, (int64_t)61 * 1000000000);
+    CHECK(run_ctr(&h, "later", NULL, last) == 0);
+    CHECK(run_until(&h, p_has, last));
+    run_for(&h, 300);
+    CHECK(tracked(&h) == 1);
+    CHECK(mw__docker_count(h.d) == 1);
+    h_stop(&h);
+}
+
 /* ---------------------------------------------------------- early start */
 
 static int p_full(harness *h, const void *arg)
@@ -1430,6 +1478,7 @@ static void test_service_up(void)
 
 int main(void)
 {
+    test_sweep();
     test_early_start();
     test_host_parse();
     test_self_id();
