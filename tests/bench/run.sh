@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the benchmarks (optimized) and runs each one; they print figures.
 # bench_discovery runs its two modes one after the other (CHURN_SECONDS
-# shortens the churn, 60 s by default).
+# shortens the churn, 60 s by default). bench_docker_latency needs a real
+# Docker engine: docker_latency.sh starts a private one (root, docker.io,
+# busybox-static) and runs it with 200 containers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -16,6 +18,11 @@ for b in build-bench/tests/bench/bench_*; do
       echo "== bench_discovery $mode"
       "$b" "$mode"
     done
+    continue
+    ;;
+  bench_docker_latency)
+    echo "== bench_docker_latency (private Docker engine)"
+    bash tests/bench/docker_latency.sh "$b" 200
     continue
     ;;
   esac
