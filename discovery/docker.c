@@ -1,7 +1,9 @@
 /*
  * docker.c - the Docker source: version negotiation, the events stream,
- * list + inspect syncs, live event handling, reconnects, and what it
- * reports to the aggregator (see docker.h for the contract).
+ * list + inspect syncs, live event handling and reconnects (see docker.h
+ * for the contract). DOCKER_HOST parsing and our own container id are in
+ * docker_host.c; the records for the aggregator are made in
+ * docker_report.c.
  *
  * One connection at a time goes through these phases:
  *
@@ -31,6 +33,7 @@
 
 #include "core/util.h"
 #include "discovery/docker_events.h"
+#include "discovery/docker_report.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -48,19 +51,18 @@
 #define SMALL_MAX   ((size_t)1 << 20) /* /version, /images/{id}/json */
 #define ERRBODY_MAX 512               /* what an error body contributes to a message */
 
-#define MS               1000000ULL
-#define BACKOFF_MIN_NS   (100 * MS)
-#define BACKOFF_MAX_NS   (10000 * MS)
-#define QUEUE_MAX        20000 /* events held while a sync runs */
-#define IMAGE_CACHE_MAX  512
-#define RESTART_STARTS   3
-#define RESTART_WINDOW   (60LL * 1000000000LL)
-#define BAD_LOG_WINDOW   (60000 * MS)
-#define BAD_LOG_BURST    5
-#define CID_MAX          128
-#define DEFAULT_HOST     "unix:///var/run/docker.sock"
-#define EVENTS_FILTER    "filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
-#define SERVICE_UP_CHECK "docker.service_up"
+#define MS              1000000ULL
+#define BACKOFF_MIN_NS  (100 * MS)
+#define BACKOFF_MAX_NS  (10000 * MS)
+#define QUEUE_MAX       20000 /* events held while a sync runs */
+#define IMAGE_CACHE_MAX 512
+#define RESTART_STARTS  3
+#define RESTART_WINDOW  (60LL * 1000000000LL)
+#define BAD_LOG_WINDOW  (60000 * MS)
+#define BAD_LOG_BURST   5
+#define CID_MAX         128
+#define DEFAULT_HOST    "unix:///var/run/docker.sock"
+#define EVENTS_FILTER   "filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
 
 typedef enum phase {
     PH_BACKOFF = 0,
@@ -162,170 +164,14 @@ static void conn_fail(mw__docker *d, const char *fmt, ...) __attribute__((format
 static void pump(mw__docker *d);
 static void sync_maybe_done(mw__docker *d);
 
-/* ------------------------------------------------------------ host parse */
-
-static int fail_str(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail_str(char **err, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err) {
-        va_start(ap, fmt);
-        *err = mw__vsprintf(fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static int parse_port(const char *s, const char *whole, int *port, char **err)
-{
-    long v = 0;
-
-    if (*s == '\0')
-        return fail_str(err, "DOCKER_HOST '%s': empty port", whole);
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9' || v > 65535)
-            return fail_str(err, "DOCKER_HOST '%s': bad port '%s'", whole, s);
-        v = v * 10 + (*p - '0');
-    }
-    if (v < 1 || v > 65535)
-        return fail_str(err, "DOCKER_HOST '%s': port %ld out of range", whole, v);
-    *port = (int)v;
-    return 0;
-}
-
-static int host_char_ok(char c, int bracketed)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c == '.' || c == '-' || c == '_' || (bracketed && (c == ':' || c == '%'));
-}
-
-/* "host", "host:port", "[v6]" or "[v6]:port" (a trailing '/' allowed). */
-static int parse_tcp(const char *whole, const char *hp, char **base_url, char **err)
-{
-    size_t n = strlen(hp);
-    char *copy, *host, *port_s = NULL;
-    int port = 2375, rc = -1, bracketed = hp[0] == '[';
-
-    if (n > 0 && hp[n - 1] == '/')
-        n--;
-    copy = mw__strndup(hp, n);
-    if (!copy)
-        return fail_str(err, "out of memory");
-    if (strpbrk(copy, "/?#@")) {
-        fail_str(err, "DOCKER_HOST '%s': unexpected path, query or user after host:port", whole);
-        goto out;
-    }
-    host = copy;
-    if (bracketed) {
-        char *close = strchr(copy, ']');
-        if (!close) {
-            fail_str(err, "DOCKER_HOST '%s': missing ']'", whole);
-            goto out;
-        }
-        *close = '\0';
-        host = copy + 1;
-        if (close[1] == ':')
-            port_s = close + 2;
-        else if (close[1] != '\0') {
-            fail_str(err, "DOCKER_HOST '%s': unexpected text after ']'", whole);
-            goto out;
-        }
-    } else if ((port_s = strchr(copy, ':')) != NULL) {
-        *port_s++ = '\0';
-    }
-    if (*host == '\0') {
-        fail_str(err, "DOCKER_HOST '%s': empty host", whole);
-        goto out;
-    }
-    for (const char *p = host; *p; p++)
-        if (!host_char_ok(*p, bracketed)) {
-            fail_str(err, "DOCKER_HOST '%s': unexpected character '%c' in the host", whole, *p);
-            goto out;
-        }
-    if (port_s && parse_port(port_s, whole, &port, err) != 0)
-        goto out;
-    *base_url = bracketed ? mw__sprintf("http://[%s]:%d", host, port)
-                          : mw__sprintf("http://%s:%d", host, port);
-    rc = *base_url ? 0 : fail_str(err, "out of memory");
-out:
-    free(copy);
-    return rc;
-}
-
-int mw__docker_host_parse(const char *host, char **base_url, char **socket_path, char **err)
-{
-    *base_url = *socket_path = NULL;
-    if (err)
-        *err = NULL;
-    if (!host || !*host)
-        return fail_str(err, "DOCKER_HOST is empty");
-    if (strncmp(host, "unix://", 7) == 0) {
-        const char *path = host + 7;
-        if (*path == '\0')
-            return fail_str(err, "DOCKER_HOST '%s': no socket path", host);
-        if (strlen(path) >= 108)
-            return fail_str(err, "DOCKER_HOST '%s': socket path longer than 107 bytes", host);
-        *base_url = mw__strdup("http://localhost");
-        *socket_path = mw__strdup(path);
-        if (*base_url && *socket_path)
-            return 0;
-        free(*base_url);
-        free(*socket_path);
-        *base_url = *socket_path = NULL;
-        return fail_str(err, "out of memory");
-    }
-    if (strncmp(host, "tcp://", 6) == 0)
-        return parse_tcp(host, host + 6, base_url, err);
-    return fail_str(err, "DOCKER_HOST '%s': unsupported, use unix:///path or tcp://host:port",
-                    host);
-}
-
 /* ------------------------------------------------------------- own id */
-
-static int is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-static int hex64_at(const char *p)
-{
-    for (int i = 0; i < 64; i++)
-        if (!is_hex(p[i]))
-            return 0;
-    return !is_hex(p[64]);
-}
-
-int mw__docker_self_id_parse(const char *text, char out[65])
-{
-    static const char *const markers[] = {"/docker/", "/containers/", "/docker-"};
-
-    if (!text)
-        return 0;
-    for (size_t m = 0; m < MW_ARRAY_LEN(markers); m++) {
-        size_t len = strlen(markers[m]);
-        for (const char *p = strstr(text, markers[m]); p; p = strstr(p + 1, markers[m]))
-            if (hex64_at(p + len)) {
-                memcpy(out, p + len, 64);
-                out[64] = '\0';
-                return 1;
-            }
-    }
-    return 0;
-}
 
 static void read_self_id(mw__docker *d)
 {
-    static const char *const files[] = {"/proc/self/cgroup", "/proc/self/mountinfo"};
+    const char *from = mw__docker_self_id_read(d->self_id);
 
-    for (size_t i = 0; i < MW_ARRAY_LEN(files) && !d->self_id[0]; i++) {
-        size_t len;
-        char *text = mw__read_file(files[i], 4 << 20, &len);
-        if (text && mw__docker_self_id_parse(text, d->self_id))
-            mw__debug(d->log, WHERE, "running in container %.12s (from %s)", d->self_id, files[i]);
-        free(text);
-    }
+    if (from)
+        mw__debug(d->log, WHERE, "running in container %.12s (from %s)", d->self_id, from);
 }
 
 static int is_self(const mw__docker *d, const char *cid)
@@ -606,19 +452,8 @@ static char *result_error(const char *what, const mw__http_result *r)
 
 static void service_up_emit(mw__docker *d)
 {
-    mw_record rec = {0};
-
-    if (!d->agg || d->one_shot)
-        return;
-    rec.type = MW_RECORD_SERVICE_CHECK;
-    rec.name = SERVICE_UP_CHECK;
-    rec.status = d->up == 1 ? MW_STATUS_OK : MW_STATUS_CRITICAL;
-    rec.message = d->up == 1 ? "" : (d->why ? d->why : "not connected yet");
-    rec.timestamp = (int64_t)mw__wall();
-    rec.host = mw__agg_host(d->agg);
-    if (mw__agg_record(d->agg, &rec) != MW_OK)
-        mw__warn(d->log, WHERE, "%s service check dropped: aggregator queue full",
-                 SERVICE_UP_CHECK);
+    if (d->agg && !d->one_shot)
+        mw__docker_report_service_up(d->agg, d->log, d->up == 1, d->why);
 }
 
 /* Every service_up_interval: the service check, and a sweep of the
@@ -646,79 +481,6 @@ static void set_connected(mw__docker *d, int up)
         d->cbs.connected(d->cbs.ud, up, up ? NULL : d->why);
 }
 
-/* Tags for an event without a held service, built from the event's
- * attributes; each string is owned (an OOM leaves one out). */
-typedef struct ev_tags {
-    char *v[8];
-    size_t n;
-} ev_tags;
-
-static void ev_tags_add(ev_tags *t, char *s)
-{
-    if (!s || t->n >= MW_ARRAY_LEN(t->v)) {
-        free(s);
-        return;
-    }
-    t->v[t->n++] = s;
-}
-
-static void ev_tags_build(ev_tags *t, const mw__docker_event *ev, const char *name)
-{
-    char *lname = NULL, *sname = NULL, *tag = NULL;
-
-    memset(t, 0, sizeof(*t));
-    ev_tags_add(t, mw__sprintf("container_id:%s", ev->id));
-    if (name)
-        ev_tags_add(t, mw__sprintf("container_name:%s", name));
-    if (!ev->image)
-        return;
-    ev_tags_add(t, mw__sprintf("docker_image:%s", ev->image));
-    if (mw__image_split(ev->image, &lname, &sname, &tag) == 0) {
-        ev_tags_add(t, mw__sprintf("image_name:%s", lname));
-        ev_tags_add(t, mw__sprintf("short_image:%s", sname));
-        ev_tags_add(t, mw__sprintf("image_tag:%s", tag));
-    }
-    free(lname);
-    free(sname);
-    free(tag);
-}
-
-static void ev_tags_free(ev_tags *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        free(t->v[i]);
-}
-
-/* Queues one event record for the container of `ev`. */
-static void agg_event(mw__docker *d, const mw__docker_event *ev, const ctr *e, const char *alert,
-                      const char *title, const char *text)
-{
-    const mw__service *svc = e ? e->svc : NULL;
-    const char *name = svc ? svc->name : ev->name;
-    char *key = mw__sprintf("docker:%s", name ? name : ev->id);
-    mw_record rec = {0};
-    ev_tags t = {0};
-
-    if (!svc)
-        ev_tags_build(&t, ev, name);
-    rec.type = MW_RECORD_EVENT;
-    rec.title = title;
-    rec.text = text;
-    rec.alert_type = alert;
-    rec.priority = "normal";
-    rec.aggregation_key = key;
-    rec.source_type_name = "docker";
-    rec.timestamp = ev->time;
-    rec.tags = svc ? (const char *const *)svc->tags : (const char *const *)t.v;
-    rec.ntags = svc ? svc->ntags : t.n;
-    rec.host = mw__agg_host(d->agg);
-    if (!title || !text || !key || mw__agg_record(d->agg, &rec) != MW_OK)
-        mw__warn(d->log, WHERE, "event '%s' dropped: out of memory or aggregator queue full",
-                 title ? title : alert);
-    ev_tags_free(&t);
-    free(key);
-}
-
 /* Whether `ev` may reach the aggregator: an aggregator is set and the
  * container is not filtered out. */
 static int agg_wanted(const mw__docker *d, const mw__docker_event *ev, const ctr *e)
@@ -734,64 +496,34 @@ static int agg_wanted(const mw__docker *d, const mw__docker_event *ev, const ctr
     return !d->filter || !mw__filter_excluded(d->filter, name, image);
 }
 
-static const char *ev_name(const mw__docker_event *ev, const ctr *e)
+/* The report of `ev` for the aggregator: its container as held (NULL
+ * when not a service). */
+static mw__docker_subject subject(const mw__docker_event *ev, const ctr *e)
 {
-    if (e && e->svc)
-        return e->svc->name;
-    return ev->name ? ev->name : ev->id;
-}
-
-static const char *ev_image(const mw__docker_event *ev, const ctr *e)
-{
-    if (e && e->svc)
-        return e->svc->image;
-    return ev->image ? ev->image : "unknown";
-}
-
-static void report(mw__docker *d, const mw__docker_event *ev, const ctr *e, const char *alert,
-                   char *title, char *text)
-{
-    agg_event(d, ev, e, alert, title, text);
-    free(title);
-    free(text);
+    return (mw__docker_subject){ev, e ? e->svc : NULL};
 }
 
 static void report_die(mw__docker *d, const mw__docker_event *ev, const ctr *e)
 {
-    const char *name = ev_name(ev, e);
-
-    if (!ev->exit_code || strcmp(ev->exit_code, "0") == 0 || !agg_wanted(d, ev, e))
-        return;
-    report(d, ev, e, "error", mw__sprintf("Container %s exited with %s", name, ev->exit_code),
-           mw__sprintf("Container %s (image %s) exited with code %s.", name, ev_image(ev, e),
-                       ev->exit_code));
+    if (agg_wanted(d, ev, e))
+        mw__docker_report_die(d->agg, d->log, subject(ev, e));
 }
 
 static void report_oom(mw__docker *d, const mw__docker_event *ev, const ctr *e)
 {
-    const char *name = ev_name(ev, e);
-
-    if (!agg_wanted(d, ev, e))
-        return;
-    report(d, ev, e, "error", mw__sprintf("Container %s ran out of memory", name),
-           mw__sprintf("Container %s (image %s) was killed by the kernel's OOM killer.", name,
-                       ev_image(ev, e)));
+    if (agg_wanted(d, ev, e))
+        mw__docker_report_oom(d->agg, d->log, subject(ev, e));
 }
 
 static void report_unhealthy(mw__docker *d, const mw__docker_event *ev, const ctr *e)
 {
-    const char *name = ev_name(ev, e);
-
-    if (strcmp(ev->detail, "unhealthy") != 0 || !agg_wanted(d, ev, e))
-        return;
-    report(d, ev, e, "warning", mw__sprintf("Container %s is unhealthy", name),
-           mw__sprintf("Container %s (image %s) failed its health check.", name, ev_image(ev, e)));
+    if (agg_wanted(d, ev, e))
+        mw__docker_report_unhealthy(d->agg, d->log, subject(ev, e));
 }
 
 /* Records a start; the third within RESTART_WINDOW is a restart loop. */
 static void note_start(mw__docker *d, const mw__docker_event *ev, ctr *e)
 {
-    const char *name = ev_name(ev, e);
     int64_t oldest;
 
     e->starts[e->nstarts % RESTART_STARTS] = ev->time_nano;
@@ -802,11 +534,9 @@ static void note_start(mw__docker *d, const mw__docker_event *ev, ctr *e)
     if (ev->time_nano - oldest > RESTART_WINDOW)
         return;
     e->nstarts = 0; /* one event per loop of three starts */
-    if (!agg_wanted(d, ev, e))
-        return;
-    report(d, ev, e, "error", mw__sprintf("Container %s is restarting in a loop", name),
-           mw__sprintf("Container %s (image %s) started %d times within %lld s.", name,
-                       ev_image(ev, e), RESTART_STARTS, RESTART_WINDOW / 1000000000LL));
+    if (agg_wanted(d, ev, e))
+        mw__docker_report_restart_loop(d->agg, d->log, subject(ev, e), RESTART_STARTS,
+                                       RESTART_WINDOW / 1000000000LL);
 }
 
 /* ----------------------------------------------------------- inspects */

@@ -149,4 +149,9 @@ int mw__docker_host_parse(const char *host, char **base_url, char **socket_path,
  * to `out` and returns 1, or returns 0. */
 int mw__docker_self_id_parse(const char *text, char out[65]);
 
+/* Our own container id from /proc/self/cgroup, else /proc/self/mountinfo,
+ * into `out`; returns the file it came from, or NULL (out is "") when we
+ * are not in a container. */
+const char *mw__docker_self_id_read(char out[65]);
+
 #endif
