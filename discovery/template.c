@@ -22,6 +22,7 @@
 #include "discovery/template.h"
 
 #include "core/util.h"
+#include "discovery/tmplvars.h"
 #include "discovery/yaml.h"
 
 #include <dirent.h>
@@ -292,6 +293,27 @@ static cJSON *take_instances(vctx *c, cJSON *list)
     return out;
 }
 
+/* Template variables with a name no service can resolve: reported with
+ * their position, the instance kept (each container that matches reports
+ * it as unresolved too, with the same reason). */
+static void check_vars(vctx *c, const cJSON *j)
+{
+    char *why = NULL;
+    if (cJSON_IsString(j) && mw__tmplvars_check(j->valuestring, &why) != 0)
+        note(c, j, "%s", why ? why : "out of memory");
+    free(why);
+    for (const cJSON *it = j->child; it; it = it->next)
+        check_vars(c, it);
+}
+
+static void check_all_vars(vctx *c, const cJSON *init, const cJSON *instances)
+{
+    if (init)
+        check_vars(c, init);
+    if (instances)
+        check_vars(c, instances);
+}
+
 static int check_ad_identifiers(vctx *c, const cJSON *ids)
 {
     int rc = 0, i = 0;
@@ -415,6 +437,8 @@ static int build(mw__template_set *set, vctx *c, cJSON *root, const char *check,
     t.file = mw__strdup(c->file);
     t.ad_identifiers = cJSON_DetachItemFromObjectCaseSensitive(root, "ad_identifiers");
     t.init_config = cJSON_DetachItemFromObjectCaseSensitive(root, "init_config");
+    if (t.ad_identifiers)
+        check_all_vars(c, t.init_config, t.instances);
     if (!t.init_config || cJSON_IsNull(t.init_config)) {
         cJSON_Delete(t.init_config);
         t.init_config = cJSON_CreateObject();

@@ -515,3 +515,35 @@ int mw__tmplvars_present(const cJSON *j)
             return 1;
     return 0;
 }
+
+/* 1 when `name` (n bytes) is a variable some service could resolve. */
+static int known_name(const char *name, size_t n)
+{
+    for (size_t i = 0; i < MW_ARRAY_LEN(var_rules); i++) {
+        const struct var_rule *r = &var_rules[i];
+        size_t rn = strlen(r->name);
+        if (r->prefix ? n > rn && memcmp(name, r->name, rn) == 0
+                      : n == rn && memcmp(name, r->name, rn) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int mw__tmplvars_check(const char *s, char **reason)
+{
+    size_t len = strlen(s);
+    *reason = NULL;
+    for (size_t i = next_mark(s, 0, len); i < len; i = next_mark(s, i, len)) {
+        size_t n = var_at(s, i, len);
+        if (n == 0) {
+            i += 1; /* a literal "%" */
+            continue;
+        }
+        if (!known_name(s + i + 2, n)) {
+            *reason = mw__sprintf("%%%%%.*s%%%%: unknown template variable", (int)n, s + i + 2);
+            return -1;
+        }
+        i += n + 4;
+    }
+    return 0;
+}

@@ -55,6 +55,15 @@ typedef struct mw__tmplvars_opts {
 cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw__tmplvars_opts *o,
                             char **reason);
 
+/*
+ * Checks the variable names in one template string, without a service:
+ * 0 when every "%%name%%" in `s` is one some container could resolve,
+ * else -1 with `*reason` (caller frees) naming the first unknown one, as
+ * mw__tmplvars_resolve() would. Used where templates are loaded, so that
+ * a typo is reported with its file and line before any container comes.
+ */
+int mw__tmplvars_check(const char *s, char **reason);
+
 /* 1 when any string in `j` holds a template variable. */
 int mw__tmplvars_present(const cJSON *j);
 

@@ -192,6 +192,25 @@ static void test_load_file(void)
     mw__diag_free(&diag);
 }
 
+/* Unknown template variables are reported with their position at load;
+ * the instances stay (every matching container reports them unresolved). */
+static void test_unknown_vars(void)
+{
+    mw__template_set set = {0};
+    mw__diag diag = {0};
+    const char *f = TPL "/vars/typo.d/auto_conf.yaml";
+    CHECK(mw__template_load_file(&set, f, "typo", &diag) == 0);
+    CHECK(set.n == 1 && cJSON_GetArraySize(set.v[0].instances) == 2);
+    CHECK(diag.n == 2);
+    char want[512];
+    snprintf(want, sizeof want, "%s:7:10: %%%%hots%%%%: unknown template variable", f);
+    CHECK_STR(diag.n > 0 ? diag.items[0] : NULL, want);
+    snprintf(want, sizeof want, "%s:10:42: %%%%nope%%%%: unknown template variable", f);
+    CHECK_STR(diag.n > 1 ? diag.items[1] : NULL, want);
+    mw__diag_free(&diag);
+    mw__template_set_free(&set);
+}
+
 static void test_finish_across_dirs(void)
 {
     /* A .default in one directory yields to a config in another. */
@@ -270,6 +289,7 @@ int main(void)
 {
     test_good_dir();
     test_bad_dir();
+    test_unknown_vars();
     test_load_file();
     test_finish_across_dirs();
     test_check_name();

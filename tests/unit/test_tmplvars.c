@@ -362,6 +362,22 @@ static void test_nested(void)
     svc_free(s);
 }
 
+static void test_check_names(void)
+{
+    char *why = NULL;
+    CHECK(mw__tmplvars_check("http://%%host%%:%%port%%/x", &why) == 0 && !why);
+    CHECK(mw__tmplvars_check("%%host_bridge%% %%port_0%% %%port_http%% %%env_A%%", &why) == 0);
+    CHECK(mw__tmplvars_check("%%pid%%%%hostname%%%%container_name%%%%container_id%%", &why) == 0);
+    CHECK(mw__tmplvars_check("50%% off, %%, %%%, % %", &why) == 0); /* literal */
+    CHECK(mw__tmplvars_check("", &why) == 0);
+    CHECK(mw__tmplvars_check("a %%hots%% b", &why) == -1);
+    CHECK_STR(why, "%%hots%%: unknown template variable");
+    free(why);
+    CHECK(mw__tmplvars_check("%%host%%%%env_%%", &why) == -1); /* env_ with no name */
+    CHECK_STR(why, "%%env_%%: unknown template variable");
+    free(why);
+}
+
 static void test_present(void)
 {
     cJSON *j = parse_spec("{'a':[1,{'b':'x %%port%% y'}]}");
@@ -423,6 +439,7 @@ int main(void)
     test_unknown_and_malformed();
     test_nested();
     test_present();
+    test_check_names();
     test_bad_args();
     test_long_string();
     return TEST_RESULT();
