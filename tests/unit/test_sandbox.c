@@ -319,6 +319,14 @@ static void test_restricted_globals(void)
               "assert(getmetatable('') == false)\n"
               "assert(getmetatable(_G) == false and getmetatable(mw) == false)\n"
               "assert(_G == _ENV)");
+    /* The libraries opened on first use behave as if always there. */
+    expect_ok("assert(math == math and math.floor(2.5) == 2 and math.pi > 3)\n"
+              "assert(utf8.char(72, 105) == 'Hi' and utf8.len('h\\u{e9}') == 2)\n"
+              "local co = coroutine.wrap(function(a) coroutine.yield(a + 1) end)\n"
+              "assert(co(1) == 2 and type(coroutine.isyieldable()) == 'boolean')\n"
+              "assert(os.time() > 0 and _G.os == os and _ENV.math == math)\n"
+              "assert(rawget(_ENV, 'math') == nil and nosuchlib == nil and _G[1] == nil)\n"
+              "math = 5 assert(math == 5) math = nil assert(type(math) == 'table')");
     /* A binary chunk through load, with any mode. */
     expect_ok("local f, e = load('\\27LuaT\\0') assert(f == nil and e:find('binary'))\n"
               "f, e = load('\\27LuaT\\0', 'x', 'b') assert(f == nil and e:find('binary'))\n"
