@@ -61,6 +61,7 @@
 #define BAD_LOG_WINDOW  (60000 * MS)
 #define BAD_LOG_BURST   5
 #define CID_MAX         128
+#define SLOW_RETRIES    3 /* timeouts in a row before it is an error */
 #define DEFAULT_HOST    "unix:///var/run/docker.sock"
 #define EVENTS_FILTER   "filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
 
@@ -89,6 +90,7 @@ struct ctr {
     uint64_t req_seq;               /* `seq` when the request in flight started */
     uint64_t listed;                /* the list generation that last saw it */
     int want;                       /* an inspect is asked for */
+    int slow;                       /* inspects in a row that timed out */
     int early;                      /* started while its create inspect was in
                                      * flight: that answer may serve early_start */
     int queued;                     /* in the FIFO */
@@ -716,6 +718,41 @@ static void inspect_apply(mw__docker *d, ctr *e, cJSON *root)
     e->inspect = root; /* kept until the image answers */
 }
 
+/*
+ * An inspect that timed out: the engine answers, but not for this
+ * container (busy creating, starting or removing it, under load). Only
+ * this container waits: it is asked again until it answers or an event
+ * settles it, while the stream and the other containers go on. Said once
+ * as a warning, once more as an error when it keeps failing, then quietly.
+ * (A refused or broken connection is another matter: conn_fail.)
+ */
+static void inspect_slow(mw__docker *d, ctr *e, const mw__http_result *r)
+{
+    const char *why = r->error ? r->error : "timed out";
+
+    if (!ctr_fresh(e))
+        return; /* a newer event asked for another inspect anyway */
+    if (d->one_shot) {
+        mw__warn(d->log, WHERE, "container %.12s: inspect %s; left out", e->cid, why);
+        return;
+    }
+    e->slow++;
+    e->want = 1;
+    if (e->sync) { /* the sync does not wait for it: it comes in live */
+        e->sync = 0;
+        d->sync_outstanding--;
+    }
+    if (e->slow == 1)
+        mw__warn(d->log, WHERE, "container %.12s: inspect %s; asking again", e->cid, why);
+    else if (e->slow == SLOW_RETRIES)
+        mw__error(d->log, WHERE,
+                  "container %.12s: inspect %s, %d times in a row; still asking (the engine "
+                  "is overloaded or the container is stuck)",
+                  e->cid, why, e->slow);
+    else
+        mw__debug(d->log, WHERE, "container %.12s: inspect %s (%d times)", e->cid, why, e->slow);
+}
+
 static void on_inspect(void *ud, const mw__http_result *r)
 {
     ctr *e = ud;
@@ -724,10 +761,16 @@ static void on_inspect(void *ud, const mw__http_result *r)
 
     e->req = NULL;
     d->inflight--;
-    if (r->code == MW_ETIMEOUT || r->code == MW_EIO) {
+    if (r->code == MW_EIO) {
         conn_fail(d, "GET /containers/%.12s/json: %s", e->cid, r->error ? r->error : "failed");
         return;
     }
+    if (r->code == MW_ETIMEOUT) {
+        inspect_slow(d, e, r);
+        ctr_done(d, e);
+        return;
+    }
+    e->slow = 0;
     if (!ctr_fresh(e)) {
         /* An event overtook it: a die/stop won, or another inspect follows;
          * a create inspect overtaken by the start may still serve. */

@@ -20,7 +20,10 @@
  * not running (exited, paused, restarting) removes it too. Paused
  * containers are not services. Events are de-duplicated over the
  * inclusive `since` (mw__docker_resume). A 404 on inspect means the
- * container is gone.
+ * container is gone. An inspect that times out (the engine busy with that
+ * container) is asked again until it answers or an event settles the
+ * container, without holding up the others; only a refused or broken
+ * connection tears the connection down.
  *
  * Events that arrive while a sync runs are queued in order (not dropped)
  * and applied once the listed containers are inspected. An inspect

@@ -1065,24 +1065,62 @@ static void tweak_timeout(mw__docker_opts *o, void *ud)
     o->request_timeout = 0.3;
 }
 
+static int p_log(harness *h, const void *arg)
+{
+    return log_has(h, arg);
+}
+
+/* An inspect that times out holds up only its container: it is asked
+ * again until it answers (an error is logged at the third timeout in a
+ * row); the connection stays up and the other containers go on. */
 static void test_timeout(void)
 {
     harness h;
-    char a[65], b[65];
-    size_t one = 1;
+    char a[65], b[65], c[65];
 
     CHECK(h_fake(&h, NULL, NULL) == 0);
     CHECK(run_ctr(&h, "a", NULL, a) == 0);
     CHECK(h_source(&h, tweak_timeout, NULL) == 0);
     CHECK(wait_syncs(&h, 1));
+
+    /* slow once: the second try gets it */
     CHECK(mw__fdd_set_latency(h.fdd, MW_FDD_EP_INSPECT, 1000) == 0);
     CHECK(run_ctr(&h, "b", NULL, b) == 0);
-    CHECK(run_until(&h, p_downs, &one));
-    CHECK(strstr(h.why, "/containers/") && strstr(h.why, "timed out after 0.3 s"));
+    CHECK(run_until(&h, p_log, "inspect timed out after 0.3 s; asking again"));
     CHECK(mw__fdd_set_latency(h.fdd, MW_FDD_EP_INSPECT, 0) == 0);
-    CHECK(wait_syncs(&h, 2));
+    CHECK(run_until(&h, p_has, b));
+    CHECK(h.downs == 0);
+
+    /* slow for a long while: an error at the third try, still asked */
+    CHECK(mw__fdd_set_latency(h.fdd, MW_FDD_EP_INSPECT, 1000) == 0);
+    CHECK(run_ctr(&h, "c", NULL, c) == 0);
+    CHECK(run_until(&h, p_log, "inspect timed out after 0.3 s, 3 times in a row; still asking"));
+    run_for(&h, 700);
+    CHECK(!has(&h, c) && h.downs == 0);
     CHECK(has(&h, a) && has(&h, b));
-    CHECK(upserts_of(&h, a) == 1 && upserts_of(&h, b) == 1);
+    CHECK(mw__fdd_set_latency(h.fdd, MW_FDD_EP_INSPECT, 0) == 0);
+    CHECK(run_until(&h, p_has, c)); /* no event needed */
+    CHECK(h.downs == 0 && h.syncs == 1);
+    CHECK(upserts_of(&h, a) == 1 && upserts_of(&h, b) == 1 && upserts_of(&h, c) == 1);
+    h_stop(&h);
+}
+
+/* The first sync does not wait for a container whose inspect times out:
+ * it is synced without it, and it comes in once the engine answers. */
+static void test_timeout_at_sync(void)
+{
+    harness h;
+    char a[65];
+
+    CHECK(h_fake(&h, NULL, NULL) == 0);
+    CHECK(run_ctr(&h, "a", NULL, a) == 0);
+    CHECK(mw__fdd_set_latency(h.fdd, MW_FDD_EP_INSPECT, 1000) == 0);
+    CHECK(h_source(&h, tweak_timeout, NULL) == 0);
+    CHECK(wait_syncs(&h, 1));
+    CHECK(!has(&h, a) && h.downs == 0);
+    CHECK(mw__fdd_set_latency(h.fdd, MW_FDD_EP_INSPECT, 0) == 0);
+    CHECK(run_until(&h, p_has, a));
+    CHECK(h.syncs == 1 && upserts_of(&h, a) == 1);
     h_stop(&h);
 }
 
@@ -1492,6 +1530,7 @@ int main(void)
     test_stream_lost();
     test_engine_restart();
     test_timeout();
+    test_timeout_at_sync();
     test_include_self();
     test_filter();
     test_image_id();
