@@ -23,6 +23,8 @@ for b in build-bench/tests/bench/bench_*; do
   bench_docker_latency)
     echo "== bench_docker_latency (private Docker engine)"
     bash tests/bench/docker_latency.sh "$b" 200
+    echo "== docker_churn (private Docker engine)"
+    bash tests/bench/docker_churn.sh build-bench/moonwatch 40 5
     continue
     ;;
   esac
