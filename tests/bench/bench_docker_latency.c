@@ -241,8 +241,8 @@ int main(int argc, char **argv)
     mw_engine_stop(eng);
     mw_engine_free(eng);
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/docker -H unix://%s ps -aq --filter label=mwlat=1 | xargs -r "
-             "/usr/bin/docker -H unix://%s rm -f >/dev/null; rm -rf %s",
+             "/usr/bin/docker -H unix://%s ps -aq --filter label=mwlat=1 | timeout 120 xargs -r "
+             "-n 20 /usr/bin/docker -H unix://%s rm -f >/dev/null; rm -rf %s",
              sock, sock, dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cleanup failed\n");
