@@ -62,4 +62,4 @@ done
 t1=$(date +%s%N)
 echo "docker ps $n, moonwatch $(live) instances; equal $(((t1 - t0) / 1000000)) ms after the last command"
 echo "moonwatch RSS $(rss) kB at the end; $(grep -c ' warn ' "$d/log") warnings, $(grep -c ' error ' "$d/log") errors"
-grep -E ' (warn|error) ' "$d/log" | cut -c1-160 | head -5
+grep -E ' (warn|error) ' "$d/log" | cut -c1-160 | head -5 || true
