@@ -377,8 +377,10 @@ static mw__script *script_for(mw_engine *eng, const char *check, char **err)
     return s;
 }
 
+/* `id`: the config's mw__instance_id() when the caller has it, else NULL. */
 static mw_code schedule(mw_engine *eng, const char *name, const char *source, const cJSON *instance,
-                        const cJSON *init_config, int run_now, const char **id_out, char **err)
+                        const cJSON *init_config, int run_now, const char *id, const char **id_out,
+                        char **err)
 {
     mw__instance_defaults d = {
         .interval = eng->cfg->default_interval,
@@ -399,6 +401,7 @@ static mw_code schedule(mw_engine *eng, const char *name, const char *source, co
         .init_config = init_config,
         .params = &p,
         .run_now = run_now,
+        .id = id,
     };
     mw_code rc = mw__sched_add(eng->sched, &spec, id_out, err);
     mw__instance_params_free(&p);
@@ -409,7 +412,7 @@ mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source
                             const cJSON *instance, const cJSON *init_config, const char **id_out,
                             char **err)
 {
-    return schedule(eng, name, source, instance, init_config, 0, id_out, err);
+    return schedule(eng, name, source, instance, init_config, 0, NULL, id_out, err);
 }
 
 size_t mw__engine_schedule_template(mw_engine *eng, const mw__template *t, mw__diag *diag)
@@ -448,13 +451,8 @@ void mw__engine_load_templates(mw_engine *eng, mw__template_set *set, mw__diag *
 static mw_code disc_schedule(void *ud, const mw__match_item *it, const char *id, char **err)
 {
     mw_engine *eng = ud;
-    const char *got = NULL;
     int now = eng->disc && mw__discovery_synced(eng->disc);
-    mw_code rc =
-        schedule(eng, it->check, it->source, it->instance, it->init_config, now, &got, err);
-    if (rc == MW_OK && strcmp(got, id) != 0) /* both hash the same config */
-        mw__warn(&eng->log, got, "scheduled under an unexpected id (wanted %s)", id);
-    return rc;
+    return schedule(eng, it->check, it->source, it->instance, it->init_config, now, id, NULL, err);
 }
 
 static void disc_unschedule(void *ud, const char *id)

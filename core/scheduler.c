@@ -409,10 +409,15 @@ static uint64_t next_rand(mw__sched *s)
 mw_code mw__sched_add(mw__sched *s, const mw__sched_spec *spec, const char **id_out, char **err)
 {
     *err = NULL;
-    cJSON *empty = spec->init_config ? NULL : cJSON_CreateObject();
-    char *id = mw__instance_id(spec->script->check, spec->init_config ? spec->init_config : empty,
-                               spec->instance);
-    cJSON_Delete(empty);
+    char *id;
+    if (spec->id) {
+        id = mw__strdup(spec->id);
+    } else {
+        cJSON *empty = spec->init_config ? NULL : cJSON_CreateObject();
+        id = mw__instance_id(spec->script->check, spec->init_config ? spec->init_config : empty,
+                             spec->instance);
+        cJSON_Delete(empty);
+    }
     if (!id) {
         *err = mw__strdup("out of memory");
         return MW_ENOMEM;

@@ -47,8 +47,10 @@ typedef struct mw__sched_spec {
     const cJSON *instance;
     const cJSON *init_config;
     const mw__instance_params *params;
-    int run_now; /* 1: first run at once, even when first runs are spread
-                  * (an instance for a container that just started) */
+    int run_now;    /* 1: first run at once, even when first runs are spread
+                     * (an instance for a container that just started) */
+    const char *id; /* its mw__instance_id() when the caller has it already
+                     * (discovery keys instances by it); NULL: computed */
 } mw__sched_spec;
 
 mw__sched *mw__sched_new(const mw__sched_opts *o);

@@ -138,28 +138,13 @@ size_t mw__sender_bytes(const mw__sender *s)
 
 /* ---------------------------------------------------------------- buffering */
 
-static mw_code grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return MW_OK;
-    size_t ncap = *cap ? *cap : 16;
-    while (ncap < need)
-        ncap *= 2;
-    void *np = realloc(*p, ncap * elem);
-    if (!np)
-        return MW_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return MW_OK;
-}
-
 /* Validates the sample's tags and copies their descriptors to scratch (the
  * key writer sorts them in place). */
 static mw_code load_tags(mw__sender *s, const mw__str *tags, size_t n)
 {
     if (n + s->nitags > MW_TAGS_MAX || (n && !tags))
         return MW_EINVAL;
-    if (grow((void **)&s->scratch, &s->scratch_cap, n, sizeof(mw__str)) != MW_OK)
+    if (mw__grow(&s->scratch, &s->scratch_cap, n, sizeof(mw__str)) != 0)
         return MW_ENOMEM;
     s->tag_bytes = 0;
     for (size_t i = 0; i < n; i++) {
@@ -361,7 +346,7 @@ static void decode_event(const entry *e, const char *p, mw_record *r)
 static size_t commit_record(mw__sender *s, const entry *e, double now)
 {
     mw_record r = {.type = (mw_record_type)e->rec, .check = s->check, .check_id = s->check_id};
-    if (grow((void **)&s->tagv, &s->tagv_cap, e->s.ntags, sizeof(char *)) != MW_OK)
+    if (mw__grow(&s->tagv, &s->tagv_cap, e->s.ntags, sizeof(char *)) != 0)
         return 0;
     const char *p = decode_key(s, e, &r);
     r.timestamp = (int64_t)floor(e->ts > 0 ? e->ts : now);
@@ -386,7 +371,7 @@ static void arena_done(mw__sender *s)
 size_t mw__sender_commit(mw__sender *s, double now)
 {
     size_t n = 0, done = 0;
-    if (grow((void **)&s->batch, &s->batch_cap, s->pending, sizeof(*s->batch)) != MW_OK)
+    if (mw__grow(&s->batch, &s->batch_cap, s->pending, sizeof(*s->batch)) != 0)
         goto out;
     for (size_t off = 0; off < s->arena.len;) {
         const entry *e = (const entry *)(s->arena.p + off);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -131,4 +132,23 @@ fail:
     free(buf);
     fclose(f);
     return NULL;
+}
+
+int mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 8;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2 / elem)
+            return -1;
+        ncap *= 2;
+    }
+    void *old, *np;
+    memcpy(&old, arrayp, sizeof old);
+    if (!(np = realloc(old, ncap * elem)))
+        return -1;
+    memcpy(arrayp, &np, sizeof np);
+    *cap = ncap;
+    return 0;
 }

@@ -32,6 +32,14 @@ uint64_t mw__hash(uint64_t h, const void *data, size_t len);
  * length in `*len`, or NULL with errno set. */
 char *mw__read_file(const char *path, size_t cap, size_t *len);
 
+/*
+ * Makes room for `need` elements of `elem` bytes in the array whose
+ * pointer is at `arrayp` (any T **) and whose capacity is `*cap`,
+ * doubling from 8. Returns 0, or -1 on OOM (the array is left as it
+ * was).
+ */
+int mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem);
+
 #define MW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MW_UNUSED(x)    ((void)(x))
 

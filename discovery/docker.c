@@ -477,7 +477,6 @@ static void set_connected(mw__docker *d, int up)
     if (d->up == up)
         return;
     d->up = up;
-    d->stats.connected = up;
     service_up_emit(d);
     if (d->cbs.connected)
         d->cbs.connected(d->cbs.ud, up, up ? NULL : d->why);
@@ -1568,5 +1567,6 @@ const mw__service *mw__docker_get(const mw__docker *d, const char *id)
 void mw__docker_stats_get(const mw__docker *d, mw__docker_stats *out)
 {
     *out = d->stats;
+    out->connected = d->up == 1;
     out->tracked = d->nctr;
 }

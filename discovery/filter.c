@@ -83,15 +83,9 @@ static const struct {
 /* Appends a compiled regex; 0, or -1 on OOM (`re` then freed). */
 static int relist_push(relist *l, regex_t *re)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        regex_t *n = realloc(l->re, cap * sizeof(*n));
-        if (!n) {
-            regfree(re);
-            return -1;
-        }
-        l->re = n;
-        l->cap = cap;
+    if (mw__grow(&l->re, &l->cap, l->n + 1, sizeof *l->re) != 0) {
+        regfree(re);
+        return -1;
     }
     l->re[l->n++] = *re;
     return 0;

@@ -61,7 +61,7 @@ static const char *quote(char *out, const char *s)
     return quote_n(out, s, (size_t)-1);
 }
 
-static const char *type_name(const cJSON *v)
+const char *mw__json_type_name(const cJSON *v)
 {
     if (cJSON_IsObject(v))
         return "an object";
@@ -110,14 +110,8 @@ static void config_free(mw__label_config *cfg)
 /* Moves `cfg` into `c` (on failure `cfg` is left to the caller). */
 static int push_config(mw__label_configs *c, mw__label_config *cfg)
 {
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 4;
-        mw__label_config *nv = realloc(c->v, nc * sizeof *nv);
-        if (!nv)
-            return -1;
-        c->v = nv;
-        c->cap = nc;
-    }
+    if (mw__grow(&c->v, &c->cap, c->n + 1, sizeof *c->v) != 0)
+        return -1;
     c->v[c->n++] = *cfg;
     memset(cfg, 0, sizeof *cfg);
     return 0;
@@ -232,7 +226,7 @@ static int v1_array(mw__label_configs *c, const cJSON *labels, const char *key, 
         return PART_OK;
     cJSON *doc = parse_label(c, key, s, &oom);
     if (doc && !cJSON_IsArray(doc)) {
-        oom = add_error(c, key, "must be a JSON list, found %s", type_name(doc)) != 0;
+        oom = add_error(c, key, "must be a JSON list, found %s", mw__json_type_name(doc)) != 0;
         cJSON_Delete(doc);
         doc = NULL;
     }
@@ -254,7 +248,7 @@ static int v1_instances(mw__label_configs *c, const v1_labels *l, int i, const c
     if (!cJSON_IsArray(el)) {
         return add_error(c, l->insts_key,
                          "[%d] (check %s) must be an object or a list of objects, found %s", i,
-                         quote(q, check), type_name(el))
+                         quote(q, check), mw__json_type_name(el))
                    ? PART_OOM
                    : PART_BAD;
     }
@@ -267,7 +261,7 @@ static int v1_instances(mw__label_configs *c, const v1_labels *l, int i, const c
     for (const cJSON *it = el->child; it; it = it->next, j++) {
         if (!cJSON_IsObject(it))
             return add_error(c, l->insts_key, "[%d][%d] (check %s) must be an object, found %s", i,
-                             j, quote(q, check), type_name(it))
+                             j, quote(q, check), mw__json_type_name(it))
                        ? PART_OOM
                        : PART_BAD;
         if (add_instance(cfg->instances, it) != PART_OK)
@@ -285,7 +279,7 @@ static int v1_check(mw__label_configs *c, mw__label_configs *list, const v1_labe
     int rc = PART_OK;
     if (!cJSON_IsString(name))
         return add_error(c, l->names_key, "[%d] must be a check name string, found %s", i,
-                         type_name(name));
+                         mw__json_type_name(name));
     if (!mw__check_name_valid(name->valuestring, strlen(name->valuestring)))
         return add_error(c, l->names_key,
                          "[%d] %s is not a valid check name (letters, digits, '_', '-', '.'; "
@@ -299,7 +293,7 @@ static int v1_check(mw__label_configs *c, mw__label_configs *list, const v1_labe
     rc = take_init(init, 1, &cfg.init_config);
     if (rc == PART_BAD &&
         add_error(c, l->inits_key, "[%d] (check %s) must be an object or null, found %s", i,
-                  quote(q, cfg.check), type_name(init)) != 0)
+                  quote(q, cfg.check), mw__json_type_name(init)) != 0)
         rc = PART_OOM;
     if (rc == PART_OK)
         rc = v1_instances(c, l, i, cfg.check, inst, &cfg);
@@ -384,7 +378,7 @@ static const char *v2_name(mw__label_configs *c, const char *key, const cJSON *c
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(ch, "name");
     if (nm && !cJSON_IsString(nm)) {
         *oom = add_error(c, key, "check %s: \"name\" must be a string, found %s", quote(q, name),
-                         type_name(nm)) != 0;
+                         mw__json_type_name(nm)) != 0;
         return NULL;
     }
     if (nm && nm->valuestring[0])
@@ -415,7 +409,7 @@ static int v2_instances(mw__label_configs *c, const char *key, const cJSON *ch,
                                              : "";
     if (!why)
         return add_error(c, key, "check %s: \"instances\" must be a list of objects, found %s",
-                         quote(q, cfg->check), type_name(list))
+                         quote(q, cfg->check), mw__json_type_name(list))
                    ? PART_OOM
                    : PART_BAD;
     if (why[0])
@@ -430,7 +424,7 @@ static int v2_instances(mw__label_configs *c, const char *key, const cJSON *ch,
     for (const cJSON *it = list->child; it; it = it->next, j++) {
         if (!cJSON_IsObject(it))
             return add_error(c, key, "check %s: instances[%d] must be an object, found %s",
-                             quote(q, cfg->check), j, type_name(it))
+                             quote(q, cfg->check), j, mw__json_type_name(it))
                        ? PART_OOM
                        : PART_BAD;
         if (add_instance(cfg->instances, it) != PART_OK)
@@ -446,7 +440,7 @@ static int v2_options(mw__label_configs *c, const char *key, const cJSON *ch, mw
     int rc = take_init(init, 0, &cfg->init_config);
     if (rc == PART_BAD)
         return add_error(c, key, "check %s: \"init_config\" must be an object or null, found %s",
-                         quote(q, cfg->check), type_name(init))
+                         quote(q, cfg->check), mw__json_type_name(init))
                    ? PART_OOM
                    : PART_BAD;
     if (rc != PART_OK)
@@ -455,7 +449,7 @@ static int v2_options(mw__label_configs *c, const char *key, const cJSON *ch, mw
     if (ign && !cJSON_IsBool(ign) && !cJSON_IsNull(ign))
         return add_error(c, key,
                          "check %s: \"ignore_autodiscovery_tags\" must be true or false, found %s",
-                         quote(q, cfg->check), type_name(ign))
+                         quote(q, cfg->check), mw__json_type_name(ign))
                    ? PART_OOM
                    : PART_BAD;
     cfg->ignore_ad_tags = cJSON_IsTrue(ign);
@@ -489,7 +483,7 @@ static int v2_check(mw__label_configs *c, mw__label_configs *list, const char *k
     int oom = 0, rc = PART_OK;
     if (!cJSON_IsObject(ch))
         return add_error(c, key, "check %s: must be an object with \"instances\", found %s",
-                         quote(q, ch->string ? ch->string : ""), type_name(ch));
+                         quote(q, ch->string ? ch->string : ""), mw__json_type_name(ch));
     const char *name = v2_name(c, key, ch, &oom);
     if (!name)
         return oom ? -1 : 0;
@@ -517,7 +511,7 @@ static int parse_v2(mw__label_configs *c, mw__label_configs *list, const char *k
     if (!cJSON_IsObject(doc))
         rc = add_error(c, key,
                        "must be a JSON object {\"<check>\": {\"instances\": [...]}}, found %s",
-                       type_name(doc));
+                       mw__json_type_name(doc));
     for (const cJSON *ch = cJSON_IsObject(doc) ? doc->child : NULL; rc == 0 && ch; ch = ch->next)
         rc = v2_check(c, list, key, ch);
     cJSON_Delete(doc);

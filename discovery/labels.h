@@ -65,4 +65,8 @@ typedef struct mw__label_configs {
 int mw__label_configs_parse(const cJSON *labels, mw__label_configs *out);
 void mw__label_configs_free(mw__label_configs *c);
 
+/* "an object", "a list", "a string", "a number", "a boolean" or "null",
+ * for messages about a JSON value of the wrong kind. */
+const char *mw__json_type_name(const cJSON *v);
+
 #endif

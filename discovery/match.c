@@ -49,14 +49,8 @@ static void item_free(mw__match_item *it)
 /* Moves `it` into `r`; on failure `it` stays the caller's. */
 static int push_item(mw__match_result *r, mw__match_item *it)
 {
-    if (r->n == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 8;
-        mw__match_item *nv = realloc(r->v, nc * sizeof *nv);
-        if (!nv)
-            return -1;
-        r->v = nv;
-        r->cap = nc;
-    }
+    if (mw__grow(&r->v, &r->cap, r->n + 1, sizeof *r->v) != 0)
+        return -1;
     r->v[r->n++] = *it;
     memset(it, 0, sizeof *it);
     return 0;
@@ -95,21 +89,6 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static const char *type_name(const cJSON *v)
-{
-    if (cJSON_IsObject(v))
-        return "an object";
-    if (cJSON_IsArray(v))
-        return "a list";
-    if (cJSON_IsString(v))
-        return "a string";
-    if (cJSON_IsNumber(v))
-        return "a number";
-    if (cJSON_IsBool(v))
-        return "a boolean";
-    return "null";
-}
-
 /* A sorted, deduplicated array of the strings in `v` (n of them). */
 static cJSON *sorted_unique(const char **v, size_t n)
 {
@@ -138,13 +117,14 @@ static int merge_tags(cJSON *inst, const mw__service *svc, char **reason)
     size_t n = 0, own = 0;
     int i = 0;
     if (tags && !cJSON_IsNull(tags) && !cJSON_IsArray(tags)) {
-        *reason = mw__sprintf("\"tags\" must be a list of strings, found %s", type_name(tags));
+        *reason =
+            mw__sprintf("\"tags\" must be a list of strings, found %s", mw__json_type_name(tags));
         return *reason ? 1 : -1;
     }
     for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next, i++) {
         if (cJSON_IsString(t))
             continue;
-        *reason = mw__sprintf("\"tags\"[%d] must be a string, found %s", i, type_name(t));
+        *reason = mw__sprintf("\"tags\"[%d] must be a string, found %s", i, mw__json_type_name(t));
         return *reason ? 1 : -1;
     }
     own = (size_t)i;

@@ -406,14 +406,8 @@ static void template_free(mw__template *t)
 
 static int set_push(mw__template_set *set, const mw__template *t)
 {
-    if (set->n == set->cap) {
-        size_t nc = set->cap ? set->cap * 2 : 8;
-        mw__template *nv = realloc(set->v, nc * sizeof *nv);
-        if (!nv)
-            return -1;
-        set->v = nv;
-        set->cap = nc;
-    }
+    if (mw__grow(&set->v, &set->cap, set->n + 1, sizeof *set->v) != 0)
+        return -1;
     set->v[set->n++] = *t;
     return 0;
 }
@@ -515,15 +509,7 @@ typedef struct found_list {
 
 static int found_add(found_list *l, char *path, char *check)
 {
-    if (path && check && l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 16;
-        found *nv = realloc(l->v, nc * sizeof *nv);
-        if (nv) {
-            l->v = nv;
-            l->cap = nc;
-        }
-    }
-    if (!path || !check || l->n == l->cap) {
+    if (!path || !check || mw__grow(&l->v, &l->cap, l->n + 1, sizeof *l->v) != 0) {
         free(path);
         free(check);
         return -1;
