@@ -16,114 +16,15 @@
 #include "core/util.h"
 #include "discovery/match.h"
 #include "test.h"
+#include "tests/support/svc_spec.h"
 
 #include <stdlib.h>
 
 #define TPL MW_TEST_FIXTURES "/match/templates"
-#define CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define CID MW_TEST_CID
 #define AID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 /* ------------------------------------------------------------ services */
-
-/* Single quotes stand for double quotes in specs; caller frees. */
-static cJSON *parse_spec(const char *spec)
-{
-    char *s = mw__strdup(spec);
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    cJSON *j = cJSON_Parse(s);
-    free(s);
-    if (!j)
-        fprintf(stderr, "bad spec: %s\n", spec);
-    return j;
-}
-
-static char *str_of(const cJSON *o, const char *key, const char *def)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return mw__strdup(cJSON_IsString(v) ? v->valuestring : def);
-}
-
-static cJSON *obj_of(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return v ? cJSON_Duplicate(v, 1) : cJSON_CreateObject();
-}
-
-static const char *item_str(const cJSON *a, int i)
-{
-    const cJSON *v = cJSON_GetArrayItem(a, i);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/*
- * {'cid':..., 'name':..., 'image_long':..., 'image_short':..., 'env':{},
- *  'nets':[[name, ip, ip6]], 'host_network':true, 'ports':[[n, proto,
- *  name?]], 'pid':n, 'hostname':..., 'tags':[...]}
- */
-static mw__service *svc_new(const char *spec)
-{
-    cJSON *sp = parse_spec(spec);
-    mw__service *s = calloc(1, sizeof *s);
-    const cJSON *a, *it;
-    s->cid = str_of(sp, "cid", CID);
-    s->id = mw__sprintf("docker://%s", s->cid);
-    s->name = str_of(sp, "name", "web");
-    s->image = str_of(sp, "image", "redis:7");
-    s->image_long = str_of(sp, "image_long", "docker.io/library/redis");
-    s->image_short = str_of(sp, "image_short", "redis");
-    s->image_tag = str_of(sp, "image_tag", "7");
-    s->labels = obj_of(sp, "labels");
-    s->env = obj_of(sp, "env");
-    s->hostname = str_of(sp, "hostname", "");
-    s->health = mw__strdup("");
-    s->state = mw__strdup("running");
-    s->host_network = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sp, "host_network"));
-    a = cJSON_GetObjectItemCaseSensitive(sp, "pid");
-    s->pid = cJSON_IsNumber(a) ? (long)a->valuedouble : 0;
-    a = cJSON_GetObjectItemCaseSensitive(sp, "nets");
-    s->nets = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *s->nets);
-    cJSON_ArrayForEach(it, a)
-    {
-        mw__svc_network *n = &s->nets[s->nnets++];
-        n->name = mw__strdup(item_str(it, 0));
-        n->ip = mw__strdup(item_str(it, 1));
-        n->ip6 = mw__strdup(item_str(it, 2));
-    }
-    a = cJSON_GetObjectItemCaseSensitive(sp, "ports");
-    s->ports = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *s->ports);
-    cJSON_ArrayForEach(it, a)
-    {
-        mw__svc_port *p = &s->ports[s->nports++];
-        p->number = cJSON_GetArrayItem(it, 0)->valueint;
-        snprintf(p->proto, sizeof p->proto, "%s", item_str(it, 1));
-        p->name = item_str(it, 2) ? mw__strdup(item_str(it, 2)) : NULL;
-    }
-    a = cJSON_GetObjectItemCaseSensitive(sp, "tags");
-    s->tags = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *s->tags);
-    cJSON_ArrayForEach(it, a) s->tags[s->ntags++] = mw__strdup(it->valuestring);
-    cJSON_Delete(sp);
-    return s;
-}
-
-static void svc_free(mw__service *s)
-{
-    free(s->id), free(s->cid), free(s->name), free(s->image);
-    free(s->image_long), free(s->image_short), free(s->image_tag);
-    cJSON_Delete(s->labels), cJSON_Delete(s->env);
-    for (size_t i = 0; i < s->nnets; i++)
-        free(s->nets[i].name), free(s->nets[i].ip), free(s->nets[i].ip6);
-    free(s->nets);
-    for (size_t i = 0; i < s->nports; i++)
-        free(s->ports[i].name);
-    free(s->ports);
-    for (size_t i = 0; i < s->ntags; i++)
-        free(s->tags[i]);
-    free(s->tags);
-    free(s->hostname), free(s->health), free(s->state);
-    free(s);
-}
 
 static void svc_label(mw__service *s, const char *key, const char *value)
 {
@@ -196,7 +97,7 @@ static char *match_with(const mw__template_set *ts, const mw__service *svc)
 static void test_identifiers(void)
 {
     const char *ids[3];
-    mw__service *s = svc_new("{}");
+    mw__service *s = mw__test_service("{}");
     CHECK(mw__match_identifiers(s, ids) == 3);
     CHECK_STR(ids[0], "docker://" CID);
     CHECK_STR(ids[1], "docker.io/library/redis");
@@ -206,23 +107,23 @@ static void test_identifiers(void)
     svc_label(s, "com.datadoghq.ad.check.id", "my-custom-id");
     CHECK(mw__match_identifiers(s, ids) == 1);
     CHECK_STR(ids[0], "my-custom-id");
-    svc_free(s);
+    mw__service_free(s);
 
-    s = svc_new("{'image_long':'redis','image_short':'redis'}");
+    s = mw__test_service("{'image_long':'redis','image_short':'redis'}");
     CHECK(mw__match_identifiers(s, ids) == 2);
     CHECK_STR(ids[0], "docker://" CID);
     CHECK_STR(ids[1], "redis");
-    svc_free(s);
+    mw__service_free(s);
 
-    s = svc_new("{'image_long':'','image_short':'busybox'}");
+    s = mw__test_service("{'image_long':'','image_short':'busybox'}");
     CHECK(mw__match_identifiers(s, ids) == 2);
     CHECK_STR(ids[1], "busybox");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_short_image(void)
 {
-    mw__service *s = svc_new(REDIS);
+    mw__service *s = mw__test_service(REDIS);
     CHECK_MATCH(s, "multi multi.d/conf.yaml#0 init={\"verbose\":true} "
                    "instance={\"host\":\"127.0.0.2\",\"tags\":[\"a:1\",\"b:2\"," TAGS_JSON "]}\n"
                    "multi multi.d/conf.yaml#1 unresolved: %%env_NOPE%%: NOPE is not in the env "
@@ -236,46 +137,48 @@ static void test_short_image(void)
                    "]}\n"
                    "redisdb redisdb.d/auto_conf.yaml#0 init={} "
                    "instance={\"host\":\"127.0.0.2\",\"port\":6379,\"tags\":[" TAGS_JSON "]}\n");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_long_image(void)
 {
-    mw__service *s = svc_new("{'image_long':'docker.io/library/nginx','image_short':'nginx',"
-                             "'nets':[['bridge','127.0.0.3','']],'ports':[[80,'tcp']]}");
+    mw__service *s =
+        mw__test_service("{'image_long':'docker.io/library/nginx','image_short':'nginx',"
+                         "'nets':[['bridge','127.0.0.3','']],'ports':[[80,'tcp']]}");
     CHECK_MATCH(s, "nginx nginx.d/auto_conf.yaml#0 init={} "
                    "instance={\"nginx_status_url\":\"http://127.0.0.3:80/nginx_status/\"}\n"
                    "other other.yaml#0 init={} instance={\"name\":\"other\"}\n");
-    svc_free(s);
+    mw__service_free(s);
 
     /* Another registry's nginx: only the short name matches. */
-    s = svc_new("{'image_long':'registry.local:5000/team/nginx','image_short':'nginx'}");
+    s = mw__test_service("{'image_long':'registry.local:5000/team/nginx','image_short':'nginx'}");
     CHECK_MATCH(s, "other other.yaml#0 init={} instance={\"name\":\"other\"}\n");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_docker_id(void)
 {
-    mw__service *s = svc_new("{'cid':'" AID "','image_long':'busybox','image_short':'busybox',"
-                             "'nets':[['bridge','','fd00::2']],'ports':[[8080,'tcp']]}");
+    mw__service *s =
+        mw__test_service("{'cid':'" AID "','image_long':'busybox','image_short':'busybox',"
+                         "'nets':[['bridge','','fd00::2']],'ports':[[8080,'tcp']]}");
     CHECK_MATCH(s,
                 "byid byid.d/conf.yaml#0 init={} instance={\"url\":\"http://[fd00::2]:8080/\"}\n");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_check_id_label(void)
 {
     /* The label replaces the image names: redis templates no longer match. */
-    mw__service *s = svc_new(REDIS);
+    mw__service *s = mw__test_service(REDIS);
     svc_label(s, "com.datadoghq.ad.check.id", "my-custom-id");
     CHECK_MATCH(s, "custom custom.d/conf.yaml#0 init={} "
                    "instance={\"name\":\"custom\",\"tags\":[" TAGS_JSON "]}\n");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_label_overrides_file(void)
 {
-    mw__service *s = svc_new(REDIS);
+    mw__service *s = mw__test_service(REDIS);
     svc_label(s, "com.datadoghq.ad.checks",
               "{\"redisdb\":{\"init_config\":{\"k\":\"%%container_name%%\"},"
               "\"instances\":[{\"host\":\"%%host%%\",\"from\":\"label\"}]},"
@@ -292,10 +195,10 @@ static void test_label_overrides_file(void)
     CHECK(strlen(got) > strlen(tail) && strcmp(got + strlen(got) - strlen(tail), tail) == 0);
     CHECK(strstr(got, "redisdb.d") == NULL);
     free(got);
-    svc_free(s);
+    mw__service_free(s);
 
     /* A label config that did not load leaves the file template in place. */
-    s = svc_new(REDIS);
+    s = mw__test_service(REDIS);
     svc_label(s, "com.datadoghq.ad.checks", "{\"redisdb\":{\"instances\":\"nope\"}}");
     got = match_with(&set, s);
     CHECK(strstr(got, "redisdb redisdb.d/auto_conf.yaml#0 ") != NULL);
@@ -303,24 +206,24 @@ static void test_label_overrides_file(void)
                  "problem: docker://" CID " label com.datadoghq.ad.checks: check "
                  "\"redisdb\": \"instances\" must be a list of objects, found a string\n") != NULL);
     free(got);
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_disable_files(void)
 {
-    mw__service *s = svc_new(REDIS);
+    mw__service *s = mw__test_service(REDIS);
     svc_label(s, "com.datadoghq.ad.check_names", "[]");
     CHECK_MATCH(s, "");
     /* Files off, the moonwatch.ad. label config still applies. */
     svc_label(s, "moonwatch.ad.checks", "{\"redisdb\":{\"instances\":[{\"h\":\"%%host%%\"}]}}");
     CHECK_MATCH(s, "redisdb label:moonwatch.ad.checks#0 init={} "
                    "instance={\"h\":\"127.0.0.2\",\"tags\":[" TAGS_JSON "]}\n");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_label_tags(void)
 {
-    mw__service *s = svc_new(REDIS);
+    mw__service *s = mw__test_service(REDIS);
     svc_label(s, "com.datadoghq.ad.check_names", "[\"a\",\"b\"]");
     svc_label(s, "com.datadoghq.ad.init_configs", "[{},{}]");
     svc_label(s, "com.datadoghq.ad.instances",
@@ -355,38 +258,38 @@ static void test_label_tags(void)
                     "instance={\"tags\":[\"short_image:redis\",\"c\"]}\n"
                     "b label:com.datadoghq.ad.instances#0 init={} "
                     "instance={\"ignore_autodiscovery_tags\":false,\"tags\":[\"t\"]}\n");
-    svc_free(s);
+    mw__service_free(s);
 
     /* v2's check-level flag. */
-    s = svc_new(REDIS);
+    s = mw__test_service(REDIS);
     svc_label(s, "moonwatch.ad.checks",
               "{\"x\":{\"ignore_autodiscovery_tags\":true,\"instances\":[{}]},"
               "\"y\":{\"instances\":[{}]}}");
     CHECK_MATCH_SET(NULL, s,
                     "x label:moonwatch.ad.checks#0 init={} instance={}\n"
                     "y label:moonwatch.ad.checks#0 init={} instance={\"tags\":[" TAGS_JSON "]}\n");
-    svc_free(s);
+    mw__service_free(s);
 
     /* No service tags, no instance tags: no "tags" key appears. */
-    s = svc_new("{}");
+    s = mw__test_service("{}");
     svc_label(s, "moonwatch.ad.checks", "{\"y\":{\"instances\":[{\"a\":1}]}}");
     CHECK_MATCH_SET(NULL, s, "y label:moonwatch.ad.checks#0 init={} instance={\"a\":1}\n");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_init_config_unresolved(void)
 {
-    mw__service *s = svc_new("{'image_long':'initfail','image_short':'initfail'}");
+    mw__service *s = mw__test_service("{'image_long':'initfail','image_short':'initfail'}");
     CHECK_MATCH(s, "initfail initfail.d/conf.yaml#0 unresolved: init_config: %%env_TOKEN%%: "
                    "TOKEN is not in the env allowlist\n"
                    "initfail initfail.d/conf.yaml#1 unresolved: init_config: %%env_TOKEN%%: "
                    "TOKEN is not in the env allowlist\n");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_problems(void)
 {
-    mw__service *s = svc_new("{'image_long':'busybox','image_short':'busybox'}");
+    mw__service *s = mw__test_service("{'image_long':'busybox','image_short':'busybox'}");
     svc_label(s, "com.datadoghq.ad.check_names", "[\"a\",\"../b\"]");
     svc_label(s, "com.datadoghq.ad.init_configs", "[{},{}]");
     svc_label(s, "com.datadoghq.ad.instances", "[{\"v\":\"%%env_PORT%%\"},{}]");
@@ -398,13 +301,13 @@ static void test_problems(void)
                    "\"..\")\n"
                    "problem: docker://" CID " label moonwatch.ad.checks: invalid JSON: unexpected "
                    "end at byte 5\n");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 /* Matching the same service twice gives the same result. */
 static void test_stable(void)
 {
-    mw__service *s = svc_new(REDIS);
+    mw__service *s = mw__test_service(REDIS);
     svc_label(s, "com.datadoghq.ad.checks",
               "{\"b\":{\"instances\":[{}]},\"a\":{\"instances\":[{}]}}");
     char *a = match_with(&set, s), *b = match_with(&set, s);
@@ -412,7 +315,7 @@ static void test_stable(void)
     CHECK(strstr(a, "a label:") < strstr(a, "b label:"));
     free(a);
     free(b);
-    svc_free(s);
+    mw__service_free(s);
 }
 
 /* ------------------------------------------------------------ torture */
@@ -527,8 +430,9 @@ static int torture_run(void)
 
 static void test_torture(void)
 {
-    torture_svc = svc_new("{'nets':[['bridge','','fd00::2']],'ports':[[6379,'tcp']]," REDIS_TAGS
-                          ",'env':{'PORT':'9000'}}");
+    torture_svc =
+        mw__test_service("{'nets':[['bridge','','fd00::2']],'ports':[[6379,'tcp']]," REDIS_TAGS
+                         ",'env':{'PORT':'9000'}}");
     svc_label(torture_svc, "com.datadoghq.ad.check_names", "[\"a\",\"../bad\",\"b\"]");
     svc_label(torture_svc, "com.datadoghq.ad.init_configs", "[{},null,[{\"k\":\"%%port%%\"}]]");
     svc_label(torture_svc, "com.datadoghq.ad.instances",
@@ -563,7 +467,7 @@ static void test_torture(void)
     CHECK(n > 100);
     printf("torture: %ld allocation points\n", n - 1);
     free(torture_want);
-    svc_free(torture_svc);
+    mw__service_free(torture_svc);
 }
 
 #else

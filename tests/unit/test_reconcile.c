@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "discovery/reconcile.h"
 #include "test.h"
+#include "tests/support/svc_spec.h"
 
 #include <stdlib.h>
 
@@ -59,30 +60,16 @@ static size_t count_prefix(const calls *c, char sign)
  * vary between the tests. */
 static mw__service *svc_new(const char *cid, const char *name, const char *label_value)
 {
-    mw__service *s = calloc(1, sizeof *s);
-    s->cid = mw__strdup(cid);
-    s->id = mw__sprintf("docker://%s", cid);
-    s->name = mw__strdup(name);
-    s->image = mw__strdup("busybox-mw:1");
-    s->image_long = mw__strdup("busybox-mw");
-    s->image_short = mw__strdup("busybox-mw");
-    s->image_tag = mw__strdup("1");
-    s->labels = cJSON_CreateObject();
+    char spec[512];
+    snprintf(spec, sizeof spec,
+             "{'cid':'%s','name':'%s','image':'busybox-mw:1','image_long':'busybox-mw',"
+             "'image_short':'busybox-mw','image_tag':'1','host_network':true,"
+             "'ports':[[8080,'tcp']],'hostname':'box',"
+             "'tags':['container_id:%s','container_name:%s']}",
+             cid, name, cid, name);
+    mw__service *s = mw__test_service(spec);
     if (label_value)
         cJSON_AddStringToObject(s->labels, "com.datadoghq.ad.checks", label_value);
-    s->env = cJSON_CreateObject();
-    s->host_network = 1;
-    s->nports = 1;
-    s->ports = calloc(1, sizeof *s->ports);
-    s->ports[0].number = 8080;
-    strcpy(s->ports[0].proto, "tcp");
-    s->hostname = mw__strdup("box");
-    s->health = mw__strdup("");
-    s->state = mw__strdup("running");
-    s->ntags = 2;
-    s->tags = calloc(2, sizeof *s->tags);
-    s->tags[0] = mw__sprintf("container_id:%s", cid);
-    s->tags[1] = mw__sprintf("container_name:%s", name);
     uint64_t h = mw__hash(MW_HASH_INIT, cid, strlen(cid));
     h = mw__hash(h, name, strlen(name));
     if (label_value)

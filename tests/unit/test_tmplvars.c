@@ -12,112 +12,13 @@
 #include "core/util.h"
 #include "discovery/tmplvars.h"
 #include "test.h"
+#include "tests/support/svc_spec.h"
 
 #include <stdlib.h>
 
-#define CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define CID MW_TEST_CID
 
 /* ------------------------------------------------------------ services */
-
-/* Single quotes stand for double quotes in specs; caller frees. */
-static cJSON *parse_spec(const char *spec)
-{
-    char *s = mw__strdup(spec);
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    cJSON *j = cJSON_Parse(s);
-    free(s);
-    if (!j)
-        fprintf(stderr, "bad spec: %s\n", spec);
-    return j;
-}
-
-static char *str_of(const cJSON *o, const char *key, const char *def)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return mw__strdup(cJSON_IsString(v) ? v->valuestring : def);
-}
-
-static cJSON *obj_of(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return v ? cJSON_Duplicate(v, 1) : cJSON_CreateObject();
-}
-
-static const char *item_str(const cJSON *a, int i)
-{
-    const cJSON *v = cJSON_GetArrayItem(a, i);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/*
- * {'cid':..., 'name':..., 'image_long':..., 'image_short':..., 'env':{},
- *  'nets':[[name, ip, ip6]], 'host_network':true, 'ports':[[n, proto,
- *  name?]], 'pid':n, 'hostname':..., 'tags':[...]}
- */
-static mw__service *svc_new(const char *spec)
-{
-    cJSON *sp = parse_spec(spec);
-    mw__service *s = calloc(1, sizeof *s);
-    const cJSON *a, *it;
-    s->cid = str_of(sp, "cid", CID);
-    s->id = mw__sprintf("docker://%s", s->cid);
-    s->name = str_of(sp, "name", "web");
-    s->image = str_of(sp, "image", "redis:7");
-    s->image_long = str_of(sp, "image_long", "docker.io/library/redis");
-    s->image_short = str_of(sp, "image_short", "redis");
-    s->image_tag = str_of(sp, "image_tag", "7");
-    s->labels = obj_of(sp, "labels");
-    s->env = obj_of(sp, "env");
-    s->hostname = str_of(sp, "hostname", "");
-    s->health = mw__strdup("");
-    s->state = mw__strdup("running");
-    s->host_network = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sp, "host_network"));
-    a = cJSON_GetObjectItemCaseSensitive(sp, "pid");
-    s->pid = cJSON_IsNumber(a) ? (long)a->valuedouble : 0;
-    a = cJSON_GetObjectItemCaseSensitive(sp, "nets");
-    s->nets = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *s->nets);
-    cJSON_ArrayForEach(it, a)
-    {
-        mw__svc_network *n = &s->nets[s->nnets++];
-        n->name = mw__strdup(item_str(it, 0));
-        n->ip = mw__strdup(item_str(it, 1));
-        n->ip6 = mw__strdup(item_str(it, 2));
-    }
-    a = cJSON_GetObjectItemCaseSensitive(sp, "ports");
-    s->ports = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *s->ports);
-    cJSON_ArrayForEach(it, a)
-    {
-        mw__svc_port *p = &s->ports[s->nports++];
-        p->number = cJSON_GetArrayItem(it, 0)->valueint;
-        snprintf(p->proto, sizeof p->proto, "%s", item_str(it, 1));
-        p->name = item_str(it, 2) ? mw__strdup(item_str(it, 2)) : NULL;
-    }
-    a = cJSON_GetObjectItemCaseSensitive(sp, "tags");
-    s->tags = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *s->tags);
-    cJSON_ArrayForEach(it, a) s->tags[s->ntags++] = mw__strdup(it->valuestring);
-    cJSON_Delete(sp);
-    return s;
-}
-
-static void svc_free(mw__service *s)
-{
-    free(s->id), free(s->cid), free(s->name), free(s->image);
-    free(s->image_long), free(s->image_short), free(s->image_tag);
-    cJSON_Delete(s->labels), cJSON_Delete(s->env);
-    for (size_t i = 0; i < s->nnets; i++)
-        free(s->nets[i].name), free(s->nets[i].ip), free(s->nets[i].ip6);
-    free(s->nets);
-    for (size_t i = 0; i < s->nports; i++)
-        free(s->ports[i].name);
-    free(s->ports);
-    for (size_t i = 0; i < s->ntags; i++)
-        free(s->tags[i]);
-    free(s->tags);
-    free(s->hostname), free(s->health), free(s->state);
-    free(s);
-}
 
 /* ------------------------------------------------------------ resolving */
 
@@ -129,7 +30,7 @@ static const mw__tmplvars_opts opts = {NULL, allow, MW_ARRAY_LEN(allow)};
  * `svc`: the result as compact JSON, or "unresolved: <reason>". */
 static char *resolve_with(const mw__service *svc, const mw__tmplvars_opts *o, const char *tmpl)
 {
-    cJSON *t = parse_spec(tmpl);
+    cJSON *t = mw__test_spec_parse(tmpl);
     char *reason = NULL, *out;
     cJSON *r = mw__tmplvars_resolve(t, svc, o, &reason);
     if (r) {
@@ -158,48 +59,49 @@ static char *resolve_with(const mw__service *svc, const mw__tmplvars_opts *o, co
 static void test_host_fallback(void)
 {
     /* The only network, whatever its name. */
-    mw__service *s = svc_new("{'nets':[['mynet','127.0.0.5','']]}");
+    mw__service *s = mw__test_service("{'nets':[['mynet','127.0.0.5','']]}");
     CHECK_RESOLVE(s, "['%%host%%']", "[\"127.0.0.5\"]");
-    svc_free(s);
+    mw__service_free(s);
 
     /* Several: bridge wins. */
-    s = svc_new("{'nets':[['a','127.0.0.3',''],['bridge','127.0.0.2',''],['z','127.0.0.4','']]}");
+    s = mw__test_service(
+        "{'nets':[['a','127.0.0.3',''],['bridge','127.0.0.2',''],['z','127.0.0.4','']]}");
     CHECK_RESOLVE(s, "['%%host%%']", "[\"127.0.0.2\"]");
-    svc_free(s);
+    mw__service_free(s);
 
     /* Several, no bridge: ambiguous. */
-    s = svc_new("{'nets':[['a','127.0.0.3',''],['b','127.0.0.4','']]}");
+    s = mw__test_service("{'nets':[['a','127.0.0.3',''],['b','127.0.0.4','']]}");
     CHECK_RESOLVE(s, "['%%host%%']",
                   "unresolved: %%host%%: the container has addresses on 2 networks and none is "
                   "\"bridge\": name one with %%host_<network>%%");
-    svc_free(s);
+    mw__service_free(s);
 
     /* A network without an address does not count: the only one left wins. */
-    s = svc_new("{'nets':[['a','',''],['b','127.0.0.4','']]}");
+    s = mw__test_service("{'nets':[['a','',''],['b','127.0.0.4','']]}");
     CHECK_RESOLVE(s, "['%%host%%']", "[\"127.0.0.4\"]");
-    svc_free(s);
+    mw__service_free(s);
 
     /* No address anywhere: the hostname (ECS awsvpc, some CNIs). */
-    s = svc_new("{'nets':[['a','','']],'hostname':'web-1'}");
+    s = mw__test_service("{'nets':[['a','','']],'hostname':'web-1'}");
     CHECK_RESOLVE(s, "['%%host%%']", "[\"web-1\"]");
-    svc_free(s);
+    mw__service_free(s);
 
     /* The hostname is not used when addresses are ambiguous. */
-    s = svc_new("{'nets':[['a','127.0.0.3',''],['b','127.0.0.4','']],'hostname':'web-1'}");
+    s = mw__test_service("{'nets':[['a','127.0.0.3',''],['b','127.0.0.4','']],'hostname':'web-1'}");
     CHECK_RESOLVE(s, "'%%host%%'",
                   "unresolved: %%host%%: the container has addresses on 2 networks and none is "
                   "\"bridge\": name one with %%host_<network>%%");
-    svc_free(s);
+    mw__service_free(s);
 
-    s = svc_new("{}");
+    s = mw__test_service("{}");
     CHECK_RESOLVE(s, "'%%host%%'",
                   "unresolved: %%host%%: the container has no IP address and no hostname");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_host_network(void)
 {
-    mw__service *s = svc_new("{'host_network':true,'nets':[['host','','']]}");
+    mw__service *s = mw__test_service("{'host_network':true,'nets':[['host','','']]}");
     CHECK_RESOLVE(s, "'http://%%host%%:8080/'", "\"http://127.0.0.1:8080/\"");
     CHECK_RESOLVE(s, "'%%host_host%%'", "\"127.0.0.1\"");
     CHECK_RESOLVE(s, "'%%host_other%%'", "\"127.0.0.1\"");
@@ -209,32 +111,33 @@ static void test_host_network(void)
     /* An IPv6 host address is bracketed in URLs like any other. */
     o.host_network_host = "::1";
     CHECK_RESOLVE_O(s, &o, "'http://%%host%%:80'", "\"http://[::1]:80\"");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_host_named_network(void)
 {
-    mw__service *s = svc_new("{'nets':[['backend','127.0.0.3',''],['bridge','127.0.0.2',''],"
-                             "['my_net.v2','127.0.0.6','']]}");
+    mw__service *s =
+        mw__test_service("{'nets':[['backend','127.0.0.3',''],['bridge','127.0.0.2',''],"
+                         "['my_net.v2','127.0.0.6','']]}");
     CHECK_RESOLVE(s, "'%%host_backend%%'", "\"127.0.0.3\"");
     CHECK_RESOLVE(s, "'%%host_my_net.v2%%'", "\"127.0.0.6\"");
     /* Not on that network: Datadog falls back to %%host%%. */
     CHECK_RESOLVE(s, "'%%host_nope%%'", "\"127.0.0.2\"");
     /* "host_" with nothing after it is no variable Datadog knows. */
     CHECK_RESOLVE(s, "'%%host_%%'", "unresolved: %%host_%%: unknown template variable");
-    svc_free(s);
+    mw__service_free(s);
 
-    s = svc_new("{'nets':[['a','127.0.0.3',''],['b','127.0.0.4','']]}");
+    s = mw__test_service("{'nets':[['a','127.0.0.3',''],['b','127.0.0.4','']]}");
     CHECK_RESOLVE(s, "'%%host_b%%'", "\"127.0.0.4\"");
     CHECK_RESOLVE(s, "'%%host_c%%'",
                   "unresolved: %%host_c%%: the container has addresses on 2 networks and none is "
                   "\"bridge\": name one with %%host_<network>%%");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_ipv6(void)
 {
-    mw__service *s = svc_new("{'nets':[['bridge','','fd00::2']]}");
+    mw__service *s = mw__test_service("{'nets':[['bridge','','fd00::2']]}");
     CHECK_RESOLVE(s, "'http://%%host%%:80'", "\"http://[fd00::2]:80\"");
     CHECK_RESOLVE(s, "'http://user:pw@%%host%%:80/x'", "\"http://user:pw@[fd00::2]:80/x\"");
     /* Whole value, no URL, already bracketed, or past the authority: as is. */
@@ -244,23 +147,23 @@ static void test_ipv6(void)
     CHECK_RESOLVE(s, "'http://proxy/?to=%%host%%'", "\"http://proxy/?to=fd00::2\"");
     CHECK_RESOLVE(s, "'see http://x and %%host%%'", "\"see http://x and fd00::2\"");
     CHECK_RESOLVE(s, "'redis://%%host_bridge%%:6379'", "\"redis://[fd00::2]:6379\"");
-    svc_free(s);
+    mw__service_free(s);
 
     /* Dual stack: IPv4 first, no brackets. */
-    s = svc_new("{'nets':[['bridge','127.0.0.2','fd00::2']]}");
+    s = mw__test_service("{'nets':[['bridge','127.0.0.2','fd00::2']]}");
     CHECK_RESOLVE(s, "'http://%%host%%:80'", "\"http://127.0.0.2:80\"");
-    svc_free(s);
+    mw__service_free(s);
 
     /* Only host addresses are bracketed, not other values with colons. */
-    s = svc_new("{'env':{'URL':'a:b'},'nets':[['bridge','127.0.0.2','']]}");
+    s = mw__test_service("{'env':{'URL':'a:b'},'nets':[['bridge','127.0.0.2','']]}");
     CHECK_RESOLVE(s, "'http://%%env_URL%%'", "\"http://a:b\"");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_ports(void)
 {
     mw__service *s =
-        svc_new("{'ports':[[53,'tcp'],[53,'udp','dns'],[80,'tcp','http'],[8080,'tcp']]}");
+        mw__test_service("{'ports':[[53,'tcp'],[53,'udp','dns'],[80,'tcp','http'],[8080,'tcp']]}");
     /* Exactly one variable and a number: a JSON number. */
     CHECK_RESOLVE(s, "{'port':'%%port%%'}", "{\"port\":8080}");
     CHECK_RESOLVE(s, "'%%port%%/x'", "\"8080/x\"");
@@ -276,43 +179,45 @@ static void test_ports(void)
     CHECK_RESOLVE(s, "'%%port_https%%'",
                   "unresolved: %%port_https%%: the container has no port named \"https\"");
     CHECK_RESOLVE(s, "'http://127.0.0.1:%%port_http%%/%%port%%'", "\"http://127.0.0.1:80/8080\"");
-    svc_free(s);
+    mw__service_free(s);
 
-    s = svc_new("{}");
+    s = mw__test_service("{}");
     CHECK_RESOLVE(s, "'%%port%%'", "unresolved: %%port%%: the container exposes no port");
     CHECK_RESOLVE(s, "'%%port_0%%'",
                   "unresolved: %%port_0%%: no port at index 0: the container exposes 0");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_identity_vars(void)
 {
-    mw__service *s = svc_new("{'name':'web-1','hostname':'abc123','pid':4242}");
+    mw__service *s = mw__test_service("{'name':'web-1','hostname':'abc123','pid':4242}");
     CHECK_RESOLVE(s, "['%%pid%%','%%hostname%%','%%container_name%%','%%container_id%%']",
                   "[4242,\"abc123\",\"web-1\",\"" CID "\"]");
     CHECK_RESOLVE(s, "'/proc/%%pid%%/status'", "\"/proc/4242/status\"");
     CHECK_RESOLVE(s, "'%%container_name%%.%%hostname%%'", "\"web-1.abc123\"");
-    svc_free(s);
+    mw__service_free(s);
 
     /* A 64-digit id is far too long for a number: it stays a string. */
-    s = svc_new("{'cid':'1234567890123456789012345678901234567890123456789012345678901234'}");
+    s = mw__test_service(
+        "{'cid':'1234567890123456789012345678901234567890123456789012345678901234'}");
     CHECK_RESOLVE(s, "'%%container_id%%'",
                   "\"1234567890123456789012345678901234567890123456789012345678901234\"");
-    svc_free(s);
+    mw__service_free(s);
 
-    s = svc_new("{'name':''}");
+    s = mw__test_service("{'name':''}");
     CHECK_RESOLVE(s, "'%%pid%%'",
                   "unresolved: %%pid%%: the container's pid is unknown (is it running?)");
     CHECK_RESOLVE(s, "'%%hostname%%'", "unresolved: %%hostname%%: the container has no hostname");
     CHECK_RESOLVE(s, "'%%container_name%%'",
                   "unresolved: %%container_name%%: the container has no name");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_env(void)
 {
-    mw__service *s = svc_new("{'env':{'PORT':'9000','DEBUG':'true','RATIO':'0.5','ZEROS':'007',"
-                             "'HUGE':'1e400','EMPTY':'','SECRET':'hunter2','BIG':'-1.5E+3'}}");
+    mw__service *s =
+        mw__test_service("{'env':{'PORT':'9000','DEBUG':'true','RATIO':'0.5','ZEROS':'007',"
+                         "'HUGE':'1e400','EMPTY':'','SECRET':'hunter2','BIG':'-1.5E+3'}}");
     CHECK_RESOLVE(s, "{'p':'%%env_PORT%%','d':'%%env_DEBUG%%','r':'%%env_RATIO%%'}",
                   "{\"p\":9000,\"d\":true,\"r\":0.5}");
     /* Not JSON numbers, or not exactly one variable: strings. */
@@ -327,12 +232,12 @@ static void test_env(void)
     /* No allowlist at all: nothing is readable. */
     CHECK_RESOLVE_O(s, NULL, "'%%env_PORT%%'",
                     "unresolved: %%env_PORT%%: PORT is not in the env allowlist");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_unknown_and_malformed(void)
 {
-    mw__service *s = svc_new("{'nets':[['bridge','127.0.0.2','']]}");
+    mw__service *s = mw__test_service("{'nets':[['bridge','127.0.0.2','']]}");
     CHECK_RESOLVE(s, "'%%foo%%'", "unresolved: %%foo%%: unknown template variable");
     CHECK_RESOLVE(s, "'a %%HOST%% b'", "unresolved: %%HOST%%: unknown template variable");
     CHECK_RESOLVE(s, "'%%task_arn%%'", "unresolved: %%task_arn%%: unknown template variable");
@@ -343,12 +248,13 @@ static void test_unknown_and_malformed(void)
     /* A stray '%' before a variable stays, the variable resolves. */
     CHECK_RESOLVE(s, "'%%%host%%'", "\"%127.0.0.2\"");
     CHECK_RESOLVE(s, "'100%% of %%host%%'", "\"100%% of 127.0.0.2\"");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_nested(void)
 {
-    mw__service *s = svc_new("{'nets':[['bridge','127.0.0.2','']],'ports':[[6379,'tcp']]}");
+    mw__service *s =
+        mw__test_service("{'nets':[['bridge','127.0.0.2','']],'ports':[[6379,'tcp']]}");
     CHECK_RESOLVE(s,
                   "{'k%%host%%':'v','a':[{'b':'%%host%%'},['%%port%%',1,null,true,2.5,[]]],"
                   "'o':{'p':{'q':'tcp://%%host%%:%%port%%'}},'e':{}}",
@@ -359,7 +265,7 @@ static void test_nested(void)
                   "unresolved: %%pid%%: the container's pid is unknown (is it running?)");
     /* Scalars of every type come back as they were. */
     CHECK_RESOLVE(s, "[0,-1.25,false,null,'']", "[0,-1.25,false,null,\"\"]");
-    svc_free(s);
+    mw__service_free(s);
 }
 
 static void test_check_names(void)
@@ -380,13 +286,13 @@ static void test_check_names(void)
 
 static void test_present(void)
 {
-    cJSON *j = parse_spec("{'a':[1,{'b':'x %%port%% y'}]}");
+    cJSON *j = mw__test_spec_parse("{'a':[1,{'b':'x %%port%% y'}]}");
     CHECK(mw__tmplvars_present(j) == 1);
     cJSON_Delete(j);
-    j = parse_spec("{'%%host%%':['50%%','%%','a%%b c%%'],'n':1}");
+    j = mw__test_spec_parse("{'%%host%%':['50%%','%%','a%%b c%%'],'n':1}");
     CHECK(mw__tmplvars_present(j) == 0);
     cJSON_Delete(j);
-    j = parse_spec("'%%%foo%%'");
+    j = mw__test_spec_parse("'%%%foo%%'");
     CHECK(mw__tmplvars_present(j) == 1);
     cJSON_Delete(j);
     CHECK(mw__tmplvars_present(NULL) == 0);
@@ -394,7 +300,7 @@ static void test_present(void)
 
 static void test_bad_args(void)
 {
-    mw__service *s = svc_new("{}");
+    mw__service *s = mw__test_service("{}");
     char *reason = NULL;
     CHECK(mw__tmplvars_resolve(NULL, s, &opts, &reason) == NULL);
     CHECK_STR(reason, "no config to resolve");
@@ -404,13 +310,13 @@ static void test_bad_args(void)
     CHECK_STR(reason, "no service to resolve against");
     free(reason);
     cJSON_Delete(t);
-    svc_free(s);
+    mw__service_free(s);
 }
 
 /* Many variables in one long string: one pass, every value in place. */
 static void test_long_string(void)
 {
-    mw__service *s = svc_new("{'nets':[['bridge','127.0.0.2','']],'ports':[[80,'tcp']]}");
+    mw__service *s = mw__test_service("{'nets':[['bridge','127.0.0.2','']],'ports':[[80,'tcp']]}");
     char *tmpl = malloc(20000 * 9 + 3), *want = malloc(20000 * 13 + 3);
     size_t tn = 0, wn = 0;
     tmpl[tn++] = '\'';
@@ -424,7 +330,7 @@ static void test_long_string(void)
     char *got = resolve_with(s, &opts, tmpl);
     CHECK_STR(got, want);
     free(got), free(tmpl), free(want);
-    svc_free(s);
+    mw__service_free(s);
 }
 
 int main(void)
