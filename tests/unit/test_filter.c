@@ -7,7 +7,7 @@
  * nothing but pause containers.
  *
  * Without AddressSanitizer, building a filter also runs with each
- * allocation failing in turn (malloc interposed, as in test_torture.c):
+ * allocation failing in turn (malloc interposed by failalloc.h):
  * NULL or a working filter, and no leak.
  */
 #include "core/util.h"
@@ -17,13 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TORTURE_SKIP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TORTURE_SKIP 1
-#endif
-#endif
+#include "failalloc.h"
 
 /* Excluded? with a fresh filter of the two lists (no problems expected). */
 static int excluded(const char *include, const char *exclude, const char *name, const char *image)
@@ -269,68 +263,10 @@ static void test_pause_defaults(void)
 
 /* ------------------------------------------------------------ allocation failures */
 
-#ifndef TORTURE_SKIP
+#ifndef FAILALLOC_SKIP
 
 #include <dlfcn.h>
 #include <regex.h>
-#include <stdatomic.h>
-
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-
-void *malloc(size_t n);
-void *calloc(size_t n, size_t size);
-void *realloc(void *p, size_t n);
-void free(void *p);
-
-static atomic_long live, seen, fail_at;
-static atomic_int refused;
-
-static int should_fail(void)
-{
-    long n = atomic_fetch_add(&seen, 1) + 1, at = atomic_load(&fail_at);
-    if (at == 0 || n != at)
-        return 0;
-    atomic_fetch_add(&refused, 1);
-    return 1;
-}
-
-void *malloc(size_t n)
-{
-    void *p = should_fail() ? NULL : __libc_malloc(n);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-    void *p = should_fail() ? NULL : __libc_calloc(n, size);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-void *realloc(void *p, size_t n)
-{
-    if (!p)
-        return malloc(n);
-    if (n == 0) {
-        free(p);
-        return NULL;
-    }
-    return should_fail() ? NULL : __libc_realloc(p, n);
-}
-
-void free(void *p)
-{
-    if (!p)
-        return;
-    atomic_fetch_sub(&live, 1);
-    __libc_free(p);
-}
 
 /*
  * glibc's regcomp() is not safe against a failed allocation itself: when
@@ -356,16 +292,14 @@ static regcomp_fn real_regcomp(void)
 
 int regcomp(regex_t *re, const char *pattern, int cflags)
 {
-    long at, count;
+    failalloc_state st;
     int rc;
 
-    if (should_fail())
+    if (failalloc_point())
         return REG_ESPACE;
-    at = atomic_exchange(&fail_at, 0);
-    count = atomic_load(&seen);
+    st = failalloc_pause();
     rc = real_regcomp()(re, pattern, cflags);
-    atomic_store(&seen, count);
-    atomic_store(&fail_at, at);
+    failalloc_resume(st);
     return rc;
 }
 
@@ -375,16 +309,14 @@ static void test_allocation_failures(void)
 
     CHECK(real_regcomp() != NULL);
     for (n = 1;; n++) {
-        long before = atomic_load(&live);
+        long before = failalloc_live();
         mw__diag diag = {0};
         mw__filter *f;
         int ok = 1, built;
 
-        atomic_store(&seen, 0);
-        atomic_store(&refused, 0);
-        atomic_store(&fail_at, n);
+        failalloc_arm(n);
         f = mw__filter_new("name:^keep$", "image:^redis$ image:( name:^dd-", "t", &diag);
-        atomic_store(&fail_at, 0);
+        failalloc_disarm();
         /* Built: it must work in full (a report may have been dropped). */
         if (f)
             ok = mw__filter_excluded(f, "keep", "redis:7") == 0 &&
@@ -398,10 +330,10 @@ static void test_allocation_failures(void)
         built = f != NULL;
         mw__filter_free(f);
         mw__diag_free(&diag);
-        if (atomic_load(&live) != before)
+        if (failalloc_live() != before)
             fprintf(stderr, "filter: allocation %ld: leak\n", n);
-        CHECK(atomic_load(&live) == before);
-        if (atomic_load(&refused) == 0) {
+        CHECK(failalloc_live() == before);
+        if (failalloc_refused() == 0) {
             CHECK(built);
             break;
         }

@@ -328,102 +328,24 @@ static void test_stable(void)
  * malloc and friends forward to glibc's __libc_* entry points, so cJSON
  * allocates through them too; under AddressSanitizer it is skipped.
  */
-#if defined(__SANITIZE_ADDRESS__)
-#define TORTURE_SKIP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TORTURE_SKIP 1
-#endif
-#endif
+#include "failalloc.h"
 
-#ifndef TORTURE_SKIP
-
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-void *__libc_memalign(size_t align, size_t n);
-
-void *malloc(size_t n);
-void *calloc(size_t n, size_t size);
-void *realloc(void *p, size_t n);
-void free(void *p);
-void *aligned_alloc(size_t align, size_t n);
-int posix_memalign(void **out, size_t align, size_t n);
-
-static long live, seen, fail_at, failed_count;
-
-static int should_fail(void)
-{
-    if (fail_at == 0 || ++seen != fail_at)
-        return 0;
-    failed_count++;
-    return 1;
-}
-
-void *malloc(size_t n)
-{
-    void *p = should_fail() ? NULL : __libc_malloc(n);
-    live += p != NULL;
-    return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-    void *p = should_fail() ? NULL : __libc_calloc(n, size);
-    live += p != NULL;
-    return p;
-}
-
-void *realloc(void *p, size_t n)
-{
-    if (!p)
-        return malloc(n);
-    if (n == 0) {
-        free(p);
-        return NULL;
-    }
-    return should_fail() ? NULL : __libc_realloc(p, n);
-}
-
-void *aligned_alloc(size_t align, size_t n)
-{
-    void *p = should_fail() ? NULL : __libc_memalign(align, n);
-    live += p != NULL;
-    return p;
-}
-
-int posix_memalign(void **out, size_t align, size_t n)
-{
-    void *p = aligned_alloc(align, n);
-    if (!p)
-        return 12; /* ENOMEM */
-    *out = p;
-    return 0;
-}
-
-void free(void *p)
-{
-    if (!p)
-        return;
-    live--;
-    __libc_free(p);
-}
+#ifndef FAILALLOC_SKIP
 
 static mw__service *torture_svc;
 static char *torture_want;
 
 /* 0: the whole result; 1: -1 returned; -1: a failure went unreported. */
-static int torture_run(void)
+static int torture_run(long n)
 {
     mw__match_result r = {0};
     int rc = mw__match_service(&set, torture_svc, &opts, &r);
-    fail_at = 0; /* what follows is the test's own work */
+    failalloc_disarm(); /* what follows is the test's own work */
     char *got = rc == 0 ? describe(&r) : NULL;
     mw__match_result_free(&r);
     int out = rc != 0 ? 1 : strcmp(got, torture_want) == 0 ? 0 : -1;
     if (out < 0)
-        fprintf(stderr, "torture: failing allocation %ld changed the result:\n%s\n", fail_at, got);
+        fprintf(stderr, "torture: failing allocation %ld changed the result:\n%s\n", n, got);
     free(got);
     return out;
 }
@@ -449,17 +371,16 @@ static void test_torture(void)
 
     long n;
     for (n = 1;; n++) {
-        long before = live;
-        seen = failed_count = 0;
-        fail_at = n;
-        int rc = torture_run();
-        fail_at = 0;
-        if (rc < 0 || live != before) {
+        long before = failalloc_live();
+        failalloc_arm(n);
+        int rc = torture_run(n);
+        failalloc_disarm();
+        if (rc < 0 || failalloc_live() != before) {
             fprintf(stderr, "torture: failing allocation %ld: %s (live %+ld)\n", n,
-                    rc < 0 ? "failure not reported" : "leak", live - before);
+                    rc < 0 ? "failure not reported" : "leak", failalloc_live() - before);
             CHECK(0);
         }
-        if (failed_count == 0) {
+        if (failalloc_refused() == 0) {
             CHECK(rc == 0);
             break;
         }

@@ -6,7 +6,7 @@
  * field, and a digest that ignores only state and health.
  *
  * Without AddressSanitizer the test also fails each allocation of a
- * build in turn (malloc is interposed here, as in test_torture.c): every
+ * build in turn (malloc is interposed by failalloc.h): every
  * run must either build the same service or fail with "out of memory",
  * and leave no allocation behind.
  */
@@ -16,13 +16,7 @@
 
 #include <stdlib.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TORTURE_SKIP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TORTURE_SKIP 1
-#endif
-#endif
+#include "failalloc.h"
 
 #define FIX MW_TEST_FIXTURES "/docker/inspect/"
 
@@ -734,66 +728,7 @@ static void test_digest(void)
 
 /* ------------------------------------------------------------ allocation failures */
 
-#ifndef TORTURE_SKIP
-
-#include <stdatomic.h>
-
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-
-void *malloc(size_t n);
-void *calloc(size_t n, size_t size);
-void *realloc(void *p, size_t n);
-void free(void *p);
-
-static atomic_long live, seen, fail_at;
-static atomic_int refused;
-
-static int should_fail(void)
-{
-    long n = atomic_fetch_add(&seen, 1) + 1, at = atomic_load(&fail_at);
-    if (at == 0 || n != at)
-        return 0;
-    atomic_fetch_add(&refused, 1);
-    return 1;
-}
-
-void *malloc(size_t n)
-{
-    void *p = should_fail() ? NULL : __libc_malloc(n);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-    void *p = should_fail() ? NULL : __libc_calloc(n, size);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-void *realloc(void *p, size_t n)
-{
-    if (!p)
-        return malloc(n);
-    if (n == 0) {
-        free(p);
-        return NULL;
-    }
-    return should_fail() ? NULL : __libc_realloc(p, n);
-}
-
-void free(void *p)
-{
-    if (!p)
-        return;
-    atomic_fetch_sub(&live, 1);
-    __libc_free(p);
-}
+#ifndef FAILALLOC_SKIP
 
 /* Builds `name` with each allocation failing in turn. */
 static void torture(const char *name, const char *image)
@@ -804,16 +739,14 @@ static void torture(const char *name, const char *image)
 
     CHECK(ref != NULL);
     for (long n = 1; ref; n++) {
-        long before = atomic_load(&live);
+        long before = failalloc_live();
         char *err = NULL;
         mw__service *s;
         int ok, built;
 
-        atomic_store(&seen, 0);
-        atomic_store(&refused, 0);
-        atomic_store(&fail_at, n);
+        failalloc_arm(n);
         s = mw__service_from_inspect(doc, image, &err);
-        atomic_store(&fail_at, 0);
+        failalloc_disarm();
         /* Built in full, or failed for want of memory (the message itself
          * may be what could not be allocated). */
         ok = s ? s->digest == ref->digest && !err : !err || strcmp(err, "out of memory") == 0;
@@ -823,10 +756,10 @@ static void torture(const char *name, const char *image)
         built = s != NULL;
         mw__service_free(s);
         free(err);
-        if (atomic_load(&live) != before)
+        if (failalloc_live() != before)
             fprintf(stderr, "%s: allocation %ld: leak\n", name, n);
-        CHECK(atomic_load(&live) == before);
-        if (atomic_load(&refused) == 0) {
+        CHECK(failalloc_live() == before);
+        if (failalloc_refused() == 0) {
             CHECK(built);
             break;
         }

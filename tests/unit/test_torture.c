@@ -6,22 +6,16 @@
  * done in full or an error reported, and with as many live allocations
  * as before it (no leak on any error path).
  *
- * malloc/calloc/realloc/free are defined here and forward to glibc's
+ * malloc and friends come from failalloc.h and forward to glibc's
  * __libc_* entry points, so the shared libraries (cJSON, libyaml, Lua)
  * allocate through them too. AddressSanitizer owns malloc, so under it
  * the test reports itself skipped.
  */
 #include "test.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TORTURE_SKIP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TORTURE_SKIP 1
-#endif
-#endif
+#include "failalloc.h"
 
-#ifdef TORTURE_SKIP
+#ifdef FAILALLOC_SKIP
 
 int main(void)
 {
@@ -40,122 +34,7 @@ int main(void)
 #include "lua/sandbox.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdlib.h>
-
-/* ------------------------------------------------------------ interposer */
-
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-void *__libc_memalign(size_t align, size_t n);
-
-void *malloc(size_t n);
-void *calloc(size_t n, size_t size);
-void *realloc(void *p, size_t n);
-void free(void *p);
-void *aligned_alloc(size_t align, size_t n);
-int posix_memalign(void **out, size_t align, size_t n);
-
-/* Atomics: libraries may allocate on threads of their own. */
-static atomic_long live;        /* allocations not freed yet */
-static atomic_long seen;        /* allocations since arming */
-static atomic_long fail_at;     /* the allocation to fail, 0: none */
-static atomic_int failed_count; /* allocations refused since arming */
-
-/* Called on each refused allocation: a place for a debugger's breakpoint
- * (TORTURE=<scenario>:<n> runs that one case alone). */
-__attribute__((noinline)) static void injected(void)
-{
-    __asm__ volatile("");
-}
-
-/* Whether this allocation is the one to refuse. */
-static int should_fail(void)
-{
-    long n = atomic_fetch_add(&seen, 1) + 1;
-    long at = atomic_load(&fail_at);
-    if (at == 0 || n != at)
-        return 0;
-    atomic_fetch_add(&failed_count, 1);
-    injected();
-    return 1;
-}
-
-void *malloc(size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = __libc_malloc(n);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-    if (should_fail())
-        return NULL;
-    void *p = __libc_calloc(n, size);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-void *realloc(void *p, size_t n)
-{
-    if (!p)
-        return malloc(n);
-    if (n == 0) {
-        free(p);
-        return NULL;
-    }
-    /* A failed realloc leaves `p` as it was, as glibc's does. */
-    if (should_fail())
-        return NULL;
-    return __libc_realloc(p, n);
-}
-
-void *aligned_alloc(size_t align, size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = __libc_memalign(align, n);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-int posix_memalign(void **out, size_t align, size_t n)
-{
-    void *p = aligned_alloc(align, n);
-    if (!p)
-        return ENOMEM;
-    *out = p;
-    return 0;
-}
-
-void free(void *p)
-{
-    if (!p)
-        return;
-    atomic_fetch_sub(&live, 1);
-    __libc_free(p);
-}
-
-/* Fails the `at`th allocation from now on (0: none). */
-static void arm(long at)
-{
-    atomic_store(&seen, 0);
-    atomic_store(&failed_count, 0);
-    atomic_store(&fail_at, at);
-}
-
-static void disarm(void)
-{
-    atomic_store(&fail_at, 0);
-}
 
 /* ------------------------------------------------------------ driver */
 
@@ -175,12 +54,12 @@ static long torture(const scenario *sc)
 {
     long n;
     for (n = 1;; n++) {
-        long before = atomic_load(&live);
-        arm(n);
+        long before = failalloc_live();
+        failalloc_arm(n);
         int rc = sc->fn();
-        disarm();
-        int injected = atomic_load(&failed_count) > 0;
-        long after = atomic_load(&live);
+        failalloc_disarm();
+        int injected = failalloc_refused() > 0;
+        long after = failalloc_live();
         if (rc < 0 || after != before) {
             fprintf(stderr, "%s: failing allocation %ld: %s (live %+ld)\n", sc->name, n,
                     rc < 0 ? "failure not reported" : "leak", after - before);
@@ -396,11 +275,11 @@ static int run_one(const scenario *v, size_t n, const char *spec)
         if (strncmp(v[i].name, spec, (size_t)(colon - spec)) != 0)
             continue;
         v[i].fn(); /* the reference run */
-        long before = atomic_load(&live);
-        arm(atol(colon + 1));
+        long before = failalloc_live();
+        failalloc_arm(atol(colon + 1));
         int rc = v[i].fn();
-        disarm();
-        printf("%s: rc %d, live %+ld\n", spec, rc, atomic_load(&live) - before);
+        failalloc_disarm();
+        printf("%s: rc %d, live %+ld\n", spec, rc, failalloc_live() - before);
         return 0;
     }
     fprintf(stderr, "TORTURE=<scenario>:<n>\n");
