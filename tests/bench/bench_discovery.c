@@ -30,6 +30,7 @@
  * not follow a fork).
  */
 #include "moonwatch.h"
+#include "bench.h"
 #include "core/engine.h"
 #include "core/util.h"
 #include "tests/support/fake_dockerd.h"
@@ -60,20 +61,18 @@
 
 static char tmp[64];
 
-/* ------------------------------------------------------------- helpers */
-
+/* A file of the temporary tree. */
 static void put(const char *rel, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tmp, rel);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        exit(1);
-    }
-    fputs(text, f);
-    fclose(f);
+    bench_put(tmp, rel, text);
 }
+
+static double rss_mib(void)
+{
+    return bench_rss_kib() / 1024.0;
+}
+
+/* ------------------------------------------------------------- helpers */
 
 static void mkdir_in(const char *rel)
 {
@@ -81,17 +80,6 @@ static void mkdir_in(const char *rel)
     snprintf(cmd, sizeof cmd, "mkdir -p %s/%s", tmp, rel);
     if (system(cmd) != 0)
         exit(1);
-}
-
-static double rss_mib(void)
-{
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f && fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        resident = 0;
-    if (f)
-        fclose(f);
-    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
 /* Heap bytes in use (every arena, mmapped chunks included), MiB: tells
@@ -106,14 +94,6 @@ static double heap_mib(void)
 #endif
 }
 
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
-
 static long env_long(const char *name, long dflt)
 {
     const char *v = getenv(name);
@@ -121,15 +101,9 @@ static long env_long(const char *name, long dflt)
     return n > 0 ? n : dflt;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, size_t n)
 {
-    qsort(v, n, sizeof *v, cmp_double);
+    qsort(v, n, sizeof *v, bench_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -346,14 +320,14 @@ static void sync_once(size_t n, sync_result *r)
     mw_engine *eng = engine(d);
     r->rss_before = rss_mib();
     mw__fdd_counts_reset(d);
-    double cpu0 = cpu_seconds(), eng0 = thread_cpu(), fake0 = task_cpu(fake_tid);
+    double cpu0 = bench_cpu_seconds(), eng0 = thread_cpu(), fake0 = task_cpu(fake_tid);
     double t0 = mw__mono();
     if (mw_engine_load(eng) != MW_OK) {
         fprintf(stderr, "mw_engine_load failed\n");
         exit(1);
     }
     r->t_scheduled = step_until(eng, d, t0, r, 0, n);
-    r->cpu_sched = cpu_seconds() - cpu0;
+    r->cpu_sched = bench_cpu_seconds() - cpu0;
     r->cpu_engine = thread_cpu() - eng0;
     r->cpu_fake = task_cpu(fake_tid) - fake0;
     r->rss_sched = rss_mib();
@@ -539,7 +513,7 @@ typedef struct cpu_snap {
 
 static cpu_snap snap(const roles *r)
 {
-    return (cpu_snap){mw__mono(), cpu_seconds(), task_cpu(r->engine), task_cpu(r->fake),
+    return (cpu_snap){mw__mono(), bench_cpu_seconds(), task_cpu(r->engine), task_cpu(r->fake),
                       r->driver ? task_cpu(r->driver) : 0};
 }
 

@@ -14,6 +14,7 @@
  * (tests/bench/docker_latency.sh starts a private engine and runs it.)
  */
 #include "moonwatch.h"
+#include "bench.h"
 #include "core/util.h"
 
 #include <inttypes.h>
@@ -36,19 +37,6 @@ typedef struct seen {
 static seen runs[MAXN];
 static size_t nruns;
 static pthread_mutex_t runs_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void put(const char *dir, const char *rel, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        exit(1);
-    }
-    fputs(text, f);
-    fclose(f);
-}
 
 /* Keeps the first report of each container (the gauge keeps its last
  * value, which is the first run's: the interval outlasts the bench). */
@@ -136,12 +124,6 @@ static int64_t now_ns(clockid_t c)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static mw_engine *engine(const char *sock, const char *dir)
 {
     char host[300];
@@ -183,13 +165,13 @@ static void setup(char *dir, const char *image)
     const char *s = strrchr(image, '/');
     snprintf(short_name, sizeof short_name, "%s", s ? s + 1 : image);
     short_name[strcspn(short_name, ":@")] = 0;
-    put(dir, "checks/lat.lua",
-        "return { run = function(self) mw.gauge('bench.first_run', mw.time()) end }\n");
+    bench_put(dir, "checks/lat.lua",
+              "return { run = function(self) mw.gauge('bench.first_run', mw.time()) end }\n");
     snprintf(tmpl, sizeof tmpl,
              "ad_identifiers: [%s]\ninit_config: {}\ninstances:\n"
              "  - min_collection_interval: 3600\n",
              short_name);
-    put(dir, "templates/lat.d/auto_conf.yaml", tmpl);
+    bench_put(dir, "templates/lat.d/auto_conf.yaml", tmpl);
 }
 
 int main(int argc, char **argv)
@@ -250,7 +232,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "no latency measured (%zu start events without a run)\n", missed);
         return 1;
     }
-    qsort(lat, nlat, sizeof *lat, cmp_double);
+    qsort(lat, nlat, sizeof *lat, bench_cmp_double);
     printf("%d at a time: start event -> first run, %zu containers (%zu without a run): "
            "median %.2f ms, "
            "p90 %.2f ms, p99 %.2f ms, max %.2f ms (goal: p99 <= 5 ms)\n",

@@ -11,6 +11,7 @@
  * Usage: bench_engine [seconds-for-2 (default 10)] [memory|ingest|scheduler]
  */
 #include "moonwatch.h"
+#include "bench.h"
 #include "core/engine.h"
 #include "core/util.h"
 
@@ -24,34 +25,7 @@ static char tmp[64];
 
 static void put(const char *rel, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tmp, rel);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        exit(1);
-    }
-    fputs(text, f);
-    fclose(f);
-}
-
-static double rss_kib(void)
-{
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f && fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        resident = 0;
-    if (f)
-        fclose(f);
-    return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1024.0;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
+    bench_put(tmp, rel, text);
 }
 
 static mw_engine *engine(void)
@@ -89,11 +63,11 @@ static void schedule(mw_engine *eng, const char *check, int from, int to, double
 static void bench_memory(void)
 {
     mw_engine *eng = engine();
-    double base = rss_kib();
+    double base = bench_rss_kib();
     schedule(eng, "trivial", 0, 1000, 3600);
-    double at1k = rss_kib();
+    double at1k = bench_rss_kib();
     schedule(eng, "trivial", 1000, 10000, 3600);
-    double at10k = rss_kib();
+    double at10k = bench_rss_kib();
     mw_engine_stats st;
     mw_engine_stats_get(eng, &st);
     printf("memory per idle instance: %.1f KiB at 1,000, %.1f KiB at 10,000 "
@@ -129,10 +103,10 @@ static void bench_scheduler(double secs)
         mw_engine_step(eng, 50);
     mw_engine_stats a, b;
     mw_engine_stats_get(eng, &a);
-    double in_runs0 = run_seconds(eng), cpu0 = cpu_seconds(), t0 = mw__mono();
+    double in_runs0 = run_seconds(eng), cpu0 = bench_cpu_seconds(), t0 = mw__mono();
     while (mw__mono() < t0 + secs)
         mw_engine_step(eng, 50);
-    double wall = mw__mono() - t0, cpu = cpu_seconds() - cpu0;
+    double wall = mw__mono() - t0, cpu = bench_cpu_seconds() - cpu0;
     double in_runs = run_seconds(eng) - in_runs0;
     mw_engine_stats_get(eng, &b);
     printf("scheduler: 10,000 instances at 1 s for %.1f s: %.0f runs/s, process CPU %.1f%% of "
@@ -140,12 +114,6 @@ static void bench_scheduler(double secs)
            wall, (double)(b.runs - a.runs) / wall, 100 * cpu / wall, 100 * in_runs / wall,
            100 * (cpu - in_runs) / wall);
     mw_engine_free(eng);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void bench_lua_ingest(void)
@@ -169,7 +137,7 @@ static void bench_lua_ingest(void)
         rates[r] = 20000.0 / (mw__mono() - t0);
         mw_engine_flush(eng);
     }
-    qsort(rates, 51, sizeof *rates, cmp_double);
+    qsort(rates, 51, sizeof *rates, bench_cmp_double);
     printf("ingest from Lua: median %.2f M samples/s (min %.2f, max %.2f; 20,000 "
            "mw.gauge calls over 1,000 contexts with 2 tags, per run incl. commit)\n",
            rates[25] / 1e6, rates[0] / 1e6, rates[50] / 1e6);
