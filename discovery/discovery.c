@@ -186,16 +186,6 @@ const char *mw__discovery_error(const mw__discovery *d)
     return d->error;
 }
 
-size_t mw__discovery_services(const mw__discovery *d)
-{
-    return mw__reconcile_services(d->rec);
-}
-
-size_t mw__discovery_instances(const mw__discovery *d)
-{
-    return mw__reconcile_instances(d->rec);
-}
-
 int mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *unresolved)
 {
     return mw__reconcile_describe(d->rec, resolved, unresolved);

@@ -49,10 +49,6 @@ int mw__discovery_synced(const mw__discovery *d);
 /* The last connection error of a source, NULL when none. Borrowed. */
 const char *mw__discovery_error(const mw__discovery *d);
 
-/* Services known and instances wanted. */
-size_t mw__discovery_services(const mw__discovery *d);
-size_t mw__discovery_instances(const mw__discovery *d);
-
 /* See mw__reconcile_describe(). */
 int mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *unresolved);
 

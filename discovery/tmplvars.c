@@ -278,17 +278,27 @@ static const struct var_rule {
     {"env_", 1, var_env},
 };
 
-static int lookup(rctx *c, const char *name, size_t n, var_value *v)
+/* The rule of variable `name` (n bytes), or NULL when there is none. */
+static const struct var_rule *rule_of(const char *name, size_t n)
 {
-    v->is_addr = 0;
     for (size_t i = 0; i < MW_ARRAY_LEN(var_rules); i++) {
         const struct var_rule *r = &var_rules[i];
         size_t rn = strlen(r->name);
         if (r->prefix ? n > rn && memcmp(name, r->name, rn) == 0
                       : n == rn && memcmp(name, r->name, rn) == 0)
-            return r->fn(c, name, n, name + rn, n - rn, v);
+            return r;
     }
-    return fail(c, name, n, "unknown template variable");
+    return NULL;
+}
+
+static int lookup(rctx *c, const char *name, size_t n, var_value *v)
+{
+    const struct var_rule *r = rule_of(name, n);
+    size_t rn = r ? strlen(r->name) : 0;
+    v->is_addr = 0;
+    if (!r)
+        return fail(c, name, n, "unknown template variable");
+    return r->fn(c, name, n, name + rn, n - rn, v);
 }
 
 /* ------------------------------------------------------------ scanning */
@@ -495,40 +505,6 @@ cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw_
     return out;
 }
 
-static int string_has_var(const char *s)
-{
-    size_t len = strlen(s);
-    for (size_t i = next_mark(s, 0, len); i < len; i = next_mark(s, i + 1, len))
-        if (var_at(s, i, len))
-            return 1;
-    return 0;
-}
-
-int mw__tmplvars_present(const cJSON *j)
-{
-    if (cJSON_IsString(j))
-        return j->valuestring && string_has_var(j->valuestring);
-    if (!cJSON_IsArray(j) && !cJSON_IsObject(j))
-        return 0;
-    for (const cJSON *ch = j->child; ch; ch = ch->next)
-        if (mw__tmplvars_present(ch))
-            return 1;
-    return 0;
-}
-
-/* 1 when `name` (n bytes) is a variable some service could resolve. */
-static int known_name(const char *name, size_t n)
-{
-    for (size_t i = 0; i < MW_ARRAY_LEN(var_rules); i++) {
-        const struct var_rule *r = &var_rules[i];
-        size_t rn = strlen(r->name);
-        if (r->prefix ? n > rn && memcmp(name, r->name, rn) == 0
-                      : n == rn && memcmp(name, r->name, rn) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 int mw__tmplvars_check(const char *s, char **reason)
 {
     size_t len = strlen(s);
@@ -539,7 +515,7 @@ int mw__tmplvars_check(const char *s, char **reason)
             i += 1; /* a literal "%" */
             continue;
         }
-        if (!known_name(s + i + 2, n)) {
+        if (!rule_of(s + i + 2, n)) {
             *reason = mw__sprintf("%%%%%.*s%%%%: unknown template variable", (int)n, s + i + 2);
             return -1;
         }

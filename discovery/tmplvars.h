@@ -64,7 +64,4 @@ cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw_
  */
 int mw__tmplvars_check(const char *s, char **reason);
 
-/* 1 when any string in `j` holds a template variable. */
-int mw__tmplvars_present(const cJSON *j);
-
 #endif

@@ -284,20 +284,6 @@ static void test_check_names(void)
     free(why);
 }
 
-static void test_present(void)
-{
-    cJSON *j = mw__test_spec_parse("{'a':[1,{'b':'x %%port%% y'}]}");
-    CHECK(mw__tmplvars_present(j) == 1);
-    cJSON_Delete(j);
-    j = mw__test_spec_parse("{'%%host%%':['50%%','%%','a%%b c%%'],'n':1}");
-    CHECK(mw__tmplvars_present(j) == 0);
-    cJSON_Delete(j);
-    j = mw__test_spec_parse("'%%%foo%%'");
-    CHECK(mw__tmplvars_present(j) == 1);
-    cJSON_Delete(j);
-    CHECK(mw__tmplvars_present(NULL) == 0);
-}
-
 static void test_bad_args(void)
 {
     mw__service *s = mw__test_service("{}");
@@ -344,7 +330,6 @@ int main(void)
     test_env();
     test_unknown_and_malformed();
     test_nested();
-    test_present();
     test_check_names();
     test_bad_args();
     test_long_string();
