@@ -327,6 +327,25 @@ static void test_restricted_globals(void)
               "assert(os.time() > 0 and _G.os == os and _ENV.math == math)\n"
               "assert(rawget(_ENV, 'math') == nil and nosuchlib == nil and _G[1] == nil)\n"
               "math = 5 assert(math == 5) math = nil assert(type(math) == 'table')");
+    /* ... and are not built before: the state grows when a run first
+     * reaches them (math alone has some 30 entries). */
+    {
+        mw__sandbox *sb = make("local n = 0\n"
+                               "return { run = function(self) n = n + 1\n"
+                               "  if n == 2 then local _ = math.pi, utf8.char, os.time end\n"
+                               "end }");
+        CHECK(sb != NULL);
+        if (sb) {
+            CHECK(run(sb, 5.0).st == MW_RUN_OK);
+            size_t before = mw__sandbox_mem(sb);
+            CHECK(run(sb, 5.0).st == MW_RUN_OK);
+            size_t after = mw__sandbox_mem(sb);
+            if (after < before + 1500)
+                fprintf(stderr, "lazy libraries: %zu -> %zu bytes\n", before, after);
+            CHECK(after >= before + 1500);
+            mw__sandbox_free(sb);
+        }
+    }
     /* A binary chunk through load, with any mode. */
     expect_ok("local f, e = load('\\27LuaT\\0') assert(f == nil and e:find('binary'))\n"
               "f, e = load('\\27LuaT\\0', 'x', 'b') assert(f == nil and e:find('binary'))\n"
