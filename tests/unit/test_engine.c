@@ -206,6 +206,38 @@ static void test_first_runs_spread(void)
     mw_engine_free(eng);
 }
 
+/* A container that starts after the first sync gets its first run at
+ * once (run_now), however long its interval: never spread. */
+static void test_run_now(void)
+{
+    seen s = {0};
+    mw_engine *eng = new_engine(&s, NULL, NULL);
+    mw__instance_defaults d = {.interval = 15, .timeout = 10, .mem_cap = 16u << 20};
+    char path[128], *err = NULL;
+    snprintf(path, sizeof path, "%s/checks/good.lua", tmp);
+    mw__script *script = mw__script_load("good", path, &err);
+    CHECK(script != NULL);
+    for (int i = 0; script && i < 20; i++) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "{\"value\": %d, \"min_collection_interval\": 3600}", i);
+        cJSON *c = cJSON_Parse(buf);
+        mw__instance_params p;
+        CHECK(mw__instance_params_parse(c, NULL, &d, &p, &err) == 0);
+        mw__sched_spec sp = {
+            .script = script, .source = "test", .instance = c, .params = &p, .run_now = 1};
+        CHECK(mw__sched_add(mw__engine_sched(eng), &sp, NULL, &err) == MW_OK);
+        mw__instance_params_free(&p);
+        cJSON_Delete(c);
+    }
+    mw__script_unref(script);
+    step_for(eng, 0.3);
+    mw_engine_stats st;
+    mw_engine_stats_get(eng, &st);
+    CHECK(st.instances == 20);
+    CHECK(st.runs == 20); /* all at once, none spread over the hour */
+    mw_engine_free(eng);
+}
+
 static void test_own_thread(void)
 {
     seen s = {0};
@@ -291,6 +323,7 @@ int main(void)
     test_runaway_contained();
     test_remove_preempted_run();
     test_first_runs_spread();
+    test_run_now();
     test_own_thread();
     test_two_engines_share_nothing();
     test_prepared_series();
