@@ -67,6 +67,7 @@ void mw_config_free(mw_config *c)
     free(c->container_exclude);
     free(c->host_network_host);
     mw__strlist_free(&c->env_allowlist);
+    mw__strlist_free(&c->unix_sockets);
     mw__strlist_free(&c->checks_dirs);
     mw__strlist_free(&c->templates_dirs);
     free(c);
@@ -97,11 +98,13 @@ mw_config *mw__config_dup(const mw_config *c)
     d->checks_dirs = (mw__strlist){0};
     d->templates_dirs = (mw__strlist){0};
     d->env_allowlist = (mw__strlist){0};
+    d->unix_sockets = (mw__strlist){0};
     if (dup_str(&d->hostname, c->hostname) != 0 || dup_str(&d->docker_host, c->docker_host) != 0 ||
         dup_str(&d->container_include, c->container_include) != 0 ||
         dup_str(&d->container_exclude, c->container_exclude) != 0 ||
         dup_str(&d->host_network_host, c->host_network_host) != 0 ||
         dup_list(&d->env_allowlist, &c->env_allowlist) != 0 ||
+        dup_list(&d->unix_sockets, &c->unix_sockets) != 0 ||
         dup_list(&d->checks_dirs, &c->checks_dirs) != 0 ||
         dup_list(&d->templates_dirs, &c->templates_dirs) != 0) {
         mw_config_free(d);
@@ -357,6 +360,46 @@ static int set_discover_self(mw_config *c, const char *v, char **err)
     return parse_bool(v, &c->discover_self, err);
 }
 
+/* Absolute paths of unix sockets checks may use, comma-separated or one
+ * per list item. */
+static int set_unix_sockets(mw_config *c, const char *v, char **err)
+{
+    char *copy = mw__strdup(v), *save = NULL;
+    if (!copy)
+        return -1;
+    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        if (tok[0] != '/') {
+            *err = mw__sprintf("\"%s\" is not an absolute path", tok);
+            free(copy);
+            return -1;
+        }
+        if (mw__strlist_add(&c->unix_sockets, tok) != 0) {
+            free(copy);
+            return -1;
+        }
+    }
+    free(copy);
+    return 0;
+}
+
+static int set_allow_link_local(mw_config *c, const char *v, char **err)
+{
+    return parse_bool(v, &c->allow_link_local, err);
+}
+
+static int set_workers(mw_config *c, const char *v, char **err)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || n < 0 || n > 256) {
+        *err =
+            mw__sprintf("expected a number of threads from 0 (one per core) to 256, got \"%s\"", v);
+        return -1;
+    }
+    c->workers = (unsigned)n;
+    return 0;
+}
+
 static const struct option_row {
     const char *key;
     setter_fn set;
@@ -383,6 +426,9 @@ static const struct option_row {
     {"ad_env_allowlist", set_env_allowlist},
     {"host_network_host", set_host_network_host},
     {"discover_self", set_discover_self},
+    {"check_unix_sockets", set_unix_sockets},
+    {"check_allow_link_local", set_allow_link_local},
+    {"workers", set_workers},
 };
 
 mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **err)

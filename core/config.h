@@ -40,6 +40,10 @@ struct mw_config {
     mw__strlist env_allowlist; /* %%env_VAR%% names allowed */
     char *host_network_host;   /* NULL: 127.0.0.1 */
     int discover_self;
+    /* checks' I/O */
+    mw__strlist unix_sockets; /* unix_socket paths mw.http may use */
+    int allow_link_local;     /* link-local (cloud metadata) addresses allowed */
+    unsigned workers;         /* worker threads; 0: one per core */
     unsigned hist_aggregates;
     double percentiles[MW_MAX_PERCENTILES];
     size_t npercentiles;

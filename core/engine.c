@@ -47,6 +47,7 @@ struct mw_engine {
     mw__buf out; /* the stdout sink's lines of one flush */
     mw__script **scripts;
     size_t nscripts;
+    mw__io_policy policy; /* from cfg; its strings are cfg's */
     pthread_t thread;
     int started;
     atomic_uint_fast64_t flushes, records;
@@ -214,7 +215,13 @@ static int make_parts(mw_engine *eng)
     if (!(eng->agg = mw__agg_new(&ao)) || !(eng->budget = mw__budget_new(1, c->time_slice)) ||
         !(eng->loop = mw__loop_new()))
         return -1;
+    eng->policy = (mw__io_policy){
+        .unix_sockets = (const char *const *)c->unix_sockets.v,
+        .n_unix_sockets = c->unix_sockets.n,
+        .allow_link_local = c->allow_link_local,
+    };
     mw__sched_opts so = {
+        .policy = &eng->policy,
         .loop = eng->loop,
         .slot = mw__budget_slot_get(eng->budget, 0),
         .agg = eng->agg,

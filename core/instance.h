@@ -81,9 +81,11 @@ typedef struct mw__instance {
     /* scheduler */
     struct mw__sched *sched;
     mw__timer timer;
+    mw__timer deadline;           /* the current run's deadline */
     uint64_t planned;             /* monotonic ns the current/next run was due */
     uint64_t run_start;           /* monotonic ns the current run started */
     int running;                  /* a run is in progress (maybe preempted) */
+    int waiting;                  /* its run is suspended on I/O */
     int dead;                     /* unscheduled; free when its run ends */
     struct mw__instance *rq_next; /* runnable queue */
     struct mw__instance *hnext;   /* id hash chain */

@@ -28,6 +28,8 @@ struct mw__sched {
     size_t running;
     uint64_t rng;
     uint64_t runs, errors;
+    mw__http *http;
+    mw__io_env io; /* lent to every sandbox */
 };
 
 /* ------------------------------------------------------------- table */
@@ -137,6 +139,8 @@ static void rq_unlink(mw__sched *s, mw__instance *in)
 
 /* ------------------------------------------------------------- instances */
 
+static void wake_cb(void *ud);
+
 static void instance_free(mw__instance *in)
 {
     if (!in)
@@ -199,6 +203,9 @@ static mw__sandbox *make_sandbox(mw__sched *s, mw__instance *in, char **err)
         .log = s->o.log,
         .stats_fn = s->o.stats_fn,
         .stats_ud = s->o.stats_ud,
+        .io = &s->io,
+        .wake = wake_cb,
+        .wake_ud = in,
     };
     mw__sandbox *sb = mw__sandbox_new(&so, err);
     free(chunk);
@@ -226,6 +233,7 @@ static mw__instance *instance_new(mw__sched *s, const mw__sched_spec *sp, char *
     if (!(in->sb = make_sandbox(s, in, err)))
         goto fail;
     mw__timer_init(&in->timer, NULL, in);
+    mw__timer_init(&in->deadline, NULL, in);
     return in;
 oom:
     *err = mw__strdup("out of memory");
@@ -277,6 +285,8 @@ static void record_stats(mw__sched *s, mw__instance *in, int failed, const char 
 
 static void run_finish(mw__sched *s, mw__instance *in, mw__run_status st)
 {
+    mw__timer_stop(s->o.loop, &in->deadline);
+    in->waiting = 0;
     double dur = (double)(mw__mono_ns() - in->run_start) / 1e9;
     int failed = st != MW_RUN_OK;
     const char *reason = status_reason(in, st);
@@ -306,8 +316,32 @@ static void run_step(mw__sched *s, mw__instance *in)
     }
     if (st == MW_RUN_PREEMPTED)
         rq_push(s, in);
+    else if (st == MW_RUN_WAITING)
+        in->waiting = 1;
     else
         run_finish(s, in, st);
+}
+
+/* The I/O a suspended run waits on completed: run it again. */
+static void wake_cb(void *ud)
+{
+    mw__instance *in = ud;
+    if (!in->running || !in->waiting)
+        return;
+    in->waiting = 0;
+    rq_push(in->sched, in);
+}
+
+/* The run is out of time while not running Lua code (waiting on I/O or
+ * preempted): stop it now rather than when it would next run. */
+static void deadline_cb(mw__timer *t)
+{
+    mw__instance *in = t->ud;
+    mw__sched *s = in->sched;
+    if (!in->running || s->current == in)
+        return;
+    rq_unlink(s, in);
+    run_finish(s, in, mw__sandbox_expire(in->sb));
 }
 
 static void run_start(mw__sched *s, mw__instance *in)
@@ -319,6 +353,9 @@ static void run_start(mw__sched *s, mw__instance *in)
     in->stats.last_run = (int64_t)mw__wall();
     pthread_mutex_unlock(&s->lock);
     mw__sandbox_begin(in->sb, (double)in->run_start / 1e9 + in->params.timeout);
+    in->deadline.cb = deadline_cb;
+    mw__timer_start(s->o.loop, &in->deadline,
+                    in->run_start + (uint64_t)(in->params.timeout * 1e9) + 1000000);
     run_step(s, in);
 }
 
@@ -362,6 +399,12 @@ mw__sched *mw__sched_new(const mw__sched_opts *o)
         free(s);
         return NULL;
     }
+    if (!(s->http = mw__http_new(o->loop))) {
+        free(s->buckets);
+        free(s);
+        return NULL;
+    }
+    s->io = (mw__io_env){.loop = o->loop, .http = s->http, .policy = o->policy};
     pthread_mutex_init(&s->lock, NULL);
     mw__idle_init(&s->rq_idle, rq_idle_cb, s);
     s->rng = mw__mono_ns() ^ (uint64_t)(uintptr_t)s ^ 0x9e3779b97f4a7c15ULL;
@@ -371,6 +414,7 @@ mw__sched *mw__sched_new(const mw__sched_opts *o)
 static void unschedule(mw__sched *s, mw__instance *in)
 {
     mw__timer_stop(s->o.loop, &in->timer);
+    mw__timer_stop(s->o.loop, &in->deadline);
     table_remove(s, in);
     if (in->running) {
         rq_unlink(s, in);
@@ -392,6 +436,7 @@ void mw__sched_free(mw__sched *s)
         while (s->buckets[i])
             unschedule(s, s->buckets[i]);
     mw__idle_stop(s->o.loop, &s->rq_idle);
+    mw__http_free(s->http); /* after the sandboxes: their sockets are its */
     pthread_mutex_destroy(&s->lock);
     free(s->buckets);
     free(s);

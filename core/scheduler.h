@@ -7,13 +7,18 @@
  * fires while its run is still going counts a skipped run. A run that
  * uses up its time slice is preempted and resumed after other due work,
  * so a slow or runaway check never delays the others; one that passes
- * its deadline or memory cap is stopped and reported.
+ * its deadline or memory cap is stopped and reported. A run suspended on
+ * I/O (mw.http, mw.tcp, mw.sleep) leaves the loop to the others and is
+ * resumed when its I/O completes; its deadline still counts: a run still
+ * waiting at its deadline is stopped, its transfer aborted and its
+ * sockets closed.
  *
  * After each run: stats, the service check `moonwatch.check_status` (OK,
  * or CRITICAL with the reason) and the run's samples are committed to the
  * aggregator, a failure is logged with the check id and reason.
  *
- * The scheduler owns its instances. It lives on one loop thread; only
+ * The scheduler owns its instances and the HTTP client (mw__http) their
+ * I/O runs on. It lives on one loop thread; only
  * mw__sched_stats()/mw__sched_instance_stats()/mw__sched_ids_json() may
  * be called from other threads.
  */
@@ -36,8 +41,9 @@ typedef struct mw__sched_opts {
     const char *host;      /* default host of samples */
     mw__stats_fn stats_fn; /* lent to sandboxes for mw.engine_stats() */
     void *stats_ud;
-    int spread; /* 1: spread first runs over the interval */
-    int manual; /* 1: no timers, runs only via mw__sched_run_now */
+    const mw__io_policy *policy; /* borrowed; what checks' I/O may reach */
+    int spread;                  /* 1: spread first runs over the interval */
+    int manual;                  /* 1: no timers, runs only via mw__sched_run_now */
 } mw__sched_opts;
 
 /* A config to schedule: the script is referenced, the JSON copied. */

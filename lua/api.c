@@ -1,7 +1,8 @@
 /*
  * api.c - the read-only `mw` table a check sees: metrics, service checks,
  * events, warnings, logging, JSON, the monotonic clock, a few host-wide
- * /proc files, a few per-process /proc/<pid> files and the engine's stats.
+ * /proc files, a few per-process /proc/<pid> files, the engine's stats,
+ * and the non-blocking I/O of io.c (mw.http, mw.tcp, mw.sleep).
  *
  * Samples go to the instance's mw__sender (borrowed from the engine; the
  * strings are copied there). `mw` and its sub-tables are userdata proxies
@@ -459,17 +460,12 @@ static int api_engine_stats(lua_State *L)
 /* ------------------------------------------------------------- tables */
 
 static const luaL_Reg mw_funcs[] = {
-    {"gauge", api_gauge},
-    {"count", api_count},
-    {"rate", api_rate},
-    {"monotonic_count", api_monotonic_count},
-    {"histogram", api_histogram},
-    {"service_check", api_service_check},
-    {"event", api_event},
-    {"warning", api_warning},
-    {"time", api_time},
-    {"engine_stats", api_engine_stats},
-    {NULL, NULL},
+    {"gauge", api_gauge},         {"count", api_count},
+    {"rate", api_rate},           {"monotonic_count", api_monotonic_count},
+    {"histogram", api_histogram}, {"service_check", api_service_check},
+    {"event", api_event},         {"warning", api_warning},
+    {"time", api_time},           {"engine_stats", api_engine_stats},
+    {"sleep", mw__cio_sleep},     {NULL, NULL},
 };
 
 static const luaL_Reg log_funcs[] = {
@@ -518,6 +514,8 @@ int mw__open_api(lua_State *L)
     add_sub(L, "log", "mw.log", log_funcs, 4);
     add_sub(L, "json", "mw.json", json_funcs, 3);
     add_sub(L, "proc", "mw.proc", proc_funcs, 2);
+    add_sub(L, "http", "mw.http", mw__http_funcs, 2);
+    add_sub(L, "tcp", "mw.tcp", mw__tcp_funcs, 1);
     lua_pushliteral(L, "mw");
     lua_setfield(L, -2, "__name");
     mw__push_readonly(L, -1);

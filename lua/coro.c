@@ -108,7 +108,7 @@ static int resume_inner(lua_State *L, lua_State *co, int co_idx, int narg)
     mw__budget_set_current(sb, co);
     int status = lua_resume(co, L, narg, &nres);
     mw__budget_set_current(sb, L);
-    if (status == LUA_YIELD && sb->preempt_yield)
+    if (status == LUA_YIELD && (sb->preempt_yield || sb->io_yield))
         return PREEMPTED;
     if (status == LUA_OK || status == LUA_YIELD) {
         if (!lua_checkstack(L, nres + 1)) {
@@ -139,7 +139,11 @@ static int pass_preemption(lua_State *L, lua_State *co, int co_idx, int r, lua_K
             lua_settop(L, keep);
             return lua_yieldk(L, 0, 0, k); /* sb->preempt_yield stays set */
         }
+        if (sb->io_yield) /* I/O cannot be waited for here: fail it */
+            mw__cio_fail(sb, "cannot wait for I/O here (inside a metamethod, "
+                             "iterator or callback that cannot yield)");
         sb->preempt_yield = 0;
+        sb->io_yield = 0;
         r = resume_inner(L, co, co_idx, 0);
     }
     return r;

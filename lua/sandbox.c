@@ -107,7 +107,12 @@ static void set_nomem_error(mw__sandbox *sb)
 
 static void set_timeout_error(mw__sandbox *sb)
 {
-    set_error(sb, "timeout: run exceeded its time budget of %.3g s", sb->budget);
+    const char *what = mw__cio_what(sb);
+    if (what)
+        set_error(sb, "timeout: run exceeded its time budget of %.3g s (waiting for %s)",
+                  sb->budget, what);
+    else
+        set_error(sb, "timeout: run exceeded its time budget of %.3g s", sb->budget);
 }
 
 /* Whether a failed call ran out of memory: Lua's own status, or the
@@ -421,6 +426,9 @@ mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
     sb->log = o->log;
     sb->stats_fn = o->stats_fn;
     sb->stats_ud = o->stats_ud;
+    sb->io = o->io;
+    sb->wake = o->wake;
+    sb->wake_ud = o->wake_ud;
     sb->co_ref = LUA_NOREF;
     if (!sb->check || !sb->check_id)
         goto nomem;
@@ -453,6 +461,7 @@ void mw__sandbox_free(mw__sandbox *sb)
 {
     if (!sb)
         return;
+    mw__cio_stop(sb);
     if (sb->L)
         lua_close(sb->L);
     free(sb->check);
@@ -498,6 +507,7 @@ static int run_body_k(lua_State *L, int status, lua_KContext stage)
  * runs (it could not be stopped once the run is out of its budget). */
 static void end_run(mw__sandbox *sb)
 {
+    mw__cio_stop(sb);
     sb->co = NULL;
     sb->idle_co = NULL;
     sb->nargs = 0;
@@ -602,8 +612,11 @@ static mw__run_status run_finished(mw__sandbox *sb, int status)
         sb->preempt_yield = 0;
         return MW_RUN_PREEMPTED;
     }
+    if (status == LUA_YIELD && sb->io_yield) {
+        sb->io_yield = 0;
+        return MW_RUN_WAITING;
+    }
     if (status == LUA_YIELD) {
-        /* Reserved for I/O suspension (a later "suspended" status). */
         set_error(sb, "yield from run() outside a coroutine is not allowed");
         end_run(sb);
         return MW_RUN_ERROR;
@@ -641,6 +654,14 @@ void mw__sandbox_abort(mw__sandbox *sb)
 {
     if (sb && sb->co)
         end_run(sb);
+}
+
+mw__run_status mw__sandbox_expire(mw__sandbox *sb)
+{
+    atomic_store(&sb->expired, 1);
+    set_timeout_error(sb);
+    end_run(sb);
+    return MW_RUN_TIMEOUT;
 }
 
 const char *mw__sandbox_error(const mw__sandbox *sb)

@@ -39,7 +39,9 @@
 #define MW_SANDBOX_H
 
 #include "core/diag.h"
+#include "core/http.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/sender.h"
 
 #include <cjson/cJSON.h>
@@ -64,6 +66,22 @@ mw__budget_slot *mw__budget_slot_get(mw__budget *b, unsigned i);
 
 /* ------------------------------------------------------------- sandbox */
 
+/* What a check's I/O may reach (the operator's settings; instance config
+ * comes from labels anyone who starts a container controls). */
+typedef struct mw__io_policy {
+    const char *const *unix_sockets; /* paths mw.http may use as unix_socket */
+    size_t n_unix_sockets;
+    int allow_link_local; /* 1: link-local addresses (cloud metadata) allowed */
+} mw__io_policy;
+
+/* Where a sandbox's I/O runs: the loop and HTTP client of the worker the
+ * instance is pinned to. Borrowed; outlives the sandboxes that use it. */
+typedef struct mw__io_env {
+    mw__loop *loop;
+    mw__http *http;
+    const mw__io_policy *policy;
+} mw__io_env;
+
 /* What the engine lends a sandbox for `mw.engine_stats()`. */
 typedef void (*mw__stats_fn)(void *ud, mw_engine_stats *out);
 
@@ -80,6 +98,11 @@ typedef struct mw__sandbox_opts {
     const mw__log *log;       /* borrowed */
     mw__stats_fn stats_fn;    /* may be NULL */
     void *stats_ud;
+    const mw__io_env *io; /* borrowed; NULL: mw.http/mw.tcp/mw.sleep fail */
+    /* Called on the loop thread when the I/O a run waits on completes
+     * (the run returned MW_RUN_WAITING): resume it then. */
+    void (*wake)(void *ud);
+    void *wake_ud;
 } mw__sandbox_opts;
 
 typedef enum mw__run_status {
@@ -88,6 +111,7 @@ typedef enum mw__run_status {
     MW_RUN_TIMEOUT,   /* past its deadline */
     MW_RUN_NOMEM,     /* past its memory cap */
     MW_RUN_PREEMPTED, /* end of slice: resume it again later */
+    MW_RUN_WAITING,   /* suspended on I/O: resume it after `wake` */
 } mw__run_status;
 
 /*
@@ -106,8 +130,14 @@ void mw__sandbox_begin(mw__sandbox *sb, double deadline);
  * through `slot`. */
 mw__run_status mw__sandbox_resume(mw__sandbox *sb, mw__budget_slot *slot);
 
-/* Stops the current run (whatever its state) and frees its coroutine. */
+/* Stops the current run (whatever its state) and frees its coroutine;
+ * I/O it waits on is cancelled, the sockets it opened are closed. */
 void mw__sandbox_abort(mw__sandbox *sb);
+
+/* Stops a run that is out of time while not running (waiting on I/O or
+ * preempted): as abort, with the timeout error naming what it waited on.
+ * Returns MW_RUN_TIMEOUT. */
+mw__run_status mw__sandbox_expire(mw__sandbox *sb);
 
 /* Why the last run failed; "" after a good run. Valid until the next
  * mw__sandbox_begin(). */

@@ -71,6 +71,14 @@ struct mw__sandbox {
 
     unsigned warnings;
     char *err; /* malloc'd; NULL = "" */
+
+    /* I/O (io.c), all on the loop thread of `io` */
+    const mw__io_env *io;
+    void (*wake)(void *ud);
+    void *wake_ud;
+    struct mw__io_op *op;   /* what the suspended run waits on, or NULL */
+    int io_yield;           /* the last yield came from an I/O call */
+    struct mw__sock *socks; /* sockets open in this state */
 };
 
 /* The sandbox whose state `L` belongs to, or NULL (syntax-check state). */
@@ -119,6 +127,21 @@ int mw__open_api(lua_State *L);
 int mw__api_print(lua_State *L);
 /* Pushes a read-only view of the table at `idx`. */
 void mw__push_readonly(lua_State *L, int idx);
+
+/* ---- io.c: mw.http, mw.tcp, mw.sleep. Each I/O call starts an operation
+ * (sb->op), sets sb->io_yield and yields; the operation's completion
+ * calls sb->wake, and the resumed continuation pushes its results. */
+extern const luaL_Reg mw__http_funcs[]; /* request, get */
+extern const luaL_Reg mw__tcp_funcs[];  /* connect */
+int mw__cio_sleep(lua_State *L);
+/* Cancels the pending operation (if any) and closes every open socket of
+ * the sandbox: the run is being stopped. */
+void mw__cio_stop(mw__sandbox *sb);
+/* Fails the pending operation at once with `why` (it cannot be waited for
+ * here), so that resuming the caller returns nil, why. */
+void mw__cio_fail(mw__sandbox *sb, const char *why);
+/* What the pending operation waits for ("GET http://..."), or NULL. */
+const char *mw__cio_what(const mw__sandbox *sb);
 
 /* ---- json.c */
 
