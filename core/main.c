@@ -5,6 +5,18 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+
+/* Thousands of checks each holding a connection need as many descriptors:
+ * take the hard limit (the soft one is often 1024). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
 
 static int usage(FILE *f)
 {
@@ -56,6 +68,7 @@ int main(int argc, char **argv)
         printf("moonwatch %s\n", MW_VERSION);
         return 0;
     }
+    raise_nofile();
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name))
             return commands[i].fn(argc - 2, argv + 2);
