@@ -1,0 +1,217 @@
+-- nginx: connections and requests of an open source NGINX, read from its
+-- stub_status page (ngx_http_stub_status_module), with the metric and
+-- service check names of the Datadog `nginx` integration.
+--
+-- The page looks like:
+--   Active connections: 8
+--   server accepts handled requests
+--    1156958 1156958 4491319
+--   Reading: 0 Writing: 2 Waiting: 6
+--
+-- Metrics (instance tags only, as Datadog sends them):
+--   nginx.net.connections               gauge, active connections (waiting included)
+--   nginx.net.reading|writing|waiting   gauges, connections by state
+--   nginx.net.conn_opened_per_s         rate of `accepts`
+--   nginx.net.conn_dropped_per_s        rate of `accepts - handled`
+--   nginx.net.request_per_s             rate of `requests`
+--   nginx.connections.accepted          gauge of `accepts`, and
+--   nginx.connections.accepted_count    its monotonic count
+--   nginx.connections.dropped(_count)   the same for `accepts - handled`
+--   nginx.requests.total(_count)        the same for `requests`
+-- The last three pairs carry the names Datadog gives these totals when they
+-- come from NGINX Plus or the VTS module; Datadog's stub_status parser sends
+-- only the rates.
+-- Rates and monotonic counts need two runs: the first run sets their base.
+--
+-- Service check nginx.can_connect, tagged host:<host> and port:<port> of
+-- the URL: OK when the page answered 2xx with the expected text, else
+-- CRITICAL with the reason, and the run fails (as Datadog raises).
+--
+-- Instance options: nginx_status_url (required), username and password
+-- (basic auth; `user` is accepted for username), tls_verify (default true;
+-- `ssl_validation` is accepted), tls_ca_cert, tls_cert, tls_private_key,
+-- headers, timeout (seconds, default 10), and the common ones (tags,
+-- service, min_collection_interval). use_plus_api and use_vts (NGINX Plus
+-- API, VTS JSON) are refused with a message: this check reads stub_status.
+
+local check = {}
+
+local DEFAULT_TIMEOUT = 10 -- seconds; Datadog's HTTP default
+local EXPECTED = "a stub_status page ('Active connections: N', "
+  .. "'server accepts handled requests' then three numbers, "
+  .. "'Reading: N Writing: N Waiting: N')"
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+local function base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local q = {}
+    for k = 1, 4 do
+      local idx = (n >> (6 * (4 - k))) & 63
+      q[k] = B64:sub(idx + 1, idx + 1)
+    end
+    if not b then
+      q[3], q[4] = "=", "="
+    elseif not c then
+      q[4] = "="
+    end
+    out[#out + 1] = table.concat(q)
+  end
+  return table.concat(out)
+end
+
+local function truthy(v, default)
+  if v == nil then
+    return default
+  end
+  if type(v) == "string" then
+    local l = v:lower()
+    return not (l == "false" or l == "no" or l == "off" or l == "0" or l == "")
+  end
+  return v ~= false and v ~= 0
+end
+
+-- host and port of an http(s) URL, for the service check's tags.
+local function url_host_port(url)
+  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not scheme then
+    return nil
+  end
+  scheme = scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then
+    return nil
+  end
+  authority = authority:gsub("^.*@", "")
+  local host, port = authority:match("^%[([^%]]+)%]:?(%d*)$")
+  if not host then
+    host, port = authority:match("^([^:]*):?(%d*)$")
+  end
+  if not host or host == "" then
+    return nil
+  end
+  if port == "" then
+    port = scheme == "https" and "443" or "80"
+  end
+  return host, port
+end
+
+local function options(self)
+  local inst = self.instance
+  local url = inst.nginx_status_url
+  if type(url) ~= "string" or url == "" then
+    error("instance option nginx_status_url is required (a http:// or https:// URL), got "
+      .. mw.json.encode(url))
+  end
+  local host, port = url_host_port(url)
+  if not host then
+    error("instance option nginx_status_url must be a http:// or https:// URL, got " .. url)
+  end
+  if truthy(inst.use_plus_api, false) or truthy(inst.use_vts, false) then
+    error("instance options use_plus_api and use_vts are not supported: "
+      .. "point nginx_status_url at a stub_status page")
+  end
+  local timeout = tonumber(inst.timeout) or DEFAULT_TIMEOUT
+  if timeout <= 0 then
+    error("instance option timeout must be a positive number of seconds, got "
+      .. mw.json.encode(inst.timeout))
+  end
+  local headers = {}
+  if type(inst.headers) == "table" then
+    for k, v in pairs(inst.headers) do
+      headers[tostring(k)] = tostring(v)
+    end
+  end
+  local user = inst.username or inst.user
+  if user ~= nil and inst.password ~= nil then
+    headers["Authorization"] = "Basic " .. base64(tostring(user) .. ":" .. tostring(inst.password))
+  end
+  local verify = inst.tls_verify
+  if verify == nil then
+    verify = inst.ssl_validation
+  end
+  return {
+    url = url,
+    sc_tags = { "host:" .. host, "port:" .. port },
+    http = {
+      timeout = timeout,
+      tls_verify = truthy(verify, true),
+      ca_file = inst.tls_ca_cert,
+      client_cert = inst.tls_cert,
+      client_key = inst.tls_private_key,
+      headers = headers,
+    },
+  }
+end
+
+-- The counters of a stub_status page, or nil when the text is not one.
+local function parse(body)
+  local s = {}
+  s.active = tonumber(body:match("Active connections:%s*(%d+)"))
+  local a, h, r = body:match("accepts%s+handled%s+requests%s+(%d+)%s+(%d+)%s+(%d+)")
+  s.accepts, s.handled, s.requests = tonumber(a), tonumber(h), tonumber(r)
+  local rd, wr, wt = body:match("Reading:%s*(%d+)%s+Writing:%s*(%d+)%s+Waiting:%s*(%d+)")
+  s.reading, s.writing, s.waiting = tonumber(rd), tonumber(wr), tonumber(wt)
+  if not (s.active and s.accepts and s.reading) then
+    return nil
+  end
+  return s
+end
+
+-- The first line of a body, short enough for a message.
+local function excerpt(body)
+  local line = body:match("^%s*([^\r\n]*)") or ""
+  if #line > 80 then
+    line = line:sub(1, 80) .. "..."
+  end
+  return string.format("%q", line)
+end
+
+local function fetch(o)
+  local res, err = mw.http.get(o.url, o.http)
+  if not res then
+    return nil, "cannot reach " .. o.url .. ": " .. tostring(err)
+  end
+  if res.status < 200 or res.status > 299 then
+    return nil, o.url .. " answered HTTP " .. res.status .. ", expected 200 with " .. EXPECTED
+  end
+  local s = parse(res.body or "")
+  if not s then
+    return nil, o.url .. " did not return " .. EXPECTED .. "; got " .. excerpt(res.body or "")
+  end
+  return s
+end
+
+local function total(name, value)
+  mw.gauge(name, value)
+  mw.monotonic_count(name .. "_count", value)
+end
+
+local function submit(s)
+  mw.gauge("nginx.net.connections", s.active)
+  mw.gauge("nginx.net.reading", s.reading)
+  mw.gauge("nginx.net.writing", s.writing)
+  mw.gauge("nginx.net.waiting", s.waiting)
+  local dropped = s.accepts - s.handled
+  mw.rate("nginx.net.conn_opened_per_s", s.accepts)
+  mw.rate("nginx.net.conn_dropped_per_s", dropped)
+  mw.rate("nginx.net.request_per_s", s.requests)
+  total("nginx.connections.accepted", s.accepts)
+  total("nginx.connections.dropped", dropped)
+  total("nginx.requests.total", s.requests)
+end
+
+function check.run(self)
+  local o = options(self)
+  local s, err = fetch(o)
+  if not s then
+    mw.service_check("nginx.can_connect", mw.CRITICAL, o.sc_tags, err)
+    error(err, 0)
+  end
+  mw.service_check("nginx.can_connect", mw.OK, o.sc_tags)
+  submit(s)
+end
+
+return check
