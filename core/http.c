@@ -14,18 +14,39 @@
  * loop callback that led to it. New transfers wait on a 0 ms timer (the
  * "kick") so that nothing is ever reported from inside mw__http_start().
  *
- * Ownership: the mw__http owns its multi handle, its requests (easy handle,
- * outgoing header list, buffered body and response headers) and one small
- * struct per socket curl asks it to watch. Strings in a mw__http_result
- * are the request's and live until its `done` returns.
+ * Transfers with deny_link_local run in a second multi handle, so that
+ * they never reuse a connection (a multi handle's cache) that was opened
+ * without the check: every connection they can get was vetted by
+ * open_socket().
+ *
+ * Connections (CURLOPT_CONNECT_ONLY) each get a multi handle of their own
+ * (a "driver": multi handle, timer, watched sockets). libcurl 7.88 keeps a
+ * finished connect-only connection in its multi handle's connection cache,
+ * reachable by curl_easy_send/recv only while the easy handle stays in that
+ * multi (curl_multi_remove_handle closes it), and there other transfers'
+ * cache pruning closes it: when it has sat unused for CURLOPT_MAXAGE_CONN
+ * (118 s) or its peer has closed, as soon as some transfer opens a new
+ * connection. Alone in its own multi handle nothing else ever prunes it.
+ * After the connect the easy handle stays in its multi handle until
+ * mw__http_conn_close(); curl no longer watches the socket then, so a
+ * connection's wait is a plain mw__io on it.
+ *
+ * Ownership: the mw__http owns its drivers, its requests (easy handle,
+ * outgoing header list, buffered body and response headers), one small
+ * struct per socket curl asks it to watch, and the connections still open
+ * (closed by mw__http_free()). Strings in a mw__http_result are the
+ * request's and live until its `done` returns.
  */
 #include "core/http.h"
 
 #include "core/buf.h"
 #include "core/util.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,7 +54,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 #define DEFAULT_MAX_BODY        (10u << 20)
 #define DEFAULT_CONNECT_TIMEOUT 10.0
@@ -42,18 +65,35 @@
 #define MAX_HEADER_BYTES (256u << 10)
 
 enum { ST_PENDING, ST_RUNNING, ST_DONE };
+enum { KIND_HTTP, KIND_CONN };
 
+typedef struct drv drv;
+
+/* A socket curl asked its driver to watch. */
 typedef struct hsock {
     mw__io io;
-    mw__http *h;
+    drv *d;
     struct hsock *prev, *next;
 } hsock;
+
+/* One multi handle on the loop: one of the client's two, or one
+ * connection's. */
+struct drv {
+    mw__http *h;
+    int shared; /* the client's: many transfers */
+    CURLM *multi;
+    mw__timer timer; /* curl's own timeout */
+    hsock *socks;
+};
 
 struct mw__http_req {
     mw__http *h;
     mw__http_req *prev, *next;
+    drv *d;   /* the multi handle it runs in */
+    drv *own; /* connections: d, its own, until the connection has it */
     CURL *easy;
     struct curl_slist *out_headers;
+    int kind;
     int state;
     int in_multi;      /* added to the multi handle */
     int canceled;      /* freed after curl returns; done never called */
@@ -61,27 +101,43 @@ struct mw__http_req {
     int headers_fired; /* on_headers was called */
     int follow;        /* follow_redirects */
     int nredirects;    /* redirects seen that curl will follow */
-    mw_code fail;      /* why our callbacks stopped the transfer */
+    int want_cert;
+    mw_code fail; /* why our callbacks stopped the transfer */
     double t0, timeout, connect_timeout;
     size_t max_body;
     char *target; /* "unix:/path" or "host:port", for connect errors */
     mw__buf body;
-    mw__buf hdrs; /* the last response's headers, "name\0value\0"... */
+    mw__buf hdrs;            /* the last response's headers, "name\0value\0"... */
+    mw__http_result *result; /* while its done runs */
     int (*on_data)(void *ud, const char *p, size_t n);
     void (*on_headers)(void *ud, long status);
     void (*done)(void *ud, const mw__http_result *r);
+    void (*conn_done)(void *ud, mw__http_conn *c, const mw__http_result *r);
     void *ud;
     char errbuf[CURL_ERROR_SIZE];
+    char refused[96]; /* the first link-local address refused */
     char msg[512];
+};
+
+struct mw__http_conn {
+    mw__http *h;
+    mw__http_conn *prev, *next;
+    drv *d;     /* its own multi handle, `easy` stays in it until closed */
+    CURL *easy; /* connect-only */
+    curl_socket_t fd;
+    mw__io io; /* the wait; io.fd < 0 when none */
+    void (*ready)(void *ud);
+    void *ready_ud;
+    char errbuf[CURL_ERROR_SIZE];
 };
 
 struct mw__http {
     mw__loop *loop;
-    CURLM *multi;
-    mw__timer timer; /* curl's own timeout */
-    mw__timer kick;  /* adds pending transfers to the multi handle */
+    drv main;       /* HTTP transfers */
+    drv *guarded;   /* those with deny_link_local, made on first use */
+    mw__timer kick; /* adds pending transfers to their multi handles */
     mw__http_req *head;
-    hsock *socks;
+    mw__http_conn *conns;
     size_t active;
     int in_curl; /* inside curl_multi_socket_action() */
     int marked;  /* requests marked cancelled or forced since the last sweep */
@@ -100,6 +156,8 @@ static void global_init(void)
 }
 
 /* ------------------------------------------------------------- requests */
+
+static void drv_free(drv *d);
 
 static void req_link(mw__http *h, mw__http_req *r)
 {
@@ -127,6 +185,7 @@ static void req_free(mw__http_req *r)
     req_unlink(r->h, r);
     if (r->easy)
         curl_easy_cleanup(r->easy);
+    drv_free(r->own);
     curl_slist_free_all(r->out_headers);
     mw__buf_free(&r->body);
     mw__buf_free(&r->hdrs);
@@ -144,7 +203,7 @@ static mw__http_req *req_of(CURL *easy)
 static void req_remove(mw__http_req *r)
 {
     if (r->in_multi)
-        curl_multi_remove_handle(r->h->multi, r->easy);
+        curl_multi_remove_handle(r->d->multi, r->easy);
     r->in_multi = 0;
 }
 
@@ -299,6 +358,43 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
 
 /* ------------------------------------------------------------- results */
 
+/* "Jan  1 00:00:00 2027 GMT" (OpenSSL's ASN1_TIME_print) to unix
+ * seconds; 0 when it is not that. */
+static double parse_cert_time(const char *s)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char mon[4], tz[4];
+    int day, hh, mm, ss, year;
+    if (sscanf(s, " %3s %d %d:%d:%d %d %3s", mon, &day, &hh, &mm, &ss, &year, tz) != 7 ||
+        strcmp(tz, "GMT") != 0 || strlen(mon) != 3)
+        return 0;
+    const char *m = strstr(months, mon);
+    if (!m || (m - months) % 3 != 0 || day < 1 || day > 31 || hh < 0 || hh > 23 || mm < 0 ||
+        mm > 59 || ss < 0 || ss > 60 || year < 1970 || year > 9999)
+        return 0;
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = (int)(m - months) / 3,
+                    .tm_mday = day,
+                    .tm_hour = hh,
+                    .tm_min = mm,
+                    .tm_sec = ss};
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? 0 : (double)t;
+}
+
+/* The notAfter of the server's certificate (the first of the chain
+ * CURLOPT_CERTINFO gathered); 0 when unknown. */
+static double cert_not_after(CURL *easy)
+{
+    struct curl_certinfo *ci = NULL;
+    if (curl_easy_getinfo(easy, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
+        return 0;
+    for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next)
+        if (strncmp(l->data, "Expire date:", 12) == 0)
+            return parse_cert_time(l->data + 12);
+    return 0;
+}
+
 static void result_error(mw__http_req *r, CURLcode cc, mw__http_result *res)
 {
     long oserr = 0, status = res->status;
@@ -318,8 +414,12 @@ static void result_error(mw__http_req *r, CURLcode cc, mw__http_result *res)
             snprintf(r->msg, sizeof r->msg, "timed out after %.1f s", r->timeout);
         break;
     case CURLE_COULDNT_CONNECT:
-        snprintf(r->msg, sizeof r->msg, "connect to %s: %s", r->target,
-                 oserr ? strerror((int)oserr) : why);
+        /* curl only knows it got no socket: say why */
+        if (r->refused[0])
+            snprintf(r->msg, sizeof r->msg, "%s", r->refused);
+        else
+            snprintf(r->msg, sizeof r->msg, "connect to %s: %s", r->target,
+                     oserr ? strerror((int)oserr) : why);
         break;
     case CURLE_FILESIZE_EXCEEDED:
         res->code = MW_EPARSE;
@@ -352,6 +452,8 @@ static void result_fill(mw__http_req *r, CURLcode cc, mw__http_result *res)
     res->body = mw__buf_str(&r->body);
     res->len = r->body.len;
     res->elapsed = mw__mono() - r->t0;
+    if (r->want_cert)
+        res->cert_not_after = cert_not_after(r->easy);
     if (r->fail != MW_OK) {
         res->code = r->fail;
         res->error = r->msg;
@@ -365,38 +467,53 @@ static void result_fill(mw__http_req *r, CURLcode cc, mw__http_result *res)
     }
 }
 
-/* Reports a finished transfer and frees it. */
+static mw__http_conn *conn_new(mw__http_req *r, mw__http_result *res);
+
+/* Reports a finished transfer and frees it. A connection made keeps its
+ * easy handle in its multi handle (removing it would close it). */
 static void req_complete(mw__http *h, mw__http_req *r, CURLcode cc)
 {
     mw__http_result res;
 
-    req_remove(r);
     if (r->canceled) {
+        req_remove(r);
         req_free(r);
         return;
     }
+    if (r->kind == KIND_HTTP)
+        req_remove(r);
     result_fill(r, cc, &res);
     r->state = ST_DONE;
     h->active--;
-    if (r->done)
+    if (r->kind == KIND_CONN) {
+        mw__http_conn *c = res.code == MW_OK ? conn_new(r, &res) : NULL;
+        req_remove(r); /* unless `c` has it */
+        if (r->conn_done)
+            r->conn_done(r->ud, c, &res);
+    } else if (r->done) {
+        r->result = &res;
         r->done(r->ud, &res);
+    }
     req_free(r);
 }
 
-/* After curl returned: report finished transfers, then free the ones
- * cancelled inside curl's callbacks and report the ones failed behind
- * curl's back. Stops as soon as the client is being freed. */
-static void reap(mw__http *h)
+/* After curl returned: report finished transfers of driver `d`, then free
+ * the requests cancelled inside curl's callbacks and report the ones
+ * failed behind curl's back. Stops as soon as the client is being freed. */
+static void reap(mw__http *h, drv *d)
 {
     CURLMsg *m;
-    int left;
+    int left, shared = d->shared;
 
-    while (!h->dead && (m = curl_multi_info_read(h->multi, &left))) {
+    while (!h->dead && (m = curl_multi_info_read(d->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         mw__http_req *r = req_of(m->easy_handle);
-        if (r)
-            req_complete(h, r, m->data.result);
+        if (!r)
+            continue;
+        req_complete(h, r, m->data.result);
+        if (!shared)
+            break; /* a connection's driver, now freed or handed over */
     }
     if (!h->marked)
         return;
@@ -432,19 +549,21 @@ static void leave(mw__http *h)
         destroy(h);
 }
 
-static void drive(mw__http *h, curl_socket_t fd, int flags)
+/* One wake-up of a driver; `d` may be freed when it returns. */
+static void drive(drv *d, curl_socket_t fd, int flags)
 {
+    mw__http *h = d->h;
     int running = 0;
     h->in_curl++;
-    curl_multi_socket_action(h->multi, fd, flags, &running);
+    curl_multi_socket_action(d->multi, fd, flags, &running);
     h->in_curl--;
-    reap(h);
+    reap(h, d);
 }
 
 static void io_cb(mw__io *io, uint32_t events)
 {
     hsock *s = io->ud;
-    mw__http *h = s->h;
+    mw__http *h = s->d->h;
     int flags = 0;
 
     if (events & (EPOLLIN | EPOLLHUP))
@@ -454,19 +573,21 @@ static void io_cb(mw__io *io, uint32_t events)
     if (events & EPOLLERR)
         flags |= CURL_CSELECT_ERR;
     enter(h);
-    drive(h, io->fd, flags); /* may free `s` */
+    drive(s->d, io->fd, flags); /* may free `s` */
     leave(h);
 }
 
 static void timer_cb(mw__timer *t)
 {
-    mw__http *h = t->ud;
+    drv *d = t->ud;
+    mw__http *h = d->h;
     enter(h);
-    drive(h, CURL_SOCKET_TIMEOUT, 0);
+    drive(d, CURL_SOCKET_TIMEOUT, 0); /* may free `d` */
     leave(h);
 }
 
-/* Adds the pending transfers, then lets curl start them at once. */
+/* Adds the pending transfers, then lets curl start the HTTP ones at once
+ * (a connection's multi handle has its timer armed at 0 by the add). */
 static void kick_cb(mw__timer *t)
 {
     mw__http *h = t->ud;
@@ -475,7 +596,7 @@ static void kick_cb(mw__timer *t)
         if (r->state != ST_PENDING)
             continue;
         r->state = ST_RUNNING;
-        CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
+        CURLMcode mc = curl_multi_add_handle(r->d->multi, r->easy);
         if (mc == CURLM_OK) {
             r->in_multi = 1;
         } else {
@@ -485,20 +606,22 @@ static void kick_cb(mw__timer *t)
             h->marked++;
         }
     }
-    drive(h, CURL_SOCKET_TIMEOUT, 0);
+    drive(&h->main, CURL_SOCKET_TIMEOUT, 0);
+    if (h->guarded && !h->dead)
+        drive(h->guarded, CURL_SOCKET_TIMEOUT, 0);
     leave(h);
 }
 
-/* CURLMOPT_TIMERFUNCTION: one timer for the whole multi handle. */
+/* CURLMOPT_TIMERFUNCTION: one timer per multi handle. */
 static int curl_timer_fn(CURLM *multi, long ms, void *ud)
 {
-    mw__http *h = ud;
+    drv *d = ud;
     MW_UNUSED(multi);
     if (ms < 0) {
-        mw__timer_stop(h->loop, &h->timer);
+        mw__timer_stop(d->h->loop, &d->timer);
         return 0;
     }
-    return mw__timer_start(h->loop, &h->timer, mw__mono_ns() + (uint64_t)ms * 1000000u);
+    return mw__timer_start(d->h->loop, &d->timer, mw__mono_ns() + (uint64_t)ms * 1000000u);
 }
 
 static uint32_t poll_events(int what)
@@ -511,33 +634,33 @@ static uint32_t poll_events(int what)
     return ev;
 }
 
-static void sock_free(mw__http *h, hsock *s)
+static void sock_free(drv *d, hsock *s)
 {
-    mw__io_stop(h->loop, &s->io);
+    mw__io_stop(d->h->loop, &s->io);
     if (s->prev)
         s->prev->next = s->next;
     else
-        h->socks = s->next;
+        d->socks = s->next;
     if (s->next)
         s->next->prev = s->prev;
     free(s);
 }
 
-static hsock *sock_new(mw__http *h, curl_socket_t fd, uint32_t ev)
+static hsock *sock_new(drv *d, curl_socket_t fd, uint32_t ev)
 {
     hsock *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->h = h;
-    if (mw__io_start(h->loop, &s->io, fd, ev, io_cb, s) != 0) {
+    s->d = d;
+    if (mw__io_start(d->h->loop, &s->io, fd, ev, io_cb, s) != 0) {
         free(s);
         return NULL;
     }
-    s->next = h->socks;
-    if (h->socks)
-        h->socks->prev = s;
-    h->socks = s;
-    curl_multi_assign(h->multi, fd, s);
+    s->next = d->socks;
+    if (d->socks)
+        d->socks->prev = s;
+    d->socks = s;
+    curl_multi_assign(d->multi, fd, s);
     return s;
 }
 
@@ -555,25 +678,104 @@ static void sock_failed(CURL *easy, const char *what, int e)
 /* CURLMOPT_SOCKETFUNCTION: mirror curl's interest in a socket. */
 static int curl_socket_fn(CURL *easy, curl_socket_t fd, int what, void *ud, void *sockp)
 {
-    mw__http *h = ud;
+    drv *d = ud;
     hsock *s = sockp;
 
     if (what == CURL_POLL_REMOVE) {
         if (s)
-            sock_free(h, s);
+            sock_free(d, s);
         return 0;
     }
     uint32_t ev = poll_events(what);
     if (!s) {
-        if (!sock_new(h, fd, ev)) {
+        if (!sock_new(d, fd, ev)) {
             sock_failed(easy, "watching", errno);
             return -1;
         }
-    } else if (s->io.events != ev && mw__io_modify(h->loop, &s->io, ev) != 0) {
+    } else if (s->io.events != ev && mw__io_modify(d->h->loop, &s->io, ev) != 0) {
         sock_failed(easy, "re-watching", errno);
         return -1;
     }
     return 0;
+}
+
+/* Sets up a multi handle on the loop; 0, or -1 on OOM (then drv_free()). */
+static int drv_init(drv *d, mw__http *h)
+{
+    d->h = h;
+    mw__timer_init(&d->timer, timer_cb, d);
+    if (!(d->multi = curl_multi_init()) ||
+        curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_fn) != CURLM_OK ||
+        curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, (void *)d) != CURLM_OK ||
+        curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, curl_timer_fn) != CURLM_OK ||
+        curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, (void *)d) != CURLM_OK)
+        return -1;
+    return 0;
+}
+
+/* Cleans up a driver whose easy handles are all removed. */
+static void drv_cleanup(drv *d)
+{
+    if (d->multi)
+        curl_multi_cleanup(d->multi); /* closes connections: REMOVEs sockets */
+    d->multi = NULL;
+    while (d->socks)
+        sock_free(d, d->socks);
+    mw__timer_stop(d->h->loop, &d->timer);
+}
+
+static void drv_free(drv *d)
+{
+    if (!d)
+        return;
+    drv_cleanup(d);
+    free(d);
+}
+
+/* ------------------------------------------------------------- link-local */
+
+/* Whether `a` is an address requests may be told to stay away from (the
+ * link-local ranges, where cloud metadata services answer); writes it to
+ * `out` when it is. */
+static int is_link_local(const struct curl_sockaddr *a, char *out, size_t n)
+{
+    static const uint8_t ec2[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
+                                    0,    0,    0,    0,    0, 0, 0x02, 0x54};
+    if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in)) {
+        struct sockaddr_in in;
+        memcpy(&in, &a->addr, sizeof in);
+        if ((ntohl(in.sin_addr.s_addr) >> 16) != 0xa9fe) /* 169.254.0.0/16 */
+            return 0;
+        return inet_ntop(AF_INET, &in.sin_addr, out, (socklen_t)n) != NULL;
+    }
+    if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6)) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, &a->addr, sizeof in6);
+        const uint8_t *b = in6.sin6_addr.s6_addr;
+        if (!(b[0] == 0xfe && (b[1] & 0xc0) == 0x80) && /* fe80::/10 */
+            !(IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr) && b[12] == 169 && b[13] == 254) &&
+            memcmp(b, ec2, sizeof ec2) != 0)
+            return 0;
+        return inet_ntop(AF_INET6, &in6.sin6_addr, out, (socklen_t)n) != NULL;
+    }
+    return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION with deny_link_local: curl asks for a socket
+ * for every address it is about to connect to (after DNS, for each
+ * redirect): none for a link-local one, so nothing is ever sent there. */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    mw__http_req *r = ud;
+    char addr[INET6_ADDRSTRLEN];
+    MW_UNUSED(purpose);
+    if (is_link_local(a, addr, sizeof addr)) {
+        if (!r->refused[0])
+            snprintf(r->refused, sizeof r->refused, "refused: %s is a link-local address", addr);
+        errno = EACCES;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 /* ------------------------------------------------------------- setup */
@@ -742,20 +944,58 @@ static long ms(double s)
     return (long)(s * 1000.0 + 0.5);
 }
 
-static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
-{
-    CURL *e = r->easy;
-    CURLcode cc = CURLE_OK;
-
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (cc == CURLE_OK)                                                                        \
             cc = curl_easy_setopt(e, opt, val);                                                    \
     } while (0)
+
+static CURLcode set_tls(CURL *e, const mw__http_tls *t)
+{
+    CURLcode cc = CURLE_OK;
+    if (t->no_verify) {
+        SET(CURLOPT_SSL_VERIFYPEER, 0L);
+        SET(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (t->ca_file)
+        SET(CURLOPT_CAINFO, t->ca_file);
+    if (t->client_cert)
+        SET(CURLOPT_SSLCERT, t->client_cert);
+    if (t->client_key)
+        SET(CURLOPT_SSLKEY, t->client_key);
+    return cc;
+}
+
+/* What requests and connections share. */
+static CURLcode set_common(mw__http_req *r, const char *url, const mw__http_tls *tls,
+                           int deny_link_local)
+{
+    CURL *e = r->easy;
+    CURLcode cc = CURLE_OK;
+
     SET(CURLOPT_PRIVATE, (void *)r);
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_URL, o->url);
+    SET(CURLOPT_URL, url);
     SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, ms(r->connect_timeout));
+    if (deny_link_local) {
+        SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        SET(CURLOPT_OPENSOCKETDATA, (void *)r);
+    }
+    if (r->want_cert)
+        SET(CURLOPT_CERTINFO, 1L);
+    if (cc == CURLE_OK)
+        cc = set_tls(e, tls);
+    if (cc == CURLE_OK)
+        cc = set_protocols(e);
+    return cc;
+}
+
+static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
+{
+    CURL *e = r->easy;
+    CURLcode cc = set_common(r, o->url, &o->tls, o->deny_link_local);
+
     SET(CURLOPT_WRITEFUNCTION, write_cb);
     SET(CURLOPT_WRITEDATA, (void *)r);
     SET(CURLOPT_HEADERFUNCTION, header_cb);
@@ -763,7 +1003,6 @@ static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
     SET(CURLOPT_HTTPHEADER, r->out_headers);
     SET(CURLOPT_USERAGENT, "moonwatch/" MW_VERSION);
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, ms(r->connect_timeout));
     if (r->timeout > 0)
         SET(CURLOPT_TIMEOUT_MS, ms(r->timeout));
     if (!o->on_data)
@@ -776,27 +1015,52 @@ static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
         SET(CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
         SET(CURLOPT_PROXY, ""); /* a local socket never goes through a proxy */
     }
-#undef SET
-    if (cc == CURLE_OK)
-        cc = set_protocols(e);
+    /* Certificate details are only gathered during a handshake: a reused
+     * connection would have none. */
+    if (r->want_cert)
+        SET(CURLOPT_FRESH_CONNECT, 1L);
     if (cc == CURLE_OK)
         cc = set_method(e, o);
     return cc;
 }
 
-static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
+/* A connection: connect (and handshake) only, never through a proxy, and
+ * no ALPN, so that the server does not expect HTTP/2. */
+static CURLcode set_conn(mw__http_req *r, const char *url, const mw__http_conn_opts *o)
+{
+    CURL *e = r->easy;
+    CURLcode cc = set_common(r, url, &o->tls_opts, o->deny_link_local);
+
+    SET(CURLOPT_CONNECT_ONLY, 1L);
+    SET(CURLOPT_PROXY, "");
+    if (o->tls)
+        SET(CURLOPT_SSL_ENABLE_ALPN, 0L);
+    return cc;
+}
+
+#undef SET
+
+/* What requests and connections start with. */
+static void req_base(mw__http_req *r, double connect_timeout, size_t max_body)
 {
     r->t0 = mw__mono();
+    r->connect_timeout = connect_timeout > 0 ? connect_timeout : DEFAULT_CONNECT_TIMEOUT;
+    r->max_body = max_body ? max_body : DEFAULT_MAX_BODY;
+    mw__buf_init(&r->body, r->max_body);
+    mw__buf_init(&r->hdrs, MAX_HEADER_BYTES);
+}
+
+static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
+{
+    req_base(r, o->connect_timeout, o->max_body);
+    r->d = o->deny_link_local ? r->h->guarded : &r->h->main;
     r->timeout = o->timeout > 0 ? o->timeout : 0;
-    r->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : DEFAULT_CONNECT_TIMEOUT;
-    r->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
     r->follow = o->follow_redirects != 0;
+    r->want_cert = o->want_cert != 0;
     r->on_data = o->on_data;
     r->on_headers = o->on_headers;
     r->done = o->done;
     r->ud = o->ud;
-    mw__buf_init(&r->body, r->max_body);
-    mw__buf_init(&r->hdrs, MAX_HEADER_BYTES);
 
     mw_code rc = check_url(o->url, &r->target, err);
     if (rc != MW_OK)
@@ -819,6 +1083,165 @@ oom:
     return MW_ENOMEM;
 }
 
+/* A host curl takes as it is: a name or an address, nothing of a URL. */
+static int host_ok(const char *host)
+{
+    if (!host || !*host || strlen(host) > 253)
+        return 0;
+    for (const char *p = host; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 || strchr("/?#@[]\\", *p))
+            return 0;
+    return 1;
+}
+
+/* "http://host:port/" or "https://[v6]:port/" (a zone "%eth0" escaped). */
+static char *conn_url(const mw__http_conn_opts *o)
+{
+    const char *scheme = o->tls ? "https" : "http";
+    if (!strchr(o->host, ':'))
+        return mw__sprintf("%s://%s:%u/", scheme, o->host, o->port);
+    const char *zone = strchr(o->host, '%');
+    if (!zone)
+        return mw__sprintf("%s://[%s]:%u/", scheme, o->host, o->port);
+    return mw__sprintf("%s://[%.*s%%25%s]:%u/", scheme, (int)(zone - o->host), o->host, zone + 1,
+                       o->port);
+}
+
+static mw_code conn_init(mw__http_req *r, const mw__http_conn_opts *o, char **err)
+{
+    req_base(r, o->connect_timeout, 0);
+    r->kind = KIND_CONN;
+    r->want_cert = o->tls && o->want_cert;
+    r->conn_done = o->done;
+    r->ud = o->ud;
+    if (!host_ok(o->host)) {
+        set_err(err, "host \"%.200s\": not a host name or address", o->host ? o->host : "");
+        return MW_EINVAL;
+    }
+    if (o->port < 1 || o->port > 65535) {
+        set_err(err, "port %u: out of range", o->port);
+        return MW_EINVAL;
+    }
+    char *url = conn_url(o);
+    if (!url)
+        goto oom;
+    mw_code rc = check_url(url, &r->target, err);
+    if (rc != MW_OK) {
+        free(url);
+        return rc;
+    }
+    if (!(r->own = calloc(1, sizeof *r->own)) || drv_init(r->own, r->h) != 0 ||
+        !(r->easy = curl_easy_init())) {
+        free(url);
+        goto oom;
+    }
+    r->d = r->own;
+    CURLcode cc = set_conn(r, url, o);
+    free(url);
+    if (cc != CURLE_OK) {
+        set_err(err, "connect to %s: %s", r->target, curl_easy_strerror(cc));
+        return cc == CURLE_OUT_OF_MEMORY ? MW_ENOMEM : MW_EINVAL;
+    }
+    return MW_OK;
+oom:
+    set_err(err, "out of memory");
+    return MW_ENOMEM;
+}
+
+/* ------------------------------------------------------------- connections */
+
+static void conn_link(mw__http *h, mw__http_conn *c)
+{
+    c->prev = NULL;
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
+}
+
+static void conn_unlink(mw__http *h, mw__http_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* Takes the connected easy handle (still in its multi handle) and its
+ * driver from `r`; NULL with `res` turned into the failure when that can
+ * not be done. */
+static mw__http_conn *conn_new(mw__http_req *r, mw__http_result *res)
+{
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    mw__http_conn *c = NULL;
+
+    if (curl_easy_getinfo(r->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+        fd == CURL_SOCKET_BAD) {
+        snprintf(r->msg, sizeof r->msg, "connect to %s: no socket after connecting", r->target);
+        res->code = MW_EIO;
+        res->error = r->msg;
+        return NULL;
+    }
+    if (!(c = calloc(1, sizeof *c))) {
+        snprintf(r->msg, sizeof r->msg, "out of memory");
+        res->code = MW_ENOMEM;
+        res->error = r->msg;
+        return NULL;
+    }
+    c->h = r->h;
+    c->fd = fd;
+    c->io.fd = -1;
+    c->easy = r->easy;
+    c->d = r->own;
+    r->easy = NULL;
+    r->own = NULL;
+    r->in_multi = 0;
+    /* libcurl 7.88 stops watching the socket (CURL_POLL_REMOVE) before it
+     * reports the connect done. Should one keep a watcher, drop it, so that
+     * the connection's wait can never collide with it (EEXIST). */
+    for (hsock *s = c->d->socks, *next; s; s = next) {
+        next = s->next;
+        curl_multi_assign(c->d->multi, s->io.fd, NULL);
+        sock_free(c->d, s);
+    }
+    /* Nothing of the request may be reached from curl any more. */
+    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, NULL);
+    curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETFUNCTION, NULL);
+    curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETDATA, NULL);
+    conn_link(r->h, c);
+    return c;
+}
+
+static void conn_io_cb(mw__io *io, uint32_t events)
+{
+    mw__http_conn *c = io->ud;
+    MW_UNUSED(events);
+    mw__io_stop(c->h->loop, &c->io); /* one-shot */
+    c->ready(c->ready_ud);           /* may close `c`, or free the client */
+}
+
+/* A failed send/recv: curl's own words when it has them (the first error
+ * it wrote stays in the buffer). */
+static const char *conn_error(mw__http_conn *c, CURLcode cc)
+{
+    return c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
+}
+
+static long conn_io_result(mw__http_conn *c, CURLcode cc, size_t n, const char **err)
+{
+    if (cc == CURLE_OK)
+        return n > (size_t)LONG_MAX ? LONG_MAX : (long)n;
+    if (cc == CURLE_AGAIN)
+        return MW_HTTP_AGAIN;
+    if (err)
+        *err = conn_error(c, cc);
+    return MW_HTTP_FAIL;
+}
+
 /* ------------------------------------------------------------- API */
 
 mw__http *mw__http_new(mw__loop *loop)
@@ -830,13 +1253,9 @@ mw__http *mw__http_new(mw__loop *loop)
     if (!h)
         return NULL;
     h->loop = loop;
-    mw__timer_init(&h->timer, timer_cb, h);
     mw__timer_init(&h->kick, kick_cb, h);
-    if (!(h->multi = curl_multi_init()) ||
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_fn) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, curl_timer_fn) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK) {
+    h->main.shared = 1;
+    if (drv_init(&h->main, h) != 0) {
         destroy(h);
         return NULL;
     }
@@ -851,11 +1270,10 @@ static void destroy(mw__http *h)
         req_remove(h->head);
         req_free(h->head);
     }
-    if (h->multi)
-        curl_multi_cleanup(h->multi); /* closes connections: REMOVEs sockets */
-    while (h->socks)
-        sock_free(h, h->socks);
-    mw__timer_stop(h->loop, &h->timer);
+    while (h->conns)
+        mw__http_conn_close(h->conns);
+    drv_cleanup(&h->main);
+    drv_free(h->guarded);
     mw__timer_stop(h->loop, &h->kick);
     free(h);
 }
@@ -872,7 +1290,25 @@ void mw__http_free(mw__http *h)
     destroy(h);
 }
 
-mw__http_req *mw__http_start(mw__http *h, const mw__http_opts *o, char **err)
+/* The multi handle of transfers with deny_link_local; 0, or -1 on OOM. */
+static int guarded(mw__http *h)
+{
+    if (h->guarded)
+        return 0;
+    drv *d = calloc(1, sizeof *d);
+    if (!d)
+        return -1;
+    d->shared = 1;
+    if (drv_init(d, h) != 0) {
+        drv_free(d);
+        return -1;
+    }
+    h->guarded = d;
+    return 0;
+}
+
+/* Links a new request; NULL with `*err` on failure. */
+static mw__http_req *req_new(mw__http *h, char **err)
 {
     if (err)
         *err = NULL;
@@ -880,8 +1316,6 @@ mw__http_req *mw__http_start(mw__http *h, const mw__http_opts *o, char **err)
         set_err(err, "http client is being freed");
         return NULL;
     }
-    if (check_opts(o, err) != MW_OK)
-        return NULL;
     mw__http_req *r = calloc(1, sizeof *r);
     if (!r) {
         set_err(err, "out of memory");
@@ -890,10 +1324,12 @@ mw__http_req *mw__http_start(mw__http *h, const mw__http_opts *o, char **err)
     r->h = h;
     r->state = ST_PENDING;
     req_link(h, r);
-    if (req_init(r, o, err) != MW_OK) {
-        req_free(r);
-        return NULL;
-    }
+    return r;
+}
+
+/* Arms the kick that starts `r`; NULL with `*err` on failure. */
+static mw__http_req *req_queue(mw__http *h, mw__http_req *r, char **err)
+{
     if (!mw__timer_active(&h->kick) && mw__timer_start(h->loop, &h->kick, mw__mono_ns()) != 0) {
         req_free(r);
         set_err(err, "out of memory");
@@ -901,6 +1337,38 @@ mw__http_req *mw__http_start(mw__http *h, const mw__http_opts *o, char **err)
     }
     h->active++;
     return r;
+}
+
+mw__http_req *mw__http_start(mw__http *h, const mw__http_opts *o, char **err)
+{
+    if (err)
+        *err = NULL;
+    if (check_opts(o, err) != MW_OK)
+        return NULL;
+    if (o->deny_link_local && !h->dead && guarded(h) != 0) {
+        set_err(err, "out of memory");
+        return NULL;
+    }
+    mw__http_req *r = req_new(h, err);
+    if (!r)
+        return NULL;
+    if (req_init(r, o, err) != MW_OK) {
+        req_free(r);
+        return NULL;
+    }
+    return req_queue(h, r, err);
+}
+
+mw__http_req *mw__http_connect(mw__http *h, const mw__http_conn_opts *o, char **err)
+{
+    mw__http_req *r = req_new(h, err);
+    if (!r)
+        return NULL;
+    if (conn_init(r, o, err) != MW_OK) {
+        req_free(r);
+        return NULL;
+    }
+    return req_queue(h, r, err);
 }
 
 void mw__http_cancel(mw__http_req *r)
@@ -925,6 +1393,115 @@ const char *mw__http_header(mw__http_req *r, const char *name)
     if (!r || !name)
         return NULL;
     return header_find(&r->hdrs, name);
+}
+
+void mw__http_header_each(mw__http_req *r, int (*fn)(void *ud, const char *name, const char *value),
+                          void *ud)
+{
+    if (!r || !fn)
+        return;
+    const char *p = mw__buf_str(&r->hdrs), *end = p + r->hdrs.len;
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (fn(ud, p, value) != 0)
+            return;
+        p = value + strlen(value) + 1;
+    }
+}
+
+char *mw__http_take_body(mw__http_req *r, size_t *len)
+{
+    size_t n = 0;
+    char *p = NULL;
+
+    if (len)
+        *len = 0;
+    if (!r || !r->result)
+        return NULL;
+    if (r->result->len == 0) {
+        p = mw__strdup("");
+    } else {
+        p = mw__buf_take(&r->body, &n);
+        /* give back what the doubling left over when that is a lot */
+        char *shrunk = p && n + 1 + 4096 < r->body.cap ? realloc(p, n + 1) : NULL;
+        if (shrunk)
+            p = shrunk;
+    }
+    if (!p)
+        return NULL;
+    r->result->body = "";
+    r->result->len = 0;
+    if (len)
+        *len = n;
+    return p;
+}
+
+long mw__http_conn_send(mw__http_conn *c, const void *p, size_t n, const char **err)
+{
+    size_t sent = 0;
+    if (err)
+        *err = c ? NULL : "not connected";
+    if (!c)
+        return MW_HTTP_FAIL;
+    if (n == 0)
+        return 0;
+    if (n > (size_t)LONG_MAX)
+        n = (size_t)LONG_MAX;
+    CURLcode cc = curl_easy_send(c->easy, p, n, &sent);
+    return conn_io_result(c, cc, sent, err);
+}
+
+long mw__http_conn_recv(mw__http_conn *c, void *p, size_t n, const char **err)
+{
+    size_t got = 0;
+    if (err)
+        *err = c ? NULL : "not connected";
+    if (!c)
+        return MW_HTTP_FAIL;
+    if (n == 0)
+        return 0;
+    if (n > (size_t)LONG_MAX)
+        n = (size_t)LONG_MAX;
+    CURLcode cc = curl_easy_recv(c->easy, p, n, &got);
+    return conn_io_result(c, cc, got, err);
+}
+
+int mw__http_conn_wait(mw__http_conn *c, int want_write, void (*ready)(void *ud), void *ud)
+{
+    uint32_t ev = want_write ? EPOLLOUT : EPOLLIN;
+    if (!c || !ready)
+        return -1;
+    c->ready = ready;
+    c->ready_ud = ud;
+    if (c->io.fd >= 0) {
+        if (c->io.events == ev || mw__io_modify(c->h->loop, &c->io, ev) == 0)
+            return 0;
+        mw__io_stop(c->h->loop, &c->io);
+        return -1;
+    }
+    if (mw__io_start(c->h->loop, &c->io, c->fd, ev, conn_io_cb, c) != 0) {
+        c->io.fd = -1; /* never stop (EPOLL_CTL_DEL) a registration not ours */
+        return -1;
+    }
+    return 0;
+}
+
+void mw__http_conn_wait_cancel(mw__http_conn *c)
+{
+    if (c)
+        mw__io_stop(c->h->loop, &c->io);
+}
+
+void mw__http_conn_close(mw__http_conn *c)
+{
+    if (!c)
+        return;
+    mw__http_conn_wait_cancel(c); /* before curl closes the descriptor */
+    conn_unlink(c->h, c);
+    curl_multi_remove_handle(c->d->multi, c->easy); /* closes the connection */
+    curl_easy_cleanup(c->easy);
+    drv_free(c->d);
+    free(c);
 }
 
 size_t mw__http_active(const mw__http *h)
