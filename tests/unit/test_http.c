@@ -8,6 +8,15 @@
  * Continue, 200 transfers at once, cancelling from callbacks and before
  * the start, and freeing the client with transfers in flight.
  *
+ * Then: link-local refusal (literals and a redirect; never tried against
+ * anything but loopback), header iteration, taking the body, and
+ * connections against an echo listener of the same server (I/O, waits,
+ * end of stream, closing in every state, refused, timed out, cancelled,
+ * freed with the client). TLS, for transfers and connections, runs
+ * against tests/fixtures/tls/tls_server.py (python3) with certificates
+ * made by the openssl command at the start; both are skipped, with a
+ * note, where those programs are missing.
+ *
  * The loop is always driven in bounded steps (count and time), so a
  * regression fails a CHECK instead of hanging.
  */
@@ -30,13 +39,15 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------- server */
 
 typedef struct server {
-    int tcp_fd, unix_fd;
-    int port;
+    int tcp_fd, unix_fd, echo_fd;
+    int port, echo_port;
     char dir[32], sock_path[64];
     int stop[2]; /* readable once the server stops */
     pthread_t accept_thr;
@@ -44,6 +55,7 @@ typedef struct server {
     pthread_t *conns;
     size_t nconns, capconns;
     atomic_int accepted, requests;
+    atomic_int echo_accepted, echo_gone; /* echo connections, and those the client closed */
 } server;
 
 static server srv;
@@ -263,6 +275,8 @@ static int route(int fd, const request *rq)
         return respond(fd, 302, "Location: file:///etc/passwd\r\n", "moved");
     if (strcmp(p, "/redirect-ftp") == 0)
         return respond(fd, 301, "Location: ftp://127.0.0.1/x\r\n", "moved");
+    if (strcmp(p, "/redirect-metadata") == 0)
+        return respond(fd, 302, "Location: http://169.254.169.254/latest/meta-data/\r\n", "moved");
     if (strcmp(p, "/loop") == 0)
         return respond(fd, 302, "Location: /loop\r\n", "again");
     if (strcmp(p, "/continue") == 0)
@@ -286,11 +300,34 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
-static void spawn_conn(int fd)
+/* The echo listener: sends back what it receives; on a 0x04 byte it echoes
+ * what came before and closes. */
+static void *echo_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[65536];
+    for (;;) {
+        if (wait_in(fd, 10000) <= 0)
+            break;
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+            /* closed, or reset when it had left data unread */
+            atomic_fetch_add(&srv.echo_gone, 1);
+            break;
+        }
+        char *eot = memchr(buf, 4, (size_t)n);
+        if (send_all(fd, buf, eot ? (size_t)(eot - buf) : (size_t)n) != 0 || eot)
+            break;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void spawn_conn(int fd, int echo)
 {
     pthread_t t;
-    atomic_fetch_add(&srv.accepted, 1);
-    if (pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd) != 0) {
+    atomic_fetch_add(echo ? &srv.echo_accepted : &srv.accepted, 1);
+    if (pthread_create(&t, NULL, echo ? echo_main : conn_main, (void *)(intptr_t)fd) != 0) {
         close(fd);
         return;
     }
@@ -307,19 +344,20 @@ static void *accept_main(void *arg)
 {
     MW_UNUSED(arg);
     for (;;) {
-        struct pollfd p[3] = {{.fd = srv.tcp_fd, .events = POLLIN},
+        struct pollfd p[4] = {{.fd = srv.tcp_fd, .events = POLLIN},
                               {.fd = srv.unix_fd, .events = POLLIN},
+                              {.fd = srv.echo_fd, .events = POLLIN},
                               {.fd = srv.stop[0], .events = POLLIN}};
-        if (poll(p, 3, -1) < 0 && errno != EINTR)
+        if (poll(p, 4, -1) < 0 && errno != EINTR)
             return NULL;
-        if (p[2].revents)
+        if (p[3].revents)
             return NULL;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             if (!p[i].revents)
                 continue;
             int fd = accept(p[i].fd, NULL, NULL);
             if (fd >= 0)
-                spawn_conn(fd);
+                spawn_conn(fd, i == 2);
         }
     }
 }
@@ -355,7 +393,8 @@ static int server_start(void)
     pthread_mutex_init(&srv.lock, NULL);
     srv.tcp_fd = listen_tcp(&srv.port);
     srv.unix_fd = listen_unix(srv.sock_path);
-    if (srv.tcp_fd < 0 || srv.unix_fd < 0 || pipe(srv.stop) != 0)
+    srv.echo_fd = listen_tcp(&srv.echo_port);
+    if (srv.tcp_fd < 0 || srv.unix_fd < 0 || srv.echo_fd < 0 || pipe(srv.stop) != 0)
         return -1;
     return pthread_create(&srv.accept_thr, NULL, accept_main, NULL) == 0 ? 0 : -1;
 }
@@ -370,6 +409,7 @@ static void server_stop(void)
     close(srv.stop[0]);
     close(srv.tcp_fd);
     close(srv.unix_fd);
+    close(srv.echo_fd);
     unlink(srv.sock_path);
     rmdir(srv.dir);
     pthread_mutex_destroy(&srv.lock);
@@ -392,7 +432,7 @@ typedef struct xfer {
     long status;
     char *body, *error;
     size_t len;
-    double elapsed;
+    double elapsed, cert_not_after;
     mw__buf data; /* streamed bytes */
     char *hdr[4]; /* values of `want[]` looked up in done */
     const char *want[4];
@@ -467,6 +507,7 @@ static void on_done(void *ud, const mw__http_result *r)
     x->len = r->len;
     x->error = r->error ? mw__strdup(r->error) : NULL;
     x->elapsed = r->elapsed;
+    x->cert_not_after = r->cert_not_after;
     for (size_t i = 0; i < MW_ARRAY_LEN(x->want) && x->want[i]; i++) {
         const char *v = mw__http_header(x->req, x->want[i]);
         x->hdr[i] = v ? mw__strdup(v) : NULL;
@@ -1207,6 +1248,995 @@ static void test_free_in_done(mw__loop *loop)
     free(stream);
 }
 
+/* ------------------------------------------------------------- link-local */
+
+/* Whether IPv6 sockets can be made here (curl resolves IPv6 literals only
+ * then). */
+static int have_ipv6(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+/* Every URL is refused before a socket is made, so nothing is ever sent
+ * off loopback; the allowed path is only tried against 127.0.0.1. */
+static void test_link_local(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    static const struct {
+        const char *url, *addr;
+        int v6;
+    } cases[] = {
+        {"http://169.254.169.254/latest/meta-data/", "169.254.169.254", 0},
+        {"https://169.254.1.2:8443/x", "169.254.1.2", 0},
+        {"http://[fe80::1]/", "fe80::1", 1},
+        {"http://[febf:ffff::2]:8080/", "febf:ffff::2", 1},
+        {"http://[::ffff:169.254.169.254]/", "::ffff:169.254.169.254", 1},
+        {"http://[fd00:ec2::254]/", "fd00:ec2::254", 1},
+    };
+    int v6 = have_ipv6();
+    for (size_t i = 0; i < MW_ARRAY_LEN(cases); i++) {
+        if (cases[i].v6 && !v6)
+            continue;
+        xfer x;
+        xfer_init(&x);
+        mw__http_opts o = opts_for(cases[i].url, &x);
+        o.deny_link_local = 1;
+        if (start(h, &o, &x))
+            run_until(loop, &x.done, 1, 5);
+        char *want = mw__sprintf("refused: %s is a link-local address", cases[i].addr);
+        CHECK(x.done == 1 && x.code == MW_EIO && x.status == 0);
+        CHECK_STR(x.error, want);
+        CHECK(x.elapsed < 1); /* no connect attempt to wait for */
+        CHECK(x.nheaders == 0);
+        free(want);
+        xfer_clear(&x);
+    }
+
+    /* the flag leaves loopback alone */
+    xfer x;
+    xfer_init(&x);
+    char *u = url("/fixed");
+    mw__http_opts o = opts_for(u, &x);
+    o.deny_link_local = 1;
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+    CHECK_STR(x.body, "hello world");
+    free(u);
+    xfer_clear(&x);
+
+    /* a redirect from loopback to the metadata address: refused */
+    xfer_init(&x);
+    u = url("/redirect-metadata");
+    o = opts_for(u, &x);
+    o.deny_link_local = 1;
+    o.follow_redirects = 1;
+    int before = atomic_load(&srv.requests);
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    CHECK(x.done == 1 && x.code == MW_EIO);
+    CHECK_STR(x.error, "refused: 169.254.169.254 is a link-local address");
+    CHECK(x.nheaders == 0); /* the redirect's headers are not the answer */
+    CHECK(atomic_load(&srv.requests) == before + 1);
+    free(u);
+    xfer_clear(&x);
+    mw__http_free(h);
+
+    /* A transfer with the flag never reuses a connection opened without
+     * it (that one could lead anywhere); the others may use its. */
+    h = mw__http_new(loop);
+    u = url("/fixed");
+    static const int deny[] = {0, 1, 1, 0};
+    static const int new_conns[] = {1, 2, 2, 2};
+    int accepted = atomic_load(&srv.accepted);
+    for (size_t i = 0; i < MW_ARRAY_LEN(deny); i++) {
+        xfer_init(&x);
+        o = opts_for(u, &x);
+        o.deny_link_local = deny[i];
+        if (start(h, &o, &x))
+            run_until(loop, &x.done, 1, 10);
+        CHECK(x.code == MW_OK && x.status == 200);
+        CHECK(atomic_load(&srv.accepted) == accepted + new_conns[i]);
+        xfer_clear(&x);
+    }
+    free(u);
+    mw__http_free(h);
+}
+
+/* ------------------------------------------------------------- headers, body */
+
+typedef struct hdr_walk {
+    mw__buf seen;
+    int stop_after, calls;
+} hdr_walk;
+
+static int walk_header(void *ud, const char *name, const char *value)
+{
+    hdr_walk *w = ud;
+    mw__buf_addf(&w->seen, "%s=%s;", name, value);
+    return ++w->calls == w->stop_after;
+}
+
+typedef struct taker {
+    mw__http_req *req;
+    int done, each;
+    hdr_walk walk[2];
+    char *taken;
+    size_t taken_len;
+    const char *body_after; /* the result's body after the take */
+    size_t len_after;
+    mw_code code;
+} taker;
+
+static void taker_done(void *ud, const mw__http_result *r)
+{
+    taker *t = ud;
+    t->done++;
+    t->code = r->code;
+    if (t->each) {
+        mw__http_header_each(t->req, walk_header, &t->walk[0]);
+        mw__http_header_each(t->req, walk_header, &t->walk[1]);
+    }
+    t->taken_len = 12345;
+    t->taken = mw__http_take_body(t->req, &t->taken_len);
+    t->body_after = r->body;
+    t->len_after = r->len;
+}
+
+static void taker_run(mw__loop *loop, mw__http *h, const char *path, taker *t)
+{
+    char *u = url(path);
+    mw__http_opts o = {.url = u, .timeout = 10, .done = taker_done, .ud = t};
+    char *err = NULL;
+    t->req = mw__http_start(h, &o, &err);
+    CHECK(t->req != NULL);
+    free(err);
+    if (t->req)
+        run_until(loop, &t->done, 1, 10);
+    free(u);
+}
+
+static void test_header_each(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    taker t = {.each = 1, .walk = {{.stop_after = 0}, {.stop_after = 2}}};
+    mw__buf_init(&t.walk[0].seen, 4096);
+    mw__buf_init(&t.walk[1].seen, 4096);
+    taker_run(loop, h, "/fixed", &t);
+    CHECK(t.done == 1);
+    /* in order received, names as sent */
+    CHECK_STR(mw__buf_str(&t.walk[0].seen),
+              "Content-Length=11;X-Test=one;Content-Type=text/plain;");
+    /* stops when fn returns non-zero */
+    CHECK_STR(mw__buf_str(&t.walk[1].seen), "Content-Length=11;X-Test=one;");
+    free(t.taken);
+    mw__buf_free(&t.walk[0].seen);
+    mw__buf_free(&t.walk[1].seen);
+
+    /* after a followed redirect: only the final response's */
+    taker r = {.each = 1};
+    mw__buf_init(&r.walk[0].seen, 4096);
+    mw__buf_init(&r.walk[1].seen, 4096);
+    char *u = url("/redirect");
+    mw__http_opts o = {
+        .url = u, .timeout = 10, .follow_redirects = 1, .done = taker_done, .ud = &r};
+    r.req = mw__http_start(h, &o, NULL);
+    if (r.req)
+        run_until(loop, &r.done, 1, 10);
+    CHECK_STR(mw__buf_str(&r.walk[0].seen),
+              "Content-Length=11;X-Test=one;Content-Type=text/plain;");
+    free(u);
+    free(r.taken);
+    mw__buf_free(&r.walk[0].seen);
+    mw__buf_free(&r.walk[1].seen);
+    mw__http_header_each(NULL, walk_header, NULL); /* no-op */
+    mw__http_free(h);
+}
+
+static void test_take_body(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    taker t = {0};
+    taker_run(loop, h, "/fixed", &t);
+    CHECK(t.done == 1 && t.code == MW_OK);
+    CHECK_STR(t.taken, "hello world");
+    CHECK(t.taken_len == 11);
+    CHECK_STR(t.body_after, "");
+    CHECK(t.len_after == 0);
+    free(t.taken);
+
+    /* a larger body, chunked */
+    char *want = stream_payload();
+    t = (taker){0};
+    taker_run(loop, h, "/chunked", &t);
+    CHECK_STR(t.taken, want);
+    CHECK(t.taken_len == strlen(want));
+    free(t.taken);
+    free(want);
+
+    /* an empty body and a failed transfer: "" to free, never NULL */
+    t = (taker){0};
+    taker_run(loop, h, "/empty", &t);
+    CHECK(t.code == MW_EIO);
+    CHECK_STR(t.taken, "");
+    CHECK(t.taken_len == 0);
+    free(t.taken);
+
+    /* outside done: nothing to take */
+    size_t len = 7;
+    CHECK(mw__http_take_body(NULL, &len) == NULL && len == 0);
+    mw__http_free(h);
+}
+
+/* ------------------------------------------------------------- TLS server */
+
+/* tests/fixtures/tls/tls_server.py, run with certificates made now. */
+typedef struct tls_srv {
+    int up;
+    char dir[32], cert[64], key[64], client_cert[64], client_key[64];
+    int https_port, echo_port, mtls_port;
+    pid_t pid;
+    int in_fd;        /* its stdin: it exits when this closes */
+    double not_after; /* the server certificate's, as asked of openssl */
+} tls_srv;
+
+static int run_cmd(char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* A self-signed P-256 certificate for `cn`, valid `days`. */
+static int make_cert(const char *cn, const char *cert, const char *key, const char *days)
+{
+    char subj[64];
+    snprintf(subj, sizeof subj, "/CN=%s", cn);
+    char *argv[] = {"openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    (char *)key,
+                    "-out",
+                    (char *)cert,
+                    "-days",
+                    (char *)days,
+                    "-subj",
+                    subj,
+                    "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    NULL};
+    return run_cmd(argv);
+}
+
+static int tls_start(tls_srv *t)
+{
+    memset(t, 0, sizeof *t);
+    t->in_fd = -1;
+    snprintf(t->dir, sizeof t->dir, "/tmp/mw-tls-XXXXXX");
+    if (!mkdtemp(t->dir))
+        return -1;
+    snprintf(t->cert, sizeof t->cert, "%s/cert.pem", t->dir);
+    snprintf(t->key, sizeof t->key, "%s/key.pem", t->dir);
+    snprintf(t->client_cert, sizeof t->client_cert, "%s/client.pem", t->dir);
+    snprintf(t->client_key, sizeof t->client_key, "%s/client-key.pem", t->dir);
+    if (make_cert("localhost", t->cert, t->key, "400") != 0 ||
+        make_cert("client", t->client_cert, t->client_key, "30") != 0) {
+        fprintf(stderr, "SKIP TLS tests: openssl could not make certificates\n");
+        return -1;
+    }
+    t->not_after = (double)time(NULL) + 400 * 86400.0;
+
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0)
+        return -1;
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        close(in[0]);
+        close(in[1]);
+        return -1;
+    }
+    t->pid = fork();
+    if (t->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        char *argv[] = {"python3",      MW_TEST_FIXTURES "/tls/tls_server.py",
+                        t->cert,        t->key,
+                        t->client_cert, NULL};
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    t->in_fd = in[1];
+    char line[128] = "";
+    size_t len = 0;
+    while (t->pid > 0 && len + 1 < sizeof line && !memchr(line, '\n', len)) {
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        if (poll(&p, 1, 10000) <= 0)
+            break;
+        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        line[len] = '\0';
+    }
+    close(out[0]);
+    if (sscanf(line, "ports %d %d %d", &t->https_port, &t->echo_port, &t->mtls_port) != 3) {
+        fprintf(stderr, "SKIP TLS tests: python3 %s/tls/tls_server.py did not start\n",
+                MW_TEST_FIXTURES);
+        return -1;
+    }
+    t->up = 1;
+    return 0;
+}
+
+static void tls_stop(tls_srv *t)
+{
+    if (t->in_fd >= 0)
+        close(t->in_fd);
+    if (t->pid > 0) {
+        int st;
+        while (waitpid(t->pid, &st, 0) < 0 && errno == EINTR)
+            ;
+    }
+    const char *files[] = {t->cert, t->key, t->client_cert, t->client_key};
+    for (size_t i = 0; i < MW_ARRAY_LEN(files); i++)
+        if (files[i][0])
+            unlink(files[i]);
+    if (t->dir[0])
+        rmdir(t->dir);
+}
+
+/* ------------------------------------------------------------- TLS requests */
+
+typedef struct tls_case {
+    const char *path;
+    int mtls, no_verify, ca, client, want_cert;
+} tls_case;
+
+static void tls_get(mw__loop *loop, mw__http *h, const tls_srv *t, const tls_case *c, xfer *x)
+{
+    char *u =
+        mw__sprintf("https://127.0.0.1:%d%s", c->mtls ? t->mtls_port : t->https_port, c->path);
+    mw__http_opts o = opts_for(u, x);
+    o.tls.no_verify = c->no_verify;
+    o.tls.ca_file = c->ca ? t->cert : NULL;
+    o.tls.client_cert = c->client ? t->client_cert : NULL;
+    o.tls.client_key = c->client ? t->client_key : NULL;
+    o.want_cert = c->want_cert;
+    if (start(h, &o, x))
+        run_until(loop, &x->done, 1, 10);
+    free(u);
+}
+
+static void test_tls_requests(mw__loop *loop, const tls_srv *t)
+{
+    mw__http *h = mw__http_new(loop);
+    xfer x;
+
+    /* no_verify: a self-signed certificate is fine */
+    xfer_init(&x);
+    x.want[0] = "X-Tls";
+    tls_get(loop, h, t, &(tls_case){.path = "/fixed", .no_verify = 1}, &x);
+    CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+    CHECK_STR(x.body, "hello tls");
+    CHECK_STR(x.hdr[0], "yes");
+    CHECK(x.cert_not_after == 0); /* not asked for */
+    xfer_clear(&x);
+
+    /* verified against the system's CAs: refused */
+    xfer_init(&x);
+    tls_get(loop, h, t, &(tls_case){.path = "/fixed"}, &x);
+    CHECK(x.done == 1 && x.code == MW_EIO && x.status == 0);
+    CHECK(x.error && strstr(x.error, "certificate"));
+    xfer_clear(&x);
+
+    /* against its own certificate as the CA: verified */
+    xfer_init(&x);
+    tls_get(loop, h, t, &(tls_case){.path = "/fixed", .ca = 1, .want_cert = 1}, &x);
+    CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+    CHECK_STR(x.body, "hello tls");
+    CHECK_NEAR(x.cert_not_after, t->not_after, 86400);
+    xfer_clear(&x);
+
+    /* again, on the same client: a connection is not reused without a
+     * handshake to read the certificate from */
+    xfer_init(&x);
+    tls_get(loop, h, t, &(tls_case){.path = "/fixed", .no_verify = 1, .want_cert = 1}, &x);
+    CHECK(x.done == 1 && x.code == MW_OK);
+    CHECK_NEAR(x.cert_not_after, t->not_after, 86400);
+    xfer_clear(&x);
+
+    /* a failed verification still reports nothing as the expiry */
+    xfer_init(&x);
+    tls_get(loop, h, t, &(tls_case){.path = "/fixed", .want_cert = 1}, &x);
+    CHECK(x.code == MW_EIO && x.cert_not_after == 0);
+    xfer_clear(&x);
+
+    /* client certificates */
+    xfer_init(&x);
+    tls_get(loop, h, t, &(tls_case){.path = "/whoami", .mtls = 1, .ca = 1, .client = 1}, &x);
+    CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+    CHECK_STR(x.body, "client");
+    xfer_clear(&x);
+    xfer_init(&x);
+    tls_get(loop, h, t, &(tls_case){.path = "/whoami", .mtls = 1, .ca = 1}, &x);
+    CHECK(x.done == 1 && x.code == MW_EIO && x.status == 0);
+    xfer_clear(&x);
+
+    /* want_cert over plain http: 0 */
+    xfer_init(&x);
+    char *u = url("/fixed");
+    mw__http_opts o = opts_for(u, &x);
+    o.want_cert = 1;
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    CHECK(x.code == MW_OK && x.cert_not_after == 0);
+    free(u);
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
+/* ------------------------------------------------------------- connections */
+
+/* What one connection saw. */
+typedef struct cx {
+    mw__http_req *req;
+    mw__http_conn *conn;
+    int done, ready;
+    mw_code code;
+    char *error;
+    double cert_not_after;
+    mw__http **free_in_ready; /* ready: free the client */
+} cx;
+
+static void cx_done(void *ud, mw__http_conn *c, const mw__http_result *r)
+{
+    cx *x = ud;
+    x->done++;
+    x->conn = c;
+    x->code = r->code;
+    x->cert_not_after = r->cert_not_after;
+    free(x->error);
+    x->error = r->error ? mw__strdup(r->error) : NULL;
+}
+
+static void cx_ready(void *ud)
+{
+    cx *x = ud;
+    x->ready++;
+    if (x->free_in_ready) {
+        mw__http_free(*x->free_in_ready);
+        *x->free_in_ready = NULL;
+        x->conn = NULL; /* closed with it */
+    }
+}
+
+static mw__http_conn_opts cx_opts(const char *host, int port, cx *x)
+{
+    return (mw__http_conn_opts){
+        .host = host, .port = (unsigned)port, .connect_timeout = 5, .done = cx_done, .ud = x};
+}
+
+static mw__http_req *cx_start(mw__http *h, const mw__http_conn_opts *o, cx *x)
+{
+    char *err = NULL;
+    x->req = mw__http_connect(h, o, &err);
+    if (!x->req)
+        fprintf(stderr, "connect %s:%u: %s\n", o->host, o->port, err ? err : "?");
+    free(err);
+    return x->req;
+}
+
+/* Connects and runs the loop until done. */
+static void cx_connect(mw__loop *loop, mw__http *h, const mw__http_conn_opts *o, cx *x)
+{
+    if (cx_start(h, o, x))
+        run_until(loop, &x->done, 1, 10);
+}
+
+/* Waits (on the loop) until `c` may be ready; 0 when it said so. */
+static int cx_wait(mw__loop *loop, cx *x, int want_write)
+{
+    int before = x->ready;
+    if (mw__http_conn_wait(x->conn, want_write, cx_ready, x) != 0)
+        return -1;
+    run_until(loop, &x->ready, before + 1, 5);
+    return x->ready == before + 1 ? 0 : -1;
+}
+
+/* Sends all of `p`, waiting when it would block; 0, or -1. */
+static int cx_send_all(mw__loop *loop, cx *x, const char *p, size_t n)
+{
+    while (n > 0) {
+        const char *err = NULL;
+        long w = mw__http_conn_send(x->conn, p, n, &err);
+        if (w == MW_HTTP_AGAIN) {
+            if (cx_wait(loop, x, 1) != 0)
+                return -1;
+            continue;
+        }
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Receives into `b` until it holds `want` bytes or the stream ends,
+ * `chunk` bytes at a time, waiting only after MW_HTTP_AGAIN. Returns 1 at
+ * end of stream, 0 otherwise, -1 on error or when stuck. */
+static int cx_recv(mw__loop *loop, cx *x, mw__buf *b, size_t want, size_t chunk, int *waits)
+{
+    char buf[65536];
+    while (b->len < want) {
+        const char *err = NULL;
+        long n = mw__http_conn_recv(x->conn, buf, chunk < sizeof buf ? chunk : sizeof buf, &err);
+        if (n == MW_HTTP_AGAIN) {
+            if (waits)
+                (*waits)++;
+            if (cx_wait(loop, x, 0) != 0)
+                return -1;
+            continue;
+        }
+        if (n < 0) {
+            fprintf(stderr, "recv: %s\n", err ? err : "?");
+            return -1;
+        }
+        if (n == 0)
+            return 1;
+        mw__buf_add(b, buf, (size_t)n);
+    }
+    return 0;
+}
+
+/* Waits up to 5 s for the echo server to have seen `want` clients go. */
+static int echo_closes(mw__loop *loop, int want)
+{
+    double end = mw__mono() + 5;
+    while (atomic_load(&srv.echo_gone) < want && mw__mono() < end)
+        mw__loop_run_once(loop, 10);
+    return atomic_load(&srv.echo_gone);
+}
+
+static void test_conn_plain(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+    cx x = {0};
+    mw__http_conn_opts o = cx_opts("127.0.0.1", srv.echo_port, &x);
+    o.deny_link_local = 1;
+    int gone = atomic_load(&srv.echo_gone);
+    CHECK(cx_start(h, &o, &x) != NULL);
+    CHECK(x.done == 0); /* never from inside mw__http_connect() */
+    CHECK(mw__http_active(h) == 1);
+    run_until(loop, &x.done, 1, 10);
+    CHECK(x.done == 1 && x.code == MW_OK && x.conn != NULL && x.error == NULL);
+    CHECK(mw__http_active(h) == 0);
+    if (!x.conn) {
+        mw__http_free(h);
+        return;
+    }
+    /* nothing there yet; curl no longer watches the socket, so a wait
+     * can be set up on it */
+    char buf[64];
+    const char *err = "unset";
+    CHECK(mw__http_conn_recv(x.conn, buf, sizeof buf, &err) == MW_HTTP_AGAIN);
+    CHECK(err == NULL);
+    CHECK(cx_wait(loop, &x, 1) == 0);
+    CHECK(mw__http_conn_send(x.conn, "hello", 5, &err) == 5);
+    mw__buf b;
+    mw__buf_init(&b, 1 << 20);
+    CHECK(cx_recv(loop, &x, &b, 5, sizeof buf, NULL) == 0);
+    CHECK_STR(mw__buf_str(&b), "hello");
+
+    /* a new wait replaces the last one: one call, for reading */
+    mw__buf_reset(&b);
+    int before = x.ready;
+    CHECK(mw__http_conn_wait(x.conn, 1, cx_ready, &x) == 0);
+    CHECK(mw__http_conn_wait(x.conn, 0, cx_ready, &x) == 0);
+    run_for(loop, 0.05);
+    CHECK(x.ready == before); /* writable, but nothing to read */
+    CHECK(mw__http_conn_send(x.conn, "again", 5, &err) == 5);
+    run_until(loop, &x.ready, before + 1, 5);
+    run_for(loop, 0.05);
+    CHECK(x.ready == before + 1); /* once */
+    CHECK(cx_recv(loop, &x, &b, 5, 2, NULL) == 0);
+    CHECK_STR(mw__buf_str(&b), "again");
+
+    /* the server echoes, then closes: the rest, then 0 at end of stream */
+    mw__buf_reset(&b);
+    CHECK(cx_send_all(loop, &x, "bye\x04", 4) == 0);
+    CHECK(cx_recv(loop, &x, &b, SIZE_MAX, sizeof buf, NULL) == 1);
+    CHECK_STR(mw__buf_str(&b), "bye");
+    CHECK(mw__http_conn_recv(x.conn, buf, sizeof buf, &err) == 0);
+    /* writing to it now fails without a SIGPIPE */
+    long w = 0;
+    for (int i = 0; i < 50 && w >= 0; i++) {
+        w = mw__http_conn_send(x.conn, "x", 1, &err);
+        if (w >= 0)
+            run_for(loop, 0.01);
+    }
+    CHECK(w == MW_HTTP_FAIL && err && *err);
+    mw__http_conn_close(x.conn);
+    CHECK(atomic_load(&srv.echo_gone) == gone); /* the server closed first */
+    mw__buf_free(&b);
+    free(x.error);
+
+    /* a client close reaches the server; with a wait pending it is dropped */
+    x = (cx){0};
+    o = cx_opts("localhost", srv.echo_port, &x);
+    cx_connect(loop, h, &o, &x);
+    CHECK(x.code == MW_OK && x.conn);
+    if (x.conn) {
+        CHECK(mw__http_conn_wait(x.conn, 0, cx_ready, &x) == 0);
+        mw__http_conn_close(x.conn);
+        run_for(loop, 0.05);
+        CHECK(x.ready == 0);
+        CHECK(echo_closes(loop, gone + 1) == gone + 1);
+    }
+    free(x.error);
+
+    /* closed with data unread */
+    x = (cx){0};
+    o = cx_opts("127.0.0.1", srv.echo_port, &x);
+    cx_connect(loop, h, &o, &x);
+    CHECK(x.code == MW_OK && x.conn);
+    if (x.conn) {
+        CHECK(mw__http_conn_send(x.conn, "unread", 6, &err) == 6);
+        CHECK(cx_wait(loop, &x, 0) == 0); /* the echo is there */
+        mw__http_conn_close(x.conn);
+        CHECK(echo_closes(loop, gone + 2) == gone + 2);
+    }
+    free(x.error);
+    mw__http_free(h);
+}
+
+/* libcurl closes the idle connections of a multi handle that look dead
+ * (their peer closed) or old when a transfer opens a new connection, at
+ * most once a second; a connection not yet read from or written to is
+ * idle to it. A connection is in no multi handle HTTP transfers use. */
+static void test_conn_not_pruned(mw__loop *loop)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 4) == 0);
+    CHECK(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+    mw__http *h = mw__http_new(loop);
+    cx x = {0};
+    mw__http_conn_opts o = cx_opts("127.0.0.1", ntohs(a.sin_port), &x);
+    cx_connect(loop, h, &o, &x);
+    CHECK(x.code == MW_OK && x.conn != NULL);
+    int fd = accept(lfd, NULL, NULL);
+    CHECK(fd >= 0);
+    close(fd); /* the server goes, nothing sent: curl would call it dead */
+    run_for(loop, 1.1);
+    xfer hx;
+    xfer_init(&hx);
+    get(loop, h, "/fixed", &hx);
+    CHECK(hx.code == MW_OK);
+    xfer_clear(&hx);
+    if (x.conn) {
+        mw__buf b;
+        mw__buf_init(&b, 64);
+        CHECK(cx_recv(loop, &x, &b, SIZE_MAX, 64, NULL) == 1); /* end, not an error */
+        CHECK(b.len == 0);
+        mw__buf_free(&b);
+        mw__http_conn_close(x.conn);
+    }
+    free(x.error);
+    mw__http_free(h);
+    close(lfd);
+}
+
+/* Many connections and HTTP transfers at once on one client. */
+static void test_conn_many(mw__loop *loop)
+{
+    enum { N = 20 };
+    mw__http *h = mw__http_new(loop);
+    static cx xs[N];
+    int ndone = 0, ok = 0;
+    for (int i = 0; i < N; i++) {
+        xs[i] = (cx){0};
+        mw__http_conn_opts o = cx_opts("127.0.0.1", srv.echo_port, &xs[i]);
+        cx_start(h, &o, &xs[i]);
+    }
+    xfer x;
+    xfer_init(&x);
+    get(loop, h, "/fixed", &x); /* transfers run alongside */
+    CHECK(x.code == MW_OK);
+    xfer_clear(&x);
+    for (int i = 0; i < N; i++) {
+        run_until(loop, &xs[i].done, 1, 10);
+        ndone += xs[i].done;
+    }
+    CHECK(ndone == N);
+    for (int i = 0; i < N; i++) {
+        if (!xs[i].conn)
+            continue;
+        char msg[16], got[16] = "";
+        int n = snprintf(msg, sizeof msg, "conn %d", i);
+        mw__buf b;
+        mw__buf_init(&b, 64);
+        if (cx_send_all(loop, &xs[i], msg, (size_t)n) == 0 &&
+            cx_recv(loop, &xs[i], &b, (size_t)n, sizeof got, NULL) == 0)
+            ok += strcmp(mw__buf_str(&b), msg) == 0;
+        mw__buf_free(&b);
+    }
+    CHECK(ok == N);
+    /* some closed by hand, the rest by mw__http_free() */
+    for (int i = 0; i < N; i += 2)
+        mw__http_conn_close(xs[i].conn);
+    mw__http_free(h);
+    for (int i = 0; i < N; i++)
+        free(xs[i].error);
+}
+
+static void test_conn_errors(mw__loop *loop)
+{
+    mw__http *h = mw__http_new(loop);
+
+    /* refused */
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    cx x = {0};
+    mw__http_conn_opts o = cx_opts("127.0.0.1", port, &x);
+    cx_connect(loop, h, &o, &x);
+    char *want = mw__sprintf("connect to 127.0.0.1:%d: Connection refused", port);
+    CHECK(x.done == 1 && x.code == MW_EIO && x.conn == NULL);
+    CHECK_STR(x.error, want);
+    free(want);
+    free(x.error);
+
+    /* link-local: refused before a socket is made */
+    const char *ll[] = {"169.254.169.254", "fe80::1", "fd00:ec2::254"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(ll); i++) {
+        if (i > 0 && !have_ipv6())
+            break;
+        x = (cx){0};
+        o = cx_opts(ll[i], 80, &x);
+        o.deny_link_local = 1;
+        cx_connect(loop, h, &o, &x);
+        want = mw__sprintf("refused: %s is a link-local address", ll[i]);
+        CHECK(x.done == 1 && x.code == MW_EIO && x.conn == NULL);
+        CHECK_STR(x.error, want);
+        free(want);
+        free(x.error);
+    }
+
+    /* bad arguments */
+    const char *hosts[] = {"", "a/b", "[::1]", "x y", "u@h"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(hosts); i++) {
+        x = (cx){0};
+        o = cx_opts(hosts[i], 80, &x);
+        char *err = NULL;
+        CHECK(mw__http_connect(h, &o, &err) == NULL);
+        CHECK(err && strstr(err, "host"));
+        free(err);
+    }
+    o = cx_opts(NULL, 80, &x);
+    char *err = NULL;
+    CHECK(mw__http_connect(h, &o, &err) == NULL && err);
+    free(err);
+    o = cx_opts("127.0.0.1", 0, &x);
+    err = NULL;
+    CHECK(mw__http_connect(h, &o, &err) == NULL);
+    CHECK_STR(err, "port 0: out of range");
+    free(err);
+    o = cx_opts("127.0.0.1", 70000, &x);
+    err = NULL;
+    CHECK(mw__http_connect(h, &o, &err) == NULL && err);
+    free(err);
+    CHECK(mw__http_active(h) == 0);
+    mw__http_free(h);
+}
+
+/* A listener with a full accept queue: the connect hangs. */
+static int full_listener(int *lfd, int *filler)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    *lfd = socket(AF_INET, SOCK_STREAM, 0);
+    *filler = socket(AF_INET, SOCK_STREAM, 0);
+    if (bind(*lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(*lfd, 0) != 0 ||
+        getsockname(*lfd, (struct sockaddr *)&a, &alen) != 0 ||
+        connect(*filler, (struct sockaddr *)&a, sizeof a) != 0)
+        return -1;
+    return ntohs(a.sin_port);
+}
+
+static void test_conn_timeout_cancel(mw__loop *loop)
+{
+    int lfd, filler, port = full_listener(&lfd, &filler);
+    CHECK(port > 0);
+    mw__http *h = mw__http_new(loop);
+    cx x = {0};
+    mw__http_conn_opts o = cx_opts("127.0.0.1", port, &x);
+    o.connect_timeout = 0.3;
+    double t0 = mw__mono();
+    cx_connect(loop, h, &o, &x);
+    char *want = mw__sprintf("connect to 127.0.0.1:%d: timed out after 0.3 s", port);
+    CHECK(x.done == 1 && x.code == MW_ETIMEOUT && x.conn == NULL);
+    CHECK_STR(x.error, want);
+    CHECK(mw__mono() - t0 >= 0.25 && mw__mono() - t0 < 2);
+    free(want);
+    free(x.error);
+
+    /* cancelled while connecting, and before it started */
+    cx y = {0}, z = {0};
+    x = (cx){0};
+    o = cx_opts("127.0.0.1", port, &y);
+    cx_start(h, &o, &y);
+    run_for(loop, 0.05);
+    o.ud = &z;
+    cx_start(h, &o, &z);
+    CHECK(mw__http_active(h) == 2);
+    mw__http_cancel(y.req);
+    mw__http_cancel(z.req);
+    CHECK(mw__http_active(h) == 0);
+    run_for(loop, 0.1);
+    CHECK(y.done == 0 && z.done == 0);
+    CHECK(mw__loop_timers(loop) == 0);
+    mw__http_free(h);
+    close(filler);
+    close(lfd);
+}
+
+/* mw__http_free() with connections open (one waiting), one connecting and
+ * one not started: nothing is called back, nothing leaks. */
+static void test_conn_free(mw__loop *loop)
+{
+    int lfd, filler, port = full_listener(&lfd, &filler);
+    mw__http *h = mw__http_new(loop);
+    cx open1 = {0}, open2 = {0}, connecting = {0}, pending = {0};
+    mw__http_conn_opts o = cx_opts("127.0.0.1", srv.echo_port, &open1);
+    cx_connect(loop, h, &o, &open1);
+    o.ud = &open2;
+    cx_connect(loop, h, &o, &open2);
+    CHECK(open1.conn && open2.conn);
+    if (open1.conn)
+        CHECK(mw__http_conn_wait(open1.conn, 0, cx_ready, &open1) == 0);
+    if (open2.conn)
+        CHECK(mw__http_conn_send(open2.conn, "data", 4, NULL) == 4);
+    o = cx_opts("127.0.0.1", port, &connecting);
+    cx_start(h, &o, &connecting);
+    run_for(loop, 0.05);
+    o.ud = &pending;
+    cx_start(h, &o, &pending);
+    mw__http_free(h);
+    CHECK(mw__loop_timers(loop) == 0);
+    run_for(loop, 0.1);
+    CHECK(open1.ready == 0 && connecting.done == 0 && pending.done == 0);
+
+    /* freed from a connection's ready callback */
+    h = mw__http_new(loop);
+    cx x = {0};
+    o = cx_opts("127.0.0.1", srv.echo_port, &x);
+    cx_connect(loop, h, &o, &x);
+    CHECK(x.conn != NULL);
+    if (x.conn) {
+        x.free_in_ready = &h;
+        CHECK(cx_wait(loop, &x, 1) == 0);
+        CHECK(h == NULL);
+    }
+    mw__http_free(h);
+    CHECK(mw__loop_timers(loop) == 0);
+    close(filler);
+    close(lfd);
+}
+
+static void test_conn_tls(mw__loop *loop, const tls_srv *t)
+{
+    mw__http *h = mw__http_new(loop);
+
+    /* verified with the system's CAs: the handshake fails */
+    cx x = {0};
+    mw__http_conn_opts o = cx_opts("127.0.0.1", t->echo_port, &x);
+    o.tls = 1;
+    cx_connect(loop, h, &o, &x);
+    CHECK(x.done == 1 && x.code == MW_EIO && x.conn == NULL);
+    CHECK(x.error && strstr(x.error, "certificate"));
+    free(x.error);
+
+    /* its own certificate as the CA, and its expiry */
+    x = (cx){0};
+    o = cx_opts("localhost", t->echo_port, &x);
+    o.tls = 1;
+    o.tls_opts.ca_file = t->cert;
+    o.want_cert = 1;
+    cx_connect(loop, h, &o, &x);
+    CHECK(x.done == 1 && x.code == MW_OK && x.conn != NULL);
+    CHECK_NEAR(x.cert_not_after, t->not_after, 86400);
+    if (!x.conn) {
+        mw__http_free(h);
+        return;
+    }
+
+    /* 40 kB there and back, read 100 bytes at a time: TLS records hold
+     * more than that, so most reads come out of the TLS layer while the
+     * socket has nothing; waiting only after MW_HTTP_AGAIN never stalls */
+    enum { BIG = 40000 };
+    char *big = malloc(BIG);
+    for (int i = 0; i < BIG; i++)
+        big[i] = (char)('a' + i % 26);
+    mw__buf b;
+    mw__buf_init(&b, 1 << 20);
+    int waits = 0;
+    size_t sent = 0;
+    while (sent < BIG) {
+        size_t n = BIG - sent < 8000 ? BIG - sent : 8000;
+        if (cx_send_all(loop, &x, big + sent, n) != 0)
+            break;
+        sent += n;
+        if (cx_recv(loop, &x, &b, sent, 100, &waits) != 0)
+            break;
+    }
+    CHECK(sent == BIG && b.len == BIG);
+    CHECK(b.len == BIG && memcmp(b.p, big, BIG) == 0);
+    CHECK(waits < BIG / 100 / 2); /* most reads did not wait */
+
+    /* the server's close_notify: 0 */
+    mw__buf_reset(&b);
+    CHECK(cx_send_all(loop, &x, "end\x04", 4) == 0);
+    CHECK(cx_recv(loop, &x, &b, SIZE_MAX, 100, NULL) == 1);
+    CHECK_STR(mw__buf_str(&b), "end");
+    mw__http_conn_close(x.conn);
+    free(x.error);
+
+    /* no_verify, closed with a wait pending and data unread */
+    x = (cx){0};
+    o = cx_opts("127.0.0.1", t->echo_port, &x);
+    o.tls = 1;
+    o.tls_opts.no_verify = 1;
+    cx_connect(loop, h, &o, &x);
+    CHECK(x.code == MW_OK && x.conn != NULL && x.cert_not_after == 0);
+    if (x.conn) {
+        CHECK(cx_send_all(loop, &x, "unread", 6) == 0);
+        CHECK(cx_wait(loop, &x, 0) == 0);
+        CHECK(mw__http_conn_wait(x.conn, 0, cx_ready, &x) == 0);
+        mw__http_conn_close(x.conn);
+    }
+    free(x.error);
+
+    /* and one left open for mw__http_free() */
+    x = (cx){0};
+    o.ud = &x;
+    cx_connect(loop, h, &o, &x);
+    CHECK(x.code == MW_OK && x.conn != NULL);
+    free(x.error);
+    mw__buf_free(&b);
+    free(big);
+    mw__http_free(h);
+}
+
 static int open_fds(void)
 {
     int n = 0;
@@ -1248,6 +2278,21 @@ int main(void)
     test_free_in_data(loop);
     test_cancel_in_done(loop);
     test_free_in_done(loop);
+    test_link_local(loop);
+    test_header_each(loop);
+    test_take_body(loop);
+    test_conn_plain(loop);
+    test_conn_not_pruned(loop);
+    test_conn_many(loop);
+    test_conn_errors(loop);
+    test_conn_timeout_cancel(loop);
+    test_conn_free(loop);
+    tls_srv tls;
+    if (tls_start(&tls) == 0) {
+        test_tls_requests(loop, &tls);
+        test_conn_tls(loop, &tls);
+    }
+    tls_stop(&tls);
     CHECK(mw__loop_timers(loop) == 0);
     mw__loop_free(loop);
     server_stop();
