@@ -358,8 +358,11 @@ static int http_k(lua_State *L, int status, lua_KContext ctx)
     (void)status;
     (void)ctx;
     mw__io_op *op = mw__sandbox_of(L)->op;
-    if (op->code != MW_OK)
-        return fail(L, "%s: %s", op->what, op->err ? op->err : "failed");
+    if (op->code != MW_OK) {
+        fail(L, "%s: %s", op->what, op->err ? op->err : "failed");
+        op_free(op_take(L));
+        return 2;
+    }
     lua_createtable(L, 0, 5);
     lua_pushinteger(L, op->status);
     lua_setfield(L, -2, "status");
@@ -837,14 +840,14 @@ static int tcp_connect_k(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
     (void)ctx;
-    mw__io_op *op = op_take(L);
+    mw__io_op *op = mw__sandbox_of(L)->op;
     mw__sock *s = lua_touserdata(L, 4);
     if (!op->conn) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "connect to %s: %s", s->peer, op->err ? op->err : "failed");
-        op_free(op);
+        fail(L, "connect to %s: %s", s->peer, op->err ? op->err : "failed");
+        op_free(op_take(L));
         return 2;
     }
+    op_take(L);
     s->conn = op->conn;
     op->conn = NULL;
     op_free(op);
