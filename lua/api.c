@@ -2,7 +2,8 @@
  * api.c - the read-only `mw` table a check sees: metrics, service checks,
  * events, warnings, logging, JSON, the monotonic clock, a few host-wide
  * /proc files, a few per-process /proc/<pid> files, the engine's stats,
- * and the non-blocking I/O of io.c (mw.http, mw.tcp, mw.sleep).
+ * the non-blocking I/O of io.c (mw.http, mw.tcp, mw.sleep) and the
+ * OpenMetrics parser of openmetrics.c (mw.openmetrics).
  *
  * Samples go to the instance's mw__sender (borrowed from the engine; the
  * strings are copied there). `mw` and its sub-tables are userdata proxies
@@ -14,6 +15,7 @@
 #include "lua/sandbox_int.h"
 
 #include "core/util.h"
+#include "lua/openmetrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -516,6 +518,8 @@ int mw__open_api(lua_State *L)
     add_sub(L, "proc", "mw.proc", proc_funcs, 2);
     add_sub(L, "http", "mw.http", mw__http_funcs, 2);
     add_sub(L, "tcp", "mw.tcp", mw__tcp_funcs, 1);
+    mw__open_openmetrics(L);
+    lua_setfield(L, -2, "openmetrics");
     lua_pushliteral(L, "mw");
     lua_setfield(L, -2, "__name");
     mw__push_readonly(L, -1);
