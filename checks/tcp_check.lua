@@ -1,0 +1,129 @@
+-- tcp_check: can a TCP connection to host:port be opened, and how long
+-- does it take. Options, names, tags and messages follow Datadog's
+-- tcp_check.
+--
+-- Service check tcp.can_connect: OK, or CRITICAL with the reason. Tags
+-- target_host:<host>, port:<port>, instance:<name> (normalized as
+-- Datadog does), and address:<host> when host is an IP address (Datadog
+-- tags the resolved address; the connection API does not expose it, so
+-- a host name gets no address tag rather than one that differs between
+-- OK and CRITICAL).
+-- Metrics:
+--   network.tcp.can_connect    gauge, 1 or 0, the service check's tags
+--   network.tcp.response_time  gauge, seconds, with collect_response_time;
+--                              tags url:<host>:<port>, instance:<name>
+--
+-- Instance options: name, host and port (required), timeout (seconds,
+-- default 10), collect_response_time (default false), and the common
+-- ones (tags, service, min_collection_interval). Read once, in init();
+-- a bad one fails every run with a message that names it.
+
+local check = {}
+
+local DEFAULT_TIMEOUT = 10
+
+-- Datadog's message for a bad option.
+local function invalid(value, option, kind)
+  error(string.format("`%s` is an invalid `%s`; a %s must be specified.",
+    value == nil and "None" or tostring(value), option, kind), 0)
+end
+
+-- Datadog's normalize_tag, used for the instance:<name> tag.
+local function normalize_tag(s)
+  s = s:gsub("[,+*%-/()%[%]{}%s]", "_")
+  s = s:gsub("__+", "_")
+  s = s:gsub("_*%._*", ".")
+  s = s:gsub("^_+", "")
+  s = s:gsub("_+$", "")
+  return s
+end
+
+local function is_ip(host)
+  return host:match("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
+end
+
+local function flag(v, option)
+  if v == nil or v == mw.json.null then
+    return false
+  end
+  if type(v) == "boolean" then
+    return v
+  end
+  local s = tostring(v):lower()
+  if s == "true" or s == "yes" or s == "on" or s == "1" then
+    return true
+  elseif s == "false" or s == "no" or s == "off" or s == "0" then
+    return false
+  end
+  invalid(v, option, "boolean")
+end
+
+local function parse_config(self)
+  local inst, init = self.instance, self.init_config or {}
+  local name = inst.name
+  if type(name) ~= "string" or name == "" then
+    invalid(name, "name", "string")
+  end
+  local host = inst.host
+  if type(host) ~= "string" or host == "" then
+    invalid(host, "host", "string")
+  end
+  local port = math.tointeger(tonumber(inst.port))
+  if not port or port < 1 or port > 65535 then
+    invalid(inst.port, "port", "number")
+  end
+  local timeout = tonumber(inst.timeout or init.timeout or DEFAULT_TIMEOUT)
+  if not timeout or timeout <= 0 then
+    invalid(inst.timeout or init.timeout, "timeout", "number")
+  end
+  local address = is_ip(host) and { "address:" .. host } or {}
+  local cfg = {
+    host = host, port = port, timeout = timeout,
+    response_time = flag(inst.collect_response_time, "collect_response_time"),
+    sc_tags = { "target_host:" .. host, "port:" .. port, "instance:" .. normalize_tag(name) },
+    metric_tags = { "url:" .. host .. ":" .. port, "instance:" .. name },
+  }
+  table.move(address, 1, #address, #cfg.sc_tags + 1, cfg.sc_tags)
+  table.move(address, 1, #address, #cfg.metric_tags + 1, cfg.metric_tags)
+  return cfg
+end
+
+-- The engine stops a run at `timeout` (its budget); the connection gets
+-- a little less, so that a timeout is still reported here.
+local function connect_timeout(t)
+  return t - math.min(0.25, t * 0.2)
+end
+
+local function failure_message(err, ms)
+  if err:find("timed out", 1, true) or err:find("timeout", 1, true) then
+    return string.format("Socket error: %s. The connection timed out after %d ms", err, ms)
+  end
+  return string.format("%s. Connection failed after %d ms", err, ms)
+end
+
+local function report(cfg, status, msg)
+  mw.service_check("tcp.can_connect", status, cfg.sc_tags, msg)
+  mw.gauge("network.tcp.can_connect", status == mw.OK and 1 or 0, cfg.sc_tags)
+end
+
+function check.init(self)
+  self.cfg = parse_config(self)
+end
+
+function check.run(self)
+  local cfg = self.cfg
+  local start = mw.time()
+  local sock, err = mw.tcp.connect(cfg.host, cfg.port, { timeout = connect_timeout(cfg.timeout) })
+  local elapsed = mw.time() - start
+  if not sock then
+    report(cfg, mw.CRITICAL, failure_message(tostring(err), math.floor(elapsed * 1000)))
+    return
+  end
+  sock:close()
+  report(cfg, mw.OK)
+  if cfg.response_time then
+    mw.gauge("network.tcp.response_time", elapsed, cfg.metric_tags)
+  end
+end
+
+return check
