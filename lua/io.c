@@ -843,7 +843,11 @@ static int tcp_connect_k(lua_State *L, int status, lua_KContext ctx)
     mw__io_op *op = mw__sandbox_of(L)->op;
     mw__sock *s = lua_touserdata(L, 4);
     if (!op->conn) {
-        fail(L, "connect to %s: %s", s->peer, op->err ? op->err : "failed");
+        const char *e = op->err ? op->err : "failed";
+        if (strncmp(e, "connect to ", 11) == 0) /* names its target already */
+            fail(L, "%s", e);
+        else
+            fail(L, "connect to %s: %s", s->peer, e);
         op_free(op_take(L));
         return 2;
     }
