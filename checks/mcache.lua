@@ -25,14 +25,17 @@
 --
 -- Instance options: url (required), port (default 11211), options
 -- (items, slabs), username and password (memcached's text-protocol
--- authentication, `memcached -Y`), timeout (seconds, default 5), and the
--- common ones (tags, service, min_collection_interval). socket (a unix
--- socket) is refused: this check connects over TCP.
+-- authentication, `memcached -Y`), and the common ones (tags, service,
+-- min_collection_interval, timeout). Each connect, send and answer may take
+-- the run's budget (`timeout`, default 10 s or the interval if lower) less
+-- a tenth (at most 1 s), so a server that never answers is reported by
+-- memcache.can_connect rather than by the budget stopping the run. socket
+-- (a unix socket) is refused: this check connects over TCP.
 
 local check = {}
 
 local DEFAULT_PORT = 11211
-local DEFAULT_TIMEOUT = 5
+local DEFAULT_BUDGET = 10 -- seconds; the engine's default run budget
 local MAX_LINES = 100000 -- STAT lines in one answer
 
 local function set(list)
@@ -98,6 +101,15 @@ local function truthy(v)
   return v ~= nil and v ~= false and v ~= 0
 end
 
+-- Seconds one I/O may take at most: a little less than the run's budget,
+-- leaving time to report the failure.
+local function io_timeout(self)
+  local init = self.init_config or {}
+  local budget = tonumber(self.instance.timeout) or tonumber(init.timeout)
+    or math.min(DEFAULT_BUDGET, tonumber(self.instance.min_collection_interval) or 15)
+  return budget - math.min(1, budget / 10)
+end
+
 local function options(self)
   local inst = self.instance
   if inst.socket ~= nil then
@@ -114,15 +126,11 @@ local function options(self)
       error("instance option port must be 1..65535, got " .. mw.json.encode(inst.port))
     end
   end
-  local timeout = tonumber(inst.timeout) or DEFAULT_TIMEOUT
-  if timeout <= 0 then
-    error("instance option timeout must be a positive number of seconds")
-  end
   local opts = type(inst.options) == "table" and inst.options or {}
   return {
     url = url,
     port = port,
-    timeout = timeout,
+    timeout = io_timeout(self),
     username = inst.username,
     password = inst.password,
     items = truthy(opts.items),

@@ -30,13 +30,16 @@
 -- Instance options: nginx_status_url (required), username and password
 -- (basic auth; `user` is accepted for username), tls_verify (default true;
 -- `ssl_validation` is accepted), tls_ca_cert, tls_cert, tls_private_key,
--- headers, timeout (seconds, default 10), and the common ones (tags,
--- service, min_collection_interval). use_plus_api and use_vts (NGINX Plus
+-- headers, and the common ones (tags, service, min_collection_interval,
+-- timeout). `timeout` is the run's time budget (default 10 s, or the
+-- interval if lower); the status request gets that less a tenth (at most
+-- 1 s), so a page that never answers is reported as nginx.can_connect
+-- CRITICAL by this check instead of the run being stopped. use_plus_api and use_vts (NGINX Plus
 -- API, VTS JSON) are refused with a message: this check reads stub_status.
 
 local check = {}
 
-local DEFAULT_TIMEOUT = 10 -- seconds; Datadog's HTTP default
+local DEFAULT_BUDGET = 10 -- seconds; the engine's default run budget
 local EXPECTED = "a stub_status page ('Active connections: N', "
   .. "'server accepts handled requests' then three numbers, "
   .. "'Reading: N Writing: N Waiting: N')"
@@ -98,6 +101,16 @@ local function url_host_port(url)
   return host, port
 end
 
+-- Seconds the request may take: a little less than the run's budget (the
+-- instance's or init_config's `timeout`, else the default budget or the
+-- interval if lower), leaving time to report the failure.
+local function io_timeout(self)
+  local init = self.init_config or {}
+  local budget = tonumber(self.instance.timeout) or tonumber(init.timeout)
+    or math.min(DEFAULT_BUDGET, tonumber(self.instance.min_collection_interval) or 15)
+  return budget - math.min(1, budget / 10)
+end
+
 local function options(self)
   local inst = self.instance
   local url = inst.nginx_status_url
@@ -112,11 +125,6 @@ local function options(self)
   if truthy(inst.use_plus_api, false) or truthy(inst.use_vts, false) then
     error("instance options use_plus_api and use_vts are not supported: "
       .. "point nginx_status_url at a stub_status page")
-  end
-  local timeout = tonumber(inst.timeout) or DEFAULT_TIMEOUT
-  if timeout <= 0 then
-    error("instance option timeout must be a positive number of seconds, got "
-      .. mw.json.encode(inst.timeout))
   end
   local headers = {}
   if type(inst.headers) == "table" then
@@ -136,7 +144,7 @@ local function options(self)
     url = url,
     sc_tags = { "host:" .. host, "port:" .. port },
     http = {
-      timeout = timeout,
+      timeout = io_timeout(self),
       tls_verify = truthy(verify, true),
       ca_file = inst.tls_ca_cert,
       client_cert = inst.tls_cert,
@@ -172,7 +180,11 @@ end
 local function fetch(o)
   local res, err = mw.http.get(o.url, o.http)
   if not res then
-    return nil, "cannot reach " .. o.url .. ": " .. tostring(err)
+    err = tostring(err)
+    if not err:find(o.url, 1, true) then
+      err = o.url .. ": " .. err
+    end
+    return nil, "cannot reach the status page: " .. err
   end
   if res.status < 200 or res.status > 299 then
     return nil, o.url .. " answered HTTP " .. res.status .. ", expected 200 with " .. EXPECTED

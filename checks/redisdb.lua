@@ -34,7 +34,9 @@
 -- replica).
 --
 -- Instance options: host and port (required), username, password, db,
--- socket_timeout (seconds, default 5), ssl, ssl_certfile, ssl_keyfile,
+-- socket_timeout (seconds per reply, default 5, and at most the run's
+-- budget less a tenth, so a server that stops answering is reported by
+-- redis.can_connect rather than by the budget stopping the run), ssl, ssl_certfile, ssl_keyfile,
 -- ssl_ca_certs, ssl_cert_reqs (0: no verification, the default; 1 or 2:
 -- verify), keys, warn_on_missing_keys, slowlog-max-len, command_stats,
 -- collect_client_metrics, disable_connection_cache, and the common ones.
@@ -43,6 +45,7 @@
 local check = {}
 
 local DEFAULT_TIMEOUT = 5
+local DEFAULT_BUDGET = 10 -- seconds; the engine's default run budget
 local DEFAULT_MAX_SLOW_ENTRIES = 128
 local MAX_BULK = 64 << 20 -- bytes in one bulk reply
 local MAX_ARRAY = 1 << 20 -- elements in one array reply
@@ -144,6 +147,16 @@ local function int_option(inst, name, default, min)
   return n
 end
 
+-- Seconds one I/O may take at most: a little less than the run's budget
+-- (`timeout`, else the default budget or the interval if lower), leaving
+-- time to report the failure.
+local function io_timeout(self)
+  local init = self.init_config or {}
+  local budget = tonumber(self.instance.timeout) or tonumber(init.timeout)
+    or math.min(DEFAULT_BUDGET, tonumber(self.instance.min_collection_interval) or 15)
+  return budget - math.min(1, budget / 10)
+end
+
 local function options(self)
   local inst = self.instance
   if inst.unix_socket_path ~= nil then
@@ -160,6 +173,7 @@ local function options(self)
   if timeout <= 0 then
     error("instance option socket_timeout must be a positive number of seconds")
   end
+  timeout = math.min(timeout, io_timeout(self))
   local keys = inst.keys
   if keys ~= nil and (type(keys) ~= "table" or #keys == 0) then
     mw.warning("keys in redis configuration is either not a list or empty")
