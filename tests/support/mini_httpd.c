@@ -23,6 +23,10 @@
 #include <unistd.h>
 
 #define MAX_REQ (1u << 20)
+/* Listening sockets sharing the HTTP port (SO_REUSEPORT): each has its
+ * own accept queue (net.core.somaxconn, often 4096), so a burst of
+ * 10,000 connects is not dropped and retried a second later. */
+#define HTTP_LISTENERS 4
 
 enum { C_READ, C_DELAY, C_WRITE, C_HANG };
 
@@ -41,7 +45,7 @@ typedef struct conn {
 } conn;
 
 struct mw__mhd {
-    int ep, http_fd, unix_fd, echo_fd, wake_fd;
+    int ep, http_fd[HTTP_LISTENERS], unix_fd, echo_fd, wake_fd;
     int port, echo_port;
     char dir[48], unix_path[64];
     pthread_t thr;
@@ -411,8 +415,8 @@ static void *server_main(void *arg)
         int n = epoll_wait(s->ep, evs, 256, timeout);
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
-            if (p == (void *)&s->http_fd)
-                on_accept(s, s->http_fd, 0);
+            if (p >= (void *)&s->http_fd[0] && p < (void *)&s->http_fd[HTTP_LISTENERS])
+                on_accept(s, *(int *)p, 0);
             else if (p == (void *)&s->unix_fd)
                 on_accept(s, s->unix_fd, 0);
             else if (p == (void *)&s->echo_fd)
@@ -429,6 +433,7 @@ static void *server_main(void *arg)
 
 /* ------------------------------------------------------------- setup */
 
+/* Listens on 127.0.0.1:*port (0: any free port, written back). */
 static int listen_tcp(int *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -437,7 +442,9 @@ static int listen_tcp(int *port)
     int one = 1;
     if (fd < 0)
         return -1;
+    a.sin_port = htons((uint16_t)*port);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4096) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
         close(fd);
@@ -472,7 +479,9 @@ mw__mhd *mw__mhd_start(void)
     mw__mhd *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->http_fd = s->unix_fd = s->echo_fd = s->wake_fd = s->ep = -1;
+    s->unix_fd = s->echo_fd = s->wake_fd = s->ep = -1;
+    for (int i = 0; i < HTTP_LISTENERS; i++)
+        s->http_fd[i] = -1;
     snprintf(s->dir, sizeof s->dir, "/tmp/mw-mhd-XXXXXX");
     if (!mkdtemp(s->dir)) {
         free(s);
@@ -480,10 +489,14 @@ mw__mhd *mw__mhd_start(void)
     }
     snprintf(s->unix_path, sizeof s->unix_path, "%s/http.sock", s->dir);
     pthread_mutex_init(&s->lock, NULL);
-    if ((s->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || (s->http_fd = listen_tcp(&s->port)) < 0 ||
+    int listening = 0;
+    for (int i = 0; i < HTTP_LISTENERS; i++)
+        listening += (s->http_fd[i] = listen_tcp(&s->port)) >= 0;
+    if (listening < HTTP_LISTENERS || (s->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         (s->echo_fd = listen_tcp(&s->echo_port)) < 0 ||
         (s->unix_fd = listen_unix(s->unix_path)) < 0 ||
-        (s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 || watch(s, &s->http_fd) ||
+        (s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 || watch(s, &s->http_fd[0]) ||
+        watch(s, &s->http_fd[1]) || watch(s, &s->http_fd[2]) || watch(s, &s->http_fd[3]) ||
         watch(s, &s->echo_fd) || watch(s, &s->unix_fd) || watch(s, &s->wake_fd) ||
         pthread_create(&s->thr, NULL, server_main, s) != 0) {
         fprintf(stderr, "mini_httpd: cannot start: %s\n", strerror(errno));
@@ -507,7 +520,8 @@ void mw__mhd_stop(mw__mhd *s)
     while (s->all)
         conn_close(s, s->all);
     free(s->heap);
-    int fds[] = {s->http_fd, s->unix_fd, s->echo_fd, s->wake_fd, s->ep};
+    int fds[] = {s->http_fd[0], s->http_fd[1], s->http_fd[2], s->http_fd[3],
+                 s->unix_fd,    s->echo_fd,    s->wake_fd,    s->ep};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
             close(fds[i]);

@@ -1,0 +1,386 @@
+/*
+ * bench_check_io.c - checks' non-blocking I/O under load, against
+ * mini_httpd run as a separate process (its sockets and CPU are not
+ * counted here).
+ *
+ *   bench_check_io slow [N [DELAY_MS [CHECK]]]
+ *       N (10,000) instances of the bundled http_check against a server
+ *       that answers after DELAY_MS (1,000): the wall time of one round
+ *       of all of them (every first run started at once, until the last
+ *       one finished), the process's CPU time, RSS, and how many reported
+ *       http.can_connect OK. Goal: one round in <= 1.5 s on 2 cores.
+ *       CHECK "trivial" runs the trivial check below instead.
+ *   bench_check_io fast [SECONDS [CONCURRENCY...]]
+ *       a trivial HTTP check (one GET of /ok, one gauge) run again as
+ *       soon as its run ends, by 1, 8 and 64 instances at once: runs/s
+ *       and CPU per run; then curl in a shell loop doing the same
+ *       requests one after the other, as the floor reference.
+ *
+ * The engine runs started (its own control thread and one worker per
+ * core); this thread only starts runs and watches counters.
+ */
+#include "moonwatch.h"
+#include "bench.h"
+#include "core/engine.h"
+#include "core/util.h"
+
+#include <libgen.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#ifndef BENCH_POLL_US
+#define BENCH_POLL_US 20000
+#endif
+static pid_t server_pid;
+static int http_port;
+static char tmp[64];
+
+/* Starts mini_httpd (next to this program's directory) and reads its
+ * port. Exits on failure. */
+static void start_server(const char *argv0)
+{
+    char self[PATH_MAX], bin[PATH_MAX + 32], ports[128];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        perror("readlink");
+        exit(1);
+    }
+    self[n] = '\0';
+    snprintf(bin, sizeof bin, "%s/../mini_httpd", dirname(self));
+    snprintf(ports, sizeof ports, "%s/ports", tmp);
+    server_pid = fork();
+    if (server_pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execl(bin, "mini_httpd", "--port-file", ports, (char *)NULL);
+        perror(bin);
+        _exit(127);
+    }
+    for (int i = 0; i < 200 && !http_port; i++) {
+        FILE *f = fopen(ports, "r");
+        if (f) {
+            if (fscanf(f, "http %d", &http_port) != 1)
+                http_port = 0;
+            fclose(f);
+        }
+        if (!http_port)
+            usleep(10000);
+    }
+    if (!http_port) {
+        fprintf(stderr, "%s: mini_httpd did not start (%s)\n", argv0, bin);
+        exit(1);
+    }
+}
+
+static void stop_server(void)
+{
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, NULL, 0);
+    }
+}
+
+typedef struct counts {
+    unsigned long can_connect_ok, can_connect_other;
+    double *diag[3]; /* t.begin, t.elapsed, t.end of each run (BENCH_DIAG) */
+    size_t ndiag[3];
+} counts;
+
+static void count_records(const mw_record *r, void *ud)
+{
+    counts *c = ud;
+    static const char *const names[3] = {"t.begin.max", "t.elapsed.max", "t.end.max"};
+    for (int i = 0; i < 3 && r->type == MW_RECORD_METRIC; i++) {
+        if (strcmp(r->name, names[i]) == 0 && c->diag[i]) {
+            c->diag[i][c->ndiag[i]++] = r->value;
+        }
+    }
+    if (r->type == MW_RECORD_SERVICE_CHECK && strcmp(r->name, "http.can_connect") == 0) {
+        if (r->status == MW_STATUS_OK)
+            c->can_connect_ok++;
+        else
+            c->can_connect_other++;
+    }
+}
+
+static mw_engine *new_engine(const char *checks_dir)
+{
+    mw_config *cfg = mw_config_new();
+    mw_config_set(cfg, "histogram_percentiles", "0.01,0.5,0.9,0.99", NULL);
+    mw_config_set(cfg, "sink", "none", NULL);
+    mw_config_set(cfg, "log_level", "error", NULL);
+    mw_config_set(cfg, "flush_interval", "3600", NULL);
+    mw_config_set(cfg, "docker", "off", NULL);
+    if (checks_dir)
+        mw_config_set(cfg, "checks_dir", checks_dir, NULL);
+    char *err = NULL;
+    mw_engine *eng = mw_engine_new(cfg, &err);
+    mw_config_free(cfg);
+    if (!eng) {
+        fprintf(stderr, "engine: %s\n", err ? err : "?");
+        exit(1);
+    }
+    return eng;
+}
+
+/* Schedules one instance; its id is copied into `ids[i]`. */
+static void schedule(mw_engine *eng, const char *check, const char *json, char **id_out)
+{
+    cJSON *inst = cJSON_Parse(json);
+    const char *id = NULL;
+    char *err = NULL;
+    if (!inst || mw__engine_schedule(eng, check, "bench", inst, NULL, &id, &err) != MW_OK) {
+        fprintf(stderr, "schedule %s: %s\n", check, err ? err : "bad json");
+        exit(1);
+    }
+    *id_out = mw__strdup(id);
+    cJSON_Delete(inst);
+    free(err);
+}
+
+static uint64_t total_runs(mw_engine *eng)
+{
+    mw_engine_stats st;
+    mw_engine_stats_get(eng, &st);
+    return st.runs;
+}
+
+/* ------------------------------------------------------------- slow */
+
+static void write_trivial(void);
+
+/* `check`: http_check, or "trivial" (one GET, one gauge: the I/O path
+ * without http_check's own work). */
+static int bench_slow(int n, int delay_ms, const char *check)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/checks", tmp);
+    write_trivial();
+    mw_engine *eng = new_engine(dir);
+    counts c = {0};
+    mw_engine_add_sink(eng, count_records, &c);
+    char **ids = calloc((size_t)n, sizeof *ids);
+    char json[256];
+    double t0 = mw__mono(), base = t0;
+    int diag = getenv("BENCH_DIAG") && strcmp(check, "trivial") == 0;
+    for (int i = 0; i < 3 && diag; i++)
+        c.diag[i] = calloc((size_t)n + 1, sizeof(double));
+    for (int i = 0; i < n; i++) {
+        snprintf(json, sizeof json,
+                 "{\"name\":\"b%d\",\"url\":\"http://127.0.0.1:%d/delay/%d?i=%d\","
+                 "\"timeout\":30,\"min_collection_interval\":3600,\"diag\":%.6f}",
+                 i, http_port, delay_ms, i, diag ? base : 0.0);
+        schedule(eng, check, json, &ids[i]);
+    }
+    double sched_s = mw__mono() - t0;
+    double rss_idle = bench_rss_kib();
+    mw_engine_stats st;
+    mw_engine_stats_get(eng, &st);
+    if (mw_engine_start(eng) != MW_OK) {
+        fprintf(stderr, "cannot start the engine\n");
+        return 1;
+    }
+    uint64_t runs0 = total_runs(eng);
+    double cpu0 = bench_cpu_seconds();
+    t0 = mw__mono();
+    for (int i = 0; i < n; i++)
+        mw__sched_run_now(mw__engine_sched(eng), ids[i]);
+    double started = mw__mono() - t0;
+    double rss_peak = bench_rss_kib();
+    while (total_runs(eng) < runs0 + (uint64_t)n && mw__mono() - t0 < 120) {
+        usleep(BENCH_POLL_US);
+        double r = bench_rss_kib();
+        if (r > rss_peak)
+            rss_peak = r;
+    }
+    double wall = mw__mono() - t0, cpu = bench_cpu_seconds() - cpu0;
+    uint64_t done = total_runs(eng) - runs0;
+    mw_engine_stop(eng);
+    mw_engine_flush(eng);
+    printf("http_check x %d against a server answering after %d ms (%u workers):\n", n, delay_ms,
+           (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+    printf("  scheduled in %.2f s (sandboxes made), RSS %.1f MiB, Lua %.1f MiB\n", sched_s,
+           rss_idle / 1024, (double)st.lua_bytes / 1048576.0);
+    printf("  one round: %.3f s wall (all started in %.3f s), %.2f s CPU, %llu runs done\n", wall,
+           started, cpu, (unsigned long long)done);
+    printf("  http.can_connect OK %lu, other %lu; peak RSS %.1f MiB\n", c.can_connect_ok,
+           c.can_connect_other, rss_peak / 1024);
+    static const char *const what[3] = {"run started", "request took", "run ended"};
+    for (int i = 0; i < 3 && diag; i++) {
+        size_t k = c.ndiag[i];
+        qsort(c.diag[i], k, sizeof(double), bench_cmp_double);
+        if (k)
+            printf("  %-12s min %.3f  p50 %.3f  p90 %.3f  max %.3f s%s\n", what[i],
+                   c.diag[i][0] - (i != 1 ? t0 - base : 0),
+                   c.diag[i][k / 2] - (i != 1 ? t0 - base : 0),
+                   c.diag[i][k * 9 / 10] - (i != 1 ? t0 - base : 0),
+                   c.diag[i][k - 1] - (i != 1 ? t0 - base : 0),
+                   i != 1 ? " after the round began" : "");
+        free(c.diag[i]);
+    }
+    for (int i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    mw_engine_free(eng);
+    if (strcmp(check, "http_check") != 0)
+        return done == (uint64_t)n ? 0 : 1;
+    return done == (uint64_t)n && c.can_connect_ok == (unsigned long)n ? 0 : 1;
+}
+
+/* ------------------------------------------------------------- fast */
+
+/* Runs `k` instances of the trivial check back to back for `secs`:
+ * returns runs/s, CPU seconds per run in `*cpu_per_run`. */
+static double closed_loop(int k, double secs, double *cpu_per_run)
+{
+    char dir[128], json[256];
+    snprintf(dir, sizeof dir, "%s/checks", tmp);
+    mw_engine *eng = new_engine(dir);
+    char **ids = calloc((size_t)k, sizeof *ids);
+    uint64_t *seen = calloc((size_t)k, sizeof *seen);
+    for (int i = 0; i < k; i++) {
+        snprintf(json, sizeof json,
+                 "{\"url\":\"http://127.0.0.1:%d/ok\",\"n\":%d,\"min_collection_interval\":3600}",
+                 http_port, i);
+        schedule(eng, "trivial", json, &ids[i]);
+    }
+    mw_engine_start(eng);
+    mw__sched *s = mw__engine_sched(eng);
+    mw_instance_stats is;
+    for (int i = 0; i < k; i++) {
+        mw_engine_instance_stats(eng, ids[i], &is);
+        seen[i] = is.runs;
+        mw__sched_run_now(s, ids[i]);
+    }
+    double t0 = mw__mono(), cpu0 = bench_cpu_seconds();
+    uint64_t runs = 0;
+    while (mw__mono() - t0 < secs) {
+        for (int i = 0; i < k; i++) {
+            mw_engine_instance_stats(eng, ids[i], &is);
+            if (is.runs > seen[i]) {
+                runs += is.runs - seen[i];
+                seen[i] = is.runs;
+                mw__sched_run_now(s, ids[i]);
+            }
+        }
+        if (k > 1)
+            usleep(50);
+    }
+    double wall = mw__mono() - t0, cpu = bench_cpu_seconds() - cpu0;
+    mw_engine_stop(eng);
+    mw_engine_stats st;
+    mw_engine_stats_get(eng, &st);
+    if (st.errors)
+        fprintf(stderr, "  (%llu failed runs)\n", (unsigned long long)st.errors);
+    for (int i = 0; i < k; i++)
+        free(ids[i]);
+    free(ids);
+    free(seen);
+    mw_engine_free(eng);
+    *cpu_per_run = runs ? cpu / (double)runs : 0;
+    return (double)runs / wall;
+}
+
+/* curl in a shell loop: requests/s and CPU per request (the children's). */
+static double curl_loop(int count, double *cpu_per_req)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "i=0; while [ $i -lt %d ]; do curl -s -o /dev/null http://127.0.0.1:%d/ok || exit 1;"
+             " i=$((i+1)); done",
+             count, http_port);
+    struct rusage before, after;
+    getrusage(RUSAGE_CHILDREN, &before);
+    double t0 = mw__mono();
+    int rc = system(cmd);
+    double wall = mw__mono() - t0;
+    getrusage(RUSAGE_CHILDREN, &after);
+    double cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
+                 (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
+                 (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
+                 (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
+    if (rc != 0)
+        fprintf(stderr, "  curl loop failed (%d)\n", rc);
+    *cpu_per_req = cpu / count;
+    return count / wall;
+}
+
+static void write_trivial(void)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/checks", tmp);
+    mkdir(dir, 0755);
+    bench_put(dir, "trivial.lua",
+              "return { run = function(self)\n"
+              "  local t0 = mw.time()\n"
+              "  local r, err = mw.http.get(self.instance.url)\n"
+              "  if not r then error(err) end\n"
+              "  mw.gauge('trivial.status', r.status)\n"
+              "  if self.instance.diag then\n"
+              "    mw.histogram('t.begin', t0 - self.instance.diag)\n"
+              "    mw.histogram('t.elapsed', r.elapsed)\n"
+              "    mw.histogram('t.end', mw.time() - self.instance.diag)\n"
+              "  end\n"
+              "end }\n");
+}
+
+static int bench_fast(double secs, const int *conc, int nconc)
+{
+    write_trivial();
+    printf("trivial HTTP check (GET /ok, one gauge), each instance run again as soon as it "
+           "ends, %.0f s each:\n",
+           secs);
+    for (int i = 0; i < nconc; i++) {
+        double cpr, rps = closed_loop(conc[i], secs, &cpr);
+        printf("  %3d at once: %8.0f runs/s, %6.1f us CPU per run\n", conc[i], rps, cpr * 1e6);
+    }
+    double cpr, rps = curl_loop(300, &cpr);
+    printf("  curl in a shell loop (floor reference, one after the other): %6.0f requests/s, "
+           "%6.1f us CPU per request\n",
+           rps, cpr * 1e6);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "all";
+    snprintf(tmp, sizeof tmp, "/tmp/mw-bench-io-XXXXXX");
+    if (!mkdtemp(tmp)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    start_server(argv[0]);
+    int rc = 0;
+    if (!strcmp(mode, "slow") || !strcmp(mode, "all")) {
+        int n = argc > 2 && !strcmp(mode, "slow") ? atoi(argv[2]) : 10000;
+        int delay = argc > 3 && !strcmp(mode, "slow") ? atoi(argv[3]) : 1000;
+        const char *check = argc > 4 && !strcmp(mode, "slow") ? argv[4] : "http_check";
+        rc |= bench_slow(n, delay, check);
+    }
+    if (!strcmp(mode, "fast") || !strcmp(mode, "all")) {
+        double secs = argc > 2 && !strcmp(mode, "fast") ? atof(argv[2]) : 5;
+        int conc[8] = {1, 8, 64}, nconc = 3;
+        if (argc > 3 && !strcmp(mode, "fast")) {
+            nconc = 0;
+            for (int i = 3; i < argc && nconc < 8; i++)
+                conc[nconc++] = atoi(argv[i]);
+        }
+        rc |= bench_fast(secs, conc, nconc);
+    }
+    stop_server();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", tmp);
+    return rc;
+}
