@@ -462,12 +462,19 @@ static int api_engine_stats(lua_State *L)
 /* ------------------------------------------------------------- tables */
 
 static const luaL_Reg mw_funcs[] = {
-    {"gauge", api_gauge},         {"count", api_count},
-    {"rate", api_rate},           {"monotonic_count", api_monotonic_count},
-    {"histogram", api_histogram}, {"service_check", api_service_check},
-    {"event", api_event},         {"warning", api_warning},
-    {"time", api_time},           {"engine_stats", api_engine_stats},
-    {"sleep", mw__cio_sleep},     {NULL, NULL},
+    {"gauge", api_gauge},
+    {"count", api_count},
+    {"rate", api_rate},
+    {"monotonic_count", api_monotonic_count},
+    {"histogram", api_histogram},
+    {"service_check", api_service_check},
+    {"event", api_event},
+    {"warning", api_warning},
+    {"time", api_time},
+    {"engine_stats", api_engine_stats},
+    {"sleep", mw__cio_sleep},
+    {"time_left", mw__cio_time_left},
+    {NULL, NULL},
 };
 
 static const luaL_Reg log_funcs[] = {

@@ -114,6 +114,27 @@ static double time_left(const mw__sandbox *sb)
     return left > 0.001 ? left : 0.001;
 }
 
+/* Seconds an I/O call may wait: what the run has left, less a margin
+ * (a tenth of its budget, at most 1 s) so that a check whose request
+ * times out still has the time to report it. Checks pass Datadog's
+ * `timeout` option both to the engine (the run's budget) and to their
+ * requests; without the margin the run would be stopped at the very
+ * moment its request gives up. */
+static double io_left(const mw__sandbox *sb)
+{
+    double margin = sb->budget / 10 < 1 ? sb->budget / 10 : 1;
+    double left = sb->deadline - margin - mw__mono();
+    return left > 0.001 ? left : 0.001;
+}
+
+int mw__cio_time_left(lua_State *L)
+{
+    mw__sandbox *sb = mw__sandbox_of(L);
+    double left = sb && sb->co ? sb->deadline - mw__mono() : 0;
+    lua_pushnumber(L, left > 0 ? left : 0);
+    return 1;
+}
+
 /* A new op for the running call, or raises. */
 static mw__io_op *op_new(lua_State *L, enum op_kind kind, const char *what)
 {
@@ -436,7 +457,7 @@ static int http_start(lua_State *L, int t, const char *url, const char *fn)
     lua_pop(L, 1);
     o.body_len = blen;
     o.unix_socket = opt_string(L, t, "unix_socket", fn);
-    double left = time_left(sb);
+    double left = io_left(sb);
     double timeout = opt_number(L, t, "timeout", 0, fn);
     o.timeout = timeout > 0 && timeout < left ? timeout : left;
     o.connect_timeout = opt_number(L, t, "connect_timeout", 0, fn);
@@ -610,7 +631,7 @@ static int sock_wait(lua_State *L, mw__sock *s, int want_write, lua_KContext ctx
     mw__io_op *op = op_new(L, OP_WAIT, what);
     op->sock = s;
     op->timer.cb = op_timer_cb;
-    double left = time_left(sb) + 1;
+    double left = io_left(sb);
     double t = s->timeout > 0 && s->timeout < left ? s->timeout : left;
     if (mw__http_conn_wait(s->conn, want_write, sock_ready, op) != 0 ||
         mw__timer_start(sb->io->loop, &op->timer,
@@ -887,7 +908,7 @@ static int tcp_connect(lua_State *L)
     o.port = (unsigned)port;
     o.tls = opt_bool(L, 3, "tls", 0, fn);
     opt_tls(L, 3, &o.tls_opts, fn);
-    double timeout = opt_number(L, 3, "timeout", 0, fn), left = time_left(sb);
+    double timeout = opt_number(L, 3, "timeout", 0, fn), left = io_left(sb);
     o.connect_timeout = timeout > 0 && timeout < left ? timeout : left;
     o.deny_link_local = !(sb->io->policy && sb->io->policy->allow_link_local);
     o.done = connect_done;

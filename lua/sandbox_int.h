@@ -134,6 +134,9 @@ void mw__push_readonly(lua_State *L, int idx);
 extern const luaL_Reg mw__http_funcs[]; /* request, get */
 extern const luaL_Reg mw__tcp_funcs[];  /* connect */
 int mw__cio_sleep(lua_State *L);
+/* mw.time_left(): seconds until the current run's deadline (0 outside a
+ * run). */
+int mw__cio_time_left(lua_State *L);
 /* Cancels the pending operation (if any) and closes every open socket of
  * the sandbox: the run is being stopped. */
 void mw__cio_stop(mw__sandbox *sb);
