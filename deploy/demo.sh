@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The demo: builds moonwatch, starts three labelled busybox containers on
 # a Docker engine (the one at $DOCKER_HOST, a unix socket, or else at
-# /var/run/docker.sock when it answers; else a private one of its own), and runs `moonwatch run --docker-host` so they
-# are discovered and checked, with the demo's static checks (host metrics,
-# moonwatch watching itself, a runaway check the sandbox stops) beside
-# them. Partway through it stops one container (unscheduled) and starts a
-# new one (discovered at once). JSON lines go to stdout, the log and the
-# "== ..." headers to stderr. DEMO_SECONDS sets how long moonwatch runs
-# (default 35). Everything it started is removed at the end, on Ctrl-C
-# too. Needs root on Debian; all traffic stays on loopback.
+# /var/run/docker.sock when it answers; else a private one of its own),
+# and runs `moonwatch run --docker-host` so they are discovered and
+# checked by the bundled container, http_check and tcp_check checks, with
+# the demo's static checks (host metrics, moonwatch watching itself, a
+# runaway check the sandbox stops) beside them. Partway through it stops
+# one container (unscheduled) and starts a new one (discovered at once).
+# JSON lines go to stdout, the log and the "== ..." headers to stderr; at
+# the end a summary of the service checks sent, per check and container.
+# DEMO_SECONDS sets how long moonwatch runs (default 35). Everything it
+# started is removed at the end, on Ctrl-C too. Needs root on Debian; all
+# traffic stays on loopback.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -42,6 +45,7 @@ cmake --build build -j"$(nproc)" --target moonwatch_cli >/dev/null
 tmp=$(mktemp -d /tmp/mwdemo.XXXXXX)
 engine=          # "host" or "private"
 mwpid=           # moonwatch run
+tailpid=         # the tail that copies moonwatch's JSON lines to stdout
 sleeper=         # the sleep of at()
 containers=()    # names of the containers started here
 images=()        # images imported into the host's engine
@@ -58,6 +62,7 @@ cleanup() {
     kill -KILL "$mwpid" 2>/dev/null || true
   fi
   [ -z "$mwpid" ] || wait "$mwpid" 2>/dev/null || true
+  [ -z "$tailpid" ] || kill "$tailpid" 2>/dev/null || true
   say "cleaning up: containers, images, engine, temporary files"
   if [ ${#containers[@]} -gt 0 ] && [ -n "$engine" ]; then
     MW_DOCKER_CMD_TIMEOUT=30 mw_docker rm -f "${containers[@]}" >/dev/null 2>&1 || true
@@ -110,7 +115,8 @@ mw_dockerd_image "$image"
 mw_docker tag "$image" "$web_image"
 
 # run_web NAME PORT IMAGE [docker run options...]: busybox httpd on
-# 127.0.0.1:PORT. --init: httpd as pid 1 would ignore SIGTERM on stop.
+# 127.0.0.1:PORT, serving the image's /index.html ("moonwatch busybox
+# image"). --init: httpd as pid 1 would ignore SIGTERM on stop.
 run_web() {
   local name=$1 port=$2 img=$3
   shift 3
@@ -123,12 +129,13 @@ say "starting 3 containers, each serving HTTP on 127.0.0.1:1808x:"
 echo "     mwdemo-v2    label com.datadoghq.ad.checks (v2): the container check on %%pid%%" >&2
 run_web mwdemo-v2 18081 "$image" \
   --label 'com.datadoghq.ad.checks={"container":{"instances":[{"pid":"%%pid%%","min_collection_interval":5,"tags":["demo:v2-label"]}]}}'
-echo "     mwdemo-v1    labels check_names/init_configs/instances (v1): demo_web on %%host%%" >&2
+echo "     mwdemo-v1    labels check_names/init_configs/instances (v1): http_check on http://%%host%%:18082/" >&2
 run_web mwdemo-v1 18082 "$image" \
-  --label 'com.datadoghq.ad.check_names=["demo_web"]' \
+  --label 'com.datadoghq.ad.check_names=["http_check"]' \
   --label 'com.datadoghq.ad.init_configs=[{}]' \
-  --label 'com.datadoghq.ad.instances=[{"url":"http://%%host%%:18082/","name":"%%container_name%%","min_collection_interval":5}]'
-echo "     mwdemo-auto  no labels, image $web_image: deploy/demo/templates/{demo_web,container}.d/auto_conf.yaml" >&2
+  --label 'com.datadoghq.ad.instances=[{"name":"%%container_name%%","url":"http://%%host%%:18082/","min_collection_interval":5}]'
+echo "     mwdemo-auto  no labels, image $web_image: deploy/demo/templates/{http_check,tcp_check,container}.d/auto_conf.yaml" >&2
+echo "                  (http_check on http://%%host%%:%%port%%/, tcp_check on %%host%%:%%port%%, container on %%pid%%)" >&2
 run_web mwdemo-auto 18083 "$web_image" --expose 18083
 
 # ------------------------------------------------------------ moonwatch
@@ -137,10 +144,13 @@ say "moonwatch run --docker-host $docker_host for ${secs}s: lists the containers
   "schedules what their labels and the templates ask for, flushes JSON lines every 5 s"
 say "beside them the static checks system, moonwatch and runaway: an endless loop that" \
   "its 1 s budget stops (moonwatch.check_status CRITICAL); the others keep their schedule"
+# stdout goes to a file too (for the summary); tail copies it to stdout.
 ./build/moonwatch run --docker-host "$docker_host" --flush-interval 5 \
   --templates-dir deploy/demo/templates --checks-dir deploy/demo/checks \
-  --set default_interval=5 "${filter[@]}" &
+  --set default_interval=5 "${filter[@]}" >"$tmp/out.jsonl" &
 mwpid=$!
+tail -n +1 -f --pid="$mwpid" "$tmp/out.jsonl" &
+tailpid=$!
 start=$(date +%s)
 
 # at SEC: sleeps until SEC seconds after moonwatch started; fails when
@@ -158,7 +168,7 @@ at() {
 
 t=$((secs * 3 / 7))
 at "$t"
-say "[+${t}s] stopping mwdemo-v1: its die/stop events unschedule its demo_web instance"
+say "[+${t}s] stopping mwdemo-v1: its die/stop events unschedule its http_check instance"
 mw_docker stop -t 2 mwdemo-v1 >/dev/null
 
 t=$((secs * 9 / 14))
@@ -174,3 +184,49 @@ rc=0
 wait "$mwpid" || rc=$?
 mwpid=
 [ "$rc" -eq 0 ] || { echo "demo.sh: moonwatch exited $rc" >&2; exit "$rc"; }
+wait "$tailpid" 2>/dev/null || true
+tailpid=
+
+# ------------------------------------------------------------ summary
+
+# Per service check, check and container: how many flushes carried each
+# status, the last message when it was not OK, and the last value of the
+# response time the same instance reported. moonwatch.check_status (one
+# per instance) is listed only for the instances it was not always OK for.
+say "summary of the JSON lines: service checks per check and container, flushes by status"
+if python3 - "$tmp/out.jsonl" <<'PY' >&2
+import json, sys
+names = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+checks, times, records = {}, {}, 0
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    records += 1
+    tags = dict(t.split(":", 1) for t in r.get("tags", []) if ":" in t)
+    who = (r.get("check_id") or "-").split(":")[0], tags.get("container_name", "-")
+    if r.get("type") == "service_check":
+        c = checks.setdefault((r["check"],) + who, {"n": {}, "msg": ""})
+        s = names.get(r.get("status"), str(r.get("status")))
+        c["n"][s] = c["n"].get(s, 0) + 1
+        if s != "OK" and r.get("message"):
+            c["msg"] = r["message"]
+    elif r.get("metric") in ("network.http.response_time", "network.tcp.response_time"):
+        times[who] = "%s last %.4f s" % (r["metric"], r["value"])
+print("     %d records" % records)
+quiet = 0  # instances whose moonwatch.check_status was always OK
+for (sc, check, ctr), c in sorted(checks.items()):
+    if sc == "moonwatch.check_status" and list(c["n"]) == ["OK"]:
+        quiet += 1
+        continue
+    line = "%-23s %-10s %-12s %s" % (sc, check, ctr, " ".join(
+        "%s %d" % (s, n) for s, n in sorted(c["n"].items())))
+    if c["msg"]:
+        line += " (last: %s)" % c["msg"][:60]
+    elif sc.endswith(".can_connect") and (check, ctr) in times:
+        line += ", " + times[(check, ctr)]
+    print("     " + line)
+print("     moonwatch.check_status  OK at every flush for the other %d instances" % quiet)
+PY
+then :; else echo "demo.sh: the summary failed (the JSON lines above are complete)" >&2; fi
