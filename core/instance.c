@@ -34,7 +34,7 @@ mw__script *mw__script_load(const char *check, const char *path, char **err)
         mw__script_unref(s);
         goto oom;
     }
-    s->refs = 1;
+    atomic_init(&s->refs, 1);
     return s;
 oom:
     *err = mw__strdup("out of memory");
@@ -43,13 +43,13 @@ oom:
 
 mw__script *mw__script_ref(mw__script *s)
 {
-    s->refs++;
+    atomic_fetch_add(&s->refs, 1);
     return s;
 }
 
 void mw__script_unref(mw__script *s)
 {
-    if (!s || --s->refs > 0)
+    if (!s || atomic_fetch_sub(&s->refs, 1) > 1)
         return;
     free(s->check);
     free(s->path);

@@ -20,14 +20,16 @@
 #include "lua/sandbox.h"
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 
-/* A check's source, shared by its instances. */
+/* A check's source, shared by its instances. Instances are made on one
+ * thread and freed on their workers', so the count is atomic. */
 typedef struct mw__script {
     char *check;
     char *path;
     char *text;
     size_t len;
-    unsigned refs;
+    atomic_uint refs;
 } mw__script;
 
 /* Reads `path` as the script of `check`; NULL with `*err` set (caller
