@@ -1,7 +1,13 @@
 /*
- * engine.c - the engine handle: wires config, log, aggregator, budget,
- * loop and scheduler together, owns the sinks and the check scripts, and
- * runs the loop on its own thread or from the host's.
+ * engine.c - the engine handle: wires config, log, aggregator, workers,
+ * control loop and scheduler together, owns the sinks and the check
+ * scripts, and runs on threads of its own or from the host's loop.
+ *
+ * Threads when started: the control thread runs the control loop
+ * (discovery, the flush timer) and each worker runs its own loop (the
+ * checks pinned to it, see core/workers.h). Not started, the host's
+ * thread steps the control loop, which steps the workers' loops when they
+ * have work (mw__workers_attach()).
  *
  * Everything is reachable from the handle; nothing is global.
  */
@@ -11,6 +17,7 @@
 #include "core/buf.h"
 #include "core/sink.h"
 #include "core/util.h"
+#include "core/workers.h"
 #include "discovery/discovery.h"
 #include "lua/sandbox.h"
 
@@ -35,8 +42,8 @@ struct mw_engine {
     mw__strlist checks_dirs, templates_dirs;
     int dirs_ready;
     mw__aggregator *agg;
-    mw__budget *budget;
-    mw__loop *loop;
+    mw__workers *workers;
+    mw__loop *loop; /* the control loop */
     mw__sched *sched;
     mw__discovery *disc;
     mw__timer flush_timer;
@@ -212,7 +219,8 @@ static int make_parts(mw_engine *eng)
         .hist_percentiles = c->percentiles,
         .n_percentiles = c->npercentiles,
     };
-    if (!(eng->agg = mw__agg_new(&ao)) || !(eng->budget = mw__budget_new(1, c->time_slice)) ||
+    if (!(eng->agg = mw__agg_new(&ao)) ||
+        !(eng->workers = mw__workers_new(c->workers, c->time_slice)) ||
         !(eng->loop = mw__loop_new()))
         return -1;
     eng->policy = (mw__io_policy){
@@ -222,8 +230,7 @@ static int make_parts(mw_engine *eng)
     };
     mw__sched_opts so = {
         .policy = &eng->policy,
-        .loop = eng->loop,
-        .slot = mw__budget_slot_get(eng->budget, 0),
+        .workers = eng->workers,
         .agg = eng->agg,
         .log = &eng->log,
         .host = eng->host,
@@ -271,8 +278,8 @@ void mw_engine_free(mw_engine *eng)
     if (eng->loop)
         mw__timer_stop(eng->loop, &eng->flush_timer);
     mw__discovery_free(eng->disc);
-    mw__sched_free(eng->sched);
-    mw__budget_free(eng->budget);
+    mw__sched_free(eng->sched);     /* on the workers' loops, no thread running */
+    mw__workers_free(eng->workers); /* their loops, then the budget */
     mw__agg_free(eng->agg);
     mw__loop_free(eng->loop);
     for (size_t i = 0; i < eng->nscripts; i++)
@@ -596,28 +603,44 @@ static void *engine_thread(void *ud)
     return NULL;
 }
 
+/* The control thread first (discovery hands the workers their instances
+ * from there; claimed, the workers queue them until their threads run). */
 mw_code mw_engine_start(mw_engine *eng)
 {
     if (eng->started)
         return MW_ESTATE;
-    if (pthread_create(&eng->thread, NULL, engine_thread, eng) != 0)
+    mw__workers_claim(eng->workers);
+    if (pthread_create(&eng->thread, NULL, engine_thread, eng) != 0) {
+        mw__workers_stop(eng->workers);
         return MW_ESYS;
+    }
+    if (mw__workers_start(eng->workers) != 0) {
+        mw__loop_stop(eng->loop);
+        pthread_join(eng->thread, NULL);
+        mw__workers_stop(eng->workers);
+        return MW_ESYS;
+    }
     eng->started = 1;
     return MW_OK;
 }
 
+/* The control thread first, so nothing is handed to the workers while
+ * they stop. */
 mw_code mw_engine_stop(mw_engine *eng)
 {
     if (!eng->started)
         return MW_ESTATE;
     mw__loop_stop(eng->loop);
     pthread_join(eng->thread, NULL);
+    mw__workers_stop(eng->workers);
     eng->started = 0;
     return MW_OK;
 }
 
 int mw_engine_fd(mw_engine *eng)
 {
+    if (!eng->started && mw__workers_attach(eng->workers, eng->loop) != 0)
+        return -1;
     return mw__loop_fd(eng->loop);
 }
 
@@ -625,6 +648,8 @@ mw_code mw_engine_step(mw_engine *eng, int timeout_ms)
 {
     if (eng->started)
         return MW_ESTATE;
+    if (mw__workers_attach(eng->workers, eng->loop) != 0)
+        return MW_ESYS;
     mw__loop_run_once(eng->loop, timeout_ms);
     return MW_OK;
 }

@@ -17,7 +17,11 @@
 const mw__strlist *mw__engine_checks_dirs(mw_engine *eng);
 const mw__strlist *mw__engine_templates_dirs(mw_engine *eng);
 const mw__log *mw__engine_log(mw_engine *eng);
+/* The scheduler over every worker (see core/scheduler.h for which of its
+ * calls may come from which thread). */
 mw__sched *mw__engine_sched(mw_engine *eng);
+/* The control loop (discovery, the flush timer); the checks run on the
+ * workers' loops, stepped through mw_engine_step() when not started. */
 mw__loop *mw__engine_loop(mw_engine *eng);
 
 /* Loads every template of the engine's directories; problems go to

@@ -9,7 +9,8 @@
  * so the same config always yields the same id.
  *
  * The scheduler owns instances; the fields below the "scheduler" line are
- * its business. Stats are guarded by the scheduler's stats lock.
+ * its business. Stats are guarded by the lock of the worker the instance
+ * is pinned to.
  */
 #ifndef MW_INSTANCE_H
 #define MW_INSTANCE_H
@@ -80,17 +81,26 @@ typedef struct mw__instance {
     mw_instance_stats stats;
     double total_duration;
 
-    /* scheduler */
-    struct mw__sched *sched;
+    /* scheduler: set on the caller's thread before the instance enters
+     * its worker's table, then only touched on that worker, except the
+     * fields marked "lane lock" (the worker's table lock) */
+    struct mw__sched_lane *lane; /* the worker it is pinned to */
     mw__timer timer;
-    mw__timer deadline;           /* the current run's deadline */
-    uint64_t planned;             /* monotonic ns the current/next run was due */
-    uint64_t run_start;           /* monotonic ns the current run started */
-    int running;                  /* a run is in progress (maybe preempted) */
-    int waiting;                  /* its run is suspended on I/O */
-    int dead;                     /* unscheduled; free when its run ends */
-    struct mw__instance *rq_next; /* runnable queue */
-    struct mw__instance *hnext;   /* id hash chain */
+    mw__timer deadline;            /* the current run's deadline */
+    uint64_t planned;              /* monotonic ns the current/next run was due */
+    uint64_t run_start;            /* monotonic ns the current run started */
+    int running;                   /* a run is in progress (maybe preempted) */
+    int waiting;                   /* its run is suspended on I/O */
+    int dead;                      /* unscheduled; free when its run ends */
+    int manual;                    /* no timer: runs only when asked */
+    int run_now;                   /* first run at once, not spread */
+    unsigned requests;             /* lane lock: what its worker must do */
+    int queued;                    /* lane lock: on the worker's request list */
+    size_t lua_bytes;              /* lane lock: its Lua heap after the last run */
+    uint64_t ran_on;               /* lane lock: worker threads its runs ran on */
+    struct mw__instance *req_next; /* lane lock: request list */
+    struct mw__instance *rq_next;  /* runnable queue */
+    struct mw__instance *hnext;    /* lane lock: id hash chain */
 } mw__instance;
 
 #endif
