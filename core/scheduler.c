@@ -6,9 +6,10 @@
  * instances pinned to it (under the lane lock, with their stats), the
  * requests queued to the worker, its run queue, its HTTP client. Runs
  * execute on the worker's loop. A run is resumed until it finishes or its
- * slice ends; preempted runs wait in a FIFO that an idle callback drains
- * one slice per loop iteration, so due timers (other checks' starts) are
- * served between slices.
+ * slice ends; preempted runs, and runs whose I/O completed, wait in a
+ * FIFO that an idle callback drains each loop iteration for up to
+ * RQ_BATCH_NS (a preempted run's slice alone uses that up), so due timers
+ * (other checks' starts) are served between slices.
  *
  * Requests: an instance on its lane's request list carries a set of
  * requests (arm its timer, run now, drop it), served in list order by
@@ -33,7 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NS 1000000000ULL
+/* Time one loop iteration spends on queued runs (see rq_idle_cb()). */
+#define RQ_BATCH_NS 2000000ULL
+#define NS          1000000000ULL
 
 enum { REQ_ARM = 1u << 0, REQ_RUN = 1u << 1, REQ_DROP = 1u << 2 };
 
@@ -423,12 +426,25 @@ static void run_start(lane *l, mw__instance *in)
     run_step(l, in);
 }
 
+/* Runs queued runs until the one that was last when this loop turn
+ * began, or for RQ_BATCH_NS: runs woken by their I/O are short, and one
+ * per loop turn would leave thousands of answered requests waiting
+ * behind as many loop turns; a preempted run uses up the batch alone, so
+ * due timers still come between slices. */
 static void rq_idle_cb(mw__idle *idle)
 {
     lane *l = idle->ud;
-    mw__instance *in = rq_pop(l);
-    if (in)
+    mw__instance *last = l->rq_tail;
+    uint64_t end = mw__mono_ns() + RQ_BATCH_NS;
+    for (;;) {
+        mw__instance *in = rq_pop(l);
+        if (!in)
+            return;
+        int was_last = in == last;
         run_step(l, in);
+        if (was_last || mw__mono_ns() >= end)
+            return;
+    }
 }
 
 static void timer_cb(mw__timer *t)
