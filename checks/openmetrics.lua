@@ -178,12 +178,6 @@ local function parse_endpoint(inst)
   return url, option == "prometheus_url"
 end
 
--- The engine stops a run at `timeout` (its budget): the request gets a
--- little less, so that a slow endpoint is reported as health CRITICAL.
-local function request_timeout(t)
-  return t - math.min(0.25, t * 0.2)
-end
-
 local function parse_http(inst, init)
   local headers = { Accept = flag(inst, "use_latest_spec", false) and ACCEPT_OPENMETRICS or ACCEPT_TEXT }
   for k, v in pairs(string_map(inst, "headers")) do
@@ -212,7 +206,7 @@ local function parse_http(inst, init)
   end
   return {
     headers = headers,
-    timeout = request_timeout(number(inst, "timeout", number(init, "timeout", DEFAULT_TIMEOUT, 0.001), 0.001)),
+    timeout = number(inst, "timeout", number(init, "timeout", DEFAULT_TIMEOUT, 0.001), 0.001),
     connect_timeout = number(inst, "connect_timeout", nil, 0.001),
     tls_verify = tls_verify,
     ca_file = ca,

@@ -45,7 +45,6 @@
 local check = {}
 
 local DEFAULT_TIMEOUT = 5
-local DEFAULT_BUDGET = 10 -- seconds; the engine's default run budget
 local DEFAULT_MAX_SLOW_ENTRIES = 128
 local MAX_BULK = 64 << 20 -- bytes in one bulk reply
 local MAX_ARRAY = 1 << 20 -- elements in one array reply
@@ -147,14 +146,13 @@ local function int_option(inst, name, default, min)
   return n
 end
 
--- Seconds one I/O may take at most: a little less than the run's budget
--- (`timeout`, else the default budget or the interval if lower), leaving
--- time to report the failure.
+-- The instance's (or init_config's) `timeout`, which is also the run's
+-- budget: mw.http and mw.tcp end every wait a tenth of the budget (at most
+-- 1 s) before the run's deadline, so a server that never answers is still
+-- reported here. nil: what the run has left.
 local function io_timeout(self)
   local init = self.init_config or {}
-  local budget = tonumber(self.instance.timeout) or tonumber(init.timeout)
-    or math.min(DEFAULT_BUDGET, tonumber(self.instance.min_collection_interval) or 15)
-  return budget - math.min(1, budget / 10)
+  return tonumber(self.instance.timeout) or tonumber(init.timeout)
 end
 
 local function options(self)
@@ -173,7 +171,7 @@ local function options(self)
   if timeout <= 0 then
     error("instance option socket_timeout must be a positive number of seconds")
   end
-  timeout = math.min(timeout, io_timeout(self))
+  timeout = math.min(timeout, io_timeout(self) or timeout)
   local keys = inst.keys
   if keys ~= nil and (type(keys) ~= "table" or #keys == 0) then
     mw.warning("keys in redis configuration is either not a list or empty")

@@ -88,12 +88,6 @@ local function parse_config(self)
   return cfg
 end
 
--- The engine stops a run at `timeout` (its budget); the connection gets
--- a little less, so that a timeout is still reported here.
-local function connect_timeout(t)
-  return t - math.min(0.25, t * 0.2)
-end
-
 local function failure_message(err, ms)
   if err:find("timed out", 1, true) or err:find("timeout", 1, true) then
     return string.format("Socket error: %s. The connection timed out after %d ms", err, ms)
@@ -113,7 +107,7 @@ end
 function check.run(self)
   local cfg = self.cfg
   local start = mw.time()
-  local sock, err = mw.tcp.connect(cfg.host, cfg.port, { timeout = connect_timeout(cfg.timeout) })
+  local sock, err = mw.tcp.connect(cfg.host, cfg.port, { timeout = cfg.timeout })
   local elapsed = mw.time() - start
   if not sock then
     report(cfg, mw.CRITICAL, failure_message(tostring(err), math.floor(elapsed * 1000)))
