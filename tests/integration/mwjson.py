@@ -25,6 +25,7 @@ The JSON log line is {"time","level","source","msg"}; the messages are
 instance id) and "unscheduled: docker://<64 hex>...".
 """
 import json
+import os
 import re
 import sys
 
@@ -193,4 +194,13 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        rc = main(sys.argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (grep -q) stopped at its match: not a failure, and the
+        # scripts run with pipefail. Keep Python from failing on the flush
+        # at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        rc = 0
+    sys.exit(rc)
