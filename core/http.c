@@ -60,7 +60,10 @@
 
 /* Transfers in flight above which a new one opens a connection of its
  * own instead of searching the cache (see set_easy()). */
-#define FRESH_ABOVE             256
+#define FRESH_ABOVE 256
+/* Transfers one multi handle takes before its pool opens another (see
+ * pool_pick()). */
+#define DRV_CAP 128
 #define DEFAULT_MAX_BODY        (10u << 20)
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define MAX_REDIRECTS           5
@@ -79,14 +82,16 @@ typedef struct hsock {
     struct hsock *prev, *next;
 } hsock;
 
-/* One multi handle on the loop: one of the client's two, or one
- * connection's. */
+/* One multi handle on the loop: one of the client's transfer pools, or
+ * one connection's. */
 struct drv {
     mw__http *h;
     int shared; /* the client's: many transfers */
     CURLM *multi;
     mw__timer timer; /* curl's own timeout */
     hsock *socks;
+    size_t load; /* shared: transfers assigned to it now */
+    drv *next;   /* shared: the next multi handle of its pool */
 };
 
 struct mw__http_req {
@@ -136,7 +141,7 @@ struct mw__http_conn {
 
 struct mw__http {
     mw__loop *loop;
-    drv main;       /* HTTP transfers */
+    drv main;       /* HTTP transfers: the first multi handle of the pool */
     drv *guarded;   /* those with deny_link_local, made on first use */
     mw__timer kick; /* adds pending transfers to their multi handles */
     mw__http_req *head;
@@ -161,6 +166,7 @@ static void global_init(void)
 /* ------------------------------------------------------------- requests */
 
 static void drv_free(drv *d);
+static drv *pool_pick(mw__http *h, drv *first);
 
 static void req_link(mw__http *h, mw__http_req *r)
 {
@@ -186,6 +192,8 @@ static void req_unlink(mw__http *h, mw__http_req *r)
 static void req_free(mw__http_req *r)
 {
     req_unlink(r->h, r);
+    if (r->kind == KIND_HTTP && r->d && r->d->shared)
+        r->d->load--;
     if (r->easy)
         curl_easy_cleanup(r->easy);
     drv_free(r->own);
@@ -609,9 +617,10 @@ static void kick_cb(mw__timer *t)
             h->marked++;
         }
     }
-    drive(&h->main, CURL_SOCKET_TIMEOUT, 0);
-    if (h->guarded && !h->dead)
-        drive(h->guarded, CURL_SOCKET_TIMEOUT, 0);
+    for (drv *d = &h->main; d && !h->dead; d = d->next)
+        drive(d, CURL_SOCKET_TIMEOUT, 0);
+    for (drv *d = h->guarded; d && !h->dead; d = d->next)
+        drive(d, CURL_SOCKET_TIMEOUT, 0);
     leave(h);
 }
 
@@ -733,6 +742,45 @@ static void drv_free(drv *d)
         return;
     drv_cleanup(d);
     free(d);
+}
+
+/* Frees the multi handles that follow `first` in its pool. */
+static void pool_free(drv *first)
+{
+    while (first && first->next) {
+        drv *d = first->next;
+        first->next = d->next;
+        drv_free(d);
+    }
+}
+
+/*
+ * The multi handle of the pool starting at `first` a new transfer goes
+ * to: the first one with fewer than DRV_CAP transfers, else a new one.
+ * curl 7.88 walks every connection of a multi handle's cache each time a
+ * transfer is removed (to close connect-only ones), so one handle with
+ * thousands of transfers costs O(n^2); a pool keeps n at DRV_CAP. Light
+ * loads stay on the first handle and keep reusing its connections. On OOM
+ * the first handle takes the transfer anyway.
+ */
+static drv *pool_pick(mw__http *h, drv *first)
+{
+    drv *last = first;
+    for (drv *d = first; d; d = d->next) {
+        if (d->load < DRV_CAP)
+            return d;
+        last = d;
+    }
+    drv *d = calloc(1, sizeof *d);
+    if (!d)
+        return first;
+    d->shared = 1;
+    if (drv_init(d, h) != 0) {
+        drv_free(d);
+        return first;
+    }
+    last->next = d;
+    return d;
 }
 
 /* ------------------------------------------------------------- link-local */
@@ -1059,7 +1107,8 @@ static void req_base(mw__http_req *r, double connect_timeout, size_t max_body)
 static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
 {
     req_base(r, o->connect_timeout, o->max_body);
-    r->d = o->deny_link_local ? r->h->guarded : &r->h->main;
+    r->d = pool_pick(r->h, o->deny_link_local ? r->h->guarded : &r->h->main);
+    r->d->load++;
     r->timeout = o->timeout > 0 ? o->timeout : 0;
     r->follow = o->follow_redirects != 0;
     r->want_cert = o->want_cert != 0;
@@ -1278,7 +1327,9 @@ static void destroy(mw__http *h)
     }
     while (h->conns)
         mw__http_conn_close(h->conns);
+    pool_free(&h->main);
     drv_cleanup(&h->main);
+    pool_free(h->guarded);
     drv_free(h->guarded);
     mw__timer_stop(h->loop, &h->kick);
     free(h);
