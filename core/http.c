@@ -58,12 +58,9 @@
 #include <sys/un.h>
 #include <time.h>
 
-/* Transfers in flight above which a new one opens a connection of its
- * own instead of searching the cache (see set_easy()). */
-#define FRESH_ABOVE 256
 /* Transfers one multi handle takes before its pool opens another (see
  * pool_pick()). */
-#define DRV_CAP 128
+#define DRV_CAP                 128
 #define DEFAULT_MAX_BODY        (10u << 20)
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define MAX_REDIRECTS           5
@@ -1067,11 +1064,8 @@ static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
         SET(CURLOPT_PROXY, ""); /* a local socket never goes through a proxy */
     }
     /* Certificate details are only gathered during a handshake: a reused
-     * connection would have none. And with many transfers in flight, most
-     * cached connections to a host are busy: curl would walk all of them
-     * for each new transfer (O(n) each, O(n^2) for a burst of thousands)
-     * to find none free. */
-    if (r->want_cert || r->h->active > FRESH_ABOVE)
+     * connection would have none. */
+    if (r->want_cert)
         SET(CURLOPT_FRESH_CONNECT, 1L);
     if (cc == CURLE_OK)
         cc = set_method(e, o);
