@@ -223,6 +223,7 @@ static int bench_slow(int n, int delay_ms, const char *check)
     }
     mw__sched *s = mw__engine_sched(eng);
     round_result r1, r2;
+    fprintf(stderr, "bench_check_io: %d instances scheduled, rounds begin\n", n);
     one_round(eng, s, ids, n, &r1);
     mw_engine_flush(eng); /* the counts below are the second round's */
     c.can_connect_ok = c.can_connect_other = 0;
