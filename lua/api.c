@@ -30,11 +30,13 @@
 
 /* ------------------------------------------------------------- read-only */
 
+/* Reads the hidden table; `mw`'s own has an __index that builds its
+ * lazily opened sub-tables (see lazy_sub()). */
 static int ro_index(lua_State *L)
 {
     lua_getiuservalue(L, 1, 1);
     lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
+    lua_gettable(L, -2);
     return 1;
 }
 
@@ -511,6 +513,67 @@ static void add_sub(lua_State *L, const char *name, const char *full, const luaL
     lua_pop(L, 1);
 }
 
+/*
+ * Sub-tables most checks never touch are made on first use: with thousands
+ * of instances each state's size counts, and mw.http, mw.tcp, mw.proc,
+ * mw.json and mw.openmetrics together are about 2 KiB of it. Reading
+ * mw.<name> builds the table once; pairs(mw) lists those built so far.
+ */
+static void open_openmetrics(lua_State *L)
+{
+    mw__open_openmetrics(L);
+    lua_setfield(L, -2, "openmetrics");
+}
+
+static void open_json(lua_State *L)
+{
+    add_sub(L, "json", "mw.json", json_funcs, 3);
+}
+
+static void open_proc(lua_State *L)
+{
+    add_sub(L, "proc", "mw.proc", proc_funcs, 2);
+}
+
+static void open_http(lua_State *L)
+{
+    add_sub(L, "http", "mw.http", mw__http_funcs, 2);
+}
+
+static void open_tcp(lua_State *L)
+{
+    add_sub(L, "tcp", "mw.tcp", mw__tcp_funcs, 1);
+}
+
+static const struct lazy_sub {
+    const char *name;
+    void (*open)(lua_State *L); /* sets the sub-table in the table on top */
+} lazy_subs[] = {
+    {"json", open_json},
+    {"proc", open_proc},
+    {"http", open_http},
+    {"tcp", open_tcp},
+    {"openmetrics", open_openmetrics},
+};
+
+/* __index of mw's hidden table: [table, key]. */
+static int lazy_sub(lua_State *L)
+{
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    for (size_t i = 0; k && i < MW_ARRAY_LEN(lazy_subs); i++) {
+        if (strcmp(k, lazy_subs[i].name) != 0)
+            continue;
+        lua_settop(L, 2);
+        lua_pushvalue(L, 1);
+        lazy_subs[i].open(L);
+        lua_pop(L, 1);
+        lua_rawget(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
 int mw__open_api(lua_State *L)
 {
     static const char *const status[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
@@ -521,12 +584,10 @@ int mw__open_api(lua_State *L)
         lua_setfield(L, -2, status[i]);
     }
     add_sub(L, "log", "mw.log", log_funcs, 4);
-    add_sub(L, "json", "mw.json", json_funcs, 3);
-    add_sub(L, "proc", "mw.proc", proc_funcs, 2);
-    add_sub(L, "http", "mw.http", mw__http_funcs, 2);
-    add_sub(L, "tcp", "mw.tcp", mw__tcp_funcs, 1);
-    mw__open_openmetrics(L);
-    lua_setfield(L, -2, "openmetrics");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, lazy_sub);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
     lua_pushliteral(L, "mw");
     lua_setfield(L, -2, "__name");
     mw__push_readonly(L, -1);

@@ -346,6 +346,34 @@ static void test_restricted_globals(void)
             mw__sandbox_free(sb);
         }
     }
+    /* mw's lazily made sub-tables behave as if always there, stay
+     * read-only, and are not built before a run reaches them. */
+    expect_ok(
+        "assert(type(mw.http.get) == 'function' and mw.http == mw.http)\n"
+        "assert(type(mw.tcp.connect) == 'function' and mw.json.null ~= nil)\n"
+        "assert(type(mw.proc.read) == 'function' and type(mw.openmetrics.parse) == 'function')\n"
+        "assert(mw.nosuch == nil and mw[1] == nil)\n"
+        "assert(not pcall(function() mw.http = 1 end))\n"
+        "assert(not pcall(function() mw.http.get = 1 end))\n"
+        "local seen = {} for k in pairs(mw) do seen[k] = true end\n"
+        "assert(seen.http and seen.log and seen.gauge)");
+    {
+        mw__sandbox *sb = make("local n = 0\n"
+                               "return { run = function(self) n = n + 1\n"
+                               "  if n == 2 then local _ = mw.http, mw.openmetrics end\n"
+                               "end }");
+        CHECK(sb != NULL);
+        if (sb) {
+            CHECK(run(sb, 5.0).st == MW_RUN_OK);
+            size_t before = mw__sandbox_mem(sb);
+            CHECK(run(sb, 5.0).st == MW_RUN_OK);
+            size_t after = mw__sandbox_mem(sb);
+            if (after < before + 300)
+                fprintf(stderr, "lazy mw tables: %zu -> %zu bytes\n", before, after);
+            CHECK(after >= before + 300);
+            mw__sandbox_free(sb);
+        }
+    }
     /* A binary chunk through load, with any mode. */
     expect_ok("local f, e = load('\\27LuaT\\0') assert(f == nil and e:find('binary'))\n"
               "f, e = load('\\27LuaT\\0', 'x', 'b') assert(f == nil and e:find('binary'))\n"
