@@ -165,30 +165,10 @@ static void global_init(void)
 static void drv_free(drv *d);
 static drv *pool_pick(mw__http *h, drv *first);
 
-static void req_link(mw__http *h, mw__http_req *r)
-{
-    r->prev = NULL;
-    r->next = h->head;
-    if (h->head)
-        h->head->prev = r;
-    h->head = r;
-}
-
-static void req_unlink(mw__http *h, mw__http_req *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        h->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-}
-
 /* Unlinks and frees a request; it must be out of the multi handle. */
 static void req_free(mw__http_req *r)
 {
-    req_unlink(r->h, r);
+    MW_LIST_REMOVE(r->h->head, r);
     if (r->kind == KIND_HTTP && r->d && r->d->shared)
         r->d->load--;
     if (r->easy)
@@ -646,12 +626,7 @@ static uint32_t poll_events(int what)
 static void sock_free(drv *d, hsock *s)
 {
     mw__io_stop(d->h->loop, &s->io);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        d->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    MW_LIST_REMOVE(d->socks, s);
     free(s);
 }
 
@@ -665,10 +640,7 @@ static hsock *sock_new(drv *d, curl_socket_t fd, uint32_t ev)
         free(s);
         return NULL;
     }
-    s->next = d->socks;
-    if (d->socks)
-        d->socks->prev = s;
-    d->socks = s;
+    MW_LIST_PUSH(d->socks, s);
     curl_multi_assign(d->multi, fd, s);
     return s;
 }
@@ -1199,26 +1171,6 @@ oom:
 
 /* ------------------------------------------------------------- connections */
 
-static void conn_link(mw__http *h, mw__http_conn *c)
-{
-    c->prev = NULL;
-    c->next = h->conns;
-    if (h->conns)
-        h->conns->prev = c;
-    h->conns = c;
-}
-
-static void conn_unlink(mw__http *h, mw__http_conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        h->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
 /* Takes the connected easy handle (still in its multi handle) and its
  * driver from `r`; NULL with `res` turned into the failure when that can
  * not be done. */
@@ -1261,7 +1213,7 @@ static mw__http_conn *conn_new(mw__http_req *r, mw__http_result *res)
     curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETFUNCTION, NULL);
     curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETDATA, NULL);
-    conn_link(r->h, c);
+    MW_LIST_PUSH(r->h->conns, c);
     return c;
 }
 
@@ -1374,7 +1326,7 @@ static mw__http_req *req_new(mw__http *h, char **err)
     }
     r->h = h;
     r->state = ST_PENDING;
-    req_link(h, r);
+    MW_LIST_PUSH(h->head, r);
     return r;
 }
 
@@ -1548,7 +1500,7 @@ void mw__http_conn_close(mw__http_conn *c)
     if (!c)
         return;
     mw__http_conn_wait_cancel(c); /* before curl closes the descriptor */
-    conn_unlink(c->h, c);
+    MW_LIST_REMOVE(c->h->conns, c);
     curl_multi_remove_handle(c->d->multi, c->easy); /* closes the connection */
     curl_easy_cleanup(c->easy);
     drv_free(c->d);

@@ -40,6 +40,28 @@ char *mw__read_file(const char *path, size_t cap, size_t *len);
  */
 int mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem);
 
+/* Intrusive doubly linked lists: `head` is the list's first-node pointer,
+ * `n` a node with `prev` and `next` members. PUSH adds at the front;
+ * REMOVE takes out a node that is on the list. */
+#define MW_LIST_PUSH(head, n)                                                                      \
+    do {                                                                                           \
+        (n)->prev = NULL;                                                                          \
+        (n)->next = (head);                                                                        \
+        if (head)                                                                                  \
+            (head)->prev = (n);                                                                    \
+        (head) = (n);                                                                              \
+    } while (0)
+#define MW_LIST_REMOVE(head, n)                                                                    \
+    do {                                                                                           \
+        if ((n)->prev)                                                                             \
+            (n)->prev->next = (n)->next;                                                           \
+        else                                                                                       \
+            (head) = (n)->next;                                                                    \
+        if ((n)->next)                                                                             \
+            (n)->next->prev = (n)->prev;                                                           \
+        (n)->prev = (n)->next = NULL;                                                              \
+    } while (0)
+
 #define MW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MW_UNUSED(x)    ((void)(x))
 

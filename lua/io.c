@@ -184,10 +184,8 @@ void mw__cio_stop(mw__sandbox *sb)
     sb->io_yield = 0;
     while (sb->socks) {
         mw__sock *s = sb->socks;
-        sb->socks = s->next;
-        s->prev = s->next = NULL;
-        if (s->conn)
-            mw__http_conn_close(s->conn);
+        MW_LIST_REMOVE(sb->socks, s);
+        mw__http_conn_close(s->conn);
         s->conn = NULL;
         s->eof = 1;
     }
@@ -561,22 +559,14 @@ static mw__sock *check_sock(lua_State *L)
     return luaL_checkudata(L, 1, SOCK_MT);
 }
 
-static void sock_unlink(mw__sock *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else if (s->sb && s->sb->socks == s)
-        s->sb->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->prev = s->next = NULL;
-}
-
+/* An open socket (conn set) is on its sandbox's list; a closed one, or
+ * one whose connect never completed, is not. */
 static void sock_close(mw__sock *s)
 {
-    sock_unlink(s);
-    if (s->conn)
+    if (s->conn) {
+        MW_LIST_REMOVE(s->sb->socks, s);
         mw__http_conn_close(s->conn);
+    }
     s->conn = NULL;
     s->eof = 1;
     free(s->buf);
@@ -876,10 +866,7 @@ static int tcp_connect_k(lua_State *L, int status, lua_KContext ctx)
     s->conn = op->conn;
     op->conn = NULL;
     op_free(op);
-    s->next = s->sb->socks;
-    if (s->next)
-        s->next->prev = s;
-    s->sb->socks = s;
+    MW_LIST_PUSH(s->sb->socks, s);
     lua_settop(L, 4);
     return 1;
 }

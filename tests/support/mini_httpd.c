@@ -4,6 +4,8 @@
  */
 #include "mini_httpd.h"
 
+#include "core/util.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -133,12 +135,7 @@ static void heap_remove(mw__mhd *s, conn *c)
 static void conn_close(mw__mhd *s, conn *c)
 {
     heap_remove(s, c);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->all = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    MW_LIST_REMOVE(s->all, c);
     epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     pthread_mutex_lock(&s->lock);
@@ -378,10 +375,7 @@ static void on_accept(mw__mhd *s, int lfd, int echo)
             free(c);
             continue;
         }
-        c->next = s->all;
-        if (c->next)
-            c->next->prev = c;
-        s->all = c;
+        MW_LIST_PUSH(s->all, c);
         pthread_mutex_lock(&s->lock);
         s->st.accepted++;
         if (++s->st.open > s->st.max_open)
