@@ -306,6 +306,32 @@ static void test_deep_stack_deadline(void)
 
 /* ------------------------------------------------------------- containment */
 
+/* A run that first reads `exprs` (a Lua expression list) grows the state
+ * by at least `min_bytes`: what they name is built on first use, not when
+ * the state is made. */
+static void check_built_on_first_use(const char *exprs, size_t min_bytes)
+{
+    char script[512];
+    snprintf(script, sizeof script,
+             "local n = 0\n"
+             "return { run = function(self) n = n + 1\n"
+             "  if n == 2 then local _ = %s end\n"
+             "end }",
+             exprs);
+    mw__sandbox *sb = make(script);
+    CHECK(sb != NULL);
+    if (!sb)
+        return;
+    CHECK(run(sb, 5.0).st == MW_RUN_OK);
+    size_t before = mw__sandbox_mem(sb);
+    CHECK(run(sb, 5.0).st == MW_RUN_OK);
+    size_t after = mw__sandbox_mem(sb);
+    if (after < before + min_bytes)
+        fprintf(stderr, "%s: %zu -> %zu bytes\n", exprs, before, after);
+    CHECK(after >= before + min_bytes);
+    mw__sandbox_free(sb);
+}
+
 static void test_restricted_globals(void)
 {
     expect_ok("assert(io == nil and debug == nil and package == nil and require == nil)\n"
@@ -329,23 +355,7 @@ static void test_restricted_globals(void)
               "math = 5 assert(math == 5) math = nil assert(type(math) == 'table')");
     /* ... and are not built before: the state grows when a run first
      * reaches them (math alone has some 30 entries). */
-    {
-        mw__sandbox *sb = make("local n = 0\n"
-                               "return { run = function(self) n = n + 1\n"
-                               "  if n == 2 then local _ = math.pi, utf8.char, os.time end\n"
-                               "end }");
-        CHECK(sb != NULL);
-        if (sb) {
-            CHECK(run(sb, 5.0).st == MW_RUN_OK);
-            size_t before = mw__sandbox_mem(sb);
-            CHECK(run(sb, 5.0).st == MW_RUN_OK);
-            size_t after = mw__sandbox_mem(sb);
-            if (after < before + 1500)
-                fprintf(stderr, "lazy libraries: %zu -> %zu bytes\n", before, after);
-            CHECK(after >= before + 1500);
-            mw__sandbox_free(sb);
-        }
-    }
+    check_built_on_first_use("math.pi, utf8.char, os.time", 1500);
     /* mw's lazily made sub-tables behave as if always there, stay
      * read-only, and are not built before a run reaches them. */
     expect_ok(
@@ -357,23 +367,7 @@ static void test_restricted_globals(void)
         "assert(not pcall(function() mw.http.get = 1 end))\n"
         "local seen = {} for k in pairs(mw) do seen[k] = true end\n"
         "assert(seen.http and seen.log and seen.gauge)");
-    {
-        mw__sandbox *sb = make("local n = 0\n"
-                               "return { run = function(self) n = n + 1\n"
-                               "  if n == 2 then local _ = mw.http, mw.openmetrics end\n"
-                               "end }");
-        CHECK(sb != NULL);
-        if (sb) {
-            CHECK(run(sb, 5.0).st == MW_RUN_OK);
-            size_t before = mw__sandbox_mem(sb);
-            CHECK(run(sb, 5.0).st == MW_RUN_OK);
-            size_t after = mw__sandbox_mem(sb);
-            if (after < before + 300)
-                fprintf(stderr, "lazy mw tables: %zu -> %zu bytes\n", before, after);
-            CHECK(after >= before + 300);
-            mw__sandbox_free(sb);
-        }
-    }
+    check_built_on_first_use("mw.http, mw.openmetrics", 300);
     /* A binary chunk through load, with any mode. */
     expect_ok("local f, e = load('\\27LuaT\\0') assert(f == nil and e:find('binary'))\n"
               "f, e = load('\\27LuaT\\0', 'x', 'b') assert(f == nil and e:find('binary'))\n"
