@@ -20,6 +20,7 @@
 #include "core/util.h"
 #include "tests/support/mini_httpd.h"
 #include "test.h"
+#include "tmptree.h"
 
 #include <net/if.h>
 #include <sched.h>
@@ -77,25 +78,14 @@ static void collect(const mw_record *r, void *ud)
 
 static void put(const char *rel, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tmp, rel);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (!f)
-        return;
-    fputs(text, f);
-    fclose(f);
+    tmptree_put(tmp, rel, text);
 }
 
 /* Each check reports what its I/O returned as the service check
  * io.result: OK with a message, or CRITICAL with the error. */
 static void write_checks(void)
 {
-    char dir[128];
-    snprintf(tmp, sizeof tmp, "/tmp/mw-checkio-XXXXXX");
-    CHECK(mkdtemp(tmp) != NULL);
-    snprintf(dir, sizeof dir, "%s/checks", tmp);
-    CHECK(mkdir(dir, 0755) == 0);
+    tmptree_new(tmp, sizeof tmp, "mw-checkio");
     put("checks/req.lua",
         "return { run = function(self)\n"
         "  local r, err = mw.http.request(self.instance.req)\n"
@@ -532,8 +522,6 @@ int main(void)
     test_refusals(isolated);
     test_tcp_and_sleep();
     mw__mhd_stop(srv);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    CHECK(system(cmd) == 0);
+    tmptree_remove(tmp);
     return TEST_RESULT();
 }

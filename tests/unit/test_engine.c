@@ -9,6 +9,7 @@
 #include "core/engine.h"
 #include "core/util.h"
 #include "test.h"
+#include "tmptree.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -47,24 +48,12 @@ static char tmp[64];
 
 static void put(const char *rel, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tmp, rel);
-    char *slash = strrchr(path, '/');
-    *slash = '\0';
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", path);
-    CHECK(system(cmd) == 0);
-    *slash = '/';
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    fputs(text, f);
-    fclose(f);
+    tmptree_put(tmp, rel, text);
 }
 
 static void make_tree(void)
 {
-    snprintf(tmp, sizeof tmp, "/tmp/mw-engine-XXXXXX");
-    CHECK(mkdtemp(tmp) != NULL);
+    tmptree_new(tmp, sizeof tmp, "mw-engine");
     put("checks/good.lua", "local c = {}\n"
                            "function c.run(self)\n"
                            "  mw.gauge('test.value', self.instance.value, {'sample:yes'})\n"
@@ -328,8 +317,6 @@ int main(void)
     test_two_engines_share_nothing();
     test_prepared_series();
     test_config_errors();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    CHECK(system(cmd) == 0);
+    tmptree_remove(tmp);
     return TEST_RESULT();
 }

@@ -16,6 +16,7 @@
 #include "core/util.h"
 #include "tests/support/mini_httpd.h"
 #include "test.h"
+#include "tmptree.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -28,23 +29,12 @@ static char tmp[64];
 
 static void put(const char *rel, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tmp, rel);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (!f)
-        return;
-    fputs(text, f);
-    fclose(f);
+    tmptree_put(tmp, rel, text);
 }
 
 static void write_checks(void)
 {
-    char dir[128];
-    snprintf(tmp, sizeof tmp, "/tmp/mw-workers-XXXXXX");
-    CHECK(mkdtemp(tmp) != NULL);
-    snprintf(dir, sizeof dir, "%s/checks", tmp);
-    CHECK(mkdir(dir, 0755) == 0);
+    tmptree_new(tmp, sizeof tmp, "mw-workers");
     put("checks/rec.lua",
         "return { run = function(self) mw.gauge('w.value', self.instance.n) end }\n");
     put("checks/spin.lua", "return { run = function(self) while true do end end }\n");
@@ -479,8 +469,6 @@ int main(void)
     test_unschedule_in_flight(srv);
     test_hosted_and_started();
     mw__mhd_stop(srv);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    CHECK(system(cmd) == 0);
+    tmptree_remove(tmp);
     return TEST_RESULT();
 }
