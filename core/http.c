@@ -1507,6 +1507,16 @@ void mw__http_conn_close(mw__http_conn *c)
     free(c);
 }
 
+size_t mw__http_multis(const mw__http *h)
+{
+    size_t n = 0;
+    for (const drv *d = h ? &h->main : NULL; d; d = d->next)
+        n++;
+    for (const drv *d = h ? h->guarded : NULL; d; d = d->next)
+        n++;
+    return n;
+}
+
 size_t mw__http_active(const mw__http *h)
 {
     return h ? h->active : 0;

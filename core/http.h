@@ -185,6 +185,10 @@ void mw__http_conn_wait_cancel(mw__http_conn *c);
 /* Closes the connection and frees it (a pending wait is dropped). */
 void mw__http_conn_close(mw__http_conn *c);
 
+/* Multi handles the client's transfers are spread over (it opens one
+ * more for each 128 transfers in flight at once and keeps them). */
+size_t mw__http_multis(const mw__http *h);
+
 /* Transfers in flight. */
 size_t mw__http_active(const mw__http *h);
 

@@ -974,31 +974,41 @@ static void test_continue(mw__loop *loop)
 
 #define MANY 200
 
+/* MANY transfers at once, twice: the first batch spreads over more than
+ * one multi handle (128 transfers each), the second finds those handles
+ * free again and opens no more. */
 static void test_many(mw__loop *loop)
 {
     mw__http *h = mw__http_new(loop);
     static xfer xs[MANY];
-    int ndone = 0, ok = 0;
     const char *paths[] = {"/fixed", "/echo", "/chunked"};
     char *us[3] = {url(paths[0]), url(paths[1]), url(paths[2])};
-    for (int i = 0; i < MANY; i++) {
-        xfer_init(&xs[i]);
-        xs[i].counter = &ndone;
-        mw__http_opts o = opts_for(us[i % 3], &xs[i]);
-        start(h, &o, &xs[i]);
-    }
-    CHECK(mw__http_active(h) == MANY);
-    run_until(loop, &ndone, MANY, 60);
-    CHECK(ndone == MANY);
     char *want = stream_payload();
-    for (int i = 0; i < MANY; i++) {
-        const char *w = i % 3 == 0 ? "hello world" : i % 3 == 1 ? "GET [] " : want;
-        ok += xs[i].done == 1 && xs[i].code == MW_OK && xs[i].status == 200 && xs[i].body &&
-              strcmp(xs[i].body, w) == 0;
-        xfer_clear(&xs[i]);
+    size_t multis = 0;
+    for (int round = 0; round < 2; round++) {
+        int ndone = 0, ok = 0;
+        for (int i = 0; i < MANY; i++) {
+            xfer_init(&xs[i]);
+            xs[i].counter = &ndone;
+            mw__http_opts o = opts_for(us[i % 3], &xs[i]);
+            start(h, &o, &xs[i]);
+        }
+        CHECK(mw__http_active(h) == MANY);
+        if (round == 0)
+            multis = mw__http_multis(h);
+        CHECK(multis == (MANY + 127) / 128);
+        CHECK(mw__http_multis(h) == multis);
+        run_until(loop, &ndone, MANY, 60);
+        CHECK(ndone == MANY);
+        for (int i = 0; i < MANY; i++) {
+            const char *w = i % 3 == 0 ? "hello world" : i % 3 == 1 ? "GET [] " : want;
+            ok += xs[i].done == 1 && xs[i].code == MW_OK && xs[i].status == 200 && xs[i].body &&
+                  strcmp(xs[i].body, w) == 0;
+            xfer_clear(&xs[i]);
+        }
+        CHECK(ok == MANY);
+        CHECK(mw__http_active(h) == 0);
     }
-    CHECK(ok == MANY);
-    CHECK(mw__http_active(h) == 0);
     free(want);
     for (int i = 0; i < 3; i++)
         free(us[i]);
