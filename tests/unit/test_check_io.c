@@ -487,6 +487,38 @@ static void test_tcp_and_sleep(void)
     mw_engine_free(eng);
 }
 
+/* Runs whose I/O completes together resume together: a worker drains
+ * its run queue in batches, not one run per loop turn. 60 runs sleep
+ * past the same moment; the engine is not stepped while they sleep, so
+ * every wake-up is queued at once; then fewer than 30 steps must finish
+ * them all (one run per turn needs 60). */
+static void test_woken_runs_batch(void)
+{
+    mw_engine *eng = new_engine(NULL);
+    mw__sched *s = mw__engine_sched(eng);
+    enum { N = 60 };
+    char j[64], name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(j, sizeof j, "{\"seconds\":0.2,\"n\":%d}", i);
+        snprintf(name, sizeof name, "batch%d", i);
+        start_case(eng, name, "sleep", j, 5, NULL);
+    }
+    for (int i = 0; i < 100 && mw__sched_running(s) < N; i++)
+        mw_engine_step(eng, 0);
+    CHECK(mw__sched_running(s) == N); /* all suspended in mw.sleep */
+    usleep(400000);
+    int steps = 0;
+    while (mw__sched_running(s) > 0 && steps < 200) {
+        mw_engine_step(eng, 0);
+        steps++;
+    }
+    CHECK(mw__sched_running(s) == 0);
+    if (steps >= 30)
+        fprintf(stderr, "%d woken runs took %d steps\n", N, steps);
+    CHECK(steps < 30);
+    mw_engine_free(eng);
+}
+
 /* ------------------------------------------------------------- main */
 
 /* A network namespace with only loopback: nothing can leave. */
@@ -521,6 +553,7 @@ int main(void)
     test_deadline_and_unschedule();
     test_refusals(isolated);
     test_tcp_and_sleep();
+    test_woken_runs_batch();
     mw__mhd_stop(srv);
     tmptree_remove(tmp);
     return TEST_RESULT();
