@@ -216,7 +216,13 @@ static int route(mw__mhd *s, conn *c, char *req, size_t hend, size_t blen)
     if (strncmp(path, "/delay/", 7) == 0) {
         c->state = C_DELAY;
         c->due = now_ms() + strtoull(path + 7, NULL, 10);
-        return heap_push(s, c);
+        if (heap_push(s, c) != 0)
+            return -1;
+        pthread_mutex_lock(&s->lock);
+        if (s->nheap > s->st.max_delayed)
+            s->st.max_delayed = s->nheap;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
     }
     if (strcmp(path, "/hang") == 0) {
         c->state = C_HANG;

@@ -28,12 +28,13 @@
 typedef struct mw__mhd mw__mhd;
 
 typedef struct mw__mhd_stats {
-    unsigned long accepted;  /* connections accepted */
-    unsigned long closed;    /* connections closed (by either side) */
-    unsigned long requests;  /* HTTP requests read */
-    unsigned long open;      /* connections open now */
-    unsigned long max_open;  /* most connections open at once */
-    unsigned long hung_gone; /* /hang and SILENT connections the client closed */
+    unsigned long accepted;    /* connections accepted */
+    unsigned long closed;      /* connections closed (by either side) */
+    unsigned long requests;    /* HTTP requests read */
+    unsigned long open;        /* connections open now */
+    unsigned long max_open;    /* most connections open at once */
+    unsigned long max_delayed; /* most /delay requests waiting at once */
+    unsigned long hung_gone;   /* /hang and SILENT connections the client closed */
 } mw__mhd_stats;
 
 /* Starts the server; NULL on failure (message on stderr). */
