@@ -6,8 +6,8 @@
  */
 #include "core/config.h"
 
-#include "core/util.h"
-#include "discovery/yaml.h"
+#include "core/base/util.h"
+#include "core/base/yaml.h"
 
 #include <errno.h>
 #include <math.h>

@@ -8,8 +8,9 @@
 #define MW_CONFIG_H
 
 #include "moonwatch.h"
-#include "core/aggregator.h"
-#include "core/log.h"
+#include "core/base/log.h"
+#include "core/pipeline/aggregator.h"
+#include "discovery/discovery.h"
 
 #define MW_MAX_PERCENTILES 8
 
@@ -48,10 +49,6 @@ struct mw_config {
     double percentiles[MW_MAX_PERCENTILES];
     size_t npercentiles;
 };
-
-/* docker_mode: auto runs Docker discovery when a Docker host was given
- * (config, flag or $DOCKER_HOST) or the default socket exists. */
-enum { MW_DOCKER_AUTO = 0, MW_DOCKER_ON, MW_DOCKER_OFF };
 
 int mw__strlist_add(mw__strlist *l, const char *s);
 void mw__strlist_free(mw__strlist *l);

@@ -5,7 +5,7 @@
  *
  * Threads when started: the control thread runs the control loop
  * (discovery, the flush timer) and each worker runs its own loop (the
- * checks pinned to it, see core/workers.h). Not started, the host's
+ * checks pinned to it, see core/pipeline/workers.h). Not started, the host's
  * thread steps the control loop, which steps the workers' loops when they
  * have work (mw__workers_attach()).
  *
@@ -13,11 +13,12 @@
  */
 #include "core/engine.h"
 
-#include "core/aggregator.h"
-#include "core/buf.h"
-#include "core/sink.h"
-#include "core/util.h"
-#include "core/workers.h"
+#include "core/base/buf.h"
+#include "core/base/json.h"
+#include "core/base/util.h"
+#include "core/pipeline/aggregator.h"
+#include "core/pipeline/sink_json.h"
+#include "core/pipeline/workers.h"
 #include "discovery/discovery.h"
 #include "lua/sandbox.h"
 
@@ -59,22 +60,6 @@ struct mw_engine {
     int started;
     atomic_uint_fast64_t flushes, records;
 };
-
-const char *mw_strerror(mw_code code)
-{
-    static const char *const msgs[] = {
-        "ok",        "out of memory", "invalid argument",   "i/o error", "parse error",
-        "not found", "wrong state",   "system call failed", "timed out", "check failed",
-    };
-    if ((size_t)code < MW_ARRAY_LEN(msgs))
-        return msgs[code];
-    return "unknown error";
-}
-
-void mw_free(void *p)
-{
-    free(p);
-}
 
 /* ------------------------------------------------------------- sinks */
 
@@ -475,13 +460,33 @@ static void disc_unschedule(void *ud, const char *id)
     mw__sched_remove(eng->sched, id);
 }
 
+/* Records discovery reports (Docker events, docker.service_up) are
+ * queued for the next flush, under the engine's host name by default. */
+static mw_code disc_record(void *ud, const mw_record *rec)
+{
+    mw_engine *eng = ud;
+    mw_record r = *rec;
+    if (!r.host)
+        r.host = eng->host;
+    return mw__agg_record(eng->agg, &r);
+}
+
 static mw_code start_discovery(mw_engine *eng, mw__template_set *set, int one_shot)
 {
+    const mw_config *c = eng->cfg;
     mw__discovery_opts o = {
         .loop = eng->loop,
         .log = &eng->log,
-        .agg = eng->agg,
-        .cfg = eng->cfg,
+        .record = disc_record,
+        .record_ud = eng,
+        .docker_mode = c->docker_mode,
+        .docker_host = c->docker_host,
+        .container_include = c->container_include,
+        .container_exclude = c->container_exclude,
+        .discover_self = c->discover_self,
+        .host_network_host = c->host_network_host,
+        .env_allowlist = (const char *const *)c->env_allowlist.v,
+        .n_env_allowlist = c->env_allowlist.n,
         .ops = {one_shot ? NULL : disc_schedule, one_shot ? NULL : disc_unschedule, eng},
         .one_shot = one_shot,
     };

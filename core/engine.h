@@ -6,10 +6,10 @@
 #define MW_ENGINE_H
 
 #include "moonwatch.h"
+#include "core/base/diag.h"
+#include "core/base/log.h"
 #include "core/config.h"
-#include "core/diag.h"
-#include "core/log.h"
-#include "core/scheduler.h"
+#include "core/pipeline/scheduler.h"
 #include "discovery/template.h"
 
 /* The engine's effective checks and templates directories (given ones
@@ -17,7 +17,7 @@
 const mw__strlist *mw__engine_checks_dirs(mw_engine *eng);
 const mw__strlist *mw__engine_templates_dirs(mw_engine *eng);
 const mw__log *mw__engine_log(mw_engine *eng);
-/* The scheduler over every worker (see core/scheduler.h for which of its
+/* The scheduler over every worker (see core/pipeline/scheduler.h for which of its
  * calls may come from which thread). */
 mw__sched *mw__engine_sched(mw_engine *eng);
 /* The control loop (discovery, the flush timer); the checks run on the

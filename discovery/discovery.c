@@ -4,9 +4,9 @@
  */
 #include "discovery/discovery.h"
 
-#include "core/http.h"
-#include "core/util.h"
-#include "discovery/docker.h"
+#include "core/base/http.h"
+#include "core/base/util.h"
+#include "discovery/docker/docker.h"
 #include "discovery/filter.h"
 
 #include <stdlib.h>
@@ -17,6 +17,8 @@
 
 struct mw__discovery {
     const mw__log *log;
+    mw__record_fn record;
+    void *record_ud;
     mw__template_set set;
     mw__tmplvars_opts vars;
     mw__filter *filter;
@@ -57,6 +59,12 @@ static void on_connected(void *ud, int up, const char *why)
     d->error = up || !why ? NULL : mw__strdup(why);
 }
 
+static mw_code on_record(void *ud, const mw_record *rec)
+{
+    mw__discovery *d = ud;
+    return d->record(d->record_ud, rec);
+}
+
 /* "include" from the config, then the environment variable. */
 static char *join_env(const char *cfg, const char *var)
 {
@@ -66,10 +74,10 @@ static char *join_env(const char *cfg, const char *var)
     return mw__strdup(cfg ? cfg : env && *env ? env : "");
 }
 
-static int make_filter(mw__discovery *d, const mw_config *cfg, char **err)
+static int make_filter(mw__discovery *d, const mw__discovery_opts *o, char **err)
 {
-    char *inc = join_env(cfg->container_include, "DD_CONTAINER_INCLUDE");
-    char *exc = join_env(cfg->container_exclude, "DD_CONTAINER_EXCLUDE");
+    char *inc = join_env(o->container_include, "DD_CONTAINER_INCLUDE");
+    char *exc = join_env(o->container_exclude, "DD_CONTAINER_EXCLUDE");
     mw__diag diag = {0};
     if (inc && exc)
         d->filter = mw__filter_new(inc, exc, "container filter", &diag);
@@ -84,18 +92,18 @@ static int make_filter(mw__discovery *d, const mw_config *cfg, char **err)
 }
 
 /* The Docker host to use, or NULL (with `*why_off`) when discovery is off. */
-static const char *docker_host(const mw_config *cfg, const char **why_off)
+static const char *docker_host(const mw__discovery_opts *o, const char **why_off)
 {
     const char *env = getenv("DOCKER_HOST");
-    const char *host = cfg->docker_host ? cfg->docker_host : env && *env ? env : NULL;
+    const char *host = o->docker_host ? o->docker_host : env && *env ? env : NULL;
     struct stat st;
-    if (cfg->docker_mode == MW_DOCKER_OFF) {
+    if (o->docker_mode == MW_DOCKER_OFF) {
         *why_off = "Docker discovery is off (docker: off)";
         return NULL;
     }
     if (host)
         return host;
-    if (cfg->docker_mode == MW_DOCKER_ON || stat(DEFAULT_DOCKER_SOCKET, &st) == 0)
+    if (o->docker_mode == MW_DOCKER_ON || stat(DEFAULT_DOCKER_SOCKET, &st) == 0)
         return "unix://" DEFAULT_DOCKER_SOCKET;
     *why_off = "no Docker host given and no " DEFAULT_DOCKER_SOCKET;
     return NULL;
@@ -103,7 +111,7 @@ static const char *docker_host(const mw_config *cfg, const char **why_off)
 
 static int start_docker(mw__discovery *d, const mw__discovery_opts *o, const char *host, char **err)
 {
-    if (make_filter(d, o->cfg, err) != 0 || !(d->http = mw__http_new(o->loop))) {
+    if (make_filter(d, o, err) != 0 || !(d->http = mw__http_new(o->loop))) {
         if (!*err)
             *err = mw__strdup("out of memory");
         return -1;
@@ -113,11 +121,11 @@ static int start_docker(mw__discovery *d, const mw__discovery_opts *o, const cha
         .loop = o->loop,
         .http = d->http,
         .log = o->log,
-        .agg = o->one_shot ? NULL : o->agg,
         .filter = d->filter,
-        .include_self = o->cfg->discover_self,
+        .include_self = o->discover_self,
         .one_shot = o->one_shot,
-        .cbs = {on_upsert, on_remove, on_synced, on_connected, d},
+        .cbs = {on_upsert, on_remove, on_synced, on_connected,
+                o->record && !o->one_shot ? on_record : NULL, d},
     };
     d->docker = mw__docker_new(&dopts, err);
     return d->docker ? 0 : -1;
@@ -137,19 +145,21 @@ mw__discovery *mw__discovery_new(const mw__discovery_opts *o, mw__template_set *
         return NULL;
     }
     d->log = o->log;
+    d->record = o->record;
+    d->record_ud = o->record_ud;
     d->set = *set;
     memset(set, 0, sizeof *set);
     d->vars = (mw__tmplvars_opts){
-        .host_network_host = o->cfg->host_network_host,
-        .env_allow = (const char *const *)o->cfg->env_allowlist.v,
-        .nenv_allow = o->cfg->env_allowlist.n,
+        .host_network_host = o->host_network_host,
+        .env_allow = o->env_allowlist,
+        .nenv_allow = o->n_env_allowlist,
     };
     if (!(d->rec = mw__reconcile_new(&d->set, &d->vars, &o->ops, o->log))) {
         *err = mw__strdup("out of memory");
         mw__discovery_free(d);
         return NULL;
     }
-    const char *off = NULL, *host = docker_host(o->cfg, &off);
+    const char *off = NULL, *host = docker_host(o, &off);
     if (!host) {
         d->synced = 1;
         if (why_off)

@@ -7,33 +7,51 @@
  * template set; scheduling goes back through `ops` (the engine's
  * scheduler), so discovery never reaches into the engine.
  *
+ * What the sources report besides services (Docker events,
+ * docker.service_up) goes to the engine through `record` (see
+ * discovery/source.h), never into the pipeline directly.
+ *
  * Ownership: a mw__discovery owns the template set given to it, its
- * sources, filter, HTTP client and reconciler. It borrows the loop, log,
- * aggregator and config, which outlive it. Loop thread only.
+ * sources, filter, HTTP client and reconciler. It borrows the loop, the
+ * log and the strings of its options, which outlive it. Loop thread
+ * only.
  */
 #ifndef MW_DISCOVERY_H
 #define MW_DISCOVERY_H
 
-#include "core/aggregator.h"
-#include "core/config.h"
-#include "core/log.h"
-#include "core/loop.h"
+#include "core/base/log.h"
+#include "core/base/loop.h"
 #include "discovery/reconcile.h"
+#include "discovery/source.h"
 #include "discovery/template.h"
 
 typedef struct mw__discovery mw__discovery;
 
+/* docker_mode: auto runs Docker discovery when a Docker host was given
+ * (option or $DOCKER_HOST) or the default socket exists. */
+enum { MW_DOCKER_AUTO = 0, MW_DOCKER_ON, MW_DOCKER_OFF };
+
 typedef struct mw__discovery_opts {
     mw__loop *loop;
     const mw__log *log;
-    mw__aggregator *agg; /* Docker events and docker.service_up; may be NULL */
-    const mw_config *cfg;
+    mw__record_fn record; /* Docker events and docker.service_up; NULL: none */
+    void *record_ud;
+    /* Docker */
+    int docker_mode;               /* MW_DOCKER_* */
+    const char *docker_host;       /* NULL: $DOCKER_HOST, else the default socket */
+    const char *container_include; /* DD_CONTAINER_INCLUDE syntax; NULL: none */
+    const char *container_exclude;
+    int discover_self; /* moonwatch's own container may be a service */
+    /* template variables */
+    const char *host_network_host;    /* %%host%% on the host network; NULL: 127.0.0.1 */
+    const char *const *env_allowlist; /* %%env_VAR%% names allowed */
+    size_t n_env_allowlist;
     mw__reconcile_ops ops; /* schedule NULL: only compute (configcheck) */
     int one_shot;          /* list once, no events stream (configcheck) */
 } mw__discovery_opts;
 
 /*
- * Makes the discovery for `cfg`, taking `set` (emptied). Returns NULL
+ * Makes the discovery for `o`, taking `set` (emptied). Returns NULL
  * with `*err` (caller frees) on a bad setting or OOM. When no source is
  * enabled (Docker off, or auto without a Docker host) it still returns a
  * discovery, with nothing to discover; `*why_off` (borrowed, may be

@@ -20,7 +20,7 @@
  */
 #include "discovery/filter.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
 
 #include <ctype.h>
 #include <regex.h>

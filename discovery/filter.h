@@ -15,7 +15,7 @@
 #ifndef MW_FILTER_H
 #define MW_FILTER_H
 
-#include "core/diag.h"
+#include "core/base/diag.h"
 
 typedef struct mw__filter mw__filter;
 

@@ -12,7 +12,7 @@
  */
 #include "discovery/labels.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "discovery/template.h"
 
 #include <stdarg.h>

@@ -9,7 +9,7 @@
  */
 #include "discovery/match.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "discovery/labels.h"
 
 #include <stdlib.h>

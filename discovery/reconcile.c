@@ -8,8 +8,8 @@
  */
 #include "discovery/reconcile.h"
 
-#include "core/instance.h"
-#include "core/util.h"
+#include "core/base/json.h"
+#include "core/base/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -26,7 +26,7 @@
 #define MW_RECONCILE_H
 
 #include "moonwatch.h"
-#include "core/log.h"
+#include "core/base/log.h"
 #include "discovery/match.h"
 
 #include <cjson/cJSON.h>

@@ -25,7 +25,7 @@
  */
 #include "discovery/service.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
 
 #include <limits.h>
 #include <stdarg.h>

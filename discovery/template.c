@@ -21,9 +21,9 @@
  */
 #include "discovery/template.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
+#include "core/base/yaml.h"
 #include "discovery/tmplvars.h"
-#include "discovery/yaml.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -19,7 +19,7 @@
 #ifndef MW_TEMPLATE_H
 #define MW_TEMPLATE_H
 
-#include "core/diag.h"
+#include "core/base/diag.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>

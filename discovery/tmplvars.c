@@ -12,8 +12,8 @@
  */
 #include "discovery/tmplvars.h"
 
-#include "core/buf.h"
-#include "core/util.h"
+#include "core/base/buf.h"
+#include "core/base/util.h"
 
 #include <math.h>
 #include <stdarg.h>

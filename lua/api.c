@@ -2,20 +2,19 @@
  * api.c - the read-only `mw` table a check sees: metrics, service checks,
  * events, warnings, logging, JSON, the monotonic clock, a few host-wide
  * /proc files, a few per-process /proc/<pid> files, the engine's stats,
- * the non-blocking I/O of io.c (mw.http, mw.tcp, mw.sleep) and the
- * OpenMetrics parser of openmetrics.c (mw.openmetrics).
+ * the non-blocking I/O of net.c (mw.http, mw.tcp, mw.sleep) and the
+ * OpenMetrics parser and scraper (mw.openmetrics).
  *
- * Samples go to the instance's mw__sender (borrowed from the engine; the
- * strings are copied there). `mw` and its sub-tables are userdata proxies
- * over tables only this file can reach, so neither assignment nor rawset
- * can change them. Bindings keep nothing malloc'd across a call that can
- * raise: tag arrays are borrowed Lua strings on the C stack, the /proc
- * descriptor lives in a userdata whose __gc closes it.
+ * Samples go to the sandbox's mw__sample_out (lua/samples.h; the engine
+ * lends its per-instance sender, which copies the strings). `mw` and its sub-tables are userdata
+ * proxies over tables only this file can reach, so neither assignment nor rawset can change them.
+ * Bindings keep nothing malloc'd across a call that can raise: tag arrays are borrowed Lua strings
+ * on the C stack, the /proc descriptor lives in a userdata whose __gc closes it.
  */
 #include "lua/sandbox_int.h"
 
-#include "core/util.h"
-#include "lua/openmetrics.h"
+#include "core/base/util.h"
+#include "lua/openmetrics_scrape.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -161,10 +160,10 @@ static int metric(lua_State *L, mw_metric_type type, const char *fn)
     size_t ntags = check_tags(L, 3, tags);
     mw__str host = opt_str(L, 4);
     mw__sandbox *sb = sandbox(L);
-    if (!sb->sender)
+    if (!sb->out.ops)
         return 0;
     return sender_result(L, fn,
-                         mw__sender_metric(sb->sender, type, name, value, tags, ntags, host));
+                         sb->out.ops->metric(sb->out.ud, type, name, value, tags, ntags, host));
 }
 
 static int api_gauge(lua_State *L)
@@ -201,11 +200,11 @@ static int api_service_check(lua_State *L)
     size_t ntags = check_tags(L, 3, tags);
     mw__str message = opt_str(L, 4);
     mw__sandbox *sb = sandbox(L);
-    if (!sb->sender)
+    if (!sb->out.ops)
         return 0;
     return sender_result(
         L, "mw.service_check",
-        mw__sender_service_check(sb->sender, name, (int)status, tags, ntags, message));
+        sb->out.ops->service_check(sb->out.ud, name, (int)status, tags, ntags, message));
 }
 
 /* Reads the optional string field `k` of the table at 1 into `out`; the
@@ -243,9 +242,9 @@ static int api_event(lua_State *L)
     if (!ev.title.p)
         return luaL_error(L, "mw.event: 'title' is required");
     mw__sandbox *sb = sandbox(L);
-    if (!sb->sender)
+    if (!sb->out.ops)
         return 0;
-    return sender_result(L, "mw.event", mw__sender_event(sb->sender, &ev));
+    return sender_result(L, "mw.event", sb->out.ops->event(sb->out.ud, &ev));
 }
 
 /* ------------------------------------------------------------- logging */
@@ -474,8 +473,8 @@ static const luaL_Reg mw_funcs[] = {
     {"warning", api_warning},
     {"time", api_time},
     {"engine_stats", api_engine_stats},
-    {"sleep", mw__cio_sleep},
-    {"time_left", mw__cio_time_left},
+    {"sleep", mw__net_sleep},
+    {"time_left", mw__net_time_left},
     {NULL, NULL},
 };
 

@@ -46,7 +46,7 @@
  */
 #include "lua/sandbox_int.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
 
 #include <errno.h>
 #include <math.h>

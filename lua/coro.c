@@ -140,7 +140,7 @@ static int pass_preemption(lua_State *L, lua_State *co, int co_idx, int r, lua_K
             return lua_yieldk(L, 0, 0, k); /* sb->preempt_yield stays set */
         }
         if (sb->io_yield) /* I/O cannot be waited for here: fail it */
-            mw__cio_fail(sb, "cannot wait for I/O here (inside a metamethod, "
+            mw__net_fail(sb, "cannot wait for I/O here (inside a metamethod, "
                              "iterator or callback that cannot yield)");
         sb->preempt_yield = 0;
         sb->io_yield = 0;

@@ -14,7 +14,7 @@
  */
 #include "lua/sandbox_int.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
 
 #include <limits.h>
 

@@ -17,13 +17,13 @@
  * them this file only reads values and stores into registry slots that
  * already exist, which never allocates.
  *
- * The sandbox owns its state and its strings; the sender, log and stats
+ * The sandbox owns its state and its strings; the sample destination, log and stats
  * callback are the engine's.
  */
 #include "lua/sandbox_int.h"
 
-#include "core/diag.h"
-#include "core/util.h"
+#include "core/base/diag.h"
+#include "core/base/util.h"
 
 #include <errno.h>
 #include <lualib.h>
@@ -107,7 +107,7 @@ static void set_nomem_error(mw__sandbox *sb)
 
 static void set_timeout_error(mw__sandbox *sb)
 {
-    const char *what = mw__cio_what(sb);
+    const char *what = mw__net_what(sb);
     if (what)
         set_error(sb, "timeout: run exceeded its time budget of %.3g s (waiting for %s)",
                   sb->budget, what);
@@ -422,7 +422,7 @@ mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
     sb->mem.sb = sb;
     sb->check = mw__strdup(o->check ? o->check : "");
     sb->check_id = mw__strdup(o->check_id ? o->check_id : "");
-    sb->sender = o->sender;
+    sb->out = o->out;
     sb->log = o->log;
     sb->stats_fn = o->stats_fn;
     sb->stats_ud = o->stats_ud;
@@ -461,7 +461,7 @@ void mw__sandbox_free(mw__sandbox *sb)
 {
     if (!sb)
         return;
-    mw__cio_stop(sb);
+    mw__net_stop(sb);
     if (sb->L)
         lua_close(sb->L);
     free(sb->check);
@@ -507,7 +507,7 @@ static int run_body_k(lua_State *L, int status, lua_KContext stage)
  * runs (it could not be stopped once the run is out of its budget). */
 static void end_run(mw__sandbox *sb)
 {
-    mw__cio_stop(sb);
+    mw__net_stop(sb);
     sb->co = NULL;
     sb->idle_co = NULL;
     sb->nargs = 0;

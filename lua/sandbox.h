@@ -38,11 +38,11 @@
 #ifndef MW_SANDBOX_H
 #define MW_SANDBOX_H
 
-#include "core/diag.h"
-#include "core/http.h"
-#include "core/log.h"
-#include "core/loop.h"
-#include "core/sender.h"
+#include "core/base/diag.h"
+#include "core/base/http.h"
+#include "core/base/log.h"
+#include "core/base/loop.h"
+#include "lua/samples.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -94,7 +94,7 @@ typedef struct mw__sandbox_opts {
     const cJSON *instance;    /* copied into self.instance */
     const cJSON *init_config; /* copied into self.init_config */
     size_t mem_cap;           /* bytes; 0 = 16 MiB */
-    mw__sender *sender;       /* borrowed; outlives the sandbox */
+    mw__sample_out out;       /* where samples go; its `ud` outlives the sandbox */
     const mw__log *log;       /* borrowed */
     mw__stats_fn stats_fn;    /* may be NULL */
     void *stats_ud;

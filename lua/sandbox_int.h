@@ -3,7 +3,7 @@
  * struct, the budget hooks, and the openers of the restricted libraries.
  *
  * Not for use outside lua/. The sandbox owns its lua_State and every
- * string in this struct; the sender, log and stats callback are borrowed
+ * string in this struct; the sample destination, log and stats callback are borrowed
  * from the engine. Fields marked "slot lock" are written by the worker and
  * read by the watchdog only while holding the lock of the slot the
  * sandbox is attached to. Fields marked "signal" are also read by the
@@ -44,7 +44,7 @@ struct mw__sandbox {
     lua_State *L;
     char *check;
     char *check_id;
-    mw__sender *sender;
+    mw__sample_out out;
     const mw__log *log;
     mw__stats_fn stats_fn;
     void *stats_ud;
@@ -72,7 +72,7 @@ struct mw__sandbox {
     unsigned warnings;
     char *err; /* malloc'd; NULL = "" */
 
-    /* I/O (io.c), all on the loop thread of `io` */
+    /* I/O (net.c), all on the loop thread of `io` */
     const mw__io_env *io;
     void (*wake)(void *ud);
     void *wake_ud;
@@ -128,23 +128,38 @@ int mw__api_print(lua_State *L);
 /* Pushes a read-only view of the table at `idx`. */
 void mw__push_readonly(lua_State *L, int idx);
 
-/* ---- io.c: mw.http, mw.tcp, mw.sleep. Each I/O call starts an operation
+/* ---- net.c: mw.http, mw.tcp, mw.sleep. Each I/O call starts an operation
  * (sb->op), sets sb->io_yield and yields; the operation's completion
  * calls sb->wake, and the resumed continuation pushes its results. */
 extern const luaL_Reg mw__http_funcs[]; /* request, get */
 extern const luaL_Reg mw__tcp_funcs[];  /* connect */
-int mw__cio_sleep(lua_State *L);
+int mw__net_sleep(lua_State *L);
 /* mw.time_left(): seconds until the current run's deadline (0 outside a
  * run). */
-int mw__cio_time_left(lua_State *L);
+int mw__net_time_left(lua_State *L);
 /* Cancels the pending operation (if any) and closes every open socket of
  * the sandbox: the run is being stopped. */
-void mw__cio_stop(mw__sandbox *sb);
+void mw__net_stop(mw__sandbox *sb);
 /* Fails the pending operation at once with `why` (it cannot be waited for
  * here), so that resuming the caller returns nil, why. */
-void mw__cio_fail(mw__sandbox *sb, const char *why);
+void mw__net_fail(mw__sandbox *sb, const char *why);
 /* What the pending operation waits for ("GET http://..."), or NULL. */
-const char *mw__cio_what(const mw__sandbox *sb);
+const char *mw__net_what(const mw__sandbox *sb);
+
+/* ---- openmetrics_lua.c
+ *
+ * Pushes the read-only `mw.openmetrics` table (for lua/api.c):
+ *   submit(text [, opts]) -> submitted, skipped
+ *     opts: namespace, raw_metric_prefix, metrics, exclude_metrics,
+ *     exclude_labels, include_labels, rename_labels, tags,
+ *     collect_histogram_buckets (alias send_histograms_buckets),
+ *     type_overrides, globs. A bad option raises, naming it. Samples go
+ *     to the sandbox's sample destination; skipped = malformed lines + refused
+ *     samples, reported once per call as a warning (mw.warning).
+ *   parse(text) -> {{name=, type=, help=, unit=, samples={{name=,
+ *     labels={...}, value=}, ...}}, ...}, skipped
+ */
+int mw__open_openmetrics(lua_State *L);
 
 /* ---- json.c */
 

@@ -16,9 +16,9 @@
  *
  * Usage: bench_aggregator [samples per run]
  */
-#include "core/aggregator.h"
-#include "core/sender.h"
-#include "core/util.h"
+#include "core/base/util.h"
+#include "core/pipeline/aggregator.h"
+#include "core/pipeline/sender.h"
 
 #include <pthread.h>
 #include <stdio.h>

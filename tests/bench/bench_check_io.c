@@ -25,7 +25,7 @@
 #include "moonwatch.h"
 #include "bench.h"
 #include "core/engine.h"
-#include "core/util.h"
+#include "core/base/util.h"
 
 #include <libgen.h>
 #include <fcntl.h>

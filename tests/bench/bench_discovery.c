@@ -32,7 +32,7 @@
 #include "moonwatch.h"
 #include "bench.h"
 #include "core/engine.h"
-#include "core/util.h"
+#include "core/base/util.h"
 #include "tests/support/fake_dockerd.h"
 
 #include <dirent.h>

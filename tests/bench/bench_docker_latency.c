@@ -15,7 +15,7 @@
  */
 #include "moonwatch.h"
 #include "bench.h"
-#include "core/util.h"
+#include "core/base/util.h"
 
 #include <inttypes.h>
 #include <pthread.h>

@@ -13,7 +13,7 @@
 #include "moonwatch.h"
 #include "bench.h"
 #include "core/engine.h"
-#include "core/util.h"
+#include "core/base/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

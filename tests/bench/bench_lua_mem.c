@@ -4,7 +4,7 @@
  * RSS growth per instance (from /proc/self/statm) and the average
  * mw__sandbox_mem(). Prints figures; asserts nothing.
  */
-#include "core/util.h"
+#include "core/base/util.h"
 #include "lua/sandbox.h"
 
 #include <malloc.h>

@@ -13,7 +13,7 @@
  * Usage: bench_lua_runaway [runaway_runs=20] [budget_s=1.0] [checks=50]
  * [interval_s=0.1] [slice_s=0.002]. Prints figures; asserts nothing.
  */
-#include "core/util.h"
+#include "core/base/util.h"
 #include "lua/sandbox.h"
 
 #include <stdio.h>

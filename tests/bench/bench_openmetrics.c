@@ -22,10 +22,10 @@
  */
 #include "bench.h"
 
-#include "core/aggregator.h"
-#include "core/sender.h"
-#include "core/util.h"
-#include "lua/openmetrics.h"
+#include "core/base/util.h"
+#include "core/pipeline/aggregator.h"
+#include "core/pipeline/sender.h"
+#include "lua/openmetrics_scrape.h"
 #include "lua/sandbox_int.h"
 
 #include <stdarg.h>
@@ -205,7 +205,8 @@ static size_t scrape(rig *r, const text *t)
         fprintf(stderr, "scraper: %s\n", err);
         exit(1);
     }
-    mw__om_submit(sc, r->snd, t->p, t->n, NULL, NULL, &res);
+    mw__sample_out out = mw__sender_out(r->snd);
+    mw__om_submit(sc, &out, t->p, t->n, NULL, NULL, &res);
     mw__om_scraper_free(sc);
     mw__sender_commit(r->snd, r->now);
     r->now += 15;
@@ -236,7 +237,7 @@ static mw__sandbox *lua_sandbox(rig *r, mw__log *log)
                           .script = script,
                           .script_len = sizeof(script) - 1,
                           .mem_cap = (size_t)64 << 20,
-                          .sender = r->snd,
+                          .out = mw__sender_out(r->snd),
                           .log = log};
     char *err = NULL;
     mw__sandbox *sb = mw__sandbox_new(&o, &err);

@@ -7,7 +7,8 @@
  * reparsed canonical is itself), which is what keeps instance ids stable
  * across reloads; the id of the reparsed canonical equals the original's.
  */
-#include "core/instance.h"
+#include "core/base/json.h"
+#include "core/pipeline/instance.h"
 
 #include <math.h>
 #include <stdint.h>

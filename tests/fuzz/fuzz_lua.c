@@ -10,9 +10,9 @@
  * state must stay within its cap. Loading time is bounded by the
  * sandbox's own load timeout.
  */
-#include "core/aggregator.h"
-#include "core/sender.h"
-#include "core/util.h"
+#include "core/base/util.h"
+#include "core/pipeline/aggregator.h"
+#include "core/pipeline/sender.h"
 #include "lua/sandbox.h"
 
 #include <stdint.h>
@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                           .script = text,
                           .script_len = len,
                           .mem_cap = MEM_CAP,
-                          .sender = sender};
+                          .out = mw__sender_out(sender)};
     char *err = NULL;
     mw__sandbox *sb = mw__sandbox_new(&o, &err);
     if (!sb && !err)

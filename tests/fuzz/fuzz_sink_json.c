@@ -8,7 +8,7 @@
  * every string that was valid UTF-8 byte for byte (invalid bytes become
  * U+FFFD, so those are only checked to parse).
  */
-#include "core/sink.h"
+#include "core/pipeline/sink_json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -8,8 +8,8 @@
  * same bytes also go through mw__yaml_parse() directly, which must agree
  * with the file path on success or failure.
  */
+#include "core/base/yaml.h"
 #include "discovery/template.h"
-#include "discovery/yaml.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  */
 #include "mini_httpd.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

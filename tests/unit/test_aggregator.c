@@ -3,8 +3,8 @@
  * each metric type, histogram aggregates and percentiles, context
  * identity, expiry, only-updated flushing, queued service checks/events.
  */
-#include "core/aggregator.h"
-#include "core/util.h"
+#include "core/pipeline/aggregator.h"
+#include "core/base/util.h"
 #include "test.h"
 
 #include <stdio.h>

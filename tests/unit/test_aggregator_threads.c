@@ -3,8 +3,8 @@
  * aggregator, through senders and straight through mw__agg_metric, while
  * the main thread flushes; the summed counts must come out exact.
  */
-#include "core/aggregator.h"
-#include "core/sender.h"
+#include "core/pipeline/aggregator.h"
+#include "core/pipeline/sender.h"
 #include "test.h"
 
 #include <pthread.h>

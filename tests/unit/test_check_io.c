@@ -17,7 +17,7 @@
  */
 #include "moonwatch.h"
 #include "core/engine.h"
-#include "core/util.h"
+#include "core/base/util.h"
 #include "tests/support/mini_httpd.h"
 #include "test.h"
 #include "tmptree.h"

@@ -8,8 +8,8 @@
  * Each decoded line becomes one text record ("ok ..." with every field, or
  * "error: ..."), so whole streams compare with one strcmp per line.
  */
-#include "core/util.h"
-#include "discovery/docker_events.h"
+#include "core/base/util.h"
+#include "discovery/docker/docker_events.h"
 #include "test.h"
 
 #include <inttypes.h>

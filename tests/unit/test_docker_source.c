@@ -13,13 +13,13 @@
  * (upserts per id, live or not), so the tests compare that table with the
  * set the fake engine is running.
  */
-#include "core/aggregator.h"
-#include "core/buf.h"
-#include "core/http.h"
-#include "core/loop.h"
-#include "core/util.h"
-#include "discovery/docker.h"
-#include "discovery/docker_events.h"
+#include "core/pipeline/aggregator.h"
+#include "core/base/buf.h"
+#include "core/base/http.h"
+#include "core/base/loop.h"
+#include "core/base/util.h"
+#include "discovery/docker/docker.h"
+#include "discovery/docker/docker_events.h"
 #include "discovery/filter.h"
 #include "tests/support/fake_dockerd.h"
 #include "test.h"
@@ -265,6 +265,17 @@ static int h_fake(harness *h, const char *api, const char *min_api)
     return h->loop && h->http && h->log.fd >= 0 ? 0 : -1;
 }
 
+/* What the engine does with the source's records: queued for the next
+ * flush under its host name (here the aggregator's). */
+static mw_code cb_record(void *ud, const mw_record *rec)
+{
+    harness *h = ud;
+    mw_record r = *rec;
+    if (!r.host)
+        r.host = mw__agg_host(h->agg);
+    return mw__agg_record(h->agg, &r);
+}
+
 static int h_source(harness *h, tweak_fn tweak, void *ud)
 {
     mw__docker_opts o = {0};
@@ -275,13 +286,13 @@ static int h_source(harness *h, tweak_fn tweak, void *ud)
     o.loop = h->loop;
     o.http = h->http;
     o.log = &h->log;
-    o.agg = h->agg;
     o.request_timeout = 5;
     o.self_id = "";
     o.cbs.upsert = cb_upsert;
     o.cbs.remove = cb_remove;
     o.cbs.synced = cb_synced;
     o.cbs.connected = cb_connected;
+    o.cbs.record = h->agg ? cb_record : NULL;
     o.cbs.ud = h;
     if (tweak)
         tweak(&o, ud);

@@ -7,7 +7,7 @@
  */
 #include "moonwatch.h"
 #include "core/engine.h"
-#include "core/util.h"
+#include "core/base/util.h"
 #include "test.h"
 #include "tmptree.h"
 

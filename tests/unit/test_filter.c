@@ -10,7 +10,7 @@
  * allocation failing in turn (malloc interposed by failalloc.h):
  * NULL or a working filter, and no leak.
  */
-#include "core/util.h"
+#include "core/base/util.h"
 #include "discovery/filter.h"
 #include "test.h"
 

@@ -20,10 +20,10 @@
  * The loop is always driven in bounded steps (count and time), so a
  * regression fails a CHECK instead of hanging.
  */
-#include "core/buf.h"
-#include "core/http.h"
-#include "core/loop.h"
-#include "core/util.h"
+#include "core/base/buf.h"
+#include "core/base/http.h"
+#include "core/base/loop.h"
+#include "core/base/util.h"
 #include "test.h"
 
 #include <arpa/inet.h>

@@ -9,8 +9,8 @@
  * ("check source init=<json> instances=<json> [ignore_ad_tags]"), then
  * "disable_files", then "error: ..." lines - and compared whole.
  */
-#include "core/buf.h"
-#include "core/util.h"
+#include "core/base/buf.h"
+#include "core/base/util.h"
 #include "discovery/labels.h"
 #include "test.h"
 

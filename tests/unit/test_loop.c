@@ -3,8 +3,8 @@
  * timers from callbacks, descriptors, idle callbacks, cross-thread posts
  * and the hosted-mode descriptor.
  */
-#include "core/loop.h"
-#include "core/util.h"
+#include "core/base/loop.h"
+#include "core/base/util.h"
 #include "test.h"
 
 #include <poll.h>

@@ -6,8 +6,8 @@
  */
 #include "test.h"
 
-#include "core/aggregator.h"
-#include "core/util.h"
+#include "core/base/util.h"
+#include "core/pipeline/aggregator.h"
 #include "lua/sandbox.h"
 
 #include <stdio.h>
@@ -56,7 +56,7 @@ static mw__sandbox *make(env *e, const char *body, mw__stats_fn fn)
         .chunkname = "=chk",
         .script = src,
         .script_len = strlen(src),
-        .sender = e->sender,
+        .out = mw__sender_out(e->sender),
         .log = &e->log,
         .stats_fn = fn,
     };

@@ -11,9 +11,9 @@
  * init=<json> instance=<json>" or "check source#index unresolved:
  * <reason>"), then "problem: ..." lines, and compared whole.
  */
-#include "core/buf.h"
-#include "core/diag.h"
-#include "core/util.h"
+#include "core/base/buf.h"
+#include "core/base/diag.h"
+#include "core/base/util.h"
 #include "discovery/match.h"
 #include "test.h"
 #include "tests/support/svc_spec.h"

@@ -22,9 +22,10 @@
 #include "failalloc.h"
 #include "test.h"
 
-#include "core/aggregator.h"
-#include "core/util.h"
-#include "lua/openmetrics.h"
+#include "core/base/util.h"
+#include "core/pipeline/aggregator.h"
+#include "core/pipeline/sender.h"
+#include "lua/openmetrics_scrape.h"
 #include "lua/sandbox_int.h"
 
 #include <stdio.h>
@@ -32,6 +33,9 @@
 #include <string.h>
 
 /* A literal as an mw__str: NS in initializers, STR in expressions. */
+/* A sender as the scraper's sample destination, for one call. */
+#define OUT(snd) (&(mw__sample_out){mw__sender_out(snd).ops, (snd)})
+
 #define NS(s)                                                                                      \
     {                                                                                              \
         (s), sizeof(s) - 1                                                                         \
@@ -506,7 +510,7 @@ static mw__om_result scrape(env *e, const mw__om_config *c, const char *text)
     CHECK(sc != NULL);
     if (!sc)
         return r;
-    CHECK(mw__om_submit(sc, e->snd, text, strlen(text), NULL, NULL, &r) == MW_OK);
+    CHECK(mw__om_submit(sc, OUT(e->snd), text, strlen(text), NULL, NULL, &r) == MW_OK);
     mw__om_scraper_free(sc);
     mw__sender_commit(e->snd, e->now);
     e->now += 10;
@@ -816,7 +820,7 @@ static void test_sender_refusals(void)
     char err[128];
     mw__om_scraper *sc = mw__om_scraper_new(&c, err, sizeof(err));
     mw__om_result r;
-    CHECK(mw__om_submit(sc, e.snd, text, n, NULL, NULL, &r) == MW_OK);
+    CHECK(mw__om_submit(sc, OUT(e.snd), text, n, NULL, NULL, &r) == MW_OK);
     CHECK(r.submitted == 1 && r.rejected == 2);
     CHECK(r.first_bad_line == 2);
     /* without a sender: counted, not validated */
@@ -840,7 +844,7 @@ static void test_sender_full(void)
     char err[128];
     mw__om_scraper *sc = mw__om_scraper_new(&c, err, sizeof(err));
     mw__om_result r;
-    CHECK(mw__om_submit(sc, snd, text, n, NULL, NULL, &r) == MW_ENOMEM);
+    CHECK(mw__om_submit(sc, OUT(snd), text, n, NULL, NULL, &r) == MW_ENOMEM);
     CHECK(r.submitted > 0 && r.submitted < 1000);
     mw__om_scraper_free(sc);
     mw__sender_free(snd);
@@ -983,7 +987,7 @@ static void test_allocation_failures(void)
     mw__om_scraper *warm = mw__om_scraper_new(&c, err0, sizeof(err0));
     mw__om_result r0;
     /* the sender keeps its buffers between runs: grow them first */
-    CHECK(warm && mw__om_submit(warm, snd, selection_text, strlen(selection_text), NULL, NULL,
+    CHECK(warm && mw__om_submit(warm, OUT(snd), selection_text, strlen(selection_text), NULL, NULL,
                                 &r0) == MW_OK);
     mw__om_scraper_free(warm);
     mw__sender_discard(snd);
@@ -994,7 +998,7 @@ static void test_allocation_failures(void)
         failalloc_arm(n);
         mw__om_scraper *sc = mw__om_scraper_new(&c, err, sizeof(err));
         mw_code rc =
-            sc ? mw__om_submit(sc, snd, selection_text, strlen(selection_text), NULL, NULL, &r)
+            sc ? mw__om_submit(sc, OUT(snd), selection_text, strlen(selection_text), NULL, NULL, &r)
                : MW_ENOMEM;
         mw__om_scraper_free(sc);
         failalloc_disarm();
@@ -1034,7 +1038,7 @@ static int lenv_init(lenv *l)
         .chunkname = "=test",
         .script = script,
         .script_len = sizeof(script) - 1,
-        .sender = l->e.snd,
+        .out = mw__sender_out(l->e.snd),
         .log = &l->log,
     };
     char *err = NULL;

@@ -7,7 +7,7 @@
  * share one instance, refusals and unresolved configs are kept with their
  * reason, and freeing unschedules whatever is left.
  */
-#include "core/util.h"
+#include "core/base/util.h"
 #include "discovery/reconcile.h"
 #include "test.h"
 #include "tests/support/svc_spec.h"

@@ -10,7 +10,7 @@
  */
 #include "test.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "lua/sandbox.h"
 
 #include <stdio.h>

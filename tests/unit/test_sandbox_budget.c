@@ -9,7 +9,7 @@
  */
 #include "test.h"
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "lua/sandbox.h"
 #include "lua/sandbox_int.h"
 

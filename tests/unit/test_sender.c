@@ -3,10 +3,10 @@
  * check identity on records, the byte cap, validation, service checks and
  * events, commit and discard.
  */
-#include "core/aggregator.h"
-#include "core/buf.h"
-#include "core/sender.h"
-#include "core/sink.h"
+#include "core/pipeline/aggregator.h"
+#include "core/base/buf.h"
+#include "core/pipeline/sender.h"
+#include "core/pipeline/sink_json.h"
 #include "test.h"
 
 #include <stdlib.h>

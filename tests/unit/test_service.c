@@ -10,7 +10,7 @@
  * run must either build the same service or fail with "out of memory",
  * and leave no allocation behind.
  */
-#include "core/util.h"
+#include "core/base/util.h"
 #include "discovery/service.h"
 #include "test.h"
 

@@ -2,8 +2,9 @@
  * test_sink_json.c - the capped buffer and the JSON-lines format: exact
  * lines for each record type, escaping, number forms, rollback on error.
  */
-#include "core/buf.h"
-#include "core/sink.h"
+#include "core/base/buf.h"
+#include "core/base/json.h"
+#include "core/pipeline/sink_json.h"
 #include "test.h"
 
 #include <cjson/cJSON.h>

@@ -4,8 +4,8 @@
  * names from paths, and finding check files. Fixture trees live in
  * tests/fixtures/templates/{good,bad,checks1,checks2}.
  */
-#include "core/diag.h"
-#include "core/util.h"
+#include "core/base/diag.h"
+#include "core/base/util.h"
 #include "discovery/template.h"
 #include "test.h"
 

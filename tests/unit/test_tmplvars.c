@@ -9,7 +9,7 @@
  * readability) and built field by field, so each test states exactly
  * what the container has.
  */
-#include "core/util.h"
+#include "core/base/util.h"
 #include "discovery/tmplvars.h"
 #include "test.h"
 #include "tests/support/svc_spec.h"

@@ -25,12 +25,13 @@ int main(void)
 
 #else
 
-#include "core/aggregator.h"
-#include "core/instance.h"
-#include "core/sender.h"
-#include "core/util.h"
+#include "core/base/json.h"
+#include "core/base/util.h"
+#include "core/base/yaml.h"
+#include "core/pipeline/aggregator.h"
+#include "core/pipeline/instance.h"
+#include "core/pipeline/sender.h"
 #include "discovery/template.h"
-#include "discovery/yaml.h"
 #include "lua/sandbox.h"
 
 #include <errno.h>
@@ -248,7 +249,7 @@ static int sc_sandbox(void)
         mw__agg_free(agg);
         return 1;
     }
-    o.sender = s;
+    o.out = mw__sender_out(s);
     mw__sandbox *sb = mw__sandbox_new(&o, &err);
     int rc = sb ? 0 : err ? 1 : -1;
     if (sb) {

@@ -2,9 +2,9 @@
  * test_yaml.c - YAML to cJSON: scalar typing, positions, anchors and
  * merges, the expansion and size caps, duplicate keys, error messages.
  */
-#include "core/diag.h"
-#include "core/util.h"
-#include "discovery/yaml.h"
+#include "core/base/diag.h"
+#include "core/base/util.h"
+#include "core/base/yaml.h"
 #include "test.h"
 
 #include <stdlib.h>

@@ -1,0 +1,1523 @@
+/*
+ * http.c - HTTP transfers on one libcurl multi handle driven by an engine
+ * loop: curl's sockets become mw__io watchers (CURLMOPT_SOCKETFUNCTION),
+ * its single timeout one mw__timer (CURLMOPT_TIMERFUNCTION), and every
+ * wake-up is one curl_multi_socket_action() followed by reading the
+ * finished transfers with curl_multi_info_read().
+ *
+ * Re-entrancy: the caller's on_data/on_headers run inside curl's write and
+ * header callbacks, that is inside curl_multi_socket_action(), where a
+ * handle must not be removed from the multi. A transfer cancelled there is
+ * only marked; the curl callbacks then refuse its bytes and it is removed
+ * and freed once curl_multi_socket_action() has returned. mw__http_free()
+ * called from any callback is deferred the same way, to the end of the
+ * loop callback that led to it. New transfers wait on a 0 ms timer (the
+ * "kick") so that nothing is ever reported from inside mw__http_start().
+ *
+ * Transfers with deny_link_local run in a second multi handle, so that
+ * they never reuse a connection (a multi handle's cache) that was opened
+ * without the check: every connection they can get was vetted by
+ * open_socket().
+ *
+ * Connections (CURLOPT_CONNECT_ONLY) each get a multi handle of their own
+ * (a "driver": multi handle, timer, watched sockets). libcurl 7.88 keeps a
+ * finished connect-only connection in its multi handle's connection cache,
+ * reachable by curl_easy_send/recv only while the easy handle stays in that
+ * multi (curl_multi_remove_handle closes it), and there other transfers'
+ * cache pruning closes it: when it has sat unused for CURLOPT_MAXAGE_CONN
+ * (118 s) or its peer has closed, as soon as some transfer opens a new
+ * connection. Alone in its own multi handle nothing else ever prunes it.
+ * After the connect the easy handle stays in its multi handle until
+ * mw__http_conn_close(); curl no longer watches the socket then, so a
+ * connection's wait is a plain mw__io on it.
+ *
+ * Ownership: the mw__http owns its drivers, its requests (easy handle,
+ * outgoing header list, buffered body and response headers), one small
+ * struct per socket curl asks it to watch, and the connections still open
+ * (closed by mw__http_free()). Strings in a mw__http_result are the
+ * request's and live until its `done` returns.
+ */
+#include "core/base/http.h"
+
+#include "core/base/buf.h"
+#include "core/base/util.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+/* Transfers one multi handle takes before its pool opens another (see
+ * pool_pick()). */
+#define DRV_CAP                 128
+#define DEFAULT_MAX_BODY        (10u << 20)
+#define DEFAULT_CONNECT_TIMEOUT 10.0
+#define MAX_REDIRECTS           5
+/* All response headers of one response, stored as "name\0value\0". */
+#define MAX_HEADER_BYTES (256u << 10)
+
+enum { ST_PENDING, ST_RUNNING, ST_DONE };
+enum { KIND_HTTP, KIND_CONN };
+
+typedef struct drv drv;
+
+/* A socket curl asked its driver to watch. */
+typedef struct hsock {
+    mw__io io;
+    drv *d;
+    struct hsock *prev, *next;
+} hsock;
+
+/* One multi handle on the loop: one of the client's transfer pools, or
+ * one connection's. */
+struct drv {
+    mw__http *h;
+    int shared; /* the client's: many transfers */
+    CURLM *multi;
+    mw__timer timer; /* curl's own timeout */
+    hsock *socks;
+    size_t load; /* shared: transfers assigned to it now */
+    drv *next;   /* shared: the next multi handle of its pool */
+};
+
+struct mw__http_req {
+    mw__http *h;
+    mw__http_req *prev, *next;
+    drv *d;   /* the multi handle it runs in */
+    drv *own; /* connections: d, its own, until the connection has it */
+    CURL *easy;
+    struct curl_slist *out_headers;
+    int kind;
+    int state;
+    int in_multi;      /* added to the multi handle */
+    int canceled;      /* freed after curl returns; done never called */
+    int forced;        /* failed outside curl's knowledge: report it */
+    int headers_fired; /* on_headers was called */
+    int follow;        /* follow_redirects */
+    int nredirects;    /* redirects seen that curl will follow */
+    int want_cert;
+    mw_code fail; /* why our callbacks stopped the transfer */
+    double t0, timeout, connect_timeout;
+    size_t max_body;
+    char *target; /* "unix:/path" or "host:port", for connect errors */
+    mw__buf body;
+    mw__buf hdrs;            /* the last response's headers, "name\0value\0"... */
+    mw__http_result *result; /* while its done runs */
+    int (*on_data)(void *ud, const char *p, size_t n);
+    void (*on_headers)(void *ud, long status);
+    void (*done)(void *ud, const mw__http_result *r);
+    void (*conn_done)(void *ud, mw__http_conn *c, const mw__http_result *r);
+    void *ud;
+    char errbuf[CURL_ERROR_SIZE];
+    char refused[96]; /* the first link-local address refused */
+    char msg[512];
+};
+
+struct mw__http_conn {
+    mw__http *h;
+    mw__http_conn *prev, *next;
+    drv *d;     /* its own multi handle, `easy` stays in it until closed */
+    CURL *easy; /* connect-only */
+    curl_socket_t fd;
+    mw__io io; /* the wait; io.fd < 0 when none */
+    void (*ready)(void *ud);
+    void *ready_ud;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct mw__http {
+    mw__loop *loop;
+    drv main;       /* HTTP transfers: the first multi handle of the pool */
+    drv *guarded;   /* those with deny_link_local, made on first use */
+    mw__timer kick; /* adds pending transfers to their multi handles */
+    mw__http_req *head;
+    mw__http_conn *conns;
+    size_t active;
+    int in_curl; /* inside curl_multi_socket_action() */
+    int marked;  /* requests marked cancelled or forced since the last sweep */
+    int busy;    /* inside one of our loop callbacks */
+    int dead;    /* mw__http_free() called while busy */
+};
+
+/* ------------------------------------------------------------- global */
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ------------------------------------------------------------- requests */
+
+static void drv_free(drv *d);
+static drv *pool_pick(mw__http *h, drv *first);
+
+/* Unlinks and frees a request; it must be out of the multi handle. */
+static void req_free(mw__http_req *r)
+{
+    MW_LIST_REMOVE(r->h->head, r);
+    if (r->kind == KIND_HTTP && r->d && r->d->shared)
+        r->d->load--;
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    drv_free(r->own);
+    curl_slist_free_all(r->out_headers);
+    mw__buf_free(&r->body);
+    mw__buf_free(&r->hdrs);
+    free(r->target);
+    free(r);
+}
+
+static mw__http_req *req_of(CURL *easy)
+{
+    char *p = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &p);
+    return (mw__http_req *)(void *)p;
+}
+
+static void req_remove(mw__http_req *r)
+{
+    if (r->in_multi)
+        curl_multi_remove_handle(r->d->multi, r->easy);
+    r->in_multi = 0;
+}
+
+/* Records why the transfer is being stopped; the first reason wins. */
+__attribute__((format(printf, 3, 4))) static void req_fail(mw__http_req *r, mw_code code,
+                                                           const char *fmt, ...)
+{
+    if (r->fail != MW_OK)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+    r->fail = code;
+}
+
+/* Whether curl should stop feeding this transfer. */
+static int req_stopped(const mw__http_req *r)
+{
+    return r->canceled || r->h->dead || r->fail != MW_OK;
+}
+
+/* ------------------------------------------------------------- headers */
+
+static void trim(const char **p, size_t *n)
+{
+    while (*n && (**p == ' ' || **p == '\t')) {
+        (*p)++;
+        (*n)--;
+    }
+    while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t' || (*p)[*n - 1] == '\r' ||
+                  (*p)[*n - 1] == '\n'))
+        (*n)--;
+}
+
+static const char *header_find(const mw__buf *b, const char *name)
+{
+    const char *p = mw__buf_str(b), *end = p + b->len;
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (strcasecmp(p, name) == 0)
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
+/* Stores one "Name: value" line; lines without a colon are skipped. */
+static mw_code header_store(mw__http_req *r, const char *line, size_t n)
+{
+    const char *colon = memchr(line, ':', n);
+    if (!colon)
+        return MW_OK;
+    const char *name = line, *value = colon + 1;
+    size_t nn = (size_t)(colon - line), vn = n - nn - 1;
+    trim(&name, &nn);
+    trim(&value, &vn);
+    size_t mark = r->hdrs.len;
+    if (mw__buf_add(&r->hdrs, name, nn) != MW_OK || mw__buf_addc(&r->hdrs, '\0') != MW_OK ||
+        mw__buf_add(&r->hdrs, value, vn) != MW_OK || mw__buf_addc(&r->hdrs, '\0') != MW_OK) {
+        mw__buf_setlen(&r->hdrs, mark);
+        return MW_ENOMEM;
+    }
+    return MW_OK;
+}
+
+/* Whether curl is about to follow the response whose headers just ended
+ * (its body is then skipped and another response follows). */
+static int will_follow(mw__http_req *r, long status)
+{
+    return r->follow && status >= 300 && status < 400 && header_find(&r->hdrs, "location") &&
+           r->nredirects < MAX_REDIRECTS;
+}
+
+static void fire_headers(mw__http_req *r, long status)
+{
+    r->headers_fired = 1;
+    if (r->on_headers)
+        r->on_headers(r->ud, status);
+}
+
+/* A blank line: the headers of one response are complete. Interim (1xx)
+ * responses and redirects curl follows are not reported. */
+static void headers_end(mw__http_req *r)
+{
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || r->headers_fired)
+        return;
+    if (will_follow(r, status)) {
+        r->nredirects++;
+        return;
+    }
+    fire_headers(r, status);
+}
+
+static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+    mw__http_req *r = ud;
+    size_t n = size * nmemb;
+    if (req_stopped(r))
+        return 0;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        /* A new response (after a 1xx or a redirect): keep only its
+         * headers. */
+        mw__buf_reset(&r->hdrs);
+        return n;
+    }
+    if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n')) {
+        headers_end(r);
+        return req_stopped(r) ? 0 : n;
+    }
+    if (header_store(r, p, n) != MW_OK) {
+        if (r->hdrs.len + n + 2 > r->hdrs.max)
+            req_fail(r, MW_EPARSE, "response headers over %zu bytes", r->hdrs.max);
+        else
+            req_fail(r, MW_ENOMEM, "out of memory storing response headers");
+        return 0;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------- body */
+
+static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+    mw__http_req *r = ud;
+    size_t n = size * nmemb;
+    if (req_stopped(r))
+        return 0;
+    if (!r->headers_fired) {
+        long status = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        fire_headers(r, status);
+        if (req_stopped(r))
+            return 0;
+    }
+    if (r->on_data) {
+        if (r->on_data(r->ud, p, n) != 0)
+            req_fail(r, MW_EIO, "aborted");
+        return req_stopped(r) ? 0 : n;
+    }
+    if (mw__buf_add(&r->body, p, n) != MW_OK) {
+        if (n > r->body.max - r->body.len)
+            req_fail(r, MW_EPARSE, "response body over %zu bytes", r->max_body);
+        else
+            req_fail(r, MW_ENOMEM, "out of memory buffering the response body");
+        return 0;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------- results */
+
+/* "Jan  1 00:00:00 2027 GMT" (OpenSSL's ASN1_TIME_print) to unix
+ * seconds; 0 when it is not that. */
+static double parse_cert_time(const char *s)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char mon[4], tz[4];
+    int day, hh, mm, ss, year;
+    if (sscanf(s, " %3s %d %d:%d:%d %d %3s", mon, &day, &hh, &mm, &ss, &year, tz) != 7 ||
+        strcmp(tz, "GMT") != 0 || strlen(mon) != 3)
+        return 0;
+    const char *m = strstr(months, mon);
+    if (!m || (m - months) % 3 != 0 || day < 1 || day > 31 || hh < 0 || hh > 23 || mm < 0 ||
+        mm > 59 || ss < 0 || ss > 60 || year < 1970 || year > 9999)
+        return 0;
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = (int)(m - months) / 3,
+                    .tm_mday = day,
+                    .tm_hour = hh,
+                    .tm_min = mm,
+                    .tm_sec = ss};
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? 0 : (double)t;
+}
+
+/* The notAfter of the server's certificate (the first of the chain
+ * CURLOPT_CERTINFO gathered); 0 when unknown. */
+static double cert_not_after(CURL *easy)
+{
+    struct curl_certinfo *ci = NULL;
+    if (curl_easy_getinfo(easy, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
+        return 0;
+    for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next)
+        if (strncmp(l->data, "Expire date:", 12) == 0)
+            return parse_cert_time(l->data + 12);
+    return 0;
+}
+
+static void result_error(mw__http_req *r, CURLcode cc, mw__http_result *res)
+{
+    long oserr = 0, status = res->status;
+    curl_off_t connect_time = 0;
+    const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
+
+    curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
+    curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connect_time);
+    res->code = MW_EIO;
+    switch (cc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        res->code = MW_ETIMEOUT;
+        if (connect_time == 0 && (r->timeout == 0 || r->connect_timeout < r->timeout))
+            snprintf(r->msg, sizeof r->msg, "connect to %s: timed out after %.1f s", r->target,
+                     r->connect_timeout);
+        else
+            snprintf(r->msg, sizeof r->msg, "timed out after %.1f s", r->timeout);
+        break;
+    case CURLE_COULDNT_CONNECT:
+        /* curl only knows it got no socket: say why */
+        if (r->refused[0])
+            snprintf(r->msg, sizeof r->msg, "%s", r->refused);
+        else
+            snprintf(r->msg, sizeof r->msg, "connect to %s: %s", r->target,
+                     oserr ? strerror((int)oserr) : why);
+        break;
+    case CURLE_FILESIZE_EXCEEDED:
+        res->code = MW_EPARSE;
+        snprintf(r->msg, sizeof r->msg, "response body over %zu bytes", r->max_body);
+        break;
+    case CURLE_OUT_OF_MEMORY:
+        res->code = MW_ENOMEM;
+        snprintf(r->msg, sizeof r->msg, "out of memory");
+        break;
+    case CURLE_TOO_MANY_REDIRECTS:
+        snprintf(r->msg, sizeof r->msg, "more than %d redirects", MAX_REDIRECTS);
+        break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        if (status >= 300 && status < 400 && header_find(&r->hdrs, "location")) {
+            snprintf(r->msg, sizeof r->msg, "redirect to %.300s refused (http and https only)",
+                     header_find(&r->hdrs, "location"));
+            break;
+        }
+        /* fall through */
+    default:
+        snprintf(r->msg, sizeof r->msg, "%s", why);
+        break;
+    }
+}
+
+static void result_fill(mw__http_req *r, CURLcode cc, mw__http_result *res)
+{
+    memset(res, 0, sizeof *res);
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res->status);
+    res->body = mw__buf_str(&r->body);
+    res->len = r->body.len;
+    res->elapsed = mw__mono() - r->t0;
+    if (r->want_cert)
+        res->cert_not_after = cert_not_after(r->easy);
+    if (r->fail != MW_OK) {
+        res->code = r->fail;
+        res->error = r->msg;
+    } else if (cc != CURLE_OK) {
+        result_error(r, cc, res);
+        res->error = r->msg;
+    }
+    if (res->code != MW_OK) {
+        res->body = "";
+        res->len = 0;
+    }
+}
+
+static mw__http_conn *conn_new(mw__http_req *r, mw__http_result *res);
+
+/* Reports a finished transfer and frees it. A connection made keeps its
+ * easy handle in its multi handle (removing it would close it). */
+static void req_complete(mw__http *h, mw__http_req *r, CURLcode cc)
+{
+    mw__http_result res;
+
+    if (r->canceled) {
+        req_remove(r);
+        req_free(r);
+        return;
+    }
+    if (r->kind == KIND_HTTP)
+        req_remove(r);
+    result_fill(r, cc, &res);
+    r->state = ST_DONE;
+    h->active--;
+    if (r->kind == KIND_CONN) {
+        mw__http_conn *c = res.code == MW_OK ? conn_new(r, &res) : NULL;
+        req_remove(r); /* unless `c` has it */
+        if (r->conn_done)
+            r->conn_done(r->ud, c, &res);
+    } else if (r->done) {
+        r->result = &res;
+        r->done(r->ud, &res);
+    }
+    req_free(r);
+}
+
+/* After curl returned: report finished transfers of driver `d`, then free
+ * the requests cancelled inside curl's callbacks and report the ones
+ * failed behind curl's back. Stops as soon as the client is being freed. */
+static void reap(mw__http *h, drv *d)
+{
+    CURLMsg *m;
+    int left, shared = d->shared;
+
+    while (!h->dead && (m = curl_multi_info_read(d->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        mw__http_req *r = req_of(m->easy_handle);
+        if (!r)
+            continue;
+        req_complete(h, r, m->data.result);
+        if (!shared)
+            break; /* a connection's driver, now freed or handed over */
+    }
+    if (!h->marked)
+        return;
+again:
+    for (mw__http_req *r = h->head, *next; r && !h->dead; r = next) {
+        next = r->next;
+        if (r->state != ST_RUNNING)
+            continue;
+        if (r->canceled) {
+            req_remove(r);
+            req_free(r);
+        } else if (r->forced) {
+            req_complete(h, r, CURLE_OK);
+            goto again; /* `done` may have freed `next` */
+        }
+    }
+    if (!h->dead)
+        h->marked = 0;
+}
+
+/* ------------------------------------------------------------- driving */
+
+static void destroy(mw__http *h);
+
+static void enter(mw__http *h)
+{
+    h->busy++;
+}
+
+static void leave(mw__http *h)
+{
+    if (--h->busy == 0 && h->dead)
+        destroy(h);
+}
+
+/* One wake-up of a driver; `d` may be freed when it returns. */
+static void drive(drv *d, curl_socket_t fd, int flags)
+{
+    mw__http *h = d->h;
+    int running = 0;
+    h->in_curl++;
+    curl_multi_socket_action(d->multi, fd, flags, &running);
+    h->in_curl--;
+    reap(h, d);
+}
+
+static void io_cb(mw__io *io, uint32_t events)
+{
+    hsock *s = io->ud;
+    mw__http *h = s->d->h;
+    int flags = 0;
+
+    if (events & (EPOLLIN | EPOLLHUP))
+        flags |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT)
+        flags |= CURL_CSELECT_OUT;
+    if (events & EPOLLERR)
+        flags |= CURL_CSELECT_ERR;
+    enter(h);
+    drive(s->d, io->fd, flags); /* may free `s` */
+    leave(h);
+}
+
+static void timer_cb(mw__timer *t)
+{
+    drv *d = t->ud;
+    mw__http *h = d->h;
+    enter(h);
+    drive(d, CURL_SOCKET_TIMEOUT, 0); /* may free `d` */
+    leave(h);
+}
+
+/* Adds the pending transfers, then lets curl start the HTTP ones at once
+ * (a connection's multi handle has its timer armed at 0 by the add). */
+static void kick_cb(mw__timer *t)
+{
+    mw__http *h = t->ud;
+    enter(h);
+    for (mw__http_req *r = h->head; r; r = r->next) {
+        if (r->state != ST_PENDING)
+            continue;
+        r->state = ST_RUNNING;
+        CURLMcode mc = curl_multi_add_handle(r->d->multi, r->easy);
+        if (mc == CURLM_OK) {
+            r->in_multi = 1;
+        } else {
+            req_fail(r, mc == CURLM_OUT_OF_MEMORY ? MW_ENOMEM : MW_EIO, "starting transfer: %s",
+                     curl_multi_strerror(mc));
+            r->forced = 1;
+            h->marked++;
+        }
+    }
+    for (drv *d = &h->main; d && !h->dead; d = d->next)
+        drive(d, CURL_SOCKET_TIMEOUT, 0);
+    for (drv *d = h->guarded; d && !h->dead; d = d->next)
+        drive(d, CURL_SOCKET_TIMEOUT, 0);
+    leave(h);
+}
+
+/* CURLMOPT_TIMERFUNCTION: one timer per multi handle. */
+static int curl_timer_fn(CURLM *multi, long ms, void *ud)
+{
+    drv *d = ud;
+    MW_UNUSED(multi);
+    if (ms < 0) {
+        mw__timer_stop(d->h->loop, &d->timer);
+        return 0;
+    }
+    return mw__timer_start(d->h->loop, &d->timer, mw__mono_ns() + (uint64_t)ms * 1000000u);
+}
+
+static uint32_t poll_events(int what)
+{
+    uint32_t ev = 0;
+    if (what & CURL_POLL_IN)
+        ev |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        ev |= EPOLLOUT;
+    return ev;
+}
+
+static void sock_free(drv *d, hsock *s)
+{
+    mw__io_stop(d->h->loop, &s->io);
+    MW_LIST_REMOVE(d->socks, s);
+    free(s);
+}
+
+static hsock *sock_new(drv *d, curl_socket_t fd, uint32_t ev)
+{
+    hsock *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->d = d;
+    if (mw__io_start(d->h->loop, &s->io, fd, ev, io_cb, s) != 0) {
+        free(s);
+        return NULL;
+    }
+    MW_LIST_PUSH(d->socks, s);
+    curl_multi_assign(d->multi, fd, s);
+    return s;
+}
+
+/* The transfer can not be watched: report it once curl has returned. */
+static void sock_failed(CURL *easy, const char *what, int e)
+{
+    mw__http_req *r = req_of(easy);
+    if (!r)
+        return;
+    req_fail(r, e == ENOMEM ? MW_ENOMEM : MW_EIO, "%s socket: %s", what, strerror(e));
+    r->forced = 1;
+    r->h->marked++;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: mirror curl's interest in a socket. */
+static int curl_socket_fn(CURL *easy, curl_socket_t fd, int what, void *ud, void *sockp)
+{
+    drv *d = ud;
+    hsock *s = sockp;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (s)
+            sock_free(d, s);
+        return 0;
+    }
+    uint32_t ev = poll_events(what);
+    if (!s) {
+        if (!sock_new(d, fd, ev)) {
+            sock_failed(easy, "watching", errno);
+            return -1;
+        }
+    } else if (s->io.events != ev && mw__io_modify(d->h->loop, &s->io, ev) != 0) {
+        sock_failed(easy, "re-watching", errno);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sets up a multi handle on the loop; 0, or -1 on OOM (then drv_free()). */
+static int drv_init(drv *d, mw__http *h)
+{
+    d->h = h;
+    mw__timer_init(&d->timer, timer_cb, d);
+    if (!(d->multi = curl_multi_init()) ||
+        curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_fn) != CURLM_OK ||
+        curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, (void *)d) != CURLM_OK ||
+        curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, curl_timer_fn) != CURLM_OK ||
+        curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, (void *)d) != CURLM_OK)
+        return -1;
+    return 0;
+}
+
+/* Cleans up a driver whose easy handles are all removed. */
+static void drv_cleanup(drv *d)
+{
+    if (d->multi)
+        curl_multi_cleanup(d->multi); /* closes connections: REMOVEs sockets */
+    d->multi = NULL;
+    while (d->socks)
+        sock_free(d, d->socks);
+    mw__timer_stop(d->h->loop, &d->timer);
+}
+
+static void drv_free(drv *d)
+{
+    if (!d)
+        return;
+    drv_cleanup(d);
+    free(d);
+}
+
+/* Frees the multi handles that follow `first` in its pool. */
+static void pool_free(drv *first)
+{
+    while (first && first->next) {
+        drv *d = first->next;
+        first->next = d->next;
+        drv_free(d);
+    }
+}
+
+/*
+ * The multi handle of the pool starting at `first` a new transfer goes
+ * to: the first one with fewer than DRV_CAP transfers, else a new one.
+ * curl 7.88 walks every connection of a multi handle's cache each time a
+ * transfer is removed (to close connect-only ones), so one handle with
+ * thousands of transfers costs O(n^2); a pool keeps n at DRV_CAP. Light
+ * loads stay on the first handle and keep reusing its connections. On OOM
+ * the first handle takes the transfer anyway.
+ */
+static drv *pool_pick(mw__http *h, drv *first)
+{
+    drv *last = first;
+    for (drv *d = first; d; d = d->next) {
+        if (d->load < DRV_CAP)
+            return d;
+        last = d;
+    }
+    drv *d = calloc(1, sizeof *d);
+    if (!d)
+        return first;
+    d->shared = 1;
+    if (drv_init(d, h) != 0) {
+        drv_free(d);
+        return first;
+    }
+    last->next = d;
+    return d;
+}
+
+/* ------------------------------------------------------------- link-local */
+
+/* Whether `a` is an address requests may be told to stay away from (the
+ * link-local ranges, where cloud metadata services answer); writes it to
+ * `out` when it is. */
+static int is_link_local(const struct curl_sockaddr *a, char *out, size_t n)
+{
+    static const uint8_t ec2[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
+                                    0,    0,    0,    0,    0, 0, 0x02, 0x54};
+    if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in)) {
+        struct sockaddr_in in;
+        memcpy(&in, &a->addr, sizeof in);
+        if ((ntohl(in.sin_addr.s_addr) >> 16) != 0xa9fe) /* 169.254.0.0/16 */
+            return 0;
+        return inet_ntop(AF_INET, &in.sin_addr, out, (socklen_t)n) != NULL;
+    }
+    if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6)) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, &a->addr, sizeof in6);
+        const uint8_t *b = in6.sin6_addr.s6_addr;
+        if (!(b[0] == 0xfe && (b[1] & 0xc0) == 0x80) && /* fe80::/10 */
+            !(IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr) && b[12] == 169 && b[13] == 254) &&
+            memcmp(b, ec2, sizeof ec2) != 0)
+            return 0;
+        return inet_ntop(AF_INET6, &in6.sin6_addr, out, (socklen_t)n) != NULL;
+    }
+    return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION with deny_link_local: curl asks for a socket
+ * for every address it is about to connect to (after DNS, for each
+ * redirect): none for a link-local one, so nothing is ever sent there. */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    mw__http_req *r = ud;
+    char addr[INET6_ADDRSTRLEN];
+    MW_UNUSED(purpose);
+    if (is_link_local(a, addr, sizeof addr)) {
+        if (!r->refused[0])
+            snprintf(r->refused, sizeof r->refused, "refused: %s is a link-local address", addr);
+        errno = EACCES;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* ------------------------------------------------------------- setup */
+
+__attribute__((format(printf, 2, 3))) static void set_err(char **err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    *err = mw__vsprintf(fmt, ap);
+    va_end(ap);
+}
+
+static const char *url_strerror(CURLUcode uc)
+{
+#if LIBCURL_VERSION_NUM >= 0x075000
+    return curl_url_strerror(uc);
+#else
+    return uc == CURLUE_OUT_OF_MEMORY ? "out of memory" : "malformed URL";
+#endif
+}
+
+/* Accepts http(s) URLs only; sets `*target` to "host:port". */
+static mw_code check_url(const char *url, char **target, char **err)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    mw_code rc = MW_EINVAL;
+
+    if (!u) {
+        set_err(err, "out of memory");
+        return MW_ENOMEM;
+    }
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+    if (uc != CURLUE_OK) {
+        set_err(err, "url \"%.200s\": %s", url, url_strerror(uc));
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+        set_err(err, "url \"%.200s\": scheme \"%s\" not allowed (http and https only)", url,
+                scheme ? scheme : "");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        set_err(err, "url \"%.200s\": no host", url);
+        goto out;
+    }
+    *target = mw__sprintf("%s:%s", host, port);
+    rc = *target ? MW_OK : MW_ENOMEM;
+    if (rc != MW_OK)
+        set_err(err, "out of memory");
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* An HTTP token: no spaces, no control characters. */
+static int is_token(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 127)
+            return 0;
+    return 1;
+}
+
+static mw_code check_opts(const mw__http_opts *o, char **err)
+{
+    if (!o->url) {
+        set_err(err, "url: missing");
+        return MW_EINVAL;
+    }
+    if (o->method && !is_token(o->method)) {
+        set_err(err, "method \"%.40s\": not an HTTP token", o->method);
+        return MW_EINVAL;
+    }
+    if (o->unix_socket && strlen(o->unix_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        set_err(err, "unix socket \"%.200s\": path longer than %zu bytes", o->unix_socket,
+                sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        return MW_EINVAL;
+    }
+    for (size_t i = 0; i < o->nheaders; i++) {
+        const char *hd = o->headers[i];
+        if (!hd || strpbrk(hd, "\r\n") || !strchr(hd, ':')) {
+            set_err(err, "headers[%zu]: not a \"Name: value\" line", i);
+            return MW_EINVAL;
+        }
+    }
+    return MW_OK;
+}
+
+static int has_header(const mw__http_opts *o, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < o->nheaders; i++)
+        if (strncasecmp(o->headers[i], name, n) == 0 && o->headers[i][n] == ':')
+            return 1;
+    return 0;
+}
+
+static mw_code build_headers(mw__http_req *r, const mw__http_opts *o)
+{
+    for (size_t i = 0; i < o->nheaders; i++) {
+        struct curl_slist *l = curl_slist_append(r->out_headers, o->headers[i]);
+        if (!l)
+            return MW_ENOMEM;
+        r->out_headers = l;
+    }
+    /* No "Expect: 100-continue" wait before a larger body. */
+    if (!has_header(o, "Expect")) {
+        struct curl_slist *l = curl_slist_append(r->out_headers, "Expect:");
+        if (!l)
+            return MW_ENOMEM;
+        r->out_headers = l;
+    }
+    return MW_OK;
+}
+
+static CURLcode set_protocols(CURL *e)
+{
+    CURLcode cc = CURLE_UNKNOWN_OPTION;
+#if LIBCURL_VERSION_NUM >= 0x075500
+    cc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (cc == CURLE_OK)
+        cc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#endif
+    if (cc == CURLE_UNKNOWN_OPTION) {
+        /* A libcurl older than its headers, or old headers. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        cc = curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+        if (cc == CURLE_OK)
+            cc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS,
+                                  (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#pragma GCC diagnostic pop
+    }
+    return cc;
+}
+
+static CURLcode set_method(CURL *e, const mw__http_opts *o)
+{
+    const char *m = o->method ? o->method : "GET";
+    CURLcode cc = CURLE_OK;
+
+    if (strcmp(m, "HEAD") == 0)
+        cc = curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (strcmp(m, "GET") != 0 || o->body)
+        cc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    if (cc == CURLE_OK && (o->body || strcmp(m, "POST") == 0)) {
+        cc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        if (cc == CURLE_OK)
+            cc = curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body ? o->body : "");
+    }
+    return cc;
+}
+
+static long ms(double s)
+{
+    return (long)(s * 1000.0 + 0.5);
+}
+
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(e, opt, val);                                                    \
+    } while (0)
+
+static CURLcode set_tls(CURL *e, const mw__http_tls *t)
+{
+    CURLcode cc = CURLE_OK;
+    if (t->no_verify) {
+        SET(CURLOPT_SSL_VERIFYPEER, 0L);
+        SET(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (t->ca_file)
+        SET(CURLOPT_CAINFO, t->ca_file);
+    if (t->client_cert)
+        SET(CURLOPT_SSLCERT, t->client_cert);
+    if (t->client_key)
+        SET(CURLOPT_SSLKEY, t->client_key);
+    return cc;
+}
+
+/* What requests and connections share. */
+static CURLcode set_common(mw__http_req *r, const char *url, const mw__http_tls *tls,
+                           int deny_link_local)
+{
+    CURL *e = r->easy;
+    CURLcode cc = CURLE_OK;
+
+    SET(CURLOPT_PRIVATE, (void *)r);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, ms(r->connect_timeout));
+    if (deny_link_local) {
+        SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        SET(CURLOPT_OPENSOCKETDATA, (void *)r);
+    }
+    if (r->want_cert)
+        SET(CURLOPT_CERTINFO, 1L);
+    if (cc == CURLE_OK)
+        cc = set_tls(e, tls);
+    if (cc == CURLE_OK)
+        cc = set_protocols(e);
+    return cc;
+}
+
+static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
+{
+    CURL *e = r->easy;
+    CURLcode cc = set_common(r, o->url, &o->tls, o->deny_link_local);
+
+    SET(CURLOPT_WRITEFUNCTION, write_cb);
+    SET(CURLOPT_WRITEDATA, (void *)r);
+    SET(CURLOPT_HEADERFUNCTION, header_cb);
+    SET(CURLOPT_HEADERDATA, (void *)r);
+    SET(CURLOPT_HTTPHEADER, r->out_headers);
+    SET(CURLOPT_USERAGENT, "moonwatch/" MW_VERSION);
+    SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    if (r->timeout > 0)
+        SET(CURLOPT_TIMEOUT_MS, ms(r->timeout));
+    if (!o->on_data)
+        SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+    if (o->follow_redirects) {
+        SET(CURLOPT_FOLLOWLOCATION, 1L);
+        SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+    }
+    if (o->unix_socket) {
+        SET(CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
+        SET(CURLOPT_PROXY, ""); /* a local socket never goes through a proxy */
+    }
+    /* Certificate details are only gathered during a handshake: a reused
+     * connection would have none. */
+    if (r->want_cert)
+        SET(CURLOPT_FRESH_CONNECT, 1L);
+    if (cc == CURLE_OK)
+        cc = set_method(e, o);
+    return cc;
+}
+
+/* A connection: connect (and handshake) only, never through a proxy, and
+ * no ALPN, so that the server does not expect HTTP/2. */
+static CURLcode set_conn(mw__http_req *r, const char *url, const mw__http_conn_opts *o)
+{
+    CURL *e = r->easy;
+    CURLcode cc = set_common(r, url, &o->tls_opts, o->deny_link_local);
+
+    SET(CURLOPT_CONNECT_ONLY, 1L);
+    SET(CURLOPT_PROXY, "");
+    if (o->tls)
+        SET(CURLOPT_SSL_ENABLE_ALPN, 0L);
+    return cc;
+}
+
+#undef SET
+
+/* What requests and connections start with. */
+static void req_base(mw__http_req *r, double connect_timeout, size_t max_body)
+{
+    r->t0 = mw__mono();
+    r->connect_timeout = connect_timeout > 0 ? connect_timeout : DEFAULT_CONNECT_TIMEOUT;
+    r->max_body = max_body ? max_body : DEFAULT_MAX_BODY;
+    mw__buf_init(&r->body, r->max_body);
+    mw__buf_init(&r->hdrs, MAX_HEADER_BYTES);
+}
+
+static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
+{
+    req_base(r, o->connect_timeout, o->max_body);
+    r->d = pool_pick(r->h, o->deny_link_local ? r->h->guarded : &r->h->main);
+    r->d->load++;
+    r->timeout = o->timeout > 0 ? o->timeout : 0;
+    r->follow = o->follow_redirects != 0;
+    r->want_cert = o->want_cert != 0;
+    r->on_data = o->on_data;
+    r->on_headers = o->on_headers;
+    r->done = o->done;
+    r->ud = o->ud;
+
+    mw_code rc = check_url(o->url, &r->target, err);
+    if (rc != MW_OK)
+        return rc;
+    if (o->unix_socket) {
+        free(r->target);
+        if (!(r->target = mw__sprintf("unix:%s", o->unix_socket)))
+            goto oom;
+    }
+    if (!(r->easy = curl_easy_init()) || build_headers(r, o) != MW_OK)
+        goto oom;
+    CURLcode cc = set_easy(r, o);
+    if (cc != CURLE_OK) {
+        set_err(err, "url \"%.200s\": %s", o->url, curl_easy_strerror(cc));
+        return cc == CURLE_OUT_OF_MEMORY ? MW_ENOMEM : MW_EINVAL;
+    }
+    return MW_OK;
+oom:
+    set_err(err, "out of memory");
+    return MW_ENOMEM;
+}
+
+/* A host curl takes as it is: a name or an address, nothing of a URL. */
+static int host_ok(const char *host)
+{
+    if (!host || !*host || strlen(host) > 253)
+        return 0;
+    for (const char *p = host; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 || strchr("/?#@[]\\", *p))
+            return 0;
+    return 1;
+}
+
+/* "http://host:port/" or "https://[v6]:port/" (a zone "%eth0" escaped). */
+static char *conn_url(const mw__http_conn_opts *o)
+{
+    const char *scheme = o->tls ? "https" : "http";
+    if (!strchr(o->host, ':'))
+        return mw__sprintf("%s://%s:%u/", scheme, o->host, o->port);
+    const char *zone = strchr(o->host, '%');
+    if (!zone)
+        return mw__sprintf("%s://[%s]:%u/", scheme, o->host, o->port);
+    return mw__sprintf("%s://[%.*s%%25%s]:%u/", scheme, (int)(zone - o->host), o->host, zone + 1,
+                       o->port);
+}
+
+static mw_code conn_init(mw__http_req *r, const mw__http_conn_opts *o, char **err)
+{
+    req_base(r, o->connect_timeout, 0);
+    r->kind = KIND_CONN;
+    r->want_cert = o->tls && o->want_cert;
+    r->conn_done = o->done;
+    r->ud = o->ud;
+    if (!host_ok(o->host)) {
+        set_err(err, "host \"%.200s\": not a host name or address", o->host ? o->host : "");
+        return MW_EINVAL;
+    }
+    if (o->port < 1 || o->port > 65535) {
+        set_err(err, "port %u: out of range", o->port);
+        return MW_EINVAL;
+    }
+    char *url = conn_url(o);
+    if (!url)
+        goto oom;
+    mw_code rc = check_url(url, &r->target, err);
+    if (rc != MW_OK) {
+        free(url);
+        return rc;
+    }
+    if (!(r->own = calloc(1, sizeof *r->own)) || drv_init(r->own, r->h) != 0 ||
+        !(r->easy = curl_easy_init())) {
+        free(url);
+        goto oom;
+    }
+    r->d = r->own;
+    CURLcode cc = set_conn(r, url, o);
+    free(url);
+    if (cc != CURLE_OK) {
+        set_err(err, "connect to %s: %s", r->target, curl_easy_strerror(cc));
+        return cc == CURLE_OUT_OF_MEMORY ? MW_ENOMEM : MW_EINVAL;
+    }
+    return MW_OK;
+oom:
+    set_err(err, "out of memory");
+    return MW_ENOMEM;
+}
+
+/* ------------------------------------------------------------- connections */
+
+/* Takes the connected easy handle (still in its multi handle) and its
+ * driver from `r`; NULL with `res` turned into the failure when that can
+ * not be done. */
+static mw__http_conn *conn_new(mw__http_req *r, mw__http_result *res)
+{
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    mw__http_conn *c = NULL;
+
+    if (curl_easy_getinfo(r->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+        fd == CURL_SOCKET_BAD) {
+        snprintf(r->msg, sizeof r->msg, "connect to %s: no socket after connecting", r->target);
+        res->code = MW_EIO;
+        res->error = r->msg;
+        return NULL;
+    }
+    if (!(c = calloc(1, sizeof *c))) {
+        snprintf(r->msg, sizeof r->msg, "out of memory");
+        res->code = MW_ENOMEM;
+        res->error = r->msg;
+        return NULL;
+    }
+    c->h = r->h;
+    c->fd = fd;
+    c->io.fd = -1;
+    c->easy = r->easy;
+    c->d = r->own;
+    r->easy = NULL;
+    r->own = NULL;
+    r->in_multi = 0;
+    /* libcurl 7.88 stops watching the socket (CURL_POLL_REMOVE) before it
+     * reports the connect done. Should one keep a watcher, drop it, so that
+     * the connection's wait can never collide with it (EEXIST). */
+    for (hsock *s = c->d->socks, *next; s; s = next) {
+        next = s->next;
+        curl_multi_assign(c->d->multi, s->io.fd, NULL);
+        sock_free(c->d, s);
+    }
+    /* Nothing of the request may be reached from curl any more. */
+    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, NULL);
+    curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETFUNCTION, NULL);
+    curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETDATA, NULL);
+    MW_LIST_PUSH(r->h->conns, c);
+    return c;
+}
+
+static void conn_io_cb(mw__io *io, uint32_t events)
+{
+    mw__http_conn *c = io->ud;
+    MW_UNUSED(events);
+    mw__io_stop(c->h->loop, &c->io); /* one-shot */
+    c->ready(c->ready_ud);           /* may close `c`, or free the client */
+}
+
+/* A failed send/recv: curl's own words when it has them (the first error
+ * it wrote stays in the buffer). */
+static const char *conn_error(mw__http_conn *c, CURLcode cc)
+{
+    return c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
+}
+
+static long conn_io_result(mw__http_conn *c, CURLcode cc, size_t n, const char **err)
+{
+    if (cc == CURLE_OK)
+        return n > (size_t)LONG_MAX ? LONG_MAX : (long)n;
+    if (cc == CURLE_AGAIN)
+        return MW_HTTP_AGAIN;
+    if (err)
+        *err = conn_error(c, cc);
+    return MW_HTTP_FAIL;
+}
+
+/* ------------------------------------------------------------- API */
+
+mw__http *mw__http_new(mw__loop *loop)
+{
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK)
+        return NULL;
+    mw__http *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->loop = loop;
+    mw__timer_init(&h->kick, kick_cb, h);
+    h->main.shared = 1;
+    if (drv_init(&h->main, h) != 0) {
+        destroy(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Frees everything; no callback of the caller runs. */
+static void destroy(mw__http *h)
+{
+    h->dead = 1;
+    while (h->head) {
+        req_remove(h->head);
+        req_free(h->head);
+    }
+    while (h->conns)
+        mw__http_conn_close(h->conns);
+    pool_free(&h->main);
+    drv_cleanup(&h->main);
+    pool_free(h->guarded);
+    drv_free(h->guarded);
+    mw__timer_stop(h->loop, &h->kick);
+    free(h);
+}
+
+void mw__http_free(mw__http *h)
+{
+    if (!h)
+        return;
+    if (h->busy) {
+        h->dead = 1; /* destroyed when the loop callback returns */
+        h->active = 0;
+        return;
+    }
+    destroy(h);
+}
+
+/* The multi handle of transfers with deny_link_local; 0, or -1 on OOM. */
+static int guarded(mw__http *h)
+{
+    if (h->guarded)
+        return 0;
+    drv *d = calloc(1, sizeof *d);
+    if (!d)
+        return -1;
+    d->shared = 1;
+    if (drv_init(d, h) != 0) {
+        drv_free(d);
+        return -1;
+    }
+    h->guarded = d;
+    return 0;
+}
+
+/* Links a new request; NULL with `*err` on failure. */
+static mw__http_req *req_new(mw__http *h, char **err)
+{
+    if (err)
+        *err = NULL;
+    if (h->dead) {
+        set_err(err, "http client is being freed");
+        return NULL;
+    }
+    mw__http_req *r = calloc(1, sizeof *r);
+    if (!r) {
+        set_err(err, "out of memory");
+        return NULL;
+    }
+    r->h = h;
+    r->state = ST_PENDING;
+    MW_LIST_PUSH(h->head, r);
+    return r;
+}
+
+/* Arms the kick that starts `r`; NULL with `*err` on failure. */
+static mw__http_req *req_queue(mw__http *h, mw__http_req *r, char **err)
+{
+    if (!mw__timer_active(&h->kick) && mw__timer_start(h->loop, &h->kick, mw__mono_ns()) != 0) {
+        req_free(r);
+        set_err(err, "out of memory");
+        return NULL;
+    }
+    h->active++;
+    return r;
+}
+
+mw__http_req *mw__http_start(mw__http *h, const mw__http_opts *o, char **err)
+{
+    if (err)
+        *err = NULL;
+    if (check_opts(o, err) != MW_OK)
+        return NULL;
+    if (o->deny_link_local && !h->dead && guarded(h) != 0) {
+        set_err(err, "out of memory");
+        return NULL;
+    }
+    mw__http_req *r = req_new(h, err);
+    if (!r)
+        return NULL;
+    if (req_init(r, o, err) != MW_OK) {
+        req_free(r);
+        return NULL;
+    }
+    return req_queue(h, r, err);
+}
+
+mw__http_req *mw__http_connect(mw__http *h, const mw__http_conn_opts *o, char **err)
+{
+    mw__http_req *r = req_new(h, err);
+    if (!r)
+        return NULL;
+    if (conn_init(r, o, err) != MW_OK) {
+        req_free(r);
+        return NULL;
+    }
+    return req_queue(h, r, err);
+}
+
+void mw__http_cancel(mw__http_req *r)
+{
+    if (!r || r->canceled || r->state == ST_DONE || r->h->dead)
+        return;
+    mw__http *h = r->h;
+    r->canceled = 1;
+    h->active--;
+    /* Inside curl (or with a removal impossible now): the reaper frees it
+     * once curl_multi_socket_action() has returned. */
+    if (h->in_curl && r->in_multi) {
+        h->marked++;
+        return;
+    }
+    req_remove(r);
+    req_free(r);
+}
+
+const char *mw__http_header(mw__http_req *r, const char *name)
+{
+    if (!r || !name)
+        return NULL;
+    return header_find(&r->hdrs, name);
+}
+
+void mw__http_header_each(mw__http_req *r, int (*fn)(void *ud, const char *name, const char *value),
+                          void *ud)
+{
+    if (!r || !fn)
+        return;
+    const char *p = mw__buf_str(&r->hdrs), *end = p + r->hdrs.len;
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (fn(ud, p, value) != 0)
+            return;
+        p = value + strlen(value) + 1;
+    }
+}
+
+char *mw__http_take_body(mw__http_req *r, size_t *len)
+{
+    size_t n = 0;
+    char *p = NULL;
+
+    if (len)
+        *len = 0;
+    if (!r || !r->result)
+        return NULL;
+    if (r->result->len == 0) {
+        p = mw__strdup("");
+    } else {
+        p = mw__buf_take(&r->body, &n);
+        /* give back what the doubling left over when that is a lot */
+        char *shrunk = p && n + 1 + 4096 < r->body.cap ? realloc(p, n + 1) : NULL;
+        if (shrunk)
+            p = shrunk;
+    }
+    if (!p)
+        return NULL;
+    r->result->body = "";
+    r->result->len = 0;
+    if (len)
+        *len = n;
+    return p;
+}
+
+long mw__http_conn_send(mw__http_conn *c, const void *p, size_t n, const char **err)
+{
+    size_t sent = 0;
+    if (err)
+        *err = c ? NULL : "not connected";
+    if (!c)
+        return MW_HTTP_FAIL;
+    if (n == 0)
+        return 0;
+    if (n > (size_t)LONG_MAX)
+        n = (size_t)LONG_MAX;
+    CURLcode cc = curl_easy_send(c->easy, p, n, &sent);
+    return conn_io_result(c, cc, sent, err);
+}
+
+long mw__http_conn_recv(mw__http_conn *c, void *p, size_t n, const char **err)
+{
+    size_t got = 0;
+    if (err)
+        *err = c ? NULL : "not connected";
+    if (!c)
+        return MW_HTTP_FAIL;
+    if (n == 0)
+        return 0;
+    if (n > (size_t)LONG_MAX)
+        n = (size_t)LONG_MAX;
+    CURLcode cc = curl_easy_recv(c->easy, p, n, &got);
+    return conn_io_result(c, cc, got, err);
+}
+
+int mw__http_conn_wait(mw__http_conn *c, int want_write, void (*ready)(void *ud), void *ud)
+{
+    uint32_t ev = want_write ? EPOLLOUT : EPOLLIN;
+    if (!c || !ready)
+        return -1;
+    c->ready = ready;
+    c->ready_ud = ud;
+    if (c->io.fd >= 0) {
+        if (c->io.events == ev || mw__io_modify(c->h->loop, &c->io, ev) == 0)
+            return 0;
+        mw__io_stop(c->h->loop, &c->io);
+        return -1;
+    }
+    if (mw__io_start(c->h->loop, &c->io, c->fd, ev, conn_io_cb, c) != 0) {
+        c->io.fd = -1; /* never stop (EPOLL_CTL_DEL) a registration not ours */
+        return -1;
+    }
+    return 0;
+}
+
+void mw__http_conn_wait_cancel(mw__http_conn *c)
+{
+    if (c)
+        mw__io_stop(c->h->loop, &c->io);
+}
+
+void mw__http_conn_close(mw__http_conn *c)
+{
+    if (!c)
+        return;
+    mw__http_conn_wait_cancel(c); /* before curl closes the descriptor */
+    MW_LIST_REMOVE(c->h->conns, c);
+    curl_multi_remove_handle(c->d->multi, c->easy); /* closes the connection */
+    curl_easy_cleanup(c->easy);
+    drv_free(c->d);
+    free(c);
+}
+
+size_t mw__http_multis(const mw__http *h)
+{
+    size_t n = 0;
+    for (const drv *d = h ? &h->main : NULL; d; d = d->next)
+        n++;
+    for (const drv *d = h ? h->guarded : NULL; d; d = d->next)
+        n++;
+    return n;
+}
+
+size_t mw__http_active(const mw__http *h)
+{
+    return h ? h->active : 0;
+}

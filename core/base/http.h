@@ -1,0 +1,195 @@
+/*
+ * http.h - HTTP transfers on an engine loop: one libcurl multi handle
+ * driven by the loop's epoll (CURLMOPT_SOCKETFUNCTION -> mw__io, and
+ * CURLMOPT_TIMERFUNCTION -> one mw__timer), never by a poll over every
+ * transfer. Used by the discovery sources (the Docker Engine API) and by
+ * checks' non-blocking I/O.
+ *
+ * Only http:// and https:// URLs are accepted (also after redirects,
+ * which are not followed unless asked). A request may go over a unix
+ * socket (CURLOPT_UNIX_SOCKET_PATH); the URL's host is then only the
+ * Host header.
+ *
+ * Ownership: a mw__http is owned by whoever made it, lives on one loop
+ * thread and must be freed before its loop. A mw__http_req belongs to the
+ * mw__http until its `done` callback returns (then it is freed) or until
+ * mw__http_cancel() (then `done` is never called). Every callback runs on
+ * the loop thread, never from inside mw__http_start().
+ */
+#ifndef MW_HTTP_H
+#define MW_HTTP_H
+
+#include "moonwatch.h"
+#include "core/base/loop.h"
+
+#include <stddef.h>
+
+typedef struct mw__http mw__http;
+typedef struct mw__http_req mw__http_req;
+
+typedef struct mw__http_result {
+    mw_code code;     /* MW_OK (any HTTP status), MW_ETIMEOUT, MW_EIO
+                       * (connect/transfer failed), MW_ENOMEM, or
+                       * MW_EPARSE (body over max_body) */
+    long status;      /* HTTP status, 0 when none was received */
+    const char *body; /* buffered body, NUL-terminated ("" when none or
+                       * when streamed through on_data); borrowed for the
+                       * callback only */
+    size_t len;
+    /* Human-readable reason when code != MW_OK, without the URL (callers
+     * add their own context): "connect to unix:/run/docker.sock: No such
+     * file or directory", "timed out after 2.0 s", "response body over
+     * 10485760 bytes", "aborted". */
+    const char *error;
+    double elapsed; /* seconds from start to done */
+    /* https with opts.want_cert: the server certificate's notAfter (unix
+     * seconds); 0 when unknown (plain http, no certificate info). */
+    double cert_not_after;
+} mw__http_result;
+
+/* TLS settings shared by requests and connections. */
+typedef struct mw__http_tls {
+    int no_verify;           /* 1: accept any peer certificate and host name */
+    const char *ca_file;     /* PEM bundle; NULL: the system's */
+    const char *client_cert; /* PEM; NULL: none */
+    const char *client_key;  /* PEM; NULL: in client_cert or none */
+} mw__http_tls;
+
+typedef struct mw__http_opts {
+    const char *url;         /* http:// or https:// */
+    const char *unix_socket; /* NULL: TCP */
+    const char *method;      /* NULL: GET */
+    const char *body;        /* request body, copied; NULL: none */
+    size_t body_len;
+    const char *const *headers; /* "Name: value" lines, copied */
+    size_t nheaders;
+    double timeout;         /* whole transfer, seconds; 0: no limit (streams) */
+    double connect_timeout; /* seconds; 0: 10 */
+    size_t max_body;        /* cap on the buffered body; 0: 10 MiB */
+    int follow_redirects;   /* at most 5, http/https only */
+    /* Refuse to connect to link-local addresses (169.254.0.0/16, fe80::/10,
+     * IPv4-mapped forms of those, and the EC2 metadata address
+     * fd00:ec2::254), whatever name resolved to them, also after redirects:
+     * done then reports MW_EIO "refused: <addr> is a link-local address".
+     * The check is made before a socket exists, so nothing is sent there;
+     * such transfers only reuse connections opened with the check. */
+    int deny_link_local;
+    mw__http_tls tls;
+    /* Fill result.cert_not_after (https). Certificate details only come
+     * with a handshake, so the transfer opens a connection of its own. */
+    int want_cert;
+    /* Streaming: when set, body bytes are handed here as they arrive
+     * instead of being buffered; return non-zero to abort the transfer
+     * (done then reports MW_EIO "aborted"). */
+    int (*on_data)(void *ud, const char *p, size_t n);
+    /* Called once when the final response's headers are complete (not
+     * for 1xx interim responses nor for redirects being followed); may be
+     * NULL. */
+    void (*on_headers)(void *ud, long status);
+    void (*done)(void *ud, const mw__http_result *r);
+    void *ud;
+} mw__http_opts;
+
+mw__http *mw__http_new(mw__loop *loop);
+/* Aborts every transfer in flight without calling their `done`. Safe
+ * from any of its callbacks: nothing else is reported then, and the
+ * memory is released when the loop callback returns. */
+void mw__http_free(mw__http *h);
+
+/*
+ * Starts a transfer; returns its handle, or NULL with `*err` (caller
+ * frees) for a refused URL or OOM.
+ */
+mw__http_req *mw__http_start(mw__http *h, const mw__http_opts *o, char **err);
+
+/* Aborts a transfer; its `done` is not called. Safe from any callback of
+ * the same mw__http, including this transfer's own on_data/on_headers. */
+void mw__http_cancel(mw__http_req *r);
+
+/* A response header of a transfer (case-insensitive name), valid inside
+ * its on_headers/on_data/done callbacks; NULL when absent. */
+const char *mw__http_header(mw__http_req *r, const char *name);
+
+/* Calls `fn` for each header of the final response, in order received
+ * (names as sent; values trimmed), inside the transfer's `done` callback;
+ * stops when `fn` returns non-zero. The strings are borrowed for the
+ * call. */
+void mw__http_header_each(mw__http_req *r, int (*fn)(void *ud, const char *name, const char *value),
+                          void *ud);
+
+/* Takes the buffered body (malloc'd, NUL-terminated, `*len` bytes) out of
+ * the result, inside the `done` callback, without a copy; the caller frees
+ * it. An empty or failed result gives a malloc'd "". The result's body is
+ * "" afterwards. NULL on OOM, or outside `done`. */
+char *mw__http_take_body(mw__http_req *r, size_t *len);
+
+/* ------------------------------------------------------------- connections
+ *
+ * A plain TCP or TLS connection opened by libcurl on the loop
+ * (CURLOPT_CONNECT_ONLY: asynchronous DNS, connect timeout, TLS handshake,
+ * the same link-local refusal; never through a proxy, no ALPN), then read
+ * and written without blocking. A connection is owned by whoever it was
+ * handed to and is closed with mw__http_conn_close(); mw__http_free()
+ * closes those still open (their owner must not use them afterwards).
+ *
+ * Reading: call recv until it returns MW_HTTP_AGAIN, and wait for
+ * readability only then. With TLS, bytes already decrypted are held in
+ * the TLS layer while the socket itself has nothing to read, so a wait
+ * before a recv may never end; after MW_HTTP_AGAIN nothing is held back.
+ * A wait may also end with nothing to read (a TLS session ticket, say):
+ * recv then says MW_HTTP_AGAIN again.
+ *
+ * Writing: send may take less than asked. After MW_HTTP_AGAIN on a TLS
+ * connection, send the same bytes again (same start, same length) once
+ * writable, as OpenSSL requires of a retried write.
+ */
+typedef struct mw__http_conn mw__http_conn;
+
+typedef struct mw__http_conn_opts {
+    const char *host; /* name, IPv4 or IPv6 literal (no brackets) */
+    unsigned port;
+    int tls;
+    mw__http_tls tls_opts;
+    double connect_timeout; /* seconds, DNS + connect + handshake; 0: 10 */
+    int deny_link_local;    /* as in mw__http_opts */
+    int want_cert;          /* tls: fill r->cert_not_after */
+    /* On success `c` is the connection (now the caller's) and r->code is
+     * MW_OK; on failure `c` is NULL and r->code/r->error say why, as for
+     * transfers: "connect to 127.0.0.1:6379: Connection refused", "connect
+     * to [::1]:25: timed out after 2.0 s", "refused: 169.254.169.254 is a
+     * link-local address", "SSL certificate problem: ...". */
+    void (*done)(void *ud, mw__http_conn *c, const mw__http_result *r);
+    void *ud;
+} mw__http_conn_opts;
+
+/* Starts connecting; cancel with mw__http_cancel() (then `done` is never
+ * called). NULL with `*err` (caller frees) on a bad argument or OOM. */
+mw__http_req *mw__http_connect(mw__http *h, const mw__http_conn_opts *o, char **err);
+
+/* Non-blocking I/O: returns the bytes moved (recv: 0 at end of stream),
+ * MW_HTTP_AGAIN when it would block, or MW_HTTP_FAIL with `*err` set to a
+ * reason that lives until the connection is closed. No SIGPIPE. */
+#define MW_HTTP_AGAIN (-1L)
+#define MW_HTTP_FAIL  (-2L)
+long mw__http_conn_send(mw__http_conn *c, const void *p, size_t n, const char **err);
+long mw__http_conn_recv(mw__http_conn *c, void *p, size_t n, const char **err);
+
+/* Calls `ready(ud)` once, on the loop thread, when the connection may be
+ * readable (`want_write` 0) or writable (1); also on an error or hang-up,
+ * which the next recv/send reports. One wait at a time; a new wait
+ * replaces the previous one. `ready` may close the connection or free the
+ * client. Returns 0, or -1 on error (no wait then). */
+int mw__http_conn_wait(mw__http_conn *c, int want_write, void (*ready)(void *ud), void *ud);
+void mw__http_conn_wait_cancel(mw__http_conn *c);
+
+/* Closes the connection and frees it (a pending wait is dropped). */
+void mw__http_conn_close(mw__http_conn *c);
+
+/* Multi handles the client's transfers are spread over (it opens one
+ * more for each 128 transfers in flight at once and keeps them). */
+size_t mw__http_multis(const mw__http *h);
+
+/* Transfers in flight. */
+size_t mw__http_active(const mw__http *h);
+
+#endif

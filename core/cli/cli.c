@@ -1,0 +1,531 @@
+/*
+ * cli.c - the commands behind `moonwatch run|check|configcheck|validate` and the
+ * options they share.
+ */
+#include "core/cli/cli.h"
+
+#include "core/base/util.h"
+#include "core/engine.h"
+#include "discovery/template.h"
+#include "lua/sandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------- options */
+
+/* Flags that map onto a config key and take a value. */
+static const struct flag {
+    const char *flag;
+    const char *key;
+} value_flags[] = {
+    {"--checks-dir", "checks_dir"},
+    {"--templates-dir", "templates_dir"},
+    {"--log-level", "log_level"},
+    {"--log-format", "log_format"},
+    {"--flush-interval", "flush_interval"},
+    {"--sink", "sink"},
+    {"--hostname", "hostname"},
+    {"--docker-host", "docker_host"},
+};
+
+static int apply(mw_config *cfg, const char *key, const char *value)
+{
+    char *err = NULL;
+    if (mw_config_set(cfg, key, value, &err) == MW_OK)
+        return 0;
+    fprintf(stderr, "moonwatch: %s\n", err ? err : "out of memory");
+    mw_free(err);
+    return -1;
+}
+
+static int apply_set(mw_config *cfg, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq) {
+        fprintf(stderr, "moonwatch: --set expects KEY=VALUE, got '%s'\n", kv);
+        return -1;
+    }
+    char *key = mw__strndup(kv, (size_t)(eq - kv));
+    int rc = key ? apply(cfg, key, eq + 1) : -1;
+    free(key);
+    return rc;
+}
+
+static int load_file(mw_config *cfg, const char *path)
+{
+    char *err = NULL;
+    if (mw_config_load_file(cfg, path, &err) == MW_OK)
+        return 0;
+    fprintf(stderr, "%s\n", err ? err : "out of memory");
+    mw_free(err);
+    return -1;
+}
+
+/* -c first, so that flags override the file whatever their order. */
+static int load_config_files(int argc, char **argv, mw_config *cfg)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-c") && strcmp(argv[i], "--config"))
+            continue;
+        if (i + 1 >= argc) {
+            fprintf(stderr, "moonwatch: %s needs a file\n", argv[i]);
+            return -1;
+        }
+        if (load_file(cfg, argv[++i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_one(int argc, char **argv, int *i, mw__cli_args *out)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+        (*i)++;
+        return 0;
+    }
+    if (!strcmp(a, "--no-bundled"))
+        return apply(out->cfg, "no_bundled", "true");
+    for (size_t k = 0; k < MW_ARRAY_LEN(value_flags); k++) {
+        if (strcmp(a, value_flags[k].flag))
+            continue;
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "moonwatch: %s needs a value\n", a);
+            return -1;
+        }
+        return apply(out->cfg, value_flags[k].key, argv[++(*i)]);
+    }
+    if (!strcmp(a, "--set")) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "moonwatch: --set needs KEY=VALUE\n");
+            return -1;
+        }
+        return apply_set(out->cfg, argv[++(*i)]);
+    }
+    out->rest[out->nrest++] = argv[*i];
+    return 0;
+}
+
+int mw__cli_common(int argc, char **argv, mw__cli_args *out)
+{
+    memset(out, 0, sizeof *out);
+    out->cfg = mw_config_new();
+    out->rest = calloc((size_t)argc + 1, sizeof *out->rest);
+    if (!out->cfg || !out->rest || load_config_files(argc, argv, out->cfg) != 0)
+        goto fail;
+    for (int i = 0; i < argc; i++)
+        if (parse_one(argc, argv, &i, out) != 0)
+            goto fail;
+    return 0;
+fail:
+    mw__cli_args_free(out);
+    return -1;
+}
+
+void mw__cli_args_free(mw__cli_args *a)
+{
+    mw_config_free(a->cfg);
+    free(a->rest);
+    memset(a, 0, sizeof *a);
+}
+
+static mw_engine *engine_or_die(const mw_config *cfg)
+{
+    char *err = NULL;
+    mw_engine *eng = mw_engine_new(cfg, &err);
+    if (!eng) {
+        fprintf(stderr, "moonwatch: %s\n", err ? err : "cannot create the engine");
+        mw_free(err);
+    }
+    return eng;
+}
+
+/* ------------------------------------------------------------- run */
+
+int mw__cmd_run(int argc, char **argv)
+{
+    mw__cli_args a;
+    if (mw__cli_common(argc, argv, &a) != 0)
+        return 2;
+    if (a.nrest > 0) {
+        fprintf(stderr, "moonwatch run: unexpected argument '%s'\n", a.rest[0]);
+        mw__cli_args_free(&a);
+        return 2;
+    }
+    /* Block the stop signals in every thread; this one waits for them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    mw_engine *eng = engine_or_die(a.cfg);
+    int rc = 1, sig = 0;
+    if (!eng || mw_engine_load(eng) != MW_OK || mw_engine_start(eng) != MW_OK)
+        goto out;
+    mw__info(mw__engine_log(eng), NULL, "moonwatch %s running", MW_VERSION);
+    sigwait(&set, &sig);
+    mw__info(mw__engine_log(eng), NULL, "signal %d: stopping", sig);
+    mw_engine_stop(eng);
+    mw_engine_flush(eng);
+    rc = 0;
+out:
+    mw_engine_free(eng);
+    mw__cli_args_free(&a);
+    return rc;
+}
+
+/* ------------------------------------------------------------- check */
+
+typedef struct check_opts {
+    const char *name;
+    const char *instance;
+    const char *init_config;
+    long times;
+} check_opts;
+
+static int parse_check(mw__cli_args *a, check_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->times = 1;
+    for (int i = 0; i < a->nrest; i++) {
+        const char *x = a->rest[i];
+        const char *v = i + 1 < a->nrest ? a->rest[i + 1] : NULL;
+        if (!strcmp(x, "--instance") || !strcmp(x, "--init-config") || !strcmp(x, "--times")) {
+            if (!v) {
+                fprintf(stderr, "moonwatch check: %s needs a value\n", x);
+                return -1;
+            }
+            i++;
+            if (!strcmp(x, "--instance"))
+                o->instance = v;
+            else if (!strcmp(x, "--init-config"))
+                o->init_config = v;
+            else if ((o->times = strtol(v, NULL, 10)) < 1 || o->times > 1000) {
+                fprintf(stderr, "moonwatch check: --times expects 1..1000\n");
+                return -1;
+            }
+        } else if (!o->name && x[0] != '-') {
+            o->name = x;
+        } else {
+            fprintf(stderr, "moonwatch check: unexpected argument '%s'\n", x);
+            return -1;
+        }
+    }
+    if (!o->name) {
+        fprintf(stderr, "usage: moonwatch check NAME [--instance JSON] [--init-config JSON] "
+                        "[--times N]\n");
+        return -1;
+    }
+    return 0;
+}
+
+static cJSON *parse_json_arg(const char *what, const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    if (!j || !cJSON_IsObject(j)) {
+        fprintf(stderr, "moonwatch check: %s must be a JSON object, got: %s\n", what, text);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+static size_t schedule_one(mw_engine *eng, const char *name, const char *src, const cJSON *inst,
+                           const cJSON *init, const char **ids, size_t n)
+{
+    char *err = NULL;
+    const char *id = NULL;
+    mw_code rc = mw__engine_schedule(eng, name, src, inst, init, &id, &err);
+    if (rc == MW_OK) {
+        ids[n++] = id;
+    } else if (rc != MW_ESTATE) {
+        fprintf(stderr, "%s: %s\n", src, err ? err : mw_strerror(rc));
+    }
+    free(err);
+    return n;
+}
+
+/* The instances to run: --instance, else the check's static configs, else {}. */
+static size_t schedule_check(mw_engine *eng, const check_opts *o, const char **ids, size_t max)
+{
+    size_t n = 0;
+    cJSON *inst = o->instance ? parse_json_arg("--instance", o->instance) : NULL;
+    cJSON *init = o->init_config ? parse_json_arg("--init-config", o->init_config) : NULL;
+    if ((o->instance && !inst) || (o->init_config && !init))
+        goto out;
+    if (inst) {
+        n = schedule_one(eng, o->name, "--instance", inst, init, ids, n);
+        goto out;
+    }
+    mw__template_set set = {0};
+    mw__diag diag = {0};
+    mw__engine_load_templates(eng, &set, &diag);
+    for (size_t t = 0; t < set.n; t++) {
+        if (strcmp(set.v[t].check, o->name) || set.v[t].ad_identifiers)
+            continue;
+        const cJSON *i;
+        cJSON_ArrayForEach(i, set.v[t].instances) if (n < max) n = schedule_one(
+            eng, o->name, set.v[t].file, i, init ? init : set.v[t].init_config, ids, n);
+    }
+    mw__template_set_free(&set);
+    mw__diag_free(&diag);
+    if (n == 0) {
+        cJSON *empty = cJSON_CreateObject();
+        n = schedule_one(eng, o->name, "(no config)", empty, init, ids, n);
+        cJSON_Delete(empty);
+    }
+out:
+    cJSON_Delete(inst);
+    cJSON_Delete(init);
+    return n;
+}
+
+static int run_rounds(mw_engine *eng, const char **ids, size_t n, long times)
+{
+    mw__sched *s = mw__engine_sched(eng);
+    for (long t = 0; t < times; t++) {
+        if (t > 0)
+            sleep(1); /* rates and monotonic counts need time between samples */
+        for (size_t i = 0; i < n; i++)
+            mw__sched_run_now(s, ids[i]);
+        while (mw__sched_running(s) > 0) /* runs may wait on I/O */
+            mw_engine_step(eng, 10);
+    }
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        mw_instance_stats st;
+        if (mw_engine_instance_stats(eng, ids[i], &st) == MW_OK && st.errors > 0)
+            failed = 1;
+    }
+    return failed;
+}
+
+int mw__cmd_check(int argc, char **argv)
+{
+    mw__cli_args a;
+    check_opts o;
+    const char *ids[256];
+    if (mw__cli_common(argc, argv, &a) != 0)
+        return 2;
+    int rc = 2;
+    mw_engine *eng = NULL;
+    if (parse_check(&a, &o) != 0 || !(eng = engine_or_die(a.cfg)))
+        goto out;
+    mw__sched_set_manual(mw__engine_sched(eng), 1);
+    size_t n = schedule_check(eng, &o, ids, MW_ARRAY_LEN(ids));
+    if (n == 0) {
+        rc = 1;
+        goto out;
+    }
+    rc = run_rounds(eng, ids, n, o.times);
+    mw_engine_flush(eng);
+out:
+    mw_engine_free(eng);
+    mw__cli_args_free(&a);
+    return rc;
+}
+
+/* ------------------------------------------------------------- configcheck */
+
+static void print_config_text(const cJSON *o)
+{
+    const cJSON *svc = cJSON_GetObjectItem(o, "service");
+    char *inst = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "instance"));
+    char *init = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "init_config"));
+    printf("=== %s (%s) ===\n", cJSON_GetStringValue(cJSON_GetObjectItem(o, "check")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "id")));
+    printf("source:      %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(o, "source")));
+    if (cJSON_IsString(svc))
+        printf("service:     %s (%s)\n", svc->valuestring,
+               cJSON_GetStringValue(cJSON_GetObjectItem(o, "container_name")));
+    printf("instance:    %s\ninit_config: %s\n\n", inst ? inst : "?", init ? init : "?");
+    cJSON_free(inst);
+    cJSON_free(init);
+}
+
+static void print_unresolved_text(const cJSON *o)
+{
+    printf("%s for %s (%s) from %s: %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(o, "check")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "service")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "container_name")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "source")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "reason")));
+}
+
+static void print_configcheck(const cJSON *doc, int json)
+{
+    if (json) {
+        char *s = cJSON_PrintUnformatted(doc);
+        if (s)
+            printf("%s\n", s);
+        cJSON_free(s);
+        return;
+    }
+    const cJSON *it, *un = cJSON_GetObjectItem(doc, "unresolved");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "resolved")) print_config_text(it);
+    if (cJSON_GetArraySize(un) > 0)
+        printf("=== unresolved ===\n");
+    cJSON_ArrayForEach(it, un) print_unresolved_text(it);
+}
+
+int mw__cmd_configcheck(int argc, char **argv)
+{
+    mw__cli_args a;
+    int json = 0, rc = 1;
+    double timeout = 30;
+    if (mw__cli_common(argc, argv, &a) != 0)
+        return 2;
+    for (int i = 0; i < a.nrest; i++) {
+        if (!strcmp(a.rest[i], "--json")) {
+            json = 1;
+        } else if (!strcmp(a.rest[i], "--timeout") && i + 1 < a.nrest) {
+            timeout = strtod(a.rest[++i], NULL);
+        } else {
+            fprintf(stderr, "usage: moonwatch configcheck [--json] [--timeout SEC]\n");
+            mw__cli_args_free(&a);
+            return 2;
+        }
+    }
+    mw_engine *eng = engine_or_die(a.cfg);
+    char *err = NULL;
+    cJSON *doc = eng ? mw__engine_configcheck(eng, timeout > 0 ? timeout : 30, &err) : NULL;
+    if (doc) {
+        print_configcheck(doc, json);
+        rc = 0;
+    } else if (eng) {
+        fprintf(stderr, "moonwatch configcheck: %s\n", err ? err : "out of memory");
+    }
+    cJSON_Delete(doc);
+    free(err);
+    mw_engine_free(eng);
+    mw__cli_args_free(&a);
+    return rc;
+}
+
+/* ------------------------------------------------------------- validate */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int is_template_file(const char *p)
+{
+    return ends_with(p, ".yaml") || ends_with(p, ".yml") || ends_with(p, ".yaml.default");
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+typedef struct validation {
+    mw__template_set set;
+    mw__diag diag;
+    mw__strlist check_dirs; /* given dirs that hold checks, then bundled */
+    size_t files;
+} validation;
+
+/* Syntax-checks every *.lua in `dir`; returns how many there were. */
+static size_t validate_checks_dir(validation *v, const char *dir)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !ends_with(e->d_name, ".lua"))
+            continue;
+        char *p = mw__sprintf("%s/%s", dir, e->d_name);
+        if (p)
+            mw__sandbox_check_syntax(p, &v->diag);
+        free(p);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void validate_path(validation *v, const char *p)
+{
+    if (is_dir(p)) {
+        if (validate_checks_dir(v, p) > 0)
+            mw__strlist_add(&v->check_dirs, p);
+        mw__templates_load_dir(&v->set, p, &v->diag);
+    } else if (ends_with(p, ".lua")) {
+        mw__sandbox_check_syntax(p, &v->diag);
+    } else if (is_template_file(p)) {
+        char *check = mw__template_check_name(p);
+        if (check)
+            mw__template_load_file(&v->set, p, check, &v->diag);
+        else
+            mw__diag_add(&v->diag, p, 0, 0,
+                         "cannot tell the check's name from the path "
+                         "(expected <check>.d/<file>.yaml or <check>.yaml)");
+        free(check);
+    } else if (access(p, F_OK) != 0) {
+        mw__diag_add(&v->diag, p, 0, 0, "%s", strerror(errno));
+    } else {
+        mw__diag_add(&v->diag, p, 0, 0, "not a template (.yaml) or a check (.lua)");
+    }
+    v->files++;
+}
+
+/* Every template must name a check that exists. */
+static void validate_checks_exist(validation *v, const mw__strlist *extra)
+{
+    for (size_t i = 0; i < extra->n; i++)
+        mw__strlist_add(&v->check_dirs, extra->v[i]);
+    for (size_t i = 0; i < v->set.n; i++) {
+        const mw__template *t = &v->set.v[i];
+        char *p = mw__check_find((const char *const *)v->check_dirs.v, v->check_dirs.n, t->check);
+        if (!p)
+            mw__diag_add(&v->diag, t->file, 0, 0,
+                         "check '%s' has no %s.lua in the checks "
+                         "directories",
+                         t->check, t->check);
+        free(p);
+    }
+}
+
+int mw__cmd_validate(int argc, char **argv)
+{
+    mw__cli_args a;
+    if (mw__cli_common(argc, argv, &a) != 0)
+        return 2;
+    if (a.nrest == 0) {
+        fprintf(stderr, "usage: moonwatch validate PATH...\n");
+        mw__cli_args_free(&a);
+        return 2;
+    }
+    validation v = {0};
+    mw_engine *eng = engine_or_die(a.cfg);
+    int rc = 2;
+    if (!eng)
+        goto out;
+    for (int i = 0; i < a.nrest; i++)
+        validate_path(&v, a.rest[i]);
+    validate_checks_exist(&v, mw__engine_checks_dirs(eng));
+    for (size_t i = 0; i < v.diag.n; i++)
+        printf("%s\n", v.diag.items[i]);
+    fprintf(stderr, "%zu path(s), %zu template(s), %zu problem(s)\n", v.files, v.set.n, v.diag.n);
+    rc = v.diag.n ? 1 : 0;
+out:
+    mw_engine_free(eng);
+    mw__template_set_free(&v.set);
+    mw__diag_free(&v.diag);
+    mw__strlist_free(&v.check_dirs);
+    mw__cli_args_free(&a);
+    return rc;
+}

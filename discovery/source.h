@@ -1,0 +1,39 @@
+/*
+ * source.h - what every discovery source (Docker now; ECS next) hands
+ * upward, and nothing else: services as they appear, change and go, its
+ * sync and connection state, and records (events, service checks) about
+ * what it watches, such as Docker's OOM kills and docker.service_up.
+ *
+ * Discovery owns this interface; the engine implements `record` by
+ * queueing the record for its next flush, so no source ever reaches
+ * into the aggregator. Everything passed is borrowed for the call (copy
+ * what you keep). All calls come from the discovery loop's thread.
+ */
+#ifndef MW_SOURCE_H
+#define MW_SOURCE_H
+
+#include "moonwatch.h"
+#include "discovery/service.h"
+
+/* An event or service check for the engine's next flush; `host` NULL
+ * means the engine's host name. MW_OK, or why the record was dropped
+ * (MW_ENOMEM: out of memory or the queue is full). */
+typedef mw_code (*mw__record_fn)(void *ud, const mw_record *rec);
+
+typedef struct mw__source_cbs {
+    /* A service appeared or changed (its digest differs). */
+    void (*upsert)(void *ud, const mw__service *svc);
+    /* A service is gone (`id` as in mw__service.id). */
+    void (*remove)(void *ud, const char *id);
+    /* The set now equals what the source watches (after the initial
+     * sync and after every reconnect's resync). */
+    void (*synced)(void *ud);
+    /* Connection state changed; `why` is NULL when up. Reported once per
+     * change, not per retry. */
+    void (*connected)(void *ud, int up, const char *why);
+    /* Records about what the source watches; NULL: none are made. */
+    mw__record_fn record;
+    void *ud;
+} mw__source_cbs;
+
+#endif
