@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +50,7 @@ mw_config *mw_config_new(void)
     c->check_memory_limit_mb = 16;
     c->context_expiry = 300;
     c->time_slice = 0.002;
+    c->watchdog_signal = 1;
     c->log_level = MW_LOG_INFO;
     c->sink_stdout = 1;
     c->hist_aggregates = MW_HIST_DEFAULT;
@@ -180,7 +182,7 @@ static int set_log_level(mw_config *c, const char *v, char **err)
         *err = mw__sprintf("expected debug, info, warn, error or off, got \"%s\"", v);
         return -1;
     }
-    c->log_level = (mw__log_level)l;
+    c->log_level = (mw_log_level)l;
     return 0;
 }
 
@@ -387,6 +389,11 @@ static int set_allow_link_local(mw_config *c, const char *v, char **err)
     return parse_bool(v, &c->allow_link_local, err);
 }
 
+static int set_watchdog_signal(mw_config *c, const char *v, char **err)
+{
+    return parse_bool(v, &c->watchdog_signal, err);
+}
+
 static int set_workers(mw_config *c, const char *v, char **err)
 {
     char *end;
@@ -429,6 +436,7 @@ static const struct option_row {
     {"check_unix_sockets", set_unix_sockets},
     {"check_allow_link_local", set_allow_link_local},
     {"workers", set_workers},
+    {"watchdog_signal", set_watchdog_signal},
 };
 
 mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **err)
@@ -447,6 +455,13 @@ mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **e
     if (err)
         *err = mw__sprintf("%s: unknown option", key);
     return MW_EINVAL;
+}
+
+mw_code mw_config_set_log(mw_config *c, mw_log_fn fn, void *ud)
+{
+    c->log_fn = fn;
+    c->log_ud = fn ? ud : NULL;
+    return MW_OK;
 }
 
 /* ------------------------------------------------------------- file */

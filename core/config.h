@@ -26,8 +26,10 @@ struct mw_config {
     double check_memory_limit_mb;
     double context_expiry;
     double time_slice; /* seconds a run may hold a worker before preemption */
-    mw__log_level log_level;
+    mw_log_level log_level;
     int log_json;
+    mw_log_fn log_fn; /* NULL: standard error */
+    void *log_ud;
     int no_bundled;
     int sink_stdout;
     char *hostname;
@@ -45,6 +47,7 @@ struct mw_config {
     mw__strlist unix_sockets; /* unix_socket paths mw.http may use */
     int allow_link_local;     /* link-local (cloud metadata) addresses allowed */
     unsigned workers;         /* worker threads; 0: one per core */
+    int watchdog_signal;      /* 0: runs time themselves, no signal */
     unsigned hist_aggregates;
     double percentiles[MW_MAX_PERCENTILES];
     size_t npercentiles;

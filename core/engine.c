@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,6 +61,16 @@ struct mw_engine {
     int started;
     atomic_uint_fast64_t flushes, records;
 };
+
+unsigned mw_version(void)
+{
+    return MW_VERSION_NUM;
+}
+
+const char *mw_version_string(void)
+{
+    return MW_VERSION;
+}
 
 /* ------------------------------------------------------------- sinks */
 
@@ -130,13 +141,29 @@ mw_code mw_engine_add_sink(mw_engine *eng, mw_sink_fn fn, void *ud)
 
 /* ------------------------------------------------------------- stats */
 
+/* The size of the first version of a struct that ends with `last`. */
+#define V1_SIZE(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
+
+/* Copies what fits of `full` (whose `size` is set) into `out`, whose
+ * `size` the caller set: the fields a caller built against an older
+ * header knows, and `size` then says how much was filled. */
+static void copy_sized(void *out, const void *full, size_t full_size)
+{
+    size_t n = *(const size_t *)out < full_size ? *(const size_t *)out : full_size;
+    memcpy(out, full, n);
+    *(size_t *)out = n;
+}
+
 mw_code mw_engine_stats_get(mw_engine *eng, mw_engine_stats *out)
 {
-    memset(out, 0, sizeof *out);
-    mw__sched_stats(eng->sched, out);
-    out->contexts = mw__agg_contexts(eng->agg);
-    out->flushes = atomic_load(&eng->flushes);
-    out->records = atomic_load(&eng->records);
+    mw_engine_stats full = {.size = sizeof full};
+    if (out->size < V1_SIZE(mw_engine_stats, lua_bytes))
+        return MW_EINVAL;
+    mw__sched_stats(eng->sched, &full);
+    full.contexts = mw__agg_contexts(eng->agg);
+    full.flushes = atomic_load(&eng->flushes);
+    full.records = atomic_load(&eng->records);
+    copy_sized(out, &full, sizeof full);
     return MW_OK;
 }
 
@@ -147,7 +174,13 @@ static void stats_for_lua(void *ud, mw_engine_stats *out)
 
 mw_code mw_engine_instance_stats(mw_engine *eng, const char *id, mw_instance_stats *out)
 {
-    return mw__sched_instance_stats(eng->sched, id, out);
+    mw_instance_stats full = {.size = sizeof full};
+    if (out->size < V1_SIZE(mw_instance_stats, last_error))
+        return MW_EINVAL;
+    mw_code rc = mw__sched_instance_stats(eng->sched, id, &full);
+    if (rc == MW_OK)
+        copy_sized(out, &full, sizeof full);
+    return rc;
 }
 
 char *mw_engine_instances_json(mw_engine *eng)
@@ -193,7 +226,9 @@ static char *default_host(const mw_config *cfg)
     return mw__strdup(buf);
 }
 
-static int make_parts(mw_engine *eng)
+/* The aggregator, the workers, the control loop, the scheduler and the
+ * flush timer; on failure `*what` names the part that failed. */
+static mw_code make_parts(mw_engine *eng, const char **what)
 {
     const mw_config *c = eng->cfg;
     mw__agg_opts ao = {
@@ -204,10 +239,17 @@ static int make_parts(mw_engine *eng)
         .hist_percentiles = c->percentiles,
         .n_percentiles = c->npercentiles,
     };
-    if (!(eng->agg = mw__agg_new(&ao)) ||
-        !(eng->workers = mw__workers_new(c->workers, c->time_slice)) ||
-        !(eng->loop = mw__loop_new()))
-        return -1;
+    mw_code rc;
+    *what = "the aggregator";
+    if (!(eng->agg = mw__agg_new(&ao)))
+        return MW_ENOMEM;
+    *what = "the workers";
+    if ((rc = mw__workers_new(c->workers, c->time_slice, c->watchdog_signal, &eng->workers)) !=
+        MW_OK)
+        return rc;
+    *what = "the control loop";
+    if ((rc = mw__loop_new(&eng->loop)) != MW_OK)
+        return rc;
     eng->policy = (mw__io_policy){
         .unix_sockets = (const char *const *)c->unix_sockets.v,
         .n_unix_sockets = c->unix_sockets.n,
@@ -223,35 +265,53 @@ static int make_parts(mw_engine *eng)
         .stats_ud = eng,
         .spread = 1,
     };
-    if (!(eng->sched = mw__sched_new(&so)))
-        return -1;
+    *what = "the scheduler";
+    if ((rc = mw__sched_new(&so, &eng->sched)) != MW_OK)
+        return rc;
+    *what = "the flush timer";
     eng->flush_ns = (uint64_t)(c->flush_interval * 1e9);
     mw__timer_init(&eng->flush_timer, flush_cb, eng);
     return mw__timer_start(eng->loop, &eng->flush_timer, mw__mono_ns() + eng->flush_ns);
 }
 
-mw_engine *mw_engine_new(const mw_config *cfg, char **err)
+static char *new_error(const char *what, mw_code rc, int errnum)
 {
+    return mw__sprintf("cannot create %s: %s", what,
+                       rc == MW_ESYS ? strerror(errnum) : mw_strerror(rc));
+}
+
+mw_code mw_engine_new(const mw_config *cfg, mw_engine **out, char **err)
+{
+    const char *what = "the engine";
+    mw_config *defaults = NULL;
+    mw_code rc = MW_ENOMEM;
     mw_engine *eng = calloc(1, sizeof *eng);
-    mw_config *defaults = cfg ? NULL : mw_config_new();
-    if (!eng || !(cfg = cfg ? cfg : defaults) || !(eng->cfg = mw__config_dup(cfg)))
-        goto fail;
-    mw_config_free(defaults);
-    defaults = NULL;
-    eng->log = (mw__log){.level = eng->cfg->log_level, .json = eng->cfg->log_json, .fd = 2};
+    *out = NULL;
+    if (!eng || (!cfg && !(cfg = defaults = mw_config_new())) || !(eng->cfg = mw__config_dup(cfg)))
+        goto out;
+    eng->log = (mw__log){
+        .level = eng->cfg->log_level,
+        .json = eng->cfg->log_json,
+        .fd = 2,
+        .fn = eng->cfg->log_fn,
+        .ud = eng->cfg->log_ud,
+    };
     pthread_mutex_init(&eng->flush_lock, NULL);
     mw__buf_init(&eng->out, 64u << 20);
-    if (!(eng->host = default_host(eng->cfg)) || make_parts(eng) != 0)
-        goto fail;
+    if (!(eng->host = default_host(eng->cfg)))
+        goto out;
+    if ((rc = make_parts(eng, &what)) != MW_OK)
+        goto out;
     if (eng->cfg->sink_stdout)
         mw_engine_add_sink(eng, stdout_sink, eng);
-    return eng;
-fail:
-    if (err)
-        *err = mw__strdup("cannot create the engine: out of memory or resources");
+    *out = eng;
+    eng = NULL;
+out:
+    if (rc != MW_OK && err)
+        *err = new_error(what, rc, errno);
     mw_config_free(defaults);
     mw_engine_free(eng);
-    return NULL;
+    return rc;
 }
 
 void mw_engine_free(mw_engine *eng)
@@ -492,10 +552,11 @@ static mw_code start_discovery(mw_engine *eng, mw__template_set *set, int one_sh
     };
     const char *off = NULL;
     char *err = NULL;
-    if (!(eng->disc = mw__discovery_new(&o, set, &off, &err))) {
-        mw__error(&eng->log, "discovery", "%s", err ? err : "out of memory");
+    mw_code rc = mw__discovery_new(&o, set, &eng->disc, &off, &err);
+    if (rc != MW_OK) {
+        mw__error(&eng->log, "discovery", "%s", err ? err : mw_strerror(rc));
         free(err);
-        return MW_EINVAL;
+        return rc;
     }
     if (off)
         mw__info(&eng->log, "discovery", "%s", off);
@@ -619,7 +680,7 @@ mw_code mw_engine_start(mw_engine *eng)
         mw__workers_stop(eng->workers);
         return MW_ESYS;
     }
-    if (mw__workers_start(eng->workers) != 0) {
+    if (mw__workers_start(eng->workers) != MW_OK) {
         mw__loop_stop(eng->loop);
         pthread_join(eng->thread, NULL);
         mw__workers_stop(eng->workers);
@@ -653,8 +714,9 @@ mw_code mw_engine_step(mw_engine *eng, int timeout_ms)
 {
     if (eng->started)
         return MW_ESTATE;
-    if (mw__workers_attach(eng->workers, eng->loop) != 0)
-        return MW_ESYS;
+    mw_code rc = mw__workers_attach(eng->workers, eng->loop);
+    if (rc != MW_OK)
+        return rc;
     mw__loop_run_once(eng->loop, timeout_ms);
     return MW_OK;
 }

@@ -109,12 +109,15 @@ static const char *docker_host(const mw__discovery_opts *o, const char **why_off
     return NULL;
 }
 
-static int start_docker(mw__discovery *d, const mw__discovery_opts *o, const char *host, char **err)
+static mw_code start_docker(mw__discovery *d, const mw__discovery_opts *o, const char *host,
+                            char **err)
 {
-    if (make_filter(d, o, err) != 0 || !(d->http = mw__http_new(o->loop))) {
-        if (!*err)
-            *err = mw__strdup("out of memory");
-        return -1;
+    mw_code rc;
+    if (make_filter(d, o, err) != 0)
+        return MW_ENOMEM;
+    if ((rc = mw__http_new(o->loop, &d->http)) != MW_OK) {
+        *err = mw__sprintf("cannot make the Docker client: %s", mw_strerror(rc));
+        return rc;
     }
     mw__docker_opts dopts = {
         .host = host,
@@ -128,22 +131,23 @@ static int start_docker(mw__discovery *d, const mw__discovery_opts *o, const cha
                 o->record && !o->one_shot ? on_record : NULL, d},
     };
     d->docker = mw__docker_new(&dopts, err);
-    return d->docker ? 0 : -1;
+    return d->docker ? MW_OK : MW_EINVAL;
 }
 
 /* ------------------------------------------------------------- lifecycle */
 
-mw__discovery *mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set,
-                                 const char **why_off, char **err)
+mw_code mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set, mw__discovery **out,
+                          const char **why_off, char **err)
 {
+    mw_code rc = MW_ENOMEM;
+    const char *off = NULL, *host;
     mw__discovery *d = calloc(1, sizeof *d);
+    *out = NULL;
     *err = NULL;
     if (why_off)
         *why_off = NULL;
-    if (!d) {
-        *err = mw__strdup("out of memory");
-        return NULL;
-    }
+    if (!d)
+        goto out;
     d->log = o->log;
     d->record = o->record;
     d->record_ud = o->record_ud;
@@ -154,23 +158,23 @@ mw__discovery *mw__discovery_new(const mw__discovery_opts *o, mw__template_set *
         .env_allow = o->env_allowlist,
         .nenv_allow = o->n_env_allowlist,
     };
-    if (!(d->rec = mw__reconcile_new(&d->set, &d->vars, &o->ops, o->log))) {
+    if (!(d->rec = mw__reconcile_new(&d->set, &d->vars, &o->ops, o->log)))
+        goto out;
+    if ((host = docker_host(o, &off)) != NULL)
+        rc = start_docker(d, o, host, err);
+    else
+        rc = MW_OK, d->synced = 1;
+    if (rc != MW_OK)
+        goto out;
+    if (why_off)
+        *why_off = off;
+    *out = d;
+    d = NULL;
+out:
+    if (rc == MW_ENOMEM && !*err)
         *err = mw__strdup("out of memory");
-        mw__discovery_free(d);
-        return NULL;
-    }
-    const char *off = NULL, *host = docker_host(o, &off);
-    if (!host) {
-        d->synced = 1;
-        if (why_off)
-            *why_off = off;
-        return d;
-    }
-    if (start_docker(d, o, host, err) != 0) {
-        mw__discovery_free(d);
-        return NULL;
-    }
-    return d;
+    mw__discovery_free(d);
+    return rc;
 }
 
 void mw__discovery_free(mw__discovery *d)

@@ -51,14 +51,15 @@ typedef struct mw__discovery_opts {
 } mw__discovery_opts;
 
 /*
- * Makes the discovery for `o`, taking `set` (emptied). Returns NULL
- * with `*err` (caller frees) on a bad setting or OOM. When no source is
- * enabled (Docker off, or auto without a Docker host) it still returns a
- * discovery, with nothing to discover; `*why_off` (borrowed, may be
- * NULL) then says why.
+ * Makes the discovery for `o` into `*out`, taking `set` (emptied). When no
+ * source is enabled (Docker off, or auto without a Docker host) it still
+ * makes one, with nothing to discover; `*why_off` (borrowed, may be NULL)
+ * then says why. MW_OK; MW_ENOMEM; MW_EINVAL for a bad setting (a
+ * malformed Docker host); MW_EIO when the HTTP client cannot be made.
+ * On error `*err` says what failed (caller frees).
  */
-mw__discovery *mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set,
-                                 const char **why_off, char **err);
+mw_code mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set, mw__discovery **out,
+                          const char **why_off, char **err);
 void mw__discovery_free(mw__discovery *d);
 
 /* 1 once every enabled source has listed its services (immediately when

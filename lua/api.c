@@ -249,7 +249,7 @@ static int api_event(lua_State *L)
 
 /* ------------------------------------------------------------- logging */
 
-static int log_at(lua_State *L, mw__log_level level)
+static int log_at(lua_State *L, mw_log_level level)
 {
     size_t n;
     const char *msg = luaL_checklstring(L, 1, &n);
@@ -446,8 +446,7 @@ static int api_engine_stats(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    mw_engine_stats st;
-    memset(&st, 0, sizeof(st));
+    mw_engine_stats st = {.size = sizeof st};
     sb->stats_fn(sb->stats_ud, &st);
     lua_createtable(L, 0, 7);
     set_stat(L, "instances", st.instances);

@@ -92,6 +92,7 @@ struct mw__budget {
     unsigned busy;
     double slice;
     unsigned nslots;
+    int use_signal; /* 0: runs time themselves */
     mw__budget_slot slots[];
 };
 
@@ -331,7 +332,7 @@ void mw__budget_attach(mw__budget_slot *slot, mw__sandbox *sb)
     atomic_store(&sb->preempt, 0);
     sb->preempt_yield = 0;
     atomic_store(&sb->current, sb->co);
-    if (slot && signal_usable() && budget_busy(slot->b) == 0)
+    if (slot && slot->b->use_signal && signal_usable() && budget_busy(slot->b) == 0)
         attach_watched(slot, sb);
     else
         mw__budget_self_time(sb, sb->co, slot ? mw__mono() + slot->b->slice : HUGE_VAL);
@@ -446,22 +447,25 @@ static void *watchdog(void *arg)
 
 /* ------------------------------------------------------------- lifetime */
 
-mw__budget *mw__budget_new(unsigned nslots, double slice)
+mw_code mw__budget_new(unsigned nslots, double slice, int use_signal, mw__budget **out)
 {
+    *out = NULL;
     if (nslots == 0 || !(slice > 0))
-        return NULL;
+        return MW_EINVAL;
     mw__budget *b = calloc(1, sizeof(*b) + nslots * sizeof(b->slots[0]));
     if (!b)
-        return NULL;
+        return MW_ENOMEM;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
     b->slice = slice;
     b->nslots = nslots;
+    b->use_signal = use_signal && !MW_TSAN;
     for (unsigned i = 0; i < nslots; i++) {
         pthread_mutex_init(&b->slots[i].mu, NULL);
         b->slots[i].b = b;
     }
-    return b;
+    *out = b;
+    return MW_OK;
 }
 
 void mw__budget_free(mw__budget *b)

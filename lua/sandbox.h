@@ -54,12 +54,18 @@ typedef struct mw__budget_slot mw__budget_slot;
 
 /* ------------------------------------------------------------- budget */
 
-/* The budget signal is SIGRTMIN plus this. */
-#define MW_BUDGET_SIGNAL_OFFSET 6
+/* The budget signal is SIGRTMIN plus this (the public header's). */
+#define MW_BUDGET_SIGNAL_OFFSET MW_WATCHDOG_SIGNAL_OFFSET
 
-/* A watchdog for `nslots` workers, preempting runs after `slice` seconds.
- * The thread starts with the first run. Returns NULL on error. */
-mw__budget *mw__budget_new(unsigned nslots, double slice);
+/*
+ * A watchdog for `nslots` workers, preempting runs after `slice` seconds,
+ * into `*out`. The thread starts with the first run. `use_signal` 0 makes
+ * every run time itself (no signal is ever sent); so does a build under
+ * ThreadSanitizer, which holds asynchronous signals back until the
+ * thread makes a call it intercepts, never during pure Lua. MW_OK,
+ * MW_EINVAL (no slot, a slice that is not positive) or MW_ENOMEM.
+ */
+mw_code mw__budget_new(unsigned nslots, double slice, int use_signal, mw__budget **out);
 /* Joins the watchdog thread. No run may be in progress. */
 void mw__budget_free(mw__budget *b);
 mw__budget_slot *mw__budget_slot_get(mw__budget *b, unsigned i);

@@ -681,7 +681,7 @@ static int curl_socket_fn(CURL *easy, curl_socket_t fd, int what, void *ud, void
 }
 
 /* Sets up a multi handle on the loop; 0, or -1 on OOM (then drv_free()). */
-static int drv_init(drv *d, mw__http *h)
+static mw_code drv_init(drv *d, mw__http *h)
 {
     d->h = h;
     mw__timer_init(&d->timer, timer_cb, d);
@@ -690,8 +690,8 @@ static int drv_init(drv *d, mw__http *h)
         curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, (void *)d) != CURLM_OK ||
         curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, curl_timer_fn) != CURLM_OK ||
         curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, (void *)d) != CURLM_OK)
-        return -1;
-    return 0;
+        return MW_EIO;
+    return MW_OK;
 }
 
 /* Cleans up a driver whose easy handles are all removed. */
@@ -1245,22 +1245,28 @@ static long conn_io_result(mw__http_conn *c, CURLcode cc, size_t n, const char *
 
 /* ------------------------------------------------------------- API */
 
-mw__http *mw__http_new(mw__loop *loop)
+mw_code mw__http_new(mw__loop *loop, mw__http **out)
 {
+    mw__http *h = NULL;
+    mw_code rc = MW_EIO;
+    *out = NULL;
     pthread_once(&global_once, global_init);
     if (global_rc != CURLE_OK)
-        return NULL;
-    mw__http *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
+        goto out;
+    rc = MW_ENOMEM;
+    if (!(h = calloc(1, sizeof *h)))
+        goto out;
     h->loop = loop;
     mw__timer_init(&h->kick, kick_cb, h);
     h->main.shared = 1;
-    if (drv_init(&h->main, h) != 0) {
+    if ((rc = drv_init(&h->main, h)) != MW_OK)
+        goto out;
+    *out = h;
+    h = NULL;
+out:
+    if (h)
         destroy(h);
-        return NULL;
-    }
-    return h;
+    return rc;
 }
 
 /* Frees everything; no callback of the caller runs. */

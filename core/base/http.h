@@ -90,7 +90,9 @@ typedef struct mw__http_opts {
     void *ud;
 } mw__http_opts;
 
-mw__http *mw__http_new(mw__loop *loop);
+/* A client on `loop` into `*out`: MW_OK, MW_ENOMEM, or MW_EIO when libcurl
+ * cannot be initialized or a multi handle made. */
+mw_code mw__http_new(mw__loop *loop, mw__http **out);
 /* Aborts every transfer in flight without calling their `done`. Safe
  * from any of its callbacks: nothing else is reported then, and the
  * memory is released when the loop callback returns. */

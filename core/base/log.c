@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,7 +45,7 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-static void write_json(const mw__log *log, mw__log_level level, const char *ts, const char *where,
+static void write_json(const mw__log *log, mw_log_level level, const char *ts, const char *where,
                        const char *msg)
 {
     cJSON *o = cJSON_CreateObject();
@@ -65,7 +66,7 @@ static void write_json(const mw__log *log, mw__log_level level, const char *ts, 
     cJSON_free(s);
 }
 
-void mw__log_write(const mw__log *log, mw__log_level level, const char *where, const char *fmt, ...)
+void mw__log_write(const mw__log *log, mw_log_level level, const char *where, const char *fmt, ...)
 {
     if (!log || level < log->level || level >= MW_LOG_OFF)
         return;
@@ -74,6 +75,10 @@ void mw__log_write(const mw__log *log, mw__log_level level, const char *where, c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (log->fn) {
+        log->fn(level, where, msg, log->ud);
+        return;
+    }
     stamp(ts, sizeof ts);
     if (log->json) {
         write_json(log, level, ts, where, msg);

@@ -3,25 +3,21 @@
  * stream (stderr by default), filtered by level.
  *
  * A mw__log is owned by its engine and outlives every module that borrows
- * it. Writing is thread-safe (one write(2) per line).
+ * it. Writing is thread-safe: one write(2) per line, or one call of the
+ * embedder's callback (mw_log_fn, which must be thread-safe itself).
+ * Levels are the public mw_log_level.
  */
 #ifndef MW_LOG_H
 #define MW_LOG_H
 
-#include <stdio.h>
-
-typedef enum mw__log_level {
-    MW_LOG_DEBUG = 0,
-    MW_LOG_INFO,
-    MW_LOG_WARN,
-    MW_LOG_ERROR,
-    MW_LOG_OFF,
-} mw__log_level;
+#include "moonwatch.h"
 
 typedef struct mw__log {
-    mw__log_level level;
-    int json; /* 1: one JSON object per line */
-    int fd;   /* where lines go; 2 by default */
+    mw_log_level level;
+    int json;     /* 1: one JSON object per line */
+    int fd;       /* where lines go; 2 by default */
+    mw_log_fn fn; /* when set, lines go to it instead (text only) */
+    void *ud;
 } mw__log;
 
 /* Parses "debug|info|warn|error|off"; returns -1 when unknown. */
@@ -29,7 +25,7 @@ int mw__log_level_parse(const char *s);
 
 /* Writes one line: `where` names the subject (a check id, a file, a
  * module) and may be NULL. A NULL `log` writes nothing. */
-void mw__log_write(const mw__log *log, mw__log_level level, const char *where, const char *fmt, ...)
+void mw__log_write(const mw__log *log, mw_log_level level, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #define mw__debug(log, where, ...) mw__log_write(log, MW_LOG_DEBUG, where, __VA_ARGS__)

@@ -123,7 +123,7 @@ void mw__timer_init(mw__timer *t, mw__timer_cb cb, void *ud)
     t->ud = ud;
 }
 
-int mw__timer_start(mw__loop *loop, mw__timer *t, uint64_t due)
+mw_code mw__timer_start(mw__loop *loop, mw__timer *t, uint64_t due)
 {
     if (mw__timer_active(t))
         heap_remove(loop, t);
@@ -131,7 +131,7 @@ int mw__timer_start(mw__loop *loop, mw__timer *t, uint64_t due)
         size_t nc = loop->capheap ? loop->capheap * 2 : 64;
         heap_entry *nh = realloc(loop->heap, nc * sizeof *nh);
         if (!nh)
-            return -1;
+            return MW_ENOMEM;
         loop->heap = nh;
         loop->capheap = nc;
     }
@@ -139,7 +139,7 @@ int mw__timer_start(mw__loop *loop, mw__timer *t, uint64_t due)
     t->seq = loop->timer_seq++;
     heap_set(loop, loop->nheap++, (heap_entry){due, t->seq, t});
     heap_up(loop, t->slot);
-    return 0;
+    return MW_OK;
 }
 
 void mw__timer_stop(mw__loop *loop, mw__timer *t)
@@ -155,21 +155,21 @@ size_t mw__loop_timers(const mw__loop *loop)
 
 /* ------------------------------------------------------------- io */
 
-int mw__io_start(mw__loop *loop, mw__io *io, int fd, uint32_t events, mw__io_cb cb, void *ud)
+mw_code mw__io_start(mw__loop *loop, mw__io *io, int fd, uint32_t events, mw__io_cb cb, void *ud)
 {
     struct epoll_event ev = {.events = events, .data.ptr = io};
     io->fd = fd;
     io->events = events;
     io->cb = cb;
     io->ud = ud;
-    return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
+    return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? MW_OK : MW_ESYS;
 }
 
-int mw__io_modify(mw__loop *loop, mw__io *io, uint32_t events)
+mw_code mw__io_modify(mw__loop *loop, mw__io *io, uint32_t events)
 {
     struct epoll_event ev = {.events = events, .data.ptr = io};
     io->events = events;
-    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev);
+    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) == 0 ? MW_OK : MW_ESYS;
 }
 
 void mw__io_stop(mw__loop *loop, mw__io *io)
@@ -248,11 +248,11 @@ static void drain_fd(int fd)
         ;
 }
 
-int mw__loop_post(mw__loop *loop, mw__post_fn fn, void *ud)
+mw_code mw__loop_post(mw__loop *loop, mw__post_fn fn, void *ud)
 {
     post_msg *m = malloc(sizeof *m);
     if (!m)
-        return -1;
+        return MW_ENOMEM;
     m->fn = fn;
     m->ud = ud;
     m->next = NULL;
@@ -266,7 +266,7 @@ int mw__loop_post(mw__loop *loop, mw__post_fn fn, void *ud)
     uint64_t one = 1;
     ssize_t w = write(loop->wakefd, &one, sizeof one);
     MW_UNUSED(w);
-    return 0;
+    return MW_OK;
 }
 
 static int run_posted(mw__loop *loop)
@@ -294,23 +294,33 @@ static void wake_cb(mw__io *io, uint32_t events)
 
 /* ------------------------------------------------------------- loop */
 
-mw__loop *mw__loop_new(void)
+mw_code mw__loop_new(mw__loop **out)
 {
+    mw_code rc = MW_ENOMEM;
     mw__loop *loop = calloc(1, sizeof *loop);
+    *out = NULL;
     if (!loop)
-        return NULL;
+        goto out;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     loop->timerfd = -1;
     loop->idle_head.next = loop->idle_head.prev = &loop->idle_head;
     pthread_mutex_init(&loop->post_lock, NULL);
-    if (loop->epfd < 0 || loop->wakefd < 0 ||
-        mw__io_start(loop, &loop->wake_io, loop->wakefd, EPOLLIN, wake_cb, loop) != 0) {
-        mw__loop_free(loop);
-        return NULL;
-    }
+    rc = MW_ESYS;
+    if (loop->epfd < 0 || loop->wakefd < 0)
+        goto out;
+    if ((rc = mw__io_start(loop, &loop->wake_io, loop->wakefd, EPOLLIN, wake_cb, loop)) != MW_OK)
+        goto out;
     mw__loop_update_time(loop);
-    return loop;
+    *out = loop;
+    loop = NULL;
+out:
+    if (loop) {
+        int e = errno;
+        mw__loop_free(loop);
+        errno = e;
+    }
+    return rc;
 }
 
 void mw__loop_free(mw__loop *loop)

@@ -16,6 +16,8 @@
 #ifndef MW_LOOP_H
 #define MW_LOOP_H
 
+#include "moonwatch.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,7 +53,9 @@ struct mw__idle {
     int active;
 };
 
-mw__loop *mw__loop_new(void);
+/* A new loop into `*out`: MW_OK, MW_ENOMEM, or MW_ESYS when the epoll or
+ * eventfd descriptor cannot be made (errno says why). */
+mw_code mw__loop_new(mw__loop **out);
 /* Frees the loop; messages still queued are dropped (their `ud` is not
  * freed: post only what the poster can release otherwise). */
 void mw__loop_free(mw__loop *loop);
@@ -66,8 +70,8 @@ void mw__loop_run(mw__loop *loop);
 void mw__loop_stop(mw__loop *loop);
 
 /* Queues `fn(ud)` to run on the loop's thread and wakes it; thread-safe.
- * Returns 0, or -1 on OOM. */
-int mw__loop_post(mw__loop *loop, mw__post_fn fn, void *ud);
+ * MW_OK, or MW_ENOMEM. */
+mw_code mw__loop_post(mw__loop *loop, mw__post_fn fn, void *ud);
 
 /* A descriptor that is readable whenever the loop has work (descriptors
  * ready, a timer due, idle work or a posted message), for hosts that
@@ -80,7 +84,7 @@ uint64_t mw__loop_update_time(mw__loop *loop);
 
 void mw__timer_init(mw__timer *t, mw__timer_cb cb, void *ud);
 /* Arms (or re-arms) `t` to fire once at monotonic time `due` (ns). */
-int mw__timer_start(mw__loop *loop, mw__timer *t, uint64_t due);
+mw_code mw__timer_start(mw__loop *loop, mw__timer *t, uint64_t due);
 void mw__timer_stop(mw__loop *loop, mw__timer *t);
 static inline int mw__timer_active(const mw__timer *t)
 {
@@ -89,8 +93,9 @@ static inline int mw__timer_active(const mw__timer *t)
 /* Timers armed now. */
 size_t mw__loop_timers(const mw__loop *loop);
 
-int mw__io_start(mw__loop *loop, mw__io *io, int fd, uint32_t events, mw__io_cb cb, void *ud);
-int mw__io_modify(mw__loop *loop, mw__io *io, uint32_t events);
+/* MW_OK, or MW_ESYS when epoll refuses the descriptor (errno). */
+mw_code mw__io_start(mw__loop *loop, mw__io *io, int fd, uint32_t events, mw__io_cb cb, void *ud);
+mw_code mw__io_modify(mw__loop *loop, mw__io *io, uint32_t events);
 void mw__io_stop(mw__loop *loop, mw__io *io);
 
 void mw__idle_init(mw__idle *idle, mw__idle_cb cb, void *ud);

@@ -89,6 +89,18 @@ int mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem);
         (n)->prev = (n)->next = NULL;                                                              \
     } while (0)
 
+/* 1 in a ThreadSanitizer build (gcc's and clang's spellings). */
+#if defined(__SANITIZE_THREAD__)
+#define MW_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MW_TSAN 1
+#endif
+#endif
+#ifndef MW_TSAN
+#define MW_TSAN 0
+#endif
+
 #define MW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MW_UNUSED(x)    ((void)(x))
 

@@ -139,9 +139,10 @@ void mw__cli_args_free(mw__cli_args *a)
 static mw_engine *engine_or_die(const mw_config *cfg)
 {
     char *err = NULL;
-    mw_engine *eng = mw_engine_new(cfg, &err);
-    if (!eng) {
-        fprintf(stderr, "moonwatch: %s\n", err ? err : "cannot create the engine");
+    mw_engine *eng = NULL;
+    mw_code rc = mw_engine_new(cfg, &eng, &err);
+    if (rc != MW_OK) {
+        fprintf(stderr, "moonwatch: %s\n", err ? err : mw_strerror(rc));
         mw_free(err);
     }
     return eng;
@@ -301,7 +302,7 @@ static int run_rounds(mw_engine *eng, const char **ids, size_t n, long times)
     }
     int failed = 0;
     for (size_t i = 0; i < n; i++) {
-        mw_instance_stats st;
+        mw_instance_stats st = {.size = sizeof(mw_instance_stats)};
         if (mw_engine_instance_stats(eng, ids[i], &st) == MW_OK && st.errors > 0)
             failed = 1;
     }

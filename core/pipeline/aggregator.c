@@ -680,6 +680,7 @@ static qrec *qrec_copy(const mw_record *rec)
 {
     mw_record tmp = *rec;
     const char **fields[] = REC_STRINGS(&tmp);
+    tmp.size = sizeof tmp;
     size_t bytes = 0;
     for (size_t i = 0; i < MW_ARRAY_LEN(fields); i++)
         bytes += *fields[i] ? strlen(*fields[i]) + 1 : 0;
@@ -818,7 +819,7 @@ static void pend_push(mw__aggregator *agg, ctx *c)
 /* A record carrying everything of `c` but the value, kind and name. */
 static mw_record ctx_record(const mw__aggregator *agg, const ctx *c, double now)
 {
-    mw_record r = {.type = MW_RECORD_METRIC};
+    mw_record r = {.size = sizeof r, .type = MW_RECORD_METRIC};
     r.name = c->key;
     r.host = c->key + strlen(c->key) + 1;
     r.tags = c->tags;

@@ -27,6 +27,7 @@
 #include "core/base/util.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,6 +283,7 @@ static mw__instance *instance_new(lane *l, const mw__sched_spec *sp, char *id, c
         goto oom;
     }
     in->id = id;
+    in->stats.size = sizeof in->stats;
     in->lane = l;
     in->script = mw__script_ref(sp->script);
     in->check = mw__strdup(sp->script->check);
@@ -620,7 +622,7 @@ static void hand_over(lane *l, int wake)
 
 /* ------------------------------------------------------------- lanes */
 
-static int lane_init(mw__sched *s, unsigned i)
+static mw_code lane_init(mw__sched *s, unsigned i)
 {
     lane *l = &s->lanes[i];
     l->s = s;
@@ -634,14 +636,15 @@ static int lane_init(mw__sched *s, unsigned i)
     atomic_init(&l->running, 0);
     l->rng = mw__mono_ns() ^ (uint64_t)(uintptr_t)l ^ 0x9e3779b97f4a7c15ULL;
     l->nbuckets = 64;
-    if (!(l->buckets = calloc(l->nbuckets, sizeof *l->buckets)) ||
-        !(l->http = mw__http_new(l->loop)))
-        return -1;
+    if (!(l->buckets = calloc(l->nbuckets, sizeof *l->buckets)))
+        return MW_ENOMEM;
+    mw_code rc = mw__http_new(l->loop, &l->http);
+    if (rc != MW_OK)
+        return rc;
     l->io = (mw__io_env){.loop = l->loop, .http = l->http, .policy = s->o.policy};
-    if ((l->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
-        mw__io_start(l->loop, &l->req_io, l->req_fd, EPOLLIN, req_cb, l) != 0)
-        return -1;
-    return 0;
+    if ((l->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+        return MW_ESYS;
+    return mw__io_start(l->loop, &l->req_io, l->req_fd, EPOLLIN, req_cb, l);
 }
 
 static void lane_free(lane *l)
@@ -667,24 +670,27 @@ static void lane_free(lane *l)
 
 /* ------------------------------------------------------------- public */
 
-mw__sched *mw__sched_new(const mw__sched_opts *o)
+mw_code mw__sched_new(const mw__sched_opts *o, mw__sched **out)
 {
+    mw_code rc = MW_ENOMEM;
     mw__sched *s = calloc(1, sizeof *s);
+    *out = NULL;
     if (!s)
-        return NULL;
+        goto out;
     s->o = *o;
     atomic_init(&s->manual, o->manual);
     atomic_init(&s->asked, 0);
     s->nlanes = mw__workers_count(o->workers);
     if (!(s->lanes = calloc(s->nlanes, sizeof *s->lanes)))
-        goto fail;
+        goto out;
     for (unsigned i = 0; i < s->nlanes; i++)
-        if (lane_init(s, i) != 0)
-            goto fail;
-    return s;
-fail:
+        if ((rc = lane_init(s, i)) != MW_OK)
+            goto out;
+    *out = s;
+    s = NULL;
+out:
     mw__sched_free(s);
-    return NULL;
+    return rc;
 }
 
 void mw__sched_free(mw__sched *s)

@@ -74,8 +74,9 @@ typedef struct mw__sched_spec {
                      * (discovery keys instances by it); NULL: computed */
 } mw__sched_spec;
 
-/* NULL on OOM or when a worker's HTTP client cannot be made. */
-mw__sched *mw__sched_new(const mw__sched_opts *o);
+/* A scheduler into `*out`: MW_OK, MW_ENOMEM, or the error of a worker's
+ * HTTP client or request descriptor (MW_EIO, MW_ESYS). */
+mw_code mw__sched_new(const mw__sched_opts *o, mw__sched **out);
 /* Unschedules and frees every instance, serving what was queued to the
  * workers first. No worker thread may run (mw__workers_stop()). */
 void mw__sched_free(mw__sched *s);

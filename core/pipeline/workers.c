@@ -14,6 +14,7 @@
 
 #include "core/base/util.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -51,28 +52,31 @@ static unsigned default_count(void)
     return n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
 }
 
-mw__workers *mw__workers_new(unsigned n, double slice)
+mw_code mw__workers_new(unsigned n, double slice, int use_signal, mw__workers **out)
 {
+    mw_code rc = MW_ENOMEM;
+    *out = NULL;
     if (n == 0)
         n = default_count();
     if (n > MAX_WORKERS)
         n = MAX_WORKERS;
     mw__workers *w = calloc(1, sizeof *w + n * sizeof w->v[0]);
     if (!w)
-        return NULL;
+        goto out;
     w->n = n;
     atomic_init(&w->claimed, 0);
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < n; i++)
         w->v[i] = (worker){.w = w, .index = i, .host_io = {.fd = -1}};
-        if (!(w->v[i].loop = mw__loop_new()))
-            goto fail;
-    }
-    if (!(w->budget = mw__budget_new(n, slice)))
-        goto fail;
-    return w;
-fail:
+    for (unsigned i = 0; i < n; i++)
+        if ((rc = mw__loop_new(&w->v[i].loop)) != MW_OK)
+            goto out;
+    if ((rc = mw__budget_new(n, slice, use_signal, &w->budget)) != MW_OK)
+        goto out;
+    *out = w;
+    w = NULL;
+out:
     mw__workers_free(w);
-    return NULL;
+    return rc;
 }
 
 static void detach(mw__workers *w)
@@ -153,18 +157,20 @@ static void join_all(mw__workers *w)
     }
 }
 
-int mw__workers_start(mw__workers *w)
+mw_code mw__workers_start(mw__workers *w)
 {
     mw__workers_claim(w);
     for (unsigned i = 0; i < w->n; i++) {
         worker *wk = &w->v[i];
-        if (pthread_create(&wk->thread, NULL, worker_main, wk) != 0) {
+        int e = pthread_create(&wk->thread, NULL, worker_main, wk);
+        if (e != 0) {
             join_all(w);
-            return -1;
+            errno = e;
+            return MW_ESYS;
         }
         wk->running = 1;
     }
-    return 0;
+    return MW_OK;
 }
 
 void mw__workers_stop(mw__workers *w)
@@ -197,21 +203,21 @@ static void step_cb(mw__io *io, uint32_t events)
     mw__loop_run_once(wk->loop, 0);
 }
 
-int mw__workers_attach(mw__workers *w, mw__loop *host)
+mw_code mw__workers_attach(mw__workers *w, mw__loop *host)
 {
     if (atomic_load(&w->claimed) || (w->host && w->host != host))
-        return -1;
+        return MW_ESTATE;
     w->host = host;
     for (unsigned i = 0; i < w->n; i++) {
         worker *wk = &w->v[i];
         if (wk->watched)
             continue;
         int fd = mw__loop_fd(wk->loop);
-        if (fd < 0 || mw__io_start(host, &wk->host_io, fd, EPOLLIN, step_cb, wk) != 0) {
+        if (fd < 0 || mw__io_start(host, &wk->host_io, fd, EPOLLIN, step_cb, wk) != MW_OK) {
             detach(w);
-            return -1;
+            return MW_ESYS;
         }
         wk->watched = 1;
     }
-    return 0;
+    return MW_OK;
 }

@@ -32,8 +32,10 @@
 typedef struct mw__workers mw__workers;
 
 /* `n` workers (0: one per online core), preempting runs after `slice`
- * seconds. NULL on OOM or when a loop cannot be made. */
-mw__workers *mw__workers_new(unsigned n, double slice);
+ * seconds, signalled by the watchdog unless `use_signal` is 0 (see
+ * mw__budget_new()), into `*out`. MW_OK, MW_ENOMEM, MW_EINVAL (a bad
+ * slice) or MW_ESYS when a worker's loop cannot be made (errno). */
+mw_code mw__workers_new(unsigned n, double slice, int use_signal, mw__workers **out);
 /* Stops the threads if started, detaches from the host loop, frees the
  * loops (messages still posted to them are dropped) and the budget. */
 void mw__workers_free(mw__workers *w);
@@ -54,9 +56,9 @@ unsigned mw__workers_pick(const mw__workers *w, const char *id);
  */
 void mw__workers_claim(mw__workers *w);
 /* Claims the workers and runs each one's loop on a thread of its own.
- * Returns 0, or -1 when a thread cannot start (those started are stopped
+ * MW_OK, or MW_ESYS when a thread cannot start (those started are stopped
  * again; the workers stay claimed until mw__workers_stop()). */
-int mw__workers_start(mw__workers *w);
+mw_code mw__workers_start(mw__workers *w);
 /* Stops and joins the threads (work handed to them and not served yet
  * stays queued on their loops), releases the claim and re-attaches to
  * the host loop if they were attached before. */
@@ -70,8 +72,8 @@ int mw__workers_owns(const mw__workers *w, unsigned i);
 int mw__workers_self(const mw__workers *w);
 
 /* Hosted mode: watch the workers' loops from `host` (see above).
- * Idempotent; not while claimed. Returns 0, or -1 when a loop descriptor
- * cannot be made or watched. */
-int mw__workers_attach(mw__workers *w, mw__loop *host);
+ * Idempotent. MW_ESTATE while claimed or attached to another loop;
+ * MW_ESYS when a loop descriptor cannot be made or watched. */
+mw_code mw__workers_attach(mw__workers *w, mw__loop *host);
 
 #endif

@@ -1129,7 +1129,7 @@ static void conn_fail(mw__docker *d, const char *fmt, ...)
     va_list ap;
     char *why;
     uint64_t delay;
-    mw__log_level level;
+    mw_log_level level;
 
     if (d->phase == PH_BACKOFF || d->phase == PH_DONE)
         return;

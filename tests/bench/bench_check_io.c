@@ -124,10 +124,11 @@ static mw_engine *new_engine(const char *checks_dir)
     if (checks_dir)
         mw_config_set(cfg, "checks_dir", checks_dir, NULL);
     char *err = NULL;
-    mw_engine *eng = mw_engine_new(cfg, &err);
+    mw_engine *eng = NULL;
+    mw_code rc = mw_engine_new(cfg, &eng, &err);
     mw_config_free(cfg);
-    if (!eng) {
-        fprintf(stderr, "engine: %s\n", err ? err : "?");
+    if (rc != MW_OK) {
+        fprintf(stderr, "engine: %s\n", err ? err : mw_strerror(rc));
         exit(1);
     }
     return eng;
@@ -150,7 +151,7 @@ static void schedule(mw_engine *eng, const char *check, const char *json, char *
 
 static uint64_t total_runs(mw_engine *eng)
 {
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     return st.runs;
 }
@@ -215,7 +216,7 @@ static int bench_slow(int n, int delay_ms, const char *check)
     }
     double sched_s = mw__mono() - t0;
     double rss_idle = bench_rss_kib();
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     if (mw_engine_start(eng) != MW_OK) {
         fprintf(stderr, "cannot start the engine\n");
@@ -288,7 +289,7 @@ static double closed_loop(int k, double secs, double *cpu_per_run)
     }
     mw_engine_start(eng);
     mw__sched *s = mw__engine_sched(eng);
-    mw_instance_stats is;
+    mw_instance_stats is = {.size = sizeof(mw_instance_stats)};
     for (int i = 0; i < k; i++) {
         mw_engine_instance_stats(eng, ids[i], &is);
         seen[i] = is.runs;
@@ -310,7 +311,7 @@ static double closed_loop(int k, double secs, double *cpu_per_run)
     }
     double wall = mw__mono() - t0, cpu = bench_cpu_seconds() - cpu0;
     mw_engine_stop(eng);
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     if (st.errors)
         fprintf(stderr, "  (%llu failed runs)\n", (unsigned long long)st.errors);

@@ -239,10 +239,11 @@ static mw_engine *engine(mw__fdd *d)
     snprintf(buf, sizeof buf, "%d", FLUSH);
     set(cfg, "flush_interval", buf);
     char *err = NULL;
-    mw_engine *eng = mw_engine_new(cfg, &err);
+    mw_engine *eng = NULL;
+    mw_code rc = mw_engine_new(cfg, &eng, &err);
     mw_config_free(cfg);
-    if (!eng) {
-        fprintf(stderr, "engine: %s\n", err ? err : "?");
+    if (rc != MW_OK) {
+        fprintf(stderr, "engine: %s\n", err ? err : mw_strerror(rc));
         exit(1);
     }
     return eng;
@@ -250,7 +251,7 @@ static mw_engine *engine(mw__fdd *d)
 
 static mw_engine_stats stats(mw_engine *eng)
 {
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     return st;
 }

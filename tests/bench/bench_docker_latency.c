@@ -140,10 +140,11 @@ static mw_engine *engine(const char *sock, const char *dir)
     mw_config_set(cfg, "flush_interval", "1", NULL);
     mw_config_set(cfg, "log_level", "warn", NULL);
     char *err = NULL;
-    mw_engine *eng = mw_engine_new(cfg, &err);
+    mw_engine *eng = NULL;
+    mw_code rc = mw_engine_new(cfg, &eng, &err);
     mw_config_free(cfg);
-    if (!eng) {
-        fprintf(stderr, "engine: %s\n", err ? err : "?");
+    if (rc != MW_OK) {
+        fprintf(stderr, "engine: %s\n", err ? err : mw_strerror(rc));
         exit(1);
     }
     mw_engine_add_sink(eng, sink, NULL);

@@ -14,6 +14,7 @@
 #include "bench.h"
 #include "core/engine.h"
 #include "core/base/util.h"
+#include "tests/support/make.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ static mw_engine *engine(void)
     mw_config_set(cfg, "log_level", "error", NULL);
     mw_config_set(cfg, "flush_interval", "1", NULL);
     mw_config_set(cfg, "checks_dir", dir, NULL);
-    mw_engine *eng = mw_engine_new(cfg, NULL);
+    mw_engine *eng = t_engine(cfg);
     mw_config_free(cfg);
     if (!eng)
         exit(1);
@@ -68,7 +69,7 @@ static void bench_memory(void)
     double at1k = bench_rss_kib();
     schedule(eng, "trivial", 1000, 10000, 3600);
     double at10k = bench_rss_kib();
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     printf("memory per idle instance: %.1f KiB at 1,000, %.1f KiB at 10,000 "
            "(RSS delta / n; Lua state alone %.1f KiB)\n",
@@ -101,7 +102,7 @@ static void bench_scheduler(double secs)
     double end = mw__mono() + 1.0;
     while (mw__mono() < end)
         mw_engine_step(eng, 50);
-    mw_engine_stats a, b;
+    mw_engine_stats a = {.size = sizeof(mw_engine_stats)}, b = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &a);
     double in_runs0 = run_seconds(eng), cpu0 = bench_cpu_seconds(), t0 = mw__mono();
     while (mw__mono() < t0 + secs)
@@ -141,7 +142,7 @@ static void bench_lua_ingest(void)
     printf("ingest from Lua: median %.2f M samples/s (min %.2f, max %.2f; 20,000 "
            "mw.gauge calls over 1,000 contexts with 2 tags, per run incl. commit)\n",
            rates[25] / 1e6, rates[0] / 1e6, rates[50] / 1e6);
-    mw_instance_stats st;
+    mw_instance_stats st = {.size = sizeof(mw_instance_stats)};
     mw_engine_instance_stats(eng, id, &st);
     if (st.errors)
         printf("  (ingest runs failed: %s)\n", st.last_error);

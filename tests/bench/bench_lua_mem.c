@@ -6,6 +6,7 @@
  */
 #include "core/base/util.h"
 #include "lua/sandbox.h"
+#include "tests/support/make.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -76,7 +77,7 @@ static void measure(mw__budget *b, size_t n)
 
 int main(void)
 {
-    mw__budget *b = mw__budget_new(1, 0.002);
+    mw__budget *b = t_budget(1, 0.002);
     measure(b, 1000);
     measure(b, 10000);
     mw__budget_free(b);

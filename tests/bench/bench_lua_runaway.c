@@ -15,6 +15,7 @@
  */
 #include "core/base/util.h"
 #include "lua/sandbox.h"
+#include "tests/support/make.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +96,7 @@ int main(int argc, char **argv)
     int n = argc > 3 ? atoi(argv[3]) : 50;
     double interval = argc > 4 ? atof(argv[4]) : 0.1;
     double slice = argc > 5 ? atof(argv[5]) : 0.002;
-    mw__budget *b = mw__budget_new(1, slice);
+    mw__budget *b = t_budget(1, slice);
     mw__budget_slot *slot = mw__budget_slot_get(b, 0);
     check *c = calloc((size_t)n, sizeof(*c));
     samples late = {0}, jitter = {0};

@@ -14,6 +14,7 @@
 #include "core/pipeline/aggregator.h"
 #include "core/pipeline/sender.h"
 #include "lua/sandbox.h"
+#include "tests/support/make.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@ static void setup(void)
     static const char *const tags[] = {"fuzz:1"};
     mw__agg_opts ao = {.flush_interval = 15};
     mw__sender_opts so = {.check = "fuzz", .check_id = "fuzz:0", .tags = tags, .ntags = 1};
-    budget = mw__budget_new(1, 0.005);
+    budget = t_budget(1, 0.005);
     agg = mw__agg_new(&ao);
     sender = agg ? mw__sender_new(agg, &so) : NULL;
     if (!budget || !sender)

@@ -21,6 +21,7 @@
 #include "tests/support/mini_httpd.h"
 #include "test.h"
 #include "tmptree.h"
+#include "tests/support/make.h"
 
 #include <net/if.h>
 #include <sched.h>
@@ -180,7 +181,7 @@ static mw_engine *new_engine(const char *unix_sockets)
         CHECK(mw_config_set(cfg, "check_unix_sockets", unix_sockets, NULL) == MW_OK);
     snprintf(dir, sizeof dir, "%s/checks", tmp);
     CHECK(mw_config_set(cfg, "checks_dir", dir, NULL) == MW_OK);
-    mw_engine *eng = mw_engine_new(cfg, NULL);
+    mw_engine *eng = t_engine(cfg);
     mw_config_free(cfg);
     CHECK(eng != NULL);
     CHECK(mw_engine_add_sink(eng, collect, NULL) == MW_OK);

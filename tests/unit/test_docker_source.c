@@ -23,6 +23,7 @@
 #include "discovery/filter.h"
 #include "tests/support/fake_dockerd.h"
 #include "test.h"
+#include "tests/support/make.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -256,8 +257,8 @@ static int h_fake(harness *h, const char *api, const char *min_api)
         free(err);
         return -1;
     }
-    h->loop = mw__loop_new();
-    h->http = h->loop ? mw__http_new(h->loop) : NULL;
+    h->loop = t_loop();
+    h->http = t_http(h->loop);
     h->log.level = MW_LOG_DEBUG;
     h->log.fd = getenv("MW_TEST_VERBOSE")
                     ? 2

@@ -10,6 +10,7 @@
 #include "core/base/util.h"
 #include "test.h"
 #include "tmptree.h"
+#include "tests/support/make.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -83,7 +84,7 @@ static mw_engine *new_engine(seen *s, const char *extra_key, const char *extra_v
         CHECK(mw_config_set(cfg, extra_key, extra_val, NULL) == MW_OK);
     snprintf(dir, sizeof dir, "%s/checks", tmp);
     CHECK(mw_config_set(cfg, "checks_dir", dir, NULL) == MW_OK);
-    mw_engine *eng = mw_engine_new(cfg, NULL);
+    mw_engine *eng = t_engine(cfg);
     mw_config_free(cfg);
     CHECK(eng != NULL);
     snprintf(dir, sizeof dir, "%s/templates", tmp);
@@ -104,7 +105,7 @@ static void test_static_templates_run(void)
     seen s = {0};
     mw_engine *eng = new_engine(&s, NULL, NULL);
     CHECK(mw_engine_load(eng) == MW_OK);
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     CHECK(st.instances == 2); /* good + bad; missing and broken are skipped */
     step_for(eng, 2.3);       /* first run within 1 s, then every second */
@@ -115,7 +116,7 @@ static void test_static_templates_run(void)
     CHECK(s.ok >= 1);
     CHECK(s.critical >= 1);
     CHECK(strstr(s.last_critical, "boom at run") != NULL);
-    mw_instance_stats is;
+    mw_instance_stats is = {.size = sizeof(mw_instance_stats)};
     CHECK(mw_engine_instance_stats(eng, s.check_id, &is) == MW_OK);
     CHECK(is.runs >= 2 && is.errors == 0 && is.samples >= 2);
     CHECK(is.last_error[0] == '\0');
@@ -138,7 +139,8 @@ static void test_runaway_contained(void)
     CHECK(mw__engine_schedule(eng, "spin", "test", spin, NULL, &spin_id, &err) == MW_OK);
     CHECK(mw__engine_schedule(eng, "good", "test", good, NULL, &good_id, &err) == MW_OK);
     step_for(eng, 3.2);
-    mw_instance_stats a, b;
+    mw_instance_stats a = {.size = sizeof(mw_instance_stats)},
+                      b = {.size = sizeof(mw_instance_stats)};
     CHECK(mw_engine_instance_stats(eng, spin_id, &a) == MW_OK);
     CHECK(mw_engine_instance_stats(eng, good_id, &b) == MW_OK);
     CHECK(a.runs >= 2 && a.errors == a.runs);
@@ -188,7 +190,7 @@ static void test_first_runs_spread(void)
         cJSON_Delete(c);
     }
     step_for(eng, 0.3);
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     CHECK(st.instances == 20);
     CHECK(st.runs < 10); /* spread over 10 s, not all at once */
@@ -220,7 +222,7 @@ static void test_run_now(void)
     }
     mw__script_unref(script);
     step_for(eng, 0.3);
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     CHECK(st.instances == 20);
     CHECK(st.runs == 20); /* all at once, none spread over the hour */
@@ -253,7 +255,7 @@ static void test_two_engines_share_nothing(void)
     mw_engine_flush(a);
     CHECK(s1.metrics == 1);
     CHECK(mw_engine_load(a) == MW_OK);
-    mw_engine_stats sa, sb;
+    mw_engine_stats sa = {.size = sizeof(mw_engine_stats)}, sb = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(a, &sa);
     mw_engine_stats_get(b, &sb);
     CHECK(sa.instances == 2 && sb.instances == 0);

@@ -25,6 +25,7 @@
 #include "core/base/loop.h"
 #include "core/base/util.h"
 #include "test.h"
+#include "tests/support/make.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -567,7 +568,7 @@ static void get(mw__loop *loop, mw__http *h, const char *path, xfer *x)
 
 static void test_fixed_and_headers(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer x;
     xfer_init(&x);
     x.want[0] = "x-test";
@@ -600,7 +601,7 @@ static void test_fixed_and_headers(mw__loop *loop)
 
 static void test_404(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer x;
     xfer_init(&x);
     get(loop, h, "/nope", &x);
@@ -614,7 +615,7 @@ static void test_404(mw__loop *loop)
 
 static void test_method_body_headers(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     const char *hdrs[] = {"X-Mw: forty two", "Content-Type: application/json"};
     const char *methods[] = {"POST", "PUT", "DELETE"};
     const char *want[] = {"POST [{\"a\":1}] forty two", "PUT [{\"a\":1}] forty two",
@@ -652,7 +653,7 @@ static void test_method_body_headers(mw__loop *loop)
 
 static void test_streaming(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer x;
     xfer_init(&x);
     char *u = url("/chunked"), *want = stream_payload();
@@ -678,7 +679,7 @@ static void test_streaming(mw__loop *loop)
 
 static void test_timeout(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer x;
     xfer_init(&x);
     char *u = url("/slow");
@@ -702,7 +703,7 @@ static void test_timeout(mw__loop *loop)
 
 static void test_body_cap(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     const char *paths[] = {"/huge", "/huge-chunked"};
     for (int i = 0; i < 2; i++) {
         xfer x;
@@ -731,7 +732,7 @@ static void test_body_cap(mw__loop *loop)
 
 static void test_broken_responses(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer x;
     xfer_init(&x);
     get(loop, h, "/cut", &x);
@@ -753,7 +754,7 @@ static void test_broken_responses(mw__loop *loop)
 
 static void test_connect_errors(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer x;
     xfer_init(&x);
     char *path = mw__sprintf("%s/missing.sock", srv.dir);
@@ -802,7 +803,7 @@ static void test_connect_timeout(mw__loop *loop)
     CHECK(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
     CHECK(connect(filler, (struct sockaddr *)&a, sizeof a) == 0);
 
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer x;
     xfer_init(&x);
     char *u = mw__sprintf("http://127.0.0.1:%d/", ntohs(a.sin_port));
@@ -825,7 +826,7 @@ static void test_connect_timeout(mw__loop *loop)
 
 static void test_unix_socket(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     int before = atomic_load(&srv.accepted);
     xfer x;
     xfer_init(&x);
@@ -844,7 +845,7 @@ static void test_unix_socket(mw__loop *loop)
 
 static void test_refused_urls(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     const char *bad[] = {"file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1/",
                          "not a url",          "127.0.0.1/fixed",   "dict://127.0.0.1/"};
     for (size_t i = 0; i < MW_ARRAY_LEN(bad); i++) {
@@ -895,7 +896,7 @@ static void test_refused_urls(mw__loop *loop)
 
 static void test_redirects(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     /* followed: only the last response's headers are kept */
     xfer x;
     xfer_init(&x);
@@ -957,7 +958,7 @@ static void test_redirects(mw__loop *loop)
 
 static void test_continue(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer x;
     xfer_init(&x);
     x.want[0] = "X-Interim";
@@ -979,7 +980,7 @@ static void test_continue(mw__loop *loop)
  * free again and opens no more. */
 static void test_many(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     static xfer xs[MANY];
     const char *paths[] = {"/fixed", "/echo", "/chunked"};
     char *us[3] = {url(paths[0]), url(paths[1]), url(paths[2])};
@@ -1046,7 +1047,7 @@ static void second_get(void *ud, const mw__http_result *r)
 
 static void test_reuse_from_done(mw__loop *loop)
 {
-    chain c = {.h = mw__http_new(loop), .u = url("/fixed")};
+    chain c = {.h = t_http(loop), .u = url("/fixed")};
     xfer_init(&c.a);
     xfer_init(&c.b);
     int before = atomic_load(&srv.accepted);
@@ -1068,7 +1069,7 @@ static void test_reuse_from_done(mw__loop *loop)
 
 static void test_cancel_from_on_data(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer self, other;
     xfer_init(&self);
     xfer_init(&other);
@@ -1128,7 +1129,7 @@ static void test_cancel_from_on_data(mw__loop *loop)
 
 static void test_cancel_before_start(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     int before = atomic_load(&srv.requests);
     xfer x, y;
     xfer_init(&x);
@@ -1154,7 +1155,7 @@ static void test_cancel_before_start(mw__loop *loop)
 
 static void test_free_in_flight(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer xs[4];
     char *u = url("/stream"), *slow = url("/slow");
     for (int i = 0; i < 3; i++) {
@@ -1183,7 +1184,7 @@ static void test_free_in_flight(mw__loop *loop)
 /* Freeing the client from on_data, with another transfer in flight. */
 static void test_free_in_data(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer a, b;
     xfer_init(&a);
     xfer_init(&b);
@@ -1209,7 +1210,7 @@ static void test_free_in_data(mw__loop *loop)
 /* Cancelling a running transfer from another one's done. */
 static void test_cancel_in_done(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer a, b;
     xfer_init(&a);
     xfer_init(&b);
@@ -1234,7 +1235,7 @@ static void test_cancel_in_done(mw__loop *loop)
 /* Freeing the client from a done callback, with others still running. */
 static void test_free_in_done(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer a, b;
     xfer_init(&a);
     xfer_init(&b);
@@ -1275,7 +1276,7 @@ static int have_ipv6(void)
  * off loopback; the allowed path is only tried against 127.0.0.1. */
 static void test_link_local(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     static const struct {
         const char *url, *addr;
         int v6;
@@ -1338,7 +1339,7 @@ static void test_link_local(mw__loop *loop)
 
     /* A transfer with the flag never reuses a connection opened without
      * it (that one could lead anywhere); the others may use its. */
-    h = mw__http_new(loop);
+    h = t_http(loop);
     u = url("/fixed");
     static const int deny[] = {0, 1, 1, 0};
     static const int new_conns[] = {1, 2, 2, 2};
@@ -1412,7 +1413,7 @@ static void taker_run(mw__loop *loop, mw__http *h, const char *path, taker *t)
 
 static void test_header_each(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     taker t = {.each = 1, .walk = {{.stop_after = 0}, {.stop_after = 2}}};
     mw__buf_init(&t.walk[0].seen, 4096);
     mw__buf_init(&t.walk[1].seen, 4096);
@@ -1449,7 +1450,7 @@ static void test_header_each(mw__loop *loop)
 
 static void test_take_body(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     taker t = {0};
     taker_run(loop, h, "/fixed", &t);
     CHECK(t.done == 1 && t.code == MW_OK);
@@ -1643,7 +1644,7 @@ static void tls_get(mw__loop *loop, mw__http *h, const tls_srv *t, const tls_cas
 
 static void test_tls_requests(mw__loop *loop, const tls_srv *t)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     xfer x;
 
     /* no_verify: a self-signed certificate is fine */
@@ -1834,7 +1835,7 @@ static int echo_closes(mw__loop *loop, int want)
 
 static void test_conn_plain(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     cx x = {0};
     mw__http_conn_opts o = cx_opts("127.0.0.1", srv.echo_port, &x);
     o.deny_link_local = 1;
@@ -1935,7 +1936,7 @@ static void test_conn_not_pruned(mw__loop *loop)
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 4) == 0);
     CHECK(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     cx x = {0};
     mw__http_conn_opts o = cx_opts("127.0.0.1", ntohs(a.sin_port), &x);
     cx_connect(loop, h, &o, &x);
@@ -1966,7 +1967,7 @@ static void test_conn_not_pruned(mw__loop *loop)
 static void test_conn_many(mw__loop *loop)
 {
     enum { N = 20 };
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     static cx xs[N];
     int ndone = 0, ok = 0;
     for (int i = 0; i < N; i++) {
@@ -2007,7 +2008,7 @@ static void test_conn_many(mw__loop *loop)
 
 static void test_conn_errors(mw__loop *loop)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
 
     /* refused */
     int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
@@ -2087,7 +2088,7 @@ static void test_conn_timeout_cancel(mw__loop *loop)
 {
     int lfd, filler, port = full_listener(&lfd, &filler);
     CHECK(port > 0);
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     cx x = {0};
     mw__http_conn_opts o = cx_opts("127.0.0.1", port, &x);
     o.connect_timeout = 0.3;
@@ -2125,7 +2126,7 @@ static void test_conn_timeout_cancel(mw__loop *loop)
 static void test_conn_free(mw__loop *loop)
 {
     int lfd, filler, port = full_listener(&lfd, &filler);
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
     cx open1 = {0}, open2 = {0}, connecting = {0}, pending = {0};
     mw__http_conn_opts o = cx_opts("127.0.0.1", srv.echo_port, &open1);
     cx_connect(loop, h, &o, &open1);
@@ -2147,7 +2148,7 @@ static void test_conn_free(mw__loop *loop)
     CHECK(open1.ready == 0 && connecting.done == 0 && pending.done == 0);
 
     /* freed from a connection's ready callback */
-    h = mw__http_new(loop);
+    h = t_http(loop);
     cx x = {0};
     o = cx_opts("127.0.0.1", srv.echo_port, &x);
     cx_connect(loop, h, &o, &x);
@@ -2165,7 +2166,7 @@ static void test_conn_free(mw__loop *loop)
 
 static void test_conn_tls(mw__loop *loop, const tls_srv *t)
 {
-    mw__http *h = mw__http_new(loop);
+    mw__http *h = t_http(loop);
 
     /* verified with the system's CAs: the handshake fails */
     cx x = {0};
@@ -2266,7 +2267,7 @@ int main(void)
         fprintf(stderr, "test server: %s\n", strerror(errno));
         return 1;
     }
-    mw__loop *loop = mw__loop_new();
+    mw__loop *loop = t_loop();
     test_fixed_and_headers(loop);
     test_404(loop);
     test_method_body_headers(loop);

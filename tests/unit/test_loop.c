@@ -6,6 +6,7 @@
 #include "core/base/loop.h"
 #include "core/base/util.h"
 #include "test.h"
+#include "tests/support/make.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -23,7 +24,7 @@ static void record_cb(mw__timer *t)
 
 static void test_timer_order(void)
 {
-    mw__loop *loop = mw__loop_new();
+    mw__loop *loop = t_loop();
     mw__timer t[5];
     uint64_t base = mw__mono_ns();
     int dues[5] = {30, 10, 20, 10, 0}; /* ms; two at 10: armed order wins */
@@ -53,7 +54,7 @@ static void stopper_cb(mw__timer *t)
 
 static void test_stop_from_callback(void)
 {
-    mw__loop *loop = mw__loop_new();
+    mw__loop *loop = t_loop();
     mw__timer a, b, self_rearm;
     uint64_t now = mw__mono_ns();
     mw__timer_init(&a, stopper_cb, NULL);
@@ -88,7 +89,7 @@ static void io_cb(mw__io *io, uint32_t ev)
 
 static void test_io(void)
 {
-    mw__loop *loop = mw__loop_new();
+    mw__loop *loop = t_loop();
     int p[2];
     CHECK(pipe(p) == 0);
     mw__io io;
@@ -116,7 +117,7 @@ static void idle_cb(mw__idle *idle)
 
 static void test_idle(void)
 {
-    mw__loop *loop = mw__loop_new();
+    mw__loop *loop = t_loop();
     mw__idle idle;
     mw__idle_init(&idle, idle_cb, loop);
     mw__idle_start(loop, &idle);
@@ -146,7 +147,7 @@ static void *poster(void *ud)
 
 static void test_post_from_threads(void)
 {
-    mw__loop *loop = mw__loop_new();
+    mw__loop *loop = t_loop();
     pthread_t th[4];
     posted = 0;
     for (int i = 0; i < 4; i++)
@@ -168,7 +169,7 @@ static void *stopper_thread(void *ud)
 
 static void test_stop_from_thread(void)
 {
-    mw__loop *loop = mw__loop_new();
+    mw__loop *loop = t_loop();
     pthread_t th;
     pthread_create(&th, NULL, stopper_thread, loop);
     uint64_t t0 = mw__mono_ns();
@@ -180,7 +181,7 @@ static void test_stop_from_thread(void)
 
 static void test_hosted_fd(void)
 {
-    mw__loop *loop = mw__loop_new();
+    mw__loop *loop = t_loop();
     mw__timer t;
     mw__timer_init(&t, record_cb, (void *)(intptr_t)3);
     int fd = mw__loop_fd(loop);

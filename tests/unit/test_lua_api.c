@@ -9,6 +9,7 @@
 #include "core/base/util.h"
 #include "core/pipeline/aggregator.h"
 #include "lua/sandbox.h"
+#include "tests/support/make.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,7 +330,7 @@ static void test_isolation(void)
 
 int main(void)
 {
-    budget = mw__budget_new(1, 0.002);
+    budget = t_budget(1, 0.002);
     test_samples_reach_aggregator();
     test_bad_arguments();
     test_json();

@@ -12,6 +12,7 @@
 
 #include "core/base/util.h"
 #include "lua/sandbox.h"
+#include "tests/support/make.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -656,9 +657,10 @@ static void test_fresh_memory(void)
 
 int main(void)
 {
-    budget = mw__budget_new(1, 0.002);
+    budget = t_budget(1, 0.002);
     CHECK(budget != NULL);
-    CHECK(mw__budget_new(0, 0.002) == NULL);
+    mw__budget *none = NULL;
+    CHECK(mw__budget_new(0, 0.002, 1, &none) == MW_EINVAL && !none);
     RUN(test_basic_run);
     RUN(test_init_once_and_self);
     RUN(test_init_failure_retried);

@@ -12,6 +12,7 @@
 #include "core/base/util.h"
 #include "lua/sandbox.h"
 #include "lua/sandbox_int.h"
+#include "tests/support/make.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -105,7 +106,7 @@ static const char *const shortrun =
 
 static void test_two_workers(void)
 {
-    mw__budget *b = mw__budget_new(2, 0.002);
+    mw__budget *b = t_budget(2, 0.002);
     worker w[2] = {
         {.b = b, .slot = 0, .src = runaway, .runs = RUNAWAYS, .budget = 0.05},
         {.b = b, .slot = 1, .src = shortrun, .runs = SHORTS, .budget = 1.0},
@@ -129,7 +130,7 @@ static void test_two_workers(void)
 static void test_two_engines(void)
 {
     CHECK(mw__budget_signal() != 0); /* signalled, not self-timed */
-    mw__budget *b1 = mw__budget_new(1, 0.002), *b2 = mw__budget_new(1, 0.002);
+    mw__budget *b1 = t_budget(1, 0.002), *b2 = t_budget(1, 0.002);
     worker w[2] = {
         {.b = b1, .slot = 0, .src = runaway, .runs = RUNAWAYS, .budget = 0.05},
         {.b = b2, .slot = 0, .src = runaway, .runs = RUNAWAYS, .budget = 0.15},
@@ -155,7 +156,7 @@ static const char *const busy =
  * the same budget that does not block it is still signalled. */
 static void test_blocked_signal(void)
 {
-    mw__budget *b = mw__budget_new(2, 0.002);
+    mw__budget *b = t_budget(2, 0.002);
     worker w[3] = {
         {.b = b, .slot = 0, .src = runaway, .runs = RUNAWAYS, .budget = 0.05, .block_signal = 1},
         {.b = b, .slot = 1, .src = runaway, .runs = RUNAWAYS, .budget = 0.05},
@@ -199,7 +200,7 @@ static void test_stray_signals(void)
     int sig = mw__budget_signal();
     pthread_kill(pthread_self(), sig); /* no run: ignored */
     raise(sig);
-    mw__budget *b = mw__budget_new(1, 0.001);
+    mw__budget *b = t_budget(1, 0.001);
     mw__sandbox *sb = make("return { run = function()\n"
                            "  local gen = coroutine.wrap(function()\n"
                            "    for i = 1, 200000 do coroutine.yield(i) end end)\n"
@@ -230,14 +231,15 @@ static void test_stray_signals(void)
 /* A budget that never ran anything frees cleanly; bad arguments fail. */
 static void test_lifetime(void)
 {
-    mw__budget *b = mw__budget_new(4, 0.01);
+    mw__budget *b = t_budget(4, 0.01);
     CHECK(b != NULL);
     CHECK(mw__budget_slot_get(b, 3) != NULL);
     CHECK(mw__budget_slot_get(b, 4) == NULL);
     mw__budget_free(b);
     mw__budget_free(NULL);
-    CHECK(mw__budget_new(0, 0.01) == NULL);
-    CHECK(mw__budget_new(1, 0) == NULL);
+    mw__budget *none = b;
+    CHECK(mw__budget_new(0, 0.01, 1, &none) == MW_EINVAL && !none);
+    CHECK(mw__budget_new(1, 0, 1, &none) == MW_EINVAL && !none);
 }
 
 int main(void)

@@ -12,6 +12,7 @@
 #include "core/base/util.h"
 #include "lua/sandbox.h"
 #include "lua/sandbox_int.h"
+#include "tests/support/make.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -94,7 +95,7 @@ static void test_runaways(void)
     job j[2];
     pthread_t t[2];
     for (int i = 0; i < 2; i++) {
-        j[i] = (job){.b = mw__budget_new(1, 0.002), .src = runaway, .budget = 0.1};
+        j[i] = (job){.b = t_budget(1, 0.002), .src = runaway, .budget = 0.1};
         pthread_create(&t[i], NULL, run_job, &j[i]);
     }
     for (int i = 0; i < 2; i++) {
@@ -111,7 +112,7 @@ static void test_runaways(void)
 
 static void test_busy_run_completes(void)
 {
-    job j = {.b = mw__budget_new(1, 0.002), .src = busy, .budget = 30};
+    job j = {.b = t_budget(1, 0.002), .src = busy, .budget = 30};
     run_job(&j);
     CHECK(j.st == MW_RUN_OK);
     CHECK(j.preempted > 0);

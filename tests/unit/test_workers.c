@@ -17,6 +17,7 @@
 #include "tests/support/mini_httpd.h"
 #include "test.h"
 #include "tmptree.h"
+#include "tests/support/make.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ static mw_engine *new_engine(const char *slice)
         CHECK(mw_config_set(cfg, "time_slice", slice, NULL) == MW_OK);
     snprintf(dir, sizeof dir, "%s/checks", tmp);
     CHECK(mw_config_set(cfg, "checks_dir", dir, NULL) == MW_OK);
-    mw_engine *eng = mw_engine_new(cfg, NULL);
+    mw_engine *eng = t_engine(cfg);
     mw_config_free(cfg);
     CHECK(eng != NULL);
     CHECK(mw_engine_add_sink(eng, collect, NULL) == MW_OK);
@@ -94,7 +95,7 @@ static mw_code add(mw_engine *eng, const char *check, const char *json, char *id
 
 static uint64_t runs_of(mw_engine *eng, const char *id)
 {
-    mw_instance_stats st;
+    mw_instance_stats st = {.size = sizeof(mw_instance_stats)};
     return mw_engine_instance_stats(eng, id, &st) == MW_OK ? st.runs : 0;
 }
 
@@ -161,7 +162,9 @@ static void test_pinned_and_spread(void)
     /* the same config lands on the same worker when added again */
     unsigned before = worker_of(eng, ids[7], NULL);
     CHECK(mw__sched_remove(mw__engine_sched(eng), ids[7]) == MW_OK);
-    CHECK(mw_engine_instance_stats(eng, ids[7], &(mw_instance_stats){0}) == MW_ENOTFOUND);
+    CHECK(mw_engine_instance_stats(eng, ids[7],
+                                   &(mw_instance_stats){.size = sizeof(mw_instance_stats)}) ==
+          MW_ENOTFOUND);
     char again[64];
     CHECK(add(eng, "rec", "{\"n\": 7, \"min_collection_interval\": 1}", again) == MW_OK);
     CHECK_STR(again, ids[7]);
@@ -172,7 +175,8 @@ static void test_pinned_and_spread(void)
 
     CHECK(mw_engine_stop(eng) == MW_OK);
     /* quiescent now: the totals are the sums over workers and instances */
-    mw_engine_stats st, w0 = {0}, w1 = {0};
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)}, w0 = {.size = sizeof(mw_engine_stats)},
+                    w1 = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     mw__sched_worker_stats(mw__engine_sched(eng), 0, &w0);
     mw__sched_worker_stats(mw__engine_sched(eng), 1, &w1);
@@ -251,7 +255,7 @@ static void test_busy_worker(void)
     mw__sched_set_manual(mw__engine_sched(eng), 1); /* runs only when asked */
     add_on_worker(eng, 0, spin);
     CHECK(mw__sched_run_now(mw__engine_sched(eng), spin) == MW_OK);
-    mw_instance_stats ss = {0};
+    mw_instance_stats ss = {.size = sizeof(mw_instance_stats)};
     double end = mw__mono() + 5;
     while (mw__mono() < end && mw_engine_instance_stats(eng, spin, &ss) == MW_OK &&
            ss.last_run == 0)
@@ -367,7 +371,7 @@ static void test_unschedule_in_flight(mw__mhd *srv)
         usleep(10000);
     } while (mw__mono() < end && after.open > before.open);
     CHECK(after.open == before.open); /* the delayed ones were closed too */
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     CHECK(st.instances == 1);
     CHECK(st.runs == 0); /* removed runs are not counted as runs */
@@ -399,7 +403,7 @@ static void test_unschedule_in_flight(mw__mhd *srv)
 
 static uint64_t total_runs(mw_engine *eng)
 {
-    mw_engine_stats st;
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
     mw_engine_stats_get(eng, &st);
     return st.runs;
 }
