@@ -110,8 +110,14 @@ static void arm_preempt(lua_State *T)
     lua_sethook(T, hook, LUA_MASKCOUNT, 1);
 }
 
+/* Keeps a thread's count when it is armed already: setting a hook resets
+ * it, and a run that switches coroutines every few instructions would
+ * then never reach it, nor its deadline. */
 static void arm_self_timed(lua_State *T)
 {
+    if (lua_gethook(T) == hook && lua_gethookmask(T) == LUA_MASKCOUNT &&
+        lua_gethookcount(T) == MW_SANDBOX_SELF_TIMED_COUNT)
+        return;
     lua_sethook(T, hook, LUA_MASKCOUNT, MW_SANDBOX_SELF_TIMED_COUNT);
 }
 
