@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, checks formatting, builds
 # with -Werror and runs ctest, then again under AddressSanitizer +
-# UndefinedBehaviorSanitizer (leaks fail).
+# UndefinedBehaviorSanitizer (leaks fail), then the unit tests under
+# ThreadSanitizer (any report fails).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -24,3 +25,9 @@ cmake --build build-asan -j"$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -j"$jobs")
+
+echo "== build + unit tests under ThreadSanitizer"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DMW_WERROR=ON -DMW_TSAN=ON -DMW_BENCH=OFF >/dev/null
+cmake --build build-tsan -j"$jobs"
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+(cd build-tsan && ctest --output-on-failure -j"$jobs" -L unit)

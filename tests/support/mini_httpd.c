@@ -56,7 +56,8 @@ struct mw__mhd {
     conn **heap;
     size_t nheap, capheap;
     conn *all;
-    int stopping;
+    int stopping; /* the server thread's own: set when woken to stop */
+    int threaded; /* the starting thread's own: a server thread runs */
 };
 
 static unsigned long long now_ms(void)
@@ -500,10 +501,10 @@ mw__mhd *mw__mhd_start(void)
         watch(s, &s->echo_fd) || watch(s, &s->unix_fd) || watch(s, &s->wake_fd) ||
         pthread_create(&s->thr, NULL, server_main, s) != 0) {
         fprintf(stderr, "mini_httpd: cannot start: %s\n", strerror(errno));
-        s->stopping = 2; /* no thread to join */
         mw__mhd_stop(s);
         return NULL;
     }
+    s->threaded = 1;
     return s;
 }
 
@@ -511,7 +512,7 @@ void mw__mhd_stop(mw__mhd *s)
 {
     if (!s)
         return;
-    if (s->stopping != 2) {
+    if (s->threaded) {
         uint64_t one = 1;
         if (write(s->wake_fd, &one, sizeof one) < 0)
             perror("mini_httpd: wake");

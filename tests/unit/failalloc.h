@@ -8,16 +8,16 @@
  * glibc's does).
  *
  * Include it from exactly one file of a test executable. AddressSanitizer
- * owns malloc: under it this defines FAILALLOC_SKIP and nothing else, and
- * the test reports its torture part skipped.
+ * and ThreadSanitizer own malloc: under them this defines FAILALLOC_SKIP
+ * and nothing else, and the test reports its torture part skipped.
  */
 #ifndef MW_TEST_FAILALLOC_H
 #define MW_TEST_FAILALLOC_H
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define FAILALLOC_SKIP 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define FAILALLOC_SKIP 1
 #endif
 #endif

@@ -966,7 +966,7 @@ int regexec(const regex_t *restrict re, const char *restrict s, size_t n,
 static void test_allocation_failures(void)
 {
 #ifdef FAILALLOC_SKIP
-    printf("allocation failures: skipped under AddressSanitizer\n");
+    printf("allocation failures: skipped under a sanitizer that owns malloc\n");
 #else
     static const mw__om_metric_spec specs[] = {{.match = NS("^a.*")}, {.match = NS("beta")}};
     static const mw__str ex[] = {NS("zz.*")}, tags[] = {NS("t:1")};

@@ -8,8 +8,8 @@
  *
  * malloc and friends come from failalloc.h and forward to glibc's
  * __libc_* entry points, so the shared libraries (cJSON, libyaml, Lua)
- * allocate through them too. AddressSanitizer owns malloc, so under it
- * the test reports itself skipped.
+ * allocate through them too. AddressSanitizer and ThreadSanitizer own
+ * malloc, so under them the test reports itself skipped.
  */
 #include "test.h"
 
