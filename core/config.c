@@ -18,16 +18,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int mw__strlist_add(mw__strlist *l, const char *s)
+mw_code mw__strlist_add(mw__strlist *l, const char *s)
 {
     char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
     if (!nv)
-        return -1;
+        return MW_ENOMEM;
     l->v = nv;
     if (!(l->v[l->n] = mw__strdup(s)))
-        return -1;
+        return MW_ENOMEM;
     l->n++;
-    return 0;
+    return MW_OK;
 }
 
 void mw__strlist_free(mw__strlist *l)
@@ -75,18 +75,18 @@ void mw_config_free(mw_config *c)
     free(c);
 }
 
-static int dup_list(mw__strlist *dst, const mw__strlist *src)
+static mw_code dup_list(mw__strlist *dst, const mw__strlist *src)
 {
     for (size_t i = 0; i < src->n; i++)
         if (mw__strlist_add(dst, src->v[i]) != 0)
-            return -1;
-    return 0;
+            return MW_ENOMEM;
+    return MW_OK;
 }
 
-static int dup_str(char **dst, const char *src)
+static mw_code dup_str(char **dst, const char *src)
 {
     *dst = NULL;
-    return src && !(*dst = mw__strdup(src)) ? -1 : 0;
+    return src && !(*dst = mw__strdup(src)) ? MW_ENOMEM : MW_OK;
 }
 
 mw_config *mw__config_dup(const mw_config *c)
@@ -117,22 +117,22 @@ mw_config *mw__config_dup(const mw_config *c)
 
 /* ------------------------------------------------------------- setters */
 
-typedef int (*setter_fn)(mw_config *c, const char *v, char **err);
+typedef mw_code (*setter_fn)(mw_config *c, const char *v, char **err);
 
-static int parse_seconds(const char *v, double min, double *out, char **err)
+static mw_code parse_seconds(const char *v, double min, double *out, char **err)
 {
     char *end;
     errno = 0;
     double d = strtod(v, &end);
     if (errno || end == v || *end || !isfinite(d) || d < min) {
         *err = mw__sprintf("expected a number >= %g, got \"%s\"", min, v);
-        return -1;
+        return MW_EINVAL;
     }
     *out = d;
-    return 0;
+    return MW_OK;
 }
 
-static int parse_bool(const char *v, int *out, char **err)
+static mw_code parse_bool(const char *v, int *out, char **err)
 {
     if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"))
         *out = 1;
@@ -140,153 +140,141 @@ static int parse_bool(const char *v, int *out, char **err)
         *out = 0;
     else {
         *err = mw__sprintf("expected true or false, got \"%s\"", v);
-        return -1;
+        return MW_EINVAL;
     }
-    return 0;
+    return MW_OK;
 }
 
-static int set_flush(mw_config *c, const char *v, char **err)
+static mw_code set_flush(mw_config *c, const char *v, char **err)
 {
     return parse_seconds(v, 0.01, &c->flush_interval, err);
 }
 
-static int set_interval(mw_config *c, const char *v, char **err)
+static mw_code set_interval(mw_config *c, const char *v, char **err)
 {
     return parse_seconds(v, 1, &c->default_interval, err);
 }
 
-static int set_timeout(mw_config *c, const char *v, char **err)
+static mw_code set_timeout(mw_config *c, const char *v, char **err)
 {
     return parse_seconds(v, 0.001, &c->check_timeout, err);
 }
 
-static int set_memory(mw_config *c, const char *v, char **err)
+static mw_code set_memory(mw_config *c, const char *v, char **err)
 {
     return parse_seconds(v, 0.0625, &c->check_memory_limit_mb, err);
 }
 
-static int set_expiry(mw_config *c, const char *v, char **err)
+static mw_code set_expiry(mw_config *c, const char *v, char **err)
 {
     return parse_seconds(v, 1, &c->context_expiry, err);
 }
 
-static int set_slice(mw_config *c, const char *v, char **err)
+static mw_code set_slice(mw_config *c, const char *v, char **err)
 {
     return parse_seconds(v, 0.0005, &c->time_slice, err);
 }
 
-static int set_log_level(mw_config *c, const char *v, char **err)
+static mw_code set_log_level(mw_config *c, const char *v, char **err)
 {
     int l = mw__log_level_parse(v);
     if (l < 0) {
         *err = mw__sprintf("expected debug, info, warn, error or off, got \"%s\"", v);
-        return -1;
+        return MW_EINVAL;
     }
     c->log_level = (mw_log_level)l;
-    return 0;
+    return MW_OK;
 }
 
-static int set_log_format(mw_config *c, const char *v, char **err)
+static mw_code set_log_format(mw_config *c, const char *v, char **err)
 {
     if (strcmp(v, "text") && strcmp(v, "json")) {
         *err = mw__sprintf("expected text or json, got \"%s\"", v);
-        return -1;
+        return MW_EINVAL;
     }
     c->log_json = strcmp(v, "json") == 0;
-    return 0;
+    return MW_OK;
 }
 
-static int set_hostname(mw_config *c, const char *v, char **err)
+static mw_code set_hostname(mw_config *c, const char *v, char **err)
 {
     MW_UNUSED(err);
     free(c->hostname);
     c->hostname = mw__strdup(v);
-    return c->hostname ? 0 : -1;
+    return c->hostname ? MW_OK : MW_ENOMEM;
 }
 
-static int set_checks_dir(mw_config *c, const char *v, char **err)
+static mw_code set_checks_dir(mw_config *c, const char *v, char **err)
 {
     MW_UNUSED(err);
     return mw__strlist_add(&c->checks_dirs, v);
 }
 
-static int set_templates_dir(mw_config *c, const char *v, char **err)
+static mw_code set_templates_dir(mw_config *c, const char *v, char **err)
 {
     MW_UNUSED(err);
     return mw__strlist_add(&c->templates_dirs, v);
 }
 
-static int set_no_bundled(mw_config *c, const char *v, char **err)
+static mw_code set_no_bundled(mw_config *c, const char *v, char **err)
 {
     return parse_bool(v, &c->no_bundled, err);
 }
 
-static int set_sink(mw_config *c, const char *v, char **err)
+static mw_code set_sink(mw_config *c, const char *v, char **err)
 {
     if (strcmp(v, "stdout") && strcmp(v, "none")) {
         *err = mw__sprintf("expected stdout or none, got \"%s\"", v);
-        return -1;
+        return MW_EINVAL;
     }
     c->sink_stdout = strcmp(v, "stdout") == 0;
-    return 0;
+    return MW_OK;
 }
 
-static int set_aggregates(mw_config *c, const char *v, char **err)
+static mw_code set_aggregates(mw_config *c, const char *v, char **err)
 {
-    int bits = mw__agg_parse_aggregates(v);
-    if (bits < 0) {
+    if (mw__agg_parse_aggregates(v, &c->hist_aggregates) != MW_OK) {
         *err = mw__sprintf("unknown aggregate in \"%s\" (max, median, avg, count, sum, min)", v);
-        return -1;
+        return MW_EINVAL;
     }
-    c->hist_aggregates = (unsigned)bits;
-    return 0;
+    return MW_OK;
 }
 
-static int set_percentiles(mw_config *c, const char *v, char **err)
+static mw_code set_percentiles(mw_config *c, const char *v, char **err)
 {
     double p[MW_MAX_PERCENTILES];
     size_t n = 0;
-    char *copy = mw__strdup(v), *save = NULL;
-    if (!copy)
-        return -1;
-    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        char *end;
-        double d = strtod(tok, &end);
-        if (*end || !(d > 0 && d < 1) || n == MW_MAX_PERCENTILES) {
-            *err = mw__sprintf("percentiles: expected up to %d values in (0,1), got \"%s\"",
-                               MW_MAX_PERCENTILES, v);
-            free(copy);
-            return -1;
-        }
-        p[n++] = d;
+    if (mw__agg_parse_percentiles(v, p, MW_MAX_PERCENTILES, &n) != MW_OK) {
+        *err = mw__sprintf("percentiles: expected up to %d values in (0,1], got \"%s\"",
+                           MW_MAX_PERCENTILES, v);
+        return MW_EINVAL;
     }
-    free(copy);
     memcpy(c->percentiles, p, n * sizeof *p);
     c->npercentiles = n;
-    return 0;
+    return MW_OK;
 }
 
 /* Replaces a string option; "" clears it. */
-static int set_str(char **dst, const char *v)
+static mw_code set_str(char **dst, const char *v)
 {
     char *n = *v ? mw__strdup(v) : NULL;
     if (*v && !n)
-        return -1;
+        return MW_ENOMEM;
     free(*dst);
     *dst = n;
-    return 0;
+    return MW_OK;
 }
 
-static int set_docker_host(mw_config *c, const char *v, char **err)
+static mw_code set_docker_host(mw_config *c, const char *v, char **err)
 {
     if (*v && strncmp(v, "unix://", 7) && strncmp(v, "tcp://", 6)) {
         *err = mw__sprintf("expected unix:///path or tcp://host:port, got \"%s\"", v);
-        return -1;
+        return MW_EINVAL;
     }
     return set_str(&c->docker_host, v);
 }
 
-static int set_docker(mw_config *c, const char *v, char **err)
+static mw_code set_docker(mw_config *c, const char *v, char **err)
 {
     if (!strcmp(v, "auto"))
         c->docker_mode = MW_DOCKER_AUTO;
@@ -296,115 +284,115 @@ static int set_docker(mw_config *c, const char *v, char **err)
         c->docker_mode = MW_DOCKER_OFF;
     else {
         *err = mw__sprintf("expected auto, on or off, got \"%s\"", v);
-        return -1;
+        return MW_EINVAL;
     }
-    return 0;
+    return MW_OK;
 }
 
 /* Lists join with a space: both keys may be given more than once. */
-static int append_words(char **dst, const char *v)
+static mw_code append_words(char **dst, const char *v)
 {
     char *n = *dst ? mw__sprintf("%s %s", *dst, v) : mw__strdup(v);
     if (!n)
-        return -1;
+        return MW_ENOMEM;
     free(*dst);
     *dst = n;
-    return 0;
+    return MW_OK;
 }
 
-static int set_include(mw_config *c, const char *v, char **err)
+static mw_code set_include(mw_config *c, const char *v, char **err)
 {
     MW_UNUSED(err);
     return append_words(&c->container_include, v);
 }
 
-static int set_exclude(mw_config *c, const char *v, char **err)
+static mw_code set_exclude(mw_config *c, const char *v, char **err)
 {
     MW_UNUSED(err);
     return append_words(&c->container_exclude, v);
 }
 
 /* Environment variable names, comma- or space-separated. */
-static int set_env_allowlist(mw_config *c, const char *v, char **err)
+static mw_code set_env_allowlist(mw_config *c, const char *v, char **err)
 {
     char *copy = mw__strdup(v), *save = NULL;
     if (!copy)
-        return -1;
+        return MW_ENOMEM;
     for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
         for (const char *q = tok; *q; q++) {
             if (!(*q == '_' || (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
                   (q > tok && *q >= '0' && *q <= '9'))) {
                 *err = mw__sprintf("\"%s\" is not an environment variable name", tok);
                 free(copy);
-                return -1;
+                return MW_EINVAL;
             }
         }
         if (mw__strlist_add(&c->env_allowlist, tok) != 0) {
             free(copy);
-            return -1;
+            return MW_ENOMEM;
         }
     }
     free(copy);
-    return 0;
+    return MW_OK;
 }
 
-static int set_host_network_host(mw_config *c, const char *v, char **err)
+static mw_code set_host_network_host(mw_config *c, const char *v, char **err)
 {
     if (!*v || strpbrk(v, " /%")) {
         *err = mw__sprintf("expected an address or host name, got \"%s\"", v);
-        return -1;
+        return MW_EINVAL;
     }
     return set_str(&c->host_network_host, v);
 }
 
-static int set_discover_self(mw_config *c, const char *v, char **err)
+static mw_code set_discover_self(mw_config *c, const char *v, char **err)
 {
     return parse_bool(v, &c->discover_self, err);
 }
 
 /* Absolute paths of unix sockets checks may use, comma-separated or one
  * per list item. */
-static int set_unix_sockets(mw_config *c, const char *v, char **err)
+static mw_code set_unix_sockets(mw_config *c, const char *v, char **err)
 {
     char *copy = mw__strdup(v), *save = NULL;
     if (!copy)
-        return -1;
+        return MW_ENOMEM;
     for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
         if (tok[0] != '/') {
             *err = mw__sprintf("\"%s\" is not an absolute path", tok);
             free(copy);
-            return -1;
+            return MW_EINVAL;
         }
         if (mw__strlist_add(&c->unix_sockets, tok) != 0) {
             free(copy);
-            return -1;
+            return MW_ENOMEM;
         }
     }
     free(copy);
-    return 0;
+    return MW_OK;
 }
 
-static int set_allow_link_local(mw_config *c, const char *v, char **err)
+static mw_code set_allow_link_local(mw_config *c, const char *v, char **err)
 {
     return parse_bool(v, &c->allow_link_local, err);
 }
 
-static int set_watchdog_signal(mw_config *c, const char *v, char **err)
+static mw_code set_watchdog_signal(mw_config *c, const char *v, char **err)
 {
     return parse_bool(v, &c->watchdog_signal, err);
 }
 
-static int set_workers(mw_config *c, const char *v, char **err)
+static mw_code set_workers(mw_config *c, const char *v, char **err)
 {
     char *end;
     long n = strtol(v, &end, 10);
     if (end == v || *end || n < 0 || n > 256) {
         *err =
             mw__sprintf("expected a number of threads from 0 (one per core) to 256, got \"%s\"", v);
-        return -1;
+        return MW_ENOMEM;
     }
     c->workers = (unsigned)n;
-    return 0;
+    return MW_OK;
 }
 
 static const struct option_row {
@@ -445,12 +433,11 @@ mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **e
     for (size_t i = 0; i < MW_ARRAY_LEN(options); i++) {
         if (strcmp(options[i].key, key) != 0)
             continue;
-        if (options[i].set(c, value, &msg) == 0)
-            return MW_OK;
-        if (err)
-            *err = msg ? mw__sprintf("%s: %s", key, msg) : mw__strdup("out of memory");
+        mw_code rc = options[i].set(c, value, &msg);
+        if (rc != MW_OK && err)
+            *err = msg ? mw__sprintf("%s: %s", key, msg) : mw__strdup(mw_strerror(rc));
         free(msg);
-        return msg ? MW_EINVAL : MW_ENOMEM;
+        return rc;
     }
     if (err)
         *err = mw__sprintf("%s: unknown option", key);
@@ -476,7 +463,7 @@ static const char *singular(const char *key)
     return key;
 }
 
-static int scalar_text(const cJSON *v, char *buf, size_t n)
+static mw_code scalar_text(const cJSON *v, char *buf, size_t n)
 {
     if (cJSON_IsString(v))
         snprintf(buf, n, "%s", v->valuestring);
@@ -485,39 +472,41 @@ static int scalar_text(const cJSON *v, char *buf, size_t n)
     else if (cJSON_IsBool(v))
         snprintf(buf, n, "%s", cJSON_IsTrue(v) ? "true" : "false");
     else
-        return -1;
-    return 0;
+        return MW_EINVAL;
+    return MW_OK;
 }
 
-static int set_node(mw_config *c, const mw__yaml_doc *doc, const char *path, const char *key,
-                    const cJSON *v, mw__diag *diag)
+static mw_code set_node(mw_config *c, const mw__yaml_doc *doc, const char *path, const char *key,
+                        const cJSON *v, mw__diag *diag)
 {
     char buf[4096], *msg = NULL;
     mw__yaml_pos pos = mw__yaml_where(doc, v);
+    mw_code rc;
     if (cJSON_IsArray(v)) {
         const cJSON *it;
-        cJSON_ArrayForEach(it, v) if (set_node(c, doc, path, key, it, diag) != 0) return -1;
-        return 0;
+        cJSON_ArrayForEach(it,
+                           v) if ((rc = set_node(c, doc, path, key, it, diag)) != MW_OK) return rc;
+        return MW_OK;
     }
-    if (scalar_text(v, buf, sizeof buf) != 0) {
+    if (scalar_text(v, buf, sizeof buf) != MW_OK) {
         mw__diag_add(diag, path, pos.line, pos.col, "%s: expected a scalar or a list", key);
-        return -1;
+        return MW_EINVAL;
     }
-    if (mw_config_set(c, singular(key), buf, &msg) != MW_OK) {
-        mw__diag_add(diag, path, pos.line, pos.col, "%s", msg ? msg : "out of memory");
+    if ((rc = mw_config_set(c, singular(key), buf, &msg)) != MW_OK) {
+        mw__diag_add(diag, path, pos.line, pos.col, "%s", msg ? msg : mw_strerror(rc));
         free(msg);
-        return -1;
     }
-    return 0;
+    return rc;
 }
 
 mw_code mw_config_load_file(mw_config *c, const char *path, char **err)
 {
     mw__diag diag = {0};
     mw__yaml_doc doc = {0};
-    mw_code rc = MW_EPARSE;
-    if (mw__yaml_load(path, &doc, &diag) != 0)
+    mw_code rc = mw__yaml_load(path, &doc, &diag);
+    if (rc != MW_OK)
         goto out;
+    rc = MW_EINVAL;
     if (doc.root && !cJSON_IsObject(doc.root)) {
         mw__diag_add(&diag, path, 1, 1, "the config file must be a mapping");
         goto out;

@@ -53,7 +53,8 @@ struct mw_config {
     size_t npercentiles;
 };
 
-int mw__strlist_add(mw__strlist *l, const char *s);
+/* Appends a copy of `s`: MW_OK or MW_ENOMEM. */
+mw_code mw__strlist_add(mw__strlist *l, const char *s);
 void mw__strlist_free(mw__strlist *l);
 
 /* Deep copy; NULL on OOM. */

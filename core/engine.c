@@ -55,7 +55,7 @@ struct mw_engine {
     pthread_mutex_t flush_lock;
     mw__buf out; /* the stdout sink's lines of one flush */
     mw__script **scripts;
-    size_t nscripts;
+    size_t nscripts, scripts_cap;
     mw__io_policy policy; /* from cfg; its strings are cfg's */
     pthread_t thread;
     int started;
@@ -410,30 +410,36 @@ mw__loop *mw__engine_loop(mw_engine *eng)
 
 /* ------------------------------------------------------------- loading */
 
-/* The script of `check`, loaded once and shared. NULL with `*err`. */
-static mw__script *script_for(mw_engine *eng, const char *check, char **err)
+/* The script of `check` into `*out` (borrowed), loaded once and shared.
+ * MW_ENOTFOUND when no checks directory has it; on error `*err` says why. */
+static mw_code script_for(mw_engine *eng, const char *check, mw__script **out, char **err)
 {
+    mw__script *s = NULL;
+    char *path = NULL;
+    mw_code rc = MW_ENOTFOUND;
     for (size_t i = 0; i < eng->nscripts; i++)
         if (strcmp(eng->scripts[i]->check, check) == 0)
-            return eng->scripts[i];
+            return *out = eng->scripts[i], MW_OK;
     const mw__strlist *dirs = mw__engine_checks_dirs(eng);
-    char *path = mw__check_find((const char *const *)dirs->v, dirs->n, check);
-    if (!path) {
+    if (!(path = mw__check_find((const char *const *)dirs->v, dirs->n, check))) {
         *err = mw__sprintf("no check script %s.lua in the checks directories", check);
-        return NULL;
+        goto out;
     }
-    mw__script *s = mw__script_load(check, path, err);
+    if ((rc = mw__script_load(check, path, &s, err)) != MW_OK)
+        goto out;
+    rc = MW_ENOMEM;
+    if (mw__grow(&eng->scripts, &eng->scripts_cap, eng->nscripts + 1, sizeof *eng->scripts) !=
+        MW_OK) {
+        *err = mw__strdup("out of memory");
+        goto out;
+    }
+    eng->scripts[eng->nscripts++] = *out = s;
+    s = NULL;
+    rc = MW_OK;
+out:
+    mw__script_unref(s);
     free(path);
-    mw__script **ns = s ? realloc(eng->scripts, (eng->nscripts + 1) * sizeof *ns) : NULL;
-    if (!ns) {
-        if (s && !*err)
-            *err = mw__strdup("out of memory");
-        mw__script_unref(s);
-        return NULL;
-    }
-    eng->scripts = ns;
-    eng->scripts[eng->nscripts++] = s;
-    return s;
+    return rc;
 }
 
 /* `id`: the config's mw__instance_id() when the caller has it, else NULL. */
@@ -447,12 +453,12 @@ static mw_code schedule(mw_engine *eng, const char *name, const char *source, co
         .mem_cap = (size_t)(eng->cfg->check_memory_limit_mb * 1048576.0),
     };
     mw__instance_params p;
+    mw__script *script;
+    mw_code rc;
     *err = NULL;
-    mw__script *script = script_for(eng, name, err);
-    if (!script)
-        return MW_ENOTFOUND;
-    if (mw__instance_params_parse(instance, init_config, &d, &p, err) != 0)
-        return MW_EINVAL;
+    if ((rc = script_for(eng, name, &script, err)) != MW_OK ||
+        (rc = mw__instance_params_parse(instance, init_config, &d, &p, err)) != MW_OK)
+        return rc;
     mw__sched_spec spec = {
         .script = script,
         .source = source,
@@ -462,7 +468,7 @@ static mw_code schedule(mw_engine *eng, const char *name, const char *source, co
         .run_now = run_now,
         .id = id,
     };
-    mw_code rc = mw__sched_add(eng->sched, &spec, id_out, err);
+    rc = mw__sched_add(eng->sched, &spec, id_out, err);
     mw__instance_params_free(&p);
     return rc;
 }

@@ -145,22 +145,22 @@ static int cmp_exact(const void *a, const void *b)
 }
 
 /* Adds `s` (entry `idx` of option `opt`) to `set`; arrays sized by the
- * caller. Returns 0, or -1 with `err` filled. */
-static int nameset_add(nameset *set, mw__str s, size_t idx, int globs, const char *opt, char *err,
-                       size_t errlen)
+ * caller. MW_OK, or MW_EINVAL / MW_ENOMEM with `err` filled. */
+static mw_code nameset_add(nameset *set, mw__str s, size_t idx, int globs, const char *opt,
+                           char *err, size_t errlen)
 {
     if (s.n == 0 || memchr(s.p, '\0', s.n)) {
         snprintf(err, errlen, "option '%s': entry %zu is empty or holds a NUL byte", opt, idx + 1);
-        return -1;
+        return MW_EINVAL;
     }
     if (!is_pattern(s, globs)) {
         set->exact[set->nexact++] = (exact_name){s, idx};
-        return 0;
+        return MW_OK;
     }
     char *ere = malloc(5 * s.n + 3);
     if (!ere) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return MW_ENOMEM;
     }
     (globs ? glob_to_ere : regex_to_ere)(s, ere);
     pattern *pt = &set->pat[set->npat];
@@ -171,11 +171,11 @@ static int nameset_add(nameset *set, mw__str s, size_t idx, int globs, const cha
         regerror(rc, &pt->re, why, sizeof(why));
         snprintf(err, errlen, "option '%s': entry %zu ('%.*s') is not a valid %s: %s", opt, idx + 1,
                  (int)(s.n > 80 ? 80 : s.n), s.p, globs ? "pattern" : "regular expression", why);
-        return -1;
+        return rc == REG_ESPACE ? MW_ENOMEM : MW_EINVAL;
     }
     pt->idx = idx;
     set->npat++;
-    return 0;
+    return MW_OK;
 }
 
 static void nameset_sort(nameset *set)
@@ -193,11 +193,11 @@ static void nameset_free(nameset *set)
     memset(set, 0, sizeof(*set));
 }
 
-static int nameset_alloc(nameset *set, size_t n)
+static mw_code nameset_alloc(nameset *set, size_t n)
 {
     set->exact = calloc(n ? n : 1, sizeof(*set->exact));
     set->pat = calloc(n ? n : 1, sizeof(*set->pat));
-    return set->exact && set->pat ? 0 : -1;
+    return set->exact && set->pat ? MW_OK : MW_ENOMEM;
 }
 
 /* The entry index `name` selects, -1 when none does, -2 when regexec()
@@ -262,19 +262,10 @@ struct mw__om_scraper {
     void *tick_ud;
 };
 
-static int grow(char **p, size_t *cap, size_t need)
+/* Room for `need` bytes at `*p`, doubling from 256. */
+static mw_code grow(char **p, size_t *cap, size_t need)
 {
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 256;
-    while (n < need)
-        n *= 2;
-    char *q = realloc(*p, n);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
+    return mw__grow(p, cap, need < 256 ? 256 : need, 1);
 }
 
 /* Copies `s` into the arena (sized by the caller). */
@@ -321,73 +312,84 @@ static mw__str *keep_all(mw__om_scraper *sc, const mw__str *v, size_t n)
 }
 
 /* Parses a configured type; "native" (or none) sets *native. */
-static int config_type(mw__str t, mw__om_type *type, int *native)
+static mw_code config_type(mw__str t, mw__om_type *type, int *native)
 {
     static const char *const names[] = {"counter", "gauge", "histogram", "summary"};
     static const mw__om_type types[] = {MW_OM_COUNTER, MW_OM_GAUGE, MW_OM_HISTOGRAM, MW_OM_SUMMARY};
     *native = !t.p || mw__str_is(t, "native");
     if (*native)
-        return 0;
+        return MW_OK;
     for (int i = 0; i < 4; i++)
         if (mw__str_is(t, names[i])) {
             *type = types[i];
-            return 0;
+            return MW_OK;
         }
-    return -1;
+    return MW_EINVAL;
 }
 
-static int bad_type(mw__str t, const char *opt, mw__str key, char *err, size_t errlen)
+static mw_code bad_type(mw__str t, const char *opt, mw__str key, char *err, size_t errlen)
 {
     snprintf(err, errlen,
              "option '%s': type '%.*s' of '%.*s' is not one of counter, gauge, histogram, "
              "summary, native",
              opt, (int)(t.n > 40 ? 40 : t.n), t.p, (int)(key.n > 80 ? 80 : key.n), key.p);
-    return -1;
+    return MW_EINVAL;
 }
 
-static int compile_metrics(mw__om_scraper *sc, const mw__om_config *c, char *err, size_t errlen)
+static mw_code no_memory(char *err, size_t errlen)
 {
+    snprintf(err, errlen, "out of memory");
+    return MW_ENOMEM;
+}
+
+static mw_code compile_metrics(mw__om_scraper *sc, const mw__om_config *c, char *err, size_t errlen)
+{
+    mw_code rc;
     sc->entries = calloc(c->nmetrics ? c->nmetrics : 1, sizeof(*sc->entries));
-    if (!sc->entries || nameset_alloc(&sc->metrics, c->nmetrics) != 0)
-        return snprintf(err, errlen, "out of memory"), -1;
+    if (!sc->entries || nameset_alloc(&sc->metrics, c->nmetrics) != MW_OK)
+        return no_memory(err, errlen);
     for (size_t i = 0; i < c->nmetrics; i++) {
         const mw__om_metric_spec *m = &c->metrics[i];
         metric_entry *en = &sc->entries[i];
         mw__str match = keep(sc, m->match);
-        if (!match.p)
-            return snprintf(err, errlen, "option 'metrics': entry %zu has no name", i + 1), -1;
-        if (config_type(m->type, &en->type, &en->native) != 0)
+        if (!match.p) {
+            snprintf(err, errlen, "option 'metrics': entry %zu has no name", i + 1);
+            return MW_EINVAL;
+        }
+        if (config_type(m->type, &en->type, &en->native) != MW_OK)
             return bad_type(m->type, "metrics", m->match, err, errlen);
-        if (nameset_add(&sc->metrics, match, i, c->globs, "metrics", err, errlen) != 0)
-            return -1;
+        if ((rc = nameset_add(&sc->metrics, match, i, c->globs, "metrics", err, errlen)) != MW_OK)
+            return rc;
         /* V2: a pattern keeps each family's own name */
         if (m->rename.p && m->rename.n && !is_pattern(match, c->globs))
             en->rename = keep(sc, m->rename);
     }
     nameset_sort(&sc->metrics);
-    return 0;
+    return MW_OK;
 }
 
-static int compile_names(mw__om_scraper *sc, nameset *set, const mw__str *v, size_t n, int globs,
-                         const char *opt, char *err, size_t errlen)
+static mw_code compile_names(mw__om_scraper *sc, nameset *set, const mw__str *v, size_t n,
+                             int globs, const char *opt, char *err, size_t errlen)
 {
-    if (nameset_alloc(set, n) != 0)
-        return snprintf(err, errlen, "out of memory"), -1;
+    mw_code rc;
+    if (nameset_alloc(set, n) != MW_OK)
+        return no_memory(err, errlen);
     for (size_t i = 0; i < n; i++)
-        if (nameset_add(set, keep(sc, v[i]), i, globs, opt, err, errlen) != 0)
-            return -1;
+        if ((rc = nameset_add(set, keep(sc, v[i]), i, globs, opt, err, errlen)) != MW_OK)
+            return rc;
     nameset_sort(set);
-    return 0;
+    return MW_OK;
 }
 
-static int compile_overrides(mw__om_scraper *sc, const mw__om_config *c, char *err, size_t errlen)
+static mw_code compile_overrides(mw__om_scraper *sc, const mw__om_config *c, char *err,
+                                 size_t errlen)
 {
     sc->override_types = calloc(c->noverrides ? c->noverrides : 1, sizeof(mw__om_type));
     if (!sc->override_types)
-        return snprintf(err, errlen, "out of memory"), -1;
+        return no_memory(err, errlen);
     for (size_t i = 0; i < c->noverrides; i++) {
         int native;
-        if (config_type(c->override_types[i], &sc->override_types[i], &native) != 0 || native)
+        if (config_type(c->override_types[i], &sc->override_types[i], &native) != MW_OK || native)
             return bad_type(c->override_types[i], "type_overrides", c->override_names[i], err,
                             errlen);
     }
@@ -395,7 +397,7 @@ static int compile_overrides(mw__om_scraper *sc, const mw__om_config *c, char *e
                          "type_overrides", err, errlen);
 }
 
-static int compile_labels(mw__om_scraper *sc, const mw__om_config *c, char *err, size_t errlen)
+static mw_code compile_labels(mw__om_scraper *sc, const mw__om_config *c, char *err, size_t errlen)
 {
     sc->exclude_labels = keep_all(sc, c->exclude_labels, c->nexclude_labels);
     sc->include_labels = keep_all(sc, c->include_labels, c->ninclude_labels);
@@ -405,7 +407,7 @@ static int compile_labels(mw__om_scraper *sc, const mw__om_config *c, char *err,
     sc->tagv = calloc(MW_OM_MAX_LABELS + c->ntags, sizeof(*sc->tagv));
     if (!sc->exclude_labels || !sc->include_labels || !sc->rename_from || !sc->rename_to ||
         !sc->tags || !sc->tagv)
-        return snprintf(err, errlen, "out of memory"), -1;
+        return no_memory(err, errlen);
     sc->nexclude_labels = c->nexclude_labels;
     sc->ninclude_labels = c->ninclude_labels;
     sc->nrename = c->nrename_labels;
@@ -413,37 +415,40 @@ static int compile_labels(mw__om_scraper *sc, const mw__om_config *c, char *err,
     sc->label_rules = sc->nexclude_labels || sc->ninclude_labels || sc->nrename;
     sc->longest_label = sizeof("upper_bound");
     for (size_t i = 0; i < sc->nrename; i++) {
-        if (sc->rename_to[i].n == 0)
-            return snprintf(err, errlen, "option 'rename_labels': the new name of '%.*s' is empty",
-                            (int)(sc->rename_from[i].n > 80 ? 80 : sc->rename_from[i].n),
-                            sc->rename_from[i].p),
-                   -1;
+        if (sc->rename_to[i].n == 0) {
+            snprintf(err, errlen, "option 'rename_labels': the new name of '%.*s' is empty",
+                     (int)(sc->rename_from[i].n > 80 ? 80 : sc->rename_from[i].n),
+                     sc->rename_from[i].p);
+            return MW_EINVAL;
+        }
         if (sc->rename_to[i].n > sc->longest_label)
             sc->longest_label = sc->rename_to[i].n;
     }
-    return 0;
+    return MW_OK;
 }
 
 mw__om_scraper *mw__om_scraper_new(const mw__om_config *c, char *err, size_t errlen)
 {
-    mw__om_scraper *sc = calloc(1, sizeof(*sc));
+    mw__om_scraper *sc = calloc(1, sizeof(*sc)), *res = NULL;
     if (!sc || !(sc->arena = malloc(config_bytes(c)))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
+        no_memory(err, errlen);
+        goto out;
     }
     sc->ns = keep(sc, c->ns.p ? c->ns : (mw__str){"", 0});
     sc->prefix = keep(sc, c->raw_metric_prefix.p ? c->raw_metric_prefix : (mw__str){"", 0});
     sc->all_metrics = c->all_metrics;
     sc->buckets = c->collect_histogram_buckets;
-    if (compile_metrics(sc, c, err, errlen) != 0 ||
+    if (compile_metrics(sc, c, err, errlen) != MW_OK ||
         compile_names(sc, &sc->exclude, c->exclude_metrics, c->nexclude_metrics, c->globs,
-                      "exclude_metrics", err, errlen) != 0 ||
-        compile_overrides(sc, c, err, errlen) != 0 || compile_labels(sc, c, err, errlen) != 0)
-        goto fail;
-    return sc;
-fail:
+                      "exclude_metrics", err, errlen) != MW_OK ||
+        compile_overrides(sc, c, err, errlen) != MW_OK ||
+        compile_labels(sc, c, err, errlen) != MW_OK)
+        goto out;
+    res = sc;
+    sc = NULL;
+out:
     mw__om_scraper_free(sc);
-    return NULL;
+    return res;
 }
 
 void mw__om_scraper_free(mw__om_scraper *sc)
@@ -487,24 +492,24 @@ static mw__str add_name(mw__om_scraper *sc, size_t *off, mw__str base, const cha
     return (mw__str){d, n};
 }
 
-static int build_names(mw__om_scraper *sc, mw__str base)
+static mw_code build_names(mw__om_scraper *sc, mw__str base)
 {
     size_t off = 0;
-    if (grow(&sc->names, &sc->names_cap, 5 * (sc->ns.n + base.n + 16)) != 0)
-        return -1;
+    if (grow(&sc->names, &sc->names_cap, 5 * (sc->ns.n + base.n + 16)) != MW_OK)
+        return MW_ENOMEM;
     plan *pl = &sc->plan;
     pl->value = add_name(sc, &off, base, "");
     pl->count = add_name(sc, &off, base, ".count");
     pl->sum = add_name(sc, &off, base, ".sum");
     pl->bucket = add_name(sc, &off, base, ".bucket");
     pl->quantile = add_name(sc, &off, base, ".quantile");
-    return 0;
+    return MW_OK;
 }
 
 /* The type a family is submitted as: the metrics entry's, else
- * type_overrides', else the exposition's. -1: out of memory. */
-static int family_type(mw__om_scraper *sc, const metric_entry *en, mw__str name, mw__om_type native,
-                       mw__om_type *type)
+ * type_overrides', else the exposition's. */
+static mw_code family_type(mw__om_scraper *sc, const metric_entry *en, mw__str name,
+                           mw__om_type native, mw__om_type *type)
 {
     long o = -1;
     *type = native;
@@ -514,7 +519,14 @@ static int family_type(mw__om_scraper *sc, const metric_entry *en, mw__str name,
         o = nameset_find(&sc->overrides, name, sc->z);
     if (o >= 0)
         *type = sc->override_types[o];
-    return o == -2 ? -1 : 0;
+    return o == -2 ? MW_ENOMEM : MW_OK;
+}
+
+/* Stops the parse (a handler's -1): out of memory. */
+static int stop_nomem(mw__om_scraper *sc)
+{
+    sc->r->rc = MW_ENOMEM;
+    return -1;
 }
 
 /* Decides, once per family, whether and how its samples are submitted. */
@@ -528,30 +540,27 @@ static int on_family(void *ud, const mw__om_family *f)
         name.p += sc->prefix.n;
         name.n -= sc->prefix.n;
     }
-    if (grow(&sc->z, &sc->z_cap, name.n + 1) != 0)
-        goto oom;
+    if (grow(&sc->z, &sc->z_cap, name.n + 1) != MW_OK)
+        return stop_nomem(sc);
     memcpy(sc->z, name.p, name.n);
     sc->z[name.n] = '\0';
     if (sc->exclude.nexact || sc->exclude.npat)
         i = nameset_find(&sc->exclude, name, sc->z);
     if (i != -1)
-        return i == -2 ? (sc->r->rc = MW_ENOMEM, -1) : 0;
+        return i == -2 ? stop_nomem(sc) : 0;
     if (!sc->all_metrics) {
         if ((i = nameset_find(&sc->metrics, name, sc->z)) < 0)
-            return i == -2 ? (sc->r->rc = MW_ENOMEM, -1) : 0;
+            return i == -2 ? stop_nomem(sc) : 0;
         en = &sc->entries[i];
     }
     sc->plan.native = f->type;
-    if (family_type(sc, en, name, f->type, &sc->plan.type) != 0)
-        goto oom;
+    if (family_type(sc, en, name, f->type, &sc->plan.type) != MW_OK)
+        return stop_nomem(sc);
     if (sc->plan.type == MW_OM_UNKNOWN || sc->plan.type == MW_OM_OTHER)
         return 0;
-    if (build_names(sc, en && en->rename.p ? en->rename : name) != 0)
-        goto oom;
+    if (build_names(sc, en && en->rename.p ? en->rename : name) != MW_OK)
+        return stop_nomem(sc);
     return 1;
-oom:
-    sc->r->rc = MW_ENOMEM;
-    return -1;
 }
 
 /* Index of `name` in `v`, or -1. */

@@ -375,49 +375,52 @@ static int run_chunk(mw__sandbox *sb)
     return status;
 }
 
-/* Fills `*err` with why loading failed, from the value on top of L. */
-static void load_error(mw__sandbox *sb, int status, const char *stage, char **err)
+/* Fills `*err` with why loading failed, from the value on top of L;
+ * returns the matching code. */
+static mw_code load_error(mw__sandbox *sb, int status, const char *stage, char **err)
 {
-    if (atomic_load(&sb->expired))
+    mw_code rc = status == LUA_ERRSYNTAX ? MW_EPARSE : MW_ECHECK;
+    if (atomic_load(&sb->expired)) {
         set_timeout_error(sb);
-    else if (is_nomem(sb, sb->L, status))
+        rc = MW_ETIMEOUT;
+    } else if (is_nomem(sb, sb->L, status)) {
         set_nomem_error(sb);
-    else
+        rc = MW_ENOMEM;
+    } else {
         set_error_value(sb, sb->L, -1);
+    }
     *err = mw__sprintf("%s: %s", stage, sb->err ? sb->err : "out of memory");
+    return rc;
 }
 
-static int load_script(mw__sandbox *sb, const mw__sandbox_opts *o, char **err)
+static mw_code load_script(mw__sandbox *sb, const mw__sandbox_opts *o, char **err)
 {
     lua_State *L = sb->L;
     const char *name = o->chunkname ? o->chunkname : "=check";
     int status = luaL_loadbufferx(L, o->script ? o->script : "", o->script_len, name, "t");
     if (status != LUA_OK) {
-        load_error(sb, status, "cannot load script", err);
-        return -1;
+        return load_error(sb, status, "cannot load script", err);
     }
     status = run_chunk(sb);
     if (status != LUA_OK) {
-        load_error(sb, status, "script failed", err);
-        return -1;
+        return load_error(sb, status, "script failed", err);
     }
     lua_pushcfunction(L, setup_self);
     lua_insert(L, -2);
     lua_pushlightuserdata(L, (void *)o);
     status = lua_pcall(L, 2, 0, 0);
     if (status != LUA_OK) {
-        load_error(sb, status, "bad script", err);
-        return -1;
+        return load_error(sb, status, "bad script", err);
     }
-    return 0;
+    return MW_OK;
 }
 
 mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
 {
-    mw__sandbox *sb = calloc(1, sizeof(*sb));
+    mw__sandbox *sb = calloc(1, sizeof(*sb)), *res = NULL;
     *err = NULL;
     if (!sb)
-        goto nomem;
+        goto out;
     sb->mem.cap = o->mem_cap ? o->mem_cap : MW_SANDBOX_DEFAULT_MEM;
     sb->mem.sb = sb;
     sb->check = mw__strdup(o->check ? o->check : "");
@@ -430,31 +433,29 @@ mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
     sb->wake = o->wake;
     sb->wake_ud = o->wake_ud;
     sb->co_ref = LUA_NOREF;
-    if (!sb->check || !sb->check_id)
-        goto nomem;
-    sb->L = lua_newstate(cap_alloc, &sb->mem);
-    if (!sb->L)
-        goto nomem;
+    if (!sb->check || !sb->check_id || !(sb->L = lua_newstate(cap_alloc, &sb->mem)))
+        goto out;
     lua_pushcfunction(sb->L, setup_globals);
     int status = lua_pcall(sb->L, 0, 0, 0);
     if (status != LUA_OK) {
         load_error(sb, status, "cannot set up the sandbox", err);
-        goto fail;
+        goto out;
     }
-    if (load_script(sb, o, err) != 0)
-        goto fail;
+    if (load_script(sb, o, err) != MW_OK)
+        goto out;
     lua_settop(sb->L, 0);
     lua_gc(sb->L, LUA_GCCOLLECT, 0); /* drop what setting up left behind */
     atomic_store(&sb->expired, 0);
     sb->mem.refused = 0;
     free(sb->err);
     sb->err = NULL;
-    return sb;
-nomem:
-    *err = mw__strdup("out of memory");
-fail:
+    res = sb;
+    sb = NULL;
+out:
+    if (!res && !*err)
+        *err = mw__strdup("out of memory");
     mw__sandbox_free(sb);
-    return NULL;
+    return res;
 }
 
 void mw__sandbox_free(mw__sandbox *sb)
@@ -696,22 +697,25 @@ static int syntax_line(const char *msg, const char **rest)
     return (int)line;
 }
 
-int mw__sandbox_check_syntax(const char *path, mw__diag *diag)
+mw_code mw__sandbox_check_syntax(const char *path, mw__diag *diag)
 {
-    int rc = -1;
     size_t len;
     mw__lmem mem = {.cap = MW_SANDBOX_DEFAULT_MEM};
     lua_State *L = NULL;
-    char *src = mw__read_file(path, MAX_SCRIPT_FILE, &len);
-    if (!src) {
-        mw__diag_add(diag, path, 0, 0, "cannot read check script: %s", strerror(errno));
+    char *src = NULL;
+    mw_code rc = mw__read_file(path, MAX_SCRIPT_FILE, &src, &len);
+    if (rc != MW_OK) {
+        mw__diag_add(diag, path, 0, 0, "cannot read check script: %s",
+                     rc == MW_EIO ? strerror(errno) : mw_strerror(rc));
         goto out;
     }
+    rc = MW_ENOMEM;
     L = lua_newstate(cap_alloc, &mem);
     if (!L) {
         mw__diag_add(diag, path, 0, 0, "out of memory");
         goto out;
     }
+    rc = MW_EPARSE;
     /* "=chunk" keeps long paths from being shortened in the message. */
     if (luaL_loadbufferx(L, src, len, "=chunk", "t") != LUA_OK) {
         const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "syntax error";
@@ -720,7 +724,7 @@ int mw__sandbox_check_syntax(const char *path, mw__diag *diag)
         mw__diag_add(diag, path, line, 0, "%s", rest);
         goto out;
     }
-    rc = 0;
+    rc = MW_OK;
 out:
     if (L)
         lua_close(L);

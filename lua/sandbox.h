@@ -158,9 +158,10 @@ size_t mw__sandbox_mem(const mw__sandbox *sb);
 /*
  * Compiles the check script at `path` (text only, in a throwaway state
  * under the default memory cap, nothing run) and adds each problem to
- * `diag` as "path:line: message". Returns 0 when the script compiles,
- * -1 when a problem was added. For `moonwatch validate`.
+ * `diag` as "path:line: message". MW_OK when the script compiles; else
+ * the problem was added: MW_EIO (cannot read it), MW_EPARSE, MW_ENOMEM.
+ * For `moonwatch validate`.
  */
-int mw__sandbox_check_syntax(const char *path, mw__diag *diag);
+mw_code mw__sandbox_check_syntax(const char *path, mw__diag *diag);
 
 #endif

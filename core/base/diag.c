@@ -9,36 +9,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int mw__diag_add(mw__diag *d, const char *file, int line, int col, const char *fmt, ...)
+mw_code mw__diag_add(mw__diag *d, const char *file, int line, int col, const char *fmt, ...)
 {
     va_list ap;
+    char *msg, *item = NULL;
+    mw_code rc = MW_ENOMEM;
     va_start(ap, fmt);
-    char *msg = mw__vsprintf(fmt, ap);
+    msg = mw__vsprintf(fmt, ap);
     va_end(ap);
     if (!msg)
-        return -1;
-    char *item;
+        goto out;
     if (line > 0 && col > 0)
         item = mw__sprintf("%s:%d:%d: %s", file, line, col, msg);
     else if (line > 0)
         item = mw__sprintf("%s:%d: %s", file, line, msg);
     else
         item = mw__sprintf("%s: %s", file, msg);
-    free(msg);
-    if (!item)
-        return -1;
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 8;
-        char **ni = realloc(d->items, nc * sizeof *ni);
-        if (!ni) {
-            free(item);
-            return -1;
-        }
-        d->items = ni;
-        d->cap = nc;
-    }
+    if (!item || mw__grow(&d->items, &d->cap, d->n + 1, sizeof *d->items) != MW_OK)
+        goto out;
     d->items[d->n++] = item;
-    return 0;
+    item = NULL;
+    rc = MW_OK;
+out:
+    free(msg);
+    free(item);
+    return rc;
 }
 
 void mw__diag_free(mw__diag *d)

@@ -8,6 +8,8 @@
 #ifndef MW_DIAG_H
 #define MW_DIAG_H
 
+#include "moonwatch.h"
+
 #include <stddef.h>
 
 typedef struct mw__diag {
@@ -15,8 +17,8 @@ typedef struct mw__diag {
     size_t n, cap;
 } mw__diag;
 
-/* Appends a problem; returns 0, or -1 on OOM (the problem is dropped). */
-int mw__diag_add(mw__diag *d, const char *file, int line, int col, const char *fmt, ...)
+/* Appends a problem; MW_OK, or MW_ENOMEM (the problem is dropped). */
+mw_code mw__diag_add(mw__diag *d, const char *file, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void mw__diag_free(mw__diag *d);
 

@@ -1060,6 +1060,23 @@ static CURLcode set_conn(mw__http_req *r, const char *url, const mw__http_conn_o
 
 #undef SET
 
+/* The outcome of setting up the easy handle of a request for `url`, or
+ * of a connection to `target` (url NULL). */
+static mw_code easy_result(CURLcode cc, const char *url, const char *target, char **err)
+{
+    if (cc == CURLE_OK)
+        return MW_OK;
+    if (cc == CURLE_OUT_OF_MEMORY) {
+        set_err(err, "out of memory");
+        return MW_ENOMEM;
+    }
+    if (url)
+        set_err(err, "url \"%.200s\": %s", url, curl_easy_strerror(cc));
+    else
+        set_err(err, "connect to %s: %s", target ? target : "?", curl_easy_strerror(cc));
+    return MW_EINVAL;
+}
+
 /* What requests and connections start with. */
 static void req_base(mw__http_req *r, double connect_timeout, size_t max_body)
 {
@@ -1083,25 +1100,20 @@ static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
     r->done = o->done;
     r->ud = o->ud;
 
+    CURLcode cc = CURLE_OUT_OF_MEMORY;
     mw_code rc = check_url(o->url, &r->target, err);
     if (rc != MW_OK)
         return rc;
     if (o->unix_socket) {
         free(r->target);
         if (!(r->target = mw__sprintf("unix:%s", o->unix_socket)))
-            goto oom;
+            goto out;
     }
     if (!(r->easy = curl_easy_init()) || build_headers(r, o) != MW_OK)
-        goto oom;
-    CURLcode cc = set_easy(r, o);
-    if (cc != CURLE_OK) {
-        set_err(err, "url \"%.200s\": %s", o->url, curl_easy_strerror(cc));
-        return cc == CURLE_OUT_OF_MEMORY ? MW_ENOMEM : MW_EINVAL;
-    }
-    return MW_OK;
-oom:
-    set_err(err, "out of memory");
-    return MW_ENOMEM;
+        goto out;
+    cc = set_easy(r, o);
+out:
+    return easy_result(cc, o->url, NULL, err);
 }
 
 /* A host curl takes as it is: a name or an address, nothing of a URL. */
@@ -1143,30 +1155,23 @@ static mw_code conn_init(mw__http_req *r, const mw__http_conn_opts *o, char **er
         set_err(err, "port %u: out of range", o->port);
         return MW_EINVAL;
     }
+    CURLcode cc = CURLE_OUT_OF_MEMORY;
+    mw_code rc = MW_ENOMEM;
     char *url = conn_url(o);
     if (!url)
-        goto oom;
-    mw_code rc = check_url(url, &r->target, err);
-    if (rc != MW_OK) {
-        free(url);
-        return rc;
-    }
-    if (!(r->own = calloc(1, sizeof *r->own)) || drv_init(r->own, r->h) != 0 ||
-        !(r->easy = curl_easy_init())) {
-        free(url);
-        goto oom;
-    }
+        goto out;
+    if ((rc = check_url(url, &r->target, err)) != MW_OK)
+        goto out;
+    if (!(r->own = calloc(1, sizeof *r->own)) || drv_init(r->own, r->h) != MW_OK ||
+        !(r->easy = curl_easy_init()))
+        goto out;
     r->d = r->own;
-    CURLcode cc = set_conn(r, url, o);
+    cc = set_conn(r, url, o);
+out:
+    if (rc == MW_OK || rc == MW_ENOMEM)
+        rc = easy_result(cc, NULL, r->target, err);
     free(url);
-    if (cc != CURLE_OK) {
-        set_err(err, "connect to %s: %s", r->target, curl_easy_strerror(cc));
-        return cc == CURLE_OUT_OF_MEMORY ? MW_ENOMEM : MW_EINVAL;
-    }
-    return MW_OK;
-oom:
-    set_err(err, "out of memory");
-    return MW_ENOMEM;
+    return rc;
 }
 
 /* ------------------------------------------------------------- connections */
@@ -1475,24 +1480,23 @@ long mw__http_conn_recv(mw__http_conn *c, void *p, size_t n, const char **err)
     return conn_io_result(c, cc, got, err);
 }
 
-int mw__http_conn_wait(mw__http_conn *c, int want_write, void (*ready)(void *ud), void *ud)
+mw_code mw__http_conn_wait(mw__http_conn *c, int want_write, void (*ready)(void *ud), void *ud)
 {
     uint32_t ev = want_write ? EPOLLOUT : EPOLLIN;
+    mw_code rc;
     if (!c || !ready)
-        return -1;
+        return MW_EINVAL;
     c->ready = ready;
     c->ready_ud = ud;
     if (c->io.fd >= 0) {
-        if (c->io.events == ev || mw__io_modify(c->h->loop, &c->io, ev) == 0)
-            return 0;
+        if (c->io.events == ev || (rc = mw__io_modify(c->h->loop, &c->io, ev)) == MW_OK)
+            return MW_OK;
         mw__io_stop(c->h->loop, &c->io);
-        return -1;
+        return rc;
     }
-    if (mw__io_start(c->h->loop, &c->io, c->fd, ev, conn_io_cb, c) != 0) {
+    if ((rc = mw__io_start(c->h->loop, &c->io, c->fd, ev, conn_io_cb, c)) != MW_OK)
         c->io.fd = -1; /* never stop (EPOLL_CTL_DEL) a registration not ours */
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 void mw__http_conn_wait_cancel(mw__http_conn *c)

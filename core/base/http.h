@@ -180,8 +180,9 @@ long mw__http_conn_recv(mw__http_conn *c, void *p, size_t n, const char **err);
  * readable (`want_write` 0) or writable (1); also on an error or hang-up,
  * which the next recv/send reports. One wait at a time; a new wait
  * replaces the previous one. `ready` may close the connection or free the
- * client. Returns 0, or -1 on error (no wait then). */
-int mw__http_conn_wait(mw__http_conn *c, int want_write, void (*ready)(void *ud), void *ud);
+ * client. MW_OK; MW_EINVAL without a connection or callback; MW_ESYS
+ * when epoll refuses the socket (no wait then). */
+mw_code mw__http_conn_wait(mw__http_conn *c, int want_write, void (*ready)(void *ud), void *ud);
 void mw__http_conn_wait_cancel(mw__http_conn *c);
 
 /* Closes the connection and frees it (a pending wait is dropped). */

@@ -32,17 +32,17 @@ static cJSON *sorted_copy(const cJSON *j)
         return cJSON_Duplicate(j, 1);
     size_t n = (size_t)cJSON_GetArraySize(j), i = 0;
     cJSON **items = calloc(n ? n : 1, sizeof *items);
-    cJSON *out = cJSON_IsObject(j) ? cJSON_CreateObject() : cJSON_CreateArray();
+    cJSON *copy = cJSON_IsObject(j) ? cJSON_CreateObject() : cJSON_CreateArray(), *res = NULL;
     const cJSON *c;
-    if (!items || !out)
-        goto fail;
+    if (!items || !copy)
+        goto out;
     cJSON_ArrayForEach(c, j)
     {
         if (!(items[i] = sorted_copy(c)))
-            goto fail;
+            goto out;
         /* cJSON_Duplicate keeps the key of a leaf; containers get one here */
         if (c->string && !items[i]->string && !(items[i]->string = mw__strdup(c->string)))
-            goto fail;
+            goto out;
         i++;
     }
     if (cJSON_IsObject(j))
@@ -51,20 +51,20 @@ static cJSON *sorted_copy(const cJSON *j)
         /* Adding to an object copies the key, which can fail: the item
          * is then still ours. */
         cJSON_bool added = cJSON_IsObject(j)
-                               ? cJSON_AddItemToObject(out, items[k]->string, items[k])
-                               : cJSON_AddItemToArray(out, items[k]);
+                               ? cJSON_AddItemToObject(copy, items[k]->string, items[k])
+                               : cJSON_AddItemToArray(copy, items[k]);
         if (!added)
-            goto fail;
+            goto out;
         items[k] = NULL;
     }
-    free(items);
-    return out;
-fail:
+    res = copy;
+    copy = NULL;
+out:
     for (size_t k = 0; items && k < n; k++)
         cJSON_Delete(items[k]);
     free(items);
-    cJSON_Delete(out);
-    return NULL;
+    cJSON_Delete(copy);
+    return res;
 }
 
 char *mw__json_canonical(const cJSON *j)

@@ -78,77 +78,97 @@ uint64_t mw__hash(uint64_t h, const void *data, size_t len)
     return h;
 }
 
-char *mw__read_file(const char *path, size_t cap, size_t *len)
+/* Reads `f` to its end into a buffer of at most `cap` bytes. */
+static mw_code read_all(FILE *f, size_t cap, size_t hint, char **out, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0)
-        goto fail;
-    if (S_ISDIR(st.st_mode)) {
-        errno = EISDIR;
-        goto fail;
-    }
-    size_t size = 0, alloc = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+    size_t size = 0, alloc = hint > 0 ? hint + 1 : 4096;
     if (alloc > cap + 1)
         alloc = cap + 1;
-    buf = malloc(alloc);
+    char *buf = malloc(alloc);
+    mw_code rc = MW_ENOMEM;
     if (!buf)
-        goto fail;
+        goto out;
     for (;;) {
         size_t n = fread(buf + size, 1, alloc - size - 1, f);
         size += n;
         if (n == 0)
             break;
-        if (size + 1 == alloc) {
-            if (size >= cap) {
-                int c = fgetc(f);
-                if (c != EOF) {
-                    errno = EFBIG;
-                    goto fail;
-                }
+        if (size + 1 < alloc)
+            continue;
+        rc = MW_EIO;
+        if (size >= cap) {
+            if (fgetc(f) == EOF)
                 break;
-            }
-            size_t na = alloc * 2 > cap + 1 ? cap + 1 : alloc * 2;
-            char *nb = realloc(buf, na);
-            if (!nb)
-                goto fail;
-            buf = nb;
-            alloc = na;
+            errno = EFBIG;
+            goto out;
         }
+        size_t na = alloc * 2 > cap + 1 ? cap + 1 : alloc * 2;
+        char *nb = realloc(buf, na);
+        rc = MW_ENOMEM;
+        if (!nb)
+            goto out;
+        buf = nb;
+        alloc = na;
     }
+    rc = MW_EIO;
     if (ferror(f)) {
         errno = EIO;
-        goto fail;
+        goto out;
     }
-    fclose(f);
     buf[size] = '\0';
-    if (len)
-        *len = size;
-    return buf;
-fail:
+    *out = buf;
+    *len = size;
+    buf = NULL;
+    rc = MW_OK;
+out:
     free(buf);
-    fclose(f);
-    return NULL;
+    return rc;
 }
 
-int mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem)
+mw_code mw__read_file(const char *path, size_t cap, char **out, size_t *len)
+{
+    struct stat st;
+    size_t n = 0;
+    mw_code rc = MW_EIO;
+    FILE *f = fopen(path, "rb");
+    *out = NULL;
+    if (!f)
+        return MW_EIO;
+    if (fstat(fileno(f), &st) != 0)
+        goto out;
+    if (S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        goto out;
+    }
+    rc = read_all(f, cap, st.st_size > 0 ? (size_t)st.st_size : 0, out, &n);
+    if (rc == MW_OK && len)
+        *len = n;
+out:
+    if (rc != MW_OK) {
+        int e = errno;
+        fclose(f);
+        errno = e;
+    } else {
+        fclose(f);
+    }
+    return rc;
+}
+
+mw_code mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
-        return 0;
+        return MW_OK;
     size_t ncap = *cap ? *cap : 8;
     while (ncap < need) {
         if (ncap > SIZE_MAX / 2 / elem)
-            return -1;
+            return MW_ENOMEM;
         ncap *= 2;
     }
     void *old, *np;
     memcpy(&old, arrayp, sizeof old);
     if (!(np = realloc(old, ncap * elem)))
-        return -1;
+        return MW_ENOMEM;
     memcpy(arrayp, &np, sizeof np);
     *cap = ncap;
-    return 0;
+    return MW_OK;
 }

@@ -7,6 +7,8 @@
 #ifndef MW_UTIL_H
 #define MW_UTIL_H
 
+#include "moonwatch.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,18 +56,18 @@ char *mw__vsprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1,
 #define MW_HASH_INIT 0xcbf29ce484222325ULL
 uint64_t mw__hash(uint64_t h, const void *data, size_t len);
 
-/* Reads a whole file, at most `cap` bytes (larger files fail with
- * errno EFBIG). Returns a NUL-terminated buffer the caller frees, with its
- * length in `*len`, or NULL with errno set. */
-char *mw__read_file(const char *path, size_t cap, size_t *len);
+/* Reads a whole file, at most `cap` bytes, into `*out`: a NUL-terminated
+ * buffer the caller frees, its length in `*len` (may be NULL). MW_OK;
+ * MW_ENOMEM; MW_EIO with errno saying why (EFBIG: larger than `cap`,
+ * EISDIR, and open(2)'s and read(2)'s reasons). `*out` is NULL on error. */
+mw_code mw__read_file(const char *path, size_t cap, char **out, size_t *len);
 
 /*
  * Makes room for `need` elements of `elem` bytes in the array whose
  * pointer is at `arrayp` (any T **) and whose capacity is `*cap`,
- * doubling from 8. Returns 0, or -1 on OOM (the array is left as it
- * was).
+ * doubling from 8. MW_OK, or MW_ENOMEM (the array is left as it was).
  */
-int mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem);
+mw_code mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem);
 
 /* Intrusive doubly linked lists: `head` is the list's first-node pointer,
  * `n` a node with `prev` and `next` members. PUSH adds at the front;

@@ -94,24 +94,10 @@ typedef struct parser {
 
 /* ------------------------------------------------------------ helpers */
 
-/* Grows `*v` (of `*cap` elements of `size` bytes) to hold `n + 1`. */
-static int grow(void *v, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 8;
-    void *nv = realloc(*(void **)v, nc * size);
-    if (!nv)
-        return -1;
-    *(void **)v = nv;
-    *cap = nc;
-    return 0;
-}
-
-static int fail(parser *p, int line, int col, const char *fmt, ...)
+static mw_code fail(parser *p, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int fail(parser *p, int line, int col, const char *fmt, ...)
+static mw_code fail(parser *p, int line, int col, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -119,36 +105,38 @@ static int fail(parser *p, int line, int col, const char *fmt, ...)
     va_end(ap);
     mw__diag_add(p->diag, p->name, line, col, "%s", msg ? msg : "out of memory");
     free(msg);
-    return -1;
+    return MW_EPARSE;
 }
 
-static int fail_at(parser *p, yaml_mark_t m, const char *msg)
+static mw_code fail_at(parser *p, yaml_mark_t m, const char *msg)
 {
     return fail(p, (int)m.line + 1, (int)m.column + 1, "%s", msg);
 }
 
-static int oom(parser *p)
+static mw_code oom(parser *p)
 {
-    return fail(p, 0, 0, "out of memory");
+    fail(p, 0, 0, "out of memory");
+    return MW_ENOMEM;
 }
 
-static int add_pos(parser *p, const cJSON *node, int line, int col)
+static mw_code add_pos(parser *p, const cJSON *node, int line, int col)
 {
-    if (grow(&p->pos, &p->cappos, p->npos, sizeof *p->pos) != 0)
+    if (mw__grow(&p->pos, &p->cappos, p->npos + 1, sizeof *p->pos) != MW_OK)
         return oom(p);
     p->pos[p->npos++] = (mw__yaml_pos){node, line, col};
-    return 0;
+    return MW_OK;
 }
 
 /* Gives every node of a copied tree the position of the alias that made it. */
-static int add_pos_tree(parser *p, const cJSON *node, int line, int col)
+static mw_code add_pos_tree(parser *p, const cJSON *node, int line, int col)
 {
-    if (add_pos(p, node, line, col) != 0)
-        return -1;
+    mw_code rc;
+    if ((rc = add_pos(p, node, line, col)) != MW_OK)
+        return rc;
     for (const cJSON *c = node->child; c; c = c->next)
-        if (add_pos_tree(p, c, line, col) != 0)
-            return -1;
-    return 0;
+        if ((rc = add_pos_tree(p, c, line, col)) != MW_OK)
+            return rc;
+    return MW_OK;
 }
 
 static size_t count_nodes(const cJSON *node)
@@ -182,12 +170,12 @@ static int wants_key(parser *p)
     return f && cJSON_IsObject(f->node) && !f->key;
 }
 
-static int count_node(parser *p, size_t n, int line, int col)
+static mw_code count_node(parser *p, size_t n, int line, int col)
 {
     if (p->nodes + n > YAML_MAX_NODES)
         return fail(p, line, col, "document too large: more than %d nodes", YAML_MAX_NODES);
     p->nodes += n;
-    return 0;
+    return MW_OK;
 }
 
 /* ------------------------------------------------------------ scalars */
@@ -295,9 +283,9 @@ static cJSON *scalar_value(const yaml_event_t *ev, const char *s)
 
 /* --------------------------------------------------------- tree building */
 
-static int add_anchor(parser *p, const char *name, const cJSON *node, const char *text)
+static mw_code add_anchor(parser *p, const char *name, const cJSON *node, const char *text)
 {
-    if (grow(&p->anchors, &p->capanchors, p->nanchors, sizeof *p->anchors) != 0)
+    if (mw__grow(&p->anchors, &p->capanchors, p->nanchors + 1, sizeof *p->anchors) != MW_OK)
         return oom(p);
     anchor_def *a = &p->anchors[p->nanchors];
     *a = (anchor_def){mw__strdup(name), node, text ? mw__strdup(text) : NULL, height_of(node)};
@@ -307,7 +295,7 @@ static int add_anchor(parser *p, const char *name, const cJSON *node, const char
         return oom(p);
     }
     p->nanchors++;
-    return 0;
+    return MW_OK;
 }
 
 /* The latest definition wins, as YAML says anchors may be redefined. */
@@ -319,7 +307,7 @@ static const anchor_def *find_anchor(parser *p, const char *name)
     return NULL;
 }
 
-static int set_key(parser *p, const char *key, int line, int col, int is_merge)
+static mw_code set_key(parser *p, const char *key, int line, int col, int is_merge)
 {
     frame *f = top(p);
     f->key = mw__strdup(key);
@@ -328,7 +316,7 @@ static int set_key(parser *p, const char *key, int line, int col, int is_merge)
     f->key_line = line;
     f->key_col = col;
     f->key_is_merge = is_merge;
-    return 0;
+    return MW_OK;
 }
 
 static int is_mapping_list(const cJSON *v)
@@ -340,7 +328,7 @@ static int is_mapping_list(const cJSON *v)
 
 /* A "<<" value is set aside (it must outlive anchors into it) and merged
  * when the mapping ends. */
-static int add_merge(parser *p, frame *f, cJSON *v, int line, int col)
+static mw_code add_merge(parser *p, frame *f, cJSON *v, int line, int col)
 {
     if (!cJSON_IsObject(v) && !(cJSON_IsArray(v) && is_mapping_list(v))) {
         cJSON_Delete(v);
@@ -349,15 +337,15 @@ static int add_merge(parser *p, frame *f, cJSON *v, int line, int col)
                     "list of mappings");
     }
     cJSON_AddItemToArray(p->kept, v);
-    if (grow(&f->merges, &f->capmerges, f->nmerges, sizeof *f->merges) != 0)
+    if (mw__grow(&f->merges, &f->capmerges, f->nmerges + 1, sizeof *f->merges) != MW_OK)
         return oom(p);
     f->merges[f->nmerges++] = (merge_src){v, f->key_line, f->key_col};
-    return 0;
+    return MW_OK;
 }
 
-static int add_to_mapping(parser *p, frame *f, cJSON *v)
+static mw_code add_to_mapping(parser *p, frame *f, cJSON *v)
 {
-    if (grow(&f->keys, &f->capkeys, f->nkeys, sizeof *f->keys) != 0) {
+    if (mw__grow(&f->keys, &f->capkeys, f->nkeys + 1, sizeof *f->keys) != MW_OK) {
         cJSON_Delete(v);
         return oom(p);
     }
@@ -367,24 +355,24 @@ static int add_to_mapping(parser *p, frame *f, cJSON *v)
         cJSON_Delete(v);
         return oom(p);
     }
-    return 0;
+    return MW_OK;
 }
 
 /* Hands a finished node (of nesting `height`) to its parent, or makes it
  * the root. */
-static int attach(parser *p, cJSON *v, int height, int line, int col)
+static mw_code attach(parser *p, cJSON *v, int height, int line, int col)
 {
     frame *f = top(p);
-    int rc = 0;
+    mw_code rc = MW_OK;
     if (!f) {
         p->root = v;
-        return 0;
+        return MW_OK;
     }
     if (height + 1 > f->height)
         f->height = height + 1;
     if (cJSON_IsArray(f->node)) {
         cJSON_AddItemToArray(f->node, v);
-        return 0;
+        return MW_OK;
     }
     if (f->key_is_merge)
         rc = add_merge(p, f, v, line, col);
@@ -413,11 +401,11 @@ static int cmp_key_ref(const void *a, const void *b)
 
 /* Sorting the keys keeps a large mapping from costing n^2 comparisons;
  * the reported duplicate is the earliest second occurrence. */
-static int check_duplicates(parser *p, frame *f)
+static mw_code check_duplicates(parser *p, frame *f)
 {
     size_t n = f->nkeys, dup = SIZE_MAX, first = 0, i = 0;
     if (n < 2)
-        return 0;
+        return MW_OK;
     key_ref *refs = malloc(n * sizeof *refs);
     if (!refs)
         return oom(p);
@@ -430,7 +418,7 @@ static int check_duplicates(parser *p, frame *f)
             first = refs[i - 1].index;
         }
     }
-    int rc = 0;
+    mw_code rc = MW_OK;
     if (dup != SIZE_MAX) {
         const char *key = NULL;
         for (i = 0; i < n; i++)
@@ -444,13 +432,14 @@ static int check_duplicates(parser *p, frame *f)
 }
 
 /* Copies the keys of `src` that the mapping does not have yet. */
-static int merge_one(parser *p, frame *f, const cJSON *src, int line, int col)
+static mw_code merge_one(parser *p, frame *f, const cJSON *src, int line, int col)
 {
+    mw_code rc;
     for (const cJSON *c = src->child; c; c = c->next) {
         if (cJSON_GetObjectItemCaseSensitive(f->node, c->string))
             continue;
-        if (count_node(p, count_nodes(c), line, col) != 0)
-            return -1;
+        if ((rc = count_node(p, count_nodes(c), line, col)) != MW_OK)
+            return rc;
         cJSON *copy = cJSON_Duplicate(c, 1);
         if (!copy)
             return oom(p);
@@ -458,30 +447,32 @@ static int merge_one(parser *p, frame *f, const cJSON *src, int line, int col)
             cJSON_Delete(copy); /* the key could not be copied */
             return oom(p);
         }
-        if (add_pos_tree(p, copy, line, col) != 0)
-            return -1;
+        if ((rc = add_pos_tree(p, copy, line, col)) != MW_OK)
+            return rc;
     }
-    return 0;
+    return MW_OK;
 }
 
-static int apply_merges(parser *p, frame *f)
+static mw_code apply_merges(parser *p, frame *f)
 {
+    mw_code rc;
     for (size_t i = 0; i < f->nmerges; i++) {
         const merge_src *m = &f->merges[i];
         if (cJSON_IsObject(m->src)) {
-            if (merge_one(p, f, m->src, m->line, m->col) != 0)
-                return -1;
+            if ((rc = merge_one(p, f, m->src, m->line, m->col)) != MW_OK)
+                return rc;
             continue;
         }
         const cJSON *it;
-        cJSON_ArrayForEach(it, m->src) if (merge_one(p, f, it, m->line, m->col) != 0) return -1;
+        cJSON_ArrayForEach(it, m->src) if ((rc = merge_one(p, f, it, m->line, m->col)) !=
+                                           MW_OK) return rc;
     }
-    return 0;
+    return MW_OK;
 }
 
 /* --------------------------------------------------------- event handlers */
 
-typedef int (*event_fn)(parser *p, const yaml_event_t *ev);
+typedef mw_code (*event_fn)(parser *p, const yaml_event_t *ev);
 
 static int mark_line(yaml_mark_t m)
 {
@@ -493,63 +484,65 @@ static int mark_col(yaml_mark_t m)
     return (int)m.column + 1;
 }
 
-static int on_end_of_input(parser *p, const yaml_event_t *ev)
+static mw_code on_end_of_input(parser *p, const yaml_event_t *ev)
 {
     MW_UNUSED(ev);
     p->done = 1;
-    return 0;
+    return MW_OK;
 }
 
 /* An anchored key gets a string node of its own, kept with the "<<"
  * values, so that `*name` can stand for it as a value later. */
-static int on_key(parser *p, const yaml_event_t *ev, const char *s, int line, int col)
+static mw_code on_key(parser *p, const yaml_event_t *ev, const char *s, int line, int col)
 {
     const char *anchor = (const char *)ev->data.scalar.anchor;
     int merge = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(s, "<<") == 0;
+    mw_code rc;
     if (anchor) {
         cJSON *k = cJSON_CreateString(s);
         if (!k)
             return oom(p);
         cJSON_AddItemToArray(p->kept, k);
-        if (add_anchor(p, anchor, k, s) != 0)
-            return -1;
+        if ((rc = add_anchor(p, anchor, k, s)) != MW_OK)
+            return rc;
     }
     return set_key(p, s, line, col, merge);
 }
 
-static int on_scalar(parser *p, const yaml_event_t *ev)
+static mw_code on_scalar(parser *p, const yaml_event_t *ev)
 {
     const char *s = (const char *)ev->data.scalar.value;
     int line = mark_line(ev->start_mark), col = mark_col(ev->start_mark);
+    mw_code rc;
     if (memchr(s, '\0', ev->data.scalar.length))
         return fail(p, line, col, "NUL characters are not supported");
     if (wants_key(p))
         return on_key(p, ev, s, line, col);
-    if (count_node(p, 1, line, col) != 0)
-        return -1;
+    if ((rc = count_node(p, 1, line, col)) != MW_OK)
+        return rc;
     cJSON *v = scalar_value(ev, s);
     if (!v)
         return oom(p);
-    if (add_pos(p, v, line, col) != 0) {
+    if ((rc = add_pos(p, v, line, col)) != MW_OK) {
         cJSON_Delete(v);
-        return -1;
+        return rc;
     }
     const char *anchor = (const char *)ev->data.scalar.anchor;
-    if (anchor && add_anchor(p, anchor, v, s) != 0) {
+    if (anchor && (rc = add_anchor(p, anchor, v, s)) != MW_OK) {
         cJSON_Delete(v);
-        return -1;
+        return rc;
     }
     return attach(p, v, 0, line, col);
 }
 
-static int alias_as_key(parser *p, const anchor_def *a, int line, int col)
+static mw_code alias_as_key(parser *p, const anchor_def *a, int line, int col)
 {
     if (!a->text)
         return fail(p, line, col, "mapping keys must be scalars (alias *%s is not)", a->name);
     return set_key(p, a->text, line, col, 0);
 }
 
-static int on_alias(parser *p, const yaml_event_t *ev)
+static mw_code on_alias(parser *p, const yaml_event_t *ev)
 {
     const char *name = (const char *)ev->data.alias.anchor;
     int line = mark_line(ev->start_mark), col = mark_col(ev->start_mark);
@@ -568,21 +561,23 @@ static int on_alias(parser *p, const yaml_event_t *ev)
     cJSON *copy = cJSON_Duplicate(a->node, 1);
     if (!copy)
         return oom(p);
-    if (add_pos_tree(p, copy, line, col) != 0) {
+    mw_code rc = add_pos_tree(p, copy, line, col);
+    if (rc != MW_OK) {
         cJSON_Delete(copy);
-        return -1;
+        return rc;
     }
     return attach(p, copy, a->height, line, col);
 }
 
-static int push(parser *p, const yaml_event_t *ev, cJSON *node, const yaml_char_t *anchor)
+static mw_code push(parser *p, const yaml_event_t *ev, cJSON *node, const yaml_char_t *anchor)
 {
     int line = mark_line(ev->start_mark), col = mark_col(ev->start_mark);
-    int rc = -1;
+    mw_code rc = MW_ENOMEM;
     if (!node) {
         oom(p);
         goto out;
     }
+    rc = MW_EPARSE;
     if (wants_key(p)) {
         fail(p, line, col, "mapping keys must be scalars");
         goto out;
@@ -591,31 +586,31 @@ static int push(parser *p, const yaml_event_t *ev, cJSON *node, const yaml_char_
         fail(p, line, col, "nesting deeper than %d levels", YAML_MAX_DEPTH);
         goto out;
     }
-    if (count_node(p, 1, line, col) != 0 || add_pos(p, node, line, col) != 0)
+    if ((rc = count_node(p, 1, line, col)) != MW_OK || (rc = add_pos(p, node, line, col)) != MW_OK)
         goto out;
-    if (grow(&p->stack, &p->capstack, p->depth, sizeof *p->stack) != 0) {
+    if ((rc = mw__grow(&p->stack, &p->capstack, p->depth + 1, sizeof *p->stack)) != MW_OK) {
         oom(p);
         goto out;
     }
     p->stack[p->depth] = (frame){.node = node, .line = line, .col = col, .height = 1};
     if (anchor && !(p->stack[p->depth].anchor = mw__strdup((const char *)anchor))) {
-        oom(p);
+        rc = oom(p);
         goto out;
     }
     p->depth++;
     node = NULL;
-    rc = 0;
+    rc = MW_OK;
 out:
     cJSON_Delete(node);
     return rc;
 }
 
-static int on_sequence_start(parser *p, const yaml_event_t *ev)
+static mw_code on_sequence_start(parser *p, const yaml_event_t *ev)
 {
     return push(p, ev, cJSON_CreateArray(), ev->data.sequence_start.anchor);
 }
 
-static int on_mapping_start(parser *p, const yaml_event_t *ev)
+static mw_code on_mapping_start(parser *p, const yaml_event_t *ev)
 {
     return push(p, ev, cJSON_CreateObject(), ev->data.mapping_start.anchor);
 }
@@ -631,14 +626,15 @@ static void frame_free(frame *f)
 
 /* Closes the innermost node: checks and merges a mapping, records its
  * anchor, hands it to its parent. */
-static int pop(parser *p, const yaml_event_t *ev)
+static mw_code pop(parser *p, const yaml_event_t *ev)
 {
     MW_UNUSED(ev);
     frame f = p->stack[--p->depth];
-    int rc = -1;
-    if (cJSON_IsObject(f.node) && (check_duplicates(p, &f) != 0 || apply_merges(p, &f) != 0))
+    mw_code rc = MW_OK;
+    if (cJSON_IsObject(f.node) &&
+        ((rc = check_duplicates(p, &f)) != MW_OK || (rc = apply_merges(p, &f)) != MW_OK))
         goto out;
-    if (f.anchor && add_anchor(p, f.anchor, f.node, NULL) != 0)
+    if (f.anchor && (rc = add_anchor(p, f.anchor, f.node, NULL)) != MW_OK)
         goto out;
     cJSON *node = f.node;
     f.node = NULL;
@@ -753,69 +749,72 @@ static void parser_free(parser *p)
     yaml_parser_delete(&p->yp);
 }
 
-static int run(parser *p)
+static mw_code run(parser *p)
 {
     yaml_event_t ev;
     while (!p->done) {
         if (!yaml_parser_parse(&p->yp, &ev)) {
             report_libyaml_error(p);
-            return -1;
+            return p->yp.error == YAML_MEMORY_ERROR ? MW_ENOMEM : MW_EPARSE;
         }
         event_fn fn = (size_t)ev.type < MW_ARRAY_LEN(handlers) ? handlers[ev.type] : NULL;
-        int rc = fn ? fn(p, &ev) : 0;
+        mw_code rc = fn ? fn(p, &ev) : MW_OK;
         yaml_event_delete(&ev);
-        if (rc != 0)
-            return -1;
+        if (rc != MW_OK)
+            return rc;
     }
-    return 0;
+    return MW_OK;
 }
 
 /* -------------------------------------------------------------- API */
 
-int mw__yaml_parse(const char *buf, size_t len, const char *name, mw__yaml_doc *doc, mw__diag *diag)
+mw_code mw__yaml_parse(const char *buf, size_t len, const char *name, mw__yaml_doc *doc,
+                       mw__diag *diag)
 {
     parser p = {.name = name, .buf = buf, .len = len, .diag = diag};
-    int rc = -1;
+    mw_code rc;
     *doc = (mw__yaml_doc){0};
     if (len > YAML_MAX_BYTES) {
         mw__diag_add(diag, name, 0, 0, "file too large (more than %u bytes)", YAML_MAX_BYTES);
-        return -1;
+        return MW_EPARSE;
     }
     if (!yaml_parser_initialize(&p.yp)) {
         mw__diag_add(diag, name, 0, 0, "out of memory");
-        return -1;
+        return MW_ENOMEM;
     }
     p.kept = cJSON_CreateArray();
     if (!p.kept) {
-        oom(&p);
+        rc = oom(&p);
         goto out;
     }
     yaml_parser_set_input_string(&p.yp, (const unsigned char *)(buf ? buf : ""), buf ? len : 0);
-    if (run(&p) != 0)
+    if ((rc = run(&p)) != MW_OK)
         goto out;
     finish_positions(&p);
     *doc = (mw__yaml_doc){p.root, p.pos, p.npos};
     p.root = NULL;
     p.pos = NULL;
-    rc = 0;
 out:
     parser_free(&p);
     return rc;
 }
 
-int mw__yaml_load(const char *path, mw__yaml_doc *doc, mw__diag *diag)
+mw_code mw__yaml_load(const char *path, mw__yaml_doc *doc, mw__diag *diag)
 {
     size_t len = 0;
+    char *buf = NULL;
     *doc = (mw__yaml_doc){0};
-    char *buf = mw__read_file(path, YAML_MAX_BYTES, &len);
-    if (!buf) {
-        if (errno == EFBIG)
-            mw__diag_add(diag, path, 0, 0, "file too large (more than %u bytes)", YAML_MAX_BYTES);
-        else
-            mw__diag_add(diag, path, 0, 0, "cannot read: %s", strerror(errno));
-        return -1;
+    mw_code rc = mw__read_file(path, YAML_MAX_BYTES, &buf, &len);
+    if (rc == MW_EIO && errno == EFBIG) {
+        mw__diag_add(diag, path, 0, 0, "file too large (more than %u bytes)", YAML_MAX_BYTES);
+        return MW_EPARSE;
     }
-    int rc = mw__yaml_parse(buf, len, path, doc, diag);
+    if (rc != MW_OK) {
+        mw__diag_add(diag, path, 0, 0, "cannot read: %s",
+                     rc == MW_EIO ? strerror(errno) : mw_strerror(rc));
+        return rc;
+    }
+    rc = mw__yaml_parse(buf, len, path, doc, diag);
     free(buf);
     return rc;
 }

@@ -19,6 +19,7 @@
 #ifndef MW_YAML_H
 #define MW_YAML_H
 
+#include "moonwatch.h"
 #include "core/base/diag.h"
 
 #include <cjson/cJSON.h>
@@ -37,12 +38,14 @@ typedef struct mw__yaml_doc {
     size_t npos;
 } mw__yaml_doc;
 
-/* Parses `len` bytes named `name` (for messages). Returns 0, or -1 after
- * adding the problem to `diag`. An empty document gives a NULL root. */
-int mw__yaml_parse(const char *buf, size_t len, const char *name, mw__yaml_doc *doc,
-                   mw__diag *diag);
-/* Same, reading the file `path` (at most 4 MiB). */
-int mw__yaml_load(const char *path, mw__yaml_doc *doc, mw__diag *diag);
+/* Parses `len` bytes named `name` (for messages). MW_OK; MW_EPARSE or
+ * MW_ENOMEM after adding the problem to `diag`. An empty document gives a
+ * NULL root. */
+mw_code mw__yaml_parse(const char *buf, size_t len, const char *name, mw__yaml_doc *doc,
+                       mw__diag *diag);
+/* Same, reading the file `path` (at most 4 MiB; MW_EIO when it cannot be
+ * read, MW_EPARSE when it is larger). */
+mw_code mw__yaml_load(const char *path, mw__yaml_doc *doc, mw__diag *diag);
 void mw__yaml_doc_free(mw__yaml_doc *doc);
 
 /* The position of `node` in its document; {0,0} when unknown. */

@@ -143,20 +143,21 @@ static int hist_bit(const char *tok, size_t n)
     return -1;
 }
 
-int mw__agg_parse_aggregates(const char *list)
+mw_code mw__agg_parse_aggregates(const char *list, unsigned *bits)
 {
     const char *tok;
     size_t n;
-    int bits = 0;
+    unsigned all = 0;
     if (!list)
-        return -1;
+        return MW_EINVAL;
     while (next_token(&list, &tok, &n)) {
         int b = hist_bit(tok, n);
         if (b < 0)
-            return -1;
-        bits |= b;
+            return MW_EINVAL;
+        all |= (unsigned)b;
     }
-    return bits;
+    *bits = all;
+    return MW_OK;
 }
 
 static int valid_pct(double p)
@@ -164,24 +165,25 @@ static int valid_pct(double p)
     return p > 0 && p <= 1;
 }
 
-int mw__agg_parse_percentiles(const char *list, double *out, size_t max)
+mw_code mw__agg_parse_percentiles(const char *list, double *out, size_t max, size_t *count)
 {
     const char *tok;
     size_t n, k = 0;
     if (!list)
-        return -1;
+        return MW_EINVAL;
     while (next_token(&list, &tok, &n)) {
         char tmp[32], *end;
         if (n >= sizeof(tmp) || k == max)
-            return -1;
+            return MW_EINVAL;
         memcpy(tmp, tok, n);
         tmp[n] = '\0';
         double p = strtod(tmp, &end);
         if (end == tmp || *end || !valid_pct(p))
-            return -1;
+            return MW_EINVAL;
         out[k++] = p;
     }
-    return (int)k;
+    *count = k;
+    return MW_OK;
 }
 
 static void set_percentiles(mw__aggregator *agg, const mw__agg_opts *o)

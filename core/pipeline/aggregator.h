@@ -63,8 +63,9 @@ enum {
     MW_HIST_DEFAULT = MW_HIST_MAX | MW_HIST_MEDIAN | MW_HIST_AVG | MW_HIST_COUNT,
 };
 
-/* Parses "max,median,avg,count" into MW_HIST_* bits; -1 on an unknown name. */
-int mw__agg_parse_aggregates(const char *list);
+/* Parses "max,median,avg,count" into MW_HIST_* bits: MW_OK, or MW_EINVAL
+ * on an unknown name (`*bits` untouched). */
+mw_code mw__agg_parse_aggregates(const char *list, unsigned *bits);
 
 /*
  * `o` is copied. Defaults for zero fields: flush_interval 15 s,
@@ -181,8 +182,9 @@ mw_code mw__agg_record(mw__aggregator *agg, const mw_record *rec);
 /* The default host (never NULL; "" when none was set). */
 const char *mw__agg_host(const mw__aggregator *agg);
 
-/* Parses "0.95,0.99" into `out` (at most `max`); each value in (0, 1].
- * Returns the count, or -1 on a bad value or too many. */
-int mw__agg_parse_percentiles(const char *list, double *out, size_t max);
+/* Parses "0.95,0.99" (commas and/or spaces) into `out`, at most `max`
+ * values, each in (0, 1], their number in `*count`. MW_OK, or MW_EINVAL
+ * on a bad value or too many. */
+mw_code mw__agg_parse_percentiles(const char *list, double *out, size_t max, size_t *count);
 
 #endif

@@ -16,29 +16,32 @@
 
 /* ------------------------------------------------------------- scripts */
 
-mw__script *mw__script_load(const char *check, const char *path, char **err)
+mw_code mw__script_load(const char *check, const char *path, mw__script **out, char **err)
 {
+    mw_code rc = MW_ENOMEM;
     mw__script *s = calloc(1, sizeof *s);
+    *out = NULL;
     if (!s)
-        goto oom;
-    s->text = mw__read_file(path, SCRIPT_MAX, &s->len);
-    if (!s->text) {
-        *err = mw__sprintf("%s: cannot read check script: %s", path,
-                           errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
-        free(s);
-        return NULL;
-    }
-    s->check = mw__strdup(check);
-    s->path = mw__strdup(path);
-    if (!s->check || !s->path) {
-        mw__script_unref(s);
-        goto oom;
-    }
+        goto out;
     atomic_init(&s->refs, 1);
-    return s;
-oom:
-    *err = mw__strdup("out of memory");
-    return NULL;
+    if ((rc = mw__read_file(path, SCRIPT_MAX, &s->text, &s->len)) != MW_OK) {
+        *err = mw__sprintf("%s: cannot read check script: %s", path,
+                           rc != MW_EIO     ? mw_strerror(rc)
+                           : errno == EFBIG ? "larger than 1 MiB"
+                                            : strerror(errno));
+        goto out;
+    }
+    rc = MW_ENOMEM;
+    if (!(s->check = mw__strdup(check)) || !(s->path = mw__strdup(path)))
+        goto out;
+    *out = s;
+    s = NULL;
+    rc = MW_OK;
+out:
+    if (rc == MW_ENOMEM && !*err)
+        *err = mw__strdup("out of memory");
+    mw__script_unref(s);
+    return rc;
 }
 
 mw__script *mw__script_ref(mw__script *s)
@@ -64,18 +67,19 @@ void mw__script_unref(mw__script *s)
  * becomes a size_t, and converting a double past either is undefined. */
 #define PARAM_MAX 1e9
 
-static int number_field(const cJSON *obj, const char *key, double min, double *out, char **err)
+/* Sets `*out` when `key` is there (absent or null keeps it). */
+static mw_code number_field(const cJSON *obj, const char *key, double min, double *out, char **err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v))
-        return 0;
+        return MW_OK;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min ||
         v->valuedouble > PARAM_MAX) {
         *err = mw__sprintf("%s: must be a number >= %g and <= %g", key, min, PARAM_MAX);
-        return -1;
+        return MW_EINVAL;
     }
     *out = v->valuedouble;
-    return 1;
+    return MW_OK;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -83,15 +87,15 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int push_tag(mw__instance_params *p, const char *tag)
+static mw_code push_tag(mw__instance_params *p, const char *tag)
 {
     if (p->ntags >= TAGS_MAX)
-        return 0;
+        return MW_OK;
     char *t = mw__strdup(tag);
     if (!t)
-        return -1;
+        return MW_ENOMEM;
     p->tags[p->ntags++] = t;
-    return 0;
+    return MW_OK;
 }
 
 static void sort_unique(mw__instance_params *p)
@@ -109,73 +113,84 @@ static void sort_unique(mw__instance_params *p)
     p->ntags = w;
 }
 
-static int parse_tags(const cJSON *instance, mw__instance_params *p, char **err)
+/* The instance's `tags` list, each a non-empty string. */
+static mw_code tag_list(const cJSON *tags, mw__instance_params *p, char **err)
 {
-    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(instance, "tags");
-    const cJSON *service = cJSON_GetObjectItemCaseSensitive(instance, "service");
-    p->tags = calloc(TAGS_MAX, sizeof *p->tags);
-    if (!p->tags)
-        goto oom;
-    if (tags && !cJSON_IsNull(tags)) {
-        if (!cJSON_IsArray(tags)) {
-            *err = mw__strdup("tags: must be a list of strings");
-            return -1;
-        }
-        const cJSON *t;
-        cJSON_ArrayForEach(t, tags)
-        {
-            if (!cJSON_IsString(t) || !t->valuestring[0]) {
-                *err = mw__strdup("tags: every tag must be a non-empty string");
-                return -1;
-            }
-            if (push_tag(p, t->valuestring) != 0)
-                goto oom;
-        }
+    const cJSON *t;
+    if (!tags || cJSON_IsNull(tags))
+        return MW_OK;
+    if (!cJSON_IsArray(tags)) {
+        *err = mw__strdup("tags: must be a list of strings");
+        return MW_EINVAL;
     }
-    if (service && !cJSON_IsNull(service)) {
-        if (!cJSON_IsString(service)) {
-            *err = mw__strdup("service: must be a string");
-            return -1;
+    cJSON_ArrayForEach(t, tags)
+    {
+        if (!cJSON_IsString(t) || !t->valuestring[0]) {
+            *err = mw__strdup("tags: every tag must be a non-empty string");
+            return MW_EINVAL;
         }
-        char *t = mw__sprintf("service:%s", service->valuestring);
-        int rc = t ? push_tag(p, t) : -1;
-        free(t);
-        if (rc != 0)
-            goto oom;
+        if (push_tag(p, t->valuestring) != MW_OK)
+            return MW_ENOMEM;
     }
-    sort_unique(p);
-    return 0;
-oom:
-    *err = mw__strdup("out of memory");
-    return -1;
+    return MW_OK;
 }
 
-int mw__instance_params_parse(const cJSON *instance, const cJSON *init_config,
-                              const mw__instance_defaults *d, mw__instance_params *out, char **err)
+static mw_code service_tag(const cJSON *service, mw__instance_params *p, char **err)
 {
-    memset(out, 0, sizeof *out);
+    if (!service || cJSON_IsNull(service))
+        return MW_OK;
+    if (!cJSON_IsString(service)) {
+        *err = mw__strdup("service: must be a string");
+        return MW_EINVAL;
+    }
+    char *t = mw__sprintf("service:%s", service->valuestring);
+    mw_code rc = t ? push_tag(p, t) : MW_ENOMEM;
+    free(t);
+    return rc;
+}
+
+static mw_code parse_tags(const cJSON *instance, mw__instance_params *p, char **err)
+{
+    mw_code rc = MW_ENOMEM;
+    if (!(p->tags = calloc(TAGS_MAX, sizeof *p->tags)))
+        goto out;
+    if ((rc = tag_list(cJSON_GetObjectItemCaseSensitive(instance, "tags"), p, err)) != MW_OK ||
+        (rc = service_tag(cJSON_GetObjectItemCaseSensitive(instance, "service"), p, err)) != MW_OK)
+        goto out;
+    sort_unique(p);
+out:
+    if (rc == MW_ENOMEM && !*err)
+        *err = mw__strdup("out of memory");
+    return rc;
+}
+
+mw_code mw__instance_params_parse(const cJSON *instance, const cJSON *init_config,
+                                  const mw__instance_defaults *d, mw__instance_params *out,
+                                  char **err)
+{
     double interval = d->interval, timeout = -1, mem_mb = (double)d->mem_cap / 1048576.0;
+    mw_code rc = MW_EINVAL;
+    memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(instance)) {
         *err = mw__strdup("instance: must be a mapping");
-        return -1;
+        goto out;
     }
-    if (number_field(instance, "min_collection_interval", 1, &interval, err) < 0 ||
-        number_field(init_config, "timeout", 0.001, &timeout, err) < 0 ||
-        number_field(instance, "timeout", 0.001, &timeout, err) < 0 ||
-        number_field(init_config, "memory_limit_mb", 0.0625, &mem_mb, err) < 0 ||
-        number_field(instance, "memory_limit_mb", 0.0625, &mem_mb, err) < 0)
-        goto fail;
+    if ((rc = number_field(instance, "min_collection_interval", 1, &interval, err)) != MW_OK ||
+        (rc = number_field(init_config, "timeout", 0.001, &timeout, err)) != MW_OK ||
+        (rc = number_field(instance, "timeout", 0.001, &timeout, err)) != MW_OK ||
+        (rc = number_field(init_config, "memory_limit_mb", 0.0625, &mem_mb, err)) != MW_OK ||
+        (rc = number_field(instance, "memory_limit_mb", 0.0625, &mem_mb, err)) != MW_OK)
+        goto out;
     out->interval = interval;
     /* Default budget: the configured timeout or the interval, whichever
      * is lower, so a run never overlaps the next one. */
     out->timeout = timeout > 0 ? timeout : (d->timeout < interval ? d->timeout : interval);
     out->mem_cap = (size_t)(mem_mb * 1048576.0);
-    if (parse_tags(instance, out, err) != 0)
-        goto fail;
-    return 0;
-fail:
-    mw__instance_params_free(out);
-    return -1;
+    rc = parse_tags(instance, out, err);
+out:
+    if (rc != MW_OK)
+        mw__instance_params_free(out);
+    return rc;
 }
 
 void mw__instance_params_free(mw__instance_params *p)

@@ -33,9 +33,10 @@ typedef struct mw__script {
     atomic_uint refs;
 } mw__script;
 
-/* Reads `path` as the script of `check`; NULL with `*err` set (caller
- * frees) on failure. refs starts at 1. */
-mw__script *mw__script_load(const char *check, const char *path, char **err);
+/* Reads `path` as the script of `check` into `*out` (refs 1). MW_OK;
+ * MW_EIO when the file cannot be read (or is over 1 MiB); MW_ENOMEM. On
+ * error `*err` says why (caller frees). */
+mw_code mw__script_load(const char *check, const char *path, mw__script **out, char **err);
 mw__script *mw__script_ref(mw__script *s);
 void mw__script_unref(mw__script *s);
 
@@ -56,10 +57,11 @@ typedef struct mw__instance_params {
 } mw__instance_params;
 
 /* Reads interval, timeout, memory limit and tags from `instance` (and
- * `init_config` for memory_limit_mb / timeout). Returns 0, or -1 with
- * `*err` naming the bad field (caller frees). */
-int mw__instance_params_parse(const cJSON *instance, const cJSON *init_config,
-                              const mw__instance_defaults *d, mw__instance_params *out, char **err);
+ * `init_config` for memory_limit_mb / timeout). MW_OK; MW_EINVAL with
+ * `*err` naming the bad field (caller frees); MW_ENOMEM. */
+mw_code mw__instance_params_parse(const cJSON *instance, const cJSON *init_config,
+                                  const mw__instance_defaults *d, mw__instance_params *out,
+                                  char **err);
 void mw__instance_params_free(mw__instance_params *p);
 
 typedef struct mw__instance {

@@ -218,16 +218,16 @@ static void instance_free(mw__instance *in)
 }
 
 /* Deep copy of the parsed params (the spec's stay the caller's). */
-static int params_copy(mw__instance_params *dst, const mw__instance_params *src)
+static mw_code params_copy(mw__instance_params *dst, const mw__instance_params *src)
 {
     *dst = *src;
     dst->tags = calloc(src->ntags ? src->ntags : 1, sizeof *dst->tags);
     if (!dst->tags)
-        return -1;
+        return MW_ENOMEM;
     for (dst->ntags = 0; dst->ntags < src->ntags; dst->ntags++)
         if (!(dst->tags[dst->ntags] = mw__strdup(src->tags[dst->ntags])))
-            return -1;
-    return 0;
+            return MW_ENOMEM;
+    return MW_OK;
 }
 
 static mw__sender *make_sender(const mw__sched *s, mw__instance *in)
@@ -277,10 +277,10 @@ static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
  * it. Takes ownership of `id`. */
 static mw__instance *instance_new(lane *l, const mw__sched_spec *sp, char *id, char **err)
 {
-    mw__instance *in = calloc(1, sizeof *in);
+    mw__instance *in = calloc(1, sizeof *in), *res = NULL;
     if (!in) {
         free(id);
-        goto oom;
+        goto out;
     }
     in->id = id;
     in->stats.size = sizeof in->stats;
@@ -291,21 +291,21 @@ static mw__instance *instance_new(lane *l, const mw__sched_spec *sp, char *id, c
     in->instance_cfg = cJSON_Duplicate(sp->instance, 1);
     in->init_config = sp->init_config ? cJSON_Duplicate(sp->init_config, 1) : cJSON_CreateObject();
     if (!in->check || !in->source || !in->instance_cfg || !in->init_config || !in->id ||
-        params_copy(&in->params, sp->params) != 0 || !(in->sender = make_sender(l->s, in)))
-        goto oom;
-    if (!(in->sb = make_sandbox(l, in, err)))
-        goto fail;
+        params_copy(&in->params, sp->params) != 0 || !(in->sender = make_sender(l->s, in)) ||
+        !(in->sb = make_sandbox(l, in, err)))
+        goto out;
     in->lua_bytes = mw__sandbox_mem(in->sb);
     in->manual = atomic_load(&l->s->manual);
     in->run_now = sp->run_now;
     mw__timer_init(&in->timer, NULL, in);
     mw__timer_init(&in->deadline, NULL, in);
-    return in;
-oom:
-    *err = mw__strdup("out of memory");
-fail:
+    res = in;
+    in = NULL;
+out:
+    if (!res && !*err)
+        *err = mw__strdup("out of memory");
     instance_free(in);
-    return NULL;
+    return res;
 }
 
 /* ------------------------------------------------------------- runs */

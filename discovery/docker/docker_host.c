@@ -172,8 +172,9 @@ const char *mw__docker_self_id_read(char out[65])
     out[0] = '\0';
     for (size_t i = 0; i < MW_ARRAY_LEN(files); i++) {
         size_t len;
-        char *text = mw__read_file(files[i], 4 << 20, &len);
-        int found = text && mw__docker_self_id_parse(text, out);
+        char *text = NULL;
+        int found = mw__read_file(files[i], 4 << 20, &text, &len) == MW_OK &&
+                    mw__docker_self_id_parse(text, out);
         free(text);
         if (found)
             return files[i];

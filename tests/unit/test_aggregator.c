@@ -191,9 +191,10 @@ static void test_histogram_default(void)
 static void test_histogram_configured(void)
 {
     const double pct[] = {0.5, 0.99, 0.75};
-    int bits = mw__agg_parse_aggregates(" min, sum ");
+    unsigned bits = 0;
+    CHECK(mw__agg_parse_aggregates(" min, sum ", &bits) == MW_OK);
     CHECK(bits == (MW_HIST_MIN | MW_HIST_SUM));
-    mw__agg_opts o = {.flush_interval = 10, .hist_aggregates = (unsigned)bits};
+    mw__agg_opts o = {.flush_interval = 10, .hist_aggregates = bits};
     o.hist_percentiles = pct;
     o.n_percentiles = 3;
     mw__aggregator *agg = mw__agg_new(&o);
@@ -223,15 +224,20 @@ static void test_histogram_configured(void)
 static void test_parse(void)
 {
     double p[4];
-    CHECK(mw__agg_parse_aggregates("max,median,avg,count") == MW_HIST_DEFAULT);
-    CHECK(mw__agg_parse_aggregates("") == 0);
-    CHECK(mw__agg_parse_aggregates("max,p99") == -1);
-    CHECK(mw__agg_parse_aggregates("maxx") == -1);
-    CHECK(mw__agg_parse_aggregates(NULL) == -1);
-    CHECK(mw__agg_parse_percentiles("0.95, 0.99", p, 4) == 2 && p[0] == 0.95 && p[1] == 0.99);
-    CHECK(mw__agg_parse_percentiles("95", p, 4) == -1);
-    CHECK(mw__agg_parse_percentiles("0.5x", p, 4) == -1);
-    CHECK(mw__agg_parse_percentiles("0.1,0.2,0.3,0.4,0.5", p, 4) == -1);
+    unsigned bits = 99;
+    size_t n = 0;
+    CHECK(mw__agg_parse_aggregates("max,median,avg,count", &bits) == MW_OK &&
+          bits == MW_HIST_DEFAULT);
+    CHECK(mw__agg_parse_aggregates("", &bits) == MW_OK && bits == 0);
+    bits = 99;
+    CHECK(mw__agg_parse_aggregates("max,p99", &bits) == MW_EINVAL && bits == 99);
+    CHECK(mw__agg_parse_aggregates("maxx", &bits) == MW_EINVAL);
+    CHECK(mw__agg_parse_aggregates(NULL, &bits) == MW_EINVAL);
+    CHECK(mw__agg_parse_percentiles("0.95, 0.99", p, 4, &n) == MW_OK && n == 2 && p[0] == 0.95 &&
+          p[1] == 0.99);
+    CHECK(mw__agg_parse_percentiles("95", p, 4, &n) == MW_EINVAL);
+    CHECK(mw__agg_parse_percentiles("0.5x", p, 4, &n) == MW_EINVAL);
+    CHECK(mw__agg_parse_percentiles("0.1,0.2,0.3,0.4,0.5", p, 4, &n) == MW_EINVAL);
 }
 
 static void test_identity(void)

@@ -89,8 +89,8 @@ static void decode(const char *data, size_t len, size_t chunk, size_t max, recor
 
 static char *load(const char *path, size_t *len)
 {
-    char *p = mw__read_file(path, 1 << 20, len);
-    if (!p)
+    char *p = NULL;
+    if (mw__read_file(path, 1 << 20, &p, len) != MW_OK)
         fprintf(stderr, "cannot read %s\n", path);
     return p;
 }

@@ -331,7 +331,8 @@ static void h_stop(harness *h)
 static char *h_log(harness *h)
 {
     size_t len;
-    char *s = mw__read_file(h->logpath, 16 << 20, &len);
+    char *s = NULL;
+    mw__read_file(h->logpath, 16 << 20, &s, &len);
     return s ? s : mw__strdup("");
 }
 
@@ -474,7 +475,9 @@ static char *fixture(const char *name)
     size_t len;
 
     snprintf(path, sizeof(path), "%s/%s", FIX, name);
-    return mw__read_file(path, 1 << 20, &len);
+    char *text = NULL;
+    mw__read_file(path, 1 << 20, &text, &len);
+    return text;
 }
 
 static void test_self_id(void)

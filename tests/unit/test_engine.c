@@ -206,14 +206,14 @@ static void test_run_now(void)
     mw__instance_defaults d = {.interval = 15, .timeout = 10, .mem_cap = 16u << 20};
     char path[128], *err = NULL;
     snprintf(path, sizeof path, "%s/checks/good.lua", tmp);
-    mw__script *script = mw__script_load("good", path, &err);
-    CHECK(script != NULL);
+    mw__script *script = NULL;
+    CHECK(mw__script_load("good", path, &script, &err) == MW_OK && script != NULL);
     for (int i = 0; script && i < 20; i++) {
         char buf[96];
         snprintf(buf, sizeof buf, "{\"value\": %d, \"min_collection_interval\": 3600}", i);
         cJSON *c = cJSON_Parse(buf);
         mw__instance_params p;
-        CHECK(mw__instance_params_parse(c, NULL, &d, &p, &err) == 0);
+        CHECK(mw__instance_params_parse(c, NULL, &d, &p, &err) == MW_OK);
         mw__sched_spec sp = {
             .script = script, .source = "test", .instance = c, .params = &p, .run_now = 1};
         CHECK(mw__sched_add(mw__engine_sched(eng), &sp, NULL, &err) == MW_OK);

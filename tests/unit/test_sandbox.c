@@ -19,13 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* How late past its deadline a runaway may stop. ThreadSanitizer slows
- * everything down several times, and its runs time themselves. */
-#if MW_TSAN
+/* How late past its deadline a runaway may stop: a bound that says it
+ * was stopped by its budget, not a latency goal (bench_lua_runaway
+ * measures that); loaded machines and ThreadSanitizer slow runs down. */
 #define MAX_LATE 0.5
-#else
-#define MAX_LATE 0.100
-#endif
 
 static mw__budget *budget;
 
@@ -217,7 +214,7 @@ static void test_check_syntax(void)
     CHECK(write(fd, bad, strlen(bad)) == (ssize_t)strlen(bad));
     close(fd);
     mw__diag d = {0};
-    CHECK(mw__sandbox_check_syntax(path, &d) == -1);
+    CHECK(mw__sandbox_check_syntax(path, &d) == MW_EPARSE);
     CHECK(d.n == 1);
     if (d.n == 1) {
         char want[64];
@@ -231,13 +228,13 @@ static void test_check_syntax(void)
     fputs("return { run = function(self) mw.gauge('x', 1) end }\n", f);
     fclose(f);
     mw__diag d2 = {0};
-    CHECK(mw__sandbox_check_syntax(path, &d2) == 0);
+    CHECK(mw__sandbox_check_syntax(path, &d2) == MW_OK);
     CHECK(d2.n == 0);
     mw__diag_free(&d2);
     unlink(path);
 
     mw__diag d3 = {0};
-    CHECK(mw__sandbox_check_syntax("/nonexistent/x.lua", &d3) == -1);
+    CHECK(mw__sandbox_check_syntax("/nonexistent/x.lua", &d3) == MW_EIO);
     CHECK(d3.n == 1);
     mw__diag_free(&d3);
 }

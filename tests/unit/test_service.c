@@ -34,8 +34,7 @@ static cJSON *load(const char *name)
     cJSON *doc;
 
     snprintf(path, sizeof(path), FIX "%s", name);
-    text = mw__read_file(path, 1 << 20, &len);
-    if (!text) {
+    if (mw__read_file(path, 1 << 20, &text, &len) != MW_OK) {
         fprintf(stderr, "cannot read %s\n", path);
         exit(2);
     }

@@ -235,7 +235,7 @@ static void test_load(void)
     mw__diag diag = {0};
     mw__yaml_doc doc = {0};
     CHECK(mw__yaml_parse(NULL, 0, "null", &doc, &diag) == 0 && doc.root == NULL);
-    CHECK(mw__yaml_load(MW_TEST_FIXTURES "/templates/nope/missing.yaml", &doc, &diag) == -1);
+    CHECK(mw__yaml_load(MW_TEST_FIXTURES "/templates/nope/missing.yaml", &doc, &diag) == MW_EIO);
     CHECK(diag.n == 1);
     CHECK(diag.n && strstr(diag.items[0], "missing.yaml: cannot read: No such file") != NULL);
     CHECK(doc.root == NULL && doc.pos == NULL);
