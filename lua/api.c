@@ -14,6 +14,7 @@
 #include "lua/sandbox_int.h"
 
 #include "core/base/util.h"
+#include "lua/helpers.h"
 #include "lua/openmetrics_scrape.h"
 
 #include <errno.h>
@@ -552,6 +553,9 @@ static const struct lazy_sub {
     {"http", open_http},
     {"tcp", open_tcp},
     {"openmetrics", open_openmetrics},
+    {"opt", mw__open_opt},
+    {"tag", mw__open_tag},
+    {"base64", mw__open_base64},
 };
 
 /* __index of mw's hidden table: [table, key]. */
