@@ -24,8 +24,9 @@
 -- disable_ssl_validation), ca_certs (or tls_ca_cert), tls_cert /
 -- client_cert, tls_private_key / client_key, allow_redirects, and the
 -- common ones (tags, service, min_collection_interval). The options are
--- read once, in init(); a bad one fails every run with a message that
--- names it.
+-- read once, in init(), with mw.opt; a bad one fails every run with a
+-- message that names it ("bad option 'days_warning': number >= 0
+-- expected, got string \"soon\"").
 
 local check = {}
 
@@ -35,82 +36,7 @@ local CONTENT_IN_MESSAGE = 200 -- bytes of the body that include_content adds
 local DATA_METHODS = { POST = true, PUT = true, DELETE = true, PATCH = true, OPTIONS = true }
 local METHODS = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true, PATCH = true, OPTIONS = true }
 
--- ------------------------------------------------------------ options
-
-local function fail(option, why)
-  error("instance option " .. option .. ": " .. why, 0)
-end
-
--- Datadog's is_affirmative: booleans, and the strings YAML users write.
-local function flag(inst, option, default)
-  local v = inst[option]
-  if v == nil or v == mw.json.null then
-    return default
-  end
-  if type(v) == "boolean" then
-    return v
-  end
-  if type(v) == "number" then
-    return v ~= 0
-  end
-  if type(v) == "string" then
-    local s = v:lower()
-    if s == "true" or s == "yes" or s == "on" or s == "1" then
-      return true
-    end
-    if s == "false" or s == "no" or s == "off" or s == "0" or s == "" then
-      return false
-    end
-  end
-  fail(option, "must be true or false, got " .. mw.json.encode(v))
-end
-
-local function number(inst, option, default, min)
-  local v = inst[option]
-  if v == nil or v == mw.json.null then
-    return default
-  end
-  local n = tonumber(v)
-  if not n or n < min then
-    fail(option, "must be a number of at least " .. min .. ", got " .. mw.json.encode(v))
-  end
-  return n
-end
-
-local function text(inst, option)
-  local v = inst[option]
-  if v == nil or v == mw.json.null then
-    return nil
-  end
-  if type(v) == "number" then
-    return tostring(math.tointeger(v) or v)
-  end
-  if type(v) ~= "string" then
-    fail(option, "must be a string, got " .. mw.json.encode(v))
-  end
-  return v
-end
-
--- The first of several spellings of one option that is set.
-local function text_any(inst, ...)
-  for _, option in ipairs({ ... }) do
-    local v = text(inst, option)
-    if v then
-      return v
-    end
-  end
-  return nil
-end
-
--- Datadog's normalize_tag, used for the instance:<name> tag.
-local function normalize_tag(s)
-  s = s:gsub("[,+*%-/()%[%]{}%s]", "_")
-  s = s:gsub("__+", "_")
-  s = s:gsub("_*%._*", ".")
-  s = s:gsub("^_+", "")
-  s = s:gsub("_+$", "")
-  return s
-end
+local opt = mw.opt
 
 -- --------------------------------------- http_response_status_code
 --
@@ -129,7 +55,7 @@ local ANY = setmetatable({}, { __index = function() return true end })
 local MAX_ALTERNATIVES = 256
 
 local function status_error(pat, pos, why)
-  fail("http_response_status_code", string.format(
+  opt.error("http_response_status_code", string.format(
     "'%s': %s at position %d (supported: digits, \\d, ., [0-9] classes, {n}, " ..
     "(a|b) groups, a|b, ^ and $)", pat, why, pos))
 end
@@ -272,32 +198,11 @@ end
 -- ------------------------------------------------------------ config
 
 local function parse_url(inst)
-  local url = text(inst, "url")
-  if not url or url == "" then
-    error("Bad configuration. You must specify a url", 0)
-  end
-  if not (url:match("^[hH][tT][tT][pP][sS]?://")) then
-    error("The url " .. url .. " must start with the scheme http or https", 0)
+  local url = opt.string(inst, "url")
+  if not url or not url:match("^[hH][tT][tT][pP][sS]?://") then
+    opt.error("url", "http:// or https:// URL", url)
   end
   return url
-end
-
-local function parse_headers(inst)
-  local h = inst.headers
-  if h == nil or h == mw.json.null then
-    return {}
-  end
-  if type(h) ~= "table" then
-    fail("headers", "must be a mapping of header names to values")
-  end
-  local out = {}
-  for k, v in pairs(h) do
-    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
-      fail("headers", "must be a mapping of header names to values")
-    end
-    out[k] = tostring(math.tointeger(v) or v)
-  end
-  return out
 end
 
 local function has_header(headers, name)
@@ -322,7 +227,7 @@ local function parse_data(inst, method, headers)
   elseif type(data) == "string" then
     body, ctype = data, "application/x-www-form-urlencoded"
   else
-    fail("data", "must be a mapping or a string")
+    opt.error("data", "mapping or string", data)
   end
   if not has_header(headers, "content-type") then
     headers["Content-Type"] = ctype
@@ -331,11 +236,11 @@ local function parse_data(inst, method, headers)
 end
 
 local function parse_content_match(inst)
-  local pat = text(inst, "content_match")
+  local pat = opt.string(inst, "content_match")
   if pat then
     local ok, err = pcall(string.find, "", pat)
     if not ok then
-      fail("content_match", "not a valid Lua pattern: " .. tostring(err):gsub("^.-:%d+: ", ""))
+      opt.error("content_match", "not a valid Lua pattern: " .. tostring(err):gsub("^.-:%d+: ", ""))
     end
   end
   return pat
@@ -343,22 +248,22 @@ end
 
 -- TLS: tls_verify wins over the older disable_ssl_validation.
 local function parse_tls(inst, cfg)
-  if inst.tls_verify == nil and inst.disable_ssl_validation ~= nil then
-    cfg.tls_verify = not flag(inst, "disable_ssl_validation", false)
+  if opt.first(inst, "tls_verify", "disable_ssl_validation") == "tls_verify" then
+    cfg.tls_verify = opt.bool(inst, "tls_verify", true)
   else
-    cfg.tls_verify = flag(inst, "tls_verify", true)
+    cfg.tls_verify = not opt.bool(inst, "disable_ssl_validation")
   end
-  cfg.ca_file = text_any(inst, "tls_ca_cert", "ca_certs")
-  cfg.client_cert = text_any(inst, "tls_cert", "client_cert")
-  cfg.client_key = text_any(inst, "tls_private_key", "client_key")
+  cfg.ca_file = opt.string(inst, opt.first(inst, "tls_ca_cert", "ca_certs"))
+  cfg.client_cert = opt.string(inst, opt.first(inst, "tls_cert", "client_cert"))
+  cfg.client_key = opt.string(inst, opt.first(inst, "tls_private_key", "client_key"))
 end
 
 -- Thresholds in seconds; seconds_* win over days_*, as in Datadog.
 local function parse_thresholds(inst, cfg)
-  local days_w = number(inst, "days_warning", 14, 0)
-  local days_c = number(inst, "days_critical", 7, 0)
-  cfg.warn_s = number(inst, "seconds_warning", days_w * 86400, 0)
-  cfg.crit_s = number(inst, "seconds_critical", days_c * 86400, 0)
+  local days_w = opt.number(inst, "days_warning", 14, 0)
+  local days_c = opt.number(inst, "days_critical", 7, 0)
+  cfg.warn_s = opt.number(inst, "seconds_warning", days_w * 86400, 0)
+  cfg.crit_s = opt.number(inst, "seconds_critical", days_c * 86400, 0)
 end
 
 -- Datadog adds url:<url> only when the instance's tags have none.
@@ -372,31 +277,31 @@ local function has_url_tag(tags)
 end
 
 local function parse_config(self)
-  local inst, init = self.instance, self.init_config or {}
-  local name = text(inst, "name")
+  local inst = self.instance
+  local name = opt.string(inst, "name")
   if not name or name == "" then
-    fail("name", "is required")
+    opt.error("name", "non-empty string", name)
   end
   local cfg = { url = parse_url(inst), name = name }
-  cfg.method = (text(inst, "method") or "GET"):upper()
+  cfg.method = opt.string(inst, "method", "GET"):upper()
   if not METHODS[cfg.method] then
-    fail("method", "must be one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, got " .. cfg.method)
+    opt.error("method", "one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS", cfg.method)
   end
-  cfg.headers = parse_headers(inst)
+  cfg.headers = opt.map(inst, "headers", {})
   cfg.body = parse_data(inst, cfg.method, cfg.headers)
-  cfg.timeout = number(inst, "timeout", number(init, "timeout", DEFAULT_TIMEOUT, 0.001), 0.001)
-  cfg.status_pattern = text(inst, "http_response_status_code") or DEFAULT_STATUS
+  cfg.timeout = opt.timeout(self, DEFAULT_TIMEOUT)
+  cfg.status_pattern = opt.string(inst, "http_response_status_code", DEFAULT_STATUS)
   cfg.status = compile_status(cfg.status_pattern)
   cfg.content_match = parse_content_match(inst)
-  cfg.reverse = flag(inst, "reverse_content_match", false)
-  cfg.include_content = flag(inst, "include_content", false)
-  cfg.response_time = flag(inst, "collect_response_time", true)
-  cfg.follow = flag(inst, "allow_redirects", true)
+  cfg.reverse = opt.bool(inst, "reverse_content_match", false)
+  cfg.include_content = opt.bool(inst, "include_content", false)
+  cfg.response_time = opt.bool(inst, "collect_response_time", true)
+  cfg.follow = opt.bool(inst, "allow_redirects", true)
   cfg.https = cfg.url:lower():match("^https://") ~= nil
-  cfg.ssl_expire = cfg.https and flag(inst, "check_certificate_expiration", true)
+  cfg.ssl_expire = cfg.https and opt.bool(inst, "check_certificate_expiration", true)
   parse_tls(inst, cfg)
   parse_thresholds(inst, cfg)
-  cfg.tags = { "instance:" .. normalize_tag(name) }
+  cfg.tags = { "instance:" .. mw.tag.normalize(name) }
   if not has_url_tag(inst.tags) then
     table.insert(cfg.tags, 1, "url:" .. cfg.url)
   end

@@ -131,7 +131,7 @@ get service_check http.can_connect message | grep -qx "Content: status 500" && o
 # a pattern the matcher does not know fails the run and names the option
 check '{"name":"n","url":"'$base'/ok","http_response_status_code":"2\\d+"}'
 [ $rc -eq 1 ] && ok || bad "unsupported status pattern: exit $rc"
-get service_check moonwatch.check_status message | grep -q "http_response_status_code: '2\\\\d+': unsupported '+' at position 4" \
+get service_check moonwatch.check_status message | grep -q "bad option 'http_response_status_code': '2\\\\d+': unsupported '+' at position 4" \
   && ok || bad "unsupported pattern message: $(get service_check moonwatch.check_status message)"
 [ -z "$(get service_check http.can_connect status)" ] && ok || bad "bad pattern still checked the URL"
 
@@ -149,7 +149,7 @@ check '{"name":"n","url":"'$base'/ok","content_match":"hello","reverse_content_m
 check '{"name":"n","url":"'$base'/ok","content_match":"absent","reverse_content_match":true}'
 [ "$(get service_check http.can_connect status)" = 0 ] && ok || bad "reverse miss: not OK"
 check '{"name":"n","url":"'$base'/ok","content_match":"[unclosed"}'
-[ $rc -eq 1 ] && get service_check moonwatch.check_status message | grep -q "content_match: not a valid Lua pattern" \
+[ $rc -eq 1 ] && get service_check moonwatch.check_status message | grep -q "bad option 'content_match': not a valid Lua pattern" \
   && ok || bad "bad Lua pattern: $(get service_check moonwatch.check_status message)"
 
 # --- method, body, headers (the server echoes the request) -----------------
@@ -173,7 +173,8 @@ check '{"name":"n","url":"'$base'/echo","method":"PUT","data":"a=b","content_mat
 check '{"name":"n","url":"'$base'/echo","data":"a=b","content_match":"\"body\": \"\""}'
 [ "$(get service_check http.can_connect status)" = 0 ] && ok || bad "GET sent a body"
 check '{"name":"n","url":"'$base'/ok","method":"FETCH"}'
-[ $rc -eq 1 ] && get service_check moonwatch.check_status message | grep -q "instance option method" \
+[ $rc -eq 1 ] && get service_check moonwatch.check_status message \
+  | grep -q "bad option 'method': one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS expected, got string \"FETCH\"" \
   && ok || bad "bad method not reported"
 
 # --- redirects -------------------------------------------------------------
@@ -204,14 +205,47 @@ get service_check http.can_connect message | grep -q "timed out.*Connection fail
 
 # --- configuration errors --------------------------------------------------
 check '{"name":"n"}'
-[ $rc -eq 1 ] && get service_check moonwatch.check_status message | grep -q "Bad configuration. You must specify a url" \
+[ $rc -eq 1 ] && get service_check moonwatch.check_status message \
+  | grep -q "bad option 'url': http:// or https:// URL expected, got no value$" \
   && ok || bad "missing url not reported"
 check '{"name":"n","url":"ftp://127.0.0.1/"}'
-get service_check moonwatch.check_status message | grep -q "must start with the scheme http or https" \
+get service_check moonwatch.check_status message \
+  | grep -q "bad option 'url': http:// or https:// URL expected, got string \"ftp://127.0.0.1/\"" \
   && ok || bad "ftp url not reported"
 check '{"url":"'$base'/ok"}'
-get service_check moonwatch.check_status message | grep -q "instance option name: is required" \
+get service_check moonwatch.check_status message \
+  | grep -q "bad option 'name': non-empty string expected, got no value" \
   && ok || bad "missing name not reported"
+
+# option errors: one format, from the line of the check that read the option
+# bad_option JSON MESSAGE: the run fails with MESSAGE, nothing is checked
+bad_option() {
+  check "$1"
+  local msg
+  msg=$(get service_check moonwatch.check_status message)
+  [ $rc -eq 1 ] && [ -z "$(get service_check http.can_connect status)" ] \
+    && printf '%s\n' "$msg" | grep -qF "$2" \
+    && printf '%s\n' "$msg" | grep -q "http_check.lua:[0-9]*: bad option '" \
+    && ok || bad "$1: want '$2', got '$msg'"
+}
+bad_option '{"name":"n","url":"'$base'/ok","collect_response_time":"maybe"}' \
+  "bad option 'collect_response_time': boolean expected, got string \"maybe\""
+bad_option '{"name":"n","url":"'$base'/ok","collect_response_time":""}' \
+  "bad option 'collect_response_time': boolean expected, got string \"\""
+bad_option '{"name":"n","url":"'$base'/ok","include_content":2}' \
+  "bad option 'include_content': boolean expected, got number 2"
+bad_option '{"name":"n","url":"'$base'/ok","days_warning":"soon"}' \
+  "bad option 'days_warning': number >= 0 expected, got string \"soon\""
+bad_option '{"name":"n","url":"'$base'/ok","headers":["X-Probe: mw"]}' \
+  "bad option 'headers': mapping expected, got list"
+bad_option '{"name":"n","url":"'$base'/ok","headers":{"X-Probe":true}}' \
+  "bad option 'headers.X-Probe': string expected, got boolean true"
+bad_option '{"name":"n","url":"'$base'/ok","tls_ca_cert":["a.pem"]}' \
+  "bad option 'tls_ca_cert': string expected, got list"
+# the words YAML users write, and numeric strings, are taken
+check '{"name":"n","url":"'$base'/ok","collect_response_time":"Off","days_warning":"5"}'
+[ $rc -eq 0 ] && [ -z "$(get metric network.http.response_time value)" ] && ok \
+  || bad "collect_response_time \"Off\": $out"
 
 # --- TLS -------------------------------------------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 10 \
