@@ -11,7 +11,9 @@
  * fails the run, and moonwatch.check_status says which option and why.
  *
  * An option that is nil or mw.json.null is absent: the reader returns
- * the caller's default, as it is. A dot in NAME reads nested mappings
+ * the caller's default, as it is, unless that default is mw.opt.REQUIRED
+ * (then an absent option, or an empty string where a string is read,
+ * raises "... expected, got no value"). A dot in NAME reads nested mappings
  * ("options.items" is t.options.items). The readers never change `t`;
  * lists and mappings are returned as copies.
  *
@@ -164,6 +166,27 @@ static int to_text(lua_State *L, int idx)
     return 1;
 }
 
+/* ------------------------------------------------------------- defaults */
+
+/* The address of this byte is mw.opt.REQUIRED, a light userdata no
+ * other value can equal. */
+static const char required_tag;
+
+static int is_required(lua_State *L, int idx)
+{
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == &required_tag;
+}
+
+/* For an absent option (the nil at `v`): pushes the default at 3, or,
+ * when it is mw.opt.REQUIRED, raises "EXPECTED expected, got no value". */
+static int push_default(lua_State *L, int v, const char *name, const char *expected)
+{
+    if (is_required(L, 3))
+        return bad(L, name, expected, v);
+    lua_pushvalue(L, 3);
+    return 1;
+}
+
 /* ------------------------------------------------------------- lookup */
 
 /* Pushes option `name` of the table at `t`, nil when it is absent. Each
@@ -241,8 +264,7 @@ static int opt_bool(lua_State *L)
     const char *s;
     switch (lua_type(L, 4)) {
     case LUA_TNIL:
-        lua_pushvalue(L, 3);
-        return 1;
+        return push_default(L, 4, name, "boolean");
     case LUA_TBOOLEAN:
         return 1;
     case LUA_TNUMBER:
@@ -314,9 +336,8 @@ static int opt_number(lua_State *L)
     const char *name = lookup(L, 5);
     range r = check_range(L, 4);
     if (lua_isnil(L, 6))
-        lua_pushvalue(L, 3);
-    else
-        push_number(L, 6, name, &r);
+        return push_default(L, 6, name, push_expected(L, "number", &r));
+    push_number(L, 6, name, &r);
     return 1;
 }
 
@@ -325,10 +346,8 @@ static int opt_integer(lua_State *L)
 {
     const char *name = lookup(L, 5);
     range r = check_range(L, 4);
-    if (lua_isnil(L, 6)) {
-        lua_pushvalue(L, 3);
-        return 1;
-    }
+    if (lua_isnil(L, 6))
+        return push_default(L, 6, name, push_expected(L, "integer", &r));
     int t = lua_type(L, 6), ok = 0;
     lua_Integer i = t == LUA_TNUMBER || t == LUA_TSTRING ? lua_tointegerx(L, 6, &ok) : 0;
     if (!ok || (lua_Number)i < r.min || (lua_Number)i > r.max)
@@ -362,8 +381,9 @@ static int opt_timeout(lua_State *L)
         }
         lua_settop(L, 2);
     }
-    lua_pushvalue(L, 2);
-    return 1;
+    lua_pushnil(L);
+    lua_insert(L, 2); /* the default at 3, as the readers have it */
+    return push_default(L, 2, "timeout", push_expected(L, "number", &r));
 }
 
 /* ------------------------------------------------------------- strings */
@@ -374,9 +394,11 @@ static int opt_string(lua_State *L)
 {
     const char *name = lookup(L, 3);
     if (lua_isnil(L, 4))
-        lua_pushvalue(L, 3);
-    else if (!to_text(L, 4))
-        bad(L, name, "string", 4);
+        return push_default(L, 4, name, is_required(L, 3) ? "non-empty string" : "string");
+    if (!to_text(L, 4))
+        return bad(L, name, "string", 4);
+    if (is_required(L, 3) && lua_rawlen(L, 4) == 0)
+        return bad(L, name, "non-empty string", 4);
     return 1;
 }
 
@@ -387,10 +409,8 @@ static int opt_string(lua_State *L)
 static int opt_list(lua_State *L)
 {
     const char *name = lookup(L, 3);
-    if (lua_isnil(L, 4)) {
-        lua_pushvalue(L, 3);
-        return 1;
-    }
+    if (lua_isnil(L, 4))
+        return push_default(L, 4, name, "list");
     if (to_text(L, 4)) {
         lua_createtable(L, 1, 0);
         lua_pushvalue(L, 4);
@@ -433,10 +453,8 @@ static const char *push_entry_name(lua_State *L, const char *name, int k)
 static int opt_map(lua_State *L)
 {
     const char *name = lookup(L, 3);
-    if (lua_isnil(L, 4)) {
-        lua_pushvalue(L, 3);
-        return 1;
-    }
+    if (lua_isnil(L, 4))
+        return push_default(L, 4, name, "mapping");
     table_kind k = lua_istable(L, 4) ? kind_of(L, 4) : T_MIXED;
     if (k != T_MAPPING && k != T_EMPTY)
         return bad(L, name, "mapping", 4);
@@ -496,10 +514,12 @@ static const luaL_Reg opt_funcs[] = {
 
 void mw__open_opt(lua_State *L)
 {
-    lua_createtable(L, 0, (int)(sizeof opt_funcs / sizeof opt_funcs[0]));
+    lua_createtable(L, 0, (int)(sizeof opt_funcs / sizeof opt_funcs[0]) + 1);
     luaL_setfuncs(L, opt_funcs, 0);
     lua_pushliteral(L, "mw.opt");
     lua_setfield(L, -2, "__name");
+    lua_pushlightuserdata(L, (void *)&required_tag);
+    lua_setfield(L, -2, "REQUIRED");
     mw__push_readonly(L, -1);
     lua_setfield(L, -3, "opt");
     lua_pop(L, 1);
