@@ -278,10 +278,7 @@ end
 
 local function parse_config(self)
   local inst = self.instance
-  local name = opt.string(inst, "name")
-  if not name or name == "" then
-    opt.error("name", "non-empty string", name)
-  end
+  local name = opt.string(inst, "name", opt.REQUIRED)
   local cfg = { url = parse_url(inst), name = name }
   cfg.method = opt.string(inst, "method", "GET"):upper()
   if not METHODS[cfg.method] then
