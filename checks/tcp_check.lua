@@ -15,72 +15,31 @@
 --
 -- Instance options: name, host and port (required), timeout (seconds,
 -- default 10), collect_response_time (default false), and the common
--- ones (tags, service, min_collection_interval). Read once, in init();
--- a bad one fails every run with a message that names it.
+-- ones (tags, service, min_collection_interval). Read once, in init(),
+-- with mw.opt; a bad one fails every run with a message that names it
+-- ("bad option 'port': integer from 1 to 65535 expected, got string
+-- \"http\"").
 
 local check = {}
 
 local DEFAULT_TIMEOUT = 10
 
--- Datadog's message for a bad option.
-local function invalid(value, option, kind)
-  error(string.format("`%s` is an invalid `%s`; a %s must be specified.",
-    value == nil and "None" or tostring(value), option, kind), 0)
-end
-
--- Datadog's normalize_tag, used for the instance:<name> tag.
-local function normalize_tag(s)
-  s = s:gsub("[,+*%-/()%[%]{}%s]", "_")
-  s = s:gsub("__+", "_")
-  s = s:gsub("_*%._*", ".")
-  s = s:gsub("^_+", "")
-  s = s:gsub("_+$", "")
-  return s
-end
+local opt = mw.opt
 
 local function is_ip(host)
   return host:match("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
 end
 
-local function flag(v, option)
-  if v == nil or v == mw.json.null then
-    return false
-  end
-  if type(v) == "boolean" then
-    return v
-  end
-  local s = tostring(v):lower()
-  if s == "true" or s == "yes" or s == "on" or s == "1" then
-    return true
-  elseif s == "false" or s == "no" or s == "off" or s == "0" then
-    return false
-  end
-  invalid(v, option, "boolean")
-end
-
 local function parse_config(self)
-  local inst, init = self.instance, self.init_config or {}
-  local name = inst.name
-  if type(name) ~= "string" or name == "" then
-    invalid(name, "name", "string")
-  end
-  local host = inst.host
-  if type(host) ~= "string" or host == "" then
-    invalid(host, "host", "string")
-  end
-  local port = math.tointeger(tonumber(inst.port))
-  if not port or port < 1 or port > 65535 then
-    invalid(inst.port, "port", "number")
-  end
-  local timeout = tonumber(inst.timeout or init.timeout or DEFAULT_TIMEOUT)
-  if not timeout or timeout <= 0 then
-    invalid(inst.timeout or init.timeout, "timeout", "number")
-  end
+  local inst = self.instance
+  local name = opt.string(inst, "name", opt.REQUIRED)
+  local host = opt.string(inst, "host", opt.REQUIRED)
+  local port = opt.integer(inst, "port", opt.REQUIRED, 1, 65535)
   local address = is_ip(host) and { "address:" .. host } or {}
   local cfg = {
-    host = host, port = port, timeout = timeout,
-    response_time = flag(inst.collect_response_time, "collect_response_time"),
-    sc_tags = { "target_host:" .. host, "port:" .. port, "instance:" .. normalize_tag(name) },
+    host = host, port = port, timeout = opt.timeout(self, DEFAULT_TIMEOUT),
+    response_time = opt.bool(inst, "collect_response_time", false),
+    sc_tags = { "target_host:" .. host, "port:" .. port, "instance:" .. mw.tag.normalize(name) },
     metric_tags = { "url:" .. host .. ":" .. port, "instance:" .. name },
   }
   table.move(address, 1, #address, #cfg.sc_tags + 1, cfg.sc_tags)

@@ -122,16 +122,32 @@ get service_check tcp.can_connect message | grep -q "^Socket error: .*timed out.
 [ "$(get service_check moonwatch.check_status status)" = 0 ] && ok || bad "timeout: the run was stopped"
 
 # --- configuration errors --------------------------------------------------
-check '{"name":"x","host":"127.0.0.1","port":"http"}'
-[ $rc -eq 1 ] && get service_check moonwatch.check_status message \
-  | grep -q '`http` is an invalid `port`; a number must be specified.' && ok || bad "bad port not reported"
-check '{"name":"x","port":80}'
-get service_check moonwatch.check_status message | grep -q '`None` is an invalid `host`' && ok \
-  || bad "missing host not reported"
-check '{"host":"127.0.0.1","port":80}'
-get service_check moonwatch.check_status message | grep -q '`None` is an invalid `name`' && ok \
-  || bad "missing name not reported"
-[ -z "$(get service_check tcp.can_connect status)" ] && ok || bad "bad config still connected"
+# bad_option JSON MESSAGE: the run fails with MESSAGE (one format, from the
+# check's line), nothing is connected to
+bad_option() {
+  check "$1"
+  local msg
+  msg=$(get service_check moonwatch.check_status message)
+  [ $rc -eq 1 ] && [ -z "$(get service_check tcp.can_connect status)" ] \
+    && printf '%s\n' "$msg" | grep -qF "$2" \
+    && printf '%s\n' "$msg" | grep -q "tcp_check.lua:[0-9]*: bad option '" \
+    && ok || bad "$1: want '$2', got '$msg'"
+}
+bad_option '{"name":"x","host":"127.0.0.1","port":"http"}' \
+  "bad option 'port': integer from 1 to 65535 expected, got string \"http\""
+bad_option '{"name":"x","host":"127.0.0.1","port":70000}' \
+  "bad option 'port': integer from 1 to 65535 expected, got number 70000"
+bad_option '{"name":"x","host":"127.0.0.1"}' \
+  "bad option 'port': integer from 1 to 65535 expected, got no value"
+bad_option '{"name":"x","port":80}' "bad option 'host': non-empty string expected, got no value"
+bad_option '{"host":"127.0.0.1","port":80}' "bad option 'name': non-empty string expected, got no value"
+bad_option '{"name":"x","host":"127.0.0.1","port":'$P',"collect_response_time":"maybe"}' \
+  "bad option 'collect_response_time': boolean expected, got string \"maybe\""
+bad_option '{"name":"x","host":"127.0.0.1","port":'$P',"collect_response_time":""}' \
+  "bad option 'collect_response_time': boolean expected, got string \"\""
+# the words YAML users write are taken
+check '{"name":"x","host":"127.0.0.1","port":'$P',"collect_response_time":"YES"}'
+[ -n "$(get metric network.tcp.response_time value)" ] && ok || bad "collect_response_time YES: $out"
 
 # nothing on stderr: no log line, no sanitizer report
 [ ! -s "$tmp/stderr" ] && ok || { bad "stderr:"; head -50 "$tmp/stderr" >&2; }
