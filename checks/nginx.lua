@@ -34,8 +34,10 @@
 -- timeout). `timeout` is the run's time budget (default 10 s, or the
 -- interval if lower); the status request gets that less a tenth (at most
 -- 1 s), so a page that never answers is reported as nginx.can_connect
--- CRITICAL by this check instead of the run being stopped. use_plus_api and use_vts (NGINX Plus
--- API, VTS JSON) are refused with a message: this check reads stub_status.
+-- CRITICAL by this check instead of the run being stopped. use_plus_api
+-- and use_vts (NGINX Plus API, VTS JSON) are refused with a message: this
+-- check reads stub_status. The options are read once, in init(), with
+-- mw.opt; a bad one fails every run with a message that names it.
 
 local check = {}
 
@@ -43,38 +45,7 @@ local EXPECTED = "a stub_status page ('Active connections: N', "
   .. "'server accepts handled requests' then three numbers, "
   .. "'Reading: N Writing: N Waiting: N')"
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-local function base64(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = s:byte(i, i + 2)
-    local n = a * 65536 + (b or 0) * 256 + (c or 0)
-    local q = {}
-    for k = 1, 4 do
-      local idx = (n >> (6 * (4 - k))) & 63
-      q[k] = B64:sub(idx + 1, idx + 1)
-    end
-    if not b then
-      q[3], q[4] = "=", "="
-    elseif not c then
-      q[4] = "="
-    end
-    out[#out + 1] = table.concat(q)
-  end
-  return table.concat(out)
-end
-
-local function truthy(v, default)
-  if v == nil then
-    return default
-  end
-  if type(v) == "string" then
-    local l = v:lower()
-    return not (l == "false" or l == "no" or l == "off" or l == "0" or l == "")
-  end
-  return v ~= false and v ~= 0
-end
+local opt = mw.opt
 
 -- host and port of an http(s) URL, for the service check's tags.
 local function url_host_port(url)
@@ -100,53 +71,38 @@ local function url_host_port(url)
   return host, port
 end
 
--- The instance's (or init_config's) `timeout`, which is also the run's
--- budget: mw.http and mw.tcp end every wait a tenth of the budget (at most
--- 1 s) before the run's deadline, so a server that never answers is still
--- reported here. nil: what the run has left.
-local function io_timeout(self)
-  local init = self.init_config or {}
-  return tonumber(self.instance.timeout) or tonumber(init.timeout)
-end
-
+-- The options, read once, in init(). `timeout` (the instance's, else
+-- init_config's) is also the run's budget: mw.http ends every wait a
+-- tenth of the budget (at most 1 s) before the run's deadline, so a page
+-- that never answers is still reported here; without one, the request
+-- may take what the run has left.
 local function options(self)
   local inst = self.instance
-  local url = inst.nginx_status_url
-  if type(url) ~= "string" or url == "" then
-    error("instance option nginx_status_url is required (a http:// or https:// URL), got "
-      .. mw.json.encode(url))
-  end
-  local host, port = url_host_port(url)
+  local url = opt.string(inst, "nginx_status_url")
+  local host, port = url_host_port(url or "")
   if not host then
-    error("instance option nginx_status_url must be a http:// or https:// URL, got " .. url)
+    opt.error("nginx_status_url", "http:// or https:// URL", url)
   end
-  if truthy(inst.use_plus_api, false) or truthy(inst.use_vts, false) then
-    error("instance options use_plus_api and use_vts are not supported: "
-      .. "point nginx_status_url at a stub_status page")
-  end
-  local headers = {}
-  if type(inst.headers) == "table" then
-    for k, v in pairs(inst.headers) do
-      headers[tostring(k)] = tostring(v)
+  for _, option in ipairs({ "use_plus_api", "use_vts" }) do
+    if opt.bool(inst, option, false) then
+      opt.error(option, "not supported: point nginx_status_url at a stub_status page")
     end
   end
-  local user = inst.username or inst.user
-  if user ~= nil and inst.password ~= nil then
-    headers["Authorization"] = "Basic " .. base64(tostring(user) .. ":" .. tostring(inst.password))
-  end
-  local verify = inst.tls_verify
-  if verify == nil then
-    verify = inst.ssl_validation
+  local headers = opt.map(inst, "headers", {})
+  local user = opt.string(inst, opt.first(inst, "username", "user"))
+  local password = opt.string(inst, "password")
+  if user and password then
+    headers["Authorization"] = "Basic " .. mw.base64.encode(user .. ":" .. password)
   end
   return {
     url = url,
     sc_tags = { "host:" .. host, "port:" .. port },
     http = {
-      timeout = io_timeout(self),
-      tls_verify = truthy(verify, true),
-      ca_file = inst.tls_ca_cert,
-      client_cert = inst.tls_cert,
-      client_key = inst.tls_private_key,
+      timeout = opt.timeout(self),
+      tls_verify = opt.bool(inst, opt.first(inst, "tls_verify", "ssl_validation"), true),
+      ca_file = opt.string(inst, "tls_ca_cert"),
+      client_cert = opt.string(inst, "tls_cert"),
+      client_key = opt.string(inst, "tls_private_key"),
       headers = headers,
     },
   }
@@ -213,8 +169,12 @@ local function submit(s)
   total("nginx.requests.total", s.requests)
 end
 
+function check.init(self)
+  self.o = options(self)
+end
+
 function check.run(self)
-  local o = options(self)
+  local o = self.o
   local s, err = fetch(o)
   if not s then
     mw.service_check("nginx.can_connect", mw.CRITICAL, o.sc_tags, err)

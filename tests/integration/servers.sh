@@ -262,7 +262,8 @@ expect "nginx, down: CRITICAL, cannot reach" \
 
 mwcheck nginx-noopt nginx '{}'
 expect "nginx, no nginx_status_url: exits 1" rc_is 1
-expect "nginx, no nginx_status_url: says so" grep -q "nginx_status_url is required" \
+expect "nginx, no nginx_status_url: says so" \
+  grep -q "bad option 'nginx_status_url': http:// or https:// URL expected, got no value" \
   "$dir/nginx-noopt.out" "$dir/nginx-noopt.err"
 
 priv=http://127.0.0.1:$nport/private_status
