@@ -30,7 +30,9 @@
 -- the run's budget (`timeout`, default 10 s or the interval if lower) less
 -- a tenth (at most 1 s), so a server that never answers is reported by
 -- memcache.can_connect rather than by the budget stopping the run. socket
--- (a unix socket) is refused: this check connects over TCP.
+-- (a unix socket) is refused: this check connects over TCP. The options
+-- are read once, in init(), with mw.opt; a bad one fails every run with a
+-- message that names it.
 
 local check = {}
 
@@ -92,48 +94,28 @@ local OPTIONAL = {
   },
 }
 
-local function truthy(v)
-  if type(v) == "string" then
-    local l = v:lower()
-    return not (l == "false" or l == "no" or l == "off" or l == "0" or l == "")
-  end
-  return v ~= nil and v ~= false and v ~= 0
-end
+local opt = mw.opt
 
--- The instance's (or init_config's) `timeout`, which is also the run's
--- budget: mw.http and mw.tcp end every wait a tenth of the budget (at most
--- 1 s) before the run's deadline, so a server that never answers is still
--- reported here. nil: what the run has left.
-local function io_timeout(self)
-  local init = self.init_config or {}
-  return tonumber(self.instance.timeout) or tonumber(init.timeout)
-end
-
+-- The options, read once, in init(). `timeout` (the instance's, else
+-- init_config's) is also the run's budget: mw.tcp ends every wait a tenth
+-- of the budget (at most 1 s) before the run's deadline, so a server that
+-- never answers is still reported here; without one, each wait may take
+-- what the run has left.
 local function options(self)
   local inst = self.instance
   if inst.socket ~= nil then
-    error("instance option socket is not supported: set url (and port)")
+    opt.error("socket", "not supported: set url (and port)")
   end
-  local url = inst.url
-  if type(url) ~= "string" or url == "" then
-    error("instance option url is required (the memcached host), got " .. mw.json.encode(url))
-  end
-  local port = DEFAULT_PORT
-  if inst.port ~= nil then
-    port = math.tointeger(tonumber(inst.port))
-    if not port or port < 1 or port > 65535 then
-      error("instance option port must be 1..65535, got " .. mw.json.encode(inst.port))
-    end
-  end
-  local opts = type(inst.options) == "table" and inst.options or {}
+  local url = opt.string(inst, "url", opt.REQUIRED)
+  local port = opt.integer(inst, "port", DEFAULT_PORT, 1, 65535)
   return {
     url = url,
     port = port,
-    timeout = io_timeout(self),
-    username = inst.username,
-    password = inst.password,
-    items = truthy(opts.items),
-    slabs = truthy(opts.slabs),
+    timeout = opt.timeout(self),
+    username = opt.string(inst, "username"),
+    password = opt.string(inst, "password"),
+    items = opt.bool(inst, "options.items", false),
+    slabs = opt.bool(inst, "options.slabs", false),
     tags = { "url:" .. url .. ":" .. port },
     sc_tags = { "host:" .. url, "port:" .. port },
   }
@@ -172,7 +154,7 @@ end
 
 -- memcached -Y: the credentials are the data of a `set` of any key.
 local function authenticate(sock, o)
-  local cred = tostring(o.username) .. " " .. tostring(o.password)
+  local cred = o.username .. " " .. o.password
   local ok, err = sock:send("set auth 0 0 " .. #cred .. "\r\n" .. cred .. "\r\n")
   if not ok then
     return nil, "send failed: " .. tostring(err)
@@ -274,8 +256,12 @@ local function fail(o, msg)
   error(full, 0)
 end
 
+function check.init(self)
+  self.o = options(self)
+end
+
 function check.run(self)
-  local o = options(self)
+  local o = self.o
   local sock, err = connect(o)
   if not sock then
     fail(o, err)
