@@ -38,13 +38,17 @@
 -- budget less a tenth, so a server that stops answering is reported by
 -- redis.can_connect rather than by the budget stopping the run), ssl, ssl_certfile, ssl_keyfile,
 -- ssl_ca_certs, ssl_cert_reqs (0: no verification, the default; 1 or 2:
--- verify), keys, warn_on_missing_keys, slowlog-max-len, command_stats,
--- collect_client_metrics, disable_connection_cache, and the common ones.
--- unix_socket_path is refused: this check connects over TCP.
+-- verify), keys (a list of names and patterns, or one), warn_on_missing_keys,
+-- slowlog-max-len, command_stats, collect_client_metrics,
+-- disable_connection_cache, and the common ones. unix_socket_path is
+-- refused: this check connects over TCP. The options are read once, in
+-- init(), with mw.opt; a bad one fails every run with a message that
+-- names it.
 
 local check = {}
 
 local DEFAULT_TIMEOUT = 5
+local MIN_TIMEOUT = 0.001 -- seconds, as the engine's own `timeout`
 local DEFAULT_MAX_SLOW_ENTRIES = 128
 local MAX_BULK = 64 << 20 -- bytes in one bulk reply
 local MAX_ARRAY = 1 << 20 -- elements in one array reply
@@ -122,88 +126,55 @@ local RATE_KEYS = {
 
 -- ------------------------------------------------------------ options
 
-local function truthy(v, default)
-  if v == nil then
-    return default
-  end
-  if type(v) == "string" then
-    local l = v:lower()
-    return not (l == "false" or l == "no" or l == "off" or l == "0" or l == "")
-  end
-  return v ~= false and v ~= 0
+local opt = mw.opt
+
+-- A string option, nil when it is "": what an unset %%env_...%% gives.
+local function unless_empty(v)
+  return v ~= "" and v or nil
 end
 
-local function int_option(inst, name, default, min)
-  local v = inst[name]
-  if v == nil then
-    return default
-  end
-  local n = math.tointeger(tonumber(v))
-  if not n or n < min then
-    error("instance option " .. name .. " must be an integer >= " .. min .. ", got "
-      .. mw.json.encode(v))
-  end
-  return n
-end
-
--- The instance's (or init_config's) `timeout`, which is also the run's
--- budget: mw.http and mw.tcp end every wait a tenth of the budget (at most
--- 1 s) before the run's deadline, so a server that never answers is still
--- reported here. nil: what the run has left.
-local function io_timeout(self)
-  local init = self.init_config or {}
-  return tonumber(self.instance.timeout) or tonumber(init.timeout)
-end
-
+-- The options, read once, in init(). `timeout` (the instance's, else
+-- init_config's) is also the run's budget: mw.tcp ends every wait a tenth
+-- of the budget (at most 1 s) before the run's deadline, so a server that
+-- never answers is still reported here; socket_timeout is lowered to it.
 local function options(self)
   local inst = self.instance
   if inst.unix_socket_path ~= nil then
-    error("instance option unix_socket_path is not supported: set host and port")
+    opt.error("unix_socket_path", "not supported: set host and port")
   end
-  if type(inst.host) ~= "string" or inst.host == "" then
-    error("instance option host is required (a name or address), got " .. mw.json.encode(inst.host))
-  end
-  local port = math.tointeger(tonumber(inst.port))
-  if not port or port < 1 or port > 65535 then
-    error("instance option port is required (1..65535), got " .. mw.json.encode(inst.port))
-  end
-  local timeout = tonumber(inst.socket_timeout) or DEFAULT_TIMEOUT
-  if timeout <= 0 then
-    error("instance option socket_timeout must be a positive number of seconds")
-  end
-  timeout = math.min(timeout, io_timeout(self) or timeout)
-  local keys = inst.keys
-  if keys ~= nil and (type(keys) ~= "table" or #keys == 0) then
-    mw.warning("keys in redis configuration is either not a list or empty")
-    keys = nil
-  end
-  local password = inst.password
-  if password == "" then
-    password = nil -- an unset %%env_...%% resolves to ""
+  local host = opt.string(inst, "host", opt.REQUIRED)
+  local port = opt.integer(inst, "port", opt.REQUIRED, 1, 65535)
+  local timeout = opt.number(inst, "socket_timeout", DEFAULT_TIMEOUT, MIN_TIMEOUT)
+  timeout = math.min(timeout, opt.timeout(self) or timeout)
+  local keys = opt.list(inst, "keys")
+  local keys_warning
+  if keys and #keys == 0 then
+    keys, keys_warning = nil, "keys in redis configuration is either not a list or empty"
   end
   return {
-    host = inst.host,
+    host = host,
     port = port,
-    where = inst.host .. ":" .. port,
-    username = inst.username ~= "" and inst.username or nil,
-    password = password,
-    db = int_option(inst, "db", 0, 0),
+    where = host .. ":" .. port,
+    username = unless_empty(opt.string(inst, "username")),
+    password = unless_empty(opt.string(inst, "password")),
+    db = opt.integer(inst, "db", 0, 0),
     timeout = timeout,
     tcp = {
       timeout = timeout,
-      tls = truthy(inst.ssl, false),
-      tls_verify = (tonumber(inst.ssl_cert_reqs) or 0) ~= 0,
-      ca_file = inst.ssl_ca_certs,
-      client_cert = inst.ssl_certfile,
-      client_key = inst.ssl_keyfile,
+      tls = opt.bool(inst, "ssl", false),
+      tls_verify = opt.integer(inst, "ssl_cert_reqs", 0, 0, 2) ~= 0,
+      ca_file = opt.string(inst, "ssl_ca_certs"),
+      client_cert = opt.string(inst, "ssl_certfile"),
+      client_key = opt.string(inst, "ssl_keyfile"),
     },
     keys = keys,
-    warn_on_missing_keys = truthy(inst.warn_on_missing_keys, true),
-    slowlog_max = int_option(inst, "slowlog-max-len", nil, 1),
-    command_stats = truthy(inst.command_stats, false),
-    client_metrics = truthy(inst.collect_client_metrics, false),
-    no_cache = truthy(inst.disable_connection_cache, false),
-    tags = { "redis_host:" .. inst.host, "redis_port:" .. port },
+    keys_warning = keys_warning,
+    warn_on_missing_keys = opt.bool(inst, "warn_on_missing_keys", true),
+    slowlog_max = opt.integer(inst, "slowlog-max-len", nil, 1),
+    command_stats = opt.bool(inst, "command_stats", false),
+    client_metrics = opt.bool(inst, "collect_client_metrics", false),
+    no_cache = opt.bool(inst, "disable_connection_cache", false),
+    tags = { "redis_host:" .. host, "redis_port:" .. port },
   }
 end
 
@@ -629,7 +600,6 @@ local function lengths_in_db(self, o, tags, db, overall)
   must(self, o, { "SELECT", db })
   local lengths, order = {}, {}
   for _, pattern in ipairs(o.keys) do
-    pattern = tostring(pattern)
     local keys = is_pattern(pattern) and scan(self, o, pattern) or { pattern }
     for _, key in ipairs(keys) do
       local n, kind = key_length(self, o, key)
@@ -657,7 +627,7 @@ local function key_lengths(self, o, info, tags)
   if #dbs == 0 then
     mw.warning("Redis database is empty")
     for _, key in ipairs(o.keys) do
-      missing_key(o, tags, tostring(key))
+      missing_key(o, tags, key)
     end
     return
   end
@@ -725,8 +695,15 @@ local function collect(self, o)
   slowlog(self, o, o.tags)
 end
 
+function check.init(self)
+  self.o = options(self)
+end
+
 function check.run(self)
-  local o = options(self)
+  local o = self.o
+  if o.keys_warning then
+    mw.warning(o.keys_warning) -- Datadog's, on every run
+  end
   -- A run stopped mid-reply (time budget) leaves the stream out of step.
   if self.conn and self.conn.busy then
     drop(self)

@@ -412,7 +412,8 @@ expect "redis down: CRITICAL cannot connect" \
 
 mwcheck redis-noport redisdb '{"host":"127.0.0.1"}'
 expect "redis without port: exits 1" rc_is 1
-expect "redis without port: says so" grep -q "instance option port is required" \
+expect "redis without port: says so" \
+  grep -q "bad option 'port': integer from 1 to 65535 expected, got no value" \
   "$dir/redis-noport.out" "$dir/redis-noport.err"
 
 mwcheck redis-db1 redisdb "{\"host\":\"127.0.0.1\",\"port\":$rport,\"db\":1,\
