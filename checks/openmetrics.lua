@@ -39,8 +39,8 @@
 -- regular expressions searched anywhere in the name (V2: ".*" is every
 -- metric, "^go_" those starting with go_).
 --
--- The options are read once, in init(); a bad one fails every run with
--- a message that names it.
+-- The options are read once, in init(), with mw.opt; a bad one fails
+-- every run with a message that names it.
 
 local check = {}
 
@@ -57,162 +57,46 @@ local UNSUPPORTED = {
   "label_to_hostname",
 }
 
--- ------------------------------------------------------------ options
-
-local function fail(option, why)
-  error("instance option " .. option .. ": " .. why, 0)
-end
+local opt = mw.opt
 
 local function absent(v)
   return v == nil or v == mw.json.null
 end
 
--- Datadog's is_affirmative: booleans, and the strings YAML users write.
-local function flag(inst, option, default)
-  local v = inst[option]
-  if absent(v) then
-    return default
-  end
-  if type(v) == "boolean" then
-    return v
-  end
-  if type(v) == "number" then
-    return v ~= 0
-  end
-  if type(v) == "string" then
-    local s = v:lower()
-    if s == "true" or s == "yes" or s == "on" or s == "1" then
-      return true
-    end
-    if s == "false" or s == "no" or s == "off" or s == "0" or s == "" then
-      return false
-    end
-  end
-  fail(option, "must be true or false, got " .. mw.json.encode(v))
-end
-
-local function number(inst, option, default, min)
-  local v = inst[option]
-  if absent(v) then
-    return default
-  end
-  local n = tonumber(v)
-  if not n or n < min then
-    fail(option, "must be a number of at least " .. min .. ", got " .. mw.json.encode(v))
-  end
-  return n
-end
-
-local function text(inst, option)
-  local v = inst[option]
-  if absent(v) then
-    return nil
-  end
-  if type(v) ~= "string" then
-    fail(option, "must be a string, got " .. mw.json.encode(v))
-  end
-  return v
-end
-
--- The first of several spellings of one option that is set, and which.
-local function first(inst, ...)
-  for _, option in ipairs({ ... }) do
-    if not absent(inst[option]) then
-      return inst[option], option
-    end
-  end
-  return nil
-end
-
--- A mapping of names to string values (headers).
-local function string_map(inst, option)
-  local v = inst[option]
-  if absent(v) then
-    return {}
-  end
-  if type(v) ~= "table" then
-    fail(option, "must be a mapping of names to values")
-  end
-  local out = {}
-  for k, x in pairs(v) do
-    if type(k) ~= "string" or (type(x) ~= "string" and type(x) ~= "number") then
-      fail(option, "must be a mapping of names to values")
-    end
-    out[k] = tostring(math.tointeger(x) or x)
-  end
-  return out
-end
-
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-local function base64(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = s:byte(i, i + 2)
-    local n = a * 65536 + (b or 0) * 256 + (c or 0)
-    local q = {}
-    for k = 3, 0, -1 do
-      local d = (n >> (6 * k)) & 63
-      q[#q + 1] = B64:sub(d + 1, d + 1)
-    end
-    if not b then
-      q[3], q[4] = "=", "="
-    elseif not c then
-      q[4] = "="
-    end
-    out[#out + 1] = table.concat(q)
-  end
-  return table.concat(out)
-end
-
 -- ------------------------------------------------------------ config
 
 local function parse_endpoint(inst)
-  local url, option = first(inst, "openmetrics_endpoint", "prometheus_url")
-  if absent(url) then
-    fail("openmetrics_endpoint", "is required (the URL of the /metrics endpoint)")
-  end
-  if type(url) ~= "string" or not url:match("^[hH][tT][tT][pP][sS]?://.") then
-    fail(option, "must be an http:// or https:// URL, got " .. mw.json.encode(url))
+  local option = opt.first(inst, "openmetrics_endpoint", "prometheus_url")
+  local url = opt.string(inst, option)
+  if not url or not url:match("^[hH][tT][tT][pP][sS]?://.") then
+    opt.error(option, "http:// or https:// URL", url)
   end
   return url, option == "prometheus_url"
 end
 
-local function parse_http(inst, init)
-  local headers = { Accept = flag(inst, "use_latest_spec", false) and ACCEPT_OPENMETRICS or ACCEPT_TEXT }
-  for k, v in pairs(string_map(inst, "headers")) do
+local function parse_http(self, inst)
+  local headers = { Accept = opt.bool(inst, "use_latest_spec", false) and ACCEPT_OPENMETRICS or ACCEPT_TEXT }
+  for k, v in pairs(opt.map(inst, "headers", {})) do
     headers[k] = v
   end
-  for k, v in pairs(string_map(inst, "extra_headers")) do
+  for k, v in pairs(opt.map(inst, "extra_headers", {})) do
     headers[k] = v
   end
-  local user, password = text(inst, "username"), text(inst, "password")
+  local user, password = opt.string(inst, "username"), opt.string(inst, "password")
   if user and password then
-    headers.Authorization = "Basic " .. base64(user .. ":" .. password)
+    headers.Authorization = "Basic " .. mw.base64.encode(user .. ":" .. password)
   elseif user or password then
-    fail(user and "password" or "username", "is required with " .. (user and "username" or "password"))
-  end
-  local tls_verify = flag(inst, "tls_verify", true)
-  if absent(inst.tls_verify) and not absent(inst.ssl_verify) then
-    tls_verify = flag(inst, "ssl_verify", true)
-  end
-  local ca = first(inst, "tls_ca_cert", "ca_file", "ssl_ca_cert")
-  local cert = first(inst, "tls_cert", "ssl_cert")
-  local key = first(inst, "tls_private_key", "ssl_private_key")
-  for option, v in pairs({ tls_ca_cert = ca, tls_cert = cert, tls_private_key = key }) do
-    if v ~= nil and type(v) ~= "string" then
-      fail(option, "must be a path, got " .. mw.json.encode(v))
-    end
+    opt.error(user and "password" or "username", "required with " .. (user and "username" or "password"))
   end
   return {
     headers = headers,
-    timeout = number(inst, "timeout", number(init, "timeout", DEFAULT_TIMEOUT, 0.001), 0.001),
-    connect_timeout = number(inst, "connect_timeout", nil, 0.001),
-    tls_verify = tls_verify,
-    ca_file = ca,
-    client_cert = cert,
-    client_key = key,
-    follow_redirects = flag(inst, "allow_redirects", true),
+    timeout = opt.timeout(self, DEFAULT_TIMEOUT),
+    connect_timeout = opt.number(inst, "connect_timeout", nil, 0.001),
+    tls_verify = opt.bool(inst, opt.first(inst, "tls_verify", "ssl_verify"), true),
+    ca_file = opt.string(inst, opt.first(inst, "tls_ca_cert", "ca_file", "ssl_ca_cert")),
+    client_cert = opt.string(inst, opt.first(inst, "tls_cert", "ssl_cert")),
+    client_key = opt.string(inst, opt.first(inst, "tls_private_key", "ssl_private_key")),
+    follow_redirects = opt.bool(inst, "allow_redirects", true),
   }
 end
 
@@ -237,12 +121,9 @@ end
 -- What mw.openmetrics.submit takes, copied from the instance; types are
 -- checked there (an error names the option).
 local function submit_options(inst, url, v1)
-  local ns = text(inst, "namespace")
-  if not ns or ns == "" then
-    fail("namespace", "is required (the prefix of every metric name)")
-  end
+  local ns = opt.string(inst, "namespace", opt.REQUIRED)
   if absent(inst.metrics) then
-    fail("metrics", "is required (metric names or regular expressions; [\".*\"] collects every metric)")
+    opt.error("metrics", "list of metric names or regular expressions ([\".*\"]: every metric)", nil)
   end
   local opts = { namespace = ns, metrics = inst.metrics, globs = v1 }
   for _, option in ipairs({ "raw_metric_prefix", "exclude_metrics", "exclude_labels",
@@ -251,12 +132,10 @@ local function submit_options(inst, url, v1)
       opts[option] = inst[option]
     end
   end
-  local buckets, spelling = first(inst, "collect_histogram_buckets", "send_histograms_buckets")
-  if buckets ~= nil then
-    opts.collect_histogram_buckets = flag(inst, spelling, true)
-  end
+  opts.collect_histogram_buckets =
+    opt.bool(inst, opt.first(inst, "collect_histogram_buckets", "send_histograms_buckets"))
   -- instance `tags` are added to every sample by the engine
-  opts.tags = flag(inst, "tag_by_endpoint", true) and { "endpoint:" .. url } or {}
+  opts.tags = opt.bool(inst, "tag_by_endpoint", true) and { "endpoint:" .. url } or {}
   return opts
 end
 
@@ -264,22 +143,28 @@ local function parse_config(self)
   if not mw.openmetrics then
     error("mw.openmetrics is not available in this build of moonwatch", 0)
   end
-  local raw, init = self.instance, self.init_config or {}
+  local raw = self.instance
   local url, v1 = parse_endpoint(raw)
   local inst = v1 and v1_aliases(raw) or raw
   local cfg = {
     url = url,
-    http = parse_http(inst, init),
+    http = parse_http(self, inst),
     opts = submit_options(inst, url, v1),
-    health = flag(inst, "enable_health_service_check", true),
-    ignore_connection_errors = flag(inst, "ignore_connection_errors", false),
+    health = opt.bool(inst, "enable_health_service_check", true),
+    ignore_connection_errors = opt.bool(inst, "ignore_connection_errors", false),
   }
   cfg.health_name = cfg.opts.namespace .. ".openmetrics.health"
   cfg.health_tags = { "endpoint:" .. url }
-  -- compiles the options on an empty exposition: a bad one fails here
+  -- compiles the options on an empty exposition: a bad one fails here,
+  -- said as mw.opt says it
   local ok, err = pcall(mw.openmetrics.submit, "", cfg.opts)
   if not ok then
-    error(tostring(err):gsub("^mw%.openmetrics%.submit: ", "instance "), 0)
+    err = tostring(err):gsub("^mw%.openmetrics%.submit: ", "")
+    local option, why = err:match("^option '([^']*)':? (.*)$")
+    if option then
+      opt.error(option, why)
+    end
+    error(err, 0)
   end
   for _, option in ipairs(UNSUPPORTED) do
     if not absent(raw[option]) then
