@@ -12,22 +12,13 @@
 -- CRITICAL (with the reason) once the process is gone.
 --
 -- Instance options: pid (required, a positive integer), and the common
--- ones (tags, service, min_collection_interval).
+-- ones (tags, service, min_collection_interval). Read once, in init(),
+-- with mw.opt; a bad one fails every run with a message that names it.
 
 local check = {}
 
 local CLOCK_TICKS = 100 -- USER_HZ: clock ticks per second in /proc/<pid>/stat
 local PAGE_SIZE = 4096 -- bytes per page in /proc/<pid>/statm
-
--- A number, or a string of digits (a quoted YAML value).
-local function instance_pid(self)
-  local raw = self.instance.pid
-  local pid = (type(raw) == "number" or type(raw) == "string") and math.tointeger(raw)
-  if not pid or pid < 1 then
-    error("instance option pid must be a positive integer, got " .. mw.json.encode(raw))
-  end
-  return pid
-end
 
 -- utime and stime in seconds. The command name (field 2) is in
 -- parentheses and may hold spaces or ')', so fields are counted after the
@@ -60,10 +51,16 @@ local function rss_bytes(pid, status)
   return pages and pages * PAGE_SIZE
 end
 
+-- pid: a number, or a string of digits (a quoted YAML value); at most
+-- the kernel's PID_MAX_LIMIT.
+function check.init(self)
+  self.pid = mw.opt.integer(self.instance, "pid", mw.opt.REQUIRED, 1, 4194304)
+end
+
 -- The first file read decides whether the process is up; one that
 -- vanishes between two reads is simply down at the next run.
 function check.run(self)
-  local pid = instance_pid(self)
+  local pid = self.pid
   local stat, err = mw.proc.pid(pid, "stat")
   local status = stat and mw.proc.pid(pid, "status")
   if not stat or not status then

@@ -66,8 +66,8 @@ echo "$out" | grep -q '"type":"metric"' && bad "metrics for a gone process" || o
 for inst in '{}' '{"pid": "%%pid%%"}' '{"pid": 0}' '{"pid": 1.5}'; do
   out=$("$mw" check container --instance "$inst" --log-level off)
   [ $? -eq 1 ] && ok || bad "$inst: did not exit 1"
-  echo "$out" | grep -q '"status":2,"message":"[^"]*instance option pid must be a positive integer' \
-    && ok || bad "$inst: no CRITICAL check_status naming the pid option"
+  echo "$out" | grep -q '"status":2,"message":"[^"]*container.lua:[0-9]*: bad option '"'pid'"': integer from 1 to 4194304 expected, got ' \
+    && ok || bad "$inst: no CRITICAL check_status naming the pid option: $out"
 done
 
 echo "$pass passed, $fail failed"
