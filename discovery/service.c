@@ -647,7 +647,7 @@ uint64_t mw__service_digest(const mw__service *s)
 
     for (size_t i = 0; i < MW_ARRAY_LEN(strs); i++)
         h = hash_str(h, strs[i]);
-    h = hash_object(hash_object(h, s->labels), s->env);
+    h = hash_object(hash_object(hash_object(h, s->labels), s->env), s->extra);
     h = hash_u64(h, s->nnets);
     for (size_t i = 0; i < s->nnets; i++)
         h = hash_str(hash_str(hash_str(h, s->nets[i].name), s->nets[i].ip), s->nets[i].ip6);
@@ -711,6 +711,7 @@ void mw__service_free(mw__service *s)
     free(s->image_tag);
     cJSON_Delete(s->labels);
     cJSON_Delete(s->env);
+    cJSON_Delete(s->extra);
     for (size_t i = 0; i < s->nnets; i++) {
         free(s->nets[i].name);
         free(s->nets[i].ip);

@@ -42,6 +42,10 @@ typedef struct mw__service {
     char *image_tag;       /* "7"; "latest" when the image names none */
     cJSON *labels;         /* object: label -> string */
     cJSON *env;            /* object: VAR -> string (Config.Env) */
+    cJSON *extra;          /* object: key -> string, the values a source has
+                            * for %%extra_<key>%% (and Datadog's
+                            * %%kube_<key>%%); NULL when it has none, as for
+                            * every Docker container */
     mw__svc_network *nets; /* sorted by name */
     size_t nnets;
     int host_network;    /* HostConfig.NetworkMode == "host" */
@@ -75,8 +79,8 @@ typedef struct mw__service {
 mw__service *mw__service_from_inspect(const cJSON *inspect, const char *image, char **err);
 void mw__service_free(mw__service *s);
 
-/* The digest of `s` (every field but state and health, labels and env in
- * any key order), for sources that build a service by hand. */
+/* The digest of `s` (every field but state and health, labels, env and
+ * extra in any key order), for sources that build a service by hand. */
 uint64_t mw__service_digest(const mw__service *s);
 
 /* 1 when Config.Image names a bare image id ("sha256:<hex>" or 64 hex),

@@ -261,6 +261,48 @@ static int var_env(rctx *c, const char *name, size_t n, const char *arg, size_t 
     return 0;
 }
 
+/* %%extra_<key>%% and %%kube_<key>%%: values the source found beside the
+ * container (Datadog reads both from the same place). `what` says where
+ * such values come from, for the reason when there is none. */
+static int extra_value(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                       const char *what, var_value *v)
+{
+    const cJSON *x = c->svc->extra, *e = NULL;
+    for (const cJSON *it = x ? x->child : NULL; it; it = it->next)
+        if (it->string && strlen(it->string) == an && memcmp(it->string, arg, an) == 0)
+            e = it;
+    if (cJSON_IsString(e) && e->valuestring) {
+        v->s = e->valuestring;
+        return 0;
+    }
+    if (!x)
+        return fail(c, name, n, "the service has no extra values (%s; a Docker container has none)",
+                    what);
+    return fail(c, name, n, "the service has no extra value \"%.*s\"", (int)an, arg);
+}
+
+static int var_extra(rctx *c, const char *name, size_t n, const char *arg, size_t an, var_value *v)
+{
+    return extra_value(c, name, n, arg, an, "they come from the source, such as ECS task metadata",
+                       v);
+}
+
+static int var_kube(rctx *c, const char *name, size_t n, const char *arg, size_t an, var_value *v)
+{
+    return extra_value(c, name, n, arg, an, "they come from Kubernetes, which is not a source here",
+                       v);
+}
+
+/* Known to the Datadog Agent, never resolvable here: the config stays
+ * unresolved with the reason, and a template using it is not an error. */
+static int var_discovered_port(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                               var_value *v)
+{
+    MW_UNUSED(arg), MW_UNUSED(an), MW_UNUSED(v);
+    return fail(c, name, n,
+                "set by the Datadog Agent's configuration discovery, which moonwatch does not do");
+}
+
 /* Exact names, then prefixes (whose argument must not be empty). */
 static const struct var_rule {
     const char *name;
@@ -273,9 +315,12 @@ static const struct var_rule {
     {"pid", 0, var_pid},
     {"container_name", 0, var_container_name},
     {"container_id", 0, var_container_id},
+    {"discovered_port", 0, var_discovered_port},
     {"host_", 1, var_host_net},
     {"port_", 1, var_port_arg},
     {"env_", 1, var_env},
+    {"extra_", 1, var_extra},
+    {"kube_", 1, var_kube},
 };
 
 /* The rule of variable `name` (n bytes), or NULL when there is none. */
@@ -503,6 +548,15 @@ cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw_
     if (!out && !*reason)
         *reason = mw__strdup("out of memory");
     return out;
+}
+
+int mw__tmplvars_has_var(const char *s)
+{
+    size_t len = strlen(s);
+    for (size_t i = next_mark(s, 0, len); i < len; i = next_mark(s, i + 1, len))
+        if (var_at(s, i, len) > 0)
+            return 1;
+    return 0;
 }
 
 int mw__tmplvars_check(const char *s, char **reason)

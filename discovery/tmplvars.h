@@ -18,6 +18,12 @@
  *   %%pid%%, %%hostname%%, %%container_name%%, %%container_id%%
  *   %%env_<VAR>%%       the container's env VAR, only when VAR is on the
  *                       operator's allowlist
+ *   %%extra_<key>%%     the value the source found for <key> beside the
+ *                       service (svc->extra: ECS task metadata, later);
+ *                       unresolved when it has none (a Docker container)
+ *   %%kube_<key>%%      the same lookup, under Datadog's Kubernetes name
+ *   %%discovered_port%% Datadog's configuration discovery fills it in;
+ *                       known, so never a typo, but always unresolved here
  *
  * A string that is exactly one variable and resolves to a number (strict
  * JSON syntax; integers of at most 15 digits) or "true"/"false" becomes a
@@ -63,5 +69,9 @@ cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw_
  * a typo is reported with its file and line before any container comes.
  */
 int mw__tmplvars_check(const char *s, char **reason);
+
+/* 1 when `s` holds at least one well-formed "%%name%%" (known or not). A
+ * typed option holding one is checked once resolved, not when loaded. */
+int mw__tmplvars_has_var(const char *s);
 
 #endif

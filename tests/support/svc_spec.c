@@ -84,6 +84,8 @@ mw__service *mw__test_service(const char *spec)
     s->image_tag = str_of(sp, "image_tag", "7");
     s->labels = obj_of(sp, "labels");
     s->env = obj_of(sp, "env");
+    if (cJSON_GetObjectItemCaseSensitive(sp, "extra"))
+        s->extra = obj_of(sp, "extra");
     s->hostname = str_of(sp, "hostname", "");
     s->health = strdup("");
     s->state = strdup("running");

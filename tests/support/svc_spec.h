@@ -6,10 +6,11 @@
  *   {'cid':..., 'name':..., 'image':..., 'image_long':..., 'image_short':...,
  *    'image_tag':..., 'labels':{}, 'env':{}, 'nets':[[name, ip, ip6]],
  *    'host_network':true, 'ports':[[n, proto, name?]], 'pid':n,
- *    'hostname':..., 'tags':[...]}
+ *    'hostname':..., 'tags':[...], 'extra':{}}
  *
  * Absent fields get defaults: a redis:7 container named "web" with id
- * MW_TEST_CID. The service is the caller's, freed with mw__service_free().
+ * MW_TEST_CID, and no `extra` (NULL) unless given. The service is the caller's, freed with
+ * mw__service_free().
  */
 #ifndef MW_TEST_SVC_SPEC_H
 #define MW_TEST_SVC_SPEC_H

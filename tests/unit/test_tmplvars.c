@@ -235,6 +235,40 @@ static void test_env(void)
     mw__service_free(s);
 }
 
+/* %%extra_<key>%% and %%kube_<key>%% read the values a source found beside
+ * the service; a Docker container has none, so its config stays
+ * unresolved with the reason. %%discovered_port%% is Datadog's and never
+ * resolves here. */
+static void test_extra(void)
+{
+    mw__service *s = mw__test_service("{'nets':[['bridge','127.0.0.2','']]}");
+    CHECK(s->extra == NULL);
+    CHECK_RESOLVE(s, "{'region':'%%extra_region%%'}",
+                  "unresolved: %%extra_region%%: the service has no extra values (they come from "
+                  "the source, such as ECS task metadata; a Docker container has none)");
+    CHECK_RESOLVE(s, "'%%kube_namespace%%'",
+                  "unresolved: %%kube_namespace%%: the service has no extra values (they come "
+                  "from Kubernetes, which is not a source here; a Docker container has none)");
+    CHECK_RESOLVE(s, "'http://%%host%%:%%discovered_port%%/metrics'",
+                  "unresolved: %%discovered_port%%: set by the Datadog Agent's configuration "
+                  "discovery, which moonwatch does not do");
+    mw__service_free(s);
+
+    s = mw__test_service("{'nets':[['bridge','127.0.0.2','']],"
+                         "'extra':{'region':'eu-west-3','timeout':'5','namespace':'shop'}}");
+    CHECK_RESOLVE(s,
+                  "{'region':'%%extra_region%%','tags':['region:%%extra_region%%'],"
+                  "'timeout':'%%extra_timeout%%','ns':'%%kube_namespace%%'}",
+                  "{\"region\":\"eu-west-3\",\"tags\":[\"region:eu-west-3\"],\"timeout\":5,"
+                  "\"ns\":\"shop\"}");
+    CHECK_RESOLVE(s, "'%%extra_user%%'",
+                  "unresolved: %%extra_user%%: the service has no extra value \"user\"");
+    /* The key is the whole rest of the name, underscores included. */
+    CHECK_RESOLVE(s, "'%%extra_region_x%%'",
+                  "unresolved: %%extra_region_x%%: the service has no extra value \"region_x\"");
+    mw__service_free(s);
+}
+
 static void test_unknown_and_malformed(void)
 {
     mw__service *s = mw__test_service("{'nets':[['bridge','127.0.0.2','']]}");
@@ -276,6 +310,18 @@ static void test_check_names(void)
     CHECK(mw__tmplvars_check("%%pid%%%%hostname%%%%container_name%%%%container_id%%", &why) == 0);
     CHECK(mw__tmplvars_check("50%% off, %%, %%%, % %", &why) == 0); /* literal */
     CHECK(mw__tmplvars_check("", &why) == 0);
+    /* Datadog's names are known, resolvable here or not: never a typo. */
+    CHECK(mw__tmplvars_check("%%extra_region%% %%kube_namespace%% %%discovered_port%%", &why) ==
+              0 &&
+          !why);
+    CHECK(mw__tmplvars_check("%%extra_%%", &why) == -1); /* extra_ with no key */
+    CHECK_STR(why, "%%extra_%%: unknown template variable");
+    free(why);
+    CHECK(mw__tmplvars_has_var("http://%%host%%/") && mw__tmplvars_has_var("%%nope%%"));
+    CHECK(mw__tmplvars_has_var("%%%host%%") && mw__tmplvars_has_var("5%% %%extra_t%%"));
+    CHECK(!mw__tmplvars_has_var("5") && !mw__tmplvars_has_var("50%% off") &&
+          !mw__tmplvars_has_var("%%") && !mw__tmplvars_has_var("%%a b%%") &&
+          !mw__tmplvars_has_var(""));
     CHECK(mw__tmplvars_check("a %%hots%% b", &why) == -1);
     CHECK_STR(why, "%%hots%%: unknown template variable");
     free(why);
@@ -328,6 +374,7 @@ int main(void)
     test_ports();
     test_identity_vars();
     test_env();
+    test_extra();
     test_unknown_and_malformed();
     test_nested();
     test_check_names();
