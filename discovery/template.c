@@ -15,9 +15,17 @@
  * - a known option set to null (a `tags:` whose items are all commented
  *   out, as in Datadog's conf.yaml.example) counts as absent and is
  *   removed, so later stages only see well-typed values;
- * - a file with `logs` and no `instances` is a Datadog logs-only config:
- *   not a check, skipped without a problem.
- * Unknown keys are the check's own options and are kept as they are.
+ * - a file with `logs` or `jmx_metrics` and no instances is a Datadog
+ *   logs-only or JMX metrics file: not a check, skipped without a problem;
+ * - a file with `discovery` and no instances is a Datadog configuration
+ *   discovery template: loaded, it schedules nothing, and says why;
+ * - an item of `instances` that is null (a list item holding only
+ *   comments) is skipped without a problem; when every item is, the file
+ *   schedules nothing and says why;
+ * - a known option whose value holds a template variable is checked once
+ *   resolved (when the instance is scheduled), not here.
+ * Unknown keys are the check's own options and are kept as they are;
+ * unknown top-level keys are ignored, as the Datadog Agent ignores them.
  */
 #include "discovery/template.h"
 
@@ -35,6 +43,16 @@
 
 /* A file name longer than this cannot be a check (NAME_MAX less ".lua"). */
 #define CHECK_NAME_MAX 250
+
+/* Why a loaded template schedules nothing by itself (mw__template.idle). */
+static const char IDLE_DISCOVERY[] =
+    "configuration discovery template (\"discovery\" and no instances): the Datadog Agent "
+    "finds its instances as it runs, moonwatch does not, so nothing is scheduled";
+static const char IDLE_EMPTY_ITEMS[] =
+    "every item of \"instances\" is empty (it holds only comments): nothing to schedule";
+static const char IDLE_ADVANCED[] =
+    "\"advanced_ad_identifiers\" select Kubernetes services and endpoints, which are not "
+    "discovered here: nothing is scheduled";
 
 /* ------------------------------------------------------------ names */
 
@@ -232,6 +250,38 @@ static int want_string_list(vctx *c, const char *key, cJSON *v)
     return rc;
 }
 
+static int want_mapping(vctx *c, const char *key, cJSON *v)
+{
+    if (cJSON_IsObject(v))
+        return 0;
+    problem(c, v, "\"%s\" must be a mapping, found %s", key, type_name(v));
+    return -1;
+}
+
+static int want_list(vctx *c, const char *key, cJSON *v)
+{
+    if (cJSON_IsArray(v))
+        return 0;
+    problem(c, v, "\"%s\" must be a list, found %s", key, type_name(v));
+    return -1;
+}
+
+/* Datadog's tag cardinalities. Every container tag is added whatever the
+ * value (moonwatch does not rank its tags), but a typo is still one. */
+static int want_cardinality(vctx *c, const char *key, cJSON *v)
+{
+    static const char *const ok[] = {"low", "orchestrator", "high"};
+    for (size_t i = 0; cJSON_IsString(v) && i < MW_ARRAY_LEN(ok); i++)
+        if (strcmp(v->valuestring, ok[i]) == 0)
+            return 0;
+    if (cJSON_IsString(v))
+        problem(c, v, "\"%s\" must be low, orchestrator or high, found \"%s\"", key,
+                v->valuestring);
+    else
+        problem(c, v, "\"%s\" must be low, orchestrator or high, found %s", key, type_name(v));
+    return -1;
+}
+
 typedef struct option_rule {
     const char *key;
     option_fn check;
@@ -252,8 +302,21 @@ static const option_rule init_rules[] = {
     {"memory_limit_mb", want_positive},
 };
 
-/* Checks the known options of `obj`; nulls are dropped as absent. */
-static int check_options(vctx *c, cJSON *obj, const option_rule *rules, size_t n)
+/* Top-level keys of a Datadog config file beside ad_identifiers,
+ * init_config and instances (`logs` and `jmx_metrics` are not checks'
+ * business and are left alone). */
+static const option_rule file_rules[] = {
+    {"discovery", want_mapping},
+    {"cel_selector", want_mapping},
+    {"advanced_ad_identifiers", want_list},
+    {"ignore_autodiscovery_tags", want_bool},
+    {"check_tag_cardinality", want_cardinality},
+};
+
+/* Checks the known options of `obj`; nulls are dropped as absent. A value
+ * holding a template variable (`timeout: "%%extra_timeout%%"`) is checked
+ * once resolved, when `resolved` is 0. */
+static int check_options(vctx *c, cJSON *obj, const option_rule *rules, size_t n, int resolved)
 {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -262,34 +325,42 @@ static int check_options(vctx *c, cJSON *obj, const option_rule *rules, size_t n
             continue;
         if (cJSON_IsNull(v))
             cJSON_DeleteItemFromObjectCaseSensitive(obj, rules[i].key);
+        else if (!resolved && cJSON_IsString(v) && mw__tmplvars_has_var(v->valuestring))
+            continue;
         else if (rules[i].check(c, rules[i].key, v) != 0)
             rc = -1;
     }
     return rc;
 }
 
-/* Moves the sound instances of `list` into a new array (NULL when none
- * is, or on OOM). */
-static cJSON *take_instances(vctx *c, cJSON *list)
+/* What take_instances() left out. */
+typedef struct skipped {
+    int bad;   /* reported */
+    int empty; /* null items: skipped without a word */
+} skipped;
+
+/* Moves the sound instances of `list` (NULL: none) into a new array,
+ * which may be empty; NULL on OOM. */
+static cJSON *take_instances(vctx *c, cJSON *list, skipped *sk)
 {
     cJSON *out = cJSON_CreateArray();
     int i = 0;
     if (!out)
         return NULL;
-    for (cJSON *it = list->child, *next; it; it = next) {
+    for (cJSON *it = cJSON_IsArray(list) ? list->child : NULL, *next; it; it = next) {
         next = it->next;
         i++;
         c->instance = i;
-        if (!cJSON_IsObject(it))
-            problem(c, it, "an instance must be a mapping, found %s", type_name(it));
-        else if (check_options(c, it, instance_rules, MW_ARRAY_LEN(instance_rules)) == 0)
+        if (cJSON_IsNull(it))
+            sk->empty++;
+        else if (!cJSON_IsObject(it))
+            sk->bad++, problem(c, it, "an instance must be a mapping, found %s", type_name(it));
+        else if (check_options(c, it, instance_rules, MW_ARRAY_LEN(instance_rules), 0) != 0)
+            sk->bad++;
+        else
             cJSON_AddItemToArray(out, cJSON_DetachItemViaPointer(list, it));
     }
     c->instance = 0;
-    if (!out->child) {
-        cJSON_Delete(out);
-        out = NULL;
-    }
     return out;
 }
 
@@ -343,7 +414,7 @@ static int check_init_config(vctx *c, cJSON *init)
         problem(c, init, "\"init_config\" must be a mapping or empty, found %s", type_name(init));
         return -1;
     }
-    return check_options(c, init, init_rules, MW_ARRAY_LEN(init_rules));
+    return check_options(c, init, init_rules, MW_ARRAY_LEN(init_rules), 0);
 }
 
 static int check_instances_list(vctx *c, const cJSON *root, const cJSON *list)
@@ -363,6 +434,15 @@ static int check_instances_list(vctx *c, const cJSON *root, const cJSON *list)
     return 0;
 }
 
+/* A configuration discovery template: `discovery` and no instances at all
+ * (no key, null, or an empty list). Its file rules have run. */
+static int is_discovery_only(const cJSON *root)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "instances");
+    return cJSON_GetObjectItemCaseSensitive(root, "discovery") &&
+           (!list || cJSON_IsNull(list) || (cJSON_IsArray(list) && !list->child));
+}
+
 /* File-level checks. Returns 0, -1 when the file is unusable but its
  * instances can still be checked (for the report), -2 when they cannot. */
 static int check_root(vctx *c, cJSON *root)
@@ -380,17 +460,30 @@ static int check_root(vctx *c, cJSON *root)
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(root, "ad_identifiers");
     if (ids && check_ad_identifiers(c, ids) != 0)
         rc = -1;
+    if (!ids && cJSON_GetObjectItemCaseSensitive(root, "docker_images")) {
+        problem(c, cJSON_GetObjectItemCaseSensitive(root, "docker_images"),
+                "\"docker_images\" is no longer read: use \"ad_identifiers\"");
+        rc = -1;
+    }
+    if (check_options(c, root, file_rules, MW_ARRAY_LEN(file_rules), 1) != 0)
+        rc = -1;
     if (check_init_config(c, cJSON_GetObjectItemCaseSensitive(root, "init_config")) != 0)
         rc = -1;
-    if (check_instances_list(c, root, cJSON_GetObjectItemCaseSensitive(root, "instances")) != 0)
+    if (!is_discovery_only(root) &&
+        check_instances_list(c, root, cJSON_GetObjectItemCaseSensitive(root, "instances")) != 0)
         rc = -2;
     return rc;
 }
 
-static int is_logs_only(const cJSON *root)
+/* A Datadog logs-only or JMX metrics file (`logs` or `jmx_metrics`, no
+ * instances and no `discovery`): not a check. */
+static int is_not_a_check(const cJSON *root)
 {
-    return cJSON_IsObject(root) && !cJSON_GetObjectItemCaseSensitive(root, "instances") &&
-           cJSON_GetObjectItemCaseSensitive(root, "logs");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "instances");
+    return cJSON_IsObject(root) && !cJSON_GetObjectItemCaseSensitive(root, "discovery") &&
+           (!list || (cJSON_IsArray(list) && !list->child)) &&
+           (cJSON_GetObjectItemCaseSensitive(root, "logs") ||
+            cJSON_GetObjectItemCaseSensitive(root, "jmx_metrics"));
 }
 
 /* ------------------------------------------------------------ the set */
@@ -412,21 +505,40 @@ static int set_push(mw__template_set *set, const mw__template *t)
     return 0;
 }
 
+/* Why a sound file schedules nothing by itself, or NULL. */
+static const char *idle_reason(const cJSON *root, const cJSON *instances, const skipped *sk)
+{
+    if (!cJSON_GetObjectItemCaseSensitive(root, "ad_identifiers") &&
+        cJSON_GetObjectItemCaseSensitive(root, "advanced_ad_identifiers"))
+        return IDLE_ADVANCED;
+    if (instances->child)
+        return NULL;
+    return sk->empty ? IDLE_EMPTY_ITEMS : IDLE_DISCOVERY;
+}
+
 /* Moves the validated parts of `root` into a new template of `set`; when
  * the file already failed (`file_rc` != 0) its instances are still
  * checked so that one run reports every problem. */
 static int build(mw__template_set *set, vctx *c, cJSON *root, const char *check, int file_rc)
 {
     mw__template t = {0};
+    skipped sk = {0};
     int rc = -1;
     cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "instances");
-    t.instances = take_instances(c, list);
+    t.instances = take_instances(c, list, &sk);
     if (file_rc != 0)
         goto out;
     if (!t.instances) {
+        mw__diag_add(c->diag, c->file, 0, 0, "out of memory");
+        goto out;
+    }
+    if (!t.instances->child && sk.bad) {
         problem(c, list, "no usable instance: file skipped");
         goto out;
     }
+    t.idle = idle_reason(root, t.instances, &sk);
+    t.ignore_ad_tags =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "ignore_autodiscovery_tags"));
     t.check = mw__strdup(check);
     t.file = mw__strdup(c->file);
     t.ad_identifiers = cJSON_DetachItemFromObjectCaseSensitive(root, "ad_identifiers");
@@ -457,7 +569,7 @@ int mw__template_load_file(mw__template_set *set, const char *path, const char *
     int rc = -1;
     if (mw__yaml_load(path, &doc, diag) != 0)
         goto out;
-    if (is_logs_only(doc.root)) {
+    if (is_not_a_check(doc.root)) {
         rc = 0;
         goto out;
     }
@@ -484,6 +596,31 @@ void mw__template_set_finish(mw__template_set *set)
             set->v[j++] = *t;
     }
     set->n = j;
+}
+
+size_t mw__template_set_mark_checks(mw__template_set *set, const char *const *dirs, size_t ndirs)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        mw__template *t = &set->v[i];
+        char *p = mw__check_find(dirs, ndirs, t->check);
+        t->no_check = p == NULL;
+        n += t->no_check ? 1 : 0;
+        free(p);
+    }
+    return n;
+}
+
+char *mw__template_not_scheduled(const mw__template *t)
+{
+    if (t->idle && t->no_check)
+        return mw__sprintf("%s; no check named %s", t->idle, t->check);
+    if (t->idle)
+        return mw__strdup(t->idle);
+    if (t->no_check)
+        return mw__sprintf("no check named %s (no %s.lua in the checks directories)", t->check,
+                           t->check);
+    return NULL;
 }
 
 void mw__template_set_free(mw__template_set *set)

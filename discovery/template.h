@@ -11,8 +11,23 @@
  * Each problem lands in a mw__diag as "file:line:col: message" and only
  * that file (or that instance) is skipped. A min_collection_interval
  * below 1 is set to 1 and reported, without skipping anything. A known
- * option set to null is removed (absent). A file with `logs` and no
- * `instances` (Datadog logs-only) loads nothing and reports nothing.
+ * option set to null is removed (absent); one that holds a template
+ * variable is checked once resolved.
+ *
+ * The rest of Datadog's file format loads as the Agent reads it:
+ * - `logs` or `jmx_metrics` with no instances (a logs-only or JMX metrics
+ *   file): nothing loaded, nothing reported;
+ * - `discovery: {...}` with no instances (configuration discovery): a
+ *   template with no instances, `idle` saying why;
+ * - null items of `instances` (a `-` holding only comments) are skipped
+ *   silently; a file with nothing else is loaded `idle`;
+ * - top-level `ignore_autodiscovery_tags` (all instances),
+ *   `check_tag_cardinality` (low, orchestrator or high; every container
+ *   tag is added whatever it says), `cel_selector` (a mapping; not
+ *   evaluated: matching uses ad_identifiers), `advanced_ad_identifiers`
+ *   (Kubernetes services: loaded `idle` when there are no
+ *   ad_identifiers); `docker_images` without ad_identifiers is a problem;
+ *   other top-level keys are ignored.
  *
  * A mw__template_set owns its templates and their cJSON trees.
  */
@@ -29,8 +44,14 @@ typedef struct mw__template {
     char *file;            /* path of the YAML file it came from */
     cJSON *ad_identifiers; /* array of strings; NULL for a static config */
     cJSON *init_config;    /* object, {} when absent or null */
-    cJSON *instances;      /* array of objects, at least one */
+    cJSON *instances;      /* array of objects; empty only when `idle` */
     int is_default;        /* from a *.yaml.default file */
+    int ignore_ad_tags;    /* top-level ignore_autodiscovery_tags: true */
+    int no_check;          /* no <check>.lua (mw__template_set_mark_checks) */
+    const char *idle;      /* static text: why the file schedules nothing
+                            * by itself (configuration discovery, only
+                            * empty items, advanced_ad_identifiers); NULL
+                            * when it can */
 } mw__template;
 
 typedef struct mw__template_set {
@@ -51,6 +72,16 @@ int mw__template_load_file(mw__template_set *set, const char *path, const char *
 
 /* Drops `.default` configs superseded by another config of the same check. */
 void mw__template_set_finish(mw__template_set *set);
+
+/* Sets `no_check` on every template whose check has no `<check>.lua` in
+ * `dirs` (mw__check_find). Returns how many templates have none. */
+size_t mw__template_set_mark_checks(mw__template_set *set, const char *const *dirs, size_t ndirs);
+
+/* Why nothing is scheduled from `t` whatever the containers: its `idle`
+ * reason, "no check named <check>", or both joined by "; ". NULL when it
+ * can run (and on OOM: "out of memory" is then not worth a special
+ * case, the caller skips nothing it should not). Caller frees. */
+char *mw__template_not_scheduled(const mw__template *t);
 void mw__template_set_free(mw__template_set *set);
 
 /* The check name a template path stands for: "<check>" from

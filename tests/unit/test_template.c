@@ -123,7 +123,7 @@ static void test_bad_dir(void)
     mw__diag diag = {0};
     size_t n = mw__templates_load_dir(&set, TPL "/bad", &diag);
     CHECK(n == diag.n);
-    CHECK(n == 18);
+    CHECK(n == 21);
     const char *const want[] = {
         TPL "/bad/bad+name.d: not a valid check name (letters, digits, '_', '-')",
         TPL "/bad/bad name.yaml: not a valid check name (letters, digits, '_', '-')",
@@ -157,6 +157,12 @@ static void test_bad_dir(void)
             "3 skipped)",
         TPL "/bad/types.d/conf.yaml:11:32: \"ignore_autodiscovery_tags\" must be true or false, "
             "found a string (instance 3 skipped)",
+        TPL "/bad/discobad.d/auto_conf.yaml:3:12: \"discovery\" must be a mapping, found a "
+            "boolean",
+        TPL "/bad/cardbad.d/auto_conf.yaml:3:24: \"check_tag_cardinality\" must be low, "
+            "orchestrator or high, found \"medium\"",
+        TPL "/bad/dockerimg.d/conf.yaml:3:3: \"docker_images\" is no longer read: use "
+            "\"ad_identifiers\"",
     };
     for (size_t i = 0; i < MW_ARRAY_LEN(want); i++)
         CHECK(has_diag(&diag, want[i]));
@@ -170,6 +176,109 @@ static void test_bad_dir(void)
     if (t)
         CHECK_JSON(t->instances,
                    "[{\"host\":\"a\"},{\"host\":\"d\",\"min_collection_interval\":1}]");
+    mw__template_set_free(&set);
+    mw__diag_free(&diag);
+}
+
+/* Constructs of the templates Datadog's integrations ship, one file each
+ * in tests/fixtures/templates/datadog: every one loads without a problem;
+ * those that schedule nothing say why. */
+static void test_datadog_dir(void)
+{
+    mw__template_set set = {0};
+    mw__diag diag = {0};
+    CHECK(mw__templates_load_dir(&set, TPL "/datadog", &diag) == 0);
+    for (size_t i = 0; i < diag.n; i++)
+        fprintf(stderr, "unexpected: %s\n", diag.items[i]);
+    /* Logs-only and JMX metrics files are not checks: 12 of 14 load. */
+    CHECK(set.n == 12);
+    CHECK(find(&set, "/logs_ad.d/auto_conf.yaml") == NULL);
+    CHECK(find(&set, "/jmx_metrics.d/extra-metrics.yaml") == NULL);
+
+    /* Configuration discovery: loaded, no instances, and why. */
+    const char *idle[] = {"/discovery_empty.d/auto_conf.yaml",
+                          "/discovery_prefix.d/auto_conf.yaml"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(idle); i++) {
+        const mw__template *t = find(&set, idle[i]);
+        CHECK(t && t->ad_identifiers && cJSON_GetArraySize(t->instances) == 0);
+        CHECK(t && t->idle && strstr(t->idle, "configuration discovery template"));
+    }
+    /* ...unless it has instances of its own: those stay. */
+    const mw__template *t = find(&set, "/discovery_ports.d/auto_conf.yaml");
+    CHECK(t && !t->idle);
+    if (t)
+        CHECK_JSON(t->instances,
+                   "[{\"openmetrics_endpoint\":\"http://%%host%%:%%discovered_port%%/metrics\"}]");
+
+    /* A null item is skipped; only null items: loaded, nothing to run. */
+    t = find(&set, "/null_first.d/auto_conf.yaml");
+    CHECK(t && !t->idle);
+    if (t)
+        CHECK_JSON(t->instances, "[{\"host\":\"%%host%%\",\"port\":\"9012\"}]");
+    t = find(&set, "/null_only.d/conf.yaml.default");
+    CHECK(t && t->idle && cJSON_GetArraySize(t->instances) == 0 && !t->ad_identifiers);
+    CHECK(t && t->idle && strstr(t->idle, "every item of \"instances\" is empty"));
+    /* A dash, comments, then keys deeper: a mapping, not a null. */
+    t = find(&set, "/dash_options.d/conf.yaml.default");
+    CHECK(t && !t->idle);
+    if (t) {
+        CHECK_JSON(t->instances, "[{\"min_collection_interval\":20}]");
+        CHECK_JSON(t->ad_identifiers, "[\"_special_listener\"]");
+    }
+
+    /* Typed options holding a variable wait for their value. */
+    t = find(&set, "/typed_var.d/auto_conf.yaml");
+    CHECK(t != NULL);
+    if (t)
+        CHECK_JSON(t->instances, "[{\"ip_address\":\"%%host%%\",\"timeout\":\"%%extra_timeout%%\","
+                                 "\"min_collection_interval\":\"%%extra_interval%%\","
+                                 "\"ignore_autodiscovery_tags\":\"%%extra_no_tags%%\"}]");
+    t = find(&set, "/extra_vars.d/auto_conf.yaml");
+    CHECK(t && !t->idle && cJSON_GetArraySize(t->instances) == 1);
+
+    /* CEL selectors load (not evaluated: the identifiers match). */
+    t = find(&set, "/cel_containers.d/auto_conf.yaml");
+    CHECK(t && !t->idle && t->ad_identifiers);
+    t = find(&set, "/cel_processes.d/auto_conf_process.yaml");
+    CHECK(t && !t->idle && strcmp(t->check, "cel_processes") == 0);
+    if (t)
+        CHECK_JSON(t->ad_identifiers, "[\"cel://process\"]");
+
+    /* File-level options. */
+    t = find(&set, "/file_options.d/auto_conf.yaml");
+    CHECK(t && t->ignore_ad_tags && !t->idle);
+    t = find(&set, "/advanced_ad.d/conf.yaml");
+    CHECK(t && !t->ad_identifiers && t->idle && strstr(t->idle, "advanced_ad_identifiers"));
+    mw__template_set_free(&set);
+    mw__diag_free(&diag);
+}
+
+/* Which templates schedule nothing whatever the containers, and why. */
+static void test_not_scheduled(void)
+{
+    mw__template_set set = {0};
+    mw__diag diag = {0};
+    CHECK(mw__template_load_file(&set, TPL "/datadog/discovery_empty.d/auto_conf.yaml", "foo",
+                                 &diag) == 0);
+    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "bar", &diag) == 0);
+    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "nope", &diag) == 0);
+    CHECK(set.n == 3 && diag.n == 0);
+    const char *dirs[] = {TPL "/checks1", TPL "/checks2"};
+    CHECK(mw__template_set_mark_checks(&set, dirs, 2) == 1);
+    CHECK(set.n == 3 && !set.v[0].no_check && !set.v[1].no_check && set.v[2].no_check);
+    char *why = mw__template_not_scheduled(&set.v[0]);
+    CHECK(why && strncmp(why, "configuration discovery template", 32) == 0 &&
+          !strstr(why, "no check named"));
+    free(why);
+    CHECK(mw__template_not_scheduled(&set.v[1]) == NULL);
+    why = mw__template_not_scheduled(&set.v[2]);
+    CHECK_STR(why, "no check named nope (no nope.lua in the checks directories)");
+    free(why);
+    /* Both: the template's own reason, then the missing check. */
+    set.v[0].no_check = 1;
+    why = mw__template_not_scheduled(&set.v[0]);
+    CHECK(why && strstr(why, "nothing is scheduled; no check named foo"));
+    free(why);
     mw__template_set_free(&set);
     mw__diag_free(&diag);
 }
@@ -290,6 +399,8 @@ int main(void)
     test_good_dir();
     test_bad_dir();
     test_unknown_vars();
+    test_datadog_dir();
+    test_not_scheduled();
     test_load_file();
     test_finish_across_dirs();
     test_check_name();
