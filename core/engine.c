@@ -508,6 +508,38 @@ void mw__engine_load_templates(mw_engine *eng, mw__template_set *set, mw__diag *
     for (size_t i = 0; i < dirs->n; i++)
         mw__templates_load_dir(set, dirs->v[i], diag);
     mw__template_set_finish(set);
+    const mw__strlist *checks = mw__engine_checks_dirs(eng);
+    mw__template_set_mark_checks(set, (const char *const *)checks->v, checks->n);
+}
+
+/* How many templates of `set` are for check `name` and have no script;
+ * 0 when one before `upto` already was (that one speaks for them all). */
+static size_t missing_from(const mw__template_set *set, size_t upto, const char *name)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < set->n; k++) {
+        if (!set->v[k].no_check || strcmp(set->v[k].check, name) != 0)
+            continue;
+        if (k < upto)
+            return 0;
+        n++;
+    }
+    return n;
+}
+
+/* Says once per check that the templates of a check with no script are
+ * loaded and run nothing (each file is in `configcheck`). */
+static void log_missing_checks(mw_engine *eng, const mw__template_set *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const mw__template *t = &set->v[i];
+        size_t n = t->no_check ? missing_from(set, i, t->check) : 0;
+        if (n > 0)
+            mw__info(&eng->log, NULL,
+                     "no check named %s: %zu template file%s loaded (%s%s), "
+                     "nothing runs",
+                     t->check, n, n == 1 ? "" : "s", t->file, n > 1 ? ", ..." : "");
+    }
 }
 
 /* Instances found by discovery go to the scheduler through these. Those
@@ -580,10 +612,15 @@ static mw_code load(mw_engine *eng, int one_shot)
     if (settle_dirs(eng) != 0)
         return MW_ENOMEM;
     mw__engine_load_templates(eng, &set, &diag);
+    log_missing_checks(eng, &set);
     size_t scheduled = 0;
-    for (size_t i = 0; i < set.n && !one_shot; i++)
-        if (!set.v[i].ad_identifiers) /* static configs run at start */
-            scheduled += mw__engine_schedule_template(eng, &set.v[i], &diag);
+    for (size_t i = 0; i < set.n && !one_shot; i++) {
+        const mw__template *t = &set.v[i];
+        if (t->idle && !t->no_check)
+            mw__debug(&eng->log, NULL, "%s: %s", t->file, t->idle);
+        if (!t->ad_identifiers && !t->idle && !t->no_check) /* static configs run at start */
+            scheduled += mw__engine_schedule_template(eng, t, &diag);
+    }
     for (size_t i = 0; i < diag.n; i++)
         mw__error(&eng->log, NULL, "%s", diag.items[i]);
     if (!one_shot)
@@ -600,12 +637,31 @@ mw_code mw_engine_load(mw_engine *eng)
     return load(eng, 0);
 }
 
+/* Templates that schedule nothing whatever the containers, with why. */
+static int describe_not_scheduled(const mw__template_set *set, cJSON *out)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        char *why = mw__template_not_scheduled(&set->v[i]);
+        cJSON *o = why ? cJSON_CreateObject() : NULL;
+        int ok =
+            !why || (o && cJSON_AddStringToObject(o, "check", set->v[i].check) &&
+                     cJSON_AddStringToObject(o, "source", set->v[i].file) &&
+                     cJSON_AddStringToObject(o, "reason", why) && cJSON_AddItemToArray(out, o));
+        if (!ok)
+            cJSON_Delete(o);
+        free(why);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
 /* Static configs as configcheck shows them: each instance resolved as is. */
 static void describe_static(mw_engine *eng, const mw__template_set *set, cJSON *resolved)
 {
     for (size_t i = 0; i < set->n; i++) {
         const mw__template *t = &set->v[i];
-        if (t->ad_identifiers)
+        if (t->ad_identifiers || t->idle || t->no_check)
             continue;
         const cJSON *inst;
         cJSON_ArrayForEach(inst, t->instances)
@@ -652,13 +708,15 @@ cJSON *mw__engine_configcheck(mw_engine *eng, double timeout, char **err)
     cJSON *out = cJSON_CreateObject();
     cJSON *resolved = cJSON_AddArrayToObject(out, "resolved");
     cJSON *unresolved = cJSON_AddArrayToObject(out, "unresolved");
-    if (!out || !resolved || !unresolved) {
+    cJSON *not_scheduled = cJSON_AddArrayToObject(out, "not_scheduled");
+    if (!out || !resolved || !unresolved || !not_scheduled) {
         cJSON_Delete(out);
         *err = mw__strdup("out of memory");
         return NULL;
     }
     describe_static(eng, mw__discovery_templates(eng->disc), resolved);
-    if (mw__discovery_describe(eng->disc, resolved, unresolved) != 0) {
+    if (mw__discovery_describe(eng->disc, resolved, unresolved) != 0 ||
+        describe_not_scheduled(mw__discovery_templates(eng->disc), not_scheduled) != 0) {
         cJSON_Delete(out);
         *err = mw__strdup("out of memory");
         return NULL;

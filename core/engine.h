@@ -24,8 +24,9 @@ mw__sched *mw__engine_sched(mw_engine *eng);
  * workers' loops, stepped through mw_engine_step() when not started. */
 mw__loop *mw__engine_loop(mw_engine *eng);
 
-/* Loads every template of the engine's directories; problems go to
- * `diag`. The set is the caller's. */
+/* Loads every template of the engine's directories and marks those whose
+ * check has no script (`no_check`); problems go to `diag`. The set is the
+ * caller's. */
 void mw__engine_load_templates(mw_engine *eng, mw__template_set *set, mw__diag *diag);
 
 /*
@@ -44,9 +45,12 @@ mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source
 /*
  * One-shot discovery for `moonwatch configcheck`: loads the templates,
  * lists the services once (waiting at most `timeout` seconds) and returns
- * {"resolved": [...], "unresolved": [...]} (caller deletes), static
- * configs included; nothing is scheduled. NULL with `*err` (caller
- * frees). The engine must not have been loaded or started.
+ * {"resolved": [...], "unresolved": [...], "not_scheduled": [...]}
+ * (caller deletes), static configs included; `not_scheduled` holds
+ * {check, source, reason} for every template that schedules nothing
+ * whatever the containers (mw__template_not_scheduled). Nothing is
+ * scheduled. NULL with `*err` (caller frees). The engine must not have
+ * been loaded or started.
  */
 cJSON *mw__engine_configcheck(mw_engine *eng, double timeout, char **err);
 

@@ -248,9 +248,10 @@ static int match_templates(const mw__template_set *set, const mw__service *svc,
     size_t nids = mw__match_identifiers(svc, ids);
     for (size_t i = 0; set && !lc->disable_files && i < set->n; i++) {
         const mw__template *t = &set->v[i];
-        if (!t->ad_identifiers || label_has_check(lc, t->check) || !template_matches(t, ids, nids))
+        if (!t->ad_identifiers || t->no_check || label_has_check(lc, t->check) ||
+            !template_matches(t, ids, nids))
             continue;
-        config_ref cfg = {t->check, t->file, t->init_config, 0};
+        config_ref cfg = {t->check, t->file, t->init_config, t->ignore_ad_tags};
         if (add_items(out, &cfg, t->instances, svc, vars) != 0)
             return -1;
     }

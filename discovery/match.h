@@ -11,7 +11,10 @@
  *
  * Precedence: a label config of check C replaces every file template of
  * C for that service; a v1 `check_names` of [] disables file templates
- * for it altogether.
+ * for it altogether. A template whose check has no script (`no_check`)
+ * matches nothing: `configcheck` lists it once, not per container. A
+ * template's top-level `ignore_autodiscovery_tags` holds for all of its
+ * instances.
  *
  * Each instance is resolved on its own (mw__tmplvars_resolve over the
  * instance, and over init_config). Unless the instance sets

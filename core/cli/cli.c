@@ -361,6 +361,13 @@ static void print_unresolved_text(const cJSON *o)
            cJSON_GetStringValue(cJSON_GetObjectItem(o, "reason")));
 }
 
+static void print_not_scheduled_text(const cJSON *o)
+{
+    printf("%s from %s: %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(o, "check")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "source")),
+           cJSON_GetStringValue(cJSON_GetObjectItem(o, "reason")));
+}
+
 static void print_configcheck(const cJSON *doc, int json)
 {
     if (json) {
@@ -371,10 +378,14 @@ static void print_configcheck(const cJSON *doc, int json)
         return;
     }
     const cJSON *it, *un = cJSON_GetObjectItem(doc, "unresolved");
+    const cJSON *idle = cJSON_GetObjectItem(doc, "not_scheduled");
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "resolved")) print_config_text(it);
     if (cJSON_GetArraySize(un) > 0)
         printf("=== unresolved ===\n");
     cJSON_ArrayForEach(it, un) print_unresolved_text(it);
+    if (cJSON_GetArraySize(idle) > 0)
+        printf("%s=== not scheduled ===\n", cJSON_GetArraySize(un) > 0 ? "\n" : "");
+    cJSON_ArrayForEach(it, idle) print_not_scheduled_text(it);
 }
 
 int mw__cmd_configcheck(int argc, char **argv)
@@ -433,8 +444,10 @@ static int is_dir(const char *p)
 typedef struct validation {
     mw__template_set set;
     mw__diag diag;
+    mw__diag notes;         /* what is worth knowing but not wrong */
     mw__strlist check_dirs; /* given dirs that hold checks, then bundled */
     size_t files;
+    int strict; /* a template whose check has no script is a problem */
 } validation;
 
 /* Syntax-checks every *.lua in `dir`; returns how many there were. */
@@ -483,20 +496,36 @@ static void validate_path(validation *v, const char *p)
     v->files++;
 }
 
-/* Every template must name a check that exists. */
+/* 1 when a template before `i` is of the same check and has no script. */
+static int missing_said(const mw__template_set *set, size_t i)
+{
+    for (size_t k = 0; k < i; k++)
+        if (set->v[k].no_check && strcmp(set->v[k].check, set->v[i].check) == 0)
+            return 1;
+    return 0;
+}
+
+/* A template whose check has no script loads and runs nothing: a note,
+ * once per check (with --strict, a problem for each file, as a typo in a
+ * check name would be). Templates that schedule nothing by themselves
+ * (configuration discovery, only empty items) say so in a note. */
 static void validate_checks_exist(validation *v, const mw__strlist *extra)
 {
     for (size_t i = 0; i < extra->n; i++)
         mw__strlist_add(&v->check_dirs, extra->v[i]);
+    mw__template_set_mark_checks(&v->set, (const char *const *)v->check_dirs.v, v->check_dirs.n);
     for (size_t i = 0; i < v->set.n; i++) {
         const mw__template *t = &v->set.v[i];
-        char *p = mw__check_find((const char *const *)v->check_dirs.v, v->check_dirs.n, t->check);
-        if (!p)
+        if (t->idle)
+            mw__diag_add(&v->notes, t->file, 0, 0, "note: %s", t->idle);
+        if (t->no_check && v->strict)
             mw__diag_add(&v->diag, t->file, 0, 0,
-                         "check '%s' has no %s.lua in the checks "
-                         "directories",
+                         "check '%s' has no %s.lua in the checks directories", t->check, t->check);
+        else if (t->no_check && !missing_said(&v->set, i))
+            mw__diag_add(&v->notes, t->file, 0, 0,
+                         "note: no check named %s: loaded, nothing runs until %s.lua is in a "
+                         "checks directory",
                          t->check, t->check);
-        free(p);
     }
 }
 
@@ -505,27 +534,38 @@ int mw__cmd_validate(int argc, char **argv)
     mw__cli_args a;
     if (mw__cli_common(argc, argv, &a) != 0)
         return 2;
-    if (a.nrest == 0) {
-        fprintf(stderr, "usage: moonwatch validate PATH...\n");
+    validation v = {0};
+    int npaths = 0;
+    for (int i = 0; i < a.nrest; i++) {
+        if (!strcmp(a.rest[i], "--strict"))
+            v.strict = 1;
+        else
+            a.rest[npaths++] = a.rest[i];
+    }
+    if (npaths == 0) {
+        fprintf(stderr, "usage: moonwatch validate [--strict] PATH...\n");
         mw__cli_args_free(&a);
         return 2;
     }
-    validation v = {0};
     mw_engine *eng = engine_or_die(a.cfg);
     int rc = 2;
     if (!eng)
         goto out;
-    for (int i = 0; i < a.nrest; i++)
+    for (int i = 0; i < npaths; i++)
         validate_path(&v, a.rest[i]);
     validate_checks_exist(&v, mw__engine_checks_dirs(eng));
     for (size_t i = 0; i < v.diag.n; i++)
         printf("%s\n", v.diag.items[i]);
-    fprintf(stderr, "%zu path(s), %zu template(s), %zu problem(s)\n", v.files, v.set.n, v.diag.n);
+    for (size_t i = 0; i < v.notes.n; i++)
+        fprintf(stderr, "%s\n", v.notes.items[i]);
+    fprintf(stderr, "%zu path(s), %zu template(s), %zu problem(s), %zu note(s)\n", v.files, v.set.n,
+            v.diag.n, v.notes.n);
     rc = v.diag.n ? 1 : 0;
 out:
     mw_engine_free(eng);
     mw__template_set_free(&v.set);
     mw__diag_free(&v.diag);
+    mw__diag_free(&v.notes);
     mw__strlist_free(&v.check_dirs);
     mw__cli_args_free(&a);
     return rc;
