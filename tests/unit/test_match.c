@@ -304,6 +304,67 @@ static void test_problems(void)
     mw__service_free(s);
 }
 
+/* The constructs of Datadog's shipped templates, against containers of
+ * the images they name (tests/fixtures/templates/datadog). */
+static void test_datadog_templates(void)
+{
+    mw__template_set dd = {0};
+    mw__diag diag = {0};
+    CHECK(mw__templates_load_dir(&dd, MW_TEST_FIXTURES "/templates/datadog", &diag) == 0);
+#define DD_SVC(img)                                                                                \
+    "{'image_long':'" img "','image_short':'" img "','nets':[['bridge','127.0.0.2','']],"          \
+    "'ports':[[80,'tcp']],'tags':['short_image:" img "']}"
+    /* Configuration discovery: nothing for the container. */
+    mw__service *s = mw__test_service(DD_SVC("disco-app"));
+    CHECK_MATCH_SET(&dd, s, "");
+    mw__service_free(s);
+    /* ...its own instances resolve, up to %%discovered_port%%. */
+    s = mw__test_service(DD_SVC("probed-app"));
+    CHECK_MATCH_SET(&dd, s,
+                    "discovery_ports " MW_TEST_FIXTURES "/templates/datadog/discovery_ports.d/"
+                    "auto_conf.yaml#0 unresolved: %%discovered_port%%: set by the Datadog Agent's "
+                    "configuration discovery, which moonwatch does not do\n");
+    mw__service_free(s);
+    /* The null item is gone: one instance. */
+    s = mw__test_service(DD_SVC("twin-app"));
+    CHECK_MATCH_SET(&dd, s,
+                    "null_first " MW_TEST_FIXTURES
+                    "/templates/datadog/null_first.d/auto_conf.yaml#0 "
+                    "init={\"is_jmx\":true} instance={\"host\":\"127.0.0.2\",\"port\":\"9012\","
+                    "\"tags\":[\"short_image:twin-app\"]}\n");
+    mw__service_free(s);
+    /* A file's ignore_autodiscovery_tags holds for its instances. */
+    s = mw__test_service(DD_SVC("quiet-app"));
+    CHECK_MATCH_SET(&dd, s,
+                    "file_options " MW_TEST_FIXTURES "/templates/datadog/file_options.d/"
+                    "auto_conf.yaml#0 init={} instance={\"url\":\"http://127.0.0.2/\"}\n");
+    /* A template whose check has no script matches nothing. */
+    for (size_t i = 0; i < dd.n; i++)
+        dd.v[i].no_check = strcmp(dd.v[i].check, "file_options") == 0;
+    CHECK_MATCH_SET(&dd, s, "");
+    mw__service_free(s);
+    /* Values only a listener has: unresolved, saying so. */
+    s = mw__test_service(DD_SVC("managed_db"));
+    CHECK_MATCH_SET(&dd, s,
+                    "extra_vars " MW_TEST_FIXTURES "/templates/datadog/extra_vars.d/"
+                    "auto_conf.yaml#0 unresolved: %%extra_region%%: the service has no extra "
+                    "values (they come from the source, such as ECS task metadata; a Docker "
+                    "container has none)\n");
+    mw__service_free(s);
+    /* ...and resolved where the service has them. */
+    s = mw__test_service("{'image_long':'device','image_short':'device','nets':[['bridge',"
+                         "'127.0.0.2','']],'extra':{'timeout':'3','interval':'30',"
+                         "'no_tags':'true'},'tags':['short_image:device']}");
+    CHECK_MATCH_SET(&dd, s,
+                    "typed_var " MW_TEST_FIXTURES "/templates/datadog/typed_var.d/auto_conf.yaml#0 "
+                    "init={} instance={\"ip_address\":\"127.0.0.2\",\"timeout\":3,"
+                    "\"min_collection_interval\":30,\"ignore_autodiscovery_tags\":true}\n");
+    mw__service_free(s);
+#undef DD_SVC
+    mw__template_set_free(&dd);
+    mw__diag_free(&diag);
+}
+
 /* Matching the same service twice gives the same result. */
 static void test_stable(void)
 {
@@ -419,6 +480,7 @@ int main(void)
     test_label_tags();
     test_init_config_unresolved();
     test_problems();
+    test_datadog_templates();
     test_stable();
     test_torture();
 
