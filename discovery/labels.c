@@ -518,6 +518,76 @@ static int parse_v2(mw__label_configs *c, mw__label_configs *list, const char *k
     return rc;
 }
 
+/* ------------------------------------------------------------ tags */
+
+/* The length of the key when `s` is "key:value" with exactly one ':' and
+ * neither side empty, else 0. */
+static size_t tag_key_len(const char *s)
+{
+    const char *colon = strchr(s, ':');
+    if (!colon || colon == s || !colon[1] || strchr(colon + 1, ':'))
+        return 0;
+    return (size_t)(colon - s);
+}
+
+/* One item of a tags label: passed to `add`, or reported and skipped.
+ * Returns 0, or -1 on OOM. */
+static int label_tag(const char *key, int i, const cJSON *it, int (*add)(void *, const char *),
+                     void *ud, mw__label_configs *p)
+{
+    quote_buf q;
+    if (!cJSON_IsString(it))
+        return p ? add_error(p, key, "[%d] must be a \"key:value\" string, found %s: skipped", i,
+                             mw__json_type_name(it))
+                 : 0;
+    if (strlen(it->valuestring) > MW_LABEL_TAG_MAX)
+        return p ? add_error(p, key, "[%d] is longer than %d bytes: skipped", i, MW_LABEL_TAG_MAX)
+                 : 0;
+    if (!tag_key_len(it->valuestring))
+        return p ? add_error(p, key,
+                             "[%d] %s is not key:value (one ':' between a key and a value): "
+                             "skipped",
+                             i, quote(q, it->valuestring))
+                 : 0;
+    return add ? add(ud, it->valuestring) : 0;
+}
+
+int mw__label_tags(const cJSON *labels, int (*add)(void *ud, const char *tag), void *ud,
+                   mw__label_configs *problems)
+{
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < MW_ARRAY_LEN(prefixes); k++) {
+        char key[64];
+        snprintf(key, sizeof key, "%stags", prefixes[k]);
+        const char *value = cJSON_IsObject(labels) ? label_value(labels, key) : NULL;
+        mw__label_configs scratch = {0};
+        int oom = 0, i = 0;
+        if (!value)
+            continue;
+        /* parse_label() reports into a list: a throwaway one when the
+         * caller wants no report. */
+        cJSON *doc = parse_label(problems ? problems : &scratch, key, value, &oom);
+        mw__label_configs_free(&scratch);
+        if (oom)
+            return -1;
+        if (doc && !cJSON_IsArray(doc) && problems)
+            rc = add_error(problems, key, "must be a JSON list of \"key:value\" strings, found %s",
+                           mw__json_type_name(doc));
+        for (const cJSON *it = cJSON_IsArray(doc) ? doc->child : NULL; rc == 0 && it;
+             it = it->next, i++) {
+            if (i == MW_LABEL_TAGS_MAX) {
+                if (problems)
+                    rc = add_error(problems, key, "more than %d tags: the rest skipped",
+                                   MW_LABEL_TAGS_MAX);
+                break;
+            }
+            rc = label_tag(key, i, it, add, ud, problems);
+        }
+        cJSON_Delete(doc);
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------ merge */
 
 static int parse_prefix(mw__label_configs *c, mw__label_configs *list, const cJSON *labels,
@@ -581,6 +651,8 @@ int mw__label_configs_parse(const cJSON *labels, mw__label_configs *out)
         return 0;
     for (size_t i = 0; rc == 0 && i < MW_ARRAY_LEN(prefixes); i++)
         rc = parse_prefix(out, &lists[i], labels, prefixes[i]);
+    if (rc == 0) /* the tags themselves are the service's: only report */
+        rc = mw__label_tags(labels, NULL, NULL, out);
     /* moonwatch.ad. (the last prefix) wins for the checks it names. */
     if (rc == 0)
         rc = move_configs(out, &lists[0], &lists[1]);

@@ -25,6 +25,15 @@
  * check with `logs` and no instances (Datadog logs-only) is skipped
  * without a problem.
  *
+ * Tags: <prefix>tags (`com.datadoghq.ad.tags`) is a JSON list of
+ * "key:value" strings the Datadog Agent adds to everything the container
+ * reports; the service model adds them to the container's tags
+ * (mw__label_tags), so they reach its instances as the other container
+ * tags do. As the Agent reads them, an item that is not a string with
+ * exactly one ':' between a non-empty key and value is skipped; here it
+ * is also reported. At most MW_LABEL_TAGS_MAX tags per label, each at
+ * most MW_LABEL_TAG_MAX bytes.
+ *
  * Every mw__label_config owns its strings and cJSON trees.
  */
 #ifndef MW_LABELS_H
@@ -43,6 +52,8 @@ typedef struct mw__label_config {
 } mw__label_config;
 
 #define MW_LABEL_JSON_MAX (256 * 1024)
+#define MW_LABEL_TAGS_MAX 100
+#define MW_LABEL_TAG_MAX  200
 
 typedef struct mw__label_configs {
     mw__label_config *v; /* sorted by check name (stable: configs of the
@@ -64,6 +75,16 @@ typedef struct mw__label_configs {
  */
 int mw__label_configs_parse(const cJSON *labels, mw__label_configs *out);
 void mw__label_configs_free(mw__label_configs *c);
+
+/*
+ * Calls `add(ud, tag)` for each tag of the `<prefix>tags` labels of
+ * `labels` (both prefixes, `com.datadoghq.ad.` first; `tag` is borrowed
+ * for the call). When `problems` is not NULL, each thing skipped is added
+ * to its errors, as mw__label_configs_parse() does. Returns 0, or -1 when
+ * `add` or a report fails (OOM).
+ */
+int mw__label_tags(const cJSON *labels, int (*add)(void *ud, const char *tag), void *ud,
+                   mw__label_configs *problems);
 
 /* "an object", "a list", "a string", "a number", "a boolean" or "null",
  * for messages about a JSON value of the wrong kind. */

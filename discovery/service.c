@@ -26,6 +26,7 @@
 #include "discovery/service.h"
 
 #include "core/base/util.h"
+#include "discovery/labels.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -560,7 +561,27 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The tags, sorted and unique. Runs after every field it reads. */
+/* Appends one tag; room for it was made by make_tags(). */
+typedef struct tag_list {
+    mw__service *s;
+    size_t cap;
+} tag_list;
+
+static int push_tag(void *ud, const char *tag)
+{
+    tag_list *l = ud;
+    if (mw__grow(&l->s->tags, &l->cap, l->s->ntags + 1, sizeof(*l->s->tags)) != 0)
+        return -1;
+    if (!(l->s->tags[l->s->ntags] = mw__strdup(tag)))
+        return -1;
+    l->s->ntags++;
+    return 0;
+}
+
+/* The tags, sorted and unique: the container's own, then those of its
+ * com.datadoghq.ad.tags label (what it holds that is not key:value is
+ * skipped here and reported where its configs are matched). Runs after
+ * every field it reads. */
 static int make_tags(mw__service *s, source *in, char **err)
 {
     const char *pairs[][2] = {
@@ -574,19 +595,24 @@ static int make_tags(mw__service *s, source *in, char **err)
         {"service", unified_tag(s, "com.datadoghq.tags.service", "DD_SERVICE")},
         {"version", unified_tag(s, "com.datadoghq.tags.version", "DD_VERSION")},
     };
+    tag_list l = {s, 0};
     size_t kept = 0;
 
     MW_UNUSED(in);
-    if (!(s->tags = calloc(MW_ARRAY_LEN(pairs), sizeof(*s->tags))))
-        return fail(err, OOM);
     for (size_t i = 0; i < MW_ARRAY_LEN(pairs); i++) {
+        char *tag;
         if (!pairs[i][1] || !*pairs[i][1])
             continue;
-        if (!(s->tags[s->ntags] = mw__sprintf("%s:%s", pairs[i][0], pairs[i][1])))
+        if (!(tag = mw__sprintf("%s:%s", pairs[i][0], pairs[i][1])) || push_tag(&l, tag) != 0) {
+            free(tag);
             return fail(err, OOM);
-        s->ntags++;
+        }
+        free(tag);
     }
-    qsort(s->tags, s->ntags, sizeof(*s->tags), str_cmp);
+    if (mw__label_tags(s->labels, push_tag, &l, NULL) != 0)
+        return fail(err, OOM);
+    if (s->ntags)
+        qsort(s->tags, s->ntags, sizeof(*s->tags), str_cmp);
     for (size_t i = 0; i < s->ntags; i++) {
         if (kept > 0 && strcmp(s->tags[kept - 1], s->tags[i]) == 0)
             free(s->tags[i]);

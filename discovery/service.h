@@ -61,9 +61,11 @@ typedef struct mw__service {
                       * addresses are not known yet */
     char **tags;     /* sorted, unique: container_name, container_id,
                       * image_name (long), short_image, image_tag,
-                      * docker_image (as written), and env/service/version
+                      * docker_image (as written), env/service/version
                       * from the com.datadoghq.tags.{env,service,version}
-                      * labels, else DD_ENV/DD_SERVICE/DD_VERSION env */
+                      * labels, else DD_ENV/DD_SERVICE/DD_VERSION env,
+                      * and the key:value items of the
+                      * com.datadoghq.ad.tags label (mw__label_tags) */
     size_t ntags;
     uint64_t digest; /* hash over every field above except state,
                       * health and provisional: equal digests resolve templates equally */

@@ -4,7 +4,9 @@
 #      one matched by a probe.d/auto_conf.yaml template (host network,
 #      busybox httpd on 127.0.0.1, ports given with --expose) get their
 #      probe instance scheduled, with the container's tags and resolved
-#      %%host%% / %%port%% (a number) / %%env_X%% / %%container_name%%;
+#      %%host%% / %%port%% (a number) / %%env_X%% / %%container_name%%,
+#      and the tags of a com.datadoghq.ad.tags label (its item that is not
+#      key:value skipped with a warning);
 #      `configcheck --json` shows them resolved with the same ids, and an
 #      unknown variable or a non-allowlisted env var unresolved, with why;
 #   2. stopping, killing and removing a container unschedules its
@@ -271,7 +273,9 @@ c1=$(web web-v1 "$p1" mwbox:1 -e PROBE_ROLE=front \
 start_moonwatch
 c2=$(web web-v2 "$p2" mwbox:1 --label "com.datadoghq.ad.checks=$v2_checks") ||
   die "docker run web-v2"
-c3=$(web web-tmpl "$p3" mwweb:2) || die "docker run web-tmpl"
+c3=$(web web-tmpl "$p3" mwweb:2 \
+  --label 'com.datadoghq.ad.tags=["team:payments","tier:api","no-value"]') ||
+  die "docker run web-tmpl"
 cbad=$(idle bad-var $((pbase + 4)) mwbad:3) || die "docker run bad-var"
 csec=$(idle bad-env $((pbase + 5)) mwbox:1 -e SECRET=hunter2 \
   --label "com.datadoghq.ad.checks=$secret_checks") || die "docker run bad-env"
@@ -300,11 +304,16 @@ tags1=("url:http://127.0.0.1:$p1/" role:front variant:v1 container_name:web-v1
 tags2=("url:http://127.0.0.1:$p2/v2" role:web-v2 variant:v2 container_name:web-v2
   short_image:mwbox image_tag:1 "container_id:$c2")
 tags3=("url:http://127.0.0.1:$p3/" role:nil variant:tmpl container_name:web-tmpl
-  short_image:mwweb image_tag:2 "container_id:$c3")
+  short_image:mwweb image_tag:2 "container_id:$c3" team:payments tier:api)
 wait_for "web-v1: probe.run with url, env, labels' and container's tags" 15 \
   metric probe.run "${tags1[@]}"
 wait_for "web-v2: probe.run with url, container_name, tags" 15 metric probe.run "${tags2[@]}"
-wait_for "web-tmpl: probe.run with url and tags" 15 metric probe.run "${tags3[@]}"
+wait_for "web-tmpl: probe.run with url, tags and the ad.tags label's tags" 15 \
+  metric probe.run "${tags3[@]}"
+check "web-tmpl: the label's item that is not key:value is no tag" \
+  not contains "$(js tags "$tmp/out" probe.run "$i3")" no-value
+check "web-tmpl: ... and is named in a warning" \
+  has_log "docker://$c3" "docker://$c3 label com.datadoghq.ad.tags: [2] \"no-value\" is not key:value"
 for k in 0 1 2; do
   cid=${cids[k]} inst=${insts[k]} port=${ports[k]}
   check "${names[k]}: samples carry its instance id" \
@@ -338,6 +347,8 @@ if js configcheck "$tmp/cc.json" >"$tmp/cc.txt"; then
     case $line in *"\"url\":\"http://127.0.0.1:$port/"*) ok "configcheck: url on 127.0.0.1:$port" ;; *) bad "configcheck: url in: $line" ;; esac
     case $line in *"\"container_id:$cid\""*) ok "configcheck: $name tags merged" ;; *) bad "configcheck: no container_id tag in: $line" ;; esac
   done
+  line=$(awk -v s="docker://$c3" '$1 == "R" && $2 == s' "$tmp/cc.txt")
+  case $line in *'"team:payments","tier:api"'*) ok "configcheck: web-tmpl has the label's tags" ;; *) bad "configcheck: no label tags in: $line" ;; esac
   u=$(awk -v s="docker://$cbad" '$1 == "U" && $2 == s' "$tmp/cc.txt")
   check "configcheck: bad-var unresolved, reason names nosuchvar ($u)" contains "$u" nosuchvar
   u=$(awk -v s="docker://$csec" '$1 == "U" && $2 == s' "$tmp/cc.txt")

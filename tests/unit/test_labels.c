@@ -338,6 +338,72 @@ static void test_v2_shapes(void)
         "\"ok\":{\"instances\":[{\"a\":1}]}}");
 }
 
+static int collect(void *ud, const char *tag)
+{
+    return mw__buf_addf(ud, "%s,", tag) == MW_OK ? 0 : -1;
+}
+
+/* The tags labels: key:value items are the container's tags; the rest is
+ * reported (never a config problem: the other labels still load). */
+static void test_tags(void)
+{
+    CHECK_LABELS("", DD "tags", "[\"team:payments\",\"tier:api\"]");
+    CHECK_LABELS("ok com.datadoghq.ad.checks init={} instances=[{}]\n"
+                 "error: label com.datadoghq.ad.tags: [1] \"novalue\" is not key:value (one ':' "
+                 "between a key and a value): skipped\n"
+                 "error: label com.datadoghq.ad.tags: [2] \"a:b:c\" is not key:value (one ':' "
+                 "between a key and a value): skipped\n"
+                 "error: label com.datadoghq.ad.tags: [3] \":v\" is not key:value (one ':' "
+                 "between a key and a value): skipped\n"
+                 "error: label com.datadoghq.ad.tags: [4] must be a \"key:value\" string, found a "
+                 "number: skipped\n"
+                 "error: label moonwatch.ad.tags: must be a JSON list of \"key:value\" strings, "
+                 "found an object\n",
+                 DD "checks", "{\"ok\":{\"instances\":[{}]}}", DD "tags",
+                 "[\"team:a\",\"novalue\",\"a:b:c\",\":v\",3]", MW "tags", "{\"team\":\"a\"}");
+    CHECK_LABELS("error: label com.datadoghq.ad.tags: invalid JSON at byte 10 of 11, near \"]\"\n",
+                 DD "tags", "[\"team:a\"]]");
+
+    /* What the service gets: both labels, in order, items as they are. */
+    cJSON *l = cJSON_CreateObject();
+    cJSON_AddStringToObject(l, MW "tags", "[\"zone:eu\"]");
+    cJSON_AddStringToObject(l, DD "tags", "[\"team:a\",\"bad\",\"tier:api\",\"team:a\"]");
+    mw__buf b;
+    mw__buf_init(&b, 4096);
+    CHECK(mw__label_tags(l, collect, &b, NULL) == 0);
+    CHECK_STR(mw__buf_str(&b), "team:a,tier:api,team:a,zone:eu,");
+    /* At most MW_LABEL_TAGS_MAX per label, each at most MW_LABEL_TAG_MAX bytes. */
+    mw__buf_reset(&b);
+    mw__buf_adds(&b, "[");
+    for (int i = 0; i < MW_LABEL_TAGS_MAX + 5; i++)
+        mw__buf_addf(&b, "%s\"k%d:v\"", i ? "," : "", i);
+    mw__buf_adds(&b, "]");
+    cJSON_ReplaceItemInObjectCaseSensitive(l, DD "tags", cJSON_CreateString(mw__buf_str(&b)));
+    char *big = malloc(MW_LABEL_TAG_MAX + 16);
+    memset(big, 'x', MW_LABEL_TAG_MAX + 10);
+    memcpy(big, "[\"k:", 4);
+    memcpy(big + MW_LABEL_TAG_MAX + 6, "\"]", 3);
+    cJSON_ReplaceItemInObjectCaseSensitive(l, MW "tags", cJSON_CreateString(big));
+    free(big);
+    mw__label_configs c = {0};
+    size_t n = 0;
+    CHECK(mw__label_tags(l, NULL, NULL, &c) == 0);
+    CHECK(c.nerrors == 2);
+    CHECK_STR(c.nerrors > 0 ? c.errors[0] : NULL,
+              "label com.datadoghq.ad.tags: more than 100 tags: the rest skipped");
+    CHECK_STR(c.nerrors > 1 ? c.errors[1] : NULL,
+              "label moonwatch.ad.tags: [0] is longer than 200 bytes: skipped");
+    mw__label_configs_free(&c);
+    mw__buf_reset(&b);
+    CHECK(mw__label_tags(l, collect, &b, NULL) == 0);
+    for (const char *p = mw__buf_str(&b); *p; p++)
+        n += *p == ',';
+    CHECK(n == MW_LABEL_TAGS_MAX);
+    mw__buf_free(&b);
+    cJSON_Delete(l);
+    CHECK(mw__label_tags(NULL, collect, NULL, NULL) == 0);
+}
+
 /* A label that is not a string (never from Docker) is ignored. */
 static void test_non_string_label(void)
 {
@@ -362,5 +428,6 @@ int main(void)
     test_check_names();
     test_v2_shapes();
     test_non_string_label();
+    test_tags();
     return TEST_RESULT();
 }

@@ -294,13 +294,16 @@ static void test_problems(void)
     svc_label(s, "com.datadoghq.ad.init_configs", "[{},{}]");
     svc_label(s, "com.datadoghq.ad.instances", "[{\"v\":\"%%env_PORT%%\"},{}]");
     svc_label(s, "moonwatch.ad.checks", "{\"c\":");
+    svc_label(s, "com.datadoghq.ad.tags", "[\"team:a\",\"oops\"]");
     cJSON_AddStringToObject(s->env, "PORT", "8125");
     CHECK_MATCH(s, "a label:com.datadoghq.ad.instances#0 init={} instance={\"v\":8125}\n"
                    "problem: docker://" CID " label com.datadoghq.ad.check_names: [1] \"../b\" is "
                    "not a valid check name (letters, digits, '_', '-', '.'; no leading '.', no "
                    "\"..\")\n"
                    "problem: docker://" CID " label moonwatch.ad.checks: invalid JSON: unexpected "
-                   "end at byte 5\n");
+                   "end at byte 5\n"
+                   "problem: docker://" CID " label com.datadoghq.ad.tags: [1] \"oops\" is not "
+                   "key:value (one ':' between a key and a value): skipped\n");
     mw__service_free(s);
 }
 

@@ -334,6 +334,23 @@ static void test_dd_tags(void)
     mw__service_free(s);
 }
 
+/* The com.datadoghq.ad.tags label (and moonwatch.ad.tags): its key:value
+ * items join the container's tags, the rest is skipped. */
+static void test_ad_tags_label(void)
+{
+    char err[256];
+    mw__service *s = build("ad_tags_label.json", NULL, err, sizeof(err));
+
+    CHECK_STR(err, "ok");
+    if (!s)
+        return;
+    CHECK_STR(tags_of(s), "container_id:5c4d3e2f1a0b99887766554433221100ffeeddccbbaa998877665544"
+                          "33221100,container_name:orders-api,docker_image:shop/orders:3.1,"
+                          "env:prod,image_name:shop/orders,image_tag:3.1,service:orders,"
+                          "short_image:orders,team:payments,tier:api,zone:eu-west");
+    mw__service_free(s);
+}
+
 static void test_null_fields(void)
 {
     char err[256];
@@ -774,6 +791,7 @@ static void test_allocation_failures(void)
     torture("container_inspect.json", NULL);
     torture("two_networks_ipv6.json", NULL);
     torture("dd_tags.json", NULL);
+    torture("ad_tags_label.json", NULL);
     torture("image_id.json", "demo/busybox:1.0");
     torture("image_id.json", NULL);
 }
@@ -796,6 +814,7 @@ int main(void)
     test_image_id();
     test_registry_port_digest();
     test_dd_tags();
+    test_ad_tags_label();
     test_null_fields();
     test_fixture_errors();
     test_inline_documents();
