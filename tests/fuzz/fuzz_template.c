@@ -44,7 +44,7 @@ static void check_set(const mw__template_set *set)
     for (size_t i = 0; i < set->n; i++) {
         const mw__template *t = &set->v[i];
         if (!t->check || !t->file || !cJSON_IsObject(t->init_config) ||
-            !cJSON_IsArray(t->instances) || cJSON_GetArraySize(t->instances) < 1)
+            !cJSON_IsArray(t->instances) || (cJSON_GetArraySize(t->instances) < 1 && !t->idle))
             abort();
         if (t->ad_identifiers && !cJSON_IsArray(t->ad_identifiers))
             abort();
