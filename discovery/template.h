@@ -78,9 +78,8 @@ void mw__template_set_finish(mw__template_set *set);
 size_t mw__template_set_mark_checks(mw__template_set *set, const char *const *dirs, size_t ndirs);
 
 /* Why nothing is scheduled from `t` whatever the containers: its `idle`
- * reason, "no check named <check>", or both joined by "; ". NULL when it
- * can run (and on OOM: "out of memory" is then not worth a special
- * case, the caller skips nothing it should not). Caller frees. */
+ * reason, "no check named <check> (...)", or both joined by "; ". NULL
+ * when it can run, or when the text cannot be allocated. Caller frees. */
 char *mw__template_not_scheduled(const mw__template *t);
 void mw__template_set_free(mw__template_set *set);
 
