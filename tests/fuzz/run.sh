@@ -5,7 +5,8 @@
 #
 #   tests/fuzz/run.sh [seconds per target] [target...]
 #
-# Defaults: 30 seconds, every target (template sink_json instance lua).
+# Defaults: 30 seconds, every target: each fuzz_<target>.c next to this
+# script is one (tests/CMakeLists.txt builds them all the same way).
 # A <target>.dict next to this script is passed as its dictionary.
 # BUILD_DIR (default /tmp/moonwatch-fuzz) holds the build, the grown
 # corpora (BUILD_DIR/corpus/<target>, seeded from tests/fuzz/corpus) and
@@ -20,7 +21,12 @@ src=$(cd "$here/../.." && pwd)
 secs=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(template sink_json instance lua)
+if [ ${#targets[@]} -eq 0 ]; then
+    for f in "$here"/fuzz_*.c; do
+        t=${f##*/fuzz_}
+        targets+=("${t%.c}")
+    done
+fi
 build=${BUILD_DIR:-/tmp/moonwatch-fuzz}
 
 CC=${CC:-clang} cmake -S "$src" -B "$build" -DMW_FUZZ=ON -DMW_BENCH=OFF \
@@ -31,14 +37,15 @@ status=0
 for t in "${targets[@]}"; do
     corpus="$build/corpus/$t"
     mkdir -p "$corpus" "$build/artifacts/$t"
-    dict=()
+    dict=() seeds=()
     [ -f "$here/$t.dict" ] && dict=(-dict="$here/$t.dict")
+    [ -d "$here/corpus/$t" ] && seeds=("$here/corpus/$t")
     echo "== fuzz_$t: ${secs}s"
     # Leaks are checked per input; the Lua target allocates through the
     # sandbox's capped allocator, whose state is freed with the sandbox.
     if ! "$build/tests/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -max_len=4096 -artifact_prefix="$build/artifacts/$t/" "${dict[@]}" \
-        "$corpus" "$here/corpus/$t"; then
+        "$corpus" "${seeds[@]}"; then
         echo "fuzz_$t: found a problem, see $build/artifacts/$t/" >&2
         status=1
     fi
