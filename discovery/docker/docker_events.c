@@ -275,7 +275,10 @@ static mw_code read_actor(mw__docker_event *ev, char **err)
 }
 
 /* One time field: absent is fine (0, *found 0); present must be a
- * non-negative number. Integers are read exactly from the text. */
+ * non-negative number. Integers are read exactly from the text, when the
+ * text found is that number's: a key cJSON matched spelled with escapes,
+ * or followed by a control byte it skips as blank, leaves the scan to a
+ * later repeat of the key, whose value must not be taken instead. */
 static mw_code read_time(mw__docker_event *ev, const char *line, size_t len, const char *key,
                          int64_t *out, int *found, char **err)
 {
@@ -288,7 +291,7 @@ static mw_code read_time(mw__docker_event *ev, const char *line, size_t len, con
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= 9.2e18)
         return fail(err, "%s is not a non-negative number", key);
     text = top_level_value(line, line + len, key);
-    if (!text || !read_int64(text, line + len, out))
+    if (!text || !read_int64(text, line + len, out) || (double)*out != v->valuedouble)
         *out = (int64_t)v->valuedouble;
     return MW_OK;
 }

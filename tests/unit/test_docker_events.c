@@ -256,6 +256,20 @@ static void test_shapes(void)
            "ok container|exec_create|sh -c a: b|c|-|-|-|-||1|1000000000000000009|2");
 }
 
+/* timeNano is read from the text only where that text is the number
+ * cJSON read: a first key spelled with an escape, or followed by a
+ * control byte cJSON skips as blank, must not let a later repeat of the
+ * key set the watermark. */
+static void test_time_text_is_the_value(void)
+{
+    expect("{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\"c\"},"
+           "\"time\\u004eano\":5,\"timeNano\":1700000000000000001}",
+           "ok container|start||c|-|-|-|-||0|5|0");
+    expect("{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\"c\"},"
+           "\"timeNano\"\x1d:5,\"timeNano\":1700000000000000001}",
+           "ok container|start||c|-|-|-|-||0|5|0");
+}
+
 static void test_bad_fields(void)
 {
     expect("{\"Action\":\"start\",\"Actor\":{\"ID\":\"a\"}}", "error: missing Type");
@@ -496,6 +510,7 @@ int main(void)
     test_every_chunk_size();
     test_chunked_capture();
     test_shapes();
+    test_time_text_is_the_value();
     test_bad_fields();
     test_malformed_stream();
     test_splitter_edges();
