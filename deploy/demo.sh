@@ -37,8 +37,8 @@ bash .ci/deps.sh >/dev/null
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target moonwatch_cli >/dev/null
 
-# shellcheck source-path=SCRIPTDIR/.. source=tests/integration/dockerd.sh
-. tests/integration/dockerd.sh
+# shellcheck source-path=SCRIPTDIR/.. source=tests/integration/lib/dockerd.sh
+. tests/integration/lib/dockerd.sh
 
 # ------------------------------------------------------------ cleanup
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Churn on a real Docker engine: a private engine (tests/integration/
-# dockerd.sh), moonwatch run against it, and RATE `docker run` plus RATE
+# lib/dockerd.sh), moonwatch run against it, and RATE `docker run` plus RATE
 # `docker rm -f` a second for SECONDS (defaults 5 and 40), each container
 # living about one second. Prints moonwatch's RSS as it goes, how long
 # after the churn its scheduled containers equal `docker ps`, and the
@@ -8,8 +8,8 @@
 # Usage: docker_churn.sh MOONWATCH_BINARY [SECONDS] [RATE]
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=../integration/dockerd.sh
-. "$here/../integration/dockerd.sh"
+# shellcheck source-path=SCRIPTDIR source=../integration/lib/dockerd.sh
+. "$here/../integration/lib/dockerd.sh"
 mw=$1
 secs=${2:-40}
 rate=${3:-5}

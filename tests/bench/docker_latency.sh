@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Starts a private Docker engine (tests/integration/dockerd.sh), imports
+# Starts a private Docker engine (tests/integration/lib/dockerd.sh), imports
 # the busybox image and runs bench_docker_latency against it.
 # Usage: docker_latency.sh BENCH_BINARY [N]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=../integration/dockerd.sh
-. "$here/../integration/dockerd.sh"
+# shellcheck source-path=SCRIPTDIR source=../integration/lib/dockerd.sh
+. "$here/../integration/lib/dockerd.sh"
 bin=$1
 n=${2:-200}
 dir=$(mktemp -d /tmp/mwbl.XXXXXX)

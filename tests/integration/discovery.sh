@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Docker autodiscovery against a real, private Docker engine (dockerd.sh):
+# Docker autodiscovery against a real, private Docker engine
+# (lib/dockerd.sh):
 #   1. a container with a v1 label config, one with a v2 label config and
 #      one matched by a probe.d/auto_conf.yaml template (host network,
 #      busybox httpd on 127.0.0.1, ports given with --expose) get their
@@ -25,10 +26,11 @@
 # MW_STORM_N sets the size of phase 4 (default 50).
 # Needs root, docker.io and busybox-static, else exits 77 (skipped).
 # Prints phase timings; leaves no engine, container, process or file.
+# needs: docker
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=dockerd.sh
-. "$here/dockerd.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/dockerd.sh
+. "$here/lib/dockerd.sh"
 
 mw=${1:-}
 if [ -z "$mw" ] || [ ! -x "$mw" ]; then
@@ -56,7 +58,7 @@ die() {
   bad "$*"
   exit 1
 }
-js() { python3 "$here/mwjson.py" "$@"; }
+js() { python3 "$here/lib/mwjson.py" "$@"; }
 
 # Polls COMMAND... every 0.2 s until it succeeds or TIMEOUT seconds pass.
 wait_for() { # wait_for DESCRIPTION TIMEOUT COMMAND...

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Smoke test of the private Docker engine harness (dockerd.sh): start the
-# engine, import the busybox image, serve HTTP from a host-network
-# container, stop it, restart the engine and find the container again.
-# Needs root, docker.io and busybox-static, else exits 77 (skipped);
-# prints phase timings.
+# Smoke test of the private Docker engine harness (lib/dockerd.sh):
+# start the engine, import the busybox image, serve HTTP from a
+# host-network container, stop it, restart the engine and find the
+# container again. Needs root, docker.io and busybox-static, else exits
+# 77 (skipped); prints phase timings.
+# needs: docker
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=dockerd.sh
-. "$here/dockerd.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/dockerd.sh
+. "$here/lib/dockerd.sh"
 if ! why=$(mw_dockerd_usable); then
   echo "SKIP: $why"
   exit 77
