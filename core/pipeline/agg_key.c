@@ -275,10 +275,10 @@ static size_t order_small(const mw__str *inst, size_t ninst, const mw__str *tags
 {
     uint64_t k[8];
     size_t n = ninst + ntags, out = 0;
-    for (size_t i = 0; i < 8; i++) {
-        const mw__str *t = i < ninst ? &inst[i] : &tags[i - ninst];
-        k[i] = i < n ? prefix7(t) << 8 | i : UINT64_MAX;
-    }
+    /* Only the n real slots form a pointer: `tags` (or `inst`) may be
+     * NULL when it has none, and NULL plus an offset is undefined. */
+    for (size_t i = 0; i < 8; i++)
+        k[i] = i < n ? prefix7(i < ninst ? &inst[i] : &tags[i - ninst]) << 8 | i : UINT64_MAX;
     sort8(k);
     int tie = 0;
     for (size_t i = 0; i < n; i++) {
