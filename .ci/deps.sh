@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building and testing moonwatch needs (Debian, as root).
+# Installs what building and testing moonwatch needs (Debian, as root):
+# clang and its runtimes (libclang-rt-dev) build the fuzz targets.
 # Skips apt entirely when everything is already there.
 #
 # The servers the bundled checks are tested against (nginx, redis-server,
@@ -8,6 +9,7 @@
 # services, so a policy-rc.d refuses service starts during the install.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format python3 openssl
+      clang libclang-rt-dev
       libcurl4-openssl-dev libcjson-dev libyaml-dev liblua5.4-dev
       docker.io busybox-static curl
       nginx redis-server memcached prometheus prometheus-node-exporter)

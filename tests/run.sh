@@ -2,7 +2,9 @@
 # The whole test suite: installs dependencies, checks formatting, builds
 # with -Werror and runs ctest, then again under AddressSanitizer +
 # UndefinedBehaviorSanitizer (leaks fail), then the unit tests under
-# ThreadSanitizer (any report fails).
+# ThreadSanitizer (any report fails), then builds the libFuzzer targets
+# with clang and runs each over its corpus and a fixed number of new
+# inputs (a crash, leak or timeout fails).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -31,3 +33,9 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DMW_WERROR=ON -DMW_TSAN=ON -D
 cmake --build build-tsan -j"$jobs"
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 (cd build-tsan && ctest --output-on-failure -j"$jobs" -L unit)
+
+echo "== fuzz targets (clang, libFuzzer + ASan/UBSan): corpus + fixed runs"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMW_WERROR=ON -DMW_FUZZ=ON \
+      -DMW_BENCH=OFF >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_targets
+(cd build-fuzz && ctest --output-on-failure -j"$jobs" -L fuzz)

@@ -8,7 +8,8 @@
  * end OK, ERROR, TIMEOUT or NOMEM (preemptions are resumed as the
  * scheduler does), with an error message for every failure, and the
  * state must stay within its cap. Loading time is bounded by the
- * sandbox's own load timeout.
+ * sandbox's own load timeout. Runs under those budgets are slow, so its
+ * ctest makes fewer of them: fuzz-runs: 5000
  */
 #include "core/base/util.h"
 #include "core/pipeline/aggregator.h"
