@@ -80,15 +80,15 @@ static const struct {
 
 /* ------------------------------------------------------------ building */
 
-/* Appends a compiled regex; 0, or -1 on OOM (`re` then freed). */
-static int relist_push(relist *l, regex_t *re)
+/* Appends a compiled regex; MW_OK, or MW_ENOMEM (`re` then freed). */
+static mw_code relist_push(relist *l, regex_t *re)
 {
-    if (mw__grow(&l->re, &l->cap, l->n + 1, sizeof *l->re) != 0) {
+    if (mw__grow(&l->re, &l->cap, l->n + 1, sizeof *l->re) != MW_OK) {
         regfree(re);
-        return -1;
+        return MW_ENOMEM;
     }
     l->re[l->n++] = *re;
-    return 0;
+    return MW_OK;
 }
 
 /* `nginx$` -> `nginx(@sha256)?:.*` (Datadog's PreprocessImageFilter);
@@ -111,11 +111,11 @@ static void report(mw__diag *diag, const char *what, const char *list, size_t in
 }
 
 /*
- * Compiles one item ("image:<re>") into `f`'s list `which`. Returns 0
- * (compiled, ignored or reported), or -1 on OOM.
+ * Compiles one item ("image:<re>") into `f`'s list `which`. MW_OK
+ * (compiled, ignored or reported), or MW_ENOMEM.
  */
-static int add_item(mw__filter *f, int which, const char *item, size_t index, const char *what,
-                    mw__diag *diag)
+static mw_code add_item(mw__filter *f, int which, const char *item, size_t index, const char *what,
+                        mw__diag *diag)
 {
     const char *list = which == INCLUDE ? "include" : "exclude";
     char msg[256], *pat = NULL;
@@ -129,39 +129,41 @@ static int add_item(mw__filter *f, int which, const char *item, size_t index, co
     if (i == MW_ARRAY_LEN(prefixes)) {
         report(diag, what, list, index, item,
                "unknown filter, expected image:, name: or kube_namespace:");
-        return 0;
+        return MW_OK;
     }
     if (prefixes[i].by == BY_NOTHING)
-        return 0;
+        return MW_OK;
     item += strlen(prefixes[i].prefix);
     if (!*item) {
         report(diag, what, list, index, item - strlen(prefixes[i].prefix), "empty regex");
-        return 0;
+        return MW_OK;
     }
     pat = prefixes[i].by == BY_IMAGE ? image_pattern(item) : mw__strdup(item);
     if (!pat)
-        return -1;
+        return MW_ENOMEM;
     rc = regcomp(&re, pat, REG_EXTENDED | REG_NOSUB);
     free(pat);
     if (rc == REG_ESPACE)
-        return -1;
+        return MW_ENOMEM;
     if (rc != 0) {
         regerror(rc, &re, msg, sizeof(msg));
         report(diag, what, list, index, item - strlen(prefixes[i].prefix), msg);
-        return 0;
+        return MW_OK;
     }
     return relist_push(&f->lists[which][prefixes[i].by], &re);
 }
 
-/* Compiles every whitespace-separated item of `text`; 0, or -1 on OOM. */
-static int add_list(mw__filter *f, int which, const char *text, const char *what, mw__diag *diag)
+/* Compiles every whitespace-separated item of `text`; MW_OK, or
+ * MW_ENOMEM. */
+static mw_code add_list(mw__filter *f, int which, const char *text, const char *what,
+                        mw__diag *diag)
 {
     size_t index = 0;
 
     while (text && *text) {
         const char *end;
         char *item;
-        int rc;
+        mw_code rc;
 
         while (isspace((unsigned char)*text))
             text++;
@@ -170,27 +172,27 @@ static int add_list(mw__filter *f, int which, const char *text, const char *what
         for (end = text; *end && !isspace((unsigned char)*end); end++)
             ;
         if (!(item = mw__strndup(text, (size_t)(end - text))))
-            return -1;
+            return MW_ENOMEM;
         rc = add_item(f, which, item, ++index, what, diag);
         free(item);
-        if (rc != 0)
-            return -1;
+        if (rc != MW_OK)
+            return rc;
         text = end;
     }
-    return 0;
+    return MW_OK;
 }
 
-/* The pause images, as exclude items. 0, or -1 on OOM. */
-static int add_defaults(mw__filter *f, mw__diag *diag)
+/* The pause images, as exclude items. MW_OK, or MW_ENOMEM. */
+static mw_code add_defaults(mw__filter *f, mw__diag *diag)
 {
     for (size_t i = 0; i < MW_ARRAY_LEN(pause_images); i++) {
         char *item = mw__sprintf("image:%s", pause_images[i]);
-        int rc = item ? add_item(f, EXCLUDE, item, i + 1, DEFAULTS_ORIGIN, diag) : -1;
+        mw_code rc = item ? add_item(f, EXCLUDE, item, i + 1, DEFAULTS_ORIGIN, diag) : MW_ENOMEM;
         free(item);
-        if (rc != 0)
-            return -1;
+        if (rc != MW_OK)
+            return rc;
     }
-    return 0;
+    return MW_OK;
 }
 
 mw__filter *mw__filter_new(const char *include, const char *exclude, const char *what,
@@ -202,8 +204,8 @@ mw__filter *mw__filter_new(const char *include, const char *exclude, const char 
         return NULL;
     if (!what)
         what = "container filter";
-    if (add_list(f, INCLUDE, include, what, diag) != 0 ||
-        add_list(f, EXCLUDE, exclude, what, diag) != 0 || add_defaults(f, diag) != 0) {
+    if (add_list(f, INCLUDE, include, what, diag) != MW_OK ||
+        add_list(f, EXCLUDE, exclude, what, diag) != MW_OK || add_defaults(f, diag) != MW_OK) {
         mw__filter_free(f);
         return NULL;
     }
