@@ -74,7 +74,8 @@ static char *join_env(const char *cfg, const char *var)
     return mw__strdup(cfg ? cfg : env && *env ? env : "");
 }
 
-static int make_filter(mw__discovery *d, const mw__discovery_opts *o, char **err)
+/* MW_OK, or MW_ENOMEM (bad items are logged and skipped). */
+static mw_code make_filter(mw__discovery *d, const mw__discovery_opts *o)
 {
     char *inc = join_env(o->container_include, "DD_CONTAINER_INCLUDE");
     char *exc = join_env(o->container_exclude, "DD_CONTAINER_EXCLUDE");
@@ -86,9 +87,7 @@ static int make_filter(mw__discovery *d, const mw__discovery_opts *o, char **err
     mw__diag_free(&diag);
     free(inc);
     free(exc);
-    if (!d->filter)
-        *err = mw__strdup("out of memory");
-    return d->filter ? 0 : -1;
+    return d->filter ? MW_OK : MW_ENOMEM;
 }
 
 /* The Docker host to use, or NULL (with `*why_off`) when discovery is off. */
@@ -113,8 +112,8 @@ static mw_code start_docker(mw__discovery *d, const mw__discovery_opts *o, const
                             char **err)
 {
     mw_code rc;
-    if (make_filter(d, o, err) != 0)
-        return MW_ENOMEM;
+    if ((rc = make_filter(d, o)) != MW_OK)
+        return rc;
     if ((rc = mw__http_new(o->loop, &d->http)) != MW_OK) {
         *err = mw__sprintf("cannot make the Docker client: %s", mw_strerror(rc));
         return rc;
@@ -130,8 +129,7 @@ static mw_code start_docker(mw__discovery *d, const mw__discovery_opts *o, const
         .cbs = {on_upsert, on_remove, on_synced, on_connected,
                 o->record && !o->one_shot ? on_record : NULL, d},
     };
-    d->docker = mw__docker_new(&dopts, err);
-    return d->docker ? MW_OK : MW_EINVAL;
+    return mw__docker_new(&dopts, &d->docker, err);
 }
 
 /* ------------------------------------------------------------- lifecycle */

@@ -605,21 +605,23 @@ static void ctr_done(mw__docker *d, ctr *e)
     sync_maybe_done(d);
 }
 
-static int start_image(mw__docker *d, ctr *e, const char *image)
+/* Asks what image id `image` stands for. MW_OK; MW_ENOMEM; MW_EIO when
+ * the request cannot start (logged). */
+static mw_code start_image(mw__docker *d, ctr *e, const char *image)
 {
     char *path = mw__sprintf("/images/%s/json", image), *err = NULL;
 
     if (!path)
-        return -1;
+        return MW_ENOMEM;
     e->req = get(d, path, 0, 0, SMALL_MAX, on_image, e, &err);
     free(path);
     if (!e->req) {
         mw__warn(d->log, WHERE, "GET /images/%s/json: %s", image, err ? err : "out of memory");
         free(err);
-        return -1;
+        return MW_EIO;
     }
     d->inflight++;
-    return 0;
+    return MW_OK;
 }
 
 /* A container that was created and not started yet: its inspect already
@@ -708,7 +710,7 @@ static void inspect_apply(mw__docker *d, ctr *e, cJSON *root)
         return;
     }
     cached = image_find(d, image);
-    if (cached || start_image(d, e, image) != 0) {
+    if (cached || start_image(d, e, image) != MW_OK) {
         ctr_build(d, e, root, cached ? cached->tag : NULL, 0);
         cJSON_Delete(root);
         return;
@@ -1375,29 +1377,31 @@ static const char *json_str(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Picks min(1.43, ApiVersion), within what both sides accept. */
-static int negotiate(mw__docker *d, const cJSON *root)
+/* Picks min(1.43, ApiVersion), within what both sides accept. MW_OK;
+ * MW_EPARSE when the answer has no usable ApiVersion, MW_EINVAL when the
+ * versions do not meet (the connection failed then). */
+static mw_code negotiate(mw__docker *d, const cJSON *root)
 {
     const char *api = json_str(root, "ApiVersion"), *min = json_str(root, "MinAPIVersion");
     int theirs = api_minor(api), their_min = min ? api_minor(min) : 0, ours;
 
     if (theirs < 0) {
         conn_fail(d, "GET /version: no usable ApiVersion (%s)", api ? api : "absent");
-        return -1;
+        return MW_EPARSE;
     }
     if (theirs < API_MIN_MINOR) {
         conn_fail(d, "engine API %s is older than 1.%d, the oldest supported", api, API_MIN_MINOR);
-        return -1;
+        return MW_EINVAL;
     }
     ours = theirs < API_MAX_MINOR ? theirs : API_MAX_MINOR;
     if (their_min > ours) {
         conn_fail(d, "engine API needs at least %s, newer than 1.%d, the newest supported", min,
                   API_MAX_MINOR);
-        return -1;
+        return MW_EINVAL;
     }
     snprintf(d->api, sizeof(d->api), "1.%d", ours);
     memcpy(d->stats.api_version, d->api, sizeof(d->stats.api_version));
-    return 0;
+    return MW_OK;
 }
 
 static void on_version(void *ud, const mw__http_result *r)
@@ -1405,7 +1409,7 @@ static void on_version(void *ud, const mw__http_result *r)
     mw__docker *d = ud;
     char *why = result_error("GET /version", r);
     cJSON *root;
-    int rc;
+    mw_code rc;
 
     d->version_req = NULL;
     if (why) {
@@ -1421,7 +1425,7 @@ static void on_version(void *ud, const mw__http_result *r)
     }
     rc = negotiate(d, root);
     cJSON_Delete(root);
-    if (rc != 0)
+    if (rc != MW_OK)
         return;
     if (d->one_shot)
         start_list(d);
@@ -1451,20 +1455,17 @@ static void retry_timer_cb(mw__timer *t)
 
 /* ------------------------------------------------------------- public */
 
-static int copy_opts(mw__docker *d, const mw__docker_opts *o, char **err)
+static mw_code copy_opts(mw__docker *d, const mw__docker_opts *o, char **err)
 {
     const char *host = o->host ? o->host : getenv("DOCKER_HOST");
+    mw_code rc;
 
     if (!host || !*host)
         host = DEFAULT_HOST;
-    if (mw__docker_host_parse(host, &d->base_url, &d->socket_path, err) != 0)
-        return -1;
-    d->host = mw__strdup(host);
-    if (!d->host) {
-        if (err)
-            *err = mw__strdup("out of memory");
-        return -1;
-    }
+    if ((rc = mw__docker_host_parse(host, &d->base_url, &d->socket_path, err)) != MW_OK)
+        return rc;
+    if (!(d->host = mw__strdup(host)))
+        return MW_ENOMEM;
     d->loop = o->loop;
     d->http = o->http;
     d->log = o->log;
@@ -1479,20 +1480,19 @@ static int copy_opts(mw__docker *d, const mw__docker_opts *o, char **err)
         snprintf(d->self_id, sizeof(d->self_id), "%s", o->self_id);
     else
         read_self_id(d);
-    return 0;
+    return MW_OK;
 }
 
-mw__docker *mw__docker_new(const mw__docker_opts *o, char **err)
+mw_code mw__docker_new(const mw__docker_opts *o, mw__docker **out, char **err)
 {
     mw__docker *d = calloc(1, sizeof(*d));
+    mw_code rc = MW_ENOMEM;
 
+    *out = NULL;
     if (err)
         *err = NULL;
-    if (!d) {
-        if (err)
-            *err = mw__strdup("out of memory");
-        return NULL;
-    }
+    if (!d)
+        goto out;
     d->nbuckets = 64;
     d->buckets = calloc(d->nbuckets, sizeof(*d->buckets));
     d->q_tail = &d->q_head;
@@ -1505,19 +1505,22 @@ mw__docker *mw__docker_new(const mw__docker_opts *o, char **err)
     mw__docker_resume_init(&d->resume);
     mw__timer_init(&d->retry_timer, retry_timer_cb, d);
     mw__timer_init(&d->up_timer, up_timer_cb, d);
-    if (!d->buckets || copy_opts(d, o, err) != 0) {
-        if (!d->buckets && err && !*err)
-            *err = mw__strdup("out of memory");
-        mw__docker_free(d);
-        return NULL;
-    }
+    if (!d->buckets || (rc = copy_opts(d, o, err)) != MW_OK)
+        goto out;
     /* First attempt on the next loop iteration: no callback from here. */
     d->phase = PH_BACKOFF;
     mw__timer_start(d->loop, &d->retry_timer, mw__loop_now(d->loop));
     if (!d->one_shot)
         mw__timer_start(d->loop, &d->up_timer,
                         mw__loop_now(d->loop) + (uint64_t)(d->service_up_interval * 1e9));
-    return d;
+    *out = d;
+    d = NULL;
+    rc = MW_OK;
+out:
+    if (rc == MW_ENOMEM && err && !*err)
+        *err = mw__strdup("out of memory");
+    mw__docker_free(d);
+    return rc;
 }
 
 void mw__docker_free(mw__docker *d)

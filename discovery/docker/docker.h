@@ -97,10 +97,11 @@ typedef struct mw__docker_opts {
     mw__source_cbs cbs;         /* record NULL: no events or service checks */
 } mw__docker_opts;
 
-/* Makes the source and starts connecting (asynchronously, on the loop:
- * no callback runs before the next loop iteration). NULL with `*err` for
- * a malformed host or OOM (caller frees). */
-mw__docker *mw__docker_new(const mw__docker_opts *o, char **err);
+/* Makes the source into `*out` and starts connecting (asynchronously, on
+ * the loop: no callback runs before the next loop iteration). MW_OK;
+ * MW_EINVAL for a malformed host; MW_ENOMEM. On error `*out` is NULL and
+ * `*err` (when `err` is not NULL) says why (caller frees). */
+mw_code mw__docker_new(const mw__docker_opts *o, mw__docker **out, char **err);
 /* Stops every transfer and timer and frees the services, without calling
  * `remove` for them. Not from inside one of the source's callbacks. */
 void mw__docker_free(mw__docker *d);
@@ -126,8 +127,10 @@ void mw__docker_stats_get(const mw__docker *d, mw__docker_stats *out);
 
 /* Parses a DOCKER_HOST value into a base URL ("http://localhost" or
  * "http://host:port") and a unix socket path (NULL for tcp), both malloc'd.
- * Returns 0, or -1 with `*err` set. */
-int mw__docker_host_parse(const char *host, char **base_url, char **socket_path, char **err);
+ * MW_OK; MW_EINVAL for a malformed or unsupported value; MW_ENOMEM. On
+ * error both are NULL and `*err` (when `err` is not NULL) says why
+ * (caller frees). */
+mw_code mw__docker_host_parse(const char *host, char **base_url, char **socket_path, char **err);
 
 /* Finds a container id in the text of /proc/self/cgroup or
  * /proc/self/mountinfo: 64 hex digits right after "/docker/",

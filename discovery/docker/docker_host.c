@@ -14,8 +14,9 @@
 
 /* ------------------------------------------------------------ host parse */
 
-static int fail_str(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail_str(char **err, const char *fmt, ...)
+/* Sets `*err` (when not NULL) to the message; returns MW_EINVAL. */
+static mw_code fail_str(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static mw_code fail_str(char **err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -24,10 +25,17 @@ static int fail_str(char **err, const char *fmt, ...)
         *err = mw__vsprintf(fmt, ap);
         va_end(ap);
     }
-    return -1;
+    return MW_EINVAL;
 }
 
-static int parse_port(const char *s, const char *whole, int *port, char **err)
+static mw_code oom(char **err)
+{
+    if (err)
+        *err = mw__strdup("out of memory");
+    return MW_ENOMEM;
+}
+
+static mw_code parse_port(const char *s, const char *whole, int *port, char **err)
 {
     long v = 0;
 
@@ -41,7 +49,7 @@ static int parse_port(const char *s, const char *whole, int *port, char **err)
     if (v < 1 || v > 65535)
         return fail_str(err, "DOCKER_HOST '%s': port %ld out of range", whole, v);
     *port = (int)v;
-    return 0;
+    return MW_OK;
 }
 
 static int host_char_ok(char c, int bracketed)
@@ -52,26 +60,28 @@ static int host_char_ok(char c, int bracketed)
 }
 
 /* "host", "host:port", "[v6]" or "[v6]:port" (a trailing '/' allowed). */
-static int parse_tcp(const char *whole, const char *hp, char **base_url, char **err)
+static mw_code parse_tcp(const char *whole, const char *hp, char **base_url, char **err)
 {
     size_t n = strlen(hp);
     char *copy, *host, *port_s = NULL;
-    int port = 2375, rc = -1, bracketed = hp[0] == '[';
+    int port = 2375, bracketed = hp[0] == '[';
+    mw_code rc;
 
     if (n > 0 && hp[n - 1] == '/')
         n--;
     copy = mw__strndup(hp, n);
     if (!copy)
-        return fail_str(err, "out of memory");
+        return oom(err);
     if (strpbrk(copy, "/?#@")) {
-        fail_str(err, "DOCKER_HOST '%s': unexpected path, query or user after host:port", whole);
+        rc = fail_str(err, "DOCKER_HOST '%s': unexpected path, query or user after host:port",
+                      whole);
         goto out;
     }
     host = copy;
     if (bracketed) {
         char *close = strchr(copy, ']');
         if (!close) {
-            fail_str(err, "DOCKER_HOST '%s': missing ']'", whole);
+            rc = fail_str(err, "DOCKER_HOST '%s': missing ']'", whole);
             goto out;
         }
         *close = '\0';
@@ -79,32 +89,33 @@ static int parse_tcp(const char *whole, const char *hp, char **base_url, char **
         if (close[1] == ':')
             port_s = close + 2;
         else if (close[1] != '\0') {
-            fail_str(err, "DOCKER_HOST '%s': unexpected text after ']'", whole);
+            rc = fail_str(err, "DOCKER_HOST '%s': unexpected text after ']'", whole);
             goto out;
         }
     } else if ((port_s = strchr(copy, ':')) != NULL) {
         *port_s++ = '\0';
     }
     if (*host == '\0') {
-        fail_str(err, "DOCKER_HOST '%s': empty host", whole);
+        rc = fail_str(err, "DOCKER_HOST '%s': empty host", whole);
         goto out;
     }
     for (const char *p = host; *p; p++)
         if (!host_char_ok(*p, bracketed)) {
-            fail_str(err, "DOCKER_HOST '%s': unexpected character '%c' in the host", whole, *p);
+            rc =
+                fail_str(err, "DOCKER_HOST '%s': unexpected character '%c' in the host", whole, *p);
             goto out;
         }
-    if (port_s && parse_port(port_s, whole, &port, err) != 0)
+    if (port_s && (rc = parse_port(port_s, whole, &port, err)) != MW_OK)
         goto out;
     *base_url = bracketed ? mw__sprintf("http://[%s]:%d", host, port)
                           : mw__sprintf("http://%s:%d", host, port);
-    rc = *base_url ? 0 : fail_str(err, "out of memory");
+    rc = *base_url ? MW_OK : oom(err);
 out:
     free(copy);
     return rc;
 }
 
-int mw__docker_host_parse(const char *host, char **base_url, char **socket_path, char **err)
+mw_code mw__docker_host_parse(const char *host, char **base_url, char **socket_path, char **err)
 {
     *base_url = *socket_path = NULL;
     if (err)
@@ -120,11 +131,11 @@ int mw__docker_host_parse(const char *host, char **base_url, char **socket_path,
         *base_url = mw__strdup("http://localhost");
         *socket_path = mw__strdup(path);
         if (*base_url && *socket_path)
-            return 0;
+            return MW_OK;
         free(*base_url);
         free(*socket_path);
         *base_url = *socket_path = NULL;
-        return fail_str(err, "out of memory");
+        return oom(err);
     }
     if (strncmp(host, "tcp://", 6) == 0)
         return parse_tcp(host, host + 6, base_url, err);

@@ -297,8 +297,7 @@ static int h_source(harness *h, tweak_fn tweak, void *ud)
     o.cbs.ud = h;
     if (tweak)
         tweak(&o, ud);
-    h->d = mw__docker_new(&o, &err);
-    if (!h->d) {
+    if (mw__docker_new(&o, &h->d, &err) != MW_OK) {
         fprintf(stderr, "mw__docker_new: %s\n", err ? err : "?");
         free(err);
         return -1;
@@ -439,14 +438,14 @@ static void test_host_parse(void)
 
     for (size_t i = 0; i < MW_ARRAY_LEN(cases); i++) {
         char *url = NULL, *sock = NULL, *err = NULL;
-        int rc = mw__docker_host_parse(cases[i].in, &url, &sock, &err);
+        mw_code rc = mw__docker_host_parse(cases[i].in, &url, &sock, &err);
         if (cases[i].url) {
-            CHECK(rc == 0);
+            CHECK(rc == MW_OK);
             CHECK_STR(url, cases[i].url);
             CHECK(cases[i].sock ? sock && strcmp(sock, cases[i].sock) == 0 : sock == NULL);
             CHECK(err == NULL);
         } else {
-            CHECK(rc == -1);
+            CHECK(rc == MW_EINVAL);
             CHECK(url == NULL && sock == NULL);
             CHECK(err && strstr(err, cases[i].err));
             /* the message names the value it refused */
@@ -463,7 +462,7 @@ static void test_host_parse(void)
     longpath[sizeof(longpath) - 1] = '\0';
     {
         char *url = NULL, *sock = NULL, *err = NULL;
-        CHECK(mw__docker_host_parse(longpath, &url, &sock, &err) == -1);
+        CHECK(mw__docker_host_parse(longpath, &url, &sock, &err) == MW_EINVAL);
         CHECK(err && strstr(err, "longer than 107"));
         free(err);
     }
