@@ -76,26 +76,58 @@ const char *mw__json_type_name(const cJSON *v)
     return "null";
 }
 
-/* Adds "label <key>: <message>". Returns 0, or -1 on OOM. */
-static int add_error(mw__label_configs *c, const char *key, const char *fmt, ...)
+static mw_code vadd_error(mw__label_configs *c, const char *key, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static mw_code vadd_error(mw__label_configs *c, const char *key, const char *fmt, va_list ap)
+{
+    char *msg = mw__vsprintf(fmt, ap);
+    char *line = msg ? mw__sprintf("label %s: %s", key, msg) : NULL;
+    char **nv = line ? realloc(c->errors, (c->nerrors + 1) * sizeof *nv) : NULL;
+    mw_code rc = MW_ENOMEM;
+    if (!nv)
+        goto out;
+    c->errors = nv;
+    c->errors[c->nerrors++] = line;
+    line = NULL;
+    rc = MW_OK;
+out:
+    free(msg);
+    free(line);
+    return rc;
+}
+
+/* Adds "label <key>: <message>". MW_OK, or MW_ENOMEM. */
+static mw_code add_error(mw__label_configs *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int add_error(mw__label_configs *c, const char *key, const char *fmt, ...)
+static mw_code add_error(mw__label_configs *c, const char *key, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = mw__vsprintf(fmt, ap);
+    mw_code rc = vadd_error(c, key, fmt, ap);
     va_end(ap);
-    char *line = msg ? mw__sprintf("label %s: %s", key, msg) : NULL;
-    free(msg);
-    char **nv = line ? realloc(c->errors, (c->nerrors + 1) * sizeof *nv) : NULL;
-    if (!nv) {
-        free(line);
-        return -1;
-    }
-    c->errors = nv;
-    c->errors[c->nerrors++] = line;
-    return 0;
+    return rc;
+}
+
+/* Adds the problem that makes a part unusable, as add_error(); returns
+ * `why` (the part is skipped), or MW_ENOMEM when the report fails. */
+static mw_code reject(mw__label_configs *c, mw_code why, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static mw_code reject(mw__label_configs *c, mw_code why, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mw_code rc = vadd_error(c, key, fmt, ap);
+    va_end(ap);
+    return rc == MW_OK ? why : rc;
+}
+
+/* After a part was skipped: only running out of memory stops the rest. */
+static mw_code skipped(mw_code rc)
+{
+    return rc == MW_ENOMEM ? MW_ENOMEM : MW_OK;
 }
 
 static void config_free(mw__label_config *cfg)
@@ -107,23 +139,25 @@ static void config_free(mw__label_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
-/* Moves `cfg` into `c` (on failure `cfg` is left to the caller). */
-static int push_config(mw__label_configs *c, mw__label_config *cfg)
+/* Moves `cfg` into `c` (on failure `cfg` is left to the caller). MW_OK,
+ * or MW_ENOMEM. */
+static mw_code push_config(mw__label_configs *c, mw__label_config *cfg)
 {
-    if (mw__grow(&c->v, &c->cap, c->n + 1, sizeof *c->v) != 0)
-        return -1;
+    if (mw__grow(&c->v, &c->cap, c->n + 1, sizeof *c->v) != MW_OK)
+        return MW_ENOMEM;
     c->v[c->n++] = *cfg;
     memset(cfg, 0, sizeof *cfg);
-    return 0;
+    return MW_OK;
 }
 
-/* A new config of `check` from label `source`; its JSON parts are NULL. */
-static int config_init(mw__label_config *cfg, const char *check, const char *source)
+/* A new config of `check` from label `source`; its JSON parts are NULL.
+ * MW_OK, or MW_ENOMEM. */
+static mw_code config_init(mw__label_config *cfg, const char *check, const char *source)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->check = mw__strdup(check);
     cfg->source = mw__strdup(source);
-    return cfg->check && cfg->source ? 0 : -1;
+    return cfg->check && cfg->source ? MW_OK : MW_ENOMEM;
 }
 
 static const char *label_value(const cJSON *labels, const char *key)
@@ -133,47 +167,42 @@ static const char *label_value(const cJSON *labels, const char *key)
 }
 
 /*
- * Parses label `key` (value `s`) as JSON. Returns the document, or NULL:
- * *oom set on allocation failure, else the problem was reported.
+ * Parses label `key` (value `s`) as JSON into `*out`. MW_OK; MW_EPARSE
+ * after reporting why it is not a usable JSON value; MW_ENOMEM.
  */
-static cJSON *parse_label(mw__label_configs *c, const char *key, const char *s, int *oom)
+static mw_code parse_label(mw__label_configs *c, const char *key, const char *s, cJSON **out)
 {
     size_t len = strlen(s);
     quote_buf q;
-    if (len == 0) {
-        *oom = add_error(c, key, "empty value, expected JSON") != 0;
-        return NULL;
-    }
-    if (len > MW_LABEL_JSON_MAX) {
-        *oom = add_error(c, key, "value is %zu bytes, over the %d-byte limit", len,
-                         MW_LABEL_JSON_MAX) != 0;
-        return NULL;
-    }
+    *out = NULL;
+    if (len == 0)
+        return reject(c, MW_EPARSE, key, "empty value, expected JSON");
+    if (len > MW_LABEL_JSON_MAX)
+        return reject(c, MW_EPARSE, key, "value is %zu bytes, over the %d-byte limit", len,
+                      MW_LABEL_JSON_MAX);
     /* cJSON does not tell bad JSON from a failed allocation: parse once
      * more, so a passing allocation failure is not blamed on the label. */
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithOpts(s, &end, 1);
     if (!doc)
         doc = cJSON_ParseWithOpts(s, &end, 1);
-    if (doc)
-        return doc;
-    size_t pos = end && end >= s && end <= s + len ? (size_t)(end - s) : 0;
-    if (pos == len) {
-        *oom = add_error(c, key, "invalid JSON: unexpected end at byte %zu", len) != 0;
-        return NULL;
+    if (doc) {
+        *out = doc;
+        return MW_OK;
     }
-    *oom = add_error(c, key, "invalid JSON at byte %zu of %zu, near %s", pos, len,
-                     quote_n(q, s + pos, 16)) != 0;
-    return NULL;
+    size_t pos = end && end >= s && end <= s + len ? (size_t)(end - s) : 0;
+    if (pos == len)
+        return reject(c, MW_EPARSE, key, "invalid JSON: unexpected end at byte %zu", len);
+    return reject(c, MW_EPARSE, key, "invalid JSON at byte %zu of %zu, near %s", pos, len,
+                  quote_n(q, s + pos, 16));
 }
 
 /* ------------------------------------------------------------ JSON parts */
 
-enum { PART_OK = 0, PART_BAD = 1, PART_OOM = -1 };
-
 /* init_config: an object, or null for {}; a v1 element may also be a
- * list of exactly one object (Datadog's shape). */
-static int take_init(const cJSON *v, int v1, cJSON **out)
+ * list of exactly one object (Datadog's shape). MW_OK; MW_EINVAL for
+ * another value (the caller reports it); MW_ENOMEM. */
+static mw_code take_init(const cJSON *v, int v1, cJSON **out)
 {
     if (v1 && cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1)
         v = v->child;
@@ -182,19 +211,19 @@ static int take_init(const cJSON *v, int v1, cJSON **out)
     else if (cJSON_IsObject(v))
         *out = cJSON_Duplicate(v, 1);
     else
-        return PART_BAD;
-    return *out ? PART_OK : PART_OOM;
+        return MW_EINVAL;
+    return *out ? MW_OK : MW_ENOMEM;
 }
 
-/* Appends a copy of instance object `v` to `list`. */
-static int add_instance(cJSON *list, const cJSON *v)
+/* Appends a copy of instance object `v` to `list`. MW_OK, or MW_ENOMEM. */
+static mw_code add_instance(cJSON *list, const cJSON *v)
 {
     cJSON *d = cJSON_Duplicate(v, 1);
     if (!d || !cJSON_AddItemToArray(list, d)) {
         cJSON_Delete(d);
-        return PART_OOM;
+        return MW_ENOMEM;
     }
-    return PART_OK;
+    return MW_OK;
 }
 
 /* ------------------------------------------------------------ v1 */
@@ -215,68 +244,65 @@ static int parse_bool_true(const char *s)
     return 0;
 }
 
-/* Reads one v1 array label into *out (NULL when absent). PART_BAD after
- * reporting, PART_OOM. */
-static int v1_array(mw__label_configs *c, const cJSON *labels, const char *key, cJSON **out)
+/* Reads one v1 array label into *out (NULL when absent). MW_OK;
+ * MW_EPARSE or MW_EINVAL after reporting; MW_ENOMEM. */
+static mw_code v1_array(mw__label_configs *c, const cJSON *labels, const char *key, cJSON **out)
 {
     const char *s = label_value(labels, key);
-    int oom = 0;
+    cJSON *doc = NULL;
+    mw_code rc = MW_OK;
     *out = NULL;
     if (!s)
-        return PART_OK;
-    cJSON *doc = parse_label(c, key, s, &oom);
-    if (doc && !cJSON_IsArray(doc)) {
-        oom = add_error(c, key, "must be a JSON list, found %s", mw__json_type_name(doc)) != 0;
+        return MW_OK;
+    if ((rc = parse_label(c, key, s, &doc)) != MW_OK)
+        return rc;
+    if (!cJSON_IsArray(doc)) {
+        rc = reject(c, MW_EINVAL, key, "must be a JSON list, found %s", mw__json_type_name(doc));
         cJSON_Delete(doc);
-        doc = NULL;
+        return rc;
     }
     *out = doc;
-    return oom ? PART_OOM : doc ? PART_OK : PART_BAD;
+    return MW_OK;
 }
 
 /* The instances of v1 element `el` (an object or a list of objects) into
- * cfg->instances; PART_BAD after reporting. */
-static int v1_instances(mw__label_configs *c, const v1_labels *l, int i, const char *check,
-                        const cJSON *el, mw__label_config *cfg)
+ * cfg->instances. MW_OK; MW_EINVAL after reporting; MW_ENOMEM. */
+static mw_code v1_instances(mw__label_configs *c, const v1_labels *l, int i, const char *check,
+                            const cJSON *el, mw__label_config *cfg)
 {
     quote_buf q;
     cfg->instances = cJSON_CreateArray();
     if (!cfg->instances)
-        return PART_OOM;
+        return MW_ENOMEM;
     if (cJSON_IsObject(el))
         return add_instance(cfg->instances, el);
-    if (!cJSON_IsArray(el)) {
-        return add_error(c, l->insts_key,
-                         "[%d] (check %s) must be an object or a list of objects, found %s", i,
-                         quote(q, check), mw__json_type_name(el))
-                   ? PART_OOM
-                   : PART_BAD;
-    }
+    if (!cJSON_IsArray(el))
+        return reject(c, MW_EINVAL, l->insts_key,
+                      "[%d] (check %s) must be an object or a list of objects, found %s", i,
+                      quote(q, check), mw__json_type_name(el));
     if (!el->child)
-        return add_error(c, l->insts_key, "[%d] (check %s) is an empty list: no instance", i,
-                         quote(q, check))
-                   ? PART_OOM
-                   : PART_BAD;
+        return reject(c, MW_EINVAL, l->insts_key, "[%d] (check %s) is an empty list: no instance",
+                      i, quote(q, check));
     int j = 0;
     for (const cJSON *it = el->child; it; it = it->next, j++) {
         if (!cJSON_IsObject(it))
-            return add_error(c, l->insts_key, "[%d][%d] (check %s) must be an object, found %s", i,
-                             j, quote(q, check), mw__json_type_name(it))
-                       ? PART_OOM
-                       : PART_BAD;
-        if (add_instance(cfg->instances, it) != PART_OK)
-            return PART_OOM;
+            return reject(c, MW_EINVAL, l->insts_key,
+                          "[%d][%d] (check %s) must be an object, found %s", i, j, quote(q, check),
+                          mw__json_type_name(it));
+        if (add_instance(cfg->instances, it) != MW_OK)
+            return MW_ENOMEM;
     }
-    return PART_OK;
+    return MW_OK;
 }
 
-/* Check i of a v1 config; a problem skips only this check. */
-static int v1_check(mw__label_configs *c, mw__label_configs *list, const v1_labels *l, int i,
-                    const cJSON *name, const cJSON *init, const cJSON *inst)
+/* Check i of a v1 config; a problem skips only this check. MW_OK, or
+ * MW_ENOMEM. */
+static mw_code v1_check(mw__label_configs *c, mw__label_configs *list, const v1_labels *l, int i,
+                        const cJSON *name, const cJSON *init, const cJSON *inst)
 {
     quote_buf q;
     mw__label_config cfg = {0};
-    int rc = PART_OK;
+    mw_code rc;
     if (!cJSON_IsString(name))
         return add_error(c, l->names_key, "[%d] must be a check name string, found %s", i,
                          mw__json_type_name(name));
@@ -285,46 +311,42 @@ static int v1_check(mw__label_configs *c, mw__label_configs *list, const v1_labe
                          "[%d] %s is not a valid check name (letters, digits, '_', '-', '.'; "
                          "no leading '.', no \"..\")",
                          i, quote(q, name->valuestring));
-    if (config_init(&cfg, name->valuestring, l->insts_key) != 0) {
-        rc = PART_OOM;
+    if ((rc = config_init(&cfg, name->valuestring, l->insts_key)) != MW_OK)
         goto out;
-    }
     cfg.ignore_ad_tags = l->ignore;
     rc = take_init(init, 1, &cfg.init_config);
-    if (rc == PART_BAD &&
-        add_error(c, l->inits_key, "[%d] (check %s) must be an object or null, found %s", i,
-                  quote(q, cfg.check), mw__json_type_name(init)) != 0)
-        rc = PART_OOM;
-    if (rc == PART_OK)
+    if (rc == MW_EINVAL)
+        rc = reject(c, rc, l->inits_key, "[%d] (check %s) must be an object or null, found %s", i,
+                    quote(q, cfg.check), mw__json_type_name(init));
+    if (rc == MW_OK)
         rc = v1_instances(c, l, i, cfg.check, inst, &cfg);
-    if (rc == PART_OK && push_config(list, &cfg) != 0)
-        rc = PART_OOM;
+    if (rc == MW_OK)
+        rc = push_config(list, &cfg);
 out:
     config_free(&cfg);
-    return rc == PART_OOM ? -1 : 0;
+    return skipped(rc);
 }
 
-/* The three lists must be there and line up; reports why not. */
-static int v1_lists_ok(mw__label_configs *c, const v1_labels *l, int n, int *oom)
+/* The three lists must be there and line up. MW_OK; MW_EINVAL after
+ * reporting why not; MW_ENOMEM. */
+static mw_code v1_lists_ok(mw__label_configs *c, const v1_labels *l, int n)
 {
     const cJSON *lists[2] = {l->inits, l->insts};
     const char *keys[2] = {l->inits_key, l->insts_key};
     for (int k = 0; k < 2; k++) {
         if (lists[k] || n == 0)
             continue;
-        *oom = add_error(c, keys[k], "missing, but %s names %d check%s", l->names_key, n,
-                         n == 1 ? "" : "s") != 0;
-        return 0;
+        return reject(c, MW_EINVAL, keys[k], "missing, but %s names %d check%s", l->names_key, n,
+                      n == 1 ? "" : "s");
     }
     int ni = l->inits ? cJSON_GetArraySize(l->inits) : 0;
     int nn = l->insts ? cJSON_GetArraySize(l->insts) : 0;
     if (ni == n && nn == n)
-        return 1;
-    *oom = add_error(c, l->names_key,
-                     "%d check names, %d init_configs, %d instances: the three lists must have "
-                     "the same length",
-                     n, ni, nn) != 0;
-    return 0;
+        return MW_OK;
+    return reject(c, MW_EINVAL, l->names_key,
+                  "%d check names, %d init_configs, %d instances: the three lists must have "
+                  "the same length",
+                  n, ni, nn);
 }
 
 static void v1_keys(v1_labels *l, const char *prefix)
@@ -335,184 +357,183 @@ static void v1_keys(v1_labels *l, const char *prefix)
     snprintf(l->ignore_key, sizeof l->ignore_key, "%signore_autodiscovery_tags", prefix);
 }
 
-static int parse_v1(mw__label_configs *c, mw__label_configs *list, const cJSON *labels,
-                    const char *prefix)
+/* MW_OK (a problem drops this prefix's v1 config), or MW_ENOMEM. */
+static mw_code parse_v1(mw__label_configs *c, mw__label_configs *list, const cJSON *labels,
+                        const char *prefix)
 {
     v1_labels l = {0};
-    int oom = 0, rc;
+    mw_code rc;
     v1_keys(&l, prefix);
     if (!label_value(labels, l.names_key))
-        return 0;
+        return MW_OK;
     rc = v1_array(c, labels, l.names_key, &l.names);
-    if (rc == PART_OK) {
+    if (rc == MW_OK) {
         if (cJSON_GetArraySize(l.names) == 0)
             c->disable_files = 1;
         rc = v1_array(c, labels, l.inits_key, &l.inits);
     }
-    if (rc == PART_OK)
+    if (rc == MW_OK)
         rc = v1_array(c, labels, l.insts_key, &l.insts);
-    if (rc == PART_OK && !v1_lists_ok(c, &l, cJSON_GetArraySize(l.names), &oom))
-        rc = oom ? PART_OOM : PART_BAD;
-    if (rc != PART_OK || !l.names->child)
+    if (rc == MW_OK)
+        rc = v1_lists_ok(c, &l, cJSON_GetArraySize(l.names));
+    if (rc != MW_OK || !l.names->child)
         goto out;
     l.ignore = parse_bool_true(label_value(labels, l.ignore_key));
     const cJSON *name = l.names->child, *init = l.inits->child, *inst = l.insts->child;
-    for (int i = 0; rc == PART_OK && name; i++) {
-        rc = v1_check(c, list, &l, i, name, init, inst) != 0 ? PART_OOM : PART_OK;
+    for (int i = 0; rc == MW_OK && name; i++) {
+        rc = v1_check(c, list, &l, i, name, init, inst);
         name = name->next, init = init->next, inst = inst->next;
     }
 out:
     cJSON_Delete(l.names);
     cJSON_Delete(l.inits);
     cJSON_Delete(l.insts);
-    return rc == PART_OOM ? -1 : 0;
+    return skipped(rc);
 }
 
 /* ------------------------------------------------------------ v2 */
 
-/* The check's name: its key, or its "name" member. NULL after reporting. */
-static const char *v2_name(mw__label_configs *c, const char *key, const cJSON *ch, int *oom)
+/* The check's name into `*out`: its key, or its "name" member. MW_OK;
+ * MW_EINVAL after reporting; MW_ENOMEM. */
+static mw_code v2_name(mw__label_configs *c, const char *key, const cJSON *ch, const char **out)
 {
     quote_buf q;
     const char *name = ch->string ? ch->string : "";
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(ch, "name");
-    if (nm && !cJSON_IsString(nm)) {
-        *oom = add_error(c, key, "check %s: \"name\" must be a string, found %s", quote(q, name),
-                         mw__json_type_name(nm)) != 0;
-        return NULL;
-    }
+    *out = NULL;
+    if (nm && !cJSON_IsString(nm))
+        return reject(c, MW_EINVAL, key, "check %s: \"name\" must be a string, found %s",
+                      quote(q, name), mw__json_type_name(nm));
     if (nm && nm->valuestring[0])
         name = nm->valuestring;
-    if (!mw__check_name_valid(name, strlen(name))) {
-        *oom = add_error(c, key,
-                         "check %s: not a valid check name (letters, digits, '_', '-', '.'; "
-                         "no leading '.', no \"..\")",
-                         quote(q, name)) != 0;
-        return NULL;
-    }
-    return name;
+    if (!mw__check_name_valid(name, strlen(name)))
+        return reject(c, MW_EINVAL, key,
+                      "check %s: not a valid check name (letters, digits, '_', '-', '.'; "
+                      "no leading '.', no \"..\")",
+                      quote(q, name));
+    *out = name;
+    return MW_OK;
 }
 
-/* The instances of a v2 check; PART_BAD after reporting, or quietly for
- * a logs-only check (Datadog logs config: nothing here to run). */
-static int v2_instances(mw__label_configs *c, const char *key, const cJSON *ch,
-                        mw__label_config *cfg)
+/* The instances of a v2 check. MW_OK; MW_EINVAL after reporting;
+ * MW_ENOTFOUND, quietly, for a logs-only check (Datadog logs config:
+ * nothing here to run); MW_ENOMEM. */
+static mw_code v2_instances(mw__label_configs *c, const char *key, const cJSON *ch,
+                            mw__label_config *cfg)
 {
     quote_buf q;
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(ch, "instances");
     int logs = cJSON_GetObjectItemCaseSensitive(ch, "logs") != NULL;
     if ((!list || (cJSON_IsArray(list) && !list->child)) && logs)
-        return PART_BAD; /* Datadog logs-only: nothing to run, nothing wrong */
+        return MW_ENOTFOUND; /* Datadog logs-only: nothing to run, nothing wrong */
     const char *why = !list                  ? "no \"instances\""
                       : !cJSON_IsArray(list) ? NULL
                       : !list->child         ? "\"instances\" is empty"
                                              : "";
     if (!why)
-        return add_error(c, key, "check %s: \"instances\" must be a list of objects, found %s",
-                         quote(q, cfg->check), mw__json_type_name(list))
-                   ? PART_OOM
-                   : PART_BAD;
+        return reject(c, MW_EINVAL, key,
+                      "check %s: \"instances\" must be a list of objects, found %s",
+                      quote(q, cfg->check), mw__json_type_name(list));
     if (why[0])
-        return add_error(c, key, "check %s: %s: a check needs at least one instance",
-                         quote(q, cfg->check), why)
-                   ? PART_OOM
-                   : PART_BAD;
+        return reject(c, MW_EINVAL, key, "check %s: %s: a check needs at least one instance",
+                      quote(q, cfg->check), why);
     cfg->instances = cJSON_CreateArray();
     if (!cfg->instances)
-        return PART_OOM;
+        return MW_ENOMEM;
     int j = 0;
     for (const cJSON *it = list->child; it; it = it->next, j++) {
         if (!cJSON_IsObject(it))
-            return add_error(c, key, "check %s: instances[%d] must be an object, found %s",
-                             quote(q, cfg->check), j, mw__json_type_name(it))
-                       ? PART_OOM
-                       : PART_BAD;
-        if (add_instance(cfg->instances, it) != PART_OK)
-            return PART_OOM;
+            return reject(c, MW_EINVAL, key, "check %s: instances[%d] must be an object, found %s",
+                          quote(q, cfg->check), j, mw__json_type_name(it));
+        if (add_instance(cfg->instances, it) != MW_OK)
+            return MW_ENOMEM;
     }
-    return PART_OK;
+    return MW_OK;
 }
 
-static int v2_options(mw__label_configs *c, const char *key, const cJSON *ch, mw__label_config *cfg)
+/* init_config and ignore_autodiscovery_tags. MW_OK; MW_EINVAL after
+ * reporting; MW_ENOMEM. */
+static mw_code v2_options(mw__label_configs *c, const char *key, const cJSON *ch,
+                          mw__label_config *cfg)
 {
     quote_buf q;
     const cJSON *init = cJSON_GetObjectItemCaseSensitive(ch, "init_config");
-    int rc = take_init(init, 0, &cfg->init_config);
-    if (rc == PART_BAD)
-        return add_error(c, key, "check %s: \"init_config\" must be an object or null, found %s",
-                         quote(q, cfg->check), mw__json_type_name(init))
-                   ? PART_OOM
-                   : PART_BAD;
-    if (rc != PART_OK)
+    mw_code rc = take_init(init, 0, &cfg->init_config);
+    if (rc == MW_EINVAL)
+        return reject(c, rc, key, "check %s: \"init_config\" must be an object or null, found %s",
+                      quote(q, cfg->check), mw__json_type_name(init));
+    if (rc != MW_OK)
         return rc;
     const cJSON *ign = cJSON_GetObjectItemCaseSensitive(ch, "ignore_autodiscovery_tags");
     if (ign && !cJSON_IsBool(ign) && !cJSON_IsNull(ign))
-        return add_error(c, key,
-                         "check %s: \"ignore_autodiscovery_tags\" must be true or false, found %s",
-                         quote(q, cfg->check), mw__json_type_name(ign))
-                   ? PART_OOM
-                   : PART_BAD;
+        return reject(c, MW_EINVAL, key,
+                      "check %s: \"ignore_autodiscovery_tags\" must be true or false, found %s",
+                      quote(q, cfg->check), mw__json_type_name(ign));
     cfg->ignore_ad_tags = cJSON_IsTrue(ign);
-    return PART_OK;
+    return MW_OK;
 }
 
 /* Replaces an earlier config of the same check (JSON object semantics:
- * the last key wins), reporting it. */
-static int v2_push(mw__label_configs *c, mw__label_configs *list, const char *key,
-                   mw__label_config *cfg)
+ * the last key wins), reporting it. MW_OK, or MW_ENOMEM. */
+static mw_code v2_push(mw__label_configs *c, mw__label_configs *list, const char *key,
+                       mw__label_config *cfg)
 {
     quote_buf q;
+    mw_code rc;
     for (size_t i = 0; i < list->n; i++) {
         if (strcmp(list->v[i].check, cfg->check) != 0)
             continue;
-        if (add_error(c, key, "check %s is configured twice: the last one is used",
-                      quote(q, cfg->check)) != 0)
-            return -1;
+        if ((rc = add_error(c, key, "check %s is configured twice: the last one is used",
+                            quote(q, cfg->check))) != MW_OK)
+            return rc;
         config_free(&list->v[i]);
         list->v[i] = *cfg;
         memset(cfg, 0, sizeof *cfg);
-        return 0;
+        return MW_OK;
     }
     return push_config(list, cfg);
 }
 
-static int v2_check(mw__label_configs *c, mw__label_configs *list, const char *key, const cJSON *ch)
+/* One check of a v2 config; a problem skips only this check. MW_OK, or
+ * MW_ENOMEM. */
+static mw_code v2_check(mw__label_configs *c, mw__label_configs *list, const char *key,
+                        const cJSON *ch)
 {
     quote_buf q;
     mw__label_config cfg = {0};
-    int oom = 0, rc = PART_OK;
+    const char *name;
+    mw_code rc;
     if (!cJSON_IsObject(ch))
         return add_error(c, key, "check %s: must be an object with \"instances\", found %s",
                          quote(q, ch->string ? ch->string : ""), mw__json_type_name(ch));
-    const char *name = v2_name(c, key, ch, &oom);
-    if (!name)
-        return oom ? -1 : 0;
-    if (config_init(&cfg, name, key) != 0) {
-        rc = PART_OOM;
+    if ((rc = v2_name(c, key, ch, &name)) != MW_OK)
+        return skipped(rc);
+    if ((rc = config_init(&cfg, name, key)) != MW_OK)
         goto out;
-    }
     rc = v2_options(c, key, ch, &cfg);
-    if (rc == PART_OK)
+    if (rc == MW_OK)
         rc = v2_instances(c, key, ch, &cfg);
-    if (rc == PART_OK && v2_push(c, list, key, &cfg) != 0)
-        rc = PART_OOM;
+    if (rc == MW_OK)
+        rc = v2_push(c, list, key, &cfg);
 out:
     config_free(&cfg);
-    return rc == PART_OOM ? -1 : 0;
+    return skipped(rc);
 }
 
-static int parse_v2(mw__label_configs *c, mw__label_configs *list, const char *key,
-                    const char *value)
+/* MW_OK (a problem drops this label, or one check of it), or MW_ENOMEM. */
+static mw_code parse_v2(mw__label_configs *c, mw__label_configs *list, const char *key,
+                        const char *value)
 {
-    int oom = 0, rc = 0;
-    cJSON *doc = parse_label(c, key, value, &oom);
-    if (!doc)
-        return oom ? -1 : 0;
+    cJSON *doc = NULL;
+    mw_code rc = parse_label(c, key, value, &doc);
+    if (rc != MW_OK)
+        return skipped(rc);
     if (!cJSON_IsObject(doc))
         rc = add_error(c, key,
                        "must be a JSON object {\"<check>\": {\"instances\": [...]}}, found %s",
                        mw__json_type_name(doc));
-    for (const cJSON *ch = cJSON_IsObject(doc) ? doc->child : NULL; rc == 0 && ch; ch = ch->next)
+    for (const cJSON *ch = cJSON_IsObject(doc) ? doc->child : NULL; rc == MW_OK && ch;
+         ch = ch->next)
         rc = v2_check(c, list, key, ch);
     cJSON_Delete(doc);
     return rc;
@@ -531,49 +552,50 @@ static size_t tag_key_len(const char *s)
 }
 
 /* One item of a tags label: passed to `add`, or reported and skipped.
- * Returns 0, or -1 on OOM. */
-static int label_tag(const char *key, int i, const cJSON *it, int (*add)(void *, const char *),
-                     void *ud, mw__label_configs *p)
+ * MW_OK; MW_ENOMEM when a report fails; what `add` returned. */
+static mw_code label_tag(const char *key, int i, const cJSON *it, mw__label_tag_fn add, void *ud,
+                         mw__label_configs *p)
 {
     quote_buf q;
     if (!cJSON_IsString(it))
         return p ? add_error(p, key, "[%d] must be a \"key:value\" string, found %s: skipped", i,
                              mw__json_type_name(it))
-                 : 0;
+                 : MW_OK;
     if (strlen(it->valuestring) > MW_LABEL_TAG_MAX)
         return p ? add_error(p, key, "[%d] is longer than %d bytes: skipped", i, MW_LABEL_TAG_MAX)
-                 : 0;
+                 : MW_OK;
     if (!tag_key_len(it->valuestring))
         return p ? add_error(p, key,
                              "[%d] %s is not key:value (one ':' between a key and a value): "
                              "skipped",
                              i, quote(q, it->valuestring))
-                 : 0;
-    return add ? add(ud, it->valuestring) : 0;
+                 : MW_OK;
+    return add ? add(ud, it->valuestring) : MW_OK;
 }
 
-int mw__label_tags(const cJSON *labels, int (*add)(void *ud, const char *tag), void *ud,
-                   mw__label_configs *problems)
+mw_code mw__label_tags(const cJSON *labels, mw__label_tag_fn add, void *ud,
+                       mw__label_configs *problems)
 {
-    int rc = 0;
-    for (size_t k = 0; rc == 0 && k < MW_ARRAY_LEN(prefixes); k++) {
+    mw_code rc = MW_OK;
+    for (size_t k = 0; rc == MW_OK && k < MW_ARRAY_LEN(prefixes); k++) {
         char key[64];
         snprintf(key, sizeof key, "%stags", prefixes[k]);
         const char *value = cJSON_IsObject(labels) ? label_value(labels, key) : NULL;
         mw__label_configs scratch = {0};
-        int oom = 0, i = 0;
+        cJSON *doc = NULL;
+        int i = 0;
         if (!value)
             continue;
         /* parse_label() reports into a list: a throwaway one when the
          * caller wants no report. */
-        cJSON *doc = parse_label(problems ? problems : &scratch, key, value, &oom);
+        rc = skipped(parse_label(problems ? problems : &scratch, key, value, &doc));
         mw__label_configs_free(&scratch);
-        if (oom)
-            return -1;
+        if (rc != MW_OK)
+            return rc;
         if (doc && !cJSON_IsArray(doc) && problems)
             rc = add_error(problems, key, "must be a JSON list of \"key:value\" strings, found %s",
                            mw__json_type_name(doc));
-        for (const cJSON *it = cJSON_IsArray(doc) ? doc->child : NULL; rc == 0 && it;
+        for (const cJSON *it = cJSON_IsArray(doc) ? doc->child : NULL; rc == MW_OK && it;
              it = it->next, i++) {
             if (i == MW_LABEL_TAGS_MAX) {
                 if (problems)
@@ -590,8 +612,9 @@ int mw__label_tags(const cJSON *labels, int (*add)(void *ud, const char *tag), v
 
 /* ------------------------------------------------------------ merge */
 
-static int parse_prefix(mw__label_configs *c, mw__label_configs *list, const cJSON *labels,
-                        const char *prefix)
+/* MW_OK, or MW_ENOMEM. */
+static mw_code parse_prefix(mw__label_configs *c, mw__label_configs *list, const cJSON *labels,
+                            const char *prefix)
 {
     char key[64];
     snprintf(key, sizeof key, "%schecks", prefix);
@@ -610,17 +633,17 @@ static int names_check(const mw__label_configs *list, const char *check)
 }
 
 /* Moves every config of `from` into `c`, except those of a check that
- * `winner` configures (dropped). */
-static int move_configs(mw__label_configs *c, mw__label_configs *from,
-                        const mw__label_configs *winner)
+ * `winner` configures (dropped). MW_OK, or MW_ENOMEM. */
+static mw_code move_configs(mw__label_configs *c, mw__label_configs *from,
+                            const mw__label_configs *winner)
 {
     for (size_t i = 0; i < from->n; i++) {
         if (winner && names_check(winner, from->v[i].check))
             config_free(&from->v[i]);
-        else if (push_config(c, &from->v[i]) != 0)
-            return -1;
+        else if (push_config(c, &from->v[i]) != MW_OK)
+            return MW_ENOMEM;
     }
-    return 0;
+    return MW_OK;
 }
 
 /* Insertion sort: stable, and label configs are few. */
@@ -643,20 +666,20 @@ static void list_free(mw__label_configs *list)
     memset(list, 0, sizeof *list);
 }
 
-int mw__label_configs_parse(const cJSON *labels, mw__label_configs *out)
+mw_code mw__label_configs_parse(const cJSON *labels, mw__label_configs *out)
 {
     mw__label_configs lists[MW_ARRAY_LEN(prefixes)] = {{0}};
-    int rc = 0;
+    mw_code rc = MW_OK;
     if (!cJSON_IsObject(labels))
-        return 0;
-    for (size_t i = 0; rc == 0 && i < MW_ARRAY_LEN(prefixes); i++)
+        return MW_OK;
+    for (size_t i = 0; rc == MW_OK && i < MW_ARRAY_LEN(prefixes); i++)
         rc = parse_prefix(out, &lists[i], labels, prefixes[i]);
-    if (rc == 0) /* the tags themselves are the service's: only report */
+    if (rc == MW_OK) /* the tags themselves are the service's: only report */
         rc = mw__label_tags(labels, NULL, NULL, out);
     /* moonwatch.ad. (the last prefix) wins for the checks it names. */
-    if (rc == 0)
+    if (rc == MW_OK)
         rc = move_configs(out, &lists[0], &lists[1]);
-    if (rc == 0)
+    if (rc == MW_OK)
         rc = move_configs(out, &lists[1], NULL);
     for (size_t i = 0; i < MW_ARRAY_LEN(prefixes); i++)
         list_free(&lists[i]);

@@ -39,6 +39,8 @@
 #ifndef MW_LABELS_H
 #define MW_LABELS_H
 
+#include "moonwatch.h"
+
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
@@ -70,21 +72,25 @@ typedef struct mw__label_configs {
 
 /*
  * Reads the label configs of a container from `labels` (an object of
- * strings; NULL: none). Returns 0, or -1 on OOM (what was read so far is
- * kept in `out`, which mw__label_configs_free() releases either way).
+ * strings; NULL: none). MW_OK (problems are in `out->errors`), or
+ * MW_ENOMEM (what was read so far is kept in `out`, which
+ * mw__label_configs_free() releases either way).
  */
-int mw__label_configs_parse(const cJSON *labels, mw__label_configs *out);
+mw_code mw__label_configs_parse(const cJSON *labels, mw__label_configs *out);
 void mw__label_configs_free(mw__label_configs *c);
+
+/* Takes one tag (borrowed for the call); anything but MW_OK stops. */
+typedef mw_code (*mw__label_tag_fn)(void *ud, const char *tag);
 
 /*
  * Calls `add(ud, tag)` for each tag of the `<prefix>tags` labels of
- * `labels` (both prefixes, `com.datadoghq.ad.` first; `tag` is borrowed
- * for the call). When `problems` is not NULL, each thing skipped is added
- * to its errors, as mw__label_configs_parse() does. Returns 0, or -1 when
- * `add` or a report fails (OOM).
+ * `labels` (both prefixes, `com.datadoghq.ad.` first). When `problems` is
+ * not NULL, each thing skipped is added to its errors, as
+ * mw__label_configs_parse() does. MW_OK; MW_ENOMEM when a report fails;
+ * the code `add` stopped with.
  */
-int mw__label_tags(const cJSON *labels, int (*add)(void *ud, const char *tag), void *ud,
-                   mw__label_configs *problems);
+mw_code mw__label_tags(const cJSON *labels, mw__label_tag_fn add, void *ud,
+                       mw__label_configs *problems);
 
 /* "an object", "a list", "a string", "a number", "a boolean" or "null",
  * for messages about a JSON value of the wrong kind. */

@@ -4,7 +4,7 @@
  * env, networks, ports, runtime state, tags, and the digest that tells
  * whether two services resolve templates alike.
  *
- * Ownership: mw__service_from_inspect() returns a calloc'd service that
+ * Ownership: mw__service_from_inspect() makes a calloc'd service that
  * owns every string, array and cJSON tree it points to, so
  * mw__service_free() releases a half-built one on every error path. The
  * inspect document is borrowed and never modified.
@@ -39,17 +39,25 @@
 
 /* ------------------------------------------------------------ errors */
 
-/* Sets `*err` to the formatted message (first error only); returns -1. */
-__attribute__((format(printf, 2, 3))) static int fail(char **err, const char *fmt, ...)
+/* Sets `*err` to the formatted message (first error only); returns
+ * MW_EPARSE: the document does not hold what a service needs. */
+__attribute__((format(printf, 2, 3))) static mw_code fail(char **err, const char *fmt, ...)
 {
     va_list ap;
 
     if (*err)
-        return -1;
+        return MW_EPARSE;
     va_start(ap, fmt);
     *err = mw__vsprintf(fmt, ap);
     va_end(ap);
-    return -1;
+    return MW_EPARSE;
+}
+
+/* Sets `*err` to "out of memory" (first error only); returns MW_ENOMEM. */
+static mw_code oom(char **err)
+{
+    fail(err, OOM);
+    return MW_ENOMEM;
 }
 
 /* ------------------------------------------------------------ JSON access */
@@ -63,8 +71,8 @@ static const cJSON *member(const cJSON *obj, const char *key)
 }
 
 /* An optional object member (`*out` NULL when absent). */
-static int opt_object(const cJSON *obj, const char *key, const char *path, const cJSON **out,
-                      char **err)
+static mw_code opt_object(const cJSON *obj, const char *key, const char *path, const cJSON **out,
+                          char **err)
 {
     const cJSON *j = member(obj, key);
 
@@ -72,12 +80,12 @@ static int opt_object(const cJSON *obj, const char *key, const char *path, const
     if (j && !cJSON_IsObject(j))
         return fail(err, "%s: not an object", path);
     *out = j;
-    return 0;
+    return MW_OK;
 }
 
 /* An optional string member (`*out` NULL when absent). */
-static int opt_string(const cJSON *obj, const char *key, const char *path, const char **out,
-                      char **err)
+static mw_code opt_string(const cJSON *obj, const char *key, const char *path, const char **out,
+                          char **err)
 {
     const cJSON *j = member(obj, key);
 
@@ -85,32 +93,32 @@ static int opt_string(const cJSON *obj, const char *key, const char *path, const
     if (j && !cJSON_IsString(j))
         return fail(err, "%s: not a string", path);
     *out = j ? j->valuestring : NULL;
-    return 0;
+    return MW_OK;
 }
 
 /* An optional integer member in [0, INT_MAX] (`*out` 0 when absent). */
-static int opt_count(const cJSON *obj, const char *key, const char *path, long *out, char **err)
+static mw_code opt_count(const cJSON *obj, const char *key, const char *path, long *out, char **err)
 {
     const cJSON *j = member(obj, key);
     double v;
 
     *out = 0;
     if (!j)
-        return 0;
+        return MW_OK;
     if (!cJSON_IsNumber(j))
         return fail(err, "%s: not a number", path);
     v = j->valuedouble;
     if (!(v >= 0 && v <= INT_MAX) || (double)(long)v != v)
         return fail(err, "%s: not an integer in [0, %d]", path, INT_MAX);
     *out = (long)v;
-    return 0;
+    return MW_OK;
 }
 
 /* A copy of `s`, "" when NULL. */
-static int dup_or_empty(const char *s, char **out, char **err)
+static mw_code dup_or_empty(const char *s, char **out, char **err)
 {
     *out = mw__strdup(s ? s : "");
-    return *out ? 0 : fail(err, OOM);
+    return *out ? MW_OK : oom(err);
 }
 
 /* ------------------------------------------------------------ images */
@@ -152,16 +160,16 @@ static size_t digest_start(const char *image)
     return at ? (size_t)(at - image) : strlen(image);
 }
 
-/* Datadog's SplitImageName. Returns 0, -1 for a malformed reference, -2
- * on OOM; the outputs are set only on success. */
-static int split_image(const char *image, char **long_name, char **short_name, char **tag)
+/* Datadog's SplitImageName. MW_OK, MW_EPARSE for a malformed reference,
+ * MW_ENOMEM; the outputs are set only on success. */
+static mw_code split_image(const char *image, char **long_name, char **short_name, char **tag)
 {
     size_t n, long_len;
     const char *colon, *slash, *short_start, *tag_start = NULL;
     char *l, *s, *t;
 
     if (!image || !*image)
-        return -1;
+        return MW_EPARSE;
     n = digest_start(image);
     colon = last_of(image, n, ':');
     slash = last_of(image, n, '/');
@@ -172,7 +180,7 @@ static int split_image(const char *image, char **long_name, char **short_name, c
     }
     short_start = slash ? slash + 1 : image;
     if (long_len == 0 || image + long_len <= short_start)
-        return -1;
+        return MW_EPARSE;
     l = mw__strndup(image, long_len);
     s = mw__strndup(short_start, (size_t)(image + long_len - short_start));
     if (tag_start && image + n > tag_start)
@@ -183,18 +191,18 @@ static int split_image(const char *image, char **long_name, char **short_name, c
         free(l);
         free(s);
         free(t);
-        return -2;
+        return MW_ENOMEM;
     }
     *long_name = l;
     *short_name = s;
     *tag = t;
-    return 0;
+    return MW_OK;
 }
 
-int mw__image_split(const char *image, char **long_name, char **short_name, char **tag)
+mw_code mw__image_split(const char *image, char **long_name, char **short_name, char **tag)
 {
     *long_name = *short_name = *tag = NULL;
-    return split_image(image, long_name, short_name, tag) == 0 ? 0 : -1;
+    return split_image(image, long_name, short_name, tag);
 }
 
 /* ------------------------------------------------------------ key/value objects */
@@ -224,8 +232,8 @@ static int same_key(const kv *x, const kv *y)
     return x->key_len == y->key_len && memcmp(x->key, y->key, x->key_len) == 0;
 }
 
-/* Adds key -> string to `o`; returns 0 or -1 on OOM. */
-static int add_string(cJSON *o, const char *key, size_t key_len, const char *value)
+/* Adds key -> string to `o`; MW_OK, or MW_ENOMEM. */
+static mw_code add_string(cJSON *o, const char *key, size_t key_len, const char *value)
 {
     char *k = mw__strndup(key, key_len);
     cJSON *v = k ? cJSON_CreateString(value) : NULL;
@@ -234,7 +242,7 @@ static int add_string(cJSON *o, const char *key, size_t key_len, const char *val
     if (!ok)
         cJSON_Delete(v);
     free(k);
-    return ok ? 0 : -1;
+    return ok ? MW_OK : MW_ENOMEM;
 }
 
 /* An object of the pairs, sorted by key, the last of equal keys kept
@@ -250,7 +258,7 @@ static cJSON *object_from(kv *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (i + 1 < n && same_key(&v[i], &v[i + 1]))
             continue;
-        if (add_string(o, v[i].key, v[i].key_len, v[i].value) != 0) {
+        if (add_string(o, v[i].key, v[i].key_len, v[i].value) != MW_OK) {
             cJSON_Delete(o);
             return NULL;
         }
@@ -267,7 +275,9 @@ typedef struct source {
     const char *image;   /* the caller's override, or NULL */
 } source;
 
-typedef int (*build_step)(mw__service *s, source *in, char **err);
+/* A step: MW_OK, MW_EPARSE (a field is missing or malformed) or
+ * MW_ENOMEM, with `*err` saying which. */
+typedef mw_code (*build_step)(mw__service *s, source *in, char **err);
 
 /* Ids become URL path segments: keep them to id characters. */
 static int valid_id(const char *id)
@@ -286,10 +296,11 @@ static int valid_id(const char *id)
 }
 
 /* Id, Config (both required), Name, Config.Hostname, NetworkSettings. */
-static int read_identity(mw__service *s, source *in, char **err)
+static mw_code read_identity(mw__service *s, source *in, char **err)
 {
     const cJSON *id = member(in->doc, "Id");
     const char *name, *hostname;
+    mw_code rc;
 
     if (!id)
         return fail(err, "Id: missing");
@@ -302,61 +313,65 @@ static int read_identity(mw__service *s, source *in, char **err)
         return fail(err, "Config: missing");
     if (!cJSON_IsObject(in->config))
         return fail(err, "Config: not an object");
-    if (opt_object(in->doc, "NetworkSettings", "NetworkSettings", &in->netset, err) != 0 ||
-        opt_string(in->doc, "Name", "Name", &name, err) != 0 ||
-        opt_string(in->config, "Hostname", "Config.Hostname", &hostname, err) != 0)
-        return -1;
+    if ((rc = opt_object(in->doc, "NetworkSettings", "NetworkSettings", &in->netset, err)) !=
+            MW_OK ||
+        (rc = opt_string(in->doc, "Name", "Name", &name, err)) != MW_OK ||
+        (rc = opt_string(in->config, "Hostname", "Config.Hostname", &hostname, err)) != MW_OK)
+        return rc;
     if (name && name[0] == '/')
         name++;
     s->cid = mw__strdup(id->valuestring);
     s->id = mw__sprintf("docker://%s", id->valuestring);
     if (!s->cid || !s->id)
-        return fail(err, OOM);
-    return dup_or_empty(name, &s->name, err) || dup_or_empty(hostname, &s->hostname, err) ? -1 : 0;
+        return oom(err);
+    if ((rc = dup_or_empty(name, &s->name, err)) != MW_OK)
+        return rc;
+    return dup_or_empty(hostname, &s->hostname, err);
 }
 
 /* The override or Config.Image, and its split. */
-static int read_image(mw__service *s, source *in, char **err)
+static mw_code read_image(mw__service *s, source *in, char **err)
 {
     const char *image = in->image, *path = "image";
-    int rc;
+    mw_code rc;
 
     if (!image) {
         path = "Config.Image";
-        if (opt_string(in->config, "Image", path, &image, err) != 0)
-            return -1;
+        if ((rc = opt_string(in->config, "Image", path, &image, err)) != MW_OK)
+            return rc;
         if (!image)
             return fail(err, "%s: missing", path);
     }
     if (!*image)
         return fail(err, "%s: empty", path);
     if (!(s->image = mw__strdup(image)))
-        return fail(err, OOM);
+        return oom(err);
     if (mw__service_image_is_id(image)) {
         s->image_long = mw__strdup(image);
         s->image_short = mw__strdup(image);
         s->image_tag = mw__strdup("latest");
-        return s->image_long && s->image_short && s->image_tag ? 0 : fail(err, OOM);
+        return s->image_long && s->image_short && s->image_tag ? MW_OK : oom(err);
     }
     rc = split_image(image, &s->image_long, &s->image_short, &s->image_tag);
-    if (rc == -1)
+    if (rc == MW_EPARSE)
         return fail(err, "%s: malformed image reference '%s'", path, image);
-    return rc == 0 ? 0 : fail(err, OOM);
+    return rc == MW_OK ? MW_OK : oom(err);
 }
 
 /* Config.Labels: an object of strings. */
-static int read_labels(mw__service *s, source *in, char **err)
+static mw_code read_labels(mw__service *s, source *in, char **err)
 {
     const cJSON *labels, *c;
     kv *v = NULL;
     size_t n = 0;
+    mw_code rc;
 
-    if (opt_object(in->config, "Labels", "Config.Labels", &labels, err) != 0)
-        return -1;
+    if ((rc = opt_object(in->config, "Labels", "Config.Labels", &labels, err)) != MW_OK)
+        return rc;
     if (labels && labels->child) {
         v = calloc((size_t)cJSON_GetArraySize(labels), sizeof(*v));
         if (!v)
-            return fail(err, OOM);
+            return oom(err);
     }
     cJSON_ArrayForEach(c, labels)
     {
@@ -369,11 +384,11 @@ static int read_labels(mw__service *s, source *in, char **err)
     }
     s->labels = object_from(v, n);
     free(v);
-    return s->labels ? 0 : fail(err, OOM);
+    return s->labels ? MW_OK : oom(err);
 }
 
 /* Config.Env: an array of "NAME=value" strings. */
-static int read_env(mw__service *s, source *in, char **err)
+static mw_code read_env(mw__service *s, source *in, char **err)
 {
     const cJSON *env = member(in->config, "Env"), *c;
     kv *v = NULL;
@@ -384,7 +399,7 @@ static int read_env(mw__service *s, source *in, char **err)
     if (env && env->child) {
         v = calloc((size_t)cJSON_GetArraySize(env), sizeof(*v));
         if (!v)
-            return fail(err, OOM);
+            return oom(err);
     }
     cJSON_ArrayForEach(c, env)
     {
@@ -402,7 +417,7 @@ static int read_env(mw__service *s, source *in, char **err)
     }
     s->env = object_from(v, n);
     free(v);
-    return s->env ? 0 : fail(err, OOM);
+    return s->env ? MW_OK : oom(err);
 }
 
 static int net_cmp(const void *a, const void *b)
@@ -411,7 +426,7 @@ static int net_cmp(const void *a, const void *b)
 }
 
 /* An optional string field of network `net`, copied ("" when absent). */
-static int net_string(const cJSON *net, const char *key, char **out, char **err)
+static mw_code net_string(const cJSON *net, const char *key, char **out, char **err)
 {
     const cJSON *j = member(net, key);
 
@@ -421,41 +436,44 @@ static int net_string(const cJSON *net, const char *key, char **out, char **err)
 }
 
 /* NetworkSettings.Networks, sorted by name; HostConfig.NetworkMode. */
-static int read_networks(mw__service *s, source *in, char **err)
+static mw_code read_networks(mw__service *s, source *in, char **err)
 {
     const cJSON *nets, *hc, *c;
     const char *mode;
+    mw_code rc;
 
-    if (opt_object(in->netset, "Networks", "NetworkSettings.Networks", &nets, err) != 0 ||
-        opt_object(in->doc, "HostConfig", "HostConfig", &hc, err) != 0 ||
-        opt_string(hc, "NetworkMode", "HostConfig.NetworkMode", &mode, err) != 0)
-        return -1;
+    if ((rc = opt_object(in->netset, "Networks", "NetworkSettings.Networks", &nets, err)) !=
+            MW_OK ||
+        (rc = opt_object(in->doc, "HostConfig", "HostConfig", &hc, err)) != MW_OK ||
+        (rc = opt_string(hc, "NetworkMode", "HostConfig.NetworkMode", &mode, err)) != MW_OK)
+        return rc;
     s->host_network = mode && strcmp(mode, "host") == 0;
     if (!nets || !nets->child)
-        return 0;
+        return MW_OK;
     s->nets = calloc((size_t)cJSON_GetArraySize(nets), sizeof(*s->nets));
     if (!s->nets)
-        return fail(err, OOM);
+        return oom(err);
     cJSON_ArrayForEach(c, nets)
     {
         mw__svc_network *n = &s->nets[s->nnets++];
         if (!cJSON_IsNull(c) && !cJSON_IsObject(c))
             return fail(err, "NetworkSettings.Networks.%s: not an object", c->string);
         if (!(n->name = mw__strdup(c->string)))
-            return fail(err, OOM);
-        if (net_string(c, "IPAddress", &n->ip, err) != 0 ||
-            net_string(c, "GlobalIPv6Address", &n->ip6, err) != 0)
-            return -1;
+            return oom(err);
+        if ((rc = net_string(c, "IPAddress", &n->ip, err)) != MW_OK ||
+            (rc = net_string(c, "GlobalIPv6Address", &n->ip6, err)) != MW_OK)
+            return rc;
     }
     qsort(s->nets, s->nnets, sizeof(*s->nets), net_cmp);
     for (size_t i = 1; i < s->nnets; i++)
         if (strcmp(s->nets[i - 1].name, s->nets[i].name) == 0)
             return fail(err, "NetworkSettings.Networks.%s: duplicate network", s->nets[i].name);
-    return 0;
+    return MW_OK;
 }
 
-/* "80/tcp" (or "80", tcp) -> number and protocol; 0, or -1 if malformed. */
-static int parse_port(const char *key, mw__svc_port *p)
+/* "80/tcp" (or "80", tcp) -> number and protocol; MW_OK, or MW_EPARSE
+ * if malformed. */
+static mw_code parse_port(const char *key, mw__svc_port *p)
 {
     long number = 0;
     size_t i = 0, plen;
@@ -464,18 +482,18 @@ static int parse_port(const char *key, mw__svc_port *p)
     for (; key[i] >= '0' && key[i] <= '9' && i < 6; i++)
         number = number * 10 + (key[i] - '0');
     if (i == 0 || number < 1 || number > 65535 || (key[i] != '/' && key[i] != '\0'))
-        return -1;
+        return MW_EPARSE;
     proto = key[i] == '/' ? key + i + 1 : "tcp";
     plen = strlen(proto);
     if (plen == 0 || plen >= sizeof(p->proto))
-        return -1;
+        return MW_EPARSE;
     for (size_t j = 0; j < plen; j++)
         if (proto[j] < 'a' || proto[j] > 'z')
-            return -1;
+            return MW_EPARSE;
     p->number = (int)number;
     memcpy(p->proto, proto, plen + 1);
     p->name = NULL;
-    return 0;
+    return MW_OK;
 }
 
 static int port_cmp(const void *a, const void *b)
@@ -488,61 +506,65 @@ static int port_cmp(const void *a, const void *b)
 }
 
 /* Parses the keys of one port map into `s->ports`. */
-static int add_ports(mw__service *s, const cJSON *map, const char *path, char **err)
+static mw_code add_ports(mw__service *s, const cJSON *map, const char *path, char **err)
 {
     const cJSON *c;
 
     cJSON_ArrayForEach(c, map)
     {
-        if (parse_port(c->string, &s->ports[s->nports]) != 0)
+        if (parse_port(c->string, &s->ports[s->nports]) != MW_OK)
             return fail(err, "%s: bad port '%s'", path, c->string);
         s->nports++;
     }
-    return 0;
+    return MW_OK;
 }
 
 /* Config.ExposedPorts and NetworkSettings.Ports keys: sorted, unique. */
-static int read_ports(mw__service *s, source *in, char **err)
+static mw_code read_ports(mw__service *s, source *in, char **err)
 {
     const cJSON *exposed, *published;
     size_t n, kept = 0;
+    mw_code rc;
 
-    if (opt_object(in->config, "ExposedPorts", "Config.ExposedPorts", &exposed, err) != 0 ||
-        opt_object(in->netset, "Ports", "NetworkSettings.Ports", &published, err) != 0)
-        return -1;
+    if ((rc = opt_object(in->config, "ExposedPorts", "Config.ExposedPorts", &exposed, err)) !=
+            MW_OK ||
+        (rc = opt_object(in->netset, "Ports", "NetworkSettings.Ports", &published, err)) != MW_OK)
+        return rc;
     n = (size_t)cJSON_GetArraySize(exposed) + (size_t)cJSON_GetArraySize(published);
     if (n == 0)
-        return 0;
+        return MW_OK;
     if (!(s->ports = calloc(n, sizeof(*s->ports))))
-        return fail(err, OOM);
-    if (add_ports(s, exposed, "Config.ExposedPorts", err) != 0 ||
-        add_ports(s, published, "NetworkSettings.Ports", err) != 0)
-        return -1;
+        return oom(err);
+    if ((rc = add_ports(s, exposed, "Config.ExposedPorts", err)) != MW_OK ||
+        (rc = add_ports(s, published, "NetworkSettings.Ports", err)) != MW_OK)
+        return rc;
     qsort(s->ports, s->nports, sizeof(*s->ports), port_cmp);
     for (size_t i = 0; i < s->nports; i++)
         if (kept == 0 || port_cmp(&s->ports[kept - 1], &s->ports[i]) != 0)
             s->ports[kept++] = s->ports[i];
     s->nports = kept;
-    return 0;
+    return MW_OK;
 }
 
 /* State.Pid, State.Status, State.Health.Status, RestartCount. */
-static int read_state(mw__service *s, source *in, char **err)
+static mw_code read_state(mw__service *s, source *in, char **err)
 {
     const cJSON *state, *health;
     const char *status, *health_status;
     long restarts;
+    mw_code rc;
 
-    if (opt_object(in->doc, "State", "State", &state, err) != 0 ||
-        opt_count(state, "Pid", "State.Pid", &s->pid, err) != 0 ||
-        opt_string(state, "Status", "State.Status", &status, err) != 0 ||
-        opt_object(state, "Health", "State.Health", &health, err) != 0 ||
-        opt_string(health, "Status", "State.Health.Status", &health_status, err) != 0 ||
-        opt_count(in->doc, "RestartCount", "RestartCount", &restarts, err) != 0)
-        return -1;
+    if ((rc = opt_object(in->doc, "State", "State", &state, err)) != MW_OK ||
+        (rc = opt_count(state, "Pid", "State.Pid", &s->pid, err)) != MW_OK ||
+        (rc = opt_string(state, "Status", "State.Status", &status, err)) != MW_OK ||
+        (rc = opt_object(state, "Health", "State.Health", &health, err)) != MW_OK ||
+        (rc = opt_string(health, "Status", "State.Health.Status", &health_status, err)) != MW_OK ||
+        (rc = opt_count(in->doc, "RestartCount", "RestartCount", &restarts, err)) != MW_OK)
+        return rc;
     s->restart_count = (int)restarts;
-    return dup_or_empty(status, &s->state, err) || dup_or_empty(health_status, &s->health, err) ? -1
-                                                                                                : 0;
+    if ((rc = dup_or_empty(status, &s->state, err)) != MW_OK)
+        return rc;
+    return dup_or_empty(health_status, &s->health, err);
 }
 
 /* The unified service tag: the label's value, else the env var's; NULL
@@ -567,22 +589,22 @@ typedef struct tag_list {
     size_t cap;
 } tag_list;
 
-static int push_tag(void *ud, const char *tag)
+static mw_code push_tag(void *ud, const char *tag)
 {
     tag_list *l = ud;
-    if (mw__grow(&l->s->tags, &l->cap, l->s->ntags + 1, sizeof(*l->s->tags)) != 0)
-        return -1;
+    if (mw__grow(&l->s->tags, &l->cap, l->s->ntags + 1, sizeof(*l->s->tags)) != MW_OK)
+        return MW_ENOMEM;
     if (!(l->s->tags[l->s->ntags] = mw__strdup(tag)))
-        return -1;
+        return MW_ENOMEM;
     l->s->ntags++;
-    return 0;
+    return MW_OK;
 }
 
 /* The tags, sorted and unique: the container's own, then those of its
  * com.datadoghq.ad.tags label (what it holds that is not key:value is
  * skipped here and reported where its configs are matched). Runs after
  * every field it reads. */
-static int make_tags(mw__service *s, source *in, char **err)
+static mw_code make_tags(mw__service *s, source *in, char **err)
 {
     const char *pairs[][2] = {
         {"container_name", s->name},
@@ -603,14 +625,14 @@ static int make_tags(mw__service *s, source *in, char **err)
         char *tag;
         if (!pairs[i][1] || !*pairs[i][1])
             continue;
-        if (!(tag = mw__sprintf("%s:%s", pairs[i][0], pairs[i][1])) || push_tag(&l, tag) != 0) {
+        if (!(tag = mw__sprintf("%s:%s", pairs[i][0], pairs[i][1])) || push_tag(&l, tag) != MW_OK) {
             free(tag);
-            return fail(err, OOM);
+            return oom(err);
         }
         free(tag);
     }
-    if (mw__label_tags(s->labels, push_tag, &l, NULL) != 0)
-        return fail(err, OOM);
+    if (mw__label_tags(s->labels, push_tag, &l, NULL) != MW_OK)
+        return oom(err);
     if (s->ntags)
         qsort(s->tags, s->ntags, sizeof(*s->tags), str_cmp);
     for (size_t i = 0; i < s->ntags; i++) {
@@ -620,7 +642,7 @@ static int make_tags(mw__service *s, source *in, char **err)
             s->tags[kept++] = s->tags[i];
     }
     s->ntags = kept;
-    return 0;
+    return MW_OK;
 }
 
 static const build_step build_steps[] = {
@@ -692,36 +714,39 @@ uint64_t mw__service_digest(const mw__service *s)
 
 /* ------------------------------------------------------------ public */
 
-mw__service *mw__service_from_inspect(const cJSON *inspect, const char *image, char **err)
+mw_code mw__service_from_inspect(const cJSON *inspect, const char *image, mw__service **out,
+                                 char **err)
 {
     source in = {inspect, NULL, NULL, image};
     char *e = NULL;
     mw__service *s = NULL;
+    mw_code rc;
 
+    *out = NULL;
     if (!cJSON_IsObject(inspect)) {
-        fail(&e, "inspect: not an object");
+        rc = fail(&e, "inspect: not an object");
         goto out;
     }
     if (!(s = calloc(1, sizeof(*s)))) {
-        fail(&e, OOM);
+        rc = oom(&e);
         goto out;
     }
-    for (size_t i = 0; i < MW_ARRAY_LEN(build_steps); i++) {
-        if (build_steps[i](s, &in, &e) != 0) {
-            /* A step that failed without a message ran out of memory
-             * formatting it: leave *err NULL rather than lie. */
-            mw__service_free(s);
-            s = NULL;
+    /* A step that failed without a message ran out of memory formatting
+     * it: *err is left NULL rather than lie. */
+    for (size_t i = 0; i < MW_ARRAY_LEN(build_steps); i++)
+        if ((rc = build_steps[i](s, &in, &e)) != MW_OK)
             goto out;
-        }
-    }
     s->digest = mw__service_digest(s);
+    *out = s;
+    s = NULL;
+    rc = MW_OK;
 out:
+    mw__service_free(s);
     if (err)
         *err = e;
     else
         free(e);
-    return s;
+    return rc;
 }
 
 void mw__service_free(mw__service *s)

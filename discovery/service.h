@@ -73,12 +73,16 @@ typedef struct mw__service {
 
 /*
  * Builds a service from a container inspect document (GET
- * /containers/{id}/json), any API version from 1.40 on. `image` overrides
- * Config.Image when not NULL (the repo tag a sha256 image id resolved
- * to). Returns NULL with `*err` (caller frees) naming the missing or
- * malformed field; MW_ENOMEM-like failures say "out of memory".
+ * /containers/{id}/json), any API version from 1.40 on, into `*out`
+ * (free with mw__service_free()). `image` overrides Config.Image when not
+ * NULL (the repo tag a sha256 image id resolved to). MW_OK; MW_EPARSE
+ * with `*err` naming the missing or malformed field; MW_ENOMEM with
+ * `*err` "out of memory". On error `*out` is NULL, and `*err` (caller
+ * frees; `err` may be NULL) is NULL when even the message could not be
+ * made.
  */
-mw__service *mw__service_from_inspect(const cJSON *inspect, const char *image, char **err);
+mw_code mw__service_from_inspect(const cJSON *inspect, const char *image, mw__service **out,
+                                 char **err);
 void mw__service_free(mw__service *s);
 
 /* The digest of `s` (every field but state and health, labels, env and
@@ -95,9 +99,10 @@ int mw__service_image_is_id(const char *image);
  * "redis", tag "7"; "host:5000/a/b@sha256:..." -> long "host:5000/a/b",
  * short "b", tag "latest" (a reference without a tag gets "latest"; a
  * registry port is not a tag). Each out string is malloc'd (caller
- * frees). Returns 0, or -1 on an empty or malformed reference / OOM.
+ * frees). MW_OK; MW_EPARSE for an empty or malformed reference;
+ * MW_ENOMEM. On error the three are NULL.
  */
-int mw__image_split(const char *image, char **long_name, char **short_name, char **tag);
+mw_code mw__image_split(const char *image, char **long_name, char **short_name, char **tag);
 
 /* A label's value, or NULL. */
 const char *mw__service_label(const mw__service *s, const char *key);

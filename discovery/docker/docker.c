@@ -575,9 +575,9 @@ static const char *inspect_image(const cJSON *root)
 static void ctr_build(mw__docker *d, ctr *e, const cJSON *root, const char *image, int provisional)
 {
     char *err = NULL;
-    mw__service *svc = mw__service_from_inspect(root, image, &err);
+    mw__service *svc = NULL;
 
-    if (!svc) {
+    if (mw__service_from_inspect(root, image, &svc, &err) != MW_OK) {
         mw__warn(d->log, WHERE, "container %.12s: inspect not usable: %s", e->cid,
                  err ? err : "out of memory");
         free(err);

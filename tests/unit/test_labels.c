@@ -50,7 +50,7 @@ static char *parse(const char *key, ...)
         cJSON_AddStringToObject(labels, k, va_arg(ap, const char *));
     va_end(ap);
     mw__label_configs c = {0};
-    CHECK(mw__label_configs_parse(labels, &c) == 0);
+    CHECK(mw__label_configs_parse(labels, &c) == MW_OK);
     char *s = describe(&c);
     mw__label_configs_free(&c);
     CHECK(c.n == 0 && c.v == NULL && c.nerrors == 0 && c.errors == NULL);
@@ -68,7 +68,7 @@ static char *parse(const char *key, ...)
 static void test_none(void)
 {
     mw__label_configs c = {0};
-    CHECK(mw__label_configs_parse(NULL, &c) == 0);
+    CHECK(mw__label_configs_parse(NULL, &c) == MW_OK);
     CHECK(c.n == 0 && c.nerrors == 0 && !c.disable_files);
     mw__label_configs_free(&c);
     mw__label_configs_free(NULL);
@@ -285,13 +285,13 @@ static void test_check_names(void)
     mw__label_configs c = {0};
     cJSON *l = cJSON_CreateObject();
     cJSON_AddStringToObject(l, DD "checks", labels);
-    CHECK(mw__label_configs_parse(l, &c) == 0);
+    CHECK(mw__label_configs_parse(l, &c) == MW_OK);
     CHECK(c.n == 1 && c.nerrors == 0 && strlen(c.v[0].check) == 250);
     mw__label_configs_free(&c);
     name[250] = 'n', name[251] = '\0';
     snprintf(labels, sizeof labels, "{\"%s\":{\"instances\":[{}]}}", name);
     cJSON_ReplaceItemInObjectCaseSensitive(l, DD "checks", cJSON_CreateString(labels));
-    CHECK(mw__label_configs_parse(l, &c) == 0);
+    CHECK(mw__label_configs_parse(l, &c) == MW_OK);
     CHECK(c.n == 0 && c.nerrors == 1);
     CHECK(c.nerrors == 1 && strstr(c.errors[0], "nnn...\": not a valid check name") != NULL);
     mw__label_configs_free(&c);
@@ -338,9 +338,9 @@ static void test_v2_shapes(void)
         "\"ok\":{\"instances\":[{\"a\":1}]}}");
 }
 
-static int collect(void *ud, const char *tag)
+static mw_code collect(void *ud, const char *tag)
 {
-    return mw__buf_addf(ud, "%s,", tag) == MW_OK ? 0 : -1;
+    return mw__buf_addf(ud, "%s,", tag);
 }
 
 /* The tags labels: key:value items are the container's tags; the rest is
@@ -370,7 +370,7 @@ static void test_tags(void)
     cJSON_AddStringToObject(l, DD "tags", "[\"team:a\",\"bad\",\"tier:api\",\"team:a\"]");
     mw__buf b;
     mw__buf_init(&b, 4096);
-    CHECK(mw__label_tags(l, collect, &b, NULL) == 0);
+    CHECK(mw__label_tags(l, collect, &b, NULL) == MW_OK);
     CHECK_STR(mw__buf_str(&b), "team:a,tier:api,team:a,zone:eu,");
     /* At most MW_LABEL_TAGS_MAX per label, each at most MW_LABEL_TAG_MAX bytes. */
     mw__buf_reset(&b);
@@ -387,7 +387,7 @@ static void test_tags(void)
     free(big);
     mw__label_configs c = {0};
     size_t n = 0;
-    CHECK(mw__label_tags(l, NULL, NULL, &c) == 0);
+    CHECK(mw__label_tags(l, NULL, NULL, &c) == MW_OK);
     CHECK(c.nerrors == 2);
     CHECK_STR(c.nerrors > 0 ? c.errors[0] : NULL,
               "label com.datadoghq.ad.tags: more than 100 tags: the rest skipped");
@@ -395,13 +395,13 @@ static void test_tags(void)
               "label moonwatch.ad.tags: [0] is longer than 200 bytes: skipped");
     mw__label_configs_free(&c);
     mw__buf_reset(&b);
-    CHECK(mw__label_tags(l, collect, &b, NULL) == 0);
+    CHECK(mw__label_tags(l, collect, &b, NULL) == MW_OK);
     for (const char *p = mw__buf_str(&b); *p; p++)
         n += *p == ',';
     CHECK(n == MW_LABEL_TAGS_MAX);
     mw__buf_free(&b);
     cJSON_Delete(l);
-    CHECK(mw__label_tags(NULL, collect, NULL, NULL) == 0);
+    CHECK(mw__label_tags(NULL, collect, NULL, NULL) == MW_OK);
 }
 
 /* A label that is not a string (never from Docker) is ignored. */
@@ -410,7 +410,7 @@ static void test_non_string_label(void)
     cJSON *l = cJSON_CreateObject();
     cJSON_AddNumberToObject(l, DD "check_names", 1);
     mw__label_configs c = {0};
-    CHECK(mw__label_configs_parse(l, &c) == 0);
+    CHECK(mw__label_configs_parse(l, &c) == MW_OK);
     CHECK(c.n == 0 && c.nerrors == 0);
     mw__label_configs_free(&c);
     cJSON_Delete(l);

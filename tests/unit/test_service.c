@@ -52,8 +52,10 @@ static mw__service *build(const char *name, const char *image, char *err, size_t
 {
     cJSON *doc = load(name);
     char *e = NULL;
-    mw__service *s = mw__service_from_inspect(doc, image, &e);
+    mw__service *s = NULL;
+    mw_code rc = mw__service_from_inspect(doc, image, &s, &e);
 
+    CHECK((rc == MW_OK) == (s != NULL));
     snprintf(err, errsz, "%s", s ? "ok" : e ? e : "(no message)");
     free(e);
     cJSON_Delete(doc);
@@ -483,24 +485,30 @@ static void test_inline_documents(void)
         cJSON *doc = cJSON_Parse(inline_cases[i].json);
         char *err = NULL, got[512];
         mw__service *s;
+        mw_code rc;
 
         CHECK(doc != NULL);
-        s = mw__service_from_inspect(doc, inline_cases[i].image, &err);
+        rc = mw__service_from_inspect(doc, inline_cases[i].image, &s, &err);
         if (s)
             snprintf(got, sizeof(got), "ports %s", ports_of(s));
         else
             snprintf(got, sizeof(got), "%s", err ? err : "(no message)");
         CHECK_STR(got, inline_cases[i].want);
         CHECK((s == NULL) != (err == NULL));
+        CHECK(s ? rc == MW_OK : rc == MW_EPARSE);
         mw__service_free(s);
         free(err);
         /* The error pointer is optional. */
-        s = mw__service_from_inspect(doc, inline_cases[i].image, NULL);
-        CHECK((s != NULL) == (strncmp(inline_cases[i].want, "ports ", 6) == 0));
+        rc = mw__service_from_inspect(doc, inline_cases[i].image, &s, NULL);
+        CHECK((rc == MW_OK) == (strncmp(inline_cases[i].want, "ports ", 6) == 0));
+        CHECK((s != NULL) == (rc == MW_OK));
         mw__service_free(s);
         cJSON_Delete(doc);
     }
-    CHECK(mw__service_from_inspect(NULL, NULL, NULL) == NULL);
+    {
+        mw__service *s = (mw__service *)1;
+        CHECK(mw__service_from_inspect(NULL, NULL, &s, NULL) == MW_EPARSE && s == NULL);
+    }
     mw__service_free(NULL);
 }
 
@@ -534,7 +542,7 @@ static void test_image_split(void)
 
     for (size_t i = 0; i < MW_ARRAY_LEN(cases); i++) {
         char *l = NULL, *s = NULL, *t = NULL;
-        CHECK(mw__image_split(cases[i][0], &l, &s, &t) == 0);
+        CHECK(mw__image_split(cases[i][0], &l, &s, &t) == MW_OK);
         CHECK_STR(l, cases[i][1]);
         CHECK_STR(s, cases[i][2]);
         CHECK_STR(t, cases[i][3]);
@@ -544,7 +552,7 @@ static void test_image_split(void)
     }
     for (size_t i = 0; i < MW_ARRAY_LEN(bad); i++) {
         char *l = (char *)"x", *s = (char *)"x", *t = (char *)"x";
-        CHECK(mw__image_split(bad[i], &l, &s, &t) == -1);
+        CHECK(mw__image_split(bad[i], &l, &s, &t) == MW_EPARSE);
         CHECK(l == NULL && s == NULL && t == NULL);
     }
 }
@@ -580,7 +588,7 @@ static uint64_t digest_after(void (*edit)(cJSON *doc), mw__service **out)
 
     if (edit)
         edit(doc);
-    s = mw__service_from_inspect(doc, NULL, &err);
+    CHECK(mw__service_from_inspect(doc, NULL, &s, &err) == MW_OK);
     CHECK(s != NULL);
     free(err);
     cJSON_Delete(doc);
@@ -733,8 +741,9 @@ static void test_digest(void)
     /* The image override counts like the image. */
     {
         cJSON *doc = load("container_inspect.json");
-        mw__service *o = mw__service_from_inspect(doc, "demo/busybox:1.0", NULL);
-        mw__service *p = mw__service_from_inspect(doc, "demo/busybox:2.0", NULL);
+        mw__service *o = NULL, *p = NULL;
+        CHECK(mw__service_from_inspect(doc, "demo/busybox:1.0", &o, NULL) == MW_OK);
+        CHECK(mw__service_from_inspect(doc, "demo/busybox:2.0", &p, NULL) == MW_OK);
         CHECK(o && p && o->digest == base && p->digest != base);
         mw__service_free(o);
         mw__service_free(p);
@@ -750,22 +759,25 @@ static void test_digest(void)
 static void torture(const char *name, const char *image)
 {
     cJSON *doc = load(name);
-    mw__service *ref = mw__service_from_inspect(doc, image, NULL);
+    mw__service *ref = NULL;
     long points = 0;
 
+    CHECK(mw__service_from_inspect(doc, image, &ref, NULL) == MW_OK);
     CHECK(ref != NULL);
     for (long n = 1; ref; n++) {
         long before = failalloc_live();
         char *err = NULL;
-        mw__service *s;
+        mw__service *s = NULL;
+        mw_code rc;
         int ok, built;
 
         failalloc_arm(n);
-        s = mw__service_from_inspect(doc, image, &err);
+        rc = mw__service_from_inspect(doc, image, &s, &err);
         failalloc_disarm();
         /* Built in full, or failed for want of memory (the message itself
          * may be what could not be allocated). */
-        ok = s ? s->digest == ref->digest && !err : !err || strcmp(err, "out of memory") == 0;
+        ok = rc == MW_OK ? s && s->digest == ref->digest && !err
+                         : rc == MW_ENOMEM && !s && (!err || strcmp(err, "out of memory") == 0);
         if (!ok)
             fprintf(stderr, "%s: allocation %ld: %s\n", name, n, err ? err : "wrong service");
         CHECK(ok);
