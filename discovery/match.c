@@ -46,27 +46,29 @@ static void item_free(mw__match_item *it)
     free(it->reason);
 }
 
-/* Moves `it` into `r`; on failure `it` stays the caller's. */
-static int push_item(mw__match_result *r, mw__match_item *it)
+/* Moves `it` into `r`; on failure `it` stays the caller's. MW_OK, or
+ * MW_ENOMEM. */
+static mw_code push_item(mw__match_result *r, mw__match_item *it)
 {
-    if (mw__grow(&r->v, &r->cap, r->n + 1, sizeof *r->v) != 0)
-        return -1;
+    if (mw__grow(&r->v, &r->cap, r->n + 1, sizeof *r->v) != MW_OK)
+        return MW_ENOMEM;
     r->v[r->n++] = *it;
     memset(it, 0, sizeof *it);
-    return 0;
+    return MW_OK;
 }
 
-static int push_problem(mw__match_result *r, const char *svc_id, const char *msg)
+/* MW_OK, or MW_ENOMEM. */
+static mw_code push_problem(mw__match_result *r, const char *svc_id, const char *msg)
 {
     char *line = mw__sprintf("%s %s", svc_id ? svc_id : "?", msg);
     char **nv = line ? realloc(r->problems, (r->nproblems + 1) * sizeof *nv) : NULL;
     if (!nv) {
         free(line);
-        return -1;
+        return MW_ENOMEM;
     }
     r->problems = nv;
     r->problems[r->nproblems++] = line;
-    return 0;
+    return MW_OK;
 }
 
 void mw__match_result_free(mw__match_result *r)
@@ -108,10 +110,10 @@ static cJSON *sorted_unique(const char **v, size_t n)
 }
 
 /*
- * Merges the service's tags into the instance's `tags`. Returns 0, 1 with
- * *reason set when `tags` is not a list of strings, -1 on OOM.
+ * Merges the service's tags into the instance's `tags`. MW_OK; MW_EINVAL
+ * with *reason set when `tags` is not a list of strings; MW_ENOMEM.
  */
-static int merge_tags(cJSON *inst, const mw__service *svc, char **reason)
+static mw_code merge_tags(cJSON *inst, const mw__service *svc, char **reason)
 {
     cJSON *tags = cJSON_GetObjectItemCaseSensitive(inst, "tags");
     size_t n = 0, own = 0;
@@ -119,20 +121,20 @@ static int merge_tags(cJSON *inst, const mw__service *svc, char **reason)
     if (tags && !cJSON_IsNull(tags) && !cJSON_IsArray(tags)) {
         *reason =
             mw__sprintf("\"tags\" must be a list of strings, found %s", mw__json_type_name(tags));
-        return *reason ? 1 : -1;
+        return *reason ? MW_EINVAL : MW_ENOMEM;
     }
     for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next, i++) {
         if (cJSON_IsString(t))
             continue;
         *reason = mw__sprintf("\"tags\"[%d] must be a string, found %s", i, mw__json_type_name(t));
-        return *reason ? 1 : -1;
+        return *reason ? MW_EINVAL : MW_ENOMEM;
     }
     own = (size_t)i;
     if (own + svc->ntags == 0)
-        return 0;
+        return MW_OK;
     const char **all = malloc((own + svc->ntags) * sizeof *all);
     if (!all)
-        return -1;
+        return MW_ENOMEM;
     for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next)
         all[n++] = t->valuestring;
     for (size_t k = 0; k < svc->ntags; k++)
@@ -140,7 +142,7 @@ static int merge_tags(cJSON *inst, const mw__service *svc, char **reason)
     cJSON *merged = sorted_unique(all, n);
     free(all);
     if (!merged)
-        return -1;
+        return MW_ENOMEM;
     /* `all` borrowed from `tags`: replace only after the copy is made.
      * The key is set here, checked: cJSON's own replace does not check
      * its copy of the key. */
@@ -148,9 +150,9 @@ static int merge_tags(cJSON *inst, const mw__service *svc, char **reason)
     if (!merged->string || (tags ? !cJSON_ReplaceItemViaPointer(inst, tags, merged)
                                  : !cJSON_AddItemToObject(inst, "tags", merged))) {
         cJSON_Delete(merged);
-        return -1;
+        return MW_ENOMEM;
     }
-    return 0;
+    return MW_OK;
 }
 
 /* ------------------------------------------------------------ items */
@@ -162,60 +164,53 @@ typedef struct config_ref {
     int ignore_ad_tags;
 } config_ref;
 
-static int is_oom(const char *reason)
-{
-    return !reason || strcmp(reason, "out of memory") == 0;
-}
-
-/* Resolves init_config and the instance into `it`; a failure leaves
- * it->reason set. Returns -1 on OOM. */
-static int resolve_item(mw__match_item *it, const config_ref *cfg, const cJSON *inst,
-                        const mw__service *svc, const mw__tmplvars_opts *vars)
+/* Resolves init_config and the instance into `it`. MW_OK; MW_EINVAL
+ * with it->reason set when they do not resolve; MW_ENOMEM. */
+static mw_code resolve_item(mw__match_item *it, const config_ref *cfg, const cJSON *inst,
+                            const mw__service *svc, const mw__tmplvars_opts *vars)
 {
     char *why = NULL;
-    it->init_config = mw__tmplvars_resolve(cfg->init_config, svc, vars, &why);
-    if (!it->init_config) {
-        it->reason = is_oom(why) ? NULL : mw__sprintf("init_config: %s", why);
-        free(why);
-        return it->reason ? 0 : -1;
-    }
-    it->instance = mw__tmplvars_resolve(inst, svc, vars, &why);
-    if (!it->instance) {
-        it->reason = why;
-        return is_oom(why) ? -1 : 0;
-    }
-    int rc = 0;
+    mw_code rc = mw__tmplvars_resolve(cfg->init_config, svc, vars, &it->init_config, &why);
+    if (rc == MW_EINVAL && !(it->reason = mw__sprintf("init_config: %s", why)))
+        rc = MW_ENOMEM;
+    free(why);
+    if (rc != MW_OK)
+        return rc;
+    rc = mw__tmplvars_resolve(inst, svc, vars, &it->instance, &it->reason);
+    if (rc != MW_OK)
+        return rc;
     if (!cfg->ignore_ad_tags &&
         !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it->instance, "ignore_autodiscovery_tags")))
         rc = merge_tags(it->instance, svc, &it->reason);
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
-/* One item per instance of `list`. */
-static int add_items(mw__match_result *r, const config_ref *cfg, const cJSON *list,
-                     const mw__service *svc, const mw__tmplvars_opts *vars)
+/* One item per instance of `list`. MW_OK, or MW_ENOMEM. */
+static mw_code add_items(mw__match_result *r, const config_ref *cfg, const cJSON *list,
+                         const mw__service *svc, const mw__tmplvars_opts *vars)
 {
     size_t idx = 0;
     for (const cJSON *inst = list ? list->child : NULL; inst; inst = inst->next, idx++) {
         mw__match_item it = {.index = idx};
-        int rc = -1;
+        mw_code rc = MW_ENOMEM;
         it.check = mw__strdup(cfg->check);
         it.source = mw__strdup(cfg->source);
         if (it.check && it.source)
             rc = resolve_item(&it, cfg, inst, svc, vars);
-        if (rc == 0 && it.reason) {
+        if (rc == MW_EINVAL) {
             /* Never half-filled: an unresolved item carries no config. */
             cJSON_Delete(it.init_config);
             cJSON_Delete(it.instance);
             it.init_config = it.instance = NULL;
+            rc = MW_OK;
         }
-        if (rc == 0)
+        if (rc == MW_OK)
             rc = push_item(r, &it);
         item_free(&it);
-        if (rc != 0)
-            return -1;
+        if (rc != MW_OK)
+            return rc;
     }
-    return 0;
+    return MW_OK;
 }
 
 /* ------------------------------------------------------------ matching */
@@ -240,49 +235,52 @@ static int label_has_check(const mw__label_configs *lc, const char *check)
     return 0;
 }
 
-static int match_templates(const mw__template_set *set, const mw__service *svc,
-                           const mw__tmplvars_opts *vars, const mw__label_configs *lc,
-                           mw__match_result *out)
+/* MW_OK, or MW_ENOMEM. */
+static mw_code match_templates(const mw__template_set *set, const mw__service *svc,
+                               const mw__tmplvars_opts *vars, const mw__label_configs *lc,
+                               mw__match_result *out)
 {
     const char *ids[3];
     size_t nids = mw__match_identifiers(svc, ids);
+    mw_code rc;
     for (size_t i = 0; set && !lc->disable_files && i < set->n; i++) {
         const mw__template *t = &set->v[i];
         if (!t->ad_identifiers || t->no_check || label_has_check(lc, t->check) ||
             !template_matches(t, ids, nids))
             continue;
         config_ref cfg = {t->check, t->file, t->init_config, t->ignore_ad_tags};
-        if (add_items(out, &cfg, t->instances, svc, vars) != 0)
-            return -1;
+        if ((rc = add_items(out, &cfg, t->instances, svc, vars)) != MW_OK)
+            return rc;
     }
-    return 0;
+    return MW_OK;
 }
 
-static int match_labels(const mw__label_configs *lc, const mw__service *svc,
-                        const mw__tmplvars_opts *vars, mw__match_result *out)
+/* MW_OK, or MW_ENOMEM. */
+static mw_code match_labels(const mw__label_configs *lc, const mw__service *svc,
+                            const mw__tmplvars_opts *vars, mw__match_result *out)
 {
     for (size_t i = 0; i < lc->n; i++) {
         const mw__label_config *c = &lc->v[i];
         char *source = mw__sprintf("label:%s", c->source);
         config_ref cfg = {c->check, source, c->init_config, c->ignore_ad_tags};
-        int rc = source ? add_items(out, &cfg, c->instances, svc, vars) : -1;
+        mw_code rc = source ? add_items(out, &cfg, c->instances, svc, vars) : MW_ENOMEM;
         free(source);
-        if (rc != 0)
-            return -1;
+        if (rc != MW_OK)
+            return rc;
     }
-    return 0;
+    return MW_OK;
 }
 
-int mw__match_service(const mw__template_set *set, const mw__service *svc,
-                      const mw__tmplvars_opts *vars, mw__match_result *out)
+mw_code mw__match_service(const mw__template_set *set, const mw__service *svc,
+                          const mw__tmplvars_opts *vars, mw__match_result *out)
 {
     mw__label_configs lc = {0};
-    int rc = mw__label_configs_parse(svc->labels, &lc);
-    for (size_t i = 0; rc == 0 && i < lc.nerrors; i++)
+    mw_code rc = mw__label_configs_parse(svc->labels, &lc);
+    for (size_t i = 0; rc == MW_OK && i < lc.nerrors; i++)
         rc = push_problem(out, svc->id, lc.errors[i]);
-    if (rc == 0)
+    if (rc == MW_OK)
         rc = match_templates(set, svc, vars, &lc, out);
-    if (rc == 0)
+    if (rc == MW_OK)
         rc = match_labels(&lc, svc, vars, out);
     mw__label_configs_free(&lc);
     return rc;

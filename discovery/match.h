@@ -64,11 +64,12 @@ size_t mw__match_identifiers(const mw__service *svc, const char *out[3]);
  * Fills `out` with every config `svc` wants from the templates in `set`
  * (those with ad_identifiers; static ones are not for services) and from
  * its labels. Items are in a stable order: templates in set order, then
- * labels in check-name order. Returns 0, or -1 on OOM (out holds what was
+ * labels in check-name order. A config that does not resolve is an item
+ * with its reason, not an error. MW_OK, or MW_ENOMEM (out holds what was
  * done; free it either way).
  */
-int mw__match_service(const mw__template_set *set, const mw__service *svc,
-                      const mw__tmplvars_opts *vars, mw__match_result *out);
+mw_code mw__match_service(const mw__template_set *set, const mw__service *svc,
+                          const mw__tmplvars_opts *vars, mw__match_result *out);
 void mw__match_result_free(mw__match_result *r);
 
 #endif

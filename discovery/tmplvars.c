@@ -44,41 +44,49 @@ typedef struct var_value {
 
 /* ------------------------------------------------------------ failures */
 
-static void set_reason(rctx *c, char *r)
+/* Keeps `r` as the reason (the first one wins) and returns `rc`; a NULL
+ * `r` (it could not be made) is "out of memory", and MW_ENOMEM. */
+static mw_code set_reason(rctx *c, char *r, mw_code rc)
 {
+    if (!r)
+        rc = MW_ENOMEM;
     if (*c->reason)
         free(r);
     else
         *c->reason = r ? r : mw__strdup("out of memory");
+    return rc;
 }
 
-static void *oom(rctx *c)
+/* Sets the reason "out of memory"; returns MW_ENOMEM. */
+static mw_code oom(rctx *c)
 {
-    set_reason(c, mw__strdup("out of memory"));
-    return NULL;
+    return set_reason(c, mw__strdup("out of memory"), MW_ENOMEM);
 }
 
-/* Sets "%%<name>%%: <message>"; returns -1 for the caller to pass on. */
-static int fail(rctx *c, const char *name, size_t n, const char *fmt, ...)
+/* Sets "%%<name>%%: <message>"; returns MW_EINVAL (the config does not
+ * resolve for this service) for the caller to pass on. */
+static mw_code fail(rctx *c, const char *name, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int fail(rctx *c, const char *name, size_t n, const char *fmt, ...)
+static mw_code fail(rctx *c, const char *name, size_t n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     char *msg = mw__vsprintf(fmt, ap);
     va_end(ap);
-    set_reason(c, msg ? mw__sprintf("%%%%%.*s%%%%: %s", (int)n, name, msg) : NULL);
+    mw_code rc =
+        set_reason(c, msg ? mw__sprintf("%%%%%.*s%%%%: %s", (int)n, name, msg) : NULL, MW_EINVAL);
     free(msg);
-    return -1;
+    return rc;
 }
 
 /* ------------------------------------------------------------ variables */
 
 /* A variable getter: `name` is the whole name (for messages), `arg` what
- * follows the prefix of a prefixed variable. 0 with *v set, or -1. */
-typedef int (*var_fn)(rctx *c, const char *name, size_t n, const char *arg, size_t an,
-                      var_value *v);
+ * follows the prefix of a prefixed variable. MW_OK with *v set, or
+ * MW_EINVAL with the reason set. */
+typedef mw_code (*var_fn)(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                          var_value *v);
 
 /* The address of a network: IPv4, else IPv6, else NULL. */
 static const char *net_addr(const mw__svc_network *net)
@@ -92,7 +100,7 @@ static const char *net_addr(const mw__svc_network *net)
 
 /* Datadog's fallback: the only network with an address, else "bridge",
  * else the hostname when no network has an address. */
-static int host_fallback(rctx *c, const char *name, size_t n, var_value *v)
+static mw_code host_fallback(rctx *c, const char *name, size_t n, var_value *v)
 {
     const mw__service *s = c->svc;
     const char *only = NULL, *bridge = NULL;
@@ -109,10 +117,10 @@ static int host_fallback(rctx *c, const char *name, size_t n, var_value *v)
     v->is_addr = 1;
     v->s = count == 1 ? only : bridge;
     if (v->s)
-        return 0;
+        return MW_OK;
     if (count == 0 && s->hostname && s->hostname[0]) {
         v->s = s->hostname;
-        return 0;
+        return MW_OK;
     }
     if (count == 0)
         return fail(c, name, n, "the container has no IP address and no hostname");
@@ -122,14 +130,15 @@ static int host_fallback(rctx *c, const char *name, size_t n, var_value *v)
                 count);
 }
 
-static int host_network(rctx *c, var_value *v)
+static mw_code host_network(rctx *c, var_value *v)
 {
     v->s = c->o && c->o->host_network_host ? c->o->host_network_host : "127.0.0.1";
     v->is_addr = 1;
-    return 0;
+    return MW_OK;
 }
 
-static int var_host(rctx *c, const char *name, size_t n, const char *arg, size_t an, var_value *v)
+static mw_code var_host(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                        var_value *v)
 {
     MW_UNUSED(arg), MW_UNUSED(an);
     if (c->svc->host_network)
@@ -137,8 +146,8 @@ static int var_host(rctx *c, const char *name, size_t n, const char *arg, size_t
     return host_fallback(c, name, n, v);
 }
 
-static int var_host_net(rctx *c, const char *name, size_t n, const char *arg, size_t an,
-                        var_value *v)
+static mw_code var_host_net(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                            var_value *v)
 {
     const mw__service *s = c->svc;
     if (s->host_network)
@@ -148,7 +157,7 @@ static int var_host_net(rctx *c, const char *name, size_t n, const char *arg, si
         if (a && nm && strlen(nm) == an && memcmp(nm, arg, an) == 0) {
             v->s = a;
             v->is_addr = 1;
-            return 0;
+            return MW_OK;
         }
     }
     /* Not on that network: the %%host%% fallback, as Datadog does. */
@@ -161,18 +170,19 @@ static const char *fmt_num(rctx *c, long x)
     return c->num;
 }
 
-static int var_port(rctx *c, const char *name, size_t n, const char *arg, size_t an, var_value *v)
+static mw_code var_port(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                        var_value *v)
 {
     MW_UNUSED(arg), MW_UNUSED(an);
     if (c->svc->nports == 0)
         return fail(c, name, n, "the container exposes no port");
     v->s = fmt_num(c, c->svc->ports[c->svc->nports - 1].number);
-    return 0;
+    return MW_OK;
 }
 
 /* %%port_<index>%% (digits) or %%port_<name>%%. */
-static int var_port_arg(rctx *c, const char *name, size_t n, const char *arg, size_t an,
-                        var_value *v)
+static mw_code var_port_arg(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                            var_value *v)
 {
     const mw__service *s = c->svc;
     size_t idx = 0, digits = 0;
@@ -182,7 +192,7 @@ static int var_port_arg(rctx *c, const char *name, size_t n, const char *arg, si
     if (digits == an) {
         if (idx < s->nports) {
             v->s = fmt_num(c, s->ports[idx].number);
-            return 0;
+            return MW_OK;
         }
         return fail(c, name, n, "no port at index %.*s: the container exposes %zu", (int)an, arg,
                     s->nports);
@@ -191,47 +201,48 @@ static int var_port_arg(rctx *c, const char *name, size_t n, const char *arg, si
         const char *pn = s->ports[i].name;
         if (pn && strlen(pn) == an && memcmp(pn, arg, an) == 0) {
             v->s = fmt_num(c, s->ports[i].number);
-            return 0;
+            return MW_OK;
         }
     }
     return fail(c, name, n, "the container has no port named \"%.*s\"", (int)an, arg);
 }
 
-static int var_pid(rctx *c, const char *name, size_t n, const char *arg, size_t an, var_value *v)
+static mw_code var_pid(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                       var_value *v)
 {
     MW_UNUSED(arg), MW_UNUSED(an);
     if (c->svc->pid <= 0)
         return fail(c, name, n, "the container's pid is unknown (is it running?)");
     v->s = fmt_num(c, c->svc->pid);
-    return 0;
+    return MW_OK;
 }
 
 /* A service string field, unresolved when empty. */
-static int field(rctx *c, const char *name, size_t n, const char *value, const char *what,
-                 var_value *v)
+static mw_code field(rctx *c, const char *name, size_t n, const char *value, const char *what,
+                     var_value *v)
 {
     if (!value || !value[0])
         return fail(c, name, n, "the container has no %s", what);
     v->s = value;
-    return 0;
+    return MW_OK;
 }
 
-static int var_hostname(rctx *c, const char *name, size_t n, const char *arg, size_t an,
-                        var_value *v)
+static mw_code var_hostname(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                            var_value *v)
 {
     MW_UNUSED(arg), MW_UNUSED(an);
     return field(c, name, n, c->svc->hostname, "hostname", v);
 }
 
-static int var_container_name(rctx *c, const char *name, size_t n, const char *arg, size_t an,
-                              var_value *v)
+static mw_code var_container_name(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                                  var_value *v)
 {
     MW_UNUSED(arg), MW_UNUSED(an);
     return field(c, name, n, c->svc->name, "name", v);
 }
 
-static int var_container_id(rctx *c, const char *name, size_t n, const char *arg, size_t an,
-                            var_value *v)
+static mw_code var_container_id(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                                var_value *v)
 {
     MW_UNUSED(arg), MW_UNUSED(an);
     return field(c, name, n, c->svc->cid, "id", v);
@@ -247,7 +258,8 @@ static int env_allowed(const mw__tmplvars_opts *o, const char *var, size_t n)
     return 0;
 }
 
-static int var_env(rctx *c, const char *name, size_t n, const char *arg, size_t an, var_value *v)
+static mw_code var_env(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                       var_value *v)
 {
     if (!env_allowed(c->o, arg, an))
         return fail(c, name, n, "%.*s is not in the env allowlist", (int)an, arg);
@@ -258,14 +270,14 @@ static int var_env(rctx *c, const char *name, size_t n, const char *arg, size_t 
     if (!cJSON_IsString(e) || !e->valuestring)
         return fail(c, name, n, "the container has no env var %.*s", (int)an, arg);
     v->s = e->valuestring;
-    return 0;
+    return MW_OK;
 }
 
 /* %%extra_<key>%% and %%kube_<key>%%: values the source found beside the
  * container (Datadog reads both from the same place). `what` says where
  * such values come from, for the reason when there is none. */
-static int extra_value(rctx *c, const char *name, size_t n, const char *arg, size_t an,
-                       const char *what, var_value *v)
+static mw_code extra_value(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                           const char *what, var_value *v)
 {
     const cJSON *x = c->svc->extra, *e = NULL;
     for (const cJSON *it = x ? x->child : NULL; it; it = it->next)
@@ -273,7 +285,7 @@ static int extra_value(rctx *c, const char *name, size_t n, const char *arg, siz
             e = it;
     if (cJSON_IsString(e) && e->valuestring) {
         v->s = e->valuestring;
-        return 0;
+        return MW_OK;
     }
     if (!x)
         return fail(c, name, n, "the service has no extra values (%s; a Docker container has none)",
@@ -281,13 +293,15 @@ static int extra_value(rctx *c, const char *name, size_t n, const char *arg, siz
     return fail(c, name, n, "the service has no extra value \"%.*s\"", (int)an, arg);
 }
 
-static int var_extra(rctx *c, const char *name, size_t n, const char *arg, size_t an, var_value *v)
+static mw_code var_extra(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                         var_value *v)
 {
     return extra_value(c, name, n, arg, an, "they come from the source, such as ECS task metadata",
                        v);
 }
 
-static int var_kube(rctx *c, const char *name, size_t n, const char *arg, size_t an, var_value *v)
+static mw_code var_kube(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                        var_value *v)
 {
     return extra_value(c, name, n, arg, an, "they come from Kubernetes, which is not a source here",
                        v);
@@ -295,8 +309,8 @@ static int var_kube(rctx *c, const char *name, size_t n, const char *arg, size_t
 
 /* Known to the Datadog Agent, never resolvable here: the config stays
  * unresolved with the reason, and a template using it is not an error. */
-static int var_discovered_port(rctx *c, const char *name, size_t n, const char *arg, size_t an,
-                               var_value *v)
+static mw_code var_discovered_port(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                                   var_value *v)
 {
     MW_UNUSED(arg), MW_UNUSED(an), MW_UNUSED(v);
     return fail(c, name, n,
@@ -336,7 +350,9 @@ static const struct var_rule *rule_of(const char *name, size_t n)
     return NULL;
 }
 
-static int lookup(rctx *c, const char *name, size_t n, var_value *v)
+/* The value of variable `name` (n bytes). MW_OK, or MW_EINVAL with the
+ * reason set. */
+static mw_code lookup(rctx *c, const char *name, size_t n, var_value *v)
 {
     const struct var_rule *r = rule_of(name, n);
     size_t rn = r ? strlen(r->name) : 0;
@@ -446,34 +462,43 @@ static int in_url_authority(const mw__buf *b)
     return 0;
 }
 
-static int append(rctx *c, const char *p, size_t n)
+/* MW_OK; MW_EINVAL when the string would pass RESOLVED_MAX; MW_ENOMEM. */
+static mw_code append(rctx *c, const char *p, size_t n)
 {
     if (mw__buf_add(&c->buf, p, n) == MW_OK)
-        return 0;
+        return MW_OK;
     if (c->buf.len + n > c->buf.max)
-        set_reason(c, mw__sprintf("a resolved string would exceed %d bytes", RESOLVED_MAX));
-    else
-        oom(c);
-    return -1;
+        return set_reason(c, mw__sprintf("a resolved string would exceed %d bytes", RESOLVED_MAX),
+                          MW_EINVAL);
+    return oom(c);
 }
 
-static int append_value(rctx *c, const var_value *v)
+static mw_code append_value(rctx *c, const var_value *v)
 {
     int bracket =
         v->is_addr && strchr(v->s, ':') && !strchr(v->s, '[') && in_url_authority(&c->buf);
-    if (bracket && append(c, "[", 1) != 0)
-        return -1;
-    if (append(c, v->s, strlen(v->s)) != 0)
-        return -1;
-    return bracket ? append(c, "]", 1) : 0;
+    mw_code rc;
+    if (bracket && (rc = append(c, "[", 1)) != MW_OK)
+        return rc;
+    if ((rc = append(c, v->s, strlen(v->s))) != MW_OK)
+        return rc;
+    return bracket ? append(c, "]", 1) : MW_OK;
 }
 
-static cJSON *resolve_string(rctx *c, const char *s)
+/* Hands `j`, just made (NULL: out of memory), to `*out`. */
+static mw_code made(rctx *c, cJSON *j, cJSON **out)
+{
+    *out = j;
+    return j ? MW_OK : oom(c);
+}
+
+static mw_code resolve_string(rctx *c, const char *s, cJSON **out)
 {
     size_t len = strlen(s), lit = 0, i = next_mark(s, 0, len);
     var_value v;
+    mw_code rc;
     if (i == len)
-        return cJSON_CreateString(s);
+        return made(c, cJSON_CreateString(s), out);
     mw__buf_reset(&c->buf);
     for (; i < len; i = next_mark(s, i, len)) {
         size_t n = var_at(s, i, len);
@@ -481,73 +506,78 @@ static cJSON *resolve_string(rctx *c, const char *s)
             i++; /* a lone '%': literal */
             continue;
         }
-        if (lookup(c, s + i + 2, n, &v) != 0)
-            return NULL;
+        if ((rc = lookup(c, s + i + 2, n, &v)) != MW_OK)
+            return rc;
         if (i == 0 && n + 4 == len)
-            return typed(v.s);
-        if (append(c, s + lit, i - lit) != 0 || append_value(c, &v) != 0)
-            return NULL;
+            return made(c, typed(v.s), out);
+        if ((rc = append(c, s + lit, i - lit)) != MW_OK || (rc = append_value(c, &v)) != MW_OK)
+            return rc;
         i = lit = i + n + 4;
     }
-    if (append(c, s + lit, len - lit) != 0)
-        return NULL;
-    return cJSON_CreateString(mw__buf_str(&c->buf));
+    if ((rc = append(c, s + lit, len - lit)) != MW_OK)
+        return rc;
+    return made(c, cJSON_CreateString(mw__buf_str(&c->buf)), out);
 }
 
 /* ------------------------------------------------------------ trees */
 
-static cJSON *resolve(rctx *c, const cJSON *j);
+static mw_code resolve(rctx *c, const cJSON *j, cJSON **res);
 
-static cJSON *resolve_children(rctx *c, const cJSON *j, cJSON *out)
+/* Resolves the children of `j` into `out`, an array or object like it. */
+static mw_code resolve_children(rctx *c, const cJSON *j, cJSON *out)
 {
+    mw_code rc;
     for (const cJSON *ch = j->child; ch; ch = ch->next) {
-        cJSON *r = resolve(c, ch);
-        if (!r)
-            goto fail;
+        cJSON *r;
+        if ((rc = resolve(c, ch, &r)) != MW_OK)
+            return rc;
         cJSON_bool ok = cJSON_IsObject(j)
                             ? cJSON_AddItemToObject(out, ch->string ? ch->string : "", r)
                             : cJSON_AddItemToArray(out, r);
         if (!ok) {
             cJSON_Delete(r);
-            oom(c);
-            goto fail;
+            return oom(c);
         }
     }
-    return out;
-fail:
-    cJSON_Delete(out);
-    return NULL;
+    return MW_OK;
 }
 
-static cJSON *resolve(rctx *c, const cJSON *j)
+/* A resolved copy of `j` into `*res`; the first failure stops it. */
+static mw_code resolve(rctx *c, const cJSON *j, cJSON **res)
 {
     cJSON *out;
+    mw_code rc;
+    *res = NULL;
     if (cJSON_IsString(j) && j->valuestring)
-        out = resolve_string(c, j->valuestring);
-    else if (cJSON_IsArray(j))
-        out = (out = cJSON_CreateArray()) ? resolve_children(c, j, out) : NULL;
-    else if (cJSON_IsObject(j))
-        out = (out = cJSON_CreateObject()) ? resolve_children(c, j, out) : NULL;
-    else
-        out = cJSON_Duplicate(j, 1);
-    return out || *c->reason ? out : oom(c);
+        return resolve_string(c, j->valuestring, res);
+    if (!cJSON_IsArray(j) && !cJSON_IsObject(j))
+        return made(c, cJSON_Duplicate(j, 1), res);
+    if (!(out = cJSON_IsArray(j) ? cJSON_CreateArray() : cJSON_CreateObject()))
+        return oom(c);
+    if ((rc = resolve_children(c, j, out)) != MW_OK)
+        goto out;
+    *res = out;
+    out = NULL;
+out:
+    cJSON_Delete(out);
+    return rc;
 }
 
-cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw__tmplvars_opts *o,
-                            char **reason)
+mw_code mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw__tmplvars_opts *o,
+                             cJSON **out, char **reason)
 {
     rctx c = {.svc = svc, .o = o, .reason = reason};
+    mw_code rc;
+    *out = NULL;
     *reason = NULL;
-    if (!tmpl || !svc) {
-        *reason = mw__strdup(!tmpl ? "no config to resolve" : "no service to resolve against");
-        return NULL;
-    }
+    if (!tmpl || !svc)
+        return set_reason(
+            &c, mw__strdup(!tmpl ? "no config to resolve" : "no service to resolve against"),
+            MW_EINVAL);
     mw__buf_init(&c.buf, RESOLVED_MAX);
-    cJSON *out = resolve(&c, tmpl);
+    rc = resolve(&c, tmpl, out);
     mw__buf_free(&c.buf);
-    if (!out && !*reason)
-        *reason = mw__strdup("out of memory");
-    return out;
+    return rc;
 }
 
 int mw__tmplvars_has_var(const char *s)
@@ -559,7 +589,7 @@ int mw__tmplvars_has_var(const char *s)
     return 0;
 }
 
-int mw__tmplvars_check(const char *s, char **reason)
+mw_code mw__tmplvars_check(const char *s, char **reason)
 {
     size_t len = strlen(s);
     *reason = NULL;
@@ -571,9 +601,9 @@ int mw__tmplvars_check(const char *s, char **reason)
         }
         if (!rule_of(s + i + 2, n)) {
             *reason = mw__sprintf("%%%%%.*s%%%%: unknown template variable", (int)n, s + i + 2);
-            return -1;
+            return *reason ? MW_EINVAL : MW_ENOMEM;
         }
         i += n + 4;
     }
-    return 0;
+    return MW_OK;
 }

@@ -50,25 +50,27 @@ typedef struct mw__tmplvars_opts {
 } mw__tmplvars_opts;
 
 /*
- * Returns a resolved deep copy of `tmpl` (any JSON: strings are resolved
- * at every depth, object keys are not), or NULL with `*reason` (caller
+ * Makes a resolved deep copy of `tmpl` (any JSON: strings are resolved at
+ * every depth, object keys are not) into `*out` (caller frees). MW_OK;
+ * MW_EINVAL when it does not resolve for `svc`, with `*reason` (caller
  * frees): e.g. "%%port%%: the container exposes no port",
  * "%%env_TOKEN%%: TOKEN is not in the env allowlist",
- * "%%foo%%: unknown template variable". OOM: NULL, "out of memory" (or
- * a NULL reason when even that cannot be allocated). A resolved string is
- * capped at 1 MiB.
+ * "%%foo%%: unknown template variable", or a resolved string over its
+ * 1 MiB cap; MW_ENOMEM, with `*reason` "out of memory" (NULL when even
+ * that cannot be allocated). `*out` is NULL on error.
  */
-cJSON *mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw__tmplvars_opts *o,
-                            char **reason);
+mw_code mw__tmplvars_resolve(const cJSON *tmpl, const mw__service *svc, const mw__tmplvars_opts *o,
+                             cJSON **out, char **reason);
 
 /*
  * Checks the variable names in one template string, without a service:
- * 0 when every "%%name%%" in `s` is one some container could resolve,
- * else -1 with `*reason` (caller frees) naming the first unknown one, as
- * mw__tmplvars_resolve() would. Used where templates are loaded, so that
- * a typo is reported with its file and line before any container comes.
+ * MW_OK when every "%%name%%" in `s` is one some container could resolve,
+ * else MW_EINVAL with `*reason` (caller frees) naming the first unknown
+ * one, as mw__tmplvars_resolve() would; MW_ENOMEM (`*reason` NULL). Used
+ * where templates are loaded, so that a typo is reported with its file and
+ * line before any container comes.
  */
-int mw__tmplvars_check(const char *s, char **reason);
+mw_code mw__tmplvars_check(const char *s, char **reason);
 
 /* 1 when `s` holds at least one well-formed "%%name%%" (known or not). A
  * typed option holding one is checked once resolved, not when loaded. */

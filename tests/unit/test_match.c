@@ -71,7 +71,7 @@ static char *describe(const mw__match_result *r)
 static char *match_with(const mw__template_set *ts, const mw__service *svc)
 {
     mw__match_result r = {0};
-    CHECK(mw__match_service(ts, svc, &opts, &r) == 0);
+    CHECK(mw__match_service(ts, svc, &opts, &r) == MW_OK);
     char *s = describe(&r);
     mw__match_result_free(&r);
     CHECK(r.n == 0 && r.v == NULL && r.nproblems == 0);
@@ -388,7 +388,7 @@ static void test_stable(void)
  * Allocation torture (as tests/unit/test_torture.c, after curl's
  * `runtests.pl -t`): one match over labels of every kind, run with the
  * 1st, 2nd, ... allocation failing until none is left to fail. Each run
- * must either give the full result or return -1, and leak nothing.
+ * must either give the full result or return MW_ENOMEM, and leak nothing.
  * malloc and friends forward to glibc's __libc_* entry points, so cJSON
  * allocates through them too; under AddressSanitizer it is skipped.
  */
@@ -399,17 +399,19 @@ static void test_stable(void)
 static mw__service *torture_svc;
 static char *torture_want;
 
-/* 0: the whole result; 1: -1 returned; -1: a failure went unreported. */
+/* 0: the whole result; 1: MW_ENOMEM returned; -1: a failure went
+ * unreported, or came back as another code. */
 static int torture_run(long n)
 {
     mw__match_result r = {0};
-    int rc = mw__match_service(&set, torture_svc, &opts, &r);
+    mw_code rc = mw__match_service(&set, torture_svc, &opts, &r);
     failalloc_disarm(); /* what follows is the test's own work */
-    char *got = rc == 0 ? describe(&r) : NULL;
+    char *got = rc == MW_OK ? describe(&r) : NULL;
     mw__match_result_free(&r);
-    int out = rc != 0 ? 1 : strcmp(got, torture_want) == 0 ? 0 : -1;
+    int out = rc == MW_ENOMEM ? 1 : rc != MW_OK ? -1 : strcmp(got, torture_want) == 0 ? 0 : -1;
     if (out < 0)
-        fprintf(stderr, "torture: failing allocation %ld changed the result:\n%s\n", n, got);
+        fprintf(stderr, "torture: failing allocation %ld changed the result (%s):\n%s\n", n,
+                mw_strerror(rc), got ? got : "");
     free(got);
     return out;
 }

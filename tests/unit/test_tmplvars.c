@@ -32,12 +32,14 @@ static char *resolve_with(const mw__service *svc, const mw__tmplvars_opts *o, co
 {
     cJSON *t = mw__test_spec_parse(tmpl);
     char *reason = NULL, *out;
-    cJSON *r = mw__tmplvars_resolve(t, svc, o, &reason);
-    if (r) {
+    cJSON *r = NULL;
+    mw_code rc = mw__tmplvars_resolve(t, svc, o, &r, &reason);
+    if (rc == MW_OK) {
         out = cJSON_PrintUnformatted(r);
-        CHECK(reason == NULL);
+        CHECK(r != NULL && reason == NULL);
     } else {
         out = mw__sprintf("unresolved: %s", reason ? reason : "(null)");
+        CHECK(rc == MW_EINVAL && r == NULL);
     }
     free(reason);
     cJSON_Delete(r);
@@ -305,16 +307,17 @@ static void test_nested(void)
 static void test_check_names(void)
 {
     char *why = NULL;
-    CHECK(mw__tmplvars_check("http://%%host%%:%%port%%/x", &why) == 0 && !why);
-    CHECK(mw__tmplvars_check("%%host_bridge%% %%port_0%% %%port_http%% %%env_A%%", &why) == 0);
-    CHECK(mw__tmplvars_check("%%pid%%%%hostname%%%%container_name%%%%container_id%%", &why) == 0);
-    CHECK(mw__tmplvars_check("50%% off, %%, %%%, % %", &why) == 0); /* literal */
-    CHECK(mw__tmplvars_check("", &why) == 0);
+    CHECK(mw__tmplvars_check("http://%%host%%:%%port%%/x", &why) == MW_OK && !why);
+    CHECK(mw__tmplvars_check("%%host_bridge%% %%port_0%% %%port_http%% %%env_A%%", &why) == MW_OK);
+    CHECK(mw__tmplvars_check("%%pid%%%%hostname%%%%container_name%%%%container_id%%", &why) ==
+          MW_OK);
+    CHECK(mw__tmplvars_check("50%% off, %%, %%%, % %", &why) == MW_OK); /* literal */
+    CHECK(mw__tmplvars_check("", &why) == MW_OK);
     /* Datadog's names are known, resolvable here or not: never a typo. */
     CHECK(mw__tmplvars_check("%%extra_region%% %%kube_namespace%% %%discovered_port%%", &why) ==
-              0 &&
+              MW_OK &&
           !why);
-    CHECK(mw__tmplvars_check("%%extra_%%", &why) == -1); /* extra_ with no key */
+    CHECK(mw__tmplvars_check("%%extra_%%", &why) == MW_EINVAL); /* extra_ with no key */
     CHECK_STR(why, "%%extra_%%: unknown template variable");
     free(why);
     CHECK(mw__tmplvars_has_var("http://%%host%%/") && mw__tmplvars_has_var("%%nope%%"));
@@ -322,10 +325,10 @@ static void test_check_names(void)
     CHECK(!mw__tmplvars_has_var("5") && !mw__tmplvars_has_var("50%% off") &&
           !mw__tmplvars_has_var("%%") && !mw__tmplvars_has_var("%%a b%%") &&
           !mw__tmplvars_has_var(""));
-    CHECK(mw__tmplvars_check("a %%hots%% b", &why) == -1);
+    CHECK(mw__tmplvars_check("a %%hots%% b", &why) == MW_EINVAL);
     CHECK_STR(why, "%%hots%%: unknown template variable");
     free(why);
-    CHECK(mw__tmplvars_check("%%host%%%%env_%%", &why) == -1); /* env_ with no name */
+    CHECK(mw__tmplvars_check("%%host%%%%env_%%", &why) == MW_EINVAL); /* env_ with no name */
     CHECK_STR(why, "%%env_%%: unknown template variable");
     free(why);
 }
@@ -334,11 +337,12 @@ static void test_bad_args(void)
 {
     mw__service *s = mw__test_service("{}");
     char *reason = NULL;
-    CHECK(mw__tmplvars_resolve(NULL, s, &opts, &reason) == NULL);
+    cJSON *r = NULL;
+    CHECK(mw__tmplvars_resolve(NULL, s, &opts, &r, &reason) == MW_EINVAL && !r);
     CHECK_STR(reason, "no config to resolve");
     free(reason);
     cJSON *t = cJSON_CreateString("x");
-    CHECK(mw__tmplvars_resolve(t, NULL, &opts, &reason) == NULL);
+    CHECK(mw__tmplvars_resolve(t, NULL, &opts, &r, &reason) == MW_EINVAL && !r);
     CHECK_STR(reason, "no service to resolve against");
     free(reason);
     cJSON_Delete(t);
