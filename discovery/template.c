@@ -186,56 +186,57 @@ static const char *type_name(const cJSON *v)
     return "null";
 }
 
-/* An option check: 0 when `v` is acceptable (possibly after fixing it
- * up), -1 after reporting why not. */
-typedef int (*option_fn)(vctx *c, const char *key, cJSON *v);
+/* An option check: MW_OK when `v` is acceptable (possibly after fixing it
+ * up), MW_EINVAL after reporting why not. */
+typedef mw_code (*option_fn)(vctx *c, const char *key, cJSON *v);
 
-static int want_string(vctx *c, const char *key, cJSON *v)
+static mw_code want_string(vctx *c, const char *key, cJSON *v)
 {
     if (cJSON_IsString(v))
-        return 0;
+        return MW_OK;
     problem(c, v, "\"%s\" must be a string, found %s", key, type_name(v));
-    return -1;
+    return MW_EINVAL;
 }
 
-static int want_bool(vctx *c, const char *key, cJSON *v)
+static mw_code want_bool(vctx *c, const char *key, cJSON *v)
 {
     if (cJSON_IsBool(v))
-        return 0;
+        return MW_OK;
     problem(c, v, "\"%s\" must be true or false, found %s", key, type_name(v));
-    return -1;
+    return MW_EINVAL;
 }
 
-static int want_positive(vctx *c, const char *key, cJSON *v)
+static mw_code want_positive(vctx *c, const char *key, cJSON *v)
 {
     if (cJSON_IsNumber(v) && v->valuedouble > 0)
-        return 0;
+        return MW_OK;
     if (cJSON_IsNumber(v))
         problem(c, v, "\"%s\" must be greater than 0, found %g", key, v->valuedouble);
     else
         problem(c, v, "\"%s\" must be a number greater than 0, found %s", key, type_name(v));
-    return -1;
+    return MW_EINVAL;
 }
 
-static int want_interval(vctx *c, const char *key, cJSON *v)
+static mw_code want_interval(vctx *c, const char *key, cJSON *v)
 {
     if (!cJSON_IsNumber(v)) {
         problem(c, v, "\"%s\" must be a number of seconds, found %s", key, type_name(v));
-        return -1;
+        return MW_EINVAL;
     }
     if (v->valuedouble < 1) {
         note(c, v, "\"%s\" is %g, below the 1 second minimum: using 1", key, v->valuedouble);
         cJSON_SetNumberValue(v, 1);
     }
-    return 0;
+    return MW_OK;
 }
 
-static int want_string_list(vctx *c, const char *key, cJSON *v)
+static mw_code want_string_list(vctx *c, const char *key, cJSON *v)
 {
-    int rc = 0, i = 0;
+    mw_code rc = MW_OK;
+    int i = 0;
     if (!cJSON_IsArray(v)) {
         problem(c, v, "\"%s\" must be a list of strings, found %s", key, type_name(v));
-        return -1;
+        return MW_EINVAL;
     }
     const cJSON *it;
     cJSON_ArrayForEach(it, v)
@@ -245,41 +246,41 @@ static int want_string_list(vctx *c, const char *key, cJSON *v)
             continue;
         problem(c, it, "\"%s\" item %d must be a non-empty string, found %s", key, i,
                 cJSON_IsString(it) ? "an empty string" : type_name(it));
-        rc = -1;
+        rc = MW_EINVAL;
     }
     return rc;
 }
 
-static int want_mapping(vctx *c, const char *key, cJSON *v)
+static mw_code want_mapping(vctx *c, const char *key, cJSON *v)
 {
     if (cJSON_IsObject(v))
-        return 0;
+        return MW_OK;
     problem(c, v, "\"%s\" must be a mapping, found %s", key, type_name(v));
-    return -1;
+    return MW_EINVAL;
 }
 
-static int want_list(vctx *c, const char *key, cJSON *v)
+static mw_code want_list(vctx *c, const char *key, cJSON *v)
 {
     if (cJSON_IsArray(v))
-        return 0;
+        return MW_OK;
     problem(c, v, "\"%s\" must be a list, found %s", key, type_name(v));
-    return -1;
+    return MW_EINVAL;
 }
 
 /* Datadog's tag cardinalities. Every container tag is added whatever the
  * value (moonwatch does not rank its tags), but a typo is still one. */
-static int want_cardinality(vctx *c, const char *key, cJSON *v)
+static mw_code want_cardinality(vctx *c, const char *key, cJSON *v)
 {
     static const char *const ok[] = {"low", "orchestrator", "high"};
     for (size_t i = 0; cJSON_IsString(v) && i < MW_ARRAY_LEN(ok); i++)
         if (strcmp(v->valuestring, ok[i]) == 0)
-            return 0;
+            return MW_OK;
     if (cJSON_IsString(v))
         problem(c, v, "\"%s\" must be low, orchestrator or high, found \"%s\"", key,
                 v->valuestring);
     else
         problem(c, v, "\"%s\" must be low, orchestrator or high, found %s", key, type_name(v));
-    return -1;
+    return MW_EINVAL;
 }
 
 typedef struct option_rule {
@@ -315,10 +316,11 @@ static const option_rule file_rules[] = {
 
 /* Checks the known options of `obj`; nulls are dropped as absent. A value
  * holding a template variable (`timeout: "%%extra_timeout%%"`) is checked
- * once resolved, when `resolved` is 0. */
-static int check_options(vctx *c, cJSON *obj, const option_rule *rules, size_t n, int resolved)
+ * once resolved, when `resolved` is 0. MW_OK, or MW_EINVAL after
+ * reporting every bad one. */
+static mw_code check_options(vctx *c, cJSON *obj, const option_rule *rules, size_t n, int resolved)
 {
-    int rc = 0;
+    mw_code rc = MW_OK;
     for (size_t i = 0; i < n; i++) {
         cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, rules[i].key);
         if (!v)
@@ -327,8 +329,8 @@ static int check_options(vctx *c, cJSON *obj, const option_rule *rules, size_t n
             cJSON_DeleteItemFromObjectCaseSensitive(obj, rules[i].key);
         else if (!resolved && cJSON_IsString(v) && mw__tmplvars_has_var(v->valuestring))
             continue;
-        else if (rules[i].check(c, rules[i].key, v) != 0)
-            rc = -1;
+        else if (rules[i].check(c, rules[i].key, v) != MW_OK)
+            rc = MW_EINVAL;
     }
     return rc;
 }
@@ -355,7 +357,7 @@ static cJSON *take_instances(vctx *c, cJSON *list, skipped *sk)
             sk->empty++;
         else if (!cJSON_IsObject(it))
             sk->bad++, problem(c, it, "an instance must be a mapping, found %s", type_name(it));
-        else if (check_options(c, it, instance_rules, MW_ARRAY_LEN(instance_rules), 0) != 0)
+        else if (check_options(c, it, instance_rules, MW_ARRAY_LEN(instance_rules), 0) != MW_OK)
             sk->bad++;
         else
             cJSON_AddItemToArray(out, cJSON_DetachItemViaPointer(list, it));
@@ -370,7 +372,7 @@ static cJSON *take_instances(vctx *c, cJSON *list, skipped *sk)
 static void check_vars(vctx *c, const cJSON *j)
 {
     char *why = NULL;
-    if (cJSON_IsString(j) && mw__tmplvars_check(j->valuestring, &why) != 0)
+    if (cJSON_IsString(j) && mw__tmplvars_check(j->valuestring, &why) != MW_OK)
         note(c, j, "%s", why ? why : "out of memory");
     free(why);
     for (const cJSON *it = j->child; it; it = it->next)
@@ -385,13 +387,15 @@ static void check_all_vars(vctx *c, const cJSON *init, const cJSON *instances)
         check_vars(c, instances);
 }
 
-static int check_ad_identifiers(vctx *c, const cJSON *ids)
+/* MW_OK, or MW_EINVAL after reporting. */
+static mw_code check_ad_identifiers(vctx *c, const cJSON *ids)
 {
-    int rc = 0, i = 0;
+    mw_code rc = MW_OK;
+    int i = 0;
     if (!cJSON_IsArray(ids) || !ids->child) {
         problem(c, ids, "\"ad_identifiers\" must be a non-empty list of strings, found %s",
                 cJSON_IsArray(ids) ? "an empty list" : type_name(ids));
-        return -1;
+        return MW_EINVAL;
     }
     const cJSON *it;
     cJSON_ArrayForEach(it, ids)
@@ -401,37 +405,39 @@ static int check_ad_identifiers(vctx *c, const cJSON *ids)
             continue;
         problem(c, it, "\"ad_identifiers\" item %d must be a non-empty string, found %s", i,
                 cJSON_IsString(it) ? "an empty string" : type_name(it));
-        rc = -1;
+        rc = MW_EINVAL;
     }
     return rc;
 }
 
-static int check_init_config(vctx *c, cJSON *init)
+/* MW_OK, or MW_EINVAL after reporting. */
+static mw_code check_init_config(vctx *c, cJSON *init)
 {
     if (!init || cJSON_IsNull(init))
-        return 0;
+        return MW_OK;
     if (!cJSON_IsObject(init)) {
         problem(c, init, "\"init_config\" must be a mapping or empty, found %s", type_name(init));
-        return -1;
+        return MW_EINVAL;
     }
     return check_options(c, init, init_rules, MW_ARRAY_LEN(init_rules), 0);
 }
 
-static int check_instances_list(vctx *c, const cJSON *root, const cJSON *list)
+/* MW_OK, or MW_EINVAL after reporting. */
+static mw_code check_instances_list(vctx *c, const cJSON *root, const cJSON *list)
 {
     if (!list) {
         problem(c, root, "no \"instances\": a template needs a list of at least one instance");
-        return -1;
+        return MW_EINVAL;
     }
     if (!cJSON_IsArray(list)) {
         problem(c, list, "\"instances\" must be a list of mappings, found %s", type_name(list));
-        return -1;
+        return MW_EINVAL;
     }
     if (!list->child) {
         problem(c, list, "\"instances\" is empty: a template needs at least one instance");
-        return -1;
+        return MW_EINVAL;
     }
-    return 0;
+    return MW_OK;
 }
 
 /* A configuration discovery template: `discovery` and no instances at all
@@ -443,35 +449,38 @@ static int is_discovery_only(const cJSON *root)
            (!list || cJSON_IsNull(list) || (cJSON_IsArray(list) && !list->child));
 }
 
-/* File-level checks. Returns 0, -1 when the file is unusable but its
- * instances can still be checked (for the report), -2 when they cannot. */
-static int check_root(vctx *c, cJSON *root)
+/* File-level checks. MW_OK, or MW_EINVAL after reporting why the file
+ * is unusable; `*instances` says whether its instances can still be
+ * checked (for the report). */
+static mw_code check_root(vctx *c, cJSON *root, int *instances)
 {
+    *instances = 0;
     if (!root) {
         problem(c, NULL, "empty file: expected a mapping with \"instances\"");
-        return -2;
+        return MW_EINVAL;
     }
     if (!cJSON_IsObject(root)) {
         problem(c, root, "expected a mapping with \"instances\" at the top level, found %s",
                 type_name(root));
-        return -2;
+        return MW_EINVAL;
     }
-    int rc = 0;
+    mw_code rc = MW_OK;
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(root, "ad_identifiers");
-    if (ids && check_ad_identifiers(c, ids) != 0)
-        rc = -1;
+    if (ids && check_ad_identifiers(c, ids) != MW_OK)
+        rc = MW_EINVAL;
     if (!ids && cJSON_GetObjectItemCaseSensitive(root, "docker_images")) {
         problem(c, cJSON_GetObjectItemCaseSensitive(root, "docker_images"),
                 "\"docker_images\" is no longer read: use \"ad_identifiers\"");
-        rc = -1;
+        rc = MW_EINVAL;
     }
-    if (check_options(c, root, file_rules, MW_ARRAY_LEN(file_rules), 1) != 0)
-        rc = -1;
-    if (check_init_config(c, cJSON_GetObjectItemCaseSensitive(root, "init_config")) != 0)
-        rc = -1;
+    if (check_options(c, root, file_rules, MW_ARRAY_LEN(file_rules), 1) != MW_OK)
+        rc = MW_EINVAL;
+    if (check_init_config(c, cJSON_GetObjectItemCaseSensitive(root, "init_config")) != MW_OK)
+        rc = MW_EINVAL;
     if (!is_discovery_only(root) &&
-        check_instances_list(c, root, cJSON_GetObjectItemCaseSensitive(root, "instances")) != 0)
-        rc = -2;
+        check_instances_list(c, root, cJSON_GetObjectItemCaseSensitive(root, "instances")) != MW_OK)
+        return MW_EINVAL;
+    *instances = 1;
     return rc;
 }
 
@@ -497,12 +506,13 @@ static void template_free(mw__template *t)
     cJSON_Delete(t->instances);
 }
 
-static int set_push(mw__template_set *set, const mw__template *t)
+/* MW_OK, or MW_ENOMEM. */
+static mw_code set_push(mw__template_set *set, const mw__template *t)
 {
-    if (mw__grow(&set->v, &set->cap, set->n + 1, sizeof *set->v) != 0)
-        return -1;
+    if (mw__grow(&set->v, &set->cap, set->n + 1, sizeof *set->v) != MW_OK)
+        return MW_ENOMEM;
     set->v[set->n++] = *t;
-    return 0;
+    return MW_OK;
 }
 
 /* Why a sound file schedules nothing by itself, or NULL. */
@@ -517,21 +527,25 @@ static const char *idle_reason(const cJSON *root, const cJSON *instances, const 
 }
 
 /* Moves the validated parts of `root` into a new template of `set`; when
- * the file already failed (`file_rc` != 0) its instances are still
- * checked so that one run reports every problem. */
-static int build(mw__template_set *set, vctx *c, cJSON *root, const char *check, int file_rc)
+ * the file already failed (`file_rc`, returned) its instances are still
+ * checked so that one run reports every problem. MW_OK; MW_EINVAL after
+ * reporting; MW_ENOMEM. */
+static mw_code build(mw__template_set *set, vctx *c, cJSON *root, const char *check,
+                     mw_code file_rc)
 {
     mw__template t = {0};
     skipped sk = {0};
-    int rc = -1;
+    mw_code rc = file_rc;
     cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "instances");
     t.instances = take_instances(c, list, &sk);
-    if (file_rc != 0)
+    if (rc != MW_OK)
         goto out;
+    rc = MW_ENOMEM;
     if (!t.instances) {
         mw__diag_add(c->diag, c->file, 0, 0, "out of memory");
         goto out;
     }
+    rc = MW_EINVAL;
     if (!t.instances->child && sk.bad) {
         problem(c, list, "no usable instance: file skipped");
         goto out;
@@ -550,33 +564,30 @@ static int build(mw__template_set *set, vctx *c, cJSON *root, const char *check,
         t.init_config = cJSON_CreateObject();
     }
     t.is_default = ends_with(c->file, ".default");
-    if (!t.check || !t.file || !t.init_config || set_push(set, &t) != 0) {
+    rc = MW_ENOMEM;
+    if (!t.check || !t.file || !t.init_config || set_push(set, &t) != MW_OK) {
         mw__diag_add(c->diag, c->file, 0, 0, "out of memory");
         goto out;
     }
     t = (mw__template){0};
-    rc = 0;
+    rc = MW_OK;
 out:
     template_free(&t);
     return rc;
 }
 
-int mw__template_load_file(mw__template_set *set, const char *path, const char *check,
-                           mw__diag *diag)
+mw_code mw__template_load_file(mw__template_set *set, const char *path, const char *check,
+                               mw__diag *diag)
 {
     mw__yaml_doc doc = {0};
     vctx c = {path, &doc, diag, 0};
-    int rc = -1;
-    if (mw__yaml_load(path, &doc, diag) != 0)
+    int instances = 0;
+    mw_code rc = mw__yaml_load(path, &doc, diag);
+    if (rc != MW_OK || is_not_a_check(doc.root))
         goto out;
-    if (is_not_a_check(doc.root)) {
-        rc = 0;
-        goto out;
-    }
-    int file_rc = check_root(&c, doc.root);
-    if (file_rc == -2)
-        goto out;
-    rc = build(set, &c, doc.root, check, file_rc);
+    rc = check_root(&c, doc.root, &instances);
+    if (instances)
+        rc = build(set, &c, doc.root, check, rc);
 out:
     mw__yaml_doc_free(&doc);
     return rc;
@@ -644,15 +655,17 @@ typedef struct found_list {
     size_t n, cap;
 } found_list;
 
-static int found_add(found_list *l, char *path, char *check)
+/* Takes `path` and `check` (either NULL: out of memory). MW_OK, or
+ * MW_ENOMEM. */
+static mw_code found_add(found_list *l, char *path, char *check)
 {
-    if (!path || !check || mw__grow(&l->v, &l->cap, l->n + 1, sizeof *l->v) != 0) {
+    if (!path || !check || mw__grow(&l->v, &l->cap, l->n + 1, sizeof *l->v) != MW_OK) {
         free(path);
         free(check);
-        return -1;
+        return MW_ENOMEM;
     }
     l->v[l->n++] = (found){path, check};
-    return 0;
+    return MW_OK;
 }
 
 static int cmp_found(const void *a, const void *b)
@@ -689,7 +702,7 @@ static void scan_check_dir(found_list *l, const char *dir, const char *check, mw
             free(path);
             continue;
         }
-        if (found_add(l, path, mw__strdup(check)) != 0)
+        if (found_add(l, path, mw__strdup(check)) != MW_OK)
             mw__diag_add(diag, dir, 0, 0, "out of memory");
     }
     closedir(d);
@@ -716,7 +729,7 @@ static void scan_entry(found_list *l, const char *dir, const char *name, mw__dia
         if (!check) {
             mw__diag_add(diag, path, 0, 0, "not a valid check name (letters, digits, '_', '-')");
             free(path);
-        } else if (found_add(l, path, check) != 0) {
+        } else if (found_add(l, path, check) != MW_OK) {
             mw__diag_add(diag, dir, 0, 0, "out of memory");
         }
         return;

@@ -65,10 +65,12 @@ typedef struct mw__template_set {
  * mw__template_set_finish(). Returns the number of problems added. */
 size_t mw__templates_load_dir(mw__template_set *set, const char *dir, mw__diag *diag);
 
-/* Parses one template file for check `check` and appends it. Returns 0,
- * or -1 after adding its problems to `diag`. */
-int mw__template_load_file(mw__template_set *set, const char *path, const char *check,
-                           mw__diag *diag);
+/* Parses one template file for check `check` and appends it (a Datadog
+ * logs-only or JMX metrics file appends nothing). MW_OK; else, after
+ * adding its problems to `diag`: MW_EIO (the file cannot be read),
+ * MW_EPARSE (not YAML), MW_EINVAL (not a usable template), MW_ENOMEM. */
+mw_code mw__template_load_file(mw__template_set *set, const char *path, const char *check,
+                               mw__diag *diag);
 
 /* Drops `.default` configs superseded by another config of the same check. */
 void mw__template_set_finish(mw__template_set *set);

@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mw__diag diag = {0};
     mw__yaml_doc doc = {0};
-    int parsed = mw__yaml_parse((const char *)data, size, "fuzz.yaml", &doc, &diag);
-    if (parsed != 0 && diag.n == 0)
+    mw_code parsed = mw__yaml_parse((const char *)data, size, "fuzz.yaml", &doc, &diag);
+    if (parsed != MW_OK && diag.n == 0)
         abort(); /* a failure must say why */
     mw__yaml_doc_free(&doc);
 
@@ -69,10 +69,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     mw__template_set set = {0};
     size_t before = diag.n;
-    int rc = mw__template_load_file(&set, path, "fuzz", &diag);
-    if (rc != 0 && diag.n == before)
+    mw_code rc = mw__template_load_file(&set, path, "fuzz", &diag);
+    if (rc != MW_OK && diag.n == before)
         abort();
-    if (parsed != 0 && rc == 0)
+    if (parsed != MW_OK && rc == MW_OK)
         abort(); /* the file path parsed what the buffer path refused */
     check_set(&set);
     mw__template_set_finish(&set);

@@ -259,9 +259,9 @@ static void test_not_scheduled(void)
     mw__template_set set = {0};
     mw__diag diag = {0};
     CHECK(mw__template_load_file(&set, TPL "/datadog/discovery_empty.d/auto_conf.yaml", "foo",
-                                 &diag) == 0);
-    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "bar", &diag) == 0);
-    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "nope", &diag) == 0);
+                                 &diag) == MW_OK);
+    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "bar", &diag) == MW_OK);
+    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "nope", &diag) == MW_OK);
     CHECK(set.n == 3 && diag.n == 0);
     const char *dirs[] = {TPL "/checks1", TPL "/checks2"};
     CHECK(mw__template_set_mark_checks(&set, dirs, 2) == 1);
@@ -287,13 +287,19 @@ static void test_load_file(void)
 {
     mw__template_set set = {0};
     mw__diag diag = {0};
-    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "nginx", &diag) == 0);
-    CHECK(mw__template_load_file(&set, TPL "/bad/empty.d/conf.yaml", "empty", &diag) == -1);
-    CHECK(mw__template_load_file(&set, TPL "/nope.yaml", "nope", &diag) == -1);
+    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "nginx", &diag) == MW_OK);
+    CHECK(mw__template_load_file(&set, TPL "/bad/empty.d/conf.yaml", "empty", &diag) == MW_EINVAL);
+    CHECK(mw__template_load_file(&set, TPL "/nope.yaml", "nope", &diag) == MW_EIO);
     /* A logs-only Datadog config is not a check: nothing loaded, no problem. */
-    CHECK(mw__template_load_file(&set, TPL "/good/logs_only.d/conf.yaml", "logs_only", &diag) == 0);
+    CHECK(mw__template_load_file(&set, TPL "/good/logs_only.d/conf.yaml", "logs_only", &diag) ==
+          MW_OK);
     CHECK(set.n == 1 && diag.n == 2);
     CHECK(diag.n == 2 && strstr(diag.items[1], "/nope.yaml: cannot read: ") != NULL);
+    /* YAML that does not parse, and a file whose instances are all bad. */
+    CHECK(mw__template_load_file(&set, TPL "/bad/broken.d/conf.yaml", "broken", &diag) ==
+          MW_EPARSE);
+    CHECK(mw__template_load_file(&set, TPL "/bad/types.d/conf.yaml", "types", &diag) == MW_EINVAL);
+    CHECK(set.n == 1 && diag.n > 3);
     /* Missing directory: reported, nothing else happens. */
     CHECK(mw__templates_load_dir(&set, TPL "/missing", &diag) == 1);
     CHECK(set.n == 1);
@@ -308,7 +314,7 @@ static void test_unknown_vars(void)
     mw__template_set set = {0};
     mw__diag diag = {0};
     const char *f = TPL "/vars/typo.d/auto_conf.yaml";
-    CHECK(mw__template_load_file(&set, f, "typo", &diag) == 0);
+    CHECK(mw__template_load_file(&set, f, "typo", &diag) == MW_OK);
     CHECK(set.n == 1 && cJSON_GetArraySize(set.v[0].instances) == 2);
     CHECK(diag.n == 2);
     char want[512];
@@ -326,9 +332,10 @@ static void test_finish_across_dirs(void)
     mw__template_set set = {0};
     mw__diag diag = {0};
     CHECK(mw__template_load_file(&set, TPL "/good/system.d/conf.yaml.default", "system", &diag) ==
-          0);
-    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "system", &diag) == 0);
-    CHECK(mw__template_load_file(&set, TPL "/good/disk.d/conf.yaml.default", "disk", &diag) == 0);
+          MW_OK);
+    CHECK(mw__template_load_file(&set, TPL "/good/nginx.yaml", "system", &diag) == MW_OK);
+    CHECK(mw__template_load_file(&set, TPL "/good/disk.d/conf.yaml.default", "disk", &diag) ==
+          MW_OK);
     mw__template_set_finish(&set);
     CHECK(set.n == 2);
     CHECK(set.n == 2 && !set.v[0].is_default && strcmp(set.v[0].check, "system") == 0);
