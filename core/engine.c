@@ -715,7 +715,7 @@ cJSON *mw__engine_configcheck(mw_engine *eng, double timeout, char **err)
         return NULL;
     }
     describe_static(eng, mw__discovery_templates(eng->disc), resolved);
-    if (mw__discovery_describe(eng->disc, resolved, unresolved) != 0 ||
+    if (mw__discovery_describe(eng->disc, resolved, unresolved) != MW_OK ||
         describe_not_scheduled(mw__discovery_templates(eng->disc), not_scheduled) != 0) {
         cJSON_Delete(out);
         *err = mw__strdup("out of memory");

@@ -34,7 +34,7 @@ struct mw__discovery {
 static void on_upsert(void *ud, const mw__service *svc)
 {
     mw__discovery *d = ud;
-    if (mw__reconcile_service(d->rec, svc) != 0)
+    if (mw__reconcile_service(d->rec, svc) != MW_OK)
         mw__error(d->log, svc->id, "out of memory: service kept as it was");
 }
 
@@ -198,7 +198,7 @@ const char *mw__discovery_error(const mw__discovery *d)
     return d->error;
 }
 
-int mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *unresolved)
+mw_code mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *unresolved)
 {
     return mw__reconcile_describe(d->rec, resolved, unresolved);
 }

@@ -68,8 +68,8 @@ int mw__discovery_synced(const mw__discovery *d);
 /* The last connection error of a source, NULL when none. Borrowed. */
 const char *mw__discovery_error(const mw__discovery *d);
 
-/* See mw__reconcile_describe(). */
-int mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *unresolved);
+/* See mw__reconcile_describe(): MW_OK, or MW_ENOMEM. */
+mw_code mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *unresolved);
 
 /* The templates it matches services against. Borrowed. */
 const mw__template_set *mw__discovery_templates(const mw__discovery *d);

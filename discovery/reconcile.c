@@ -70,12 +70,13 @@ static node **slot(table *t, const char *id)
     return pp;
 }
 
-static int table_init(table *t)
+/* MW_OK, or MW_ENOMEM. */
+static mw_code table_init(table *t)
 {
     t->nb = 64;
     t->n = 0;
     t->b = calloc(t->nb, sizeof *t->b);
-    return t->b ? 0 : -1;
+    return t->b ? MW_OK : MW_ENOMEM;
 }
 
 /* Doubles the buckets when full. A failed grow is harmless: chains just
@@ -252,33 +253,26 @@ static svc_entry *svc_entry_new(mw__reconcile *r, const mw__service *svc)
     return s;
 }
 
-int mw__reconcile_service(mw__reconcile *r, const mw__service *svc)
+mw_code mw__reconcile_service(mw__reconcile *r, const mw__service *svc)
 {
     svc_entry *s = (svc_entry *)*slot(&r->svcs, svc->id);
-    if (s && s->digest == svc->digest)
-        return 0;
     mw__match_result m = {0};
-    if (mw__match_service(r->set, svc, r->vars, &m) != 0) {
-        mw__match_result_free(&m);
-        return -1;
-    }
-    if (svc->provisional && !all_resolved(&m)) {
-        mw__match_result_free(&m); /* the full service follows */
-        return 0;
-    }
+    want *w = NULL;
     size_t nw = 0;
-    want *w = wants_from(&m, &nw);
-    if (!w || (!s && !(s = svc_entry_new(r, svc)))) {
-        if (w)
-            wants_free(w, nw);
-        mw__match_result_free(&m);
-        return -1;
-    }
+    char *name;
+    mw_code rc;
+    if (s && s->digest == svc->digest)
+        return MW_OK;
+    if ((rc = mw__match_service(r->set, svc, r->vars, &m)) != MW_OK)
+        goto out;
+    if (svc->provisional && !all_resolved(&m))
+        goto out; /* the full service follows */
+    rc = MW_ENOMEM;
+    if (!(w = wants_from(&m, &nw)) || (!s && !(s = svc_entry_new(r, svc))))
+        goto out;
     if (!svc->provisional)
         log_problems(r, svc, &m, w, nw);
-    mw__match_result_free(&m);
-    char *name = mw__strdup(svc->name ? svc->name : "");
-    if (name) {
+    if ((name = mw__strdup(svc->name ? svc->name : "")) != NULL) {
         free(s->name);
         s->name = name;
     }
@@ -290,7 +284,13 @@ int mw__reconcile_service(mw__reconcile *r, const mw__service *svc)
     s->w = w;
     s->nw = nw;
     s->digest = svc->digest;
-    return 0;
+    w = NULL;
+    rc = MW_OK;
+out:
+    if (w)
+        wants_free(w, nw);
+    mw__match_result_free(&m);
+    return rc;
 }
 
 void mw__reconcile_remove(mw__reconcile *r, const char *svc_id)
@@ -317,7 +317,7 @@ mw__reconcile *mw__reconcile_new(const mw__template_set *set, const mw__tmplvars
     if (ops)
         r->ops = *ops;
     r->log = log;
-    if (table_init(&r->svcs) != 0 || table_init(&r->insts) != 0) {
+    if (table_init(&r->svcs) != MW_OK || table_init(&r->insts) != MW_OK) {
         free(r->svcs.b);
         free(r);
         return NULL;
@@ -365,52 +365,54 @@ static int by_id(const void *a, const void *b)
     return strcmp((*(svc_entry *const *)a)->n.id, (*(svc_entry *const *)b)->n.id);
 }
 
-static int describe_want(const svc_entry *s, const want *w, cJSON *resolved, cJSON *unresolved)
+/* Appends one want to `resolved` or `unresolved`. MW_OK, or MW_ENOMEM. */
+static mw_code describe_want(const svc_entry *s, const want *w, cJSON *resolved, cJSON *unresolved)
 {
     const char *reason = w->it.reason ? w->it.reason : w->sched_err;
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = cJSON_CreateObject(), *ic = NULL, *in = NULL;
+    mw_code rc = MW_ENOMEM;
     if (!o || !cJSON_AddStringToObject(o, "check", w->it.check) ||
         (!reason && !cJSON_AddStringToObject(o, "id", w->id)) ||
         !cJSON_AddStringToObject(o, "service", s->n.id) ||
         !cJSON_AddStringToObject(o, "container_name", s->name) ||
-        !cJSON_AddStringToObject(o, "source", w->it.source)) {
-        cJSON_Delete(o);
-        return -1;
+        !cJSON_AddStringToObject(o, "source", w->it.source))
+        goto out;
+    if (reason && !cJSON_AddStringToObject(o, "reason", reason))
+        goto out;
+    if (!reason) {
+        ic = cJSON_Duplicate(w->it.init_config, 1);
+        in = cJSON_Duplicate(w->it.instance, 1);
+        if (!ic || !in || !cJSON_AddItemToObject(o, "init_config", ic))
+            goto out;
+        ic = NULL;
+        if (!cJSON_AddItemToObject(o, "instance", in))
+            goto out;
+        in = NULL;
     }
-    if (reason) {
-        if (!cJSON_AddStringToObject(o, "reason", reason)) {
-            cJSON_Delete(o);
-            return -1;
-        }
-        cJSON_AddItemToArray(unresolved, o);
-        return 0;
-    }
-    cJSON *ic = cJSON_Duplicate(w->it.init_config, 1), *in = cJSON_Duplicate(w->it.instance, 1);
-    if (!ic || !in) {
-        cJSON_Delete(ic);
-        cJSON_Delete(in);
-        cJSON_Delete(o);
-        return -1;
-    }
-    cJSON_AddItemToObject(o, "init_config", ic);
-    cJSON_AddItemToObject(o, "instance", in);
-    cJSON_AddItemToArray(resolved, o);
-    return 0;
+    if (!cJSON_AddItemToArray(reason ? unresolved : resolved, o))
+        goto out;
+    o = NULL;
+    rc = MW_OK;
+out:
+    cJSON_Delete(ic);
+    cJSON_Delete(in);
+    cJSON_Delete(o);
+    return rc;
 }
 
-int mw__reconcile_describe(const mw__reconcile *r, cJSON *resolved, cJSON *unresolved)
+mw_code mw__reconcile_describe(const mw__reconcile *r, cJSON *resolved, cJSON *unresolved)
 {
     svc_entry **all = calloc(r->svcs.n ? r->svcs.n : 1, sizeof *all);
-    if (!all)
-        return -1;
+    mw_code rc = MW_OK;
     size_t n = 0;
+    if (!all)
+        return MW_ENOMEM;
     for (size_t i = 0; i < r->svcs.nb; i++)
         for (node *e = r->svcs.b[i]; e; e = e->next)
             all[n++] = (svc_entry *)e;
     qsort(all, n, sizeof *all, by_id);
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        for (size_t j = 0; j < all[i]->nw && rc == 0; j++)
+    for (size_t i = 0; i < n && rc == MW_OK; i++)
+        for (size_t j = 0; j < all[i]->nw && rc == MW_OK; j++)
             rc = describe_want(all[i], &all[i]->w[j], resolved, unresolved);
     free(all);
     return rc;

@@ -43,15 +43,16 @@ typedef struct mw__reconcile_ops {
 
 typedef struct mw__reconcile mw__reconcile;
 
+/* NULL on OOM. */
 mw__reconcile *mw__reconcile_new(const mw__template_set *set, const mw__tmplvars_opts *vars,
                                  const mw__reconcile_ops *ops, const mw__log *log);
 /* Unschedules every instance it scheduled, then frees. */
 void mw__reconcile_free(mw__reconcile *r);
 
 /* A service appeared or changed: diff its wanted configs against its
- * instances. Returns 0, or -1 on OOM (the service keeps its previous
+ * instances. MW_OK, or MW_ENOMEM (the service keeps its previous
  * instances, and the next change retries). */
-int mw__reconcile_service(mw__reconcile *r, const mw__service *svc);
+mw_code mw__reconcile_service(mw__reconcile *r, const mw__service *svc);
 /* A service is gone: its instances are released. */
 void mw__reconcile_remove(mw__reconcile *r, const char *svc_id);
 
@@ -62,7 +63,7 @@ size_t mw__reconcile_instances(const mw__reconcile *r);
 /* Appends {check, id, service, source, init_config, instance} to
  * `resolved` and {check, service, source, reason} to `unresolved` for
  * every service, in a stable order (service id, then match order).
- * Returns 0, or -1 on OOM. */
-int mw__reconcile_describe(const mw__reconcile *r, cJSON *resolved, cJSON *unresolved);
+ * MW_OK, or MW_ENOMEM. */
+mw_code mw__reconcile_describe(const mw__reconcile *r, cJSON *resolved, cJSON *unresolved);
 
 #endif

@@ -114,7 +114,7 @@ static void test_add_change_remove(void)
     const char *cid = "aaaa000000000000000000000000000000000000000000000000000000000001";
 
     mw__service *s1 = svc_new(cid, "web", NULL);
-    CHECK(mw__reconcile_service(r, s1) == 0);
+    CHECK(mw__reconcile_service(r, s1) == MW_OK);
     CHECK(c.n == 2); /* instance 3 is unresolved: no port named http */
     CHECK(count_prefix(&c, '+') == 2);
     CHECK(mw__reconcile_instances(r) == 2);
@@ -122,12 +122,12 @@ static void test_add_change_remove(void)
     calls_reset(&c);
 
     /* the same service again: nothing happens */
-    CHECK(mw__reconcile_service(r, s1) == 0);
+    CHECK(mw__reconcile_service(r, s1) == MW_OK);
     CHECK(c.n == 0);
 
     /* renamed: the tagged instance changes, the shared one stays */
     mw__service *s2 = svc_new(cid, "web2", NULL);
-    CHECK(mw__reconcile_service(r, s2) == 0);
+    CHECK(mw__reconcile_service(r, s2) == MW_OK);
     CHECK(c.n == 2);
     CHECK(count_prefix(&c, '+') == 1 && count_prefix(&c, '-') == 1);
     CHECK(c.n == 2 && c.log[1][0] == '-' && strcmp(c.log[1] + 1, first + 1) == 0);
@@ -143,7 +143,7 @@ static void test_add_change_remove(void)
     CHECK(c.n == 0);
 
     /* restarted with the first config: the very same ids come back */
-    CHECK(mw__reconcile_service(r, s1) == 0);
+    CHECK(mw__reconcile_service(r, s1) == MW_OK);
     CHECK(c.n == 2);
     CHECK_STR(c.log[0], first);
     CHECK_STR(c.log[1], shared);
@@ -206,11 +206,11 @@ static void test_describe_and_refusals(void)
     mw__service *s = svc_new("c1", "labelled",
                              "{\"nosuch\":{\"instances\":[{\"x\":1}]},"
                              "\"probe\":{\"instances\":[{\"url\":\"%%host%%:%%port%%\"}]}}");
-    CHECK(mw__reconcile_service(r, s) == 0);
+    CHECK(mw__reconcile_service(r, s) == MW_OK);
     /* the label config of probe replaces the file template of probe */
     CHECK(count_prefix(&c, '+') == 1);
     cJSON *res = cJSON_CreateArray(), *unres = cJSON_CreateArray();
-    CHECK(mw__reconcile_describe(r, res, unres) == 0);
+    CHECK(mw__reconcile_describe(r, res, unres) == MW_OK);
     CHECK(cJSON_GetArraySize(res) == 1);
     CHECK(cJSON_GetArraySize(unres) == 1);
     const cJSON *ok = find_by(res, "check", "probe");
@@ -244,9 +244,9 @@ static void test_compute_only(void)
     static const mw__tmplvars_opts vars = {0};
     mw__reconcile *r = mw__reconcile_new(&set, &vars, NULL, NULL);
     mw__service *s = svc_new("d1", "x", NULL);
-    CHECK(mw__reconcile_service(r, s) == 0);
+    CHECK(mw__reconcile_service(r, s) == MW_OK);
     cJSON *res = cJSON_CreateArray(), *unres = cJSON_CreateArray();
-    CHECK(mw__reconcile_describe(r, res, unres) == 0);
+    CHECK(mw__reconcile_describe(r, res, unres) == MW_OK);
     CHECK(cJSON_GetArraySize(res) == 2);
     CHECK(cJSON_GetArraySize(unres) == 1);
     const cJSON *u = cJSON_GetArrayItem(unres, 0);
@@ -272,10 +272,10 @@ static void test_provisional(void)
     mw__service *p = svc_new("e1", "early", NULL);
     p->provisional = 1;
     p->digest ^= 1;
-    CHECK(mw__reconcile_service(r, p) == 0);
+    CHECK(mw__reconcile_service(r, p) == MW_OK);
     CHECK(c.n == 0 && mw__reconcile_services(r) == 0);
     mw__service *full = svc_new("e1", "early", NULL);
-    CHECK(mw__reconcile_service(r, full) == 0);
+    CHECK(mw__reconcile_service(r, full) == MW_OK);
     CHECK(c.n == 2 && count_prefix(&c, '+') == 2);
     calls_reset(&c);
 
@@ -284,11 +284,11 @@ static void test_provisional(void)
     mw__service *p2 = svc_new("e2", "early2", lbl);
     p2->provisional = 1;
     p2->digest ^= 1;
-    CHECK(mw__reconcile_service(r, p2) == 0);
+    CHECK(mw__reconcile_service(r, p2) == MW_OK);
     CHECK(c.n == 1 && count_prefix(&c, '+') == 1);
     calls_reset(&c);
     mw__service *full2 = svc_new("e2", "early2", lbl);
-    CHECK(mw__reconcile_service(r, full2) == 0);
+    CHECK(mw__reconcile_service(r, full2) == MW_OK);
     CHECK(c.n == 0); /* same config, same id: nothing restarts */
     calls_reset(&c);
     mw__reconcile_free(r);
