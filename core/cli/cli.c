@@ -35,61 +35,72 @@ static const struct flag {
     {"--docker-host", "docker_host"},
 };
 
-static int apply(mw_config *cfg, const char *key, const char *value)
+/* Sets one config key; what mw_config_set() returned, printed when it
+ * is not MW_OK. */
+static mw_code apply(mw_config *cfg, const char *key, const char *value)
 {
     char *err = NULL;
-    if (mw_config_set(cfg, key, value, &err) == MW_OK)
-        return 0;
-    fprintf(stderr, "moonwatch: %s\n", err ? err : "out of memory");
+    mw_code rc = mw_config_set(cfg, key, value, &err);
+    if (rc != MW_OK)
+        fprintf(stderr, "moonwatch: %s\n", err ? err : "out of memory");
     mw_free(err);
-    return -1;
+    return rc;
 }
 
-static int apply_set(mw_config *cfg, const char *kv)
+/* --set KEY=VALUE: MW_EINVAL (printed) without '=', MW_ENOMEM, or what
+ * apply() returned. */
+static mw_code apply_set(mw_config *cfg, const char *kv)
 {
     const char *eq = strchr(kv, '=');
     if (!eq) {
         fprintf(stderr, "moonwatch: --set expects KEY=VALUE, got '%s'\n", kv);
-        return -1;
+        return MW_EINVAL;
     }
     char *key = mw__strndup(kv, (size_t)(eq - kv));
-    int rc = key ? apply(cfg, key, eq + 1) : -1;
+    mw_code rc = key ? apply(cfg, key, eq + 1) : MW_ENOMEM;
     free(key);
     return rc;
 }
 
-static int load_file(mw_config *cfg, const char *path)
+/* What mw_config_load_file() returned, printed when it is not MW_OK. */
+static mw_code load_file(mw_config *cfg, const char *path)
 {
     char *err = NULL;
-    if (mw_config_load_file(cfg, path, &err) == MW_OK)
-        return 0;
-    fprintf(stderr, "%s\n", err ? err : "out of memory");
+    mw_code rc = mw_config_load_file(cfg, path, &err);
+    if (rc != MW_OK)
+        fprintf(stderr, "%s\n", err ? err : "out of memory");
     mw_free(err);
-    return -1;
+    return rc;
 }
 
-/* -c first, so that flags override the file whatever their order. */
-static int load_config_files(int argc, char **argv, mw_config *cfg)
+/* -c first, so that flags override the file whatever their order.
+ * MW_EINVAL (printed) for a -c without a file, or what load_file()
+ * returned. */
+static mw_code load_config_files(int argc, char **argv, mw_config *cfg)
 {
+    mw_code rc;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-c") && strcmp(argv[i], "--config"))
             continue;
         if (i + 1 >= argc) {
             fprintf(stderr, "moonwatch: %s needs a file\n", argv[i]);
-            return -1;
+            return MW_EINVAL;
         }
-        if (load_file(cfg, argv[++i]) != 0)
-            return -1;
+        if ((rc = load_file(cfg, argv[++i])) != MW_OK)
+            return rc;
     }
-    return 0;
+    return MW_OK;
 }
 
-static int parse_one(int argc, char **argv, int *i, mw__cli_args *out)
+/* One argument at *i (and its value, *i moved past it): applied, or kept
+ * in `out->rest`. MW_EINVAL (printed) for a flag without its value, or
+ * what applying it returned. */
+static mw_code parse_one(int argc, char **argv, int *i, mw__cli_args *out)
 {
     const char *a = argv[*i];
     if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
         (*i)++;
-        return 0;
+        return MW_OK;
     }
     if (!strcmp(a, "--no-bundled"))
         return apply(out->cfg, "no_bundled", "true");
@@ -98,35 +109,37 @@ static int parse_one(int argc, char **argv, int *i, mw__cli_args *out)
             continue;
         if (*i + 1 >= argc) {
             fprintf(stderr, "moonwatch: %s needs a value\n", a);
-            return -1;
+            return MW_EINVAL;
         }
         return apply(out->cfg, value_flags[k].key, argv[++(*i)]);
     }
     if (!strcmp(a, "--set")) {
         if (*i + 1 >= argc) {
             fprintf(stderr, "moonwatch: --set needs KEY=VALUE\n");
-            return -1;
+            return MW_EINVAL;
         }
         return apply_set(out->cfg, argv[++(*i)]);
     }
     out->rest[out->nrest++] = argv[*i];
-    return 0;
+    return MW_OK;
 }
 
-int mw__cli_common(int argc, char **argv, mw__cli_args *out)
+mw_code mw__cli_common(int argc, char **argv, mw__cli_args *out)
 {
+    mw_code rc = MW_ENOMEM;
     memset(out, 0, sizeof *out);
     out->cfg = mw_config_new();
     out->rest = calloc((size_t)argc + 1, sizeof *out->rest);
-    if (!out->cfg || !out->rest || load_config_files(argc, argv, out->cfg) != 0)
-        goto fail;
-    for (int i = 0; i < argc; i++)
-        if (parse_one(argc, argv, &i, out) != 0)
-            goto fail;
-    return 0;
-fail:
-    mw__cli_args_free(out);
-    return -1;
+    if (!out->cfg || !out->rest)
+        goto out;
+    if ((rc = load_config_files(argc, argv, out->cfg)) != MW_OK)
+        goto out;
+    for (int i = 0; i < argc && rc == MW_OK; i++)
+        rc = parse_one(argc, argv, &i, out);
+out:
+    if (rc != MW_OK)
+        mw__cli_args_free(out);
+    return rc;
 }
 
 void mw__cli_args_free(mw__cli_args *a)
@@ -136,16 +149,15 @@ void mw__cli_args_free(mw__cli_args *a)
     memset(a, 0, sizeof *a);
 }
 
-static mw_engine *engine_or_die(const mw_config *cfg)
+/* What mw_engine_new() returned, printed when it is not MW_OK. */
+static mw_code make_engine(const mw_config *cfg, mw_engine **eng)
 {
     char *err = NULL;
-    mw_engine *eng = NULL;
-    mw_code rc = mw_engine_new(cfg, &eng, &err);
-    if (rc != MW_OK) {
+    mw_code rc = mw_engine_new(cfg, eng, &err);
+    if (rc != MW_OK)
         fprintf(stderr, "moonwatch: %s\n", err ? err : mw_strerror(rc));
-        mw_free(err);
-    }
-    return eng;
+    mw_free(err);
+    return rc;
 }
 
 /* ------------------------------------------------------------- run */
@@ -153,7 +165,7 @@ static mw_engine *engine_or_die(const mw_config *cfg)
 int mw__cmd_run(int argc, char **argv)
 {
     mw__cli_args a;
-    if (mw__cli_common(argc, argv, &a) != 0)
+    if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
     if (a.nrest > 0) {
         fprintf(stderr, "moonwatch run: unexpected argument '%s'\n", a.rest[0]);
@@ -167,9 +179,10 @@ int mw__cmd_run(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    mw_engine *eng = engine_or_die(a.cfg);
+    mw_engine *eng = NULL;
     int rc = 1, sig = 0;
-    if (!eng || mw_engine_load(eng) != MW_OK || mw_engine_start(eng) != MW_OK)
+    if (make_engine(a.cfg, &eng) != MW_OK || mw_engine_load(eng) != MW_OK ||
+        mw_engine_start(eng) != MW_OK)
         goto out;
     mw__info(mw__engine_log(eng), NULL, "moonwatch %s running", MW_VERSION);
     sigwait(&set, &sig);
@@ -192,7 +205,8 @@ typedef struct check_opts {
     long times;
 } check_opts;
 
-static int parse_check(mw__cli_args *a, check_opts *o)
+/* MW_OK, or MW_EINVAL after printing the problem. */
+static mw_code parse_check(mw__cli_args *a, check_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->times = 1;
@@ -202,7 +216,7 @@ static int parse_check(mw__cli_args *a, check_opts *o)
         if (!strcmp(x, "--instance") || !strcmp(x, "--init-config") || !strcmp(x, "--times")) {
             if (!v) {
                 fprintf(stderr, "moonwatch check: %s needs a value\n", x);
-                return -1;
+                return MW_EINVAL;
             }
             i++;
             if (!strcmp(x, "--instance"))
@@ -211,32 +225,38 @@ static int parse_check(mw__cli_args *a, check_opts *o)
                 o->init_config = v;
             else if ((o->times = strtol(v, NULL, 10)) < 1 || o->times > 1000) {
                 fprintf(stderr, "moonwatch check: --times expects 1..1000\n");
-                return -1;
+                return MW_EINVAL;
             }
         } else if (!o->name && x[0] != '-') {
             o->name = x;
         } else {
             fprintf(stderr, "moonwatch check: unexpected argument '%s'\n", x);
-            return -1;
+            return MW_EINVAL;
         }
     }
     if (!o->name) {
         fprintf(stderr, "usage: moonwatch check NAME [--instance JSON] [--init-config JSON] "
                         "[--times N]\n");
-        return -1;
+        return MW_EINVAL;
     }
-    return 0;
+    return MW_OK;
 }
 
-static cJSON *parse_json_arg(const char *what, const char *text)
+/* `text` (NULL: none, *out NULL) as a JSON object into `*out`. MW_OK, or
+ * MW_EPARSE after printing the problem. */
+static mw_code parse_json_arg(const char *what, const char *text, cJSON **out)
 {
-    cJSON *j = cJSON_Parse(text);
-    if (!j || !cJSON_IsObject(j)) {
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    *out = NULL;
+    if (!text)
+        return MW_OK;
+    if (!cJSON_IsObject(j)) {
         fprintf(stderr, "moonwatch check: %s must be a JSON object, got: %s\n", what, text);
         cJSON_Delete(j);
-        return NULL;
+        return MW_EPARSE;
     }
-    return j;
+    *out = j;
+    return MW_OK;
 }
 
 static size_t schedule_one(mw_engine *eng, const char *name, const char *src, const cJSON *inst,
@@ -258,9 +278,9 @@ static size_t schedule_one(mw_engine *eng, const char *name, const char *src, co
 static size_t schedule_check(mw_engine *eng, const check_opts *o, const char **ids, size_t max)
 {
     size_t n = 0;
-    cJSON *inst = o->instance ? parse_json_arg("--instance", o->instance) : NULL;
-    cJSON *init = o->init_config ? parse_json_arg("--init-config", o->init_config) : NULL;
-    if ((o->instance && !inst) || (o->init_config && !init))
+    cJSON *inst = NULL, *init = NULL;
+    if (parse_json_arg("--instance", o->instance, &inst) != MW_OK ||
+        parse_json_arg("--init-config", o->init_config, &init) != MW_OK)
         goto out;
     if (inst) {
         n = schedule_one(eng, o->name, "--instance", inst, init, ids, n);
@@ -289,6 +309,8 @@ out:
     return n;
 }
 
+/* Runs the instances `times` rounds; the exit status: 1 when one of them
+ * had errors, else 0. */
 static int run_rounds(mw_engine *eng, const char **ids, size_t n, long times)
 {
     mw__sched *s = mw__engine_sched(eng);
@@ -314,11 +336,11 @@ int mw__cmd_check(int argc, char **argv)
     mw__cli_args a;
     check_opts o;
     const char *ids[256];
-    if (mw__cli_common(argc, argv, &a) != 0)
+    if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
     int rc = 2;
     mw_engine *eng = NULL;
-    if (parse_check(&a, &o) != 0 || !(eng = engine_or_die(a.cfg)))
+    if (parse_check(&a, &o) != MW_OK || make_engine(a.cfg, &eng) != MW_OK)
         goto out;
     mw__sched_set_manual(mw__engine_sched(eng), 1);
     size_t n = schedule_check(eng, &o, ids, MW_ARRAY_LEN(ids));
@@ -393,7 +415,7 @@ int mw__cmd_configcheck(int argc, char **argv)
     mw__cli_args a;
     int json = 0, rc = 1;
     double timeout = 30;
-    if (mw__cli_common(argc, argv, &a) != 0)
+    if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
     for (int i = 0; i < a.nrest; i++) {
         if (!strcmp(a.rest[i], "--json")) {
@@ -406,9 +428,11 @@ int mw__cmd_configcheck(int argc, char **argv)
             return 2;
         }
     }
-    mw_engine *eng = engine_or_die(a.cfg);
+    mw_engine *eng = NULL;
     char *err = NULL;
-    cJSON *doc = eng ? mw__engine_configcheck(eng, timeout > 0 ? timeout : 30, &err) : NULL;
+    cJSON *doc = NULL;
+    if (make_engine(a.cfg, &eng) == MW_OK)
+        doc = mw__engine_configcheck(eng, timeout > 0 ? timeout : 30, &err);
     if (doc) {
         print_configcheck(doc, json);
         rc = 0;
@@ -532,7 +556,7 @@ static void validate_checks_exist(validation *v, const mw__strlist *extra)
 int mw__cmd_validate(int argc, char **argv)
 {
     mw__cli_args a;
-    if (mw__cli_common(argc, argv, &a) != 0)
+    if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
     validation v = {0};
     int npaths = 0;
@@ -547,9 +571,9 @@ int mw__cmd_validate(int argc, char **argv)
         mw__cli_args_free(&a);
         return 2;
     }
-    mw_engine *eng = engine_or_die(a.cfg);
+    mw_engine *eng = NULL;
     int rc = 2;
-    if (!eng)
+    if (make_engine(a.cfg, &eng) != MW_OK)
         goto out;
     for (int i = 0; i < npaths; i++)
         validate_path(&v, a.rest[i]);
