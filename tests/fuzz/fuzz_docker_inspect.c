@@ -116,8 +116,10 @@ static void check_variables(const mw__service *s)
         char *why = NULL;
         if (!t)
             abort();
-        cJSON *r = mw__tmplvars_resolve(t, s, &o, &why);
-        if (!r == !why || (why && strncmp(why, "%%", 2) != 0))
+        cJSON *r = NULL;
+        mw_code rc = mw__tmplvars_resolve(t, s, &o, &r, &why);
+        if ((rc == MW_OK) != (r != NULL) || !r == !why || (rc != MW_OK && rc != MW_EINVAL) ||
+            (why && strncmp(why, "%%", 2) != 0))
             abort(); /* either a value or a reason naming the variable */
         cJSON_Delete(r);
         free(why);
@@ -143,11 +145,12 @@ static void check_reparsed(const cJSON *doc, const mw__service *s)
     char *text = cJSON_PrintUnformatted(doc);
     cJSON *again = text ? cJSON_Parse(text) : NULL;
     char *err = NULL;
+    mw__service *t = NULL;
 
     if (!again)
         abort();
-    mw__service *t = mw__service_from_inspect(again, resolved_image(again), &err);
-    if (!s != !t || (s && s->digest != t->digest))
+    mw_code rc = mw__service_from_inspect(again, resolved_image(again), &t, &err);
+    if ((rc == MW_OK) != (t != NULL) || !s != !t || (s && s->digest != t->digest))
         abort();
     mw__service_free(t);
     free(err);
@@ -159,12 +162,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
     char *err = NULL;
+    mw__service *s = NULL;
 
     if (!doc)
         return 0;
-    mw__service *s = mw__service_from_inspect(doc, resolved_image(doc), &err);
-    if (!s) {
-        if (!err || !err[0])
+    mw_code rc = mw__service_from_inspect(doc, resolved_image(doc), &s, &err);
+    if (rc != MW_OK) {
+        if ((rc != MW_EPARSE && rc != MW_ENOMEM) || s || !err || !err[0])
             abort(); /* a refusal names the field */
     } else {
         if (err)

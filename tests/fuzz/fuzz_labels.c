@@ -56,7 +56,7 @@ static mw__template_set templates;
 static void add_template(const char *check, const char *ids, const char *instances)
 {
     mw__template *t;
-    if (mw__grow(&templates.v, &templates.cap, templates.n + 1, sizeof(*t)) != 0)
+    if (mw__grow(&templates.v, &templates.cap, templates.n + 1, sizeof(*t)) != MW_OK)
         abort();
     t = &templates.v[templates.n++];
     memset(t, 0, sizeof(*t));
@@ -102,11 +102,11 @@ static mw__service *service_with(cJSON *labels)
 {
     cJSON *doc = cJSON_Parse(inspect_base);
     char *err = NULL;
+    mw__service *s = NULL;
     if (!doc)
         abort();
     cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(doc, "Config"), "Labels", labels);
-    mw__service *s = mw__service_from_inspect(doc, NULL, &err);
-    if (!s || err)
+    if (mw__service_from_inspect(doc, NULL, &s, &err) != MW_OK || !s || err)
         abort(); /* labels of strings never make the document bad */
     cJSON_Delete(doc);
     return s;
@@ -229,7 +229,7 @@ static void check_match(const mw__service *s, const mw__label_configs *lc)
 
     if (check_id && check_id[0] && (nids != 1 || strcmp(ids[0], check_id) != 0))
         abort();
-    if (mw__match_service(&templates, s, &o, &r) != 0)
+    if (mw__match_service(&templates, s, &o, &r) != MW_OK)
         abort();
     if (r.nproblems != lc->nerrors)
         abort();
@@ -248,7 +248,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!templates.n)
         setup();
     mw__service *s = service_with(labels_of((const char *)data, size));
-    if (mw__label_configs_parse(s->labels, &lc) != 0)
+    if (mw__label_configs_parse(s->labels, &lc) != MW_OK)
         abort();
     check_configs(&lc);
     check_match(s, &lc);

@@ -62,8 +62,7 @@ static void setup(void)
     for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
         cJSON *doc = cJSON_Parse(docs[i]);
         char *err = NULL;
-        services[i] = doc ? mw__service_from_inspect(doc, NULL, &err) : NULL;
-        if (!services[i])
+        if (!doc || mw__service_from_inspect(doc, NULL, &services[i], &err) != MW_OK)
             abort();
         cJSON_Delete(doc);
     }
@@ -79,7 +78,10 @@ static int all_known(const cJSON *j)
 {
     char *why = NULL;
     if (cJSON_IsString(j)) {
-        int ok = mw__tmplvars_check(j->valuestring, &why) == 0;
+        mw_code rc = mw__tmplvars_check(j->valuestring, &why);
+        int ok = rc == MW_OK;
+        if (!ok && rc != MW_EINVAL)
+            abort(); /* nothing runs out of memory here */
         if (ok == (why != NULL))
             abort(); /* a reason exactly when refused */
         free(why);
@@ -153,8 +155,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
 
     int known = all_known(tmpl);
-    cJSON *out = mw__tmplvars_resolve(tmpl, svc, &o, &why);
-    if (!out == !why)
+    cJSON *out = NULL;
+    mw_code rc = mw__tmplvars_resolve(tmpl, svc, &o, &out, &why);
+    if (!out == !why || (rc == MW_OK) != (out != NULL) || (rc != MW_OK && rc != MW_EINVAL))
         abort(); /* a config or a reason */
     if (!known && out)
         abort(); /* an unknown variable resolved */
@@ -163,7 +166,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (out) {
         same_shape(tmpl, out);
         /* Compared as text: cJSON_Compare() pairs repeated keys wrongly. */
-        cJSON *again = mw__tmplvars_resolve(tmpl, svc, &o, &why2);
+        cJSON *again = NULL;
+        if (mw__tmplvars_resolve(tmpl, svc, &o, &again, &why2) != MW_OK)
+            abort();
         char *t1 = cJSON_PrintUnformatted(out), *t2 = cJSON_PrintUnformatted(again);
         if (!t1 || !t2 || strcmp(t1, t2) != 0)
             abort();
