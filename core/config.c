@@ -68,6 +68,8 @@ void mw_config_free(mw_config *c)
     free(c->container_include);
     free(c->container_exclude);
     free(c->host_network_host);
+    free(c->procfs_path);
+    free(c->cgroup_root);
     mw__strlist_free(&c->env_allowlist);
     mw__strlist_free(&c->unix_sockets);
     mw__strlist_free(&c->checks_dirs);
@@ -96,7 +98,7 @@ mw_config *mw__config_dup(const mw_config *c)
         return NULL;
     *d = *c;
     d->hostname = d->docker_host = d->container_include = d->container_exclude = NULL;
-    d->host_network_host = NULL;
+    d->host_network_host = d->procfs_path = d->cgroup_root = NULL;
     d->checks_dirs = (mw__strlist){0};
     d->templates_dirs = (mw__strlist){0};
     d->env_allowlist = (mw__strlist){0};
@@ -105,6 +107,8 @@ mw_config *mw__config_dup(const mw_config *c)
         dup_str(&d->container_include, c->container_include) != 0 ||
         dup_str(&d->container_exclude, c->container_exclude) != 0 ||
         dup_str(&d->host_network_host, c->host_network_host) != 0 ||
+        dup_str(&d->procfs_path, c->procfs_path) != 0 ||
+        dup_str(&d->cgroup_root, c->cgroup_root) != 0 ||
         dup_list(&d->env_allowlist, &c->env_allowlist) != 0 ||
         dup_list(&d->unix_sockets, &c->unix_sockets) != 0 ||
         dup_list(&d->checks_dirs, &c->checks_dirs) != 0 ||
@@ -377,6 +381,27 @@ static mw_code set_allow_link_local(mw_config *c, const char *v, char **err)
     return parse_bool(v, &c->allow_link_local, err);
 }
 
+/* An absolute directory path; "" restores the default. Checked as text
+ * only: the directory may be mounted after the config is read. */
+static mw_code set_dir(char **dst, const char *v, char **err)
+{
+    if (*v && (v[0] != '/' || strlen(v) > 1024)) {
+        *err = mw__sprintf("expected an absolute path, got \"%s\"", v);
+        return MW_EINVAL;
+    }
+    return set_str(dst, v);
+}
+
+static mw_code set_procfs_path(mw_config *c, const char *v, char **err)
+{
+    return set_dir(&c->procfs_path, v, err);
+}
+
+static mw_code set_cgroup_root(mw_config *c, const char *v, char **err)
+{
+    return set_dir(&c->cgroup_root, v, err);
+}
+
 static mw_code set_watchdog_signal(mw_config *c, const char *v, char **err)
 {
     return parse_bool(v, &c->watchdog_signal, err);
@@ -423,6 +448,8 @@ static const struct option_row {
     {"discover_self", set_discover_self},
     {"check_unix_sockets", set_unix_sockets},
     {"check_allow_link_local", set_allow_link_local},
+    {"procfs_path", set_procfs_path},
+    {"cgroup_root", set_cgroup_root},
     {"workers", set_workers},
     {"watchdog_signal", set_watchdog_signal},
 };
@@ -547,4 +574,20 @@ const char *mw__bundled_dir(void)
     if (is_dir(MW_DATADIR "/checks"))
         return MW_DATADIR;
     return MW_SOURCE_DIR;
+}
+
+/* ------------------------------------------------------------- host paths */
+
+const char *mw__config_procfs(const mw_config *c)
+{
+    if (c->procfs_path)
+        return c->procfs_path;
+    return is_dir("/host/proc") ? "/host/proc" : "/proc";
+}
+
+const char *mw__config_cgroup_root(const mw_config *c)
+{
+    if (c->cgroup_root)
+        return c->cgroup_root;
+    return is_dir("/host/sys/fs/cgroup") ? "/host/sys/fs/cgroup" : "/sys/fs/cgroup";
 }

@@ -46,8 +46,11 @@ struct mw_config {
     /* checks' I/O */
     mw__strlist unix_sockets; /* unix_socket paths mw.http may use */
     int allow_link_local;     /* link-local (cloud metadata) addresses allowed */
-    unsigned workers;         /* worker threads; 0: one per core */
-    int watchdog_signal;      /* 0: runs time themselves, no signal */
+    /* the host's files, as checks see them */
+    char *procfs_path;   /* NULL: /host/proc when it exists, else /proc */
+    char *cgroup_root;   /* NULL: /host/sys/fs/cgroup when it exists, else /sys/fs/cgroup */
+    unsigned workers;    /* worker threads; 0: one per core */
+    int watchdog_signal; /* 0: runs time themselves, no signal */
     unsigned hist_aggregates;
     double percentiles[MW_MAX_PERCENTILES];
     size_t npercentiles;
@@ -59,6 +62,13 @@ void mw__strlist_free(mw__strlist *l);
 
 /* Deep copy; NULL on OOM. */
 mw_config *mw__config_dup(const mw_config *c);
+
+/* The host's /proc and cgroup tree for checks: the configured path, else
+ * the one the host mounts into the agent's container (/host/proc,
+ * /host/sys/fs/cgroup) when it is a directory, else the usual one.
+ * Borrowed (c's string or a literal). */
+const char *mw__config_procfs(const mw_config *c);
+const char *mw__config_cgroup_root(const mw_config *c);
 
 /* The directory holding the bundled checks/ and templates/: $MOONWATCH_DATADIR,
  * else the installed share/moonwatch, else the source tree. Borrowed. */

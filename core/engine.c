@@ -57,6 +57,7 @@ struct mw_engine {
     mw__script **scripts;
     size_t nscripts, scripts_cap;
     mw__io_policy policy; /* from cfg; its strings are cfg's */
+    mw__host_paths paths; /* from cfg (or literals) */
     pthread_t thread;
     int started;
     atomic_uint_fast64_t flushes, records;
@@ -255,8 +256,16 @@ static mw_code make_parts(mw_engine *eng, const char **what)
         .n_unix_sockets = c->unix_sockets.n,
         .allow_link_local = c->allow_link_local,
     };
+    eng->paths = (mw__host_paths){
+        .procfs = mw__config_procfs(c),
+        .cgroup = mw__config_cgroup_root(c),
+    };
+    if (strcmp(eng->paths.procfs, "/proc") || strcmp(eng->paths.cgroup, "/sys/fs/cgroup"))
+        mw__info(&eng->log, NULL, "checks read the host's /proc at %s and its cgroups at %s",
+                 eng->paths.procfs, eng->paths.cgroup);
     mw__sched_opts so = {
         .policy = &eng->policy,
+        .paths = &eng->paths,
         .workers = eng->workers,
         .agg = eng->agg,
         .log = &eng->log,

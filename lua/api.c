@@ -1,7 +1,8 @@
 /*
  * api.c - the read-only `mw` table a check sees: metrics, service checks,
  * events, warnings, logging, JSON, the monotonic clock, a few host-wide
- * /proc files, a few per-process /proc/<pid> files, the engine's stats,
+ * /proc files, a few per-process /proc/<pid> files (both under the
+ * operator's procfs_path), the engine's stats,
  * the non-blocking I/O of net.c (mw.http, mw.tcp, mw.sleep) and the
  * OpenMetrics parser and scraper (mw.openmetrics).
  *
@@ -19,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -403,8 +405,10 @@ static int api_proc_read(lua_State *L)
     int i = find_name(proc_allowed, MW_ARRAY_LEN(proc_allowed), name);
     if (i < 0)
         return luaL_error(L, "mw.proc.read: '%s' is not one of the readable /proc files", name);
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%s", proc_allowed[i]);
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", sandbox(L)->paths.procfs, proc_allowed[i]) >=
+        (int)sizeof path)
+        return proc_fail(L, proc_allowed[i], ENAMETOOLONG);
     lua_settop(L, 1);
     return push_proc_file(L, path);
 }
@@ -428,8 +432,10 @@ static int api_proc_pid(lua_State *L)
     int i = find_name(proc_pid_allowed, MW_ARRAY_LEN(proc_pid_allowed), name);
     if (i < 0)
         return luaL_error(L, "mw.proc.pid: '%s' is not one of stat, statm, status", name);
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%lld/%s", (long long)pid, proc_pid_allowed[i]);
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%lld/%s", sandbox(L)->paths.procfs, (long long)pid,
+                 proc_pid_allowed[i]) >= (int)sizeof path)
+        return proc_fail(L, proc_pid_allowed[i], ENAMETOOLONG);
     lua_settop(L, 2);
     return push_proc_file(L, path);
 }

@@ -430,6 +430,8 @@ mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
     sb->stats_fn = o->stats_fn;
     sb->stats_ud = o->stats_ud;
     sb->io = o->io;
+    sb->paths.procfs = o->paths && o->paths->procfs ? o->paths->procfs : "/proc";
+    sb->paths.cgroup = o->paths && o->paths->cgroup ? o->paths->cgroup : "/sys/fs/cgroup";
     sb->wake = o->wake;
     sb->wake_ud = o->wake_ud;
     sb->co_ref = LUA_NOREF;

@@ -88,6 +88,15 @@ typedef struct mw__io_env {
     const mw__io_policy *policy;
 } mw__io_env;
 
+/* Where the host's /proc and cgroup tree are (the operator's procfs_path
+ * and cgroup_root: inside the agent's container, the host's are mounted
+ * at /host/proc and /host/sys/fs/cgroup). mw.proc and mw.container read
+ * only below these. Borrowed; outlives the sandboxes that use it. */
+typedef struct mw__host_paths {
+    const char *procfs; /* "/proc" when NULL */
+    const char *cgroup; /* "/sys/fs/cgroup" when NULL */
+} mw__host_paths;
+
 /* What the engine lends a sandbox for `mw.engine_stats()`. */
 typedef void (*mw__stats_fn)(void *ud, mw_engine_stats *out);
 
@@ -104,7 +113,8 @@ typedef struct mw__sandbox_opts {
     const mw__log *log;       /* borrowed */
     mw__stats_fn stats_fn;    /* may be NULL */
     void *stats_ud;
-    const mw__io_env *io; /* borrowed; NULL: mw.http/mw.tcp/mw.sleep fail */
+    const mw__io_env *io;        /* borrowed; NULL: mw.http/mw.tcp/mw.sleep fail */
+    const mw__host_paths *paths; /* borrowed; NULL: /proc and /sys/fs/cgroup */
     /* Called on the loop thread when the I/O a run waits on completes
      * (the run returned MW_RUN_WAITING): resume it then. */
     void (*wake)(void *ud);

@@ -48,6 +48,7 @@ struct mw__sandbox {
     const mw__log *log;
     mw__stats_fn stats_fn;
     void *stats_ud;
+    mw__host_paths paths; /* the opts' strings (borrowed), defaults filled in */
 
     int mod_ref;        /* registry: the table the script returned */
     int self_ref;       /* registry: self */

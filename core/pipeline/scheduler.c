@@ -265,6 +265,7 @@ static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
         .stats_fn = s->o.stats_fn,
         .stats_ud = s->o.stats_ud,
         .io = &l->io,
+        .paths = s->o.paths,
         .wake = wake_cb,
         .wake_ud = in,
     };

@@ -57,6 +57,7 @@ typedef struct mw__sched_opts {
     mw__stats_fn stats_fn; /* lent to sandboxes for mw.engine_stats() */
     void *stats_ud;
     const mw__io_policy *policy; /* borrowed; what checks' I/O may reach */
+    const mw__host_paths *paths; /* borrowed; the host's /proc and cgroups (NULL: defaults) */
     int spread;                  /* 1: spread first runs over the interval */
     int manual;                  /* 1: no timers, runs only via mw__sched_run_now */
 } mw__sched_opts;

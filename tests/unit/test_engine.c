@@ -18,6 +18,7 @@
 
 typedef struct seen {
     int metrics, ok, critical;
+    double value;
     char last_critical[256];
     char metric_tags[512];
     char check_id[128];
@@ -28,6 +29,7 @@ static void collect(const mw_record *r, void *ud)
     seen *s = ud;
     if (r->type == MW_RECORD_METRIC && strcmp(r->name, "test.value") == 0) {
         s->metrics++;
+        s->value = r->value;
         s->metric_tags[0] = '\0';
         for (size_t i = 0; i < r->ntags; i++) {
             strncat(s->metric_tags, r->tags[i], sizeof s->metric_tags - strlen(s->metric_tags) - 2);
@@ -63,6 +65,12 @@ static void make_tree(void)
                           "return c\n");
     put("checks/spin.lua", "local c = {}\nfunction c.run(self) while true do end end\n"
                            "return c\n");
+    put("checks/hostload.lua", "local c = {}\n"
+                               "function c.run(self)\n"
+                               "  local l = mw.proc.read('loadavg')\n"
+                               "  mw.gauge('test.value', tonumber(l:match('^(%S+)')))\n"
+                               "end\nreturn c\n");
+    put("hostproc/loadavg", "31.5 1.00 1.00 1/100 4242\n");
     put("templates/good.d/conf.yaml", "init_config:\ninstances:\n"
                                       "  - value: 42\n    min_collection_interval: 1\n"
                                       "    tags: [env:test, team:core]\n"
@@ -286,6 +294,39 @@ static void test_prepared_series(void)
     mw_engine_free(eng);
 }
 
+/* procfs_path reaches the checks' sandboxes through the engine: mw.proc
+ * reads the host's /proc where the operator says it is mounted. */
+static void test_host_paths(void)
+{
+    seen s = {0};
+    char proc[128], *err = NULL;
+    snprintf(proc, sizeof proc, "%s/hostproc", tmp);
+    mw_engine *eng = new_engine(&s, "procfs_path", proc);
+    const char *id = NULL;
+    cJSON *inst = cJSON_Parse("{\"min_collection_interval\": 1}");
+    CHECK(mw__engine_schedule(eng, "hostload", "test", inst, NULL, &id, &err) == MW_OK);
+    free(err);
+    cJSON_Delete(inst);
+    step_for(eng, 1.3);
+    mw_engine_flush(eng);
+    CHECK(s.metrics == 1 && s.ok >= 1 && s.critical == 0);
+    CHECK_NEAR(s.value, 31.5, 1e-9); /* the file under procfs_path, not /proc/loadavg */
+    mw_engine_free(eng);
+
+    mw_config *cfg = mw_config_new();
+    CHECK(strcmp(mw__config_procfs(cfg), access("/host/proc", F_OK) ? "/proc" : "/host/proc") == 0);
+    CHECK(mw_config_set(cfg, "procfs_path", "host/proc", &err) == MW_EINVAL);
+    CHECK(err && strstr(err, "procfs_path: expected an absolute path") != NULL);
+    mw_free(err);
+    err = NULL;
+    CHECK(mw_config_set(cfg, "cgroup_root", "/rootfs/sys/fs/cgroup", NULL) == MW_OK);
+    CHECK_STR(mw__config_cgroup_root(cfg), "/rootfs/sys/fs/cgroup");
+    CHECK(mw_config_set(cfg, "cgroup_root", "", NULL) == MW_OK); /* back to the default */
+    CHECK(strncmp(mw__config_cgroup_root(cfg), "/", 1) == 0 &&
+          strstr(mw__config_cgroup_root(cfg), "/sys/fs/cgroup") != NULL);
+    mw_config_free(cfg);
+}
+
 static void test_config_errors(void)
 {
     mw_config *cfg = mw_config_new();
@@ -319,6 +360,7 @@ int main(void)
     test_two_engines_share_nothing();
     test_prepared_series();
     test_config_errors();
+    test_host_paths();
     tmptree_remove(tmp);
     return TEST_RESULT();
 }

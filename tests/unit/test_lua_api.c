@@ -1,7 +1,8 @@
 /*
  * test_lua_api.c - the `mw` table as a check sees it: samples reach the
  * instance's sender and, once committed, the aggregator's flush; JSON,
- * warnings, logging, /proc reads (host-wide and per pid), engine stats,
+ * warnings, logging, /proc reads (host-wide and per pid, under the
+ * operator's procfs_path), engine stats,
  * and argument checking.
  */
 #include "test.h"
@@ -10,6 +11,7 @@
 #include "core/pipeline/aggregator.h"
 #include "lua/sandbox.h"
 #include "tests/support/make.h"
+#include "tmptree.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,6 +299,46 @@ static void test_proc_pid(void)
     env_free(&e);
 }
 
+/* mw.proc reads below the sandbox's procfs path (the host's /proc
+ * mounted into the agent's container), never the agent's own /proc. */
+static void test_proc_paths(void)
+{
+    env e;
+    env_init(&e);
+    char dir[128], body[2048];
+    tmptree_new(dir, sizeof dir, "mw-procpaths");
+    tmptree_put(dir, "loadavg", "7.25 3.50 1.75 2/345 6789\n");
+    tmptree_put(dir, "4242/stat", "4242 (host app) S 1 4242\n");
+    mw__host_paths paths = {.procfs = dir};
+    snprintf(body, sizeof body,
+             "return { run = function(self)\n"
+             "assert(mw.proc.read('loadavg'):match('^7.25 '))\n"
+             "assert(mw.proc.pid(4242, 'stat'):match('%%(host app%%)'))\n"
+             "local t, err = mw.proc.read('meminfo')\n"
+             "assert(t == nil and err == '%s/meminfo: No such file or directory', err)\n"
+             "t, err = mw.proc.pid(%ld, 'stat')\n"
+             "assert(t == nil and err:find('%s/', 1, true) == 1, err)\n"
+             "end }",
+             dir, (long)getpid(), dir);
+    mw__sandbox_opts o = {
+        .check = "chk",
+        .check_id = "chk:1",
+        .script = body,
+        .script_len = strlen(body),
+        .out = mw__sender_out(e.sender),
+        .log = &e.log,
+        .paths = &paths,
+    };
+    char *err = NULL;
+    mw__sandbox *sb = mw__sandbox_new(&o, &err);
+    CHECK(sb != NULL);
+    free(err);
+    CHECK(sb && run(sb) == MW_RUN_OK);
+    mw__sandbox_free(sb);
+    tmptree_remove(dir);
+    env_free(&e);
+}
+
 /* Without a sender (validation, benchmarks) samples are dropped. */
 static void test_no_sender(void)
 {
@@ -336,6 +378,7 @@ int main(void)
     test_json();
     test_helpers();
     test_proc_pid();
+    test_proc_paths();
     test_no_sender();
     test_isolation();
     mw__budget_free(budget);
