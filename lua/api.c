@@ -2,7 +2,8 @@
  * api.c - the read-only `mw` table a check sees: metrics, service checks,
  * events, warnings, logging, JSON, the monotonic clock, a few host-wide
  * /proc files, a few per-process /proc/<pid> files (both under the
- * operator's procfs_path), the engine's stats,
+ * operator's procfs_path), a container's cgroup numbers (mw.container,
+ * container_lua.c), the engine's stats,
  * the non-blocking I/O of net.c (mw.http, mw.tcp, mw.sleep) and the
  * OpenMetrics parser and scraper (mw.openmetrics).
  *
@@ -562,6 +563,7 @@ static const struct lazy_sub {
     {"opt", mw__open_opt},
     {"tag", mw__open_tag},
     {"base64", mw__open_base64},
+    {"container", mw__open_container},
 };
 
 /* __index of mw's hidden table: [table, key]. */

@@ -162,6 +162,10 @@ const char *mw__net_what(const mw__sandbox *sb);
  */
 int mw__open_openmetrics(lua_State *L);
 
+/* ---- container_lua.c: sets the read-only `mw.container` (stats(id [,
+ * pid]): a container's cgroup numbers) in the table on top. */
+void mw__open_container(lua_State *L);
+
 /* ---- json.c */
 
 /* Pushes a Lua copy of `j` (NULL pushes an empty table). May raise. */
