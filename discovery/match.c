@@ -220,6 +220,8 @@ static int template_matches(const mw__template *t, const char *const *ids, size_
     const cJSON *ad;
     cJSON_ArrayForEach(ad, t->ad_identifiers)
     {
+        if (cJSON_IsString(ad) && strcmp(ad->valuestring, MW_AD_ANY_CONTAINER) == 0)
+            return 1;
         for (size_t i = 0; cJSON_IsString(ad) && i < nids; i++)
             if (strcmp(ad->valuestring, ids[i]) == 0)
                 return 1;

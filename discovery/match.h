@@ -7,7 +7,8 @@
  * image name without tag (when it differs from the short one), the short
  * image name - or only the value of the `com.datadoghq.ad.check.id` label
  * when the container has one. A template matches when any of its
- * ad_identifiers equals one of them.
+ * ad_identifiers equals one of them, or is MW_AD_ANY_CONTAINER, which
+ * every service matches (moonwatch's own: no image can be named so).
  *
  * Precedence: a label config of check C replaces every file template of
  * C for that service; a v1 `check_names` of [] disables file templates
@@ -36,6 +37,10 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+
+/* The identifier every discovered container matches (the bundled
+ * `docker` template's): a name no image reference can have. */
+#define MW_AD_ANY_CONTAINER "_any_container"
 
 typedef struct mw__match_item {
     char *check;

@@ -368,6 +368,43 @@ static void test_datadog_templates(void)
     mw__diag_free(&diag);
 }
 
+/* The bundled docker template (ad_identifiers: [_any_container]) matches
+ * every container, whatever its image or check.id label, with its id and
+ * tags; check_names: [] and a label config of its own still win. */
+static void test_any_container(void)
+{
+    mw__template_set ts = {0};
+    mw__diag diag = {0};
+    const char *file = MW_TEST_SOURCE_DIR "/templates/docker.d/auto_conf.yaml";
+    CHECK(mw__template_load_file(&ts, file, "docker", &diag) == 0 && ts.n == 1 && diag.n == 0);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "docker %s#0 init={} instance={\"container_id\":\"" CID "\",\"tags\":[" TAGS_JSON
+             "]}\n",
+             file);
+    mw__service *s = mw__test_service(REDIS);
+    CHECK_MATCH_SET(&ts, s, want);
+    svc_label(s, "com.datadoghq.ad.check.id", "my-custom-id");
+    CHECK_MATCH_SET(&ts, s, want);
+    mw__service_free(s);
+    s = mw__test_service("{'image_long':'busybox','image_short':'busybox'," REDIS_TAGS "}");
+    CHECK_MATCH_SET(&ts, s, want);
+    svc_label(s, "com.datadoghq.ad.check_names", "[]");
+    CHECK_MATCH_SET(&ts, s, "");
+    mw__service_free(s);
+    s = mw__test_service("{'pid':4242," REDIS_TAGS "}");
+    svc_label(s, "com.datadoghq.ad.checks",
+              "{\"docker\":{\"instances\":[{\"container_id\":"
+              "\"%%container_id%%\",\"pid\":\"%%pid%%\"}]}}");
+    CHECK_MATCH_SET(
+        &ts, s,
+        "docker label:com.datadoghq.ad.checks#0 init={} instance={\"container_id\":\"" CID
+        "\",\"pid\":4242,\"tags\":[" TAGS_JSON "]}\n");
+    mw__service_free(s);
+    mw__template_set_free(&ts);
+    mw__diag_free(&diag);
+}
+
 /* Matching the same service twice gives the same result. */
 static void test_stable(void)
 {
@@ -486,6 +523,7 @@ int main(void)
     test_init_config_unresolved();
     test_problems();
     test_datadog_templates();
+    test_any_container();
     test_stable();
     test_torture();
 
