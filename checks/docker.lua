@@ -96,11 +96,18 @@ local function network(self, net)
   end
 end
 
+-- A container never found fails the run (a wrong cgroup_root, a container
+-- of another host); one found before whose cgroup is gone has stopped, and
+-- its instance is about to go: a warning, not a failure.
 function check.run(self)
   local s, err = mw.container.stats(self.id, self.pid)
-  if not s then
+  if not s and self.found then
+    mw.warning(err)
+    return
+  elseif not s then
     error(err, 0)
   end
+  self.found = true
   local t = self.tags
   cpu_percent(self, s)
   rate("docker.cpu.throttled", s.cpu.throttled_periods, t)

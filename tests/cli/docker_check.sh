@@ -32,15 +32,15 @@ expect() { # expect OUTPUT METRIC TAGS WANT
   [ "$got" = "$4" ] && ok || bad "$2{$3} = '$got', want '$4'"
 }
 
-run() { # run TREE INSTANCE [ARGS...]
-  local tree=$1 inst=$2
-  shift 2
+run() { # run INSTANCE [ARGS...]
+  local inst=$1
+  shift
   "$mw" check docker --no-bundled --checks-dir "$src/checks" --set docker=off \
     --log-level error --instance "$inst" "$@"
 }
 
 # v1, container A: its process 4321 has an own network namespace
-out=$(run v1 "{\"container_id\": \"$a\", \"pid\": 4321, \"tags\": [\"t:1\"]}" --times 2 \
+out=$(run "{\"container_id\": \"$a\", \"pid\": 4321, \"tags\": [\"t:1\"]}" --times 2 \
   --set "procfs_path=$fix/v1/proc" --set "cgroup_root=$fix/v1/sys/fs/cgroup")
 [ $? -eq 0 ] && ok || bad "docker check on v1 exited non-zero"
 t=runtime:docker,t:1
@@ -59,7 +59,7 @@ echo "$out" | grep -q '"check":"moonwatch.check_status","status":0' && ok || bad
 
 # the same keys from a config file; v2, container C, on the host's network
 printf 'procfs_path: %s\ncgroup_root: %s\n' "$fix/v2/proc" "$fix/v2/sys/fs/cgroup" >"$tmp/mw.yaml"
-out=$(run v2 "{\"container_id\": \"$c\"}" -c "$tmp/mw.yaml")
+out=$(run "{\"container_id\": \"$c\"}" -c "$tmp/mw.yaml")
 [ $? -eq 0 ] && ok || bad "docker check on v2 exited non-zero"
 expect "$out" docker.mem.rss runtime:docker 41943040
 expect "$out" docker.mem.sw_limit runtime:docker 805306368
@@ -70,7 +70,7 @@ echo "$out" | grep -q '"metric":"docker.net' && bad "network numbers of the host
 # without the keys (no /host/proc here): the host's real /proc and
 # cgroups, where the fixture's container is not
 if [ ! -e /host/proc ] && [ ! -e /host/sys/fs/cgroup ]; then
-  out=$(run v2 "{\"container_id\": \"$c\"}" 2>/dev/null)
+  out=$(run "{\"container_id\": \"$c\"}" 2>/dev/null)
   [ $? -eq 1 ] && ok || bad "a container of the fixture found on the real host"
   echo "$out" | grep -q "no cgroup of container ${c:0:12} under /sys/fs/cgroup" && ok \
     || bad "no 'no cgroup' message: $out"
@@ -84,7 +84,7 @@ grep -q 'procfs_path: expected an absolute path, got "proc"' "$tmp/err" && ok \
 
 # ids that are not ids: the run fails naming the option
 for id in '""' '"%%container_id%%"' "\"${a^^}\"" "\"../../$a\"" 42; do
-  out=$(run v1 "{\"container_id\": $id}" --set "cgroup_root=$fix/v1/sys/fs/cgroup" 2>/dev/null)
+  out=$(run "{\"container_id\": $id}" --set "cgroup_root=$fix/v1/sys/fs/cgroup" 2>/dev/null)
   [ $? -eq 1 ] && ok || bad "$id: did not exit 1"
   echo "$out" | grep -q "docker.lua:[0-9]*: bad option 'container_id'" && ok \
     || bad "$id: no message naming container_id: $out"

@@ -4,8 +4,8 @@
  * advances between runs: the first run sends the gauges and no CPU
  * percent; the second sends CPU percents computed from the two samples
  * over the time between them, and the rates; a counter that went back
- * sends no percent; a bad container_id or a container with no cgroup
- * fails the run with why.
+ * sends no percent; a bad container_id or a container never found fails
+ * the run with why, one whose cgroup went away is a warning.
  */
 #include "test.h"
 
@@ -193,6 +193,14 @@ static void test_v2_runs(void)
     CHECK(rig_run(&r, 1020, &s) == MW_RUN_OK);
     CHECK(!sent(&s, "docker.cpu.usage") && !sent(&s, "docker.cpu.user"));
     CHECK(value(&s, "docker.mem.rss", t) == 41943040);
+
+    /* The container stops, its cgroup goes: a warning, not a failed run
+     * (its instance is about to be unscheduled). */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/" C_SCOPE "'", r.dir);
+    CHECK(system(cmd) == 0);
+    CHECK(rig_run(&r, 1030, &s) == MW_RUN_OK);
+    CHECK(mw__sandbox_warnings(r.sb) == 1 && s.n == 0);
     rig_free(&r);
 }
 
