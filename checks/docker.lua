@@ -34,6 +34,12 @@
 local opt = mw.opt
 local check = {}
 
+local CPU = { -- the percent gauges and their counters in mw.container.stats
+  { "docker.cpu.usage", "usage_ns" },
+  { "docker.cpu.user", "user_ns" },
+  { "docker.cpu.system", "system_ns" },
+}
+
 function check.init(self)
   local inst = self.instance
   local id = opt.string(inst, "container_id", opt.REQUIRED)
@@ -51,15 +57,16 @@ end
 -- is read here from the monotonic clock of each sample.
 local function cpu_percent(self, s)
   local prev = self.prev
-  self.prev = { time = s.time, cpu = s.cpu }
+  self.prev = s
   local dt = prev and (s.time - prev.time) * 1e9
   if not dt or dt <= 0 then
     return
   end
-  for _, f in ipairs({ "usage", "user", "system" }) do
-    local now, before = s.cpu[f .. "_ns"], prev.cpu[f .. "_ns"]
+  for i = 1, #CPU do
+    local name, key = CPU[i][1], CPU[i][2]
+    local now, before = s.cpu[key], prev.cpu[key]
     if now and before and now >= before then -- a counter that went back: a new container
-      mw.gauge("docker.cpu." .. f, 100 * (now - before) / dt, self.tags)
+      mw.gauge(name, 100 * (now - before) / dt, self.tags)
     end
   end
 end

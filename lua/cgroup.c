@@ -42,7 +42,7 @@ typedef struct work {
                                 * not found; v2: dir[0] */
     long pid;                  /* a process of the container, 0: none known */
     char path[PATH_MAX];
-    char buf[FILE_CAP];
+    char buf[FILE_CAP + 1];
 } work;
 
 typedef struct kv {
@@ -72,23 +72,24 @@ static int is_dir(const char *p)
 }
 
 /* Reads `path` into w->buf, NUL-terminated: 0, or -1 when it is missing,
- * unreadable or larger than FILE_CAP. */
+ * unreadable or larger than FILE_CAP. One read() takes the whole file
+ * when it is smaller than the buffer (procfs and cgroupfs fill the buffer
+ * they are given; a regular file returns less only at its end), which
+ * saves a second system call per file. */
 static int slurp(work *w, const char *path)
 {
     int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-    size_t n = 0;
+    ssize_t r;
     if (fd < 0)
         return -1;
-    for (;;) {
-        ssize_t r = read(fd, w->buf + n, FILE_CAP - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || (n += (size_t)r) == FILE_CAP - 1) {
-            close(fd);
-            w->buf[n] = '\0';
-            return r < 0 || n == FILE_CAP - 1 ? -1 : 0;
-        }
-    }
+    do
+        r = read(fd, w->buf, FILE_CAP);
+    while (r < 0 && errno == EINTR);
+    close(fd);
+    if (r < 0 || (size_t)r >= FILE_CAP)
+        return -1;
+    w->buf[r] = '\0';
+    return 0;
 }
 
 /* A decimal number at `s` (leading blanks skipped); `*end` after it. */
@@ -332,21 +333,27 @@ static int netns(work *w, const char *procfs, long pid, char *out, size_t size)
     return 0;
 }
 
-/* The container's interfaces, when it has a network namespace of its own:
- * in the host's (--network host) the numbers are the host's, and pid 1's
- * namespace under procfs_path is the host's. */
-static void read_net(work *w, const mw__host_paths *p, mw__cg_stats *s)
+/* Whether process w->pid has a network namespace of its own: in the
+ * host's (--network host) the interfaces and their numbers are the host's;
+ * pid 1's namespace under procfs_path is the host's. */
+static int own_netns(work *w, const mw__host_paths *p)
 {
     char mine[64], host[64];
+    return w->pid > 0 && netns(w, p->procfs, w->pid, mine, sizeof mine) == 0 &&
+           netns(w, p->procfs, 1, host, sizeof host) == 0 && strcmp(mine, host) != 0;
+}
+
+/* The container's interfaces from /proc/<pid>/net/dev: -1 when that
+ * process is gone. */
+static int read_net(work *w, const mw__host_paths *p, mw__cg_stats *s)
+{
     dev_scan d = {s, 0};
-    if (w->pid <= 0 || netns(w, p->procfs, w->pid, mine, sizeof mine) != 0 ||
-        netns(w, p->procfs, 1, host, sizeof host) != 0 || strcmp(mine, host) == 0)
-        return;
     if (slurp(w, join(w, "%s/%ld/net/dev", p->procfs, w->pid)) != 0)
-        return;
+        return -1;
     s->own_netns = 1;
     s->pid = w->pid;
     each_line(w->buf, dev_line, &d);
+    return 0;
 }
 
 /* ------------------------------------------------------------- locating */
@@ -534,8 +541,89 @@ static void first_proc(work *w)
             w->pid = (long)v;
 }
 
-mw_code mw__cg_stats_read(const mw__host_paths *p, const char *id, long pid, mw__cg_stats *out,
-                          char *err, size_t errlen)
+/* ------------------------------------------------------------- reading */
+
+static int loc_matches(const mw__cg_loc *l, const char *id, long pid)
+{
+    return l && l->version && l->pid == pid && strcmp(l->id, id) == 0;
+}
+
+/* w's directories from a location found before. */
+static void loc_load(work *w, const mw__host_paths *p, const mw__cg_loc *l)
+{
+    w->version = l->version;
+    w->pid = l->proc;
+    for (int c = 0; c < NCTRL; c++) {
+        int n = l->off[c] == UINT16_MAX
+                    ? -1
+                    : snprintf(w->dir[c], PATH_MAX, "%s%s", p->cgroup, l->dirs + l->off[c]);
+        if (n < 0 || n >= PATH_MAX)
+            w->dir[c][0] = '\0';
+    }
+}
+
+/* Keeps what w found in `l`; nothing when it does not fit. */
+static void loc_save(const work *w, const mw__host_paths *p, const char *id, long pid, int netns,
+                     mw__cg_loc *l)
+{
+    size_t root = strlen(p->cgroup), used = 0;
+    l->version = 0;
+    for (int c = 0; c < NCTRL; c++) {
+        l->off[c] = UINT16_MAX;
+        if (!w->dir[c][0])
+            continue;
+        size_t n = strlen(w->dir[c] + root) + 1;
+        if (used + n > sizeof l->dirs)
+            return;
+        memcpy(l->dirs + used, w->dir[c] + root, n);
+        l->off[c] = (uint16_t)used;
+        used += n;
+    }
+    memcpy(l->id, id, ID_LEN + 1);
+    l->pid = pid;
+    l->proc = w->pid;
+    l->own_netns = netns;
+    l->version = w->version;
+}
+
+/* Finds the container's cgroup and the process for its interfaces. */
+static int locate(work *w, const mw__host_paths *p, const char *id, long pid)
+{
+    for (int c = 0; c < NCTRL; c++)
+        w->dir[c][0] = '\0';
+    w->pid = 0;
+    w->version = access(join(w, "%s/cgroup.controllers", p->cgroup), F_OK) == 0 ? 2 : 1;
+    if (!(pid > 0 && locate_by_pid(w, p, id, pid)) && !locate_by_id(w, p, id))
+        return 0;
+    first_proc(w);
+    return 1;
+}
+
+static void read_numbers(work *w, mw__cg_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version = w->version;
+    if (w->version == 2)
+        read_v2(w, out);
+    else
+        read_v1(w, out);
+}
+
+/* Reads where `loc` says; 0 when nothing is there any more (no number
+ * read, or the process for the interfaces is gone): look again. */
+static int read_cached(work *w, const mw__host_paths *p, mw__cg_loc *loc, mw__cg_stats *out)
+{
+    loc_load(w, p, loc);
+    read_numbers(w, out);
+    if (out->set == 0 || (loc->own_netns && read_net(w, p, out) != 0)) {
+        loc->version = 0;
+        return 0;
+    }
+    return 1;
+}
+
+mw_code mw__cg_stats_read(const mw__host_paths *p, const char *id, long pid, mw__cg_loc *loc,
+                          mw__cg_stats *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (!mw__cg_valid_id(id) || pid < 0 || pid > MAX_PID) {
@@ -543,29 +631,28 @@ mw_code mw__cg_stats_read(const mw__host_paths *p, const char *id, long pid, mw_
         return MW_EINVAL;
     }
     work *w = malloc(sizeof *w);
+    mw_code rc = MW_OK;
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return MW_ENOMEM;
     }
-    for (int c = 0; c < NCTRL; c++)
-        w->dir[c][0] = '\0';
-    w->pid = 0;
-    w->version = access(join(w, "%s/cgroup.controllers", p->cgroup), F_OK) == 0 ? 2 : 1;
-    mw_code rc = MW_ENOTFOUND;
-    if (!(pid > 0 && locate_by_pid(w, p, id, pid)) && !locate_by_id(w, p, id)) {
+    if (loc_matches(loc, id, pid) && read_cached(w, p, loc, out))
+        goto out;
+    if (loc)
+        loc->version = 0;
+    if (!locate(w, p, id, pid)) {
         snprintf(err, errlen,
                  "no cgroup of container %.12s under %s (stopped, or not on this host)", id,
                  p->cgroup);
+        rc = MW_ENOTFOUND;
         goto out;
     }
-    out->version = w->version;
-    if (w->version == 2)
-        read_v2(w, out);
-    else
-        read_v1(w, out);
-    first_proc(w);
-    read_net(w, p, out);
-    rc = MW_OK;
+    read_numbers(w, out);
+    int netns = own_netns(w, p);
+    if (netns)
+        read_net(w, p, out);
+    if (loc)
+        loc_save(w, p, id, pid, netns, loc);
 out:
     free(w);
     return rc;

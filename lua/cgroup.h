@@ -69,18 +69,35 @@ typedef struct mw__cg_stats {
     size_t nnet;
 } mw__cg_stats;
 
+/*
+ * Where one container's numbers are, found by a first read and reused by
+ * the next ones (the check of a container reads the same one every run):
+ * its cgroup directories, relative to cgroup_root, and the process whose
+ * network namespace was found to be the container's own. A read that
+ * finds nothing there any more looks again. Zeroed: nothing known.
+ */
+typedef struct mw__cg_loc {
+    char id[65];
+    long pid;        /* the pid the caller gave (0: none) */
+    int version;     /* 0: nothing kept */
+    long proc;       /* whose interfaces to read; 0: none */
+    int own_netns;   /* 1: proc's network namespace is not the host's */
+    uint16_t off[5]; /* per directory, into `dirs`; UINT16_MAX: none */
+    char dirs[1024]; /* NUL-terminated paths below cgroup_root */
+} mw__cg_loc;
+
 /* 1 when `id` is a container id: 64 lowercase hex digits. */
 int mw__cg_valid_id(const char *id);
 
 /*
  * Reads the numbers of container `id` (see mw__cg_valid_id) whose main
- * process is `pid` (0: unknown) below `paths` into `*out`. MW_OK;
- * MW_EINVAL for a bad id or pid; MW_ENOTFOUND when no cgroup of that
- * container is there (stopped, or not a container of this host). On
- * error `err` (at least 256 bytes) says why.
+ * process is `pid` (0: unknown) below `paths` into `*out`, using and
+ * updating `loc` (may be NULL). MW_OK; MW_EINVAL for a bad id or pid;
+ * MW_ENOTFOUND when no cgroup of that container is there (stopped, or not
+ * a container of this host); MW_ENOMEM. On error `err` says why.
  */
-mw_code mw__cg_stats_read(const mw__host_paths *paths, const char *id, long pid, mw__cg_stats *out,
-                          char *err, size_t errlen);
+mw_code mw__cg_stats_read(const mw__host_paths *paths, const char *id, long pid, mw__cg_loc *loc,
+                          mw__cg_stats *out, char *err, size_t errlen);
 
 /* 1 when field `f` of `s` was read. */
 static inline int mw__cg_has(const mw__cg_stats *s, enum mw__cg_field f)

@@ -21,10 +21,13 @@
  *           the container has a network namespace of its own
  * A malformed id or pid raises; a container that has no cgroup here
  * returns nil and why. The files are read in C, outside Lua: nothing is
- * allocated across a call that can raise.
+ * allocated across a call that can raise. Where the last container was
+ * found is kept for the next call (see mw__cg_loc).
  */
 #include "lua/cgroup.h"
 #include "lua/sandbox_int.h"
+
+#include <string.h>
 
 #define MAX_PID 4194304
 
@@ -107,6 +110,24 @@ static void push_stats(lua_State *L, const mw__cg_stats *s)
     }
 }
 
+/* The registry key of the sandbox's mw__cg_loc (a userdata no check can
+ * reach): where the last container asked for was found, so that the next
+ * run of the same check reads there at once. */
+static const char loc_key = 0;
+
+static mw__cg_loc *cached_loc(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &loc_key) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        memset(lua_newuserdatauv(L, sizeof(mw__cg_loc), 0), 0, sizeof(mw__cg_loc));
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &loc_key);
+    }
+    mw__cg_loc *l = lua_touserdata(L, -1);
+    lua_pop(L, 1); /* the registry keeps it */
+    return l;
+}
+
 /* An optional pid: nil, or a number with an integer value in 1..MAX_PID
  * (a string such as an unresolved "%%pid%%" is refused, not looked up). */
 static long opt_pid(lua_State *L, int arg)
@@ -129,7 +150,8 @@ static int container_stats(lua_State *L)
     mw__sandbox *sb = mw__sandbox_of(L);
     mw__cg_stats s;
     char err[512];
-    mw_code rc = mw__cg_stats_read(&sb->paths, id, pid, &s, err, sizeof err);
+    mw__cg_loc *loc = cached_loc(L);
+    mw_code rc = mw__cg_stats_read(&sb->paths, id, pid, loc, &s, err, sizeof err);
     if (rc == MW_ENOMEM)
         return luaL_error(L, "mw.container.stats: %s", err);
     if (rc != MW_OK) {

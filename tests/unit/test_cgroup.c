@@ -12,6 +12,7 @@
 #include "core/base/util.h"
 #include "lua/cgroup.h"
 #include "tests/support/make.h"
+#include "tmptree.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,22 +88,22 @@ static void test_v1(void)
 {
     mw__cg_stats s;
     char err[256] = "";
-    CHECK(mw__cg_stats_read(&v1, ID_A, 4321, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v1, ID_A, 4321, NULL, &s, err, sizeof err) == MW_OK);
     check_v1_a(&s);
     /* Without the pid: found as docker/<id>, its interfaces through the
      * first process of cgroup.procs. */
-    CHECK(mw__cg_stats_read(&v1, ID_A, 0, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v1, ID_A, 0, NULL, &s, err, sizeof err) == MW_OK);
     check_v1_a(&s);
     /* A pid that is not the container's any more: found by id instead. */
-    CHECK(mw__cg_stats_read(&v1, ID_A, 5555, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v1, ID_A, 5555, NULL, &s, err, sizeof err) == MW_OK);
     check_v1_a(&s);
     /* A pid that is gone. */
-    CHECK(mw__cg_stats_read(&v1, ID_A, 99999, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v1, ID_A, 99999, NULL, &s, err, sizeof err) == MW_OK);
     check_v1_a(&s);
 
     /* B: systemd's layout; no limit (the kernel's "unlimited" value), no
      * swap accounting, no blkio or pids controller, no process. */
-    CHECK(mw__cg_stats_read(&v1, ID_B, 0, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v1, ID_B, 0, NULL, &s, err, sizeof err) == MW_OK);
     CHECK(s.version == 1);
     CHECK(has(&s, MW_CG_CPU_USAGE, 1200000000));
     CHECK(has(&s, MW_CG_CPU_USER, 800000000) && has(&s, MW_CG_CPU_SYSTEM, 400000000));
@@ -119,7 +120,7 @@ static void test_v2(void)
     /* C: its pid sits in a child cgroup (".../docker-<id>.scope/init"):
      * the container's cgroup is the scope. On the host's network: no
      * interfaces. */
-    CHECK(mw__cg_stats_read(&v2, ID_C, 6001, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v2, ID_C, 6001, NULL, &s, err, sizeof err) == MW_OK);
     CHECK(s.version == 2);
     CHECK(has(&s, MW_CG_CPU_USAGE, 7000000000u)); /* usec to ns */
     CHECK(has(&s, MW_CG_CPU_USER, 4500000000u) && has(&s, MW_CG_CPU_SYSTEM, 2500000000u));
@@ -134,12 +135,12 @@ static void test_v2(void)
     CHECK(s.own_netns == 0 && s.nnet == 0);
     /* Without its pid: found in systemd's layout; its own cgroup.procs is
      * empty (the processes are in init/), so no process, no interfaces. */
-    CHECK(mw__cg_stats_read(&v2, ID_C, 0, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v2, ID_C, 0, NULL, &s, err, sizeof err) == MW_OK);
     CHECK(has(&s, MW_CG_CPU_USAGE, 7000000000u) && s.pid == 0);
 
     /* D: an ECS task's container (ecs/<task>/<id>), no limits ("max"), no
      * io.stat, an awsvpc network namespace of its own. */
-    CHECK(mw__cg_stats_read(&v2, ID_D, 0, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v2, ID_D, 0, NULL, &s, err, sizeof err) == MW_OK);
     CHECK(has(&s, MW_CG_CPU_USAGE, 250000000) && has(&s, MW_CG_MEM_RSS, 2097152));
     CHECK(!mw__cg_has(&s, MW_CG_MEM_LIMIT) && !mw__cg_has(&s, MW_CG_MEM_SW_LIMIT));
     CHECK(!mw__cg_has(&s, MW_CG_IO_READ) && has(&s, MW_CG_THREADS, 1));
@@ -148,8 +149,61 @@ static void test_v2(void)
           iface(&s, "eth0")->tx_bytes == 300000);
     /* Its pid seen from a cgroup namespace of its own ("/../.."): that
      * path is refused, the id is looked for instead. */
-    CHECK(mw__cg_stats_read(&v2, ID_D, 7002, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v2, ID_D, 7002, NULL, &s, err, sizeof err) == MW_OK);
     CHECK(has(&s, MW_CG_CPU_USAGE, 250000000));
+}
+
+/* A location found once is read again without looking (the pid's
+ * /proc/<pid>/cgroup is not read twice); a different pid or id looks
+ * again; a location whose cgroup went away is looked for anew. */
+static void test_loc(void)
+{
+    char dir[128], proc[192], cg[192], cmd[1024], err[256];
+    mw__cg_stats s;
+    mw__cg_loc loc;
+    memset(&loc, 0, sizeof loc);
+    tmptree_new(dir, sizeof dir, "mw-cgloc");
+    snprintf(cmd, sizeof cmd, "cp -a '%s/cgroup/v2/.' '%s/'", MW_TEST_FIXTURES, dir);
+    CHECK(system(cmd) == 0);
+    snprintf(proc, sizeof proc, "%s/proc", dir);
+    snprintf(cg, sizeof cg, "%s/sys/fs/cgroup", dir);
+    mw__host_paths p = {proc, cg};
+    CHECK(mw__cg_stats_read(&p, ID_C, 6001, &loc, &s, err, sizeof err) == MW_OK);
+    CHECK(loc.version == 2 && loc.pid == 6001 && has(&s, MW_CG_THREADS, 4));
+    tmptree_put(dir, "proc/6001/cgroup", "0::/elsewhere\n"); /* not read again */
+    CHECK(mw__cg_stats_read(&p, ID_C, 6001, &loc, &s, err, sizeof err) == MW_OK);
+    CHECK(has(&s, MW_CG_THREADS, 4) && has(&s, MW_CG_MEM_LIMIT, 536870912));
+    /* another pid: looked for, by that pid then by the id */
+    CHECK(mw__cg_stats_read(&p, ID_C, 6002, &loc, &s, err, sizeof err) == MW_OK);
+    CHECK(loc.pid == 6002 && has(&s, MW_CG_THREADS, 4));
+    /* D, by id, with its interfaces; then C again */
+    CHECK(mw__cg_stats_read(&p, ID_D, 0, &loc, &s, err, sizeof err) == MW_OK);
+    CHECK(loc.own_netns == 1 && loc.proc == 7001 && s.nnet == 1);
+    CHECK(mw__cg_stats_read(&p, ID_D, 0, &loc, &s, err, sizeof err) == MW_OK);
+    CHECK(s.nnet == 1 && has(&s, MW_CG_CPU_USAGE, 250000000));
+    /* D's process is gone (a restart): looked for anew, cgroup.procs says 7003 */
+    snprintf(cmd, sizeof cmd, "mv '%s/proc/7001' '%s/proc/7003'", dir, dir);
+    CHECK(system(cmd) == 0);
+    tmptree_put(dir, "sys/fs/cgroup/ecs/5b1f0c2a9e2d4d6e8b0a7c1d2e3f4a5b/" ID_D "/cgroup.procs",
+                "7003\n");
+    CHECK(mw__cg_stats_read(&p, ID_D, 0, &loc, &s, err, sizeof err) == MW_OK);
+    CHECK(loc.proc == 7003 && s.pid == 7003 && s.nnet == 1);
+    /* D's cgroup moves (made anew elsewhere): found there */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/sys/fs/cgroup/system.slice' && mv "
+             "'%s/sys/fs/cgroup/ecs/5b1f0c2a9e2d4d6e8b0a7c1d2e3f4a5b/" ID_D
+             "' '%s/sys/fs/cgroup/system.slice/docker-" ID_D ".scope'",
+             dir, dir, dir);
+    CHECK(system(cmd) == 0);
+    CHECK(mw__cg_stats_read(&p, ID_D, 0, &loc, &s, err, sizeof err) == MW_OK);
+    CHECK(has(&s, MW_CG_CPU_USAGE, 250000000) && loc.version == 2);
+    CHECK(strstr(loc.dirs + loc.off[0], "system.slice/docker-") != NULL);
+    /* gone altogether: not found, nothing kept */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/sys/fs/cgroup/system.slice/docker-" ID_D ".scope'", dir);
+    CHECK(system(cmd) == 0);
+    CHECK(mw__cg_stats_read(&p, ID_D, 0, &loc, &s, err, sizeof err) == MW_ENOTFOUND);
+    CHECK(loc.version == 0);
+    tmptree_remove(dir);
 }
 
 /* The id and pid are all a caller gives: anything else is refused before
@@ -169,15 +223,15 @@ static void test_refused(void)
     };
     for (size_t i = 0; i < MW_ARRAY_LEN(bad); i++) {
         err[0] = '\0';
-        CHECK(mw__cg_stats_read(&v1, bad[i], 0, &s, err, sizeof err) == MW_EINVAL);
+        CHECK(mw__cg_stats_read(&v1, bad[i], 0, NULL, &s, err, sizeof err) == MW_EINVAL);
         CHECK_STR(err, "not a container id");
     }
-    CHECK(mw__cg_stats_read(&v1, ID_A, -1, &s, err, sizeof err) == MW_EINVAL);
-    CHECK(mw__cg_stats_read(&v1, ID_A, 4194305, &s, err, sizeof err) == MW_EINVAL);
-    CHECK(mw__cg_stats_read(&v1, ID_C, 0, &s, err, sizeof err) == MW_ENOTFOUND);
+    CHECK(mw__cg_stats_read(&v1, ID_A, -1, NULL, &s, err, sizeof err) == MW_EINVAL);
+    CHECK(mw__cg_stats_read(&v1, ID_A, 4194305, NULL, &s, err, sizeof err) == MW_EINVAL);
+    CHECK(mw__cg_stats_read(&v1, ID_C, 0, NULL, &s, err, sizeof err) == MW_ENOTFOUND);
     CHECK(strstr(err, "no cgroup of container 39610bca9443 under ") && strstr(err, v1_cg));
     /* The pid of another container does not lend it its cgroup. */
-    CHECK(mw__cg_stats_read(&v2, ID_D, 6001, &s, err, sizeof err) == MW_OK);
+    CHECK(mw__cg_stats_read(&v2, ID_D, 6001, NULL, &s, err, sizeof err) == MW_OK);
     CHECK(has(&s, MW_CG_CPU_USAGE, 250000000));
 }
 
@@ -241,6 +295,7 @@ int main(void)
     test_v1();
     test_v2();
     test_refused();
+    test_loc();
     test_lua();
     return TEST_RESULT();
 }
