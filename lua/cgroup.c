@@ -25,10 +25,11 @@
 
 #define ID_LEN      64
 #define FILE_CAP    ((size_t)64 << 10) /* larger than any file read here */
-#define MAX_PID     4194304            /* the kernel's PID_MAX_LIMIT */
-#define REL_MAX     512                /* a cgroup path inside its hierarchy */
-#define MAX_TASKS   4096               /* ecs/<task> directories looked at */
-#define NS_PER_TICK 10000000ull        /* USER_HZ is 100 on Linux */
+#define SHORT_READ  2048        /* a read shorter than this got the whole file, see slurp() */
+#define MAX_PID     4194304     /* the kernel's PID_MAX_LIMIT */
+#define REL_MAX     512         /* a cgroup path inside its hierarchy */
+#define MAX_TASKS   4096        /* ecs/<task> directories looked at */
+#define NS_PER_TICK 10000000ull /* USER_HZ is 100 on Linux */
 #define NS_PER_USEC 1000ull
 #define UNLIMITED   ((uint64_t)1 << 62) /* a memory "limit" this high is none */
 
@@ -72,23 +73,30 @@ static int is_dir(const char *p)
 }
 
 /* Reads `path` into w->buf, NUL-terminated: 0, or -1 when it is missing,
- * unreadable or larger than FILE_CAP. One read() takes the whole file
- * when it is smaller than the buffer (procfs and cgroupfs fill the buffer
- * they are given; a regular file returns less only at its end), which
- * saves a second system call per file. */
+ * unreadable or larger than FILE_CAP. A read() shorter than SHORT_READ is
+ * the whole file, which saves the read() that would only see its end:
+ * cgroupfs files and /proc/<pid>/cgroup are one seq_file record (the
+ * kernel grows its buffer to hold it), /proc/<pid>/net/dev has short
+ * records (the kernel stops a read early only when its 4 KiB buffer is
+ * nearly full), and a regular file returns less only at its end. */
 static int slurp(work *w, const char *path)
 {
     int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-    ssize_t r;
+    size_t n = 0;
+    ssize_t r = 0;
     if (fd < 0)
         return -1;
-    do
-        r = read(fd, w->buf, FILE_CAP);
-    while (r < 0 && errno == EINTR);
+    for (;;) {
+        r = read(fd, w->buf + n, FILE_CAP - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || (n += (size_t)r) >= FILE_CAP || (n < SHORT_READ && n == (size_t)r))
+            break;
+    }
     close(fd);
-    if (r < 0 || (size_t)r >= FILE_CAP)
+    if (r < 0 || n >= FILE_CAP)
         return -1;
-    w->buf[r] = '\0';
+    w->buf[n] = '\0';
     return 0;
 }
 

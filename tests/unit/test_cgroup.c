@@ -181,13 +181,23 @@ static void test_loc(void)
     CHECK(loc.own_netns == 1 && loc.proc == 7001 && s.nnet == 1);
     CHECK(mw__cg_stats_read(&p, ID_D, 0, &loc, &s, err, sizeof err) == MW_OK);
     CHECK(s.nnet == 1 && has(&s, MW_CG_CPU_USAGE, 250000000));
+    /* 30 interfaces, net/dev longer than one short read: read to its end */
+    char dev[8192] = "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n";
+    for (int i = 0; i < 30; i++)
+        snprintf(dev + strlen(dev), sizeof dev - strlen(dev),
+                 "  veth%-2d: %12d %8d 0 0 0 0 0 0 %12d %8d 0 0 0 0 0 0\n", i, 1000 + i, i,
+                 2000 + i, i);
+    CHECK(strlen(dev) > 2048); /* more than one read() */
+    tmptree_put(dir, "proc/7001/net/dev", dev);
+    CHECK(mw__cg_stats_read(&p, ID_D, 0, &loc, &s, err, sizeof err) == MW_OK);
+    CHECK(s.nnet == 30 && iface(&s, "veth29") && iface(&s, "veth29")->tx_bytes == 2029);
     /* D's process is gone (a restart): looked for anew, cgroup.procs says 7003 */
     snprintf(cmd, sizeof cmd, "mv '%s/proc/7001' '%s/proc/7003'", dir, dir);
     CHECK(system(cmd) == 0);
     tmptree_put(dir, "sys/fs/cgroup/ecs/5b1f0c2a9e2d4d6e8b0a7c1d2e3f4a5b/" ID_D "/cgroup.procs",
                 "7003\n");
     CHECK(mw__cg_stats_read(&p, ID_D, 0, &loc, &s, err, sizeof err) == MW_OK);
-    CHECK(loc.proc == 7003 && s.pid == 7003 && s.nnet == 1);
+    CHECK(loc.proc == 7003 && s.pid == 7003 && s.nnet == 30);
     /* D's cgroup moves (made anew elsewhere): found there */
     snprintf(cmd, sizeof cmd,
              "mkdir -p '%s/sys/fs/cgroup/system.slice' && mv "
