@@ -228,7 +228,7 @@ static void test_refused(void)
         ID_A "0",                                                           /* 65 */
         "06ADA57C26AA5CF429E9F2C0A99E3E4A42DAECD45FC4C955D7C1399AB4227AE8", /* upper */
         "../../../../../../../../../../../../../../../../../../../../etc",
-        "docker://" ID_A,
+        ("docker://" ID_A),
         "06ada57c26aa5cf429e9f2c0a99e3e4a42daecd45fc4c955d7c1399ab4227ae/",
     };
     for (size_t i = 0; i < MW_ARRAY_LEN(bad); i++) {
