@@ -559,7 +559,7 @@ static void test_image_split(void)
 
 static void test_image_is_id(void)
 {
-    const char *hex = IMAGE_ID + 7;
+    const char *hex = &IMAGE_ID[7]; /* past "sha256:" */
     char upper[80];
 
     CHECK(mw__service_image_is_id(IMAGE_ID));
