@@ -307,6 +307,29 @@ static mw_code var_kube(rctx *c, const char *name, size_t n, const char *arg, si
                        v);
 }
 
+/* %%task_arn%%, %%task_family%%, %%task_version%%, %%task_name%%,
+ * %%ecs_cluster_name%%, %%ecs_container_name%%: the container's ECS
+ * identity, which discovery puts in svc->extra under the variable's own
+ * name (discovery/ecs/ecs_ident.h). */
+static mw_code var_ecs(rctx *c, const char *name, size_t n, const char *arg, size_t an,
+                       var_value *v)
+{
+    const cJSON *e = NULL;
+    MW_UNUSED(arg), MW_UNUSED(an);
+    for (const cJSON *it = c->svc->extra ? c->svc->extra->child : NULL; it; it = it->next)
+        if (it->string && strlen(it->string) == n && memcmp(it->string, name, n) == 0)
+            e = it;
+    if (cJSON_IsString(e) && e->valuestring && e->valuestring[0]) {
+        v->s = e->valuestring;
+        return MW_OK;
+    }
+    if (!c->svc->extra || !cJSON_GetObjectItemCaseSensitive(c->svc->extra, "task_arn"))
+        return fail(c, name, n,
+                    "the container is not part of an ECS task (no com.amazonaws.ecs.task-arn "
+                    "label, not listed by the ECS agent; or ECS discovery is off)");
+    return fail(c, name, n, "not known for this ECS task container");
+}
+
 /* Known to the Datadog Agent, never resolvable here: the config stays
  * unresolved with the reason, and a template using it is not an error. */
 static mw_code var_discovered_port(rctx *c, const char *name, size_t n, const char *arg, size_t an,
@@ -330,6 +353,12 @@ static const struct var_rule {
     {"container_name", 0, var_container_name},
     {"container_id", 0, var_container_id},
     {"discovered_port", 0, var_discovered_port},
+    {"task_arn", 0, var_ecs},
+    {"task_family", 0, var_ecs},
+    {"task_version", 0, var_ecs},
+    {"task_name", 0, var_ecs},
+    {"ecs_cluster_name", 0, var_ecs},
+    {"ecs_container_name", 0, var_ecs},
     {"host_", 1, var_host_net},
     {"port_", 1, var_port_arg},
     {"env_", 1, var_env},

@@ -18,9 +18,17 @@
  *   %%pid%%, %%hostname%%, %%container_name%%, %%container_id%%
  *   %%env_<VAR>%%       the container's env VAR, only when VAR is on the
  *                       operator's allowlist
+ *   %%task_arn%%, %%task_family%%, %%task_version%%, %%task_name%%,
+ *   %%ecs_cluster_name%%, %%ecs_container_name%%
+ *                       the ECS identity of a task's container: the
+ *                       svc->extra value of that name (discovery puts it
+ *                       there, discovery/ecs/ecs_ident.h); unresolved,
+ *                       with the reason, for a container outside ECS
  *   %%extra_<key>%%     the value the source found for <key> beside the
- *                       service (svc->extra: ECS task metadata, later);
- *                       unresolved when it has none (a Docker container)
+ *                       service (svc->extra: the ECS identity above, and
+ *                       region, cluster_name, ecs_launch_type,
+ *                       availability_zone); unresolved when it has none
+ *                       (a Docker container outside ECS)
  *   %%kube_<key>%%      the same lookup, under Datadog's Kubernetes name
  *   %%discovered_port%% Datadog's configuration discovery fills it in;
  *                       known, so never a typo, but always unresolved here

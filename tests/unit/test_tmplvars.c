@@ -276,7 +276,12 @@ static void test_unknown_and_malformed(void)
     mw__service *s = mw__test_service("{'nets':[['bridge','127.0.0.2','']]}");
     CHECK_RESOLVE(s, "'%%foo%%'", "unresolved: %%foo%%: unknown template variable");
     CHECK_RESOLVE(s, "'a %%HOST%% b'", "unresolved: %%HOST%%: unknown template variable");
-    CHECK_RESOLVE(s, "'%%task_arn%%'", "unresolved: %%task_arn%%: unknown template variable");
+    CHECK_RESOLVE(s, "'%%task_id%%'", "unresolved: %%task_id%%: unknown template variable");
+    /* An ECS variable is known: outside ECS it is unresolved for that. */
+    CHECK_RESOLVE(s, "'%%task_arn%%'",
+                  "unresolved: %%task_arn%%: the container is not part of an ECS task (no "
+                  "com.amazonaws.ecs.task-arn label, not listed by the ECS agent; or ECS "
+                  "discovery is off)");
     /* Not well-formed: literal. */
     CHECK_RESOLVE(s, "['100%','50%%','%%','%%%%','%%host','host%%','a%%b c%%d','%%ho st%%']",
                   "[\"100%\",\"50%%\",\"%%\",\"%%%%\",\"%%host\",\"host%%\",\"a%%b c%%d\","
