@@ -501,14 +501,15 @@ uint64_t mw__ecs_task_digest(const mw__ecs_task *t)
                           t->cluster,
                           t->availability_zone,
                           t->launch_type};
-    uint64_t h = MW_HASH_INIT;
+    uint64_t h = MW_HASH_INIT, sum = 0;
 
     for (size_t i = 0; i < MW_ARRAY_LEN(strs); i++)
         h = hash_str(h, strs[i]);
-    h = hash_u64(h, t->ncontainers);
+    /* summed: containers that sort as equals (a repeated name and id)
+     * may come in either order */
     for (size_t i = 0; i < t->ncontainers; i++)
-        h = hash_container(h, &t->containers[i]);
-    return h;
+        sum += hash_container(MW_HASH_INIT, &t->containers[i]);
+    return hash_u64(hash_u64(h, t->ncontainers), sum);
 }
 
 /* Members and items are summed, so their order does not count; the

@@ -29,8 +29,9 @@
  *  - every string is at most MW_ECS_STR_MAX bytes, a task has at most
  *    MW_ECS_CONTAINERS_MAX containers: a bad agent cannot make tags or
  *    memory grow without bound;
- *  - containers are sorted by Name, then DockerId, so the same task read
- *    twice, in any order, is the same model (same digest).
+ *  - containers are sorted by Name, then DockerId, and the digest does not
+ *    depend on their order: the same task read twice, its containers in
+ *    any order, has the same digest.
  *
  * Ownership: a mw__ecs_task owns every string, array and cJSON tree it
  * points to (mw__ecs_task_free); the documents read are borrowed and
