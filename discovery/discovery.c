@@ -126,8 +126,12 @@ static mw_code start_docker(mw__discovery *d, const mw__discovery_opts *o, const
         .filter = d->filter,
         .include_self = o->discover_self,
         .one_shot = o->one_shot,
-        .cbs = {on_upsert, on_remove, on_synced, on_connected,
-                o->record && !o->one_shot ? on_record : NULL, d},
+        .cbs = {.upsert = on_upsert,
+                .remove = on_remove,
+                .synced = on_synced,
+                .connected = on_connected,
+                .record = o->record && !o->one_shot ? on_record : NULL,
+                .ud = d},
     };
     return mw__docker_new(&dopts, &d->docker, err);
 }

@@ -1,8 +1,10 @@
 /*
- * source.h - what every discovery source (Docker now; ECS next) hands
- * upward, and nothing else: services as they appear, change and go, its
- * sync and connection state, and records (events, service checks) about
- * what it watches, such as Docker's OOM kills and docker.service_up.
+ * source.h - what every discovery source (Docker, ECS) hands upward, and
+ * nothing else: services as they appear, change and go, what it knows of
+ * services another source found (the ECS agent's task identity of Docker
+ * containers), its sync and connection state, and records (events,
+ * service checks) about what it watches, such as Docker's OOM kills,
+ * docker.service_up and ecs.agent.up.
  *
  * Discovery owns this interface; the engine implements `record` by
  * queueing the record for its next flush, so no source ever reaches
@@ -33,6 +35,11 @@ typedef struct mw__source_cbs {
     void (*connected)(void *ud, int up, const char *why);
     /* Records about what the source watches; NULL: none are made. */
     mw__record_fn record;
+    /* For a source that describes containers another source finds (the
+     * ECS agent on EC2, by Docker id): what it says of container `cid`
+     * may have changed, so the owner applies that container's service
+     * again with it. NULL from sources of services only. */
+    void (*annotate)(void *ud, const char *cid);
     void *ud;
 } mw__source_cbs;
 
