@@ -56,6 +56,7 @@ mw_config *mw_config_new(void)
     c->hist_aggregates = MW_HIST_DEFAULT;
     c->percentiles[0] = 0.95;
     c->npercentiles = 1;
+    c->ecs_poll_interval = 5;
     return c;
 }
 
@@ -65,6 +66,8 @@ void mw_config_free(mw_config *c)
         return;
     free(c->hostname);
     free(c->docker_host);
+    free(c->ecs_agent_url);
+    free(c->ecs_config_path);
     free(c->container_include);
     free(c->container_exclude);
     free(c->host_network_host);
@@ -97,6 +100,7 @@ mw_config *mw__config_dup(const mw_config *c)
     if (!d)
         return NULL;
     *d = *c;
+    d->ecs_agent_url = d->ecs_config_path = NULL;
     d->hostname = d->docker_host = d->container_include = d->container_exclude = NULL;
     d->host_network_host = d->procfs_path = d->cgroup_root = NULL;
     d->checks_dirs = (mw__strlist){0};
@@ -113,6 +117,11 @@ mw_config *mw__config_dup(const mw_config *c)
         dup_list(&d->unix_sockets, &c->unix_sockets) != 0 ||
         dup_list(&d->checks_dirs, &c->checks_dirs) != 0 ||
         dup_list(&d->templates_dirs, &c->templates_dirs) != 0) {
+        mw_config_free(d);
+        return NULL;
+    }
+    if (dup_str(&d->ecs_agent_url, c->ecs_agent_url) != MW_OK ||
+        dup_str(&d->ecs_config_path, c->ecs_config_path) != MW_OK) {
         mw_config_free(d);
         return NULL;
     }
@@ -293,6 +302,42 @@ static mw_code set_docker(mw_config *c, const char *v, char **err)
     return MW_OK;
 }
 
+static mw_code set_ecs(mw_config *c, const char *v, char **err)
+{
+    if (!strcmp(v, "auto"))
+        c->ecs_mode = MW_ECS_AUTO;
+    else if (!strcasecmp(v, "on") || !strcasecmp(v, "true"))
+        c->ecs_mode = MW_ECS_ON;
+    else if (!strcasecmp(v, "off") || !strcasecmp(v, "false"))
+        c->ecs_mode = MW_ECS_OFF;
+    else {
+        *err = mw__sprintf("expected auto, on or off, got \"%s\"", v);
+        return MW_EINVAL;
+    }
+    return MW_OK;
+}
+
+/* An http(s) URL, never link-local; "" clears it. */
+static mw_code set_ecs_agent_url(mw_config *c, const char *v, char **err)
+{
+    mw_code rc = *v ? mw__ecs_url_check(v, err) : MW_OK;
+    return rc == MW_OK ? set_str(&c->ecs_agent_url, v) : rc;
+}
+
+static mw_code set_ecs_poll_interval(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0.01, &c->ecs_poll_interval, err);
+}
+
+static mw_code set_ecs_config_path(mw_config *c, const char *v, char **err)
+{
+    if (*v && v[0] != '/') {
+        *err = mw__sprintf("expected an absolute path, got \"%s\"", v);
+        return MW_EINVAL;
+    }
+    return set_str(&c->ecs_config_path, v);
+}
+
 /* Lists join with a space: both keys may be given more than once. */
 static mw_code append_words(char **dst, const char *v)
 {
@@ -441,6 +486,10 @@ static const struct option_row {
     {"histogram_percentiles", set_percentiles},
     {"docker", set_docker},
     {"docker_host", set_docker_host},
+    {"ecs", set_ecs},
+    {"ecs_agent_url", set_ecs_agent_url},
+    {"ecs_poll_interval", set_ecs_poll_interval},
+    {"ecs_config_path", set_ecs_config_path},
     {"container_include", set_include},
     {"container_exclude", set_exclude},
     {"ad_env_allowlist", set_env_allowlist},

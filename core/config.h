@@ -43,6 +43,10 @@ struct mw_config {
     mw__strlist env_allowlist; /* %%env_VAR%% names allowed */
     char *host_network_host;   /* NULL: 127.0.0.1 */
     int discover_self;
+    int ecs_mode;             /* MW_ECS_AUTO / _ON / _OFF */
+    char *ecs_agent_url;      /* NULL: by the rules of discovery/ecs/ecs_where.h */
+    char *ecs_config_path;    /* NULL: /host/etc/ecs/ecs.config or /etc/ecs/ecs.config */
+    double ecs_poll_interval; /* seconds */
     /* checks' I/O */
     mw__strlist unix_sockets; /* unix_socket paths mw.http may use */
     int allow_link_local;     /* link-local (cloud metadata) addresses allowed */

@@ -1,22 +1,32 @@
 /*
- * discovery.c - wires the Docker source, the container filter and the
- * reconciler together for an engine (see discovery.h).
+ * discovery.c - wires the Docker source, the ECS agent source, the
+ * container filter and the reconciler together for an engine (see
+ * discovery.h, which says how Docker services and ECS task identities
+ * are joined).
+ *
+ * Ownership: the discovery owns its sources, the HTTP client they share,
+ * the filter and the reconciler; the views it hands the reconciler live
+ * for the call only.
  */
 #include "discovery/discovery.h"
 
 #include "core/base/http.h"
 #include "core/base/util.h"
 #include "discovery/docker/docker.h"
+#include "discovery/ecs/ecs_ident.h"
 #include "discovery/filter.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define DEFAULT_DOCKER_SOCKET "/var/run/docker.sock"
+#define ECS_LAUNCH_TYPE       "EC2" /* task containers on a Docker engine */
 
 struct mw__discovery {
     const mw__log *log;
+    mw__loop *loop;
     mw__record_fn record;
     void *record_ud;
     mw__template_set set;
@@ -24,18 +34,156 @@ struct mw__discovery {
     mw__filter *filter;
     mw__http *http;
     mw__docker *docker;
+    mw__ecs_agent *ecs;
     mw__reconcile *rec;
-    int synced;
+    int one_shot;
+    int docker_synced, ecs_synced, synced;
     char *error;
+    /* ECS */
+    int ecs_mode;                          /* MW_ECS_*: off reads no label either */
+    int ecs_later;                         /* an ecs-agent container would start the source */
+    double ecs_poll;                       /* seconds */
+    char ecs_agent_cid[MW_ECS_ID_MAX + 1]; /* the ecs-agent container seen last */
+    long ecs_agent_pid;
 };
+
+/* ------------------------------------------------------------- sync */
+
+static void update_synced(mw__discovery *d)
+{
+    d->synced = d->docker_synced && (!d->ecs || !d->one_shot || d->ecs_synced);
+}
+
+/* ------------------------------------------------------------- the join */
+
+/* The reconciler gets `svc` as it is, or its view with the container's
+ * ECS identity. */
+static void apply(mw__discovery *d, const mw__service *svc)
+{
+    const mw__ecs_container *ctr = NULL;
+    const mw__ecs_task *task = NULL;
+    mw__ecs_ident id;
+    mw__ecs_view v;
+    mw_code rc;
+
+    if (d->ecs_mode == MW_ECS_OFF)
+        rc = MW_ENOTFOUND;
+    else {
+        task = mw__ecs_agent_task_of(d->ecs, svc->cid, &ctr);
+        rc = mw__ecs_ident_for(svc->labels, task, ctr, mw__ecs_agent_cluster(d->ecs),
+                               ECS_LAUNCH_TYPE, &id);
+    }
+    if (rc == MW_OK) {
+        rc = mw__ecs_view_make(svc, &id, &v);
+        mw__ecs_ident_clear(&id);
+        if (rc == MW_OK) {
+            if (mw__reconcile_service(d->rec, &v.svc) != MW_OK)
+                mw__error(d->log, svc->id, "out of memory: service kept as it was");
+            mw__ecs_view_clear(&v);
+            return;
+        }
+    }
+    if (rc == MW_ENOMEM)
+        mw__error(d->log, svc->id, "out of memory: ECS identity left out");
+    if (mw__reconcile_service(d->rec, svc) != MW_OK)
+        mw__error(d->log, svc->id, "out of memory: service kept as it was");
+}
+
+/* ------------------------------------------------------------- ECS */
+
+static void on_ecs_synced(void *ud)
+{
+    mw__discovery *d = ud;
+    d->ecs_synced = 1;
+    update_synced(d);
+}
+
+static void on_ecs_connected(void *ud, int up, const char *why)
+{
+    MW_UNUSED(ud), MW_UNUSED(up), MW_UNUSED(why); /* the source logs outages */
+}
+
+static mw_code on_record(void *ud, const mw_record *rec)
+{
+    mw__discovery *d = ud;
+    return d->record(d->record_ud, rec);
+}
+
+/* The agent's model changed for container `cid`: its Docker service, if
+ * it is one, is applied again. */
+static void on_annotate(void *ud, const char *cid)
+{
+    mw__discovery *d = ud;
+    char id[16 + MW_ECS_ID_MAX];
+    const mw__service *svc;
+
+    snprintf(id, sizeof id, "docker://%s", cid);
+    if ((svc = mw__docker_get(d->docker, id)))
+        apply(d, svc);
+}
+
+static mw_code start_ecs(mw__discovery *d, const char *url, const char *why)
+{
+    char *err = NULL;
+    mw__ecs_agent_opts o = {
+        .url = url,
+        .loop = d->loop,
+        .http = d->http,
+        .log = d->log,
+        .poll_interval = d->ecs_poll,
+        .one_shot = d->one_shot,
+        .cbs = {.synced = on_ecs_synced,
+                .connected = on_ecs_connected,
+                .record = d->record && !d->one_shot ? on_record : NULL,
+                .annotate = on_annotate,
+                .ud = d},
+    };
+    mw_code rc = mw__ecs_agent_new(&o, &d->ecs, &err);
+
+    d->ecs_later = 0;
+    if (rc != MW_OK)
+        mw__error(d->log, "ecs", "ECS agent source not started: %s", err ? err : mw_strerror(rc));
+    else
+        mw__info(d->log, "ecs", "asking the ECS agent at %s for task identities (%s)", url, why);
+    free(err);
+    update_synced(d);
+    return rc;
+}
+
+/* The ecs-agent container: a reason to start the source (ecs: auto), or
+ * a sign that the agent restarted (another container or process). */
+static void watch_agent(mw__discovery *d, const mw__service *svc)
+{
+    int again = strcmp(d->ecs_agent_cid, svc->cid) != 0 ||
+                (svc->pid > 0 && d->ecs_agent_pid > 0 && svc->pid != d->ecs_agent_pid);
+
+    snprintf(d->ecs_agent_cid, sizeof d->ecs_agent_cid, "%s", svc->cid);
+    if (svc->pid > 0)
+        d->ecs_agent_pid = svc->pid;
+    if (d->ecs_later)
+        start_ecs(d, MW_ECS_AGENT_DEFAULT, "a container named " MW_ECS_AGENT_CONTAINER " runs");
+    else if (d->ecs && again)
+        mw__ecs_agent_restarted(d->ecs);
+}
+
+static void watch_ecs(mw__discovery *d, const mw__service *svc)
+{
+    if (d->ecs_mode == MW_ECS_OFF)
+        return;
+    if (svc->name && strcmp(svc->name, MW_ECS_AGENT_CONTAINER) == 0)
+        watch_agent(d, svc);
+    else if (d->ecs && mw__service_label(svc, MW_ECS_LABEL_TASK_ARN) &&
+             !mw__ecs_agent_task_of(d->ecs, svc->cid, NULL))
+        mw__ecs_agent_lookup(d->ecs, svc->cid); /* after apply(): nothing waits */
+}
 
 /* ------------------------------------------------------------- docker */
 
 static void on_upsert(void *ud, const mw__service *svc)
 {
     mw__discovery *d = ud;
-    if (mw__reconcile_service(d->rec, svc) != MW_OK)
-        mw__error(d->log, svc->id, "out of memory: service kept as it was");
+    apply(d, svc);
+    watch_ecs(d, svc);
 }
 
 static void on_remove(void *ud, const char *id)
@@ -47,7 +195,8 @@ static void on_remove(void *ud, const char *id)
 static void on_synced(void *ud)
 {
     mw__discovery *d = ud;
-    d->synced = 1;
+    d->docker_synced = 1;
+    update_synced(d);
     free(d->error);
     d->error = NULL;
 }
@@ -57,12 +206,6 @@ static void on_connected(void *ud, int up, const char *why)
     mw__discovery *d = ud;
     free(d->error);
     d->error = up || !why ? NULL : mw__strdup(why);
-}
-
-static mw_code on_record(void *ud, const mw_record *rec)
-{
-    mw__discovery *d = ud;
-    return d->record(d->record_ud, rec);
 }
 
 /* "include" from the config, then the environment variable. */
@@ -136,6 +279,30 @@ static mw_code start_docker(mw__discovery *d, const mw__discovery_opts *o, const
     return mw__docker_new(&dopts, &d->docker, err);
 }
 
+/* ECS task identities join Docker services: without Docker, nothing to
+ * join. A bad ECS setting is logged, not fatal. */
+static mw_code setup_ecs(mw__discovery *d, const mw__discovery_opts *o)
+{
+    mw__ecs_verdict verdict;
+    char *url = NULL, *why = NULL;
+    mw_code rc =
+        mw__ecs_where(o->ecs_mode, o->ecs_agent_url, o->ecs_config_path, &verdict, &url, &why);
+
+    if (rc == MW_EINVAL) {
+        mw__error(d->log, "ecs", "%s", why ? why : "bad ECS agent URL");
+        d->ecs_mode = MW_ECS_OFF;
+        rc = MW_OK;
+    } else if (rc == MW_OK && verdict == MW_ECS_HERE) {
+        start_ecs(d, url, why); /* a failure is logged: Docker goes on */
+    } else if (rc == MW_OK) {
+        d->ecs_later = verdict == MW_ECS_LATER;
+        mw__debug(d->log, "ecs", "%s", why);
+    }
+    free(url);
+    free(why);
+    return rc;
+}
+
 /* ------------------------------------------------------------- lifecycle */
 
 mw_code mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set, mw__discovery **out,
@@ -151,8 +318,12 @@ mw_code mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set, mw
     if (!d)
         goto out;
     d->log = o->log;
+    d->loop = o->loop;
     d->record = o->record;
     d->record_ud = o->record_ud;
+    d->one_shot = o->one_shot;
+    d->ecs_mode = o->ecs_mode;
+    d->ecs_poll = o->ecs_poll_interval;
     d->set = *set;
     memset(set, 0, sizeof *set);
     d->vars = (mw__tmplvars_opts){
@@ -162,10 +333,13 @@ mw_code mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set, mw
     };
     if (!(d->rec = mw__reconcile_new(&d->set, &d->vars, &o->ops, o->log)))
         goto out;
-    if ((host = docker_host(o, &off)) != NULL)
-        rc = start_docker(d, o, host, err);
-    else
-        rc = MW_OK, d->synced = 1;
+    if ((host = docker_host(o, &off)) != NULL) {
+        if ((rc = start_docker(d, o, host, err)) == MW_OK)
+            rc = setup_ecs(d, o);
+    } else {
+        rc = MW_OK, d->docker_synced = 1;
+        update_synced(d);
+    }
     if (rc != MW_OK)
         goto out;
     if (why_off)
@@ -183,6 +357,7 @@ void mw__discovery_free(mw__discovery *d)
 {
     if (!d)
         return;
+    mw__ecs_agent_free(d->ecs);
     mw__docker_free(d->docker);
     mw__http_free(d->http);
     mw__reconcile_free(d->rec);
@@ -205,6 +380,11 @@ const char *mw__discovery_error(const mw__discovery *d)
 mw_code mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *unresolved)
 {
     return mw__reconcile_describe(d->rec, resolved, unresolved);
+}
+
+mw__ecs_agent *mw__discovery_ecs(const mw__discovery *d)
+{
+    return d->ecs;
 }
 
 const mw__template_set *mw__discovery_templates(const mw__discovery *d)

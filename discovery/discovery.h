@@ -1,15 +1,27 @@
 /*
- * discovery.h - the discovery side of an engine: its sources (Docker
- * now), the container filter, and the reconciler that turns the services
- * they find into scheduled instances.
+ * discovery.h - the discovery side of an engine: its sources (Docker, and
+ * the ECS agent on EC2), the container filter, and the reconciler that
+ * turns the services they find into scheduled instances.
  *
  * The engine makes one after loading its templates and hands over the
  * template set; scheduling goes back through `ops` (the engine's
  * scheduler), so discovery never reaches into the engine.
  *
  * What the sources report besides services (Docker events,
- * docker.service_up) goes to the engine through `record` (see
- * discovery/source.h), never into the pipeline directly.
+ * docker.service_up, ecs.agent.up) goes to the engine through `record`
+ * (see discovery/source.h), never into the pipeline directly.
+ *
+ * The join of Docker and ECS: the ECS source finds no services. Each
+ * Docker service of a task container is handed to the reconciler as a
+ * view with its ECS identity (tags, and `extra` for the %%task_arn%%
+ * variables; discovery/ecs/ecs_ident.h), from the agent's task model
+ * where it knows the container, else from the container's
+ * com.amazonaws.ecs.* labels, which say the same: the view built at the
+ * container's start from its labels is the one the agent's answer
+ * confirms, so nothing is scheduled twice. When the agent's answer about
+ * a container changes, its Docker service is applied again. A task
+ * container that starts while the model does not know it gets a
+ * ?dockerid= lookup, after its service went to the reconciler.
  *
  * Ownership: a mw__discovery owns the template set given to it, its
  * sources, filter, HTTP client and reconciler. It borrows the loop, the
@@ -21,6 +33,8 @@
 
 #include "core/base/log.h"
 #include "core/base/loop.h"
+#include "discovery/ecs/ecs_agent.h"
+#include "discovery/ecs/ecs_where.h"
 #include "discovery/reconcile.h"
 #include "discovery/source.h"
 #include "discovery/template.h"
@@ -42,6 +56,11 @@ typedef struct mw__discovery_opts {
     const char *container_include; /* DD_CONTAINER_INCLUDE syntax; NULL: none */
     const char *container_exclude;
     int discover_self; /* moonwatch's own container may be a service */
+    /* ECS (discovery/ecs/ecs_where.h says when an agent is asked) */
+    int ecs_mode;                /* MW_ECS_*; off: no ECS identity at all */
+    const char *ecs_agent_url;   /* NULL: from the environment or the rules */
+    const char *ecs_config_path; /* NULL: the default */
+    double ecs_poll_interval;    /* seconds; 0: 5 */
     /* template variables */
     const char *host_network_host;    /* %%host%% on the host network; NULL: 127.0.0.1 */
     const char *const *env_allowlist; /* %%env_VAR%% names allowed */
@@ -56,20 +75,24 @@ typedef struct mw__discovery_opts {
  * makes one, with nothing to discover; `*why_off` (borrowed, may be NULL)
  * then says why. MW_OK; MW_ENOMEM; MW_EINVAL for a bad setting (a
  * malformed Docker host); MW_EIO when the HTTP client cannot be made.
- * On error `*err` says what failed (caller frees).
+ * On error `*err` says what failed (caller frees). A bad ECS agent URL
+ * is not an error: it is logged and ECS stays off.
  */
 mw_code mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set, mw__discovery **out,
                           const char **why_off, char **err);
 void mw__discovery_free(mw__discovery *d);
 
 /* 1 once every enabled source has listed its services (immediately when
- * none is enabled). */
+ * none is enabled); one_shot: once the ECS agent answered or failed too. */
 int mw__discovery_synced(const mw__discovery *d);
 /* The last connection error of a source, NULL when none. Borrowed. */
 const char *mw__discovery_error(const mw__discovery *d);
 
 /* See mw__reconcile_describe(): MW_OK, or MW_ENOMEM. */
 mw_code mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *unresolved);
+
+/* The ECS agent source, NULL while none is asked. Borrowed. */
+mw__ecs_agent *mw__discovery_ecs(const mw__discovery *d);
 
 /* The templates it matches services against. Borrowed. */
 const mw__template_set *mw__discovery_templates(const mw__discovery *d);
