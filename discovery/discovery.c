@@ -109,6 +109,70 @@ static mw_code on_record(void *ud, const mw_record *rec)
     return d->record(d->record_ud, rec);
 }
 
+/* The container id of a record's container_id tag, or NULL. */
+static const char *record_cid(const mw_record *rec)
+{
+    for (size_t i = 0; i < rec->ntags; i++)
+        if (strncmp(rec->tags[i], "container_id:", 13) == 0)
+            return rec->tags[i] + 13;
+    return NULL;
+}
+
+typedef struct tag_list {
+    const char **v;
+    size_t n;
+    char *own[16];
+    size_t nown;
+} tag_list;
+
+static mw_code add_own_tag(void *ud, const char *tag)
+{
+    tag_list *l = ud;
+    char *t;
+    if (l->nown == MW_ARRAY_LEN(l->own) || !(t = mw__strdup(tag)))
+        return MW_ENOMEM;
+    l->own[l->nown++] = t;
+    l->v[l->n++] = t;
+    return MW_OK;
+}
+
+/* A Docker event of a task container carries its task tags too. */
+static mw_code on_docker_record(void *ud, const mw_record *rec)
+{
+    mw__discovery *d = ud;
+    const char *cid = rec->type == MW_RECORD_EVENT ? record_cid(rec) : NULL;
+    char id[16 + MW_ECS_ID_MAX];
+    const mw__service *svc;
+    const mw__ecs_container *ctr = NULL;
+    const mw__ecs_task *task;
+    mw__ecs_ident ident;
+    tag_list l = {0};
+    mw_record r = *rec;
+    mw_code rc;
+
+    if (d->ecs_mode == MW_ECS_OFF || !cid || strlen(cid) > MW_ECS_ID_MAX)
+        return on_record(d, rec);
+    snprintf(id, sizeof id, "docker://%s", cid);
+    svc = mw__docker_get(d->docker, id);
+    task = mw__ecs_agent_task_of(d->ecs, cid, &ctr);
+    if (mw__ecs_ident_for(svc ? svc->labels : NULL, task, ctr, mw__ecs_agent_cluster(d->ecs),
+                          ECS_LAUNCH_TYPE, &ident) != MW_OK)
+        return on_record(d, rec);
+    if ((l.v = malloc((rec->ntags + MW_ARRAY_LEN(l.own)) * sizeof *l.v))) {
+        memcpy(l.v, rec->tags, rec->ntags * sizeof *l.v);
+        l.n = rec->ntags;
+        mw__ecs_ident_tags(&ident, add_own_tag, &l); /* short of memory: fewer tags */
+        r.tags = l.v;
+        r.ntags = l.n;
+    }
+    rc = on_record(d, &r);
+    for (size_t i = 0; i < l.nown; i++)
+        free(l.own[i]);
+    free(l.v);
+    mw__ecs_ident_clear(&ident);
+    return rc;
+}
+
 /* The agent's model changed for container `cid`: its Docker service, if
  * it is one, is applied again. */
 static void on_annotate(void *ud, const char *cid)
@@ -273,7 +337,7 @@ static mw_code start_docker(mw__discovery *d, const mw__discovery_opts *o, const
                 .remove = on_remove,
                 .synced = on_synced,
                 .connected = on_connected,
-                .record = o->record && !o->one_shot ? on_record : NULL,
+                .record = o->record && !o->one_shot ? on_docker_record : NULL,
                 .ud = d},
     };
     return mw__docker_new(&dopts, &d->docker, err);

@@ -21,7 +21,8 @@
  * confirms, so nothing is scheduled twice. When the agent's answer about
  * a container changes, its Docker service is applied again. A task
  * container that starts while the model does not know it gets a
- * ?dockerid= lookup, after its service went to the reconciler.
+ * ?dockerid= lookup, after its service went to the reconciler. Docker
+ * events about a task container carry its task tags too.
  *
  * Ownership: a mw__discovery owns the template set given to it, its
  * sources, filter, HTTP client and reconciler. It borrows the loop, the

@@ -59,6 +59,8 @@ typedef struct harness {
     mw__buf logs;
     inst v[64];
     size_t n, schedules, unschedules;
+    size_t agent_ups, agent_downs; /* ecs.agent.up OK / CRITICAL */
+    char event_tags[2048];         /* the last Docker event's */
 } harness;
 
 static void log_fn(mw_log_level level, const char *where, const char *msg, void *ud)
@@ -91,6 +93,28 @@ static void rec_unschedule(void *ud, const char *id)
     for (size_t i = 0; i < h->n; i++)
         if (h->v[i].live && !strcmp(h->v[i].id, id))
             h->v[i].live = 0;
+}
+
+static mw_code rec_record(void *ud, const mw_record *rec)
+{
+    harness *h = ud;
+    if (rec->type == MW_RECORD_SERVICE_CHECK && !strcmp(rec->name, "ecs.agent.up")) {
+        h->agent_ups += rec->status == MW_STATUS_OK;
+        h->agent_downs += rec->status == MW_STATUS_CRITICAL;
+    } else if (rec->type == MW_RECORD_EVENT) {
+        h->event_tags[0] = '\0';
+        for (size_t i = 0; i < rec->ntags; i++) {
+            strncat(h->event_tags, rec->tags[i], sizeof h->event_tags - strlen(h->event_tags) - 2);
+            strcat(h->event_tags, ",");
+        }
+    }
+    return MW_OK;
+}
+
+static int p_event(harness *h, const void *arg)
+{
+    (void)arg;
+    return h->event_tags[0] != '\0';
 }
 
 /* The live instance of container `cid` (by its container_id tag). */
@@ -232,6 +256,8 @@ static void h_discovery(harness *h, const setup *s)
     mw__discovery_opts o = {
         .loop = h->loop,
         .log = &h->log,
+        .record = rec_record,
+        .record_ud = h,
         .docker_mode = MW_DOCKER_ON,
         .docker_host = host,
         .ecs_mode = s->ecs_mode,
@@ -378,15 +404,24 @@ static void test_labels_then_agent(void)
     check_identity(instance_of(&h, c3), "t3", "4");
     CHECK(h.schedules == before + 1 && h.unschedules == 1);
 
+    /* a task container's Docker events carry its task tags, once each */
+    CHECK(mw__fdd_die(h.fdd, c3, 3, 0) == 0);
+    CHECK(run_until(&h, p_event, NULL));
+    CHECK(strstr(h.event_tags, "container_id:") != NULL);
+    CHECK(strstr(h.event_tags, "task_arn:" ARN("t3") ",") != NULL);
+    CHECK(strstr(h.event_tags, "task_version:4,") && !strstr(h.event_tags, "task_version:3"));
+    CHECK(strstr(h.event_tags, "ecs_container_name:app,") != NULL);
+    CHECK(h.agent_ups == 1 && h.agent_downs == 0);
+
     /* the agent forgets t1 (stopped long ago): the labels still say the
      * same, nothing moves */
     CHECK(mw__fea_remove_task(h.fea, ARN("t1")) == 0);
     CHECK(more_polls(&h, 3));
-    CHECK(h.schedules == before + 1 && h.unschedules == 1);
+    CHECK(h.schedules == before + 1 && h.unschedules == 2); /* c3 died */
     /* the container stops: unscheduled */
     CHECK(mw__fdd_stop(h.fdd, c1) == 0);
     CHECK(run_until(&h, p_not_scheduled, c1));
-    CHECK(h.unschedules == 2);
+    CHECK(h.unschedules == 3);
     h_stop(&h);
 }
 
