@@ -22,6 +22,7 @@
 #include "core/base/json.h"
 #include "core/base/loop.h"
 #include "core/base/util.h"
+#include "core/config.h"
 #include "discovery/discovery.h"
 #include "discovery/ecs/ecs_ident.h"
 #include "test.h"
@@ -629,6 +630,50 @@ static void test_one_shot(void)
     h_stop(&h);
 }
 
+/* The settings, from mw_config_set() and a config file alike. */
+static void test_config(void)
+{
+    mw_config *c = mw_config_new(), *d;
+    char *err = NULL, dir[64], path[128];
+    CHECK(c->ecs_mode == MW_ECS_AUTO && c->ecs_poll_interval == 5 && !c->ecs_agent_url);
+    CHECK(mw_config_set(c, "ecs", "off", NULL) == MW_OK && c->ecs_mode == MW_ECS_OFF);
+    CHECK(mw_config_set(c, "ecs", "on", NULL) == MW_OK && c->ecs_mode == MW_ECS_ON);
+    CHECK(mw_config_set(c, "ecs", "sometimes", &err) == MW_EINVAL);
+    CHECK_STR(err, "ecs: expected auto, on or off, got \"sometimes\"");
+    mw_free(err);
+    CHECK(mw_config_set(c, "ecs_agent_url", "http://169.254.170.2:51678", &err) == MW_EINVAL);
+    CHECK_STR(err, "ecs_agent_url: 169.254.170.2 is a link-local address: the ECS agent's "
+                   "introspection API listens on the instance itself (http://localhost:51678)");
+    mw_free(err);
+    CHECK(mw_config_set(c, "ecs_agent_url", "localhost:51678", &err) == MW_EINVAL);
+    CHECK_STR(err, "ecs_agent_url: \"localhost:51678\" is not an http:// or https:// URL with a "
+                   "host");
+    mw_free(err);
+    CHECK(mw_config_set(c, "ecs_poll_interval", "0", &err) == MW_EINVAL);
+    CHECK(err && strstr(err, "ecs_poll_interval: expected a number >= 0.01"));
+    mw_free(err);
+    CHECK(mw_config_set(c, "ecs_config_path", "etc/ecs/ecs.config", &err) == MW_EINVAL);
+    CHECK_STR(err, "ecs_config_path: expected an absolute path, got \"etc/ecs/ecs.config\"");
+    mw_free(err);
+    tmptree_new(dir, sizeof dir, "mw-ecsc");
+    tmptree_put(dir, "moonwatch.yaml",
+                "ecs: auto\necs_agent_url: http://127.0.0.1:51678\necs_poll_interval: 0.25\n"
+                "ecs_config_path: /host/etc/ecs/ecs.config\n");
+    snprintf(path, sizeof path, "%s/moonwatch.yaml", dir);
+    CHECK(mw_config_load_file(c, path, &err) == MW_OK);
+    CHECK(c->ecs_mode == MW_ECS_AUTO && c->ecs_poll_interval == 0.25);
+    CHECK_STR(c->ecs_agent_url, "http://127.0.0.1:51678");
+    d = mw__config_dup(c);
+    CHECK(d && d->ecs_agent_url != c->ecs_agent_url);
+    CHECK_STR(d->ecs_agent_url, "http://127.0.0.1:51678");
+    CHECK_STR(d->ecs_config_path, "/host/etc/ecs/ecs.config");
+    CHECK(mw_config_set(c, "ecs_agent_url", "", NULL) == MW_OK && c->ecs_agent_url == NULL);
+    mw_config_free(d);
+    mw_config_free(c);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_labels_then_agent();
@@ -638,5 +683,6 @@ int main(void)
     test_where();
     test_agent_restart();
     test_one_shot();
+    test_config();
     return TEST_RESULT();
 }
