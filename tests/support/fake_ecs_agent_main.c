@@ -150,7 +150,22 @@ static int c_stats(mw__fea *a, int argc, char **argv)
     (void)argv;
     for (int i = 0; i < MW_FEA_EP_COUNT; i++)
         printf("%s=%llu ", ep_names[i], (unsigned long long)mw__fea_count(a, (mw__fea_ep)i));
-    printf("tasks=%zu\n", mw__fea_task_count(a));
+    printf("held=%zu\n", mw__fea_task_count(a));
+    return 0;
+}
+
+/* last KIND|all: "STATUS METHOD TARGET" of the last such request. */
+static int c_last(mw__fea *a, int argc, char **argv)
+{
+    mw__fea_request r;
+    int ep = argc > 1 ? ep_of(argv[1]) : -1;
+    if (ep < 0)
+        return bad_usage();
+    if (mw__fea_last_request(a, (mw__fea_ep)ep, &r) != 0) {
+        printf("none\n");
+        return 0;
+    }
+    printf("%d %s %s\n", r.status, r.method, r.target);
     return 0;
 }
 
@@ -172,6 +187,7 @@ static const struct command {
     {"fail", "fail metadata|tasks|task|other STATUS [TIMES [BODY...]]", c_fail},
     {"latency", "latency metadata|tasks|task|other|all MS", c_latency},
     {"stats", "stats", c_stats},
+    {"last", "last metadata|tasks|task|other|all   (STATUS METHOD TARGET)", c_last},
     {"quit", "quit", NULL},
     {"help", "help", c_help},
 };
