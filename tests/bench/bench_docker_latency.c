@@ -10,12 +10,24 @@
  * start events' timeNano come from `docker events` afterwards; the
  * latency of a container is (first run, on the wall clock) - timeNano.
  *
- * Usage: bench_docker_latency SOCKET IMAGE [N (default 200)] [PARALLEL (default 1)]
+ * With MODE "ecs" the containers are ECS task containers: each is made
+ * with `docker create` and the com.amazonaws.ecs.* labels, listed by an
+ * in-process fake ECS agent (tests/support/fake_ecs_agent.h; its
+ * ?dockerid= answers delayed by BENCH_ECS_LATENCY_MS, default 20) under
+ * that id, as the real agent knows a container once it created it, then
+ * started; the template needs %%task_arn%%, so no instance can run
+ * before the container's task identity is known, and the engine asks
+ * the agent (ecs_agent_url). It also says how many ?dockerid= lookups
+ * were made and how many instances were scheduled more than once (the
+ * agent's answer must confirm what the labels said).
+ *
+ * Usage: bench_docker_latency SOCKET IMAGE [N (default 200)] [PARALLEL (default 1)] [MODE]
  * (tests/bench/docker_latency.sh starts a private engine and runs it.)
  */
 #include "moonwatch.h"
 #include "bench.h"
 #include "core/base/util.h"
+#include "tests/support/fake_ecs_agent.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -117,6 +129,88 @@ static void events_stop(void)
     fclose(events_in);
 }
 
+/* ------------------------------------------------------------- ECS mode */
+
+static mw__fea *ecs_agent;
+static pthread_mutex_t sched_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned sched_lines, ecs_started;
+
+/* Counts the "scheduled for" lines: one per container when no instance
+ * was scheduled again. */
+static void log_sink(mw_log_level level, const char *where, const char *msg, void *ud)
+{
+    MW_UNUSED(ud);
+    MW_UNUSED(where);
+    if (!strncmp(msg, "scheduled for docker://", 23)) {
+        pthread_mutex_lock(&sched_lock);
+        sched_lines++;
+        pthread_mutex_unlock(&sched_lock);
+    } else if (level >= MW_LOG_WARN) {
+        fprintf(stderr, "%s\n", msg);
+    }
+}
+
+typedef struct ecs_job {
+    const char *sock, *image;
+    int from, to; /* container numbers [from, to) */
+} ecs_job;
+
+#define ECS_ARN "arn:aws:ecs:us-east-1:012345678910:task/bench/lat-%d"
+
+/* create (labels), the agent lists it, start: as the ECS agent does. */
+static void ecs_one(const ecs_job *j, int i)
+{
+    char cmd[1024], id[128] = "", task[512], arn[128];
+    FILE *p;
+    snprintf(arn, sizeof arn, ECS_ARN, i);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/docker -H unix://%s create --network host --init --label mwlat=1 "
+             "--label com.amazonaws.ecs.task-arn=%s --label com.amazonaws.ecs.container-name=app "
+             "--label com.amazonaws.ecs.task-definition-family=lat "
+             "--label com.amazonaws.ecs.task-definition-version=1 "
+             "--label com.amazonaws.ecs.cluster=bench --name mwlat-%d %s sleep 3600",
+             j->sock, arn, i, j->image);
+    if (!(p = popen(cmd, "r")) || !fgets(id, sizeof id, p)) {
+        if (p)
+            pclose(p);
+        return;
+    }
+    pclose(p);
+    id[strcspn(id, "\n")] = 0;
+    snprintf(task, sizeof task,
+             "{\"Arn\":\"%s\",\"Family\":\"lat\",\"Version\":\"1\",\"KnownStatus\":"
+             "\"PENDING\",\"DesiredStatus\":\"RUNNING\",\"Containers\":[{\"Name\":\"app\","
+             "\"DockerId\":\"%s\"}]}",
+             arn, id);
+    mw__fea_put_task(ecs_agent, task);
+    snprintf(cmd, sizeof cmd, "/usr/bin/docker -H unix://%s start %s >/dev/null", j->sock, id);
+    if (system(cmd) == 0) {
+        pthread_mutex_lock(&sched_lock);
+        ecs_started++;
+        pthread_mutex_unlock(&sched_lock);
+    }
+}
+
+static void *ecs_worker(void *ud)
+{
+    const ecs_job *j = ud;
+    for (int i = j->from; i < j->to; i++)
+        ecs_one(j, i);
+    return NULL;
+}
+
+static void ecs_start_all(const char *sock, const char *image, int n, int parallel)
+{
+    pthread_t t[16];
+    ecs_job jobs[16];
+    for (int k = 0; k < parallel; k++) {
+        jobs[k] = (ecs_job){sock, image, 1 + n * k / parallel, 1 + n * (k + 1) / parallel};
+        pthread_create(&t[k], NULL, ecs_worker, &jobs[k]);
+    }
+    for (int k = 0; k < parallel; k++)
+        pthread_join(t[k], NULL);
+}
+
 static int64_t now_ns(clockid_t c)
 {
     struct timespec ts;
@@ -124,7 +218,7 @@ static int64_t now_ns(clockid_t c)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static mw_engine *engine(const char *sock, const char *dir)
+static mw_engine *engine(const char *sock, const char *dir, int ecs)
 {
     char host[300];
     snprintf(host, sizeof host, "unix://%s", sock);
@@ -138,7 +232,13 @@ static mw_engine *engine(const char *sock, const char *dir)
     mw_config_set(cfg, "no_bundled", "true", NULL);
     mw_config_set(cfg, "sink", "none", NULL);
     mw_config_set(cfg, "flush_interval", "1", NULL);
-    mw_config_set(cfg, "log_level", "warn", NULL);
+    mw_config_set(cfg, "log_level", ecs ? "info" : "warn", NULL);
+    if (ecs) {
+        mw_config_set(cfg, "ecs_agent_url", mw__fea_url(ecs_agent), NULL);
+        mw_config_set_log(cfg, log_sink, NULL);
+    } else {
+        mw_config_set(cfg, "ecs", "off", NULL);
+    }
     char *err = NULL;
     mw_engine *eng = NULL;
     mw_code rc = mw_engine_new(cfg, &eng, &err);
@@ -151,7 +251,7 @@ static mw_engine *engine(const char *sock, const char *dir)
     return eng;
 }
 
-static void setup(char *dir, const char *image)
+static void setup(char *dir, const char *image, int ecs)
 {
     strcpy(dir, "/tmp/mwlat.XXXXXX");
     if (!mkdtemp(dir)) {
@@ -170,16 +270,29 @@ static void setup(char *dir, const char *image)
               "return { run = function(self) mw.gauge('bench.first_run', mw.time()) end }\n");
     snprintf(tmpl, sizeof tmpl,
              "ad_identifiers: [%s]\ninit_config: {}\ninstances:\n"
-             "  - min_collection_interval: 3600\n",
-             short_name);
+             "  - min_collection_interval: 3600\n%s",
+             short_name, ecs ? "    task: \"%%task_arn%%\"\n" : "");
     bench_put(dir, "templates/lat.d/auto_conf.yaml", tmpl);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_docker_latency SOCKET IMAGE [N]\n");
+        fprintf(stderr, "usage: bench_docker_latency SOCKET IMAGE [N [PARALLEL [ecs]]]\n");
         return 2;
+    }
+    int ecs = argc > 5 && strcmp(argv[5], "ecs") == 0;
+    unsigned ecs_latency = 0;
+    if (ecs) {
+        const char *l = getenv("BENCH_ECS_LATENCY_MS");
+        char *err = NULL;
+        mw__fea_opts fo = {.cluster = "arn:aws:ecs:us-east-1:012345678910:cluster/bench"};
+        if (!(ecs_agent = mw__fea_new(&fo, &err))) {
+            fprintf(stderr, "fake ECS agent: %s\n", err);
+            return 1;
+        }
+        ecs_latency = l && *l ? (unsigned)atoi(l) : 20;
+        mw__fea_set_latency(ecs_agent, MW_FEA_EP_TASK, ecs_latency);
     }
     const char *sock = argv[1], *image = argv[2];
     int n = argc > 3 ? atoi(argv[3]) : 200;
@@ -189,8 +302,8 @@ int main(int argc, char **argv)
     if (n < 1 || n > MAXN)
         n = 200;
     char dir[64], cmd[1024];
-    setup(dir, image);
-    mw_engine *eng = engine(sock, dir);
+    setup(dir, image, ecs);
+    mw_engine *eng = engine(sock, dir, ecs);
     if (mw_engine_load(eng) != MW_OK || mw_engine_start(eng) != MW_OK)
         return 1;
     sleep(1); /* the first sync */
@@ -200,7 +313,9 @@ int main(int argc, char **argv)
              "seq %d | xargs -P%d -I{} /usr/bin/docker -H unix://%s run -d --network host "
              "--init --label mwlat=1 --name mwlat-{} %s sleep 3600 >/dev/null",
              n, parallel, sock, image);
-    if (system(cmd) != 0)
+    if (ecs)
+        ecs_start_all(sock, image, n, parallel);
+    else if (system(cmd) != 0)
         fprintf(stderr, "some containers did not start\n");
     sleep(3);
     mw_engine_flush(eng);
@@ -234,6 +349,14 @@ int main(int argc, char **argv)
         return 1;
     }
     qsort(lat, nlat, sizeof *lat, bench_cmp_double);
+    if (ecs) {
+        printf("ECS task containers (%u started), the agent answering ?dockerid= after %u ms: "
+               "%llu lookups, %u instances scheduled (%u more than containers)\n",
+               ecs_started, ecs_latency,
+               (unsigned long long)mw__fea_count(ecs_agent, MW_FEA_EP_TASK), sched_lines,
+               sched_lines > ecs_started ? sched_lines - ecs_started : 0);
+        mw__fea_free(ecs_agent);
+    }
     printf("%d at a time: start event -> first run, %zu containers (%zu without a run): "
            "median %.2f ms, "
            "p90 %.2f ms, p99 %.2f ms, max %.2f ms (goal: p99 <= 5 ms)\n",

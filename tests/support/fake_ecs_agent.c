@@ -390,6 +390,9 @@ void mw__feai_answer_get(mw__fea *a, const char *path, const char *query, mw__fe
 void mw__feai_log(mw__fea *a, mw__fea_ep ep, int status, const char *method, const char *target)
 {
     mw__fea_request *r = &a->log[a->nlog % MW_FEAI_LOG];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r->at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     r->ep = ep;
     r->status = status;
     snprintf(r->method, sizeof r->method, "%s", method);

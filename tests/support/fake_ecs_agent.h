@@ -119,6 +119,8 @@ typedef struct mw__fea_request {
     int status;
     char method[8];
     char target[512]; /* path and query as sent, cut to fit */
+    double at;        /* when it was answered (CLOCK_MONOTONIC seconds; its
+                       * latency, if any, still to come) */
 } mw__fea_request;
 
 /* Requests answered of one kind (MW_FEA_EP_COUNT: all) since the start
