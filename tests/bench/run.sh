@@ -3,7 +3,8 @@
 # bench_discovery runs its two modes one after the other (CHURN_SECONDS
 # shortens the churn, 60 s by default). bench_docker_latency needs a real
 # Docker engine: docker_latency.sh starts a private one (root, docker.io,
-# busybox-static) and runs it with 200 containers.
+# busybox-static) and runs it with 200 containers, plain and as ECS task
+# containers. bench_ecs needs nothing but its in-process fakes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
