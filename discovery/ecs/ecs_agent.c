@@ -566,8 +566,8 @@ static void on_tasks(void *ud, const mw__http_result *r)
     }
     apply_tasks(a, tasks, a->polls_started);
     cJSON_Delete(root);
+    announce(a); /* before `synced`: a one-shot reader sees them applied */
     succeed(a);
-    announce(a);
 }
 
 static void start_tasks(mw__ecs_agent *a)

@@ -384,7 +384,8 @@ int mw__feai_listen(mw__fea *a, char *err, size_t errcap)
         a->lfd = -1;
         return -1;
     }
-    a->port = ntohs(sa.sin_port);
+    if (a->port == 0) /* set once, before the thread starts: read unlocked */
+        a->port = ntohs(sa.sin_port);
     return 0;
 }
 
