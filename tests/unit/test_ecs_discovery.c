@@ -10,7 +10,8 @@
  *    (the cluster from /v1/metadata); one outside ECS leaves a config
  *    with %%task_arn%% unresolved, with the reason;
  *  - a task container that starts while the agent is slow is scheduled
- *    without waiting, its ?dockerid= answer changes nothing;
+ *    before the agent answered its ?dockerid= lookup, and the answer
+ *    changes nothing;
  *  - the agent's model wins where it differs from the labels, once;
  *  - ecs: off reads no label; ecs: auto asks no agent without a reason,
  *    and each reason of discovery/ecs/ecs_where.h starts one (the
@@ -438,11 +439,9 @@ static void test_slow_agent(void)
     CHECK(run_until(&h, p_polls, &one));
     agent_lists(&h, "slow", ID_C, "3"); /* not polled again in this test */
     CHECK(mw__fea_set_latency(h.fea, MW_FEA_EP_TASK, 500) == 0);
-    double t0 = mw__mono();
     run_ctr(&h, ID_C, "web-slow", "slow", 1, c);
     CHECK(run_until(&h, p_scheduled, c));
-    double took = mw__mono() - t0;
-    CHECK(took < 0.4);
+    /* scheduled before the agent answered: nothing waited for it */
     CHECK(!p_model_knows(&h, c));
     CHECK(run_until(&h, p_model_knows, c));
     CHECK(mw__fea_count(h.fea, MW_FEA_EP_TASK) == 1);
@@ -452,7 +451,6 @@ static void test_slow_agent(void)
     /* stopped: gone */
     CHECK(mw__fdd_stop(h.fdd, c) == 0);
     CHECK(run_until(&h, p_not_scheduled, c));
-    printf("slow agent: scheduled %.1f ms after docker run returned\n", took * 1000);
     h_stop(&h);
 }
 
