@@ -230,9 +230,10 @@ check "idle: docker.cpu.usage under 5" near "$(values docker.cpu.usage "$idle_id
 check "docker.io.read_bytes is sent" [ -n "$(last docker.io.read_bytes "$busy_id")" ]
 check "no docker.net.* for containers on the host's network" \
   [ -z "$(values docker.net.bytes_rcvd "$busy_id")" ]
-# the first sample of each container has no percent: fewer percents than rss samples
-n_rss=$(values docker.mem.rss "$busy_id" | wc -l) n_cpu=$(values docker.cpu.usage "$busy_id" | wc -l)
-check "busy: docker.cpu.usage in fewer flushes ($n_cpu) than docker.mem.rss ($n_rss)" [ "$n_cpu" -lt "$n_rss" ]
+# That the first sample has no percent is asserted below, with `moonwatch
+# check` (one run, then two): counting flushes here depends on whether
+# the first two runs land in one flush interval, which a loaded machine
+# decides.
 
 # ------------------------------------------------------------ 3. a container stops
 
