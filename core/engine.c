@@ -31,6 +31,12 @@
 #include <unistd.h>
 
 #define MAX_SINKS 16
+/* The stdout sink writes its lines out whenever this much is buffered,
+ * and at the end of each flush: a flush of many records is never held
+ * whole, and the buffer stays about this size. */
+#define OUT_CHUNK ((size_t)64 << 10)
+/* A buffer grown past this (one huge record) is freed once written. */
+#define OUT_KEEP (4 * OUT_CHUNK)
 
 typedef struct sink {
     mw_sink_fn fn;
@@ -53,7 +59,7 @@ struct mw_engine {
     sink sinks[MAX_SINKS];
     size_t nsinks;
     pthread_mutex_t flush_lock;
-    mw__buf out; /* the stdout sink's lines of one flush */
+    mw__buf out; /* the stdout sink's lines not written yet */
     mw__script **scripts;
     size_t nscripts, scripts_cap;
     mw__io_policy policy; /* from cfg; its strings are cfg's */
@@ -75,13 +81,6 @@ const char *mw_version_string(void)
 
 /* ------------------------------------------------------------- sinks */
 
-static void stdout_sink(const mw_record *rec, void *ud)
-{
-    mw_engine *eng = ud;
-    if (mw__record_json(rec, &eng->out) != 0)
-        mw__error(&eng->log, "sink", "stdout: record dropped (line too large)");
-}
-
 static void write_out(mw_engine *eng)
 {
     const char *p = mw__buf_str(&eng->out);
@@ -97,7 +96,19 @@ static void write_out(mw_engine *eng)
         p += w;
         n -= (size_t)w;
     }
-    mw__buf_reset(&eng->out);
+    if (eng->out.cap > OUT_KEEP)
+        mw__buf_free(&eng->out);
+    else
+        mw__buf_reset(&eng->out);
+}
+
+static void stdout_sink(const mw_record *rec, void *ud)
+{
+    mw_engine *eng = ud;
+    if (mw__record_json(rec, &eng->out) != 0)
+        mw__error(&eng->log, "sink", "stdout: record dropped (line too large)");
+    if (eng->out.len >= OUT_CHUNK)
+        write_out(eng);
 }
 
 static void emit(const mw_record *rec, void *ud)

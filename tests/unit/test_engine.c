@@ -3,7 +3,8 @@
  * templates scheduled at load, checks run on their intervals, samples and
  * moonwatch.check_status reaching a sink callback, failures and runaways
  * contained, first runs spread, immediate unschedule, the engine's own
- * thread, and two engines in one process sharing nothing.
+ * thread, two engines in one process sharing nothing, and the stdout
+ * sink's lines written whole in chunks.
  */
 #include "moonwatch.h"
 #include "core/engine.h"
@@ -327,6 +328,47 @@ static void test_host_paths(void)
     mw_config_free(cfg);
 }
 
+/* The stdout sink writes a big flush out as it goes, in whole lines: every
+ * record once, none cut at a chunk's edge. */
+static void test_stdout_in_chunks(void)
+{
+    enum { N = 4000 }; /* about 600 KB of lines: several chunks */
+    seen s = {0};
+    mw_engine *eng = new_engine(&s, "sink", "stdout");
+    char path[128], tag[32], line[1024];
+    snprintf(path, sizeof path, "%s/stdout.jsonl", tmp);
+    for (int i = 0; i < N; i++) {
+        const char *tags[] = {tag};
+        snprintf(tag, sizeof tag, "i:%d", i);
+        CHECK(mw_engine_submit(eng, MW_GAUGE, "test.chunk", i, tags, 1, NULL) == MW_OK);
+    }
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    FILE *f = fopen(path, "w+");
+    CHECK(saved >= 0 && f && dup2(fileno(f), STDOUT_FILENO) >= 0);
+    mw_engine_flush(eng);
+    CHECK(dup2(saved, STDOUT_FILENO) >= 0);
+    close(saved);
+    static unsigned char got[N];
+    int lines = 0, whole = 0;
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
+        int i = -1;
+        const char *t = strstr(line, "\"i:");
+        lines++;
+        whole += line[0] == '{' && strcmp(line + strlen(line) - 2, "}\n") == 0;
+        if (t && sscanf(t, "\"i:%d\"", &i) == 1 && i >= 0 && i < N)
+            got[i]++;
+    }
+    fclose(f);
+    CHECK(lines == N && whole == N);
+    int once = 0;
+    for (int i = 0; i < N; i++)
+        once += got[i] == 1;
+    CHECK(once == N);
+    mw_engine_free(eng);
+}
+
 static void test_config_errors(void)
 {
     mw_config *cfg = mw_config_new();
@@ -359,6 +401,7 @@ int main(void)
     test_own_thread();
     test_two_engines_share_nothing();
     test_prepared_series();
+    test_stdout_in_chunks();
     test_config_errors();
     test_host_paths();
     tmptree_remove(tmp);
