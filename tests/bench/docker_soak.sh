@@ -168,6 +168,19 @@ label() { # the checks of a container serving on 127.0.0.1:$1
   printf '"tcp_check":{"instances":[{"name":"soak","host":"%%%%host%%%%","port":%d,"min_collection_interval":2,"timeout":2}]}}' "$1"
 }
 
+# A `rm -f` that came while its container was still starting can fail:
+# every 10 s the containers of ours numbered $1 or less (their `rm -f`
+# went out 5 s ago or more) that are left are removed too, and counted.
+sweep() {
+  local names
+  names=$(mw_docker ps -a --filter "label=moonwatch.soak=$tag" --format '{{.Names}}' 2>/dev/null |
+    awk -F- -v max="$1" '$NF + 0 <= max')
+  [ -n "$names" ] || return 0
+  # shellcheck disable=SC2086 # one argument per name
+  mw_docker rm -f $names >/dev/null 2>&1
+  echo "$names" | grep -c . >>"$d/swept"
+}
+
 echo "soak: $rate starts + $rate removals a second for ${secs}s, containers live ${life}s; CSV $csv"
 echo "moonwatch RSS $(status_kb VmRSS) kB at start"
 t0=$(date +%s%N)
@@ -184,6 +197,7 @@ for ((i = 1; i <= secs * rate; i++)); do
   if [ "$i" -gt "$keep" ]; then
     mw_docker rm -f "$tag-$((i - keep))" >/dev/null 2>&1 &
     removed=$((i - keep))
+    [ $((i % (10 * rate))) -ne 0 ] || sweep $((removed - 5 * rate)) &
   fi
   echo "$started $removed" >"$d/count.new" && mv "$d/count.new" "$d/count" # whole for the sampler
   # An engine that lags leaves clients running: never more than 8 * RATE
@@ -197,7 +211,8 @@ for ((i = 1; i <= secs * rate; i++)); do
   ahead=$(((t0 + i * 1000000000 / rate - $(date +%s%N)) / 1000000))
   [ "$ahead" -le 0 ] || sleep "$((ahead / 1000)).$(printf %03d $((ahead % 1000)))"
 done
-echo "churn over: $started started, $removed removed in $((($(date +%s%N) - t0) / 1000000000)) s"
+echo "churn over: $started started, $removed removed in $((($(date +%s%N) - t0) / 1000000000)) s" \
+  "($(awk '{ n += $1 } END { print n + 0 }' "$d/swept" 2>/dev/null || echo 0) removed again by the sweep)"
 kill "$samplerpid" 2>/dev/null
 wait "$samplerpid" 2>/dev/null
 samplerpid=
