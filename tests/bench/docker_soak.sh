@@ -31,8 +31,8 @@
 # Everything it started is removed on exit, Ctrl-C included.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=../integration/dockerd.sh
-. "$here/../integration/dockerd.sh"
+# shellcheck source-path=SCRIPTDIR source=../integration/lib/dockerd.sh
+. "$here/../integration/lib/dockerd.sh"
 mw=${1:?usage: docker_soak.sh MOONWATCH_BINARY [SECONDS [RATE [LIFETIME]]] | --report CSV}
 csv_arg=${2:-}
 [ "$mw" = --report ] && set -- "$1" 3600 # $2 is the CSV then
