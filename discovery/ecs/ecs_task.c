@@ -138,26 +138,37 @@ int mw__ecs_id_valid(const char *s)
 
 /* ------------------------------------------------------------ containers */
 
+/* An object of strings at `key` (at most `max` members), copied into
+ * `*out`; NULL when absent. */
+static mw_code read_str_object(const cJSON *j, const char *path, const char *key, size_t max,
+                               cJSON **out, char **err)
+{
+    const cJSON *obj = member(j, key), *it;
+    size_t n = 0;
+
+    *out = NULL;
+    if (!obj)
+        return MW_OK;
+    if (!cJSON_IsObject(obj))
+        return fail_at(err, path, key, "not an object");
+    cJSON_ArrayForEach(it, obj)
+    {
+        const char *k = it->string ? it->string : "?";
+        if (++n > max)
+            return fail_at(err, path, key, "more than %zu members", max);
+        if (!cJSON_IsString(it))
+            return fail_at(err, path, key, "\"%.64s\": not a string", k);
+        if (strlen(k) > MW_ECS_STR_MAX || strlen(it->valuestring) > MW_ECS_STR_MAX)
+            return fail_at(err, path, key, "\"%.64s\": longer than %d bytes", k, MW_ECS_STR_MAX);
+    }
+    *out = cJSON_Duplicate(obj, 1);
+    return *out ? MW_OK : oom(err);
+}
+
 /* Labels: an object of strings, copied. */
 static mw_code read_labels(mw__ecs_container *c, const cJSON *j, const char *path, char **err)
 {
-    const cJSON *labels = member(j, "Labels"), *it;
-
-    if (!labels)
-        return MW_OK;
-    if (!cJSON_IsObject(labels))
-        return fail_at(err, path, "Labels", "not an object");
-    cJSON_ArrayForEach(it, labels)
-    {
-        const char *k = it->string ? it->string : "?";
-        if (!cJSON_IsString(it))
-            return fail_at(err, path, "Labels", "\"%.64s\": not a string", k);
-        if (strlen(it->valuestring) > MW_ECS_STR_MAX)
-            return fail_at(err, path, "Labels", "\"%.64s\": longer than %d bytes", k,
-                           MW_ECS_STR_MAX);
-    }
-    c->labels = cJSON_Duplicate(labels, 1);
-    return c->labels ? MW_OK : oom(err);
+    return read_str_object(j, path, "Labels", (size_t)-1, &c->labels, err);
 }
 
 /* One network's IPv4Addresses, appended to c->ipv4. */
@@ -184,7 +195,8 @@ static mw_code read_net_ips(mw__ecs_container *c, const cJSON *net, const char *
     return MW_OK;
 }
 
-/* Networks[].IPv4Addresses[], flattened in order. */
+/* Networks[].IPv4Addresses[], flattened in order; the first network's
+ * NetworkMode. */
 static mw_code read_networks(mw__ecs_container *c, const cJSON *j, const char *path, char **err)
 {
     const cJSON *nets = member(j, "Networks"), *net;
@@ -201,10 +213,79 @@ static mw_code read_networks(mw__ecs_container *c, const cJSON *j, const char *p
         item_path(item, path, "Networks", i);
         if (!cJSON_IsObject(net))
             return fail_at(err, path, "Networks", "[%zu] is not an object", i);
-        i++;
+        if (i++ == 0 &&
+            (rc = read_str(net, item, "NetworkMode", 0, &c->network_mode, err)) != MW_OK)
+            return rc;
         if ((rc = read_net_ips(c, net, item, &cap, err)) != MW_OK)
             return rc;
     }
+    return MW_OK;
+}
+
+static int port_cmp(const void *a, const void *b)
+{
+    const mw__ecs_port *x = a, *y = b;
+
+    if (x->number != y->number)
+        return x->number < y->number ? -1 : 1;
+    return strcmp(x->proto, y->proto);
+}
+
+/* One item of Ports: ContainerPort (1..65535; absent: the item is
+ * skipped, *p->number stays 0) and Protocol (lower case letters). */
+static mw_code read_port(mw__ecs_port *p, const cJSON *it, const char *path, char **err)
+{
+    const cJSON *num = member(it, "ContainerPort"), *proto = member(it, "Protocol");
+    size_t n;
+
+    if (!cJSON_IsObject(it))
+        return fail(err, "%s: not an object", path);
+    if (num && (!cJSON_IsNumber(num) || !(num->valuedouble >= 1 && num->valuedouble <= 65535) ||
+                num->valuedouble != (double)(int)num->valuedouble))
+        return fail_at(err, path, "ContainerPort", "not a port number");
+    if (proto && !cJSON_IsString(proto))
+        return fail_at(err, path, "Protocol", "not a string");
+    n = proto ? strlen(proto->valuestring) : 0;
+    if (n >= sizeof p->proto ||
+        (proto && strspn(proto->valuestring, "abcdefghijklmnopqrstuvwxyz") != n))
+        return fail_at(err, path, "Protocol", "not a protocol name");
+    p->number = num ? (int)num->valuedouble : 0;
+    snprintf(p->proto, sizeof p->proto, "%s", n ? proto->valuestring : "tcp");
+    return MW_OK;
+}
+
+/* Ports[] with a ContainerPort, ascending and unique. */
+static mw_code read_ports(mw__ecs_container *c, const cJSON *j, const char *path, char **err)
+{
+    const cJSON *list = member(j, "Ports"), *it;
+    char item[PATH_MAX_LEN];
+    size_t n, kept = 0, i = 0;
+    mw_code rc;
+
+    if (!list)
+        return MW_OK;
+    if (!cJSON_IsArray(list))
+        return fail_at(err, path, "Ports", "not an array");
+    n = (size_t)cJSON_GetArraySize(list);
+    if (n > MW_ECS_PORTS_MAX)
+        return fail_at(err, path, "Ports", "more than %d ports", MW_ECS_PORTS_MAX);
+    if (n == 0)
+        return MW_OK;
+    if (!(c->ports = calloc(n, sizeof *c->ports)))
+        return oom(err);
+    cJSON_ArrayForEach(it, list)
+    {
+        item_path(item, path, "Ports", i++);
+        if ((rc = read_port(&c->ports[c->nports], it, item, err)) != MW_OK)
+            return rc;
+        if (c->ports[c->nports].number)
+            c->nports++;
+    }
+    qsort(c->ports, c->nports, sizeof *c->ports, port_cmp);
+    for (size_t k = 0; k < c->nports; k++)
+        if (kept == 0 || port_cmp(&c->ports[kept - 1], &c->ports[k]) != 0)
+            c->ports[kept++] = c->ports[k];
+    c->nports = kept;
     return MW_OK;
 }
 
@@ -233,7 +314,10 @@ static mw_code read_docker_id(mw__ecs_container *c, const cJSON *j, const char *
     return rc;
 }
 
-static mw_code read_container(mw__ecs_container *c, const cJSON *j, const char *path, char **err)
+/* Ports are read from v4 only: newer agents add them to v1 in shapes of
+ * their own, which the model does not need there. */
+static mw_code read_container(mw__ecs_container *c, const cJSON *j, const char *path,
+                              mw__ecs_format f, char **err)
 {
     mw_code rc;
 
@@ -248,7 +332,8 @@ static mw_code read_container(mw__ecs_container *c, const cJSON *j, const char *
         (rc = read_str(j, path, "DesiredStatus", 0, &c->desired_status, err)) != MW_OK ||
         (rc = read_exit_code(c, j, path, err)) != MW_OK ||
         (rc = read_labels(c, j, path, err)) != MW_OK ||
-        (rc = read_networks(c, j, path, err)) != MW_OK)
+        (rc = read_networks(c, j, path, err)) != MW_OK ||
+        (f == MW_ECS_V4 && (rc = read_ports(c, j, path, err)) != MW_OK))
         return rc;
     if (!c->type && !(c->type = mw__strdup("NORMAL")))
         return oom(err);
@@ -268,6 +353,8 @@ static void container_clear(mw__ecs_container *c)
     for (size_t i = 0; i < c->nipv4; i++)
         free(c->ipv4[i]);
     free(c->ipv4);
+    free(c->network_mode);
+    free(c->ports);
 }
 
 static int container_cmp(const void *a, const void *b)
@@ -278,7 +365,8 @@ static int container_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->docker_id, y->docker_id);
 }
 
-static mw_code read_containers(mw__ecs_task *t, const cJSON *j, const char *path, char **err)
+static mw_code read_containers(mw__ecs_task *t, const cJSON *j, const char *path, mw__ecs_format f,
+                               char **err)
 {
     const cJSON *list = member(j, "Containers"), *it;
     char item[PATH_MAX_LEN];
@@ -299,7 +387,7 @@ static mw_code read_containers(mw__ecs_task *t, const cJSON *j, const char *path
     cJSON_ArrayForEach(it, list)
     {
         item_path(item, path, "Containers", t->ncontainers);
-        rc = read_container(&t->containers[t->ncontainers++], it, item, err);
+        rc = read_container(&t->containers[t->ncontainers++], it, item, f, err);
         if (rc != MW_OK)
             return rc;
     }
@@ -316,6 +404,30 @@ static mw_code read_arn(mw__ecs_task *t, const cJSON *j, const char *path, const
 
     if (rc == MW_OK && strncmp(t->arn, "arn:", 4) != 0)
         return fail_at(err, path, key, "not an ARN: \"%.64s\"", t->arn);
+    return rc;
+}
+
+/* ContainerInstanceTags and TaskTags into one object, TaskTags winning. */
+static mw_code read_resource_tags(mw__ecs_task *t, const cJSON *j, const char *path, char **err)
+{
+    cJSON *inst = NULL, *task = NULL, *it;
+    mw_code rc;
+
+    if ((rc = read_str_object(j, path, "ContainerInstanceTags", MW_ECS_TAGS_MAX, &inst, err)) !=
+            MW_OK ||
+        (rc = read_str_object(j, path, "TaskTags", MW_ECS_TAGS_MAX, &task, err)) != MW_OK)
+        goto out;
+    if (inst && task)
+        while ((it = task->child)) {
+            cJSON_DetachItemViaPointer(task, it);
+            cJSON_DeleteItemFromObjectCaseSensitive(inst, it->string);
+            cJSON_AddItemToObject(inst, it->string, it);
+        }
+    t->resource_tags = inst ? inst : task;
+    inst = task = NULL;
+out:
+    cJSON_Delete(inst);
+    cJSON_Delete(task);
     return rc;
 }
 
@@ -337,9 +449,10 @@ static mw_code read_task(mw__ecs_task *t, const cJSON *j, mw__ecs_format f, cons
     if (f == MW_ECS_V4 &&
         ((rc = read_str(j, path, "Cluster", 0, &t->cluster, err)) != MW_OK ||
          (rc = read_str(j, path, "AvailabilityZone", 0, &t->availability_zone, err)) != MW_OK ||
-         (rc = read_str(j, path, "LaunchType", 0, &t->launch_type, err)) != MW_OK))
+         (rc = read_str(j, path, "LaunchType", 0, &t->launch_type, err)) != MW_OK ||
+         (rc = read_resource_tags(t, j, path, err)) != MW_OK))
         return rc;
-    return read_containers(t, j, path, err);
+    return read_containers(t, j, path, f, err);
 }
 
 mw_code mw__ecs_task_read(const cJSON *j, mw__ecs_format f, const char *path, mw__ecs_task **out,
@@ -403,6 +516,7 @@ void mw__ecs_task_free(mw__ecs_task *t)
     free(t->cluster);
     free(t->availability_zone);
     free(t->launch_type);
+    cJSON_Delete(t->resource_tags);
     for (size_t i = 0; i < t->ncontainers; i++)
         container_clear(&t->containers[i]);
     free(t->containers);
@@ -478,8 +592,8 @@ static uint64_t hash_labels(uint64_t h, const cJSON *o)
 
 static uint64_t hash_container(uint64_t h, const mw__ecs_container *c)
 {
-    const char *strs[] = {c->docker_id, c->docker_name,  c->name,          c->type,
-                          c->image,     c->known_status, c->desired_status};
+    const char *strs[] = {c->docker_id, c->docker_name,  c->name,           c->type,
+                          c->image,     c->known_status, c->desired_status, c->network_mode};
 
     for (size_t i = 0; i < MW_ARRAY_LEN(strs); i++)
         h = hash_str(h, strs[i]);
@@ -488,6 +602,9 @@ static uint64_t hash_container(uint64_t h, const mw__ecs_container *c)
     h = hash_u64(h, c->nipv4);
     for (size_t i = 0; i < c->nipv4; i++)
         h = hash_str(h, c->ipv4[i]);
+    h = hash_u64(h, c->nports);
+    for (size_t i = 0; i < c->nports; i++)
+        h = hash_str(hash_u64(h, (uint64_t)c->ports[i].number), c->ports[i].proto);
     return h;
 }
 
@@ -505,6 +622,7 @@ uint64_t mw__ecs_task_digest(const mw__ecs_task *t)
 
     for (size_t i = 0; i < MW_ARRAY_LEN(strs); i++)
         h = hash_str(h, strs[i]);
+    h = hash_labels(h, t->resource_tags);
     /* summed: containers that sort as equals (a repeated name and id)
      * may come in either order */
     for (size_t i = 0; i < t->ncontainers; i++)

@@ -14,7 +14,10 @@
  *                   KnownStatus, AvailabilityZone?, LaunchType?,
  *                   Containers: [{DockerId, Name, DockerName, Image, Labels,
  *                   Type, KnownStatus, DesiredStatus, ExitCode?,
- *                   Networks: [{IPv4Addresses: [...]}]}]}
+ *                   Ports: [{ContainerPort, Protocol}],
+ *                   Networks: [{NetworkMode, IPv4Addresses: [...]}]}]}
+ *                  GET .../taskWithTags: the same plus TaskTags and
+ *                  ContainerInstanceTags (objects of strings)
  *
  * Reading rules, the same for both formats:
  *  - the task's ARN and every container's Name are required; every other
@@ -27,8 +30,9 @@
  *    1 to 128 of [A-Za-z0-9_.-] (64 hex on EC2, "<32 hex>-<digits>" on
  *    Fargate); an ARN starts with "arn:";
  *  - every string is at most MW_ECS_STR_MAX bytes, a task has at most
- *    MW_ECS_CONTAINERS_MAX containers: a bad agent cannot make tags or
- *    memory grow without bound;
+ *    MW_ECS_CONTAINERS_MAX containers, a container MW_ECS_PORTS_MAX
+ *    ports and a task MW_ECS_TAGS_MAX resource tags of each kind: a bad
+ *    agent cannot make tags or memory grow without bound;
  *  - containers are sorted by Name, then DockerId, and the digest does not
  *    depend on their order: the same task read twice, its containers in
  *    any order, has the same digest.
@@ -49,12 +53,20 @@
 #define MW_ECS_STR_MAX        2048
 #define MW_ECS_CONTAINERS_MAX 256
 #define MW_ECS_ID_MAX         128
+#define MW_ECS_PORTS_MAX      64
+#define MW_ECS_TAGS_MAX       64
 
 /* Which endpoint a task document came from: the field names differ. */
 typedef enum mw__ecs_format {
     MW_ECS_V1 = 0, /* introspection: Arn, Version */
     MW_ECS_V4,     /* task metadata v4: TaskARN, Revision, Cluster, ... */
 } mw__ecs_format;
+
+/* One port of a v4 container (Ports[].ContainerPort, Protocol). */
+typedef struct mw__ecs_port {
+    int number;    /* 1..65535 */
+    char proto[8]; /* "tcp" when the payload names none */
+} mw__ecs_port;
 
 typedef struct mw__ecs_container {
     char *docker_id;      /* "" until created */
@@ -70,6 +82,9 @@ typedef struct mw__ecs_container {
     cJSON *labels; /* v4 Labels: object of strings; NULL when absent */
     char **ipv4;   /* v4 Networks[].IPv4Addresses[], in order */
     size_t nipv4;
+    char *network_mode;  /* v4 Networks[0].NetworkMode ("awsvpc", "host"...); NULL */
+    mw__ecs_port *ports; /* v4 Ports[] with a ContainerPort: ascending, unique */
+    size_t nports;
 } mw__ecs_container;
 
 typedef struct mw__ecs_task {
@@ -81,6 +96,9 @@ typedef struct mw__ecs_task {
     char *cluster;                 /* v4 Cluster as given (a name or an ARN); NULL */
     char *availability_zone;       /* v4; NULL */
     char *launch_type;             /* v4 "EC2", "FARGATE", "EXTERNAL"; NULL */
+    cJSON *resource_tags;          /* v4 /taskWithTags: ContainerInstanceTags and
+                                    * TaskTags (which win) as one object of
+                                    * strings; NULL when neither is there */
     mw__ecs_container *containers; /* sorted by name, then docker_id */
     size_t ncontainers;
     uint64_t digest; /* over every field above */

@@ -149,18 +149,96 @@ static void test_v4_task(void)
     CHECK_STR(cJSON_GetStringValue(
                   cJSON_GetObjectItemCaseSensitive(c->labels, "com.amazonaws.ecs.container-name")),
               "curl");
+    CHECK_STR(c->network_mode, "awsvpc");
+    CHECK(c->nports == 0 && t->resource_tags == NULL);
     CHECK_STR(p->type, "CNI_PAUSE");
     CHECK_STR(p->known_status, "RESOURCES_PROVISIONED");
 out:
     mw__ecs_task_free(t);
     free(text);
-    /* taskWithTags reads the same (the tags are not part of the model). */
-    text = slurp("v4_task_with_tags.json", &len);
-    CHECK(mw__ecs_task_parse(text, len, MW_ECS_V4, &t, &err) == MW_OK);
-    if (t)
-        CHECK_STR(t->containers[0].name, "curl");
+    /* taskWithTags: the same task, and its resource tags */
+    uint64_t digest = 0;
+    text = slurp("v4_task.json", &len);
+    if (mw__ecs_task_parse(text, len, MW_ECS_V4, &t, &err) == MW_OK)
+        digest = t->digest;
     mw__ecs_task_free(t);
     free(text);
+    text = slurp("v4_task_with_tags.json", &len);
+    CHECK(mw__ecs_task_parse(text, len, MW_ECS_V4, &t, &err) == MW_OK);
+    if (t) {
+        CHECK_STR(t->containers[0].name, "curl");
+        CHECK(cJSON_GetArraySize(t->resource_tags) == 2);
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(t->resource_tags, "tag-use")),
+                  "task-metadata-endpoint-test");
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(t->resource_tags, "tag_key")),
+                  "tag_value");
+        CHECK(t->digest != digest); /* the tags count */
+    }
+    mw__ecs_task_free(t);
+    free(text);
+}
+
+/* Ports (v4): container ports, sorted and unique, tcp by default; items
+ * without a ContainerPort skipped; TaskTags win over
+ * ContainerInstanceTags. */
+static void test_v4_ports_tags(void)
+{
+    mw__ecs_task *t = NULL;
+    char *err = NULL;
+    CHECK(task_from("{'TaskARN':'arn:a','TaskTags':{'team':'web','env':'prod'},"
+                    "'ContainerInstanceTags':{'env':'staging','rack':'r1'},"
+                    "'Containers':[{'Name':'a','Ports':[{'ContainerPort':8080,'Protocol':'tcp',"
+                    "'HostPort':8080,'HostIp':'0.0.0.0'},{'ContainerPort':53,'Protocol':'udp'},"
+                    "{'ContainerPort':80},{'HostPort':9},{'ContainerPort':80,'Protocol':'tcp'}],"
+                    "'Networks':[{'NetworkMode':'host'},{'NetworkMode':'bridge',"
+                    "'IPv4Addresses':['127.0.0.9']}]}]}",
+                    MW_ECS_V4, &t, &err) == MW_OK);
+    if (t) {
+        const mw__ecs_container *c = &t->containers[0];
+        CHECK(c->nports == 3);
+        if (c->nports == 3) {
+            CHECK(c->ports[0].number == 53 && !strcmp(c->ports[0].proto, "udp"));
+            CHECK(c->ports[1].number == 80 && !strcmp(c->ports[1].proto, "tcp"));
+            CHECK(c->ports[2].number == 8080 && !strcmp(c->ports[2].proto, "tcp"));
+        }
+        CHECK_STR(c->network_mode, "host");
+        CHECK(c->nipv4 == 1);
+        CHECK(cJSON_GetArraySize(t->resource_tags) == 3);
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(t->resource_tags, "env")), "prod");
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(t->resource_tags, "rack")), "r1");
+    }
+    mw__ecs_task_free(t);
+    CHECK_REFUSED("{'TaskARN':'arn:a','Containers':[{'Name':'a','Ports':{}}]}", MW_ECS_V4,
+                  "Containers[0].Ports: not an array");
+    CHECK_REFUSED("{'TaskARN':'arn:a','Containers':[{'Name':'a','Ports':[{'ContainerPort':0}]}]}",
+                  MW_ECS_V4, "Containers[0].Ports[0].ContainerPort: not a port number");
+    CHECK_REFUSED(
+        "{'TaskARN':'arn:a','Containers':[{'Name':'a','Ports':[{'ContainerPort':'80'}]}]}",
+        MW_ECS_V4, "Containers[0].Ports[0].ContainerPort: not a port number");
+    CHECK_REFUSED("{'TaskARN':'arn:a','Containers':[{'Name':'a','Ports':[{'ContainerPort':80,"
+                  "'Protocol':'TCP/x'}]}]}",
+                  MW_ECS_V4, "Containers[0].Ports[0].Protocol: not a protocol name");
+    CHECK_REFUSED("{'TaskARN':'arn:a','Containers':[{'Name':'a','Ports':[7]}]}", MW_ECS_V4,
+                  "Containers[0].Ports[0]: not an object");
+    CHECK_REFUSED("{'TaskARN':'arn:a','TaskTags':[]}", MW_ECS_V4, "TaskTags: not an object");
+    CHECK_REFUSED("{'TaskARN':'arn:a','ContainerInstanceTags':{'k':true}}", MW_ECS_V4,
+                  "ContainerInstanceTags: \"k\": not a string");
+    CHECK_REFUSED("{'TaskARN':'arn:a','Containers':[{'Name':'a','Networks':[{'NetworkMode':1}]}]}",
+                  MW_ECS_V4, "Containers[0].Networks[0].NetworkMode: not a string");
+    /* v1 does not read Ports nor tags */
+    CHECK_REFUSED("{'Arn':'arn:a','TaskTags':7,'Containers':[{'Name':'a','Ports':[{'x':1}]}]}",
+                  MW_ECS_V1, "");
+    /* at most MW_ECS_TAGS_MAX tags of a kind */
+    mw__buf b;
+    mw__buf_init(&b, 1 << 20);
+    mw__buf_addf(&b, "{\"TaskARN\":\"arn:a\",\"TaskTags\":{");
+    for (int i = 0; i <= MW_ECS_TAGS_MAX; i++)
+        mw__buf_addf(&b, "%s\"k%d\":\"v\"", i ? "," : "", i);
+    mw__buf_addf(&b, "}}");
+    CHECK(mw__ecs_task_parse(mw__buf_str(&b), b.len, MW_ECS_V4, &t, &err) == MW_EPARSE);
+    CHECK_STR(err, "TaskTags: more than 64 members");
+    free(err);
+    mw__buf_free(&b);
 }
 
 static void test_metadata(void)
@@ -369,6 +447,7 @@ int main(void)
     test_v1_tasks();
     test_v1_dockerid();
     test_v4_task();
+    test_v4_ports_tags();
     test_metadata();
     test_refusals();
     test_limits();
