@@ -215,12 +215,19 @@ static mw_code add_items(mw__match_result *r, const config_ref *cfg, const cJSON
 
 /* ------------------------------------------------------------ matching */
 
-static int template_matches(const mw__template *t, const char *const *ids, size_t nids)
+/* The identifier every service of its origin matches, and no other. */
+static const char *origin_identifier(const mw__service *svc)
+{
+    return svc->origin == MW_SVC_TASK_METADATA ? MW_AD_ECS_TASK_CONTAINER : MW_AD_ANY_CONTAINER;
+}
+
+static int template_matches(const mw__template *t, const mw__service *svc, const char *const *ids,
+                            size_t nids)
 {
     const cJSON *ad;
     cJSON_ArrayForEach(ad, t->ad_identifiers)
     {
-        if (cJSON_IsString(ad) && strcmp(ad->valuestring, MW_AD_ANY_CONTAINER) == 0)
+        if (cJSON_IsString(ad) && strcmp(ad->valuestring, origin_identifier(svc)) == 0)
             return 1;
         for (size_t i = 0; cJSON_IsString(ad) && i < nids; i++)
             if (strcmp(ad->valuestring, ids[i]) == 0)
@@ -248,7 +255,7 @@ static mw_code match_templates(const mw__template_set *set, const mw__service *s
     for (size_t i = 0; set && !lc->disable_files && i < set->n; i++) {
         const mw__template *t = &set->v[i];
         if (!t->ad_identifiers || t->no_check || label_has_check(lc, t->check) ||
-            !template_matches(t, ids, nids))
+            !template_matches(t, svc, ids, nids))
             continue;
         config_ref cfg = {t->check, t->file, t->init_config, t->ignore_ad_tags};
         if ((rc = add_items(out, &cfg, t->instances, svc, vars)) != MW_OK)

@@ -7,8 +7,12 @@
  * image name without tag (when it differs from the short one), the short
  * image name - or only the value of the `com.datadoghq.ad.check.id` label
  * when the container has one. A template matches when any of its
- * ad_identifiers equals one of them, or is MW_AD_ANY_CONTAINER, which
- * every service matches (moonwatch's own: no image can be named so).
+ * ad_identifiers equals one of them, or is the identifier of the
+ * service's origin (moonwatch's own: no image can be named so):
+ * MW_AD_ANY_CONTAINER, which every container of the Docker engine matches,
+ * or MW_AD_ECS_TASK_CONTAINER, which every container found through the
+ * ECS task metadata endpoint matches (no engine here: its numbers come
+ * from the endpoint, not from a cgroup).
  *
  * Precedence: a label config of check C replaces every file template of
  * C for that service; a v1 `check_names` of [] disables file templates
@@ -38,9 +42,12 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-/* The identifier every discovered container matches (the bundled
- * `docker` template's): a name no image reference can have. */
+/* The identifier every container of the Docker engine matches (the
+ * bundled `docker` template's): a name no image reference can have. */
 #define MW_AD_ANY_CONTAINER "_any_container"
+/* The identifier every container of the ECS task metadata endpoint
+ * matches (the bundled `ecs_fargate` template's). */
+#define MW_AD_ECS_TASK_CONTAINER "_ecs_task_container"
 
 typedef struct mw__match_item {
     char *check;

@@ -358,16 +358,14 @@ static mw_code read_image(mw__service *s, source *in, char **err)
     return rc == MW_OK ? MW_OK : oom(err);
 }
 
-/* Config.Labels: an object of strings. */
-static mw_code read_labels(mw__service *s, source *in, char **err)
+/* An object of strings (`path` names it in messages) copied into a new
+ * object sorted by key; an empty one when `labels` is NULL. */
+static mw_code labels_object(const cJSON *labels, const char *path, cJSON **out, char **err)
 {
-    const cJSON *labels, *c;
+    const cJSON *c;
     kv *v = NULL;
     size_t n = 0;
-    mw_code rc;
 
-    if ((rc = opt_object(in->config, "Labels", "Config.Labels", &labels, err)) != MW_OK)
-        return rc;
     if (labels && labels->child) {
         v = calloc((size_t)cJSON_GetArraySize(labels), sizeof(*v));
         if (!v)
@@ -377,14 +375,25 @@ static mw_code read_labels(mw__service *s, source *in, char **err)
     {
         if (!cJSON_IsString(c)) {
             free(v);
-            return fail(err, "Config.Labels.%s: not a string", c->string);
+            return fail(err, "%s.%s: not a string", path, c->string);
         }
         v[n] = (kv){c->string, strlen(c->string), c->valuestring, n};
         n++;
     }
-    s->labels = object_from(v, n);
+    *out = object_from(v, n);
     free(v);
-    return s->labels ? MW_OK : oom(err);
+    return *out ? MW_OK : oom(err);
+}
+
+/* Config.Labels: an object of strings. */
+static mw_code read_labels(mw__service *s, source *in, char **err)
+{
+    const cJSON *labels;
+    mw_code rc;
+
+    if ((rc = opt_object(in->config, "Labels", "Config.Labels", &labels, err)) != MW_OK)
+        return rc;
+    return labels_object(labels, "Config.Labels", &s->labels, err);
 }
 
 /* Config.Env: an array of "NAME=value" strings. */
@@ -505,6 +514,18 @@ static int port_cmp(const void *a, const void *b)
     return strcmp(x->proto, y->proto);
 }
 
+/* Sorts s->ports and drops repeats (none has a name yet). */
+static void sort_ports(mw__service *s)
+{
+    size_t kept = 0;
+
+    qsort(s->ports, s->nports, sizeof(*s->ports), port_cmp);
+    for (size_t i = 0; i < s->nports; i++)
+        if (kept == 0 || port_cmp(&s->ports[kept - 1], &s->ports[i]) != 0)
+            s->ports[kept++] = s->ports[i];
+    s->nports = kept;
+}
+
 /* Parses the keys of one port map into `s->ports`. */
 static mw_code add_ports(mw__service *s, const cJSON *map, const char *path, char **err)
 {
@@ -523,7 +544,7 @@ static mw_code add_ports(mw__service *s, const cJSON *map, const char *path, cha
 static mw_code read_ports(mw__service *s, source *in, char **err)
 {
     const cJSON *exposed, *published;
-    size_t n, kept = 0;
+    size_t n;
     mw_code rc;
 
     if ((rc = opt_object(in->config, "ExposedPorts", "Config.ExposedPorts", &exposed, err)) !=
@@ -538,11 +559,7 @@ static mw_code read_ports(mw__service *s, source *in, char **err)
     if ((rc = add_ports(s, exposed, "Config.ExposedPorts", err)) != MW_OK ||
         (rc = add_ports(s, published, "NetworkSettings.Ports", err)) != MW_OK)
         return rc;
-    qsort(s->ports, s->nports, sizeof(*s->ports), port_cmp);
-    for (size_t i = 0; i < s->nports; i++)
-        if (kept == 0 || port_cmp(&s->ports[kept - 1], &s->ports[i]) != 0)
-            s->ports[kept++] = s->ports[i];
-    s->nports = kept;
+    sort_ports(s);
     return MW_OK;
 }
 
@@ -650,6 +667,102 @@ static const build_step build_steps[] = {
     read_networks, read_ports, read_state,  make_tags,
 };
 
+/* ------------------------------------------------------------ from parts */
+
+static mw_code parts_identity(mw__service *s, const mw__service_parts *p, char **err)
+{
+    mw_code rc;
+
+    if (!p->cid)
+        return fail(err, "container id: missing");
+    if (!valid_id(p->cid))
+        return fail(err, "container id: not a container id");
+    s->cid = mw__strdup(p->cid);
+    s->id = mw__sprintf("docker://%s", p->cid);
+    if (!s->cid || !s->id)
+        return oom(err);
+    if ((rc = dup_or_empty(p->name, &s->name, err)) != MW_OK ||
+        (rc = dup_or_empty(NULL, &s->hostname, err)) != MW_OK ||
+        (rc = dup_or_empty(NULL, &s->health, err)) != MW_OK)
+        return rc;
+    return dup_or_empty(p->state ? p->state : "running", &s->state, err);
+}
+
+static mw_code parts_networks(mw__service *s, const mw__service_parts *p, char **err)
+{
+    mw_code rc;
+
+    s->host_network = p->host_network != 0;
+    if (p->nnets == 0)
+        return MW_OK;
+    if (!(s->nets = calloc(p->nnets, sizeof(*s->nets))))
+        return oom(err);
+    for (size_t i = 0; i < p->nnets; i++) {
+        mw__svc_network *n = &s->nets[s->nnets++];
+        if (!p->nets[i].name || !p->nets[i].name[0])
+            return fail(err, "networks[%zu]: no name", i);
+        if ((rc = dup_or_empty(p->nets[i].name, &n->name, err)) != MW_OK ||
+            (rc = dup_or_empty(p->nets[i].ip, &n->ip, err)) != MW_OK ||
+            (rc = dup_or_empty(p->nets[i].ip6, &n->ip6, err)) != MW_OK)
+            return rc;
+    }
+    qsort(s->nets, s->nnets, sizeof(*s->nets), net_cmp);
+    for (size_t i = 1; i < s->nnets; i++)
+        if (strcmp(s->nets[i - 1].name, s->nets[i].name) == 0)
+            return fail(err, "networks: %s twice", s->nets[i].name);
+    return MW_OK;
+}
+
+static mw_code parts_ports(mw__service *s, const mw__service_parts *p, char **err)
+{
+    if (p->nports == 0)
+        return MW_OK;
+    if (!(s->ports = calloc(p->nports, sizeof(*s->ports))))
+        return oom(err);
+    for (size_t i = 0; i < p->nports; i++) {
+        const mw__svc_port *q = &p->ports[i];
+        if (q->number < 1 || q->number > 65535 || !q->proto[0] ||
+            memchr(q->proto, '\0', sizeof(q->proto)) == NULL)
+            return fail(err, "ports[%zu]: not a port", i);
+        s->ports[s->nports].number = q->number;
+        memcpy(s->ports[s->nports].proto, q->proto, sizeof(q->proto));
+        s->nports++;
+    }
+    sort_ports(s);
+    return MW_OK;
+}
+
+mw_code mw__service_from_parts(const mw__service_parts *p, mw__service **out, char **err)
+{
+    source in = {NULL, NULL, NULL, p->image ? p->image : ""};
+    char *e = NULL;
+    mw__service *s = calloc(1, sizeof(*s));
+    mw_code rc;
+
+    *out = NULL;
+    if (!s) {
+        rc = oom(&e);
+        goto out;
+    }
+    s->origin = p->origin;
+    if ((rc = parts_identity(s, p, &e)) != MW_OK || (rc = read_image(s, &in, &e)) != MW_OK ||
+        (rc = labels_object(p->labels, "Labels", &s->labels, &e)) != MW_OK ||
+        (rc = labels_object(NULL, "Env", &s->env, &e)) != MW_OK ||
+        (rc = parts_networks(s, p, &e)) != MW_OK || (rc = parts_ports(s, p, &e)) != MW_OK ||
+        (rc = make_tags(s, &in, &e)) != MW_OK)
+        goto out;
+    s->digest = mw__service_digest(s);
+    *out = s;
+    s = NULL;
+out:
+    mw__service_free(s);
+    if (err)
+        *err = e;
+    else
+        free(e);
+    return rc;
+}
+
 /* ------------------------------------------------------------ digest */
 
 static uint64_t hash_u64(uint64_t h, uint64_t v)
@@ -699,7 +812,7 @@ uint64_t mw__service_digest(const mw__service *s)
     h = hash_u64(h, s->nnets);
     for (size_t i = 0; i < s->nnets; i++)
         h = hash_str(hash_str(hash_str(h, s->nets[i].name), s->nets[i].ip), s->nets[i].ip6);
-    h = hash_u64(h, (uint64_t)(s->host_network != 0));
+    h = hash_u64(hash_u64(h, (uint64_t)(s->host_network != 0)), (uint64_t)s->origin);
     h = hash_u64(h, s->nports);
     for (size_t i = 0; i < s->nports; i++) {
         h = hash_u64(h, (uint64_t)s->ports[i].number);

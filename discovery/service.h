@@ -28,9 +28,18 @@ typedef struct mw__svc_port {
     char *name;    /* NULL when the source has no name for it */
 } mw__svc_port;
 
+/* Where a service was found. */
+enum {
+    MW_SVC_DOCKER = 0,    /* a container of a Docker engine (its inspect) */
+    MW_SVC_TASK_METADATA, /* a container the ECS task metadata endpoint lists,
+                           * with no Docker engine here: no pid, no cgroup
+                           * to read, the image's exposed ports unknown */
+};
+
 typedef struct mw__service {
-    char *id;              /* "docker://<64 hex>" */
-    char *cid;             /* "<64 hex>" */
+    int origin;            /* MW_SVC_* */
+    char *id;              /* "docker://<id>" */
+    char *cid;             /* "<64 hex>" (Docker), "<32 hex>-<digits>" (Fargate) */
     char *name;            /* container name, no leading '/' */
     char *image;           /* as written ("redis:7", "docker.io/library/redis@sha256:..."),
                             * or the resolved repo tag when the container was
@@ -71,6 +80,21 @@ typedef struct mw__service {
                       * health and provisional: equal digests resolve templates equally */
 } mw__service;
 
+/* What a source that has no inspect document knows of a container. */
+typedef struct mw__service_parts {
+    int origin;                  /* MW_SVC_* */
+    const char *cid;             /* required: 1..128 of [A-Za-z0-9_.-] */
+    const char *name;            /* NULL: "" */
+    const char *image;           /* required: split as an inspect's Config.Image */
+    const cJSON *labels;         /* an object of strings; NULL: none */
+    const mw__svc_network *nets; /* copied and sorted by name ("" for a NULL address) */
+    size_t nnets;
+    int host_network;
+    const mw__svc_port *ports; /* copied, sorted, unique (names are not kept) */
+    size_t nports;
+    const char *state; /* NULL: "running" */
+} mw__service_parts;
+
 /*
  * Builds a service from a container inspect document (GET
  * /containers/{id}/json), any API version from 1.40 on, into `*out`
@@ -84,6 +108,13 @@ typedef struct mw__service {
 mw_code mw__service_from_inspect(const cJSON *inspect, const char *image, mw__service **out,
                                  char **err);
 void mw__service_free(mw__service *s);
+
+/* Builds a service from `p` (copied) into `*out`, with the same tags and
+ * digest rules as mw__service_from_inspect() (no env: the container's
+ * environment is not known). MW_OK; MW_EPARSE with `*err` naming the part
+ * (a bad id, image, label, network or port); MW_ENOMEM. Free with
+ * mw__service_free(). */
+mw_code mw__service_from_parts(const mw__service_parts *p, mw__service **out, char **err);
 
 /* The digest of `s` (every field but state and health, labels, env and
  * extra in any key order), for sources that build a service by hand. */

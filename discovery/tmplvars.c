@@ -174,6 +174,10 @@ static mw_code var_port(rctx *c, const char *name, size_t n, const char *arg, si
                         var_value *v)
 {
     MW_UNUSED(arg), MW_UNUSED(an);
+    if (c->svc->nports == 0 && c->svc->origin == MW_SVC_TASK_METADATA)
+        return fail(c, name, n,
+                    "the task metadata lists no port for this container, and the ports its "
+                    "image exposes are unknown without a Docker engine: give the port itself");
     if (c->svc->nports == 0)
         return fail(c, name, n, "the container exposes no port");
     v->s = fmt_num(c, c->svc->ports[c->svc->nports - 1].number);
@@ -211,6 +215,8 @@ static mw_code var_pid(rctx *c, const char *name, size_t n, const char *arg, siz
                        var_value *v)
 {
     MW_UNUSED(arg), MW_UNUSED(an);
+    if (c->svc->pid <= 0 && c->svc->origin == MW_SVC_TASK_METADATA)
+        return fail(c, name, n, "the ECS task metadata does not give a container's pid");
     if (c->svc->pid <= 0)
         return fail(c, name, n, "the container's pid is unknown (is it running?)");
     v->s = fmt_num(c, c->svc->pid);

@@ -12,7 +12,10 @@
  *                       "127.0.0.1"), %%host_<net>%% included.
  *   %%host_<net>%%      the IP on network <net>; when the container is
  *                       not on <net>, the %%host%% fallback (as Datadog)
- *   %%port%%            the highest exposed port
+ *   %%port%%            the highest exposed port (a container of the
+ *                       ECS task metadata endpoint: the highest of its
+ *                       Ports; the ports its image exposes are unknown
+ *                       there, and the reason says so)
  *   %%port_<i>%%        the i-th port in ascending order (0-based)
  *   %%port_<name>%%     a named port
  *   %%pid%%, %%hostname%%, %%container_name%%, %%container_id%%

@@ -90,6 +90,9 @@ mw__service *mw__test_service(const char *spec)
     s->health = strdup("");
     s->state = strdup("running");
     s->host_network = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sp, "host_network"));
+    a = cJSON_GetObjectItemCaseSensitive(sp, "origin");
+    s->origin = cJSON_IsString(a) && !strcmp(a->valuestring, "task_metadata") ? MW_SVC_TASK_METADATA
+                                                                              : MW_SVC_DOCKER;
     a = cJSON_GetObjectItemCaseSensitive(sp, "pid");
     s->pid = cJSON_IsNumber(a) ? (long)a->valuedouble : 0;
     nets_of(s, cJSON_GetObjectItemCaseSensitive(sp, "nets"));

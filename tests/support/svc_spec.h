@@ -6,7 +6,7 @@
  *   {'cid':..., 'name':..., 'image':..., 'image_long':..., 'image_short':...,
  *    'image_tag':..., 'labels':{}, 'env':{}, 'nets':[[name, ip, ip6]],
  *    'host_network':true, 'ports':[[n, proto, name?]], 'pid':n,
- *    'hostname':..., 'tags':[...], 'extra':{}}
+ *    'hostname':..., 'tags':[...], 'extra':{}, 'origin':'task_metadata'}
  *
  * Absent fields get defaults: a redis:7 container named "web" with id
  * MW_TEST_CID, and no `extra` (NULL) unless given. The service is the caller's, freed with

@@ -405,6 +405,33 @@ static void test_any_container(void)
     mw__diag_free(&diag);
 }
 
+/* Each origin has its identifier: the docker template is for the
+ * containers of a Docker engine, the ecs_fargate one for those of the
+ * task metadata endpoint, and neither matches the other's. */
+static void test_origin_identifiers(void)
+{
+    mw__template_set ts = {0};
+    mw__diag diag = {0};
+    const char *docker = MW_TEST_SOURCE_DIR "/templates/docker.d/auto_conf.yaml";
+    const char *fargate = MW_TEST_SOURCE_DIR "/templates/ecs_fargate.d/auto_conf.yaml";
+    CHECK(mw__template_load_file(&ts, docker, "docker", &diag) == 0);
+    CHECK(mw__template_load_file(&ts, fargate, "ecs_fargate", &diag) == 0);
+    CHECK(ts.n == 2 && diag.n == 0);
+    mw__service *s = mw__test_service(REDIS);
+    char *got = match_with(&ts, s);
+    CHECK(strncmp(got, "docker ", 7) == 0 && !strstr(got, "ecs_fargate"));
+    free(got);
+    mw__service_free(s);
+    s = mw__test_service("{'origin':'task_metadata'," REDIS_TAGS "}");
+    got = match_with(&ts, s);
+    CHECK(strncmp(got, "ecs_fargate ", 12) == 0 && !strstr(got, "\ndocker "));
+    CHECK(strstr(got, "instance={\"container_id\":\"" CID "\"") != NULL);
+    free(got);
+    mw__service_free(s);
+    mw__template_set_free(&ts);
+    mw__diag_free(&diag);
+}
+
 /* Matching the same service twice gives the same result. */
 static void test_stable(void)
 {
@@ -524,6 +551,7 @@ int main(void)
     test_problems();
     test_datadog_templates();
     test_any_container();
+    test_origin_identifiers();
     test_stable();
     test_torture();
 

@@ -817,6 +817,88 @@ static void test_allocation_failures(void)
 
 #endif
 
+/* ------------------------------------------------------------ from parts */
+
+#define FG_ID "a9b4c54d8e9e4f2f8e6e5b3b6a2c1d0e-1234567890"
+
+/* A container the ECS task metadata endpoint lists: the same tags as from
+ * an inspect, its labels read the same way, its own origin. */
+static void test_from_parts(void)
+{
+    cJSON *labels = cJSON_Parse("{\"com.datadoghq.tags.env\":\"prod\","
+                                "\"com.datadoghq.ad.tags\":\"[\\\"team:web\\\"]\","
+                                "\"a\":\"1\"}");
+    mw__svc_network nets[] = {{"awsvpc", "127.0.0.61", NULL}};
+    mw__svc_port ports[] = {{8080, "tcp", NULL}, {53, "udp", NULL}, {8080, "tcp", NULL}};
+    mw__service_parts p = {
+        .origin = MW_SVC_TASK_METADATA,
+        .cid = FG_ID,
+        .name = "app",
+        .image = "111122223333.dkr.ecr.us-west-2.amazonaws.com/curltest:latest",
+        .labels = labels,
+        .nets = nets,
+        .nnets = 1,
+        .ports = ports,
+        .nports = 3,
+    };
+    mw__service *s = NULL, *t = NULL;
+    char *err = NULL;
+    CHECK(mw__service_from_parts(&p, &s, &err) == MW_OK && err == NULL);
+    if (!s)
+        goto out;
+    CHECK(s->origin == MW_SVC_TASK_METADATA);
+    CHECK_STR(s->id, "docker://" FG_ID);
+    CHECK_STR(s->state, "running");
+    CHECK_STR(s->hostname, "");
+    CHECK(s->pid == 0 && cJSON_GetArraySize(s->env) == 0);
+    CHECK_STR(nets_of(s), "awsvpc=127.0.0.61|");
+    CHECK_STR(ports_of(s), "53/udp,8080/tcp");
+    CHECK_STR(object_of(s->labels),
+              "a=1,com.datadoghq.ad.tags=[\"team:web\"],com.datadoghq.tags.env=prod");
+    CHECK_STR(tags_of(s),
+              "container_id:" FG_ID ",container_name:app,"
+              "docker_image:111122223333.dkr.ecr.us-west-2.amazonaws.com/curltest:latest,"
+              "env:prod,image_name:111122223333.dkr.ecr.us-west-2.amazonaws.com/curltest,"
+              "image_tag:latest,short_image:curltest,team:web");
+    CHECK(s->digest == mw__service_digest(s));
+    /* the same parts make the same digest; another origin another */
+    p.nports = 2;
+    CHECK(mw__service_from_parts(&p, &t, NULL) == MW_OK && t && t->digest == s->digest);
+    mw__service_free(t);
+    p.origin = MW_SVC_DOCKER;
+    CHECK(mw__service_from_parts(&p, &t, NULL) == MW_OK && t && t->digest != s->digest);
+    mw__service_free(t);
+    p.origin = MW_SVC_TASK_METADATA;
+    /* refusals name the part */
+    p.cid = "../x";
+    CHECK(mw__service_from_parts(&p, &t, &err) == MW_EPARSE && !t);
+    CHECK_STR(err, "container id: not a container id");
+    free(err);
+    p.cid = FG_ID;
+    p.image = "";
+    CHECK(mw__service_from_parts(&p, &t, &err) == MW_EPARSE);
+    CHECK_STR(err, "image: empty");
+    free(err);
+    p.image = "busybox";
+    ports[0].number = 0;
+    CHECK(mw__service_from_parts(&p, &t, &err) == MW_EPARSE);
+    CHECK_STR(err, "ports[0]: not a port");
+    free(err);
+    ports[0].number = 80;
+    nets[0].name = "";
+    CHECK(mw__service_from_parts(&p, &t, &err) == MW_EPARSE);
+    CHECK_STR(err, "networks[0]: no name");
+    free(err);
+    nets[0].name = "awsvpc";
+    cJSON_AddNumberToObject(labels, "n", 1);
+    CHECK(mw__service_from_parts(&p, &t, &err) == MW_EPARSE);
+    CHECK_STR(err, "Labels.n: not a string");
+    free(err);
+out:
+    mw__service_free(s);
+    cJSON_Delete(labels);
+}
+
 int main(void)
 {
     test_running_healthy();
@@ -832,6 +914,7 @@ int main(void)
     test_inline_documents();
     test_image_split();
     test_image_is_id();
+    test_from_parts();
     test_digest();
     test_allocation_failures();
     return TEST_RESULT();

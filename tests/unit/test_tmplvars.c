@@ -183,6 +183,15 @@ static void test_ports(void)
     CHECK_RESOLVE(s, "'http://127.0.0.1:%%port_http%%/%%port%%'", "\"http://127.0.0.1:80/8080\"");
     mw__service_free(s);
 
+    s = mw__test_service("{'origin':'task_metadata'}");
+    CHECK_RESOLVE(s, "'%%port%%'",
+                  "unresolved: %%port%%: the task metadata lists no port for this container, and "
+                  "the ports its image exposes are unknown without a Docker engine: give the "
+                  "port itself");
+    CHECK_RESOLVE(s, "'%%pid%%'",
+                  "unresolved: %%pid%%: the ECS task metadata does not give a container's pid");
+    mw__service_free(s);
+
     s = mw__test_service("{}");
     CHECK_RESOLVE(s, "'%%port%%'", "unresolved: %%port%%: the container exposes no port");
     CHECK_RESOLVE(s, "'%%port_0%%'",
