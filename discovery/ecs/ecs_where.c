@@ -55,11 +55,11 @@ static int url_host(const char *rest, char out[HOST_MAX])
     return v6;
 }
 
-mw_code mw__ecs_url_check(const char *url, char **err)
+/* The host of an http(s) URL into `host`: 0 (1 when a bracketed IPv6
+ * literal), or -1 with `*err` set when it is not one. */
+static int http_host(const char *url, char host[HOST_MAX], char **err)
 {
     const char *rest = NULL;
-    char host[HOST_MAX];
-    unsigned char addr[16];
     int v6;
 
     *err = NULL;
@@ -69,8 +69,19 @@ mw_code mw__ecs_url_check(const char *url, char **err)
         rest = url + 8;
     if (!rest || (v6 = url_host(rest, host)) < 0 || strchr(rest, '@')) {
         *err = mw__sprintf("\"%s\" is not an http:// or https:// URL with a host", url ? url : "");
-        return *err ? MW_EINVAL : MW_ENOMEM;
+        return -1;
     }
+    return v6;
+}
+
+mw_code mw__ecs_url_check(const char *url, char **err)
+{
+    char host[HOST_MAX];
+    unsigned char addr[16];
+    int v6 = http_host(url, host, err);
+
+    if (v6 < 0)
+        return *err ? MW_EINVAL : MW_ENOMEM;
     if ((!v6 && inet_pton(AF_INET, host, addr) == 1 && v4_link_local(addr)) ||
         (v6 && inet_pton(AF_INET6, host, addr) == 1 && v6_link_local(addr))) {
         *err = mw__sprintf("%s is a link-local address: the ECS agent's introspection API "
@@ -79,6 +90,36 @@ mw_code mw__ecs_url_check(const char *url, char **err)
         return *err ? MW_EINVAL : MW_ENOMEM;
     }
     return MW_OK;
+}
+
+/* ------------------------------------------------------------- metadata */
+
+mw_code mw__ecs_metadata_url(char **url, const char **var, char **why)
+{
+    static const char *const vars[] = {MW_ECS_METADATA_V4_VAR, MW_ECS_METADATA_V3_VAR};
+    const char *v = NULL;
+    char host[HOST_MAX], *err = NULL;
+    size_t n;
+
+    *url = *why = NULL;
+    *var = NULL;
+    for (size_t i = 0; i < MW_ARRAY_LEN(vars) && !v; i++) {
+        const char *e = getenv(vars[i]);
+        if (e && *e)
+            v = e, *var = vars[i];
+    }
+    if (!v)
+        return MW_OK;
+    if (http_host(v, host, &err) < 0) {
+        *why = err ? mw__sprintf("$%s: %s", *var, err) : NULL;
+        free(err);
+        return *why ? MW_EINVAL : MW_ENOMEM;
+    }
+    n = strlen(v);
+    while (n > 0 && v[n - 1] == '/')
+        n--;
+    *url = mw__strndup(v, n);
+    return *url ? MW_OK : MW_ENOMEM;
 }
 
 /* ------------------------------------------------------------- reasons */
@@ -106,9 +147,9 @@ static const char *ecs_variable(void)
     const char *exec = env("AWS_EXECUTION_ENV");
     if (exec && strcmp(exec, "AWS_ECS_FARGATE") == 0)
         return NULL;
-    if (env("ECS_CONTAINER_METADATA_URI_V4"))
-        return "ECS_CONTAINER_METADATA_URI_V4";
-    return env("ECS_CONTAINER_METADATA_URI") ? "ECS_CONTAINER_METADATA_URI" : NULL;
+    if (env(MW_ECS_METADATA_V4_VAR))
+        return MW_ECS_METADATA_V4_VAR;
+    return env(MW_ECS_METADATA_V3_VAR) ? MW_ECS_METADATA_V3_VAR : NULL;
 }
 
 /* A URL from the environment, and the variable's name. */

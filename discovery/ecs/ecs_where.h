@@ -60,6 +60,23 @@ mw_code mw__ecs_where(int mode, const char *url, const char *config_path, mw__ec
  * else MW_EINVAL with `*err` (caller frees) saying why. */
 mw_code mw__ecs_url_check(const char *url, char **err);
 
+/* The variables the ECS agent sets in every task's containers: where the
+ * task metadata endpoint is (v4, else v3). */
+#define MW_ECS_METADATA_V4_VAR "ECS_CONTAINER_METADATA_URI_V4"
+#define MW_ECS_METADATA_V3_VAR "ECS_CONTAINER_METADATA_URI"
+
+/*
+ * The task metadata endpoint of the task moonwatch runs in, from the
+ * environment only (never from a config an instance or label could
+ * set): $ECS_CONTAINER_METADATA_URI_V4, else $ECS_CONTAINER_METADATA_URI,
+ * without trailing '/'. It is a link-local address on AWS
+ * (169.254.170.2), which is allowed here: the ECS agent put it there.
+ * MW_OK with `*url` (caller frees) and `*var` (the variable's name,
+ * static), or `*url` NULL when neither is set; MW_EINVAL when the value
+ * is not an http(s) URL with a host (`*why`, caller frees); MW_ENOMEM.
+ */
+mw_code mw__ecs_metadata_url(char **url, const char **var, char **why);
+
 /* The agent's config file to look for when none is configured. */
 const char *mw__ecs_config_path_default(void);
 

@@ -564,6 +564,28 @@ static void test_where(void)
     unlink(path);
     rmdir(dir);
 
+    /* The task metadata endpoint: v4, else v3, link-local allowed,
+     * trailing '/' dropped; anything but http(s) refused. */
+    const char *var = NULL;
+    CHECK(mw__ecs_metadata_url(&url, &var, &why) == MW_OK && !url && !var && !why);
+    setenv("ECS_CONTAINER_METADATA_URI", "http://169.254.170.2/v3/abc", 1);
+    CHECK(mw__ecs_metadata_url(&url, &var, &why) == MW_OK);
+    CHECK_STR(url, "http://169.254.170.2/v3/abc");
+    CHECK_STR(var, "ECS_CONTAINER_METADATA_URI");
+    free(url);
+    setenv("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/abc-1/", 1);
+    CHECK(mw__ecs_metadata_url(&url, &var, &why) == MW_OK);
+    CHECK_STR(url, "http://169.254.170.2/v4/abc-1");
+    CHECK_STR(var, "ECS_CONTAINER_METADATA_URI_V4");
+    free(url);
+    setenv("ECS_CONTAINER_METADATA_URI_V4", "file:///etc/passwd", 1);
+    CHECK(mw__ecs_metadata_url(&url, &var, &why) == MW_EINVAL && !url);
+    CHECK_STR(why, "$ECS_CONTAINER_METADATA_URI_V4: \"file:///etc/passwd\" is not an http:// or "
+                   "https:// URL with a host");
+    free(why);
+    unsetenv("ECS_CONTAINER_METADATA_URI_V4");
+    unsetenv("ECS_CONTAINER_METADATA_URI");
+
     char *err = NULL;
     CHECK(mw__ecs_url_check("http://localhost:51678", &err) == MW_OK && !err);
     CHECK(mw__ecs_url_check("https://[::1]:51678/", &err) == MW_OK);
