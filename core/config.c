@@ -57,6 +57,7 @@ mw_config *mw_config_new(void)
     c->percentiles[0] = 0.95;
     c->npercentiles = 1;
     c->ecs_poll_interval = 5;
+    c->ecs_pending_timeout = 300;
     return c;
 }
 
@@ -73,6 +74,7 @@ void mw_config_free(mw_config *c)
     free(c->host_network_host);
     free(c->procfs_path);
     free(c->cgroup_root);
+    free(c->state_dir);
     mw__strlist_free(&c->env_allowlist);
     mw__strlist_free(&c->unix_sockets);
     mw__strlist_free(&c->checks_dirs);
@@ -102,7 +104,7 @@ mw_config *mw__config_dup(const mw_config *c)
     *d = *c;
     d->ecs_agent_url = d->ecs_config_path = NULL;
     d->hostname = d->docker_host = d->container_include = d->container_exclude = NULL;
-    d->host_network_host = d->procfs_path = d->cgroup_root = NULL;
+    d->host_network_host = d->procfs_path = d->cgroup_root = d->state_dir = NULL;
     d->checks_dirs = (mw__strlist){0};
     d->templates_dirs = (mw__strlist){0};
     d->env_allowlist = (mw__strlist){0};
@@ -113,6 +115,7 @@ mw_config *mw__config_dup(const mw_config *c)
         dup_str(&d->host_network_host, c->host_network_host) != 0 ||
         dup_str(&d->procfs_path, c->procfs_path) != 0 ||
         dup_str(&d->cgroup_root, c->cgroup_root) != 0 ||
+        dup_str(&d->state_dir, c->state_dir) != 0 ||
         dup_list(&d->env_allowlist, &c->env_allowlist) != 0 ||
         dup_list(&d->unix_sockets, &c->unix_sockets) != 0 ||
         dup_list(&d->checks_dirs, &c->checks_dirs) != 0 ||
@@ -329,6 +332,16 @@ static mw_code set_ecs_poll_interval(mw_config *c, const char *v, char **err)
     return parse_seconds(v, 0.01, &c->ecs_poll_interval, err);
 }
 
+static mw_code set_ecs_collect_tags(mw_config *c, const char *v, char **err)
+{
+    return parse_bool(v, &c->ecs_collect_tags, err);
+}
+
+static mw_code set_ecs_pending_timeout(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0.01, &c->ecs_pending_timeout, err);
+}
+
 static mw_code set_ecs_config_path(mw_config *c, const char *v, char **err)
 {
     if (*v && v[0] != '/') {
@@ -447,6 +460,11 @@ static mw_code set_cgroup_root(mw_config *c, const char *v, char **err)
     return set_dir(&c->cgroup_root, v, err);
 }
 
+static mw_code set_state_dir(mw_config *c, const char *v, char **err)
+{
+    return set_dir(&c->state_dir, v, err);
+}
+
 static mw_code set_watchdog_signal(mw_config *c, const char *v, char **err)
 {
     return parse_bool(v, &c->watchdog_signal, err);
@@ -490,6 +508,9 @@ static const struct option_row {
     {"ecs_agent_url", set_ecs_agent_url},
     {"ecs_poll_interval", set_ecs_poll_interval},
     {"ecs_config_path", set_ecs_config_path},
+    {"ecs_collect_resource_tags", set_ecs_collect_tags},
+    {"ecs_pending_timeout", set_ecs_pending_timeout},
+    {"state_dir", set_state_dir},
     {"container_include", set_include},
     {"container_exclude", set_exclude},
     {"ad_env_allowlist", set_env_allowlist},
@@ -632,6 +653,11 @@ const char *mw__config_procfs(const mw_config *c)
     if (c->procfs_path)
         return c->procfs_path;
     return is_dir("/host/proc") ? "/host/proc" : "/proc";
+}
+
+const char *mw__config_state_dir(const mw_config *c)
+{
+    return c->state_dir ? c->state_dir : MW_STATE_DIR_DEFAULT;
 }
 
 const char *mw__config_cgroup_root(const mw_config *c)

@@ -13,6 +13,9 @@
 #include "discovery/discovery.h"
 
 #define MW_MAX_PERCENTILES 8
+/* Where moonwatch keeps what it must remember from one run to the next
+ * (the host's boot id). */
+#define MW_STATE_DIR_DEFAULT "/var/lib/moonwatch"
 
 typedef struct mw__strlist {
     char **v;
@@ -43,10 +46,13 @@ struct mw_config {
     mw__strlist env_allowlist; /* %%env_VAR%% names allowed */
     char *host_network_host;   /* NULL: 127.0.0.1 */
     int discover_self;
-    int ecs_mode;             /* MW_ECS_AUTO / _ON / _OFF */
-    char *ecs_agent_url;      /* NULL: by the rules of discovery/ecs/ecs_where.h */
-    char *ecs_config_path;    /* NULL: /host/etc/ecs/ecs.config or /etc/ecs/ecs.config */
-    double ecs_poll_interval; /* seconds */
+    int ecs_mode;               /* MW_ECS_AUTO / _ON / _OFF */
+    char *ecs_agent_url;        /* NULL: by the rules of discovery/ecs/ecs_where.h */
+    char *ecs_config_path;      /* NULL: /host/etc/ecs/ecs.config or /etc/ecs/ecs.config */
+    double ecs_poll_interval;   /* seconds */
+    int ecs_collect_tags;       /* ecs_collect_resource_tags */
+    double ecs_pending_timeout; /* seconds */
+    char *state_dir;            /* NULL: MW_STATE_DIR_DEFAULT */
     /* checks' I/O */
     mw__strlist unix_sockets; /* unix_socket paths mw.http may use */
     int allow_link_local;     /* link-local (cloud metadata) addresses allowed */
@@ -73,6 +79,10 @@ mw_config *mw__config_dup(const mw_config *c);
  * Borrowed (c's string or a literal). */
 const char *mw__config_procfs(const mw_config *c);
 const char *mw__config_cgroup_root(const mw_config *c);
+
+/* The state directory: the configured one, else MW_STATE_DIR_DEFAULT.
+ * Borrowed. */
+const char *mw__config_state_dir(const mw_config *c);
 
 /* The directory holding the bundled checks/ and templates/: $MOONWATCH_DATADIR,
  * else the installed share/moonwatch, else the source tree. Borrowed. */

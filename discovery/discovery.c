@@ -1,19 +1,24 @@
 /*
- * discovery.c - wires the Docker source, the ECS agent source, the
- * container filter and the reconciler together for an engine (see
- * discovery.h, which says how Docker services and ECS task identities
- * are joined).
+ * discovery.c - wires the Docker source, the ECS agent source, the ECS
+ * task metadata source, the container filter, the ECS task events and
+ * the reconciler together for an engine (see discovery.h, which says how
+ * Docker services and ECS task identities are joined). The events' tags
+ * are made here, where every source's services are known: ecs_tags.c
+ * would need all of them too.
  *
  * Ownership: the discovery owns its sources, the HTTP client they share,
- * the filter and the reconciler; the views it hands the reconciler live
- * for the call only.
+ * the filter, the event deriver and the reconciler; the views it hands
+ * the reconciler live for the call only.
  */
 #include "discovery/discovery.h"
 
 #include "core/base/http.h"
 #include "core/base/util.h"
 #include "discovery/docker/docker.h"
+#include "discovery/ecs/ecs_boot.h"
+#include "discovery/ecs/ecs_events.h"
 #include "discovery/ecs/ecs_ident.h"
+#include "discovery/ecs/ecs_report.h"
 #include "discovery/filter.h"
 
 #include <stdio.h>
@@ -22,7 +27,9 @@
 #include <sys/stat.h>
 
 #define DEFAULT_DOCKER_SOCKET "/var/run/docker.sock"
-#define ECS_LAUNCH_TYPE       "EC2" /* task containers on a Docker engine */
+#define ECS_LAUNCH_DOCKER     "EC2"     /* task containers on a Docker engine */
+#define ECS_LAUNCH_META       "FARGATE" /* the task metadata's, when it says none */
+#define TAGS_MAX              256       /* an ECS event's tags */
 
 struct mw__discovery {
     const mw__log *log;
@@ -35,9 +42,11 @@ struct mw__discovery {
     mw__http *http;
     mw__docker *docker;
     mw__ecs_agent *ecs;
+    mw__ecs_meta *meta;
+    mw__ecs_events *events;
     mw__reconcile *rec;
     int one_shot;
-    int docker_synced, ecs_synced, synced;
+    int docker_synced, ecs_synced, meta_synced, synced;
     char *error;
     /* ECS */
     int ecs_mode;                          /* MW_ECS_*: off reads no label either */
@@ -45,34 +54,52 @@ struct mw__discovery {
     double ecs_poll;                       /* seconds */
     char ecs_agent_cid[MW_ECS_ID_MAX + 1]; /* the ecs-agent container seen last */
     long ecs_agent_pid;
+    double pending_timeout;
+    const char *procfs, *state_dir; /* the opts' */
+    int boot_checked;
+    const mw__source_exit *exit; /* the Docker exit being derived */
 };
 
 /* ------------------------------------------------------------- sync */
 
+/* The task metadata source is waited for when it finds the services,
+ * and in one-shot (configcheck) when it only adds to their identity. */
 static void update_synced(mw__discovery *d)
 {
-    d->synced = d->docker_synced && (!d->ecs || !d->one_shot || d->ecs_synced);
+    d->synced = d->docker_synced && (!d->ecs || !d->one_shot || d->ecs_synced) &&
+                (!d->meta || d->meta_synced || (!d->one_shot && d->docker));
 }
 
 /* ------------------------------------------------------------- the join */
+
+/* The ECS identity of `svc`: from the task metadata's model, else the
+ * agent's, else its labels. MW_OK; MW_ENOTFOUND (not an ECS container,
+ * or ECS is off); MW_ENOMEM. */
+static mw_code ident_of(const mw__discovery *d, const mw__service *svc, const cJSON *labels,
+                        const char *cid, mw__ecs_ident *id)
+{
+    const mw__ecs_container *ctr = NULL;
+    const mw__ecs_task *task;
+    int meta = svc && svc->origin == MW_SVC_TASK_METADATA;
+
+    if (d->ecs_mode == MW_ECS_OFF) {
+        memset(id, 0, sizeof *id);
+        return MW_ENOTFOUND;
+    }
+    if (!(task = mw__ecs_meta_task_of(d->meta, cid, &ctr)))
+        task = mw__ecs_agent_task_of(d->ecs, cid, &ctr);
+    return mw__ecs_ident_for(svc ? svc->labels : labels, task, ctr, mw__ecs_agent_cluster(d->ecs),
+                             meta ? ECS_LAUNCH_META : ECS_LAUNCH_DOCKER, id);
+}
 
 /* The reconciler gets `svc` as it is, or its view with the container's
  * ECS identity. */
 static void apply(mw__discovery *d, const mw__service *svc)
 {
-    const mw__ecs_container *ctr = NULL;
-    const mw__ecs_task *task = NULL;
     mw__ecs_ident id;
     mw__ecs_view v;
-    mw_code rc;
+    mw_code rc = ident_of(d, svc, NULL, svc->cid, &id);
 
-    if (d->ecs_mode == MW_ECS_OFF)
-        rc = MW_ENOTFOUND;
-    else {
-        task = mw__ecs_agent_task_of(d->ecs, svc->cid, &ctr);
-        rc = mw__ecs_ident_for(svc->labels, task, ctr, mw__ecs_agent_cluster(d->ecs),
-                               ECS_LAUNCH_TYPE, &id);
-    }
     if (rc == MW_OK) {
         rc = mw__ecs_view_make(svc, &id, &v);
         mw__ecs_ident_clear(&id);
@@ -87,6 +114,19 @@ static void apply(mw__discovery *d, const mw__service *svc)
         mw__error(d->log, svc->id, "out of memory: ECS identity left out");
     if (mw__reconcile_service(d->rec, svc) != MW_OK)
         mw__error(d->log, svc->id, "out of memory: service kept as it was");
+}
+
+/* The service of container `cid`, from whichever source holds it. */
+static const mw__service *service_of(const mw__discovery *d, const char *cid)
+{
+    char id[16 + MW_ECS_ID_MAX];
+    const mw__service *svc;
+
+    if (!cid || !*cid || strlen(cid) > MW_ECS_ID_MAX)
+        return NULL;
+    snprintf(id, sizeof id, "docker://%s", cid);
+    svc = mw__docker_get(d->docker, id);
+    return svc ? svc : mw__ecs_meta_get(d->meta, id);
 }
 
 /* ------------------------------------------------------------- ECS */
@@ -121,7 +161,7 @@ static const char *record_cid(const mw_record *rec)
 typedef struct tag_list {
     const char **v;
     size_t n;
-    char *own[16];
+    char *own[16 + MW_ECS_TAGS_MAX * 2];
     size_t nown;
 } tag_list;
 
@@ -141,10 +181,6 @@ static mw_code on_docker_record(void *ud, const mw_record *rec)
 {
     mw__discovery *d = ud;
     const char *cid = rec->type == MW_RECORD_EVENT ? record_cid(rec) : NULL;
-    char id[16 + MW_ECS_ID_MAX];
-    const mw__service *svc;
-    const mw__ecs_container *ctr = NULL;
-    const mw__ecs_task *task;
     mw__ecs_ident ident;
     tag_list l = {0};
     mw_record r = *rec;
@@ -152,11 +188,7 @@ static mw_code on_docker_record(void *ud, const mw_record *rec)
 
     if (d->ecs_mode == MW_ECS_OFF || !cid || strlen(cid) > MW_ECS_ID_MAX)
         return on_record(d, rec);
-    snprintf(id, sizeof id, "docker://%s", cid);
-    svc = mw__docker_get(d->docker, id);
-    task = mw__ecs_agent_task_of(d->ecs, cid, &ctr);
-    if (mw__ecs_ident_for(svc ? svc->labels : NULL, task, ctr, mw__ecs_agent_cluster(d->ecs),
-                          ECS_LAUNCH_TYPE, &ident) != MW_OK)
+    if (ident_of(d, service_of(d, cid), NULL, cid, &ident) != MW_OK)
         return on_record(d, rec);
     if ((l.v = malloc((rec->ntags + MW_ARRAY_LEN(l.own)) * sizeof *l.v))) {
         memcpy(l.v, rec->tags, rec->ntags * sizeof *l.v);
@@ -173,18 +205,177 @@ static mw_code on_docker_record(void *ud, const mw_record *rec)
     return rc;
 }
 
-/* The agent's model changed for container `cid`: its Docker service, if
- * it is one, is applied again. */
+/* A model changed for container `cid`: its Docker service, if it is
+ * one, is applied again. */
 static void on_annotate(void *ud, const char *cid)
 {
     mw__discovery *d = ud;
     char id[16 + MW_ECS_ID_MAX];
     const mw__service *svc;
 
+    if (strlen(cid) > MW_ECS_ID_MAX)
+        return;
     snprintf(id, sizeof id, "docker://%s", cid);
     if ((svc = mw__docker_get(d->docker, id)))
         apply(d, svc);
 }
+
+/* ------------------------------------------------------------- ECS events */
+
+/* An event's tags: owned strings, unique. */
+typedef struct ev_tags {
+    char *v[TAGS_MAX];
+    size_t n;
+} ev_tags;
+
+static mw_code ev_tag(void *ud, const char *tag)
+{
+    ev_tags *t = ud;
+    char *c;
+
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->v[i], tag) == 0)
+            return MW_OK;
+    if (t->n == TAGS_MAX || !(c = mw__strdup(tag)))
+        return MW_ENOMEM;
+    t->v[t->n++] = c;
+    return MW_OK;
+}
+
+static void ev_tagf(ev_tags *t, const char *key, const char *value)
+{
+    char *tag = value && *value ? mw__sprintf("%s:%s", key, value) : NULL;
+
+    if (tag)
+        ev_tag(t, tag);
+    free(tag);
+}
+
+/* A container no source holds as a service: its id, name and image tags
+ * from what is known of it (Docker's exit, else the model). */
+static void bare_container_tags(ev_tags *t, const char *cid, const char *name, const char *image)
+{
+    char *lname = NULL, *sname = NULL, *tag = NULL;
+
+    ev_tagf(t, "container_id", cid);
+    ev_tagf(t, "container_name", name);
+    if (!image || mw__image_split(image, &lname, &sname, &tag) != MW_OK)
+        return;
+    ev_tagf(t, "docker_image", image);
+    ev_tagf(t, "image_name", lname);
+    ev_tagf(t, "short_image", sname);
+    ev_tagf(t, "image_tag", tag);
+    free(lname);
+    free(sname);
+    free(tag);
+}
+
+/* A container's tags: its view's, when a source holds it as a service
+ * (or Docker's exit does), else the bare ones and its task's identity. */
+static void container_tags(mw__discovery *d, const mw__ecs_event *ev, ev_tags *t)
+{
+    const mw__source_exit *x = d->exit && !strcmp(d->exit->cid, ev->docker_id) ? d->exit : NULL;
+    const mw__service *svc = x && x->svc ? x->svc : service_of(d, ev->docker_id);
+    const mw__ecs_container *ctr =
+        ev->task ? mw__ecs_task_container(ev->task, ev->docker_id) : NULL;
+    mw__ecs_ident id;
+
+    if (svc)
+        for (size_t i = 0; i < svc->ntags; i++)
+            ev_tag(t, svc->tags[i]);
+    else
+        bare_container_tags(t, ev->docker_id,
+                            x                            ? x->name
+                            : ctr && ctr->docker_name[0] ? ctr->docker_name
+                                                         : NULL,
+                            x     ? x->image
+                            : ctr ? ctr->image
+                                  : NULL);
+    if (ident_of(d, svc, x ? x->labels : NULL, ev->docker_id, &id) == MW_OK) {
+        mw__ecs_ident_tags(&id, ev_tag, t);
+        mw__ecs_ident_clear(&id);
+    }
+    ev_tagf(t, "ecs_container_name", ev->container);
+}
+
+/* A task's tags: its identity from the model (the event's task, else the
+ * one a model holds), else the ARN alone. */
+static void task_tags(mw__discovery *d, const mw__ecs_event *ev, ev_tags *t)
+{
+    const mw__ecs_task *task = ev->task;
+    const mw__ecs_task *mt = mw__ecs_meta_task(d->meta);
+    mw__ecs_ident id;
+
+    if (!task)
+        task = mt && !strcmp(mt->arn, ev->task_arn) ? mt : mw__ecs_agent_task(d->ecs, ev->task_arn);
+    if (task && mw__ecs_ident_for(NULL, task, NULL, mw__ecs_agent_cluster(d->ecs),
+                                  task == mt ? ECS_LAUNCH_META : ECS_LAUNCH_DOCKER, &id) == MW_OK) {
+        mw__ecs_ident_tags(&id, ev_tag, t);
+        mw__ecs_ident_clear(&id);
+    } else {
+        ev_tagf(t, "task_arn", ev->task_arn);
+        ev_tagf(t, "task_family", ev->family);
+        ev_tagf(t, "task_name", ev->family);
+    }
+    for (size_t i = 0; i < ev->ncontainers; i++)
+        ev_tagf(t, "ecs_container_name", ev->containers[i]);
+}
+
+static void on_ecs_event(void *ud, const mw__ecs_event *ev)
+{
+    mw__discovery *d = ud;
+    mw__source_cbs out = {.record = on_record, .ud = d};
+    ev_tags t = {0};
+
+    if (ev->container)
+        container_tags(d, ev, &t);
+    else
+        task_tags(d, ev, &t);
+    mw__ecs_report_event(&out, d->log, ev, (const char *const *)t.v, t.n, d->pending_timeout);
+    for (size_t i = 0; i < t.n; i++)
+        free(t.v[i]);
+}
+
+/* Docker saw a container end: when it is a task container, the event
+ * deriver learns its exit. */
+static void on_exited(void *ud, const mw__source_exit *x)
+{
+    mw__discovery *d = ud;
+    mw__ecs_ident id;
+    mw__ecs_exit e;
+
+    if (!d->events || ident_of(d, x->svc, x->labels, x->cid, &id) != MW_OK)
+        return;
+    e = (mw__ecs_exit){id.task_arn, id.family, id.container_name, x->cid, x->exit_code, x->oom};
+    d->exit = x;
+    mw__ecs_events_exit(d->events, &e, mw__loop_now(d->loop));
+    d->exit = NULL;
+    mw__ecs_ident_clear(&id);
+}
+
+/* The host rebooted since moonwatch last ran: checked once, when ECS is
+ * first found here. */
+static void check_boot(mw__discovery *d)
+{
+    mw__source_cbs out = {.record = on_record, .ud = d};
+    mw__ecs_boot b;
+
+    if (d->boot_checked || d->one_shot || !d->record)
+        return;
+    d->boot_checked = 1;
+    if (mw__ecs_boot_check(d->procfs, d->state_dir, &b) != MW_OK)
+        return;
+    if (b.warning)
+        mw__warn(d->log, "ecs", "%s", b.warning);
+    if (b.rebooted) {
+        mw__info(d->log, "ecs", "this host rebooted since moonwatch last ran (boot id %s, was %s)",
+                 b.now, b.before);
+        mw__ecs_report_reboot(&out, d->log, b.before, b.now);
+    }
+    mw__ecs_boot_clear(&b);
+}
+
+/* ------------------------------------------------------------- ECS agent */
 
 static mw_code start_ecs(mw__discovery *d, const char *url, const char *why)
 {
@@ -196,6 +387,7 @@ static mw_code start_ecs(mw__discovery *d, const char *url, const char *why)
         .log = d->log,
         .poll_interval = d->ecs_poll,
         .one_shot = d->one_shot,
+        .events = d->events,
         .cbs = {.synced = on_ecs_synced,
                 .connected = on_ecs_connected,
                 .record = d->record && !d->one_shot ? on_record : NULL,
@@ -211,6 +403,8 @@ static mw_code start_ecs(mw__discovery *d, const char *url, const char *why)
         mw__info(d->log, "ecs", "asking the ECS agent at %s for task identities (%s)", url, why);
     free(err);
     update_synced(d);
+    if (rc == MW_OK)
+        check_boot(d);
     return rc;
 }
 
@@ -318,13 +512,6 @@ static const char *docker_host(const mw__discovery_opts *o, const char **why_off
 static mw_code start_docker(mw__discovery *d, const mw__discovery_opts *o, const char *host,
                             char **err)
 {
-    mw_code rc;
-    if ((rc = make_filter(d, o)) != MW_OK)
-        return rc;
-    if ((rc = mw__http_new(o->loop, &d->http)) != MW_OK) {
-        *err = mw__sprintf("cannot make the Docker client: %s", mw_strerror(rc));
-        return rc;
-    }
     mw__docker_opts dopts = {
         .host = host,
         .loop = o->loop,
@@ -338,24 +525,93 @@ static mw_code start_docker(mw__discovery *d, const mw__discovery_opts *o, const
                 .synced = on_synced,
                 .connected = on_connected,
                 .record = o->record && !o->one_shot ? on_docker_record : NULL,
+                .exited = o->ecs_mode != MW_ECS_OFF && !o->one_shot ? on_exited : NULL,
                 .ud = d},
     };
     return mw__docker_new(&dopts, &d->docker, err);
 }
 
-/* ECS task identities join Docker services: without Docker, nothing to
- * join. A bad ECS setting is logged, not fatal. */
+/* ------------------------------------------------------------- task metadata */
+
+static void on_meta_upsert(void *ud, const mw__service *svc)
+{
+    apply(ud, svc);
+}
+
+static void on_meta_synced(void *ud)
+{
+    mw__discovery *d = ud;
+    d->meta_synced = 1;
+    update_synced(d);
+}
+
+/* The task metadata source, when the ECS agent set its variable: the
+ * services (no Docker engine here), or their identity. A bad URL is
+ * logged, not fatal. */
+static void setup_meta(mw__discovery *d, const mw__discovery_opts *o)
+{
+    const char *var = NULL;
+    char *url = NULL, *why = NULL, *err = NULL;
+    mw__ecs_meta_opts mo = {
+        .loop = d->loop,
+        .http = d->http,
+        .log = d->log,
+        .filter = d->filter,
+        .include_self = o->discover_self,
+        .services = d->docker == NULL,
+        .with_tags = o->ecs_collect_resource_tags,
+        .poll_interval = d->ecs_poll,
+        .one_shot = d->one_shot,
+        .events = d->one_shot ? NULL : d->events,
+        .cbs = {.upsert = on_meta_upsert,
+                .remove = on_remove,
+                .synced = on_meta_synced,
+                .connected = on_ecs_connected,
+                .annotate = on_annotate,
+                .ud = d},
+    };
+
+    if (mw__ecs_metadata_url(&url, &var, &why) != MW_OK || !url) {
+        if (why)
+            mw__error(d->log, "ecs", "%s; the task metadata is not read", why);
+        free(why);
+        return;
+    }
+    mo.url = url;
+    if (mw__ecs_meta_new(&mo, &d->meta, &err) != MW_OK)
+        mw__error(d->log, "ecs", "task metadata source not started: %s", err ? err : "?");
+    else
+        mw__info(d->log, "ecs", "reading the task metadata at $%s (%s): %s", var, url,
+                 mo.services ? "its containers are the services (no Docker engine here)"
+                             : "the identity of the Docker engine's task containers");
+    free(err);
+    free(url);
+}
+
+/* ECS: the task events, the task metadata source, and the agent, whose
+ * task identities join Docker services (without Docker, nothing to
+ * join). A bad ECS setting is logged, not fatal. */
 static mw_code setup_ecs(mw__discovery *d, const mw__discovery_opts *o)
 {
     mw__ecs_verdict verdict;
     char *url = NULL, *why = NULL;
-    mw_code rc =
-        mw__ecs_where(o->ecs_mode, o->ecs_agent_url, o->ecs_config_path, &verdict, &url, &why);
+    mw_code rc = MW_OK;
 
-    if (rc == MW_EINVAL) {
+    if (o->ecs_mode == MW_ECS_OFF)
+        return MW_OK;
+    if (o->record && !o->one_shot &&
+        !(d->events = mw__ecs_events_new(o->ecs_pending_timeout, on_ecs_event, d)))
+        return MW_ENOMEM;
+    setup_meta(d, o);
+    if (d->docker)
+        rc = mw__ecs_where(o->ecs_mode, o->ecs_agent_url, o->ecs_config_path, &verdict, &url, &why);
+    if (!d->docker) {
+        /* no agent to ask without a Docker engine to join */
+    } else if (rc == MW_EINVAL) {
         mw__error(d->log, "ecs", "%s", why ? why : "bad ECS agent URL");
-        d->ecs_mode = MW_ECS_OFF;
         rc = MW_OK;
+        if (!d->meta)
+            d->ecs_mode = MW_ECS_OFF;
     } else if (rc == MW_OK && verdict == MW_ECS_HERE) {
         start_ecs(d, url, why); /* a failure is logged: Docker goes on */
     } else if (rc == MW_OK) {
@@ -364,6 +620,8 @@ static mw_code setup_ecs(mw__discovery *d, const mw__discovery_opts *o)
     }
     free(url);
     free(why);
+    if (d->meta)
+        check_boot(d);
     return rc;
 }
 
@@ -388,6 +646,9 @@ mw_code mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set, mw
     d->one_shot = o->one_shot;
     d->ecs_mode = o->ecs_mode;
     d->ecs_poll = o->ecs_poll_interval;
+    d->pending_timeout = o->ecs_pending_timeout > 0 ? o->ecs_pending_timeout : 300;
+    d->procfs = o->procfs_path;
+    d->state_dir = o->state_dir;
     d->set = *set;
     memset(set, 0, sizeof *set);
     d->vars = (mw__tmplvars_opts){
@@ -395,17 +656,22 @@ mw_code mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set, mw
         .env_allow = o->env_allowlist,
         .nenv_allow = o->n_env_allowlist,
     };
-    if (!(d->rec = mw__reconcile_new(&d->set, &d->vars, &o->ops, o->log)))
+    if (!(d->rec = mw__reconcile_new(&d->set, &d->vars, &o->ops, o->log)) ||
+        (rc = make_filter(d, o)) != MW_OK)
         goto out;
-    if ((host = docker_host(o, &off)) != NULL) {
-        if ((rc = start_docker(d, o, host, err)) == MW_OK)
-            rc = setup_ecs(d, o);
-    } else {
-        rc = MW_OK, d->docker_synced = 1;
-        update_synced(d);
+    if ((rc = mw__http_new(o->loop, &d->http)) != MW_OK) {
+        *err = mw__sprintf("cannot make the HTTP client: %s", mw_strerror(rc));
+        goto out;
     }
+    if ((host = docker_host(o, &off)) != NULL)
+        rc = start_docker(d, o, host, err);
+    else
+        d->docker_synced = 1;
+    if (rc == MW_OK)
+        rc = setup_ecs(d, o);
     if (rc != MW_OK)
         goto out;
+    update_synced(d);
     if (why_off)
         *why_off = off;
     *out = d;
@@ -422,7 +688,9 @@ void mw__discovery_free(mw__discovery *d)
     if (!d)
         return;
     mw__ecs_agent_free(d->ecs);
+    mw__ecs_meta_free(d->meta);
     mw__docker_free(d->docker);
+    mw__ecs_events_free(d->events);
     mw__http_free(d->http);
     mw__reconcile_free(d->rec);
     mw__filter_free(d->filter);
@@ -449,6 +717,11 @@ mw_code mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *u
 mw__ecs_agent *mw__discovery_ecs(const mw__discovery *d)
 {
     return d->ecs;
+}
+
+mw__ecs_meta *mw__discovery_ecs_meta(const mw__discovery *d)
+{
+    return d->meta;
 }
 
 const mw__template_set *mw__discovery_templates(const mw__discovery *d)

@@ -1,7 +1,8 @@
 /*
- * discovery.h - the discovery side of an engine: its sources (Docker, and
- * the ECS agent on EC2), the container filter, and the reconciler that
- * turns the services they find into scheduled instances.
+ * discovery.h - the discovery side of an engine: its sources (Docker, the
+ * ECS agent on EC2, the ECS task metadata endpoint), the container filter,
+ * the ECS task events, and the reconciler that turns the services they
+ * find into scheduled instances.
  *
  * The engine makes one after loading its templates and hands over the
  * template set; scheduling goes back through `ops` (the engine's
@@ -11,19 +12,33 @@
  * docker.service_up, ecs.agent.up) goes to the engine through `record`
  * (see discovery/source.h), never into the pipeline directly.
  *
- * The join of Docker and ECS: the ECS source finds no services. Each
- * Docker service of a task container is handed to the reconciler as a
- * view with its ECS identity (tags, and `extra` for the %%task_arn%%
- * variables; discovery/ecs/ecs_ident.h), from the agent's task model
- * where it knows the container, else from the container's
- * com.amazonaws.ecs.* labels, which say the same: the view built at the
- * container's start from its labels is the one the agent's answer
- * confirms, so nothing is scheduled twice. When the agent's answer about
- * a container changes, its Docker service is applied again. A task
- * container that starts while the model does not know it gets a
+ * The join of Docker and ECS: the ECS agent source finds no services.
+ * Each Docker service of a task container is handed to the reconciler as
+ * a view with its ECS identity (tags, and `extra` for the %%task_arn%%
+ * variables; discovery/ecs/ecs_ident.h), from a model that knows the
+ * container (the task metadata's, else the agent's), else from the
+ * container's com.amazonaws.ecs.* labels, which say the same: the view
+ * built at the container's start from its labels is the one the agent's
+ * answer confirms, so nothing is scheduled twice. When a model's answer
+ * about a container changes, its Docker service is applied again. A task
+ * container that starts while the agent's model does not know it gets a
  * ?dockerid= lookup, after its service went to the reconciler. Docker
  * events about a task container carry its task tags too.
  *
+ * The task metadata endpoint ($ECS_CONTAINER_METADATA_URI_V4, else
+ * $ECS_CONTAINER_METADATA_URI; discovery/ecs/ecs_meta.h) describes the
+ * task moonwatch runs in. With a Docker engine here (EC2, awsvpc), the
+ * engine finds the containers and the endpoint only adds to their
+ * identity (availability zone, launch type, the task's address and
+ * resource tags): one container, one service. Without one (Fargate), the
+ * endpoint's RUNNING containers are the services.
+ *
+ * ECS task events (discovery/ecs/ecs_events.h): the models' tasks and
+ * Docker's container exits feed one deriver; its events become records
+ * (source_type_name amazon_ecs) with the container's tags (its view,
+ * when it is a service) or the task's, plus ecs_event:<kind>. A reboot
+ * of the host is checked once, when ECS is first found here.
+
  * Ownership: a mw__discovery owns the template set given to it, its
  * sources, filter, HTTP client and reconciler. It borrows the loop, the
  * log and the strings of its options, which outlive it. Loop thread
@@ -35,6 +50,7 @@
 #include "core/base/log.h"
 #include "core/base/loop.h"
 #include "discovery/ecs/ecs_agent.h"
+#include "discovery/ecs/ecs_meta.h"
 #include "discovery/ecs/ecs_where.h"
 #include "discovery/reconcile.h"
 #include "discovery/source.h"
@@ -58,10 +74,14 @@ typedef struct mw__discovery_opts {
     const char *container_exclude;
     int discover_self; /* moonwatch's own container may be a service */
     /* ECS (discovery/ecs/ecs_where.h says when an agent is asked) */
-    int ecs_mode;                /* MW_ECS_*; off: no ECS identity at all */
-    const char *ecs_agent_url;   /* NULL: from the environment or the rules */
-    const char *ecs_config_path; /* NULL: the default */
-    double ecs_poll_interval;    /* seconds; 0: 5 */
+    int ecs_mode;                  /* MW_ECS_*; off: no ECS identity at all */
+    const char *ecs_agent_url;     /* NULL: from the environment or the rules */
+    const char *ecs_config_path;   /* NULL: the default */
+    double ecs_poll_interval;      /* seconds; 0: 5 */
+    int ecs_collect_resource_tags; /* the task's resource tags as tags (/taskWithTags) */
+    double ecs_pending_timeout;    /* seconds; 0: 300 */
+    const char *procfs_path;       /* the host's /proc (its boot id); NULL: /proc */
+    const char *state_dir;         /* where the boot id is kept; NULL: not kept */
     /* template variables */
     const char *host_network_host;    /* %%host%% on the host network; NULL: 127.0.0.1 */
     const char *const *env_allowlist; /* %%env_VAR%% names allowed */
@@ -94,6 +114,8 @@ mw_code mw__discovery_describe(const mw__discovery *d, cJSON *resolved, cJSON *u
 
 /* The ECS agent source, NULL while none is asked. Borrowed. */
 mw__ecs_agent *mw__discovery_ecs(const mw__discovery *d);
+/* The ECS task metadata source, NULL when there is none. Borrowed. */
+mw__ecs_meta *mw__discovery_ecs_meta(const mw__discovery *d);
 
 /* The templates it matches services against. Borrowed. */
 const mw__template_set *mw__discovery_templates(const mw__discovery *d);

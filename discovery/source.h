@@ -22,6 +22,19 @@
  * (MW_ENOMEM: out of memory or the queue is full). */
 typedef mw_code (*mw__record_fn)(void *ud, const mw_record *rec);
 
+/* A container the source watched ended (Docker's `die`). */
+typedef struct mw__source_exit {
+    const char *cid;
+    const mw__service *svc; /* as held, NULL when none (filtered out, gone) */
+    const cJSON *labels;    /* its labels: the service's, else the event's
+                             * attributes (which hold every label); may be NULL */
+    const char *name;       /* the container's name, NULL when unknown */
+    const char *image;      /* its image as written, NULL when unknown */
+    int exit_code;          /* -1 when not given */
+    int oom;                /* killed by the OOM killer */
+    int64_t time;           /* Unix seconds */
+} mw__source_exit;
+
 typedef struct mw__source_cbs {
     /* A service appeared or changed (its digest differs). */
     void (*upsert)(void *ud, const mw__service *svc);
@@ -40,6 +53,9 @@ typedef struct mw__source_cbs {
      * may have changed, so the owner applies that container's service
      * again with it. NULL from sources of services only. */
     void (*annotate)(void *ud, const char *cid);
+    /* A container ended (Docker: each `die`, with the exit code and
+     * whether the OOM killer did it). NULL: not wanted. */
+    void (*exited)(void *ud, const mw__source_exit *x);
     void *ud;
 } mw__source_cbs;
 

@@ -95,6 +95,7 @@ struct ctr {
                                      * flight: that answer may serve early_start */
     int queued;                     /* in the FIFO */
     int sync;                       /* counted in sync_outstanding */
+    int oom;                        /* an `oom` event came, its `die` not yet */
     int64_t starts[RESTART_STARTS]; /* timeNano of recent starts, a ring */
     size_t nstarts;
     char cid[]; /* as the engine sends it */
@@ -104,6 +105,19 @@ typedef struct qev {
     struct qev *next;
     mw__docker_event ev;
 } qev;
+
+/* A `die` with exit code 137 and no `oom` event before it: the dead
+ * container is inspected for State.OOMKilled before `exited` is said. */
+typedef struct probe {
+    struct probe *next;
+    mw__docker *d;
+    mw__http_req *req;
+    cJSON *attrs; /* the event's attributes (its labels) */
+    char *name, *image;
+    int exit_code;
+    int64_t time;
+    char cid[];
+} probe;
 
 typedef struct image_ent {
     struct image_ent *next;
@@ -153,6 +167,8 @@ struct mw__docker {
 
     image_ent *images;
     size_t nimages;
+
+    probe *probes;
 
     uint64_t bad_window;
     unsigned bad_logged;
@@ -266,7 +282,8 @@ static int starts_recent(const mw__docker *d, const ctr *e)
 /* Frees an entry that holds nothing any more. */
 static void ctr_gc(mw__docker *d, ctr *e)
 {
-    if (e->svc || e->created || e->req || e->want || e->queued || e->sync || starts_recent(d, e))
+    if (e->svc || e->created || e->req || e->want || e->queued || e->sync || e->oom ||
+        starts_recent(d, e))
         return;
     ctr_unlink(d, e);
     ctr_release(e);
@@ -878,6 +895,106 @@ static void pump(mw__docker *d)
     }
 }
 
+/* ------------------------------------------------------------- exits */
+
+static void probe_free(probe *p)
+{
+    if (p->req)
+        mw__http_cancel(p->req);
+    cJSON_Delete(p->attrs);
+    free(p->name);
+    free(p->image);
+    free(p);
+}
+
+static void probe_unlink(mw__docker *d, probe *p)
+{
+    probe **pp = &d->probes;
+
+    while (*pp != p)
+        pp = &(*pp)->next;
+    *pp = p->next;
+}
+
+/* The inspect of a dead container: its State.OOMKilled. */
+static void on_probe(void *ud, const mw__http_result *r)
+{
+    probe *p = ud;
+    mw__docker *d = p->d;
+    cJSON *root =
+        r->code == MW_OK && r->status == 200 ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(root, "State");
+    mw__source_exit x = {p->cid,
+                         NULL,
+                         p->attrs,
+                         p->name,
+                         p->image,
+                         p->exit_code,
+                         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "OOMKilled")),
+                         p->time};
+
+    p->req = NULL;
+    probe_unlink(d, p);
+    cJSON_Delete(root);
+    d->cbs.exited(d->cbs.ud, &x);
+    probe_free(p);
+}
+
+/* Asks the inspect of `ev`'s dead container; 0 when it is on its way. */
+static int probe_start(mw__docker *d, const mw__docker_event *ev, int code)
+{
+    size_t len = strlen(ev->id);
+    probe *p = calloc(1, sizeof *p + len + 1);
+    char *path = mw__sprintf("/containers/%s/json", ev->id), *err = NULL;
+
+    if (!p || !path)
+        goto fail;
+    memcpy(p->cid, ev->id, len + 1);
+    p->d = d;
+    p->exit_code = code;
+    p->time = ev->time;
+    p->attrs = ev->attributes ? cJSON_Duplicate(ev->attributes, 1) : NULL;
+    p->name = ev->name ? mw__strdup(ev->name) : NULL;
+    p->image = ev->image ? mw__strdup(ev->image) : NULL;
+    p->req = get(d, path, 0, 0, INSPECT_MAX, on_probe, p, &err);
+    if (!p->req)
+        goto fail;
+    p->next = d->probes;
+    d->probes = p;
+    free(path);
+    return 0;
+fail:
+    free(err);
+    free(path);
+    if (p)
+        probe_free(p);
+    return -1;
+}
+
+/* `die`: the exit said through `exited`, after a probe for an exit 137
+ * that no `oom` event explained (the engine may miss it: it is a kill). */
+static void say_exited(mw__docker *d, const mw__docker_event *ev, ctr *e)
+{
+    char *end = NULL;
+    long code = ev->exit_code ? strtol(ev->exit_code, &end, 10) : -1;
+    int oom = e && e->oom;
+    mw__source_exit x;
+
+    if (e)
+        e->oom = 0;
+    if (!d->cbs.exited || d->one_shot)
+        return;
+    if (ev->exit_code && (!end || *end || code < 0 || code > 255))
+        code = -1;
+    if (code == 137 && !oom && probe_start(d, ev, (int)code) == 0)
+        return;
+    x = (mw__source_exit){
+        ev->id,   e ? e->svc : NULL, e && e->svc ? e->svc->labels : ev->attributes,
+        ev->name, ev->image,         (int)code,
+        oom,      ev->time};
+    d->cbs.exited(d->cbs.ud, &x);
+}
+
 /* ------------------------------------------------------------- events */
 
 typedef void (*event_fn)(mw__docker *d, const mw__docker_event *ev);
@@ -941,13 +1058,20 @@ static void ev_health(mw__docker *d, const mw__docker_event *ev)
 
 static void ev_die(mw__docker *d, const mw__docker_event *ev)
 {
-    report_die(d, ev, ctr_find(d, ev->id));
+    ctr *e = ctr_find(d, ev->id);
+
+    report_die(d, ev, e);
+    say_exited(d, ev, e);
     ev_remove(d, ev);
 }
 
 static void ev_oom(mw__docker *d, const mw__docker_event *ev)
 {
-    report_oom(d, ev, ctr_find(d, ev->id)); /* the die that follows removes it */
+    ctr *e = d->cbs.exited ? event_ctr(d, ev, 1) : ctr_find(d, ev->id);
+
+    if (e && d->cbs.exited)
+        e->oom = 1; /* for the `die` that follows, which removes it */
+    report_oom(d, ev, e);
 }
 
 static const struct {
@@ -1540,6 +1664,11 @@ void mw__docker_free(mw__docker *d)
             }
     }
     free(d->buckets);
+    while (d->probes) {
+        probe *p = d->probes;
+        d->probes = p->next;
+        probe_free(p);
+    }
     images_free(d);
     mw__docker_lines_free(&d->lines);
     mw__buf_free(&d->stream_err);

@@ -56,6 +56,11 @@
  * check `docker.service_up` (OK while connected, CRITICAL with the reason
  * when not) on every (re)connect or failure and every `service_up_interval`.
  *
+ * Each `die` goes to `cbs.exited` too (when set, not one_shot): the exit
+ * code, and whether the OOM killer did it - an `oom` event came first,
+ * or, for an exit 137 without one, the dead container's inspect says
+ * State.OOMKilled (the exit is then said once that inspect answered).
+ *
  * Ownership: the source owns its services; a service passed to `upsert`
  * is borrowed for the call (copy what you keep). Everything runs on the
  * loop thread. The opts' strings are copied; loop, http, log and

@@ -78,6 +78,7 @@ struct mw__ecs_agent {
     mw__http *http;
     const mw__log *log;
     mw__source_cbs cbs;
+    mw__ecs_events *events;
     char *url;
     double poll_interval, timeout, service_up_interval;
     uint64_t backoff_min, backoff_max, backoff, rng;
@@ -532,11 +533,17 @@ static void apply_tasks(mw__ecs_agent *a, const cJSON *tasks, uint64_t gen)
     }
     for (size_t b = 0; b < a->ntb; b++)
         for (tent **pp = &a->tb[b]; *pp;) {
-            if ((*pp)->seen != gen && (*pp)->learned < gen)
+            if ((*pp)->seen != gen && (*pp)->learned < gen) {
+                if (a->events)
+                    mw__ecs_events_gone(a->events, (*pp)->t->arn);
                 tent_drop(a, pp);
-            else
+            } else {
                 pp = &(*pp)->next;
+            }
         }
+    for (size_t b = 0; a->events && b < a->ntb; b++)
+        for (tent *e = a->tb[b]; e; e = e->next)
+            mw__ecs_events_task(a->events, e->t, mw__loop_now(a->loop));
     log_problems(a, msgs, nmsgs);
     for (size_t k = 0; k < nmsgs; k++)
         free(msgs[k]);
@@ -766,6 +773,13 @@ const mw__ecs_task *mw__ecs_agent_task_of(const mw__ecs_agent *a, const char *ci
     return c ? c->task->t : NULL;
 }
 
+const mw__ecs_task *mw__ecs_agent_task(const mw__ecs_agent *a, const char *arn)
+{
+    const tent *e = a && arn ? tent_find(a, arn) : NULL;
+
+    return e ? e->t : NULL;
+}
+
 const char *mw__ecs_agent_cluster(const mw__ecs_agent *a)
 {
     return a ? a->cluster : NULL;
@@ -795,6 +809,7 @@ static mw_code copy_opts(mw__ecs_agent *a, const mw__ecs_agent_opts *o, char **e
     a->http = o->http;
     a->log = o->log;
     a->cbs = o->cbs;
+    a->events = o->one_shot ? NULL : o->events;
     a->one_shot = o->one_shot;
     a->poll_interval = o->poll_interval > 0 ? o->poll_interval : 5;
     a->timeout = o->request_timeout > 0 ? o->request_timeout : 5;

@@ -27,6 +27,9 @@
  *    container's labels
  *    give its identity meanwhile, and the answer only confirms it.
  *
+ * Task events (ecs_events.h): after each poll every task of the model is
+ * handed to `events`, and each task it dropped is said gone.
+ *
  * Outages: a request that fails (refused, timed out, an HTTP error, an
  * answer that is not a task list) keeps the model as it was and starts
  * an outage: one warning, `connected(0, why)`, the service check
@@ -51,6 +54,7 @@
 #include "core/base/http.h"
 #include "core/base/log.h"
 #include "core/base/loop.h"
+#include "discovery/ecs/ecs_events.h"
 #include "discovery/ecs/ecs_task.h"
 #include "discovery/source.h"
 
@@ -72,6 +76,7 @@ typedef struct mw__ecs_agent_opts {
     double service_up_interval; /* seconds; 0: 15 */
     size_t max_lookups;         /* ?dockerid= in flight; 0: 16 */
     int one_shot;
+    mw__ecs_events *events; /* each poll's tasks and those gone; NULL: none */
     /* upsert and remove are not used; annotate(cid) when what the model
      * says of container `cid` may have changed; synced after the first
      * poll that answered (one_shot: after the poll, answered or not);
@@ -92,6 +97,9 @@ void mw__ecs_agent_free(mw__ecs_agent *a);
  * Borrowed until the next loop iteration's callbacks. */
 const mw__ecs_task *mw__ecs_agent_task_of(const mw__ecs_agent *a, const char *cid,
                                           const mw__ecs_container **ctr);
+/* The task of ARN `arn` in the model, NULL when it has none. Borrowed as
+ * above. */
+const mw__ecs_task *mw__ecs_agent_task(const mw__ecs_agent *a, const char *arn);
 /* The agent's cluster as /v1/metadata said it (a name or an ARN), NULL
  * before it answered. Borrowed. */
 const char *mw__ecs_agent_cluster(const mw__ecs_agent *a);

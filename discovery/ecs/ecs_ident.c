@@ -136,7 +136,11 @@ mw_code mw__ecs_ident_for(const cJSON *labels, const mw__ecs_task *task,
         !dup_opt(&out->container_name,
                  first(ctr ? ctr->name : NULL, label(labels, MW_ECS_LABEL_CONTAINER))) ||
         !dup_opt(&out->availability_zone, first(task ? task->availability_zone : NULL, NULL)) ||
-        !make_cluster(out, labels, task, agent_cluster) || (lt && !(out->launch_type = lower(lt))))
+        !make_cluster(out, labels, task, agent_cluster) ||
+        (lt && !(out->launch_type = lower(lt))) ||
+        !dup_opt(&out->ipv4, ctr && ctr->nipv4 ? ctr->ipv4[0] : NULL) ||
+        (task && task->resource_tags &&
+         !(out->resource_tags = cJSON_Duplicate(task->resource_tags, 1))))
         goto oom;
     out->region = mw__ecs_arn_region(arn); /* NULL: none, or OOM - then unknown */
     return MW_OK;
@@ -155,6 +159,8 @@ void mw__ecs_ident_clear(mw__ecs_ident *id)
     free(id->region);
     free(id->availability_zone);
     free(id->launch_type);
+    free(id->ipv4);
+    cJSON_Delete(id->resource_tags);
     memset(id, 0, sizeof *id);
 }
 
@@ -168,7 +174,11 @@ int mw__ecs_ident_equal(const mw__ecs_ident *a, const mw__ecs_ident *b)
     return same(a->task_arn, b->task_arn) && same(a->family, b->family) &&
            same(a->version, b->version) && same(a->cluster, b->cluster) &&
            same(a->container_name, b->container_name) && same(a->region, b->region) &&
-           same(a->availability_zone, b->availability_zone) && same(a->launch_type, b->launch_type);
+           same(a->availability_zone, b->availability_zone) &&
+           same(a->launch_type, b->launch_type) && same(a->ipv4, b->ipv4) &&
+           (a->resource_tags == b->resource_tags ||
+            (a->resource_tags && b->resource_tags &&
+             cJSON_Compare(a->resource_tags, b->resource_tags, 1)));
 }
 
 /* ------------------------------------------------------------ tags, extra */
@@ -206,8 +216,19 @@ mw_code mw__ecs_ident_tags(const mw__ecs_ident *id, mw__ecs_tag_fn add, void *ud
     size_t n = pairs_of(id, p);
     mw_code rc = MW_OK;
 
+    const cJSON *rt;
+
     for (size_t i = 0; i < n && rc == MW_OK; i++) {
         char *tag = mw__sprintf("%s:%s", p[i].key, p[i].value);
+        rc = tag ? add(ud, tag) : MW_ENOMEM;
+        free(tag);
+    }
+    cJSON_ArrayForEach(rt, id->resource_tags)
+    {
+        char *tag;
+        if (rc != MW_OK || !cJSON_IsString(rt) || !rt->string[0] || !rt->valuestring[0])
+            continue;
+        tag = mw__sprintf("%s:%s", rt->string, rt->valuestring);
         rc = tag ? add(ud, tag) : MW_ENOMEM;
         free(tag);
     }
@@ -275,6 +296,42 @@ static mw_code merge_tags(mw__ecs_view *v, const mw__service *base)
     return MW_OK;
 }
 
+/* 1 when some network of `s` has an address. */
+static int has_address(const mw__service *s)
+{
+    for (size_t i = 0; i < s->nnets; i++)
+        if ((s->nets[i].ip && s->nets[i].ip[0]) || (s->nets[i].ip6 && s->nets[i].ip6[0]))
+            return 1;
+    return 0;
+}
+
+static int net_cmp(const void *a, const void *b)
+{
+    return strcmp(((const mw__svc_network *)a)->name, ((const mw__svc_network *)b)->name);
+}
+
+/* The identity's address on network "awsvpc", for a base without one. */
+static mw_code add_network(mw__ecs_view *v, const mw__service *base, const mw__ecs_ident *id)
+{
+    static char awsvpc[] = "awsvpc", none[] = "";
+    mw__svc_network *nets;
+
+    if (!id->ipv4 || base->host_network || has_address(base))
+        return MW_OK;
+    for (size_t i = 0; i < base->nnets; i++)
+        if (strcmp(base->nets[i].name, awsvpc) == 0)
+            return MW_OK;
+    if (!(v->ip = mw__strdup(id->ipv4)) || !(nets = calloc(base->nnets + 1, sizeof *nets)))
+        return MW_ENOMEM;
+    if (base->nnets)
+        memcpy(nets, base->nets, base->nnets * sizeof *nets);
+    nets[base->nnets] = (mw__svc_network){awsvpc, v->ip, none};
+    qsort(nets, base->nnets + 1, sizeof *nets, net_cmp);
+    v->nets = v->svc.nets = nets;
+    v->svc.nnets = base->nnets + 1;
+    return MW_OK;
+}
+
 mw_code mw__ecs_view_make(const mw__service *base, const mw__ecs_ident *id, mw__ecs_view *out)
 {
     mw_code rc;
@@ -291,6 +348,8 @@ mw_code mw__ecs_view_make(const mw__service *base, const mw__ecs_ident *id, mw__
         rc = mw__ecs_ident_tags(id, own_tag, out);
     if (rc == MW_OK)
         rc = merge_tags(out, base);
+    if (rc == MW_OK)
+        rc = add_network(out, base, id);
     if (rc != MW_OK) {
         mw__ecs_view_clear(out);
         return rc;
@@ -306,5 +365,7 @@ void mw__ecs_view_clear(mw__ecs_view *v)
     for (size_t i = 0; i < v->nown; i++)
         free(v->own[i]);
     free(v->own);
+    free(v->nets);
+    free(v->ip);
     memset(v, 0, sizeof *v);
 }

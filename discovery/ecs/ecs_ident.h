@@ -21,7 +21,9 @@
  * Tags: task_arn, task_family, task_version, task_name (the family),
  * ecs_cluster_name and cluster_name (the short name), ecs_container_name,
  * region (the task ARN's fourth field), ecs_launch_type (lower case) and
- * availability_zone where known. `extra` (template variables): task_arn,
+ * availability_zone where known, and the task's resource tags as
+ * <key>:<value> where the model has them (/taskWithTags, with
+ * ecs_collect_resource_tags). `extra` (template variables): task_arn,
  * task_family, task_version, task_name, ecs_cluster_name,
  * ecs_container_name, and the others where known, under the tags' names.
  *
@@ -52,7 +54,10 @@ typedef struct mw__ecs_ident {
     char *container_name; /* in the task definition */
     char *region;         /* from the task ARN */
     char *availability_zone;
-    char *launch_type; /* lower case: "ec2", "fargate", "external" */
+    char *launch_type;    /* lower case: "ec2", "fargate", "external" */
+    char *ipv4;           /* the container's first IPv4 address in the task
+                           * metadata (its awsvpc address); NULL */
+    cJSON *resource_tags; /* the task's (/taskWithTags): key -> value; NULL */
 } mw__ecs_ident;
 
 /*
@@ -95,7 +100,10 @@ char *mw__ecs_arn_task_cluster(const char *arn);
  * A Docker service seen with its ECS identity: `svc` is a shallow copy
  * of the base service whose tags are the base's and the identity's
  * (sorted, unique) and whose `extra` holds the identity's values, with
- * its digest made again. It is handed to what reads services (matching,
+ * its digest made again. A base with no network address (an awsvpc task
+ * container on EC2 shares its pause container's network) gets the
+ * identity's IPv4 address on a network "awsvpc", so that %%host%% is
+ * the task's address. It is handed to what reads services (matching,
  * the reconciler) like any service, but is never passed to
  * mw__service_free(): mw__ecs_view_clear() releases what the view owns.
  */
@@ -103,6 +111,8 @@ typedef struct mw__ecs_view {
     mw__service svc;
     char **own; /* the tag strings the view added */
     size_t nown;
+    mw__svc_network *nets; /* svc.nets when the view added one; NULL */
+    char *ip;              /* the address it added */
 } mw__ecs_view;
 
 /* MW_OK or MW_ENOMEM (the view is then empty). */

@@ -121,8 +121,9 @@ static void check_identities(const mw__ecs_task *t)
             continue; /* out of memory */
         mw__ecs_ident_tags(&a, tag_ok, NULL);
         if (labels && mw__ecs_ident_for(labels, NULL, NULL, NULL, "EC2", &b) == MW_OK) {
-            /* the labels hold no zone and no launch type */
-            if (!a.availability_zone && !t->launch_type && !mw__ecs_ident_equal(&a, &b))
+            /* the labels hold no zone, launch type, address or tags */
+            if (!a.availability_zone && !t->launch_type && !a.ipv4 && !a.resource_tags &&
+                !mw__ecs_ident_equal(&a, &b))
                 abort();
             mw__ecs_ident_clear(&b);
         }

@@ -56,8 +56,7 @@ static uint64_t next_rand(mw__fea *a)
     return a->rng;
 }
 
-/* A permutation of 0..n-1 into `ix`: shuffled unless keep_order. */
-static void order(mw__fea *a, size_t *ix, size_t n)
+void mw__feai_order(mw__fea *a, size_t *ix, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         ix[i] = i;
@@ -90,6 +89,7 @@ static void task_clear(mw__feai_task *t)
     for (size_t i = 0; i < t->nc; i++)
         ctr_clear(&t->c[i]);
     free(t->c);
+    cJSON_Delete(t->doc);
     memset(t, 0, sizeof *t);
 }
 
@@ -99,6 +99,13 @@ static mw__feai_task *task_find(mw__fea *a, const char *arn)
         if (strcmp(a->tasks[i].arn, arn) == 0)
             return &a->tasks[i];
     return NULL;
+}
+
+mw__feai_task *mw__feai_v4_task(mw__fea *a)
+{
+    if (a->v4_arn)
+        return task_find(a, a->v4_arn);
+    return a->ntasks ? &a->tasks[0] : NULL;
 }
 
 static mw__feai_ctr *ctr_find(mw__feai_task *t, const char *name)
@@ -140,6 +147,7 @@ static int task_from(mw__fea *a, mw__feai_task *t, const cJSON *j)
     if (!jstr(j, "Arn", "TaskARN") || !*jstr(j, "Arn", "TaskARN"))
         return fail(a, "task without Arn or TaskARN");
     t->arn = strdup(jstr(j, "Arn", "TaskARN"));
+    t->doc = cJSON_Duplicate(j, 1);
     t->family = dup_or(jstr(j, "Family", NULL), "");
     t->version = dup_or(jstr(j, "Version", "Revision"), "");
     t->known = dup_or(jstr(j, "KnownStatus", NULL), "RUNNING");
@@ -154,8 +162,9 @@ static int task_from(mw__fea *a, mw__feai_task *t, const cJSON *j)
         if (ctr_from(&t->c[t->nc++], it) != 0)
             return fail(a, "out of memory");
     }
-    return t->arn && t->family && t->version && t->known && t->desired ? 0
-                                                                       : fail(a, "out of memory");
+    return t->arn && t->doc && t->family && t->version && t->known && t->desired
+               ? 0
+               : fail(a, "out of memory");
 }
 
 /* Adds or replaces; mu held. */
@@ -224,7 +233,7 @@ static cJSON *v1_task(mw__fea *a, const mw__feai_task *t)
     cJSON_AddStringToObject(o, "Family", t->family);
     cJSON_AddStringToObject(o, "Version", t->version);
     list = cJSON_AddArrayToObject(o, "Containers");
-    order(a, ix, t->nc);
+    mw__feai_order(a, ix, t->nc);
     for (size_t i = 0; i < t->nc; i++)
         if (!strcmp(t->c[ix[i]].type, "NORMAL"))
             cJSON_AddItemToArray(list, v1_container(&t->c[ix[i]]));
@@ -232,7 +241,7 @@ static cJSON *v1_task(mw__fea *a, const mw__feai_task *t)
     return o;
 }
 
-static void answer_json(mw__feai_answer *out, int status, cJSON *doc)
+void mw__feai_answer_json(mw__feai_answer *out, int status, cJSON *doc)
 {
     out->status = status;
     out->ctype = "application/json";
@@ -245,7 +254,7 @@ static void answer_json(mw__feai_answer *out, int status, cJSON *doc)
     out->len = out->body ? strlen(out->body) : 0;
 }
 
-static void answer_text(mw__feai_answer *out, int status, const char *ctype, const char *text)
+void mw__feai_answer_text(mw__feai_answer *out, int status, const char *ctype, const char *text)
 {
     out->status = status;
     out->ctype = ctype;
@@ -262,7 +271,7 @@ static void answer_metadata(mw__fea *a, mw__feai_answer *out)
     else
         cJSON_AddNullToObject(o, "ContainerInstanceArn");
     cJSON_AddStringToObject(o, "Version", a->version);
-    answer_json(out, 200, o);
+    mw__feai_answer_json(out, 200, o);
 }
 
 static void answer_tasks(mw__fea *a, mw__feai_answer *out)
@@ -271,14 +280,14 @@ static void answer_tasks(mw__fea *a, mw__feai_answer *out)
     size_t *ix = calloc(a->ntasks ? a->ntasks : 1, sizeof *ix);
     if (!ix) {
         cJSON_Delete(o);
-        answer_json(out, 500, NULL);
+        mw__feai_answer_json(out, 500, NULL);
         return;
     }
-    order(a, ix, a->ntasks);
+    mw__feai_order(a, ix, a->ntasks);
     for (size_t i = 0; i < a->ntasks; i++)
         cJSON_AddItemToArray(list, v1_task(a, &a->tasks[ix[i]]));
     free(ix);
-    answer_json(out, 200, o);
+    mw__feai_answer_json(out, 200, o);
 }
 
 /* The tasks with a container whose id is `id` (> 12: exactly) or starts
@@ -348,22 +357,22 @@ static void answer_task(mw__fea *a, const char *query, mw__feai_answer *out)
     size_t n;
 
     if (has_id && has_arn) {
-        answer_text(out, 400, "text/plain; charset=utf-8", "");
+        mw__feai_answer_text(out, 400, "text/plain; charset=utf-8", "");
         return;
     }
     if (has_id) {
         n = tasks_of_id(a, id, &t);
         if (n > 1) {
-            answer_text(out, 400, "text/plain; charset=utf-8", "");
+            mw__feai_answer_text(out, 400, "text/plain; charset=utf-8", "");
             return;
         }
     } else {
         t = task_find(a, arn);
     }
     if (!t)
-        answer_text(out, 404, "application/json", NOT_FOUND);
+        mw__feai_answer_text(out, 404, "application/json", NOT_FOUND);
     else
-        answer_json(out, 200, v1_task(a, t));
+        mw__feai_answer_json(out, 200, v1_task(a, t));
 }
 
 void mw__feai_answer_get(mw__fea *a, const char *path, const char *query, mw__fea_ep *ep,
@@ -381,9 +390,11 @@ void mw__feai_answer_get(mw__fea *a, const char *path, const char *query, mw__fe
     } else if (!strcmp(path, "/v1/tasks")) {
         *ep = MW_FEA_EP_TASKS;
         answer_tasks(a, out);
+    } else if (!strncmp(path, MW_FEA_V4_PATH, strlen(MW_FEA_V4_PATH))) {
+        mw__feai_answer_v4(a, path + strlen(MW_FEA_V4_PATH), ep, out);
     } else {
         *ep = MW_FEA_EP_OTHER;
-        answer_text(out, 404, "text/plain; charset=utf-8", "404 page not found\n");
+        mw__feai_answer_text(out, 404, "text/plain; charset=utf-8", "404 page not found\n");
     }
 }
 
@@ -431,6 +442,7 @@ mw__fea *mw__fea_new(const mw__fea_opts *o, char **err)
     if (mw__feai_listen(a, why, sizeof why) != 0)
         goto fail;
     snprintf(a->url, sizeof a->url, "http://127.0.0.1:%d", a->port);
+    snprintf(a->v4_url, sizeof a->v4_url, "%s%s", a->url, MW_FEA_V4_PATH);
     a->want_up = a->is_up = 1;
     if (pthread_create(&a->thr, NULL, mw__feai_main, a) != 0) {
         snprintf(why, sizeof why, "cannot start the server thread");
@@ -464,6 +476,9 @@ void mw__fea_free(mw__fea *a)
     free(a->cluster);
     free(a->instance_arn);
     free(a->version);
+    free(a->v4_arn);
+    free(a->v4_self);
+    cJSON_Delete(a->stats);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a);
@@ -477,6 +492,11 @@ int mw__fea_port(const mw__fea *a)
 const char *mw__fea_url(const mw__fea *a)
 {
     return a->url;
+}
+
+const char *mw__fea_v4_url(const mw__fea *a)
+{
+    return a->v4_url;
 }
 
 const char *mw__fea_error(mw__fea *a)
@@ -501,30 +521,40 @@ int mw__fea_put_task(mw__fea *a, const char *json)
     return rc;
 }
 
-int mw__fea_load(mw__fea *a, const char *path)
+/* A whole file into `*text` (NUL-terminated, caller frees); 0 or -1. */
+static int slurp(mw__fea *a, const char *path, char **text)
 {
     FILE *f = fopen(path, "r");
-    char *text = NULL;
     size_t cap = 0, n = 0, r;
-    cJSON *doc, *tasks, *it;
-    int rc = 0;
 
+    *text = NULL;
     if (!f)
         return fail(a, "%s: %s", path, strerror(errno));
     do {
         if (n + 4096 > cap) {
-            char *g = realloc(text, cap = cap * 2 + 8192);
+            char *g = realloc(*text, cap = cap * 2 + 8192);
             if (!g)
                 break;
-            text = g;
+            *text = g;
         }
-        r = fread(text + n, 1, cap - n - 1, f);
+        r = fread(*text + n, 1, cap - n - 1, f);
         n += r;
     } while (r > 0);
     fclose(f);
-    if (!text)
+    if (!*text)
         return fail(a, "out of memory");
-    text[n] = '\0';
+    (*text)[n] = '\0';
+    return 0;
+}
+
+int mw__fea_load(mw__fea *a, const char *path)
+{
+    char *text = NULL;
+    cJSON *doc, *tasks, *it;
+    int rc = 0;
+
+    if (slurp(a, path, &text) != 0)
+        return -1;
     doc = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsObject(doc)) {
@@ -640,6 +670,89 @@ int mw__fea_container_stop(mw__fea *a, const char *arn, const char *name, int ex
         c->exit_code = exit_code;
     }
     pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int mw__fea_container_status(mw__fea *a, const char *arn, const char *name, const char *known)
+{
+    mw__feai_task *t;
+    mw__feai_ctr *c = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&a->mu);
+    if (!(t = task_find(a, arn)) || !(c = ctr_find(t, name)))
+        rc = fail(a, "no container %s in task %s", name, arn);
+    else
+        set_str(&c->known, known);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int mw__fea_v4_select(mw__fea *a, const char *arn, const char *self)
+{
+    char *x = arn ? strdup(arn) : NULL, *y = self ? strdup(self) : NULL;
+    if ((arn && !x) || (self && !y)) {
+        free(x);
+        free(y);
+        return fail(a, "out of memory");
+    }
+    pthread_mutex_lock(&a->mu);
+    free(a->v4_arn);
+    free(a->v4_self);
+    a->v4_arn = x;
+    a->v4_self = y;
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+
+/* Sets one entry of the stats map; takes `doc` (NULL: null). mu held. */
+static int stats_put_locked(mw__fea *a, const char *docker_id, cJSON *doc)
+{
+    if (!a->stats && !(a->stats = cJSON_CreateObject())) {
+        cJSON_Delete(doc);
+        return fail(a, "out of memory");
+    }
+    if (!doc && !(doc = cJSON_CreateNull()))
+        return fail(a, "out of memory");
+    cJSON_DeleteItemFromObjectCaseSensitive(a->stats, docker_id);
+    cJSON_AddItemToObject(a->stats, docker_id, doc);
+    return 0;
+}
+
+int mw__fea_put_stats(mw__fea *a, const char *docker_id, const char *json)
+{
+    cJSON *doc = json ? cJSON_Parse(json) : NULL;
+    int rc;
+    if (json && !doc)
+        return fail(a, "stats: not JSON");
+    pthread_mutex_lock(&a->mu);
+    rc = stats_put_locked(a, docker_id, cJSON_IsNull(doc) ? (cJSON_Delete(doc), NULL) : doc);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int mw__fea_load_stats(mw__fea *a, const char *path)
+{
+    char *text = NULL;
+    cJSON *doc, *it;
+    int rc = 0;
+    if (slurp(a, path, &text) != 0)
+        return -1;
+    doc = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        return fail(a, "%s: not a JSON object", path);
+    }
+    pthread_mutex_lock(&a->mu);
+    while (rc == 0 && (it = doc->child)) {
+        cJSON_DetachItemViaPointer(doc, it);
+        char *id = strdup(it->string);
+        rc = id ? stats_put_locked(a, id, cJSON_IsNull(it) ? (cJSON_Delete(it), NULL) : it)
+                : (cJSON_Delete(it), fail(a, "out of memory"));
+        free(id);
+    }
+    pthread_mutex_unlock(&a->mu);
+    cJSON_Delete(doc);
     return rc;
 }
 

@@ -25,6 +25,24 @@
  *                               exact: no trailing '/', no prefix)
  *   a method but GET or HEAD    405
  *
+ * The task metadata endpoint v4 of one task (the first one put, or the one
+ * mw__fea_v4_select() names) under MW_FEA_V4_PATH, as the ECS agent
+ * serves it to the containers of a task (${ECS_CONTAINER_METADATA_URI_V4}
+ * is mw__fea_v4_url()):
+ *
+ *   GET ${URI}                  the asking container (mw__fea_v4_select's
+ *                               `self`); 404 when none is named
+ *   GET ${URI}/task             the task: the JSON it was put with (every
+ *                               v4 field: Labels, Networks, Ports, Limits,
+ *                               AvailabilityZone...), its statuses and
+ *                               containers as they are now, containers in
+ *                               a changing order; TaskTags and
+ *                               ContainerInstanceTags left out
+ *   GET ${URI}/taskWithTags     the same with the tags
+ *   GET ${URI}/task/stats       {DockerId: stats or null} for each
+ *                               container of the task that has an id
+ *   GET ${URI}/stats            the asking container's stats
+ *
  * A task is served in the agent's v1 shape: Arn, DesiredStatus (left
  * out as the agent leaves it out: when empty, when the task is STOPPED
  * and not desired so, or RUNNING and desired PENDING), KnownStatus,
@@ -52,6 +70,9 @@ typedef enum mw__fea_ep {
     MW_FEA_EP_TASKS,        /* /v1/tasks */
     MW_FEA_EP_TASK,         /* /v1/tasks?dockerid= or ?taskarn= */
     MW_FEA_EP_OTHER,        /* anything else */
+    MW_FEA_EP_V4_CONTAINER, /* task metadata v4: ${URI} (the asking container) */
+    MW_FEA_EP_V4_TASK,      /* ${URI}/task, ${URI}/taskWithTags */
+    MW_FEA_EP_V4_STATS,     /* ${URI}/task/stats, ${URI}/stats */
     MW_FEA_EP_COUNT         /* also "every kind" where an argument allows it */
 } mw__fea_ep;
 
@@ -72,6 +93,10 @@ void mw__fea_free(mw__fea *a);
 int mw__fea_port(const mw__fea *a);
 /* "http://127.0.0.1:<port>"; borrowed, lives as long as the server. */
 const char *mw__fea_url(const mw__fea *a);
+/* The path of the v4 endpoint, and its URL (what
+ * $ECS_CONTAINER_METADATA_URI_V4 holds); borrowed. */
+#define MW_FEA_V4_PATH "/v4/a8b2b0a8a4c14d4e9d1c6f2b1e0d3c4b-0123456789"
+const char *mw__fea_v4_url(const mw__fea *a);
 /* The reason of the last failed control call; borrowed until the next. */
 const char *mw__fea_error(mw__fea *a);
 
@@ -97,6 +122,16 @@ int mw__fea_put_container(mw__fea *a, const char *arn, const char *name, const c
                           const char *docker_name);
 /* Container `name` of task `arn` stopped: KnownStatus STOPPED, ExitCode. */
 int mw__fea_container_stop(mw__fea *a, const char *arn, const char *name, int exit_code);
+/* Container `name` of task `arn` has KnownStatus `known` (v4). */
+int mw__fea_container_status(mw__fea *a, const char *arn, const char *name, const char *known);
+/* The task the v4 endpoint describes (NULL: the first one put) and the
+ * container asking (NULL: none). */
+int mw__fea_v4_select(mw__fea *a, const char *arn, const char *self);
+/* One container's stats document for /task/stats and /stats (NULL or
+ * "null": its entry is null). */
+int mw__fea_put_stats(mw__fea *a, const char *docker_id, const char *json);
+/* Every entry of a /task/stats document file. */
+int mw__fea_load_stats(mw__fea *a, const char *path);
 /* The metadata's fields (NULL: kept). */
 int mw__fea_set_metadata(mw__fea *a, const char *cluster, const char *instance_arn,
                          const char *version);

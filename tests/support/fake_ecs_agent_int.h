@@ -16,6 +16,7 @@
 
 #include "tests/support/fake_ecs_agent.h"
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,8 @@ typedef struct mw__feai_task {
     char *arn, *family, *version, *known, *desired;
     mw__feai_ctr *c;
     size_t nc;
+    cJSON *doc; /* the JSON it was put with: the v4 fields the struct does
+                 * not hold (Labels, Networks, Ports, Limits, tags...) */
 } mw__feai_task;
 
 typedef struct mw__feai_override {
@@ -65,6 +68,11 @@ struct mw__fea {
     uint64_t counts[MW_FEA_EP_COUNT];
     mw__fea_request log[MW_FEAI_LOG];
     size_t nlog; /* requests logged in all */
+    /* task metadata v4 */
+    char v4_url[128]; /* mw__fea_v4_url() */
+    char *v4_arn;     /* the task it describes; NULL: the first one */
+    char *v4_self;    /* the container asking (GET ${URI}); NULL: none */
+    cJSON *stats;     /* Docker id -> one container's stats document */
 };
 
 /* An answer made under `mu`: status, content type and body (malloc'd). */
@@ -79,6 +87,17 @@ typedef struct mw__feai_answer {
  * `*ep`; called by the loop thread with `mu` held. */
 void mw__feai_answer_get(mw__fea *a, const char *path, const char *query, mw__fea_ep *ep,
                          mw__feai_answer *out);
+/* The answer to a task metadata v4 path (`rest`: what follows
+ * MW_FEA_V4_PATH), its kind in `*ep`; `mu` held (fake_ecs_agent_v4.c). */
+void mw__feai_answer_v4(mw__fea *a, const char *rest, mw__fea_ep *ep, mw__feai_answer *out);
+/* The task the v4 endpoint describes, NULL when none; `mu` held. */
+mw__feai_task *mw__feai_v4_task(mw__fea *a);
+/* Answers: JSON (takes `doc`), or text. */
+void mw__feai_answer_json(mw__feai_answer *out, int status, cJSON *doc);
+void mw__feai_answer_text(mw__feai_answer *out, int status, const char *ctype, const char *text);
+/* A permutation of 0..n-1 into `ix`, shuffled unless keep_order; `mu` held. */
+void mw__feai_order(mw__fea *a, size_t *ix, size_t n);
+
 /* Counts and logs an answered request; `mu` held. */
 void mw__feai_log(mw__fea *a, mw__fea_ep ep, int status, const char *method, const char *target);
 

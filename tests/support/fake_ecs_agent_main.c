@@ -11,6 +11,9 @@
  *   -P FILE   write "port N" there once listening
  *   -o        keep tasks and containers in the order added
  *
+ * It also serves the task metadata endpoint v4 of one of its tasks at
+ * http://127.0.0.1:PORT/v4/... (printed as "v4 URL" after "port N").
+ *
  * It prints "port N" and reads commands from stdin, one per line (see
  * `help`), until `quit`, SIGINT or SIGTERM; at the end of stdin it keeps
  * serving. Each command answers "ok", a value, or "error: <why>".
@@ -86,6 +89,43 @@ static int c_stop(mw__fea *a, int argc, char **argv)
     return said(a, mw__fea_container_stop(a, argv[1], argv[2], atoi(argv[3])));
 }
 
+/* cstatus ARN NAME KNOWN: a container's KnownStatus (v4) */
+static int c_cstatus(mw__fea *a, int argc, char **argv)
+{
+    if (argc < 4)
+        return bad_usage();
+    return said(a, mw__fea_container_status(a, argv[1], argv[2], argv[3]));
+}
+
+/* v4 ARN|- [SELF]: the task the v4 endpoint describes, the asking one */
+static int c_v4(mw__fea *a, int argc, char **argv)
+{
+    if (argc < 2)
+        return bad_usage();
+    return said(
+        a, mw__fea_v4_select(a, strcmp(argv[1], "-") ? argv[1] : NULL, argc > 2 ? argv[2] : NULL));
+}
+
+/* stats DOCKERID FILE|null, or stats FILE (a /task/stats document) */
+static int c_stats_put(mw__fea *a, int argc, char **argv)
+{
+    if (argc == 2)
+        return said(a, mw__fea_load_stats(a, argv[1]));
+    if (argc < 3)
+        return bad_usage();
+    if (strcmp(argv[2], "null") == 0)
+        return said(a, mw__fea_put_stats(a, argv[1], NULL));
+    FILE *f = fopen(argv[2], "r");
+    char buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    if (!f)
+        return bad_usage();
+    buf[n] = '\0';
+    return said(a, mw__fea_put_stats(a, argv[1], buf));
+}
+
 static int c_remove(mw__fea *a, int argc, char **argv)
 {
     return argc < 2 ? bad_usage() : said(a, mw__fea_remove_task(a, argv[1]));
@@ -109,7 +149,8 @@ static int c_updown(mw__fea *a, int argc, char **argv)
     return said(a, strcmp(argv[0], "down") == 0 ? mw__fea_down(a) : mw__fea_up(a));
 }
 
-static const char *const ep_names[] = {"metadata", "tasks", "task", "other"};
+static const char *const ep_names[] = {"metadata",    "tasks",  "task",   "other",
+                                       "v4container", "v4task", "v4stats"};
 
 static int ep_of(const char *s)
 {
@@ -179,13 +220,17 @@ static const struct command {
     {"container", "container ARN NAME DOCKERID [DOCKERNAME]", c_container},
     {"status", "status ARN KNOWN [DESIRED]", c_status},
     {"stop", "stop ARN NAME EXITCODE   (container stopped)", c_stop},
+    {"cstatus", "cstatus ARN NAME KNOWN   (a container's KnownStatus, v4)", c_cstatus},
+    {"v4", "v4 ARN|- [SELF]   (the task the v4 endpoint describes, the asking container)", c_v4},
+    {"putstats", "putstats DOCKERID FILE|null, or putstats FILE   (v4 stats)", c_stats_put},
     {"remove", "remove ARN", c_remove},
     {"clear", "clear     (no task)", c_clear},
     {"load", "load FILE", c_load},
     {"down", "down      (the agent goes away)", c_updown},
     {"up", "up        (and comes back)", c_updown},
-    {"fail", "fail metadata|tasks|task|other STATUS [TIMES [BODY...]]", c_fail},
-    {"latency", "latency metadata|tasks|task|other|all MS", c_latency},
+    {"fail", "fail metadata|tasks|task|other|v4container|v4task|v4stats STATUS [TIMES [BODY...]]",
+     c_fail},
+    {"latency", "latency metadata|tasks|task|other|v4container|v4task|v4stats|all MS", c_latency},
     {"stats", "stats", c_stats},
     {"last", "last metadata|tasks|task|other|all   (STATUS METHOD TARGET)", c_last},
     {"quit", "quit", NULL},
@@ -308,7 +353,7 @@ int main(int argc, char **argv)
     if (rc == 0 && latency)
         mw__fea_set_latency(a, MW_FEA_EP_COUNT, latency);
     if (rc == 0) {
-        printf("port %d\n", mw__fea_port(a));
+        printf("port %d\nv4 %s\n", mw__fea_port(a), mw__fea_v4_url(a));
         fflush(stdout);
         FILE *f = port_file ? fopen(port_file, "w") : NULL;
         if (f) {
