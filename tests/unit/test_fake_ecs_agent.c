@@ -335,11 +335,108 @@ static void test_controls(void)
     mw__fea_free(a);
 }
 
+/* ------------------------------------------------------------ v4 */
+
+#define FG     "arn:aws:ecs:us-east-2:111122223333:task/fargate-demo/0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+#define FG_WEB "0a1b2c3d4e5f60718293a4b5c6d7e8f9-2222222222"
+
+static const cJSON *container_named(const cJSON *task, const char *name)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(task, "Containers"))
+    {
+        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(c, "Name")), name))
+            return c;
+    }
+    return NULL;
+}
+
+/* The task metadata endpoint v4: every field put, the state now, the
+ * tags only at /taskWithTags, the asking container, the stats. */
+static void test_v4(void)
+{
+    mw__fea *a = start(0);
+    char path[256];
+    reply *r;
+    CHECK(mw__fea_load(a, MW_TEST_SOURCE_DIR "/" FIX "/v4_task_fargate.json") == 0);
+    /* /v4 serves the first task put (the v1 one here) unless told */
+    cJSON *j = get_json(a, MW_FEA_V4_PATH "/task", 200);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "TaskARN")), ARN);
+    CHECK(cJSON_GetObjectItem(j, "Revision") != NULL);
+    cJSON_Delete(j);
+    CHECK(mw__fea_v4_select(a, FG, NULL) == 0);
+    CHECK(strstr(mw__fea_v4_url(a), mw__fea_url(a)) == mw__fea_v4_url(a));
+    CHECK(strstr(mw__fea_v4_url(a), MW_FEA_V4_PATH) != NULL);
+    j = get_json(a, MW_FEA_V4_PATH "/task", 200);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "TaskARN")), FG);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "LaunchType")), "FARGATE");
+    CHECK(cJSON_GetObjectItem(j, "TaskTags") == NULL && cJSON_GetObjectItem(j, "Arn") == NULL);
+    const cJSON *web = container_named(j, "web");
+    CHECK(web && cJSON_GetArraySize(cJSON_GetObjectItem(web, "Ports")) == 1);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(web, "KnownStatus")), "RUNNING");
+    CHECK(cJSON_GetObjectItem(web, "ExitCode") == NULL);
+    cJSON_Delete(j);
+    j = get_json(a, MW_FEA_V4_PATH "/taskWithTags", 200);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "TaskTags"), "team")),
+              "storefront");
+    cJSON_Delete(j);
+    /* the state changes show */
+    CHECK(mw__fea_container_stop(a, FG, "web", 3) == 0);
+    CHECK(mw__fea_task_status(a, FG, "STOPPED", "STOPPED") == 0);
+    j = get_json(a, MW_FEA_V4_PATH "/task", 200);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "KnownStatus")), "STOPPED");
+    web = container_named(j, "web");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(web, "ExitCode")) == 3);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(web, "KnownStatus")), "STOPPED");
+    cJSON_Delete(j);
+    CHECK(mw__fea_container_status(a, FG, "web", "RUNNING") == 0);
+    CHECK(mw__fea_container_status(a, FG, "nope", "RUNNING") == -1);
+    /* no asking container named: 404; then the one named */
+    r = get(a, MW_FEA_V4_PATH);
+    CHECK(r->status == 404);
+    CHECK(mw__fea_v4_select(a, FG, "moonwatch") == 0);
+    j = get_json(a, MW_FEA_V4_PATH, 200);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "DockerId")),
+              "0a1b2c3d4e5f60718293a4b5c6d7e8f9-1111111111");
+    cJSON_Delete(j);
+    /* stats: null until put, the map keyed by DockerId */
+    j = get_json(a, MW_FEA_V4_PATH "/task/stats", 200);
+    CHECK(cJSON_GetArraySize(j) == 3 && cJSON_IsNull(cJSON_GetObjectItem(j, FG_WEB)));
+    cJSON_Delete(j);
+    CHECK(mw__fea_load_stats(a, MW_TEST_SOURCE_DIR "/" FIX "/v4_task_stats_cgroupv2.json") == 0);
+    j = get_json(a, MW_FEA_V4_PATH "/task/stats", 200);
+    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, FG_WEB), "memory_stats") != NULL);
+    cJSON_Delete(j);
+    CHECK(mw__fea_put_stats(a, "0a1b2c3d4e5f60718293a4b5c6d7e8f9-1111111111",
+                            "{\"pids_stats\":{\"current\":2}}") == 0);
+    j = get_json(a, MW_FEA_V4_PATH "/stats", 200);
+    CHECK(cJSON_GetNumberValue(
+              cJSON_GetObjectItem(cJSON_GetObjectItem(j, "pids_stats"), "current")) == 2);
+    cJSON_Delete(j);
+    CHECK(mw__fea_put_stats(a, FG_WEB, NULL) == 0);
+    j = get_json(a, MW_FEA_V4_PATH "/task/stats", 200);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, FG_WEB)));
+    cJSON_Delete(j);
+    /* other paths under it, failures, counters */
+    snprintf(path, sizeof path, "%s/tasks", MW_FEA_V4_PATH);
+    CHECK(get(a, path)->status == 404);
+    CHECK(mw__fea_fail_next(a, MW_FEA_EP_V4_TASK, 200, "not json", 1) == 0);
+    r = get(a, MW_FEA_V4_PATH "/task");
+    CHECK(r->status == 200 && !strcmp(r->body, "not json"));
+    CHECK(mw__fea_count(a, MW_FEA_EP_V4_TASK) == 5 && mw__fea_count(a, MW_FEA_EP_V4_STATS) == 4);
+    CHECK(mw__fea_count(a, MW_FEA_EP_V4_CONTAINER) == 2);
+    /* no task at all */
+    CHECK(mw__fea_clear(a) == 0);
+    CHECK(get(a, MW_FEA_V4_PATH "/task")->status == 404);
+    mw__fea_free(a);
+}
+
 int main(void)
 {
     test_routes();
     test_v1_shape();
     test_order();
     test_controls();
+    test_v4();
     return TEST_RESULT();
 }
