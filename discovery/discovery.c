@@ -270,15 +270,41 @@ static void bare_container_tags(ev_tags *t, const char *cid, const char *name, c
     free(tag);
 }
 
+/* The task of an event: its own, else the one a model holds by ARN; and
+ * which launch type to assume for it. */
+static const mw__ecs_task *event_task(const mw__discovery *d, const mw__ecs_event *ev,
+                                      const char **launch_type)
+{
+    const mw__ecs_task *mt = mw__ecs_meta_task(d->meta);
+    const mw__ecs_task *t = ev->task;
+
+    if (!t)
+        t = mt && !strcmp(mt->arn, ev->task_arn) ? mt : mw__ecs_agent_task(d->ecs, ev->task_arn);
+    *launch_type = t && t == mt ? ECS_LAUNCH_META : ECS_LAUNCH_DOCKER;
+    return t;
+}
+
+/* The container of `t` named `name`, or NULL. */
+static const mw__ecs_container *container_named(const mw__ecs_task *t, const char *name)
+{
+    for (size_t i = 0; t && name && i < t->ncontainers; i++)
+        if (strcmp(t->containers[i].name, name) == 0)
+            return &t->containers[i];
+    return NULL;
+}
+
 /* A container's tags: its view's, when a source holds it as a service
- * (or Docker's exit does), else the bare ones and its task's identity. */
+ * (or Docker's exit does), else the bare ones; and its task's identity,
+ * from its id, labels or, for one that never had an id, its task. */
 static void container_tags(mw__discovery *d, const mw__ecs_event *ev, ev_tags *t)
 {
     const mw__source_exit *x = d->exit && !strcmp(d->exit->cid, ev->docker_id) ? d->exit : NULL;
     const mw__service *svc = x && x->svc ? x->svc : service_of(d, ev->docker_id);
-    const mw__ecs_container *ctr =
-        ev->task ? mw__ecs_task_container(ev->task, ev->docker_id) : NULL;
+    const char *lt;
+    const mw__ecs_task *task = event_task(d, ev, &lt);
+    const mw__ecs_container *ctr = container_named(task, ev->container);
     mw__ecs_ident id;
+    mw_code rc;
 
     if (svc)
         for (size_t i = 0; i < svc->ntags; i++)
@@ -291,7 +317,10 @@ static void container_tags(mw__discovery *d, const mw__ecs_event *ev, ev_tags *t
                             x     ? x->image
                             : ctr ? ctr->image
                                   : NULL);
-    if (ident_of(d, svc, x ? x->labels : NULL, ev->docker_id, &id) == MW_OK) {
+    rc = ident_of(d, svc, x ? x->labels : NULL, ev->docker_id, &id);
+    if (rc == MW_ENOTFOUND && task)
+        rc = mw__ecs_ident_for(NULL, task, ctr, mw__ecs_agent_cluster(d->ecs), lt, &id);
+    if (rc == MW_OK) {
         mw__ecs_ident_tags(&id, ev_tag, t);
         mw__ecs_ident_clear(&id);
     }
@@ -302,14 +331,12 @@ static void container_tags(mw__discovery *d, const mw__ecs_event *ev, ev_tags *t
  * one a model holds), else the ARN alone. */
 static void task_tags(mw__discovery *d, const mw__ecs_event *ev, ev_tags *t)
 {
-    const mw__ecs_task *task = ev->task;
-    const mw__ecs_task *mt = mw__ecs_meta_task(d->meta);
+    const char *lt;
+    const mw__ecs_task *task = event_task(d, ev, &lt);
     mw__ecs_ident id;
 
-    if (!task)
-        task = mt && !strcmp(mt->arn, ev->task_arn) ? mt : mw__ecs_agent_task(d->ecs, ev->task_arn);
-    if (task && mw__ecs_ident_for(NULL, task, NULL, mw__ecs_agent_cluster(d->ecs),
-                                  task == mt ? ECS_LAUNCH_META : ECS_LAUNCH_DOCKER, &id) == MW_OK) {
+    if (task &&
+        mw__ecs_ident_for(NULL, task, NULL, mw__ecs_agent_cluster(d->ecs), lt, &id) == MW_OK) {
         mw__ecs_ident_tags(&id, ev_tag, t);
         mw__ecs_ident_clear(&id);
     } else {

@@ -705,7 +705,8 @@ static int do_start(mw__fdd *d, mw__fddi_ctr *c, int quiet)
     return emit_nets(d, c, "connect") == 0 && emit_ctr(d, c, "start", NULL) == 0 ? 0 : -1;
 }
 
-/* The process is gone: [oom], die, disconnects. */
+/* The process is gone: [oom], die, disconnects (oom 2: OOMKilled with
+ * no oom event, as an engine that missed it). */
 static int do_die(mw__fdd *d, mw__fddi_ctr *c, int code, int oom)
 {
     char num[16];
@@ -713,9 +714,9 @@ static int do_die(mw__fdd *d, mw__fddi_ctr *c, int code, int oom)
     const char *extra[] = {"exitCode", num, NULL};
     c->state = MW_FDDI_EXITED;
     c->exit_code = code;
-    c->oom_killed = oom;
+    c->oom_killed = oom != 0;
     c->finished_ns = mw__fddi_now_ns(d);
-    if (oom && emit_ctr(d, c, "oom", NULL) != 0)
+    if (oom == 1 && emit_ctr(d, c, "oom", NULL) != 0)
         return -1;
     if (emit_ctr(d, c, "die", extra) != 0)
         return -1;

@@ -114,7 +114,9 @@ int mw__fdd_start(mw__fdd *d, const char *ref);
 int mw__fdd_stop(mw__fdd *d, const char *ref);
 /* kill (signal), then die with exitCode 128+signal and disconnects. */
 int mw__fdd_kill(mw__fdd *d, const char *ref, int signal);
-/* The process ended by itself: [oom,] die exitCode, disconnects. */
+/* The process ended by itself: [oom,] die exitCode, disconnects; `oom`
+ * 1: an oom event first and State.OOMKilled; 2: State.OOMKilled only
+ * (an engine that missed the event). */
 int mw__fdd_die(mw__fdd *d, const char *ref, int exit_code, int oom);
 /* Removes it (a running one dies first: kill 9, die 137); event destroy. */
 int mw__fdd_destroy(mw__fdd *d, const char *ref);

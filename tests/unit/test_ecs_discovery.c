@@ -25,6 +25,7 @@
 #include "core/base/util.h"
 #include "core/config.h"
 #include "discovery/discovery.h"
+#include "discovery/ecs/ecs_boot.h"
 #include "discovery/ecs/ecs_ident.h"
 #include "test.h"
 #include "tests/support/fake_dockerd.h"
@@ -63,6 +64,7 @@ typedef struct harness {
     size_t n, schedules, unschedules;
     size_t agent_ups, agent_downs; /* ecs.agent.up OK / CRITICAL */
     char event_tags[2048];         /* the last Docker event's */
+    mw__buf ecs;                   /* amazon_ecs events: "kind|title|tag,tag,...\n" */
 } harness;
 
 static void log_fn(mw_log_level level, const char *where, const char *msg, void *ud)
@@ -103,6 +105,16 @@ static mw_code rec_record(void *ud, const mw_record *rec)
     if (rec->type == MW_RECORD_SERVICE_CHECK && !strcmp(rec->name, "ecs.agent.up")) {
         h->agent_ups += rec->status == MW_STATUS_OK;
         h->agent_downs += rec->status == MW_STATUS_CRITICAL;
+    } else if (rec->type == MW_RECORD_EVENT && !strcmp(rec->source_type_name, "amazon_ecs")) {
+        const char *kind = "?";
+        for (size_t i = 0; i < rec->ntags; i++)
+            if (!strncmp(rec->tags[i], "ecs_event:", 10))
+                kind = rec->tags[i] + 10;
+        mw__buf_addf(&h->ecs, "%s|%s|", kind, rec->title);
+        for (size_t i = 0; i < rec->ntags; i++)
+            mw__buf_addf(&h->ecs, "%s,", rec->tags[i]);
+        mw__buf_addf(&h->ecs, "\n");
+        CHECK(rec->text && rec->text[0] && rec->aggregation_key);
     } else if (rec->type == MW_RECORD_EVENT) {
         h->event_tags[0] = '\0';
         for (size_t i = 0; i < rec->ntags; i++) {
@@ -111,6 +123,43 @@ static mw_code rec_record(void *ud, const mw_record *rec)
         }
     }
     return MW_OK;
+}
+
+/* How many amazon_ecs events of `kind` came (each line starts with it). */
+static size_t ecs_count(harness *h, const char *kind)
+{
+    size_t n = 0, k = strlen(kind);
+    for (const char *p = mw__buf_str(&h->ecs); p && *p;
+         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (!strncmp(p, kind, k) && p[k] == '|')
+            n++;
+    return n;
+}
+
+/* The line of the amazon_ecs event whose title holds `needle`, or "". */
+static const char *ecs_line(harness *h, const char *needle)
+{
+    static char out[4096];
+    const char *p = strstr(mw__buf_str(&h->ecs), needle), *start, *end;
+    out[0] = '\0';
+    if (!p)
+        return out;
+    for (start = p; start > mw__buf_str(&h->ecs) && start[-1] != '\n'; start--)
+        ;
+    end = strchr(p, '\n');
+    snprintf(out, sizeof out, "%.*s", (int)(end ? end - start : (long)strlen(start)), start);
+    return out;
+}
+
+typedef struct want_ecs {
+    const char *kind;
+    size_t n;
+} want_ecs;
+
+static int p_ecs(harness *h, const void *arg)
+{
+    const want_ecs *w = arg;
+    return ecs_count(h, w->kind) >= w->n;
 }
 
 static int p_event(harness *h, const void *arg)
@@ -211,6 +260,10 @@ typedef struct setup {
     const char *config_path;
     double poll; /* 0: 0.05 */
     int one_shot;
+    double pending;   /* ecs_pending_timeout; 0: 300 */
+    int collect_tags; /* ecs_collect_resource_tags */
+    int no_docker;    /* docker: off */
+    int state;        /* procfs and state_dir under the test's directory */
 } setup;
 
 static const char *const probe_tmpl = "ad_identifiers: [ecsweb]\n"
@@ -240,6 +293,7 @@ static void h_fakes(harness *h)
         exit(2);
     }
     mw__buf_init(&h->logs, 16 << 20);
+    mw__buf_init(&h->ecs, 1 << 20);
     h->loop = t_loop();
     h->log = (mw__log){.level = MW_LOG_DEBUG, .fd = 2, .fn = log_fn, .ud = h};
 }
@@ -248,8 +302,10 @@ static void h_discovery(harness *h, const setup *s)
 {
     mw__template_set set = {0};
     mw__diag diag = {0};
-    char host[160], tdir[128], *err = NULL;
+    char host[160], tdir[128], procfs[128], state[128], *err = NULL;
     const char *off = NULL;
+    snprintf(procfs, sizeof procfs, "%s/proc", h->dir);
+    snprintf(state, sizeof state, "%s/state", h->dir);
     snprintf(host, sizeof host, "unix://%s", h->sock);
     snprintf(tdir, sizeof tdir, "%s/templates", h->dir);
     CHECK(mw__templates_load_dir(&set, tdir, &diag) == 0);
@@ -260,12 +316,16 @@ static void h_discovery(harness *h, const setup *s)
         .log = &h->log,
         .record = rec_record,
         .record_ud = h,
-        .docker_mode = MW_DOCKER_ON,
+        .docker_mode = s->no_docker ? MW_DOCKER_OFF : MW_DOCKER_ON,
         .docker_host = host,
         .ecs_mode = s->ecs_mode,
         .ecs_agent_url = s->url && !strcmp(s->url, "fea") ? mw__fea_url(h->fea) : s->url,
         .ecs_config_path = s->config_path ? s->config_path : "/nonexistent/ecs.config",
         .ecs_poll_interval = s->poll > 0 ? s->poll : 0.05,
+        .ecs_pending_timeout = s->pending,
+        .ecs_collect_resource_tags = s->collect_tags,
+        .procfs_path = s->state ? procfs : NULL,
+        .state_dir = s->state ? state : NULL,
         .ops = {s->one_shot ? NULL : rec_schedule, s->one_shot ? NULL : rec_unschedule, h},
         .one_shot = s->one_shot,
     };
@@ -286,6 +346,7 @@ static void h_stop(harness *h)
     for (size_t i = 0; i < h->n; i++)
         free(h->v[i].instance);
     mw__buf_free(&h->logs);
+    mw__buf_free(&h->ecs);
     snprintf(cmd, sizeof cmd, "rm -rf %s", h->dir);
     CHECK(system(cmd) == 0);
 }
@@ -314,6 +375,42 @@ static void run_ctr(harness *h, const char *id, const char *name, const char *ta
                       .network_mode = "host",
                       .labels = labelled ? labels : NULL};
     CHECK(mw__fdd_run(h->fdd, &s, out) == 0);
+}
+
+/* A container of task `task` named `ecs_name` in its task definition. */
+static void run_named(harness *h, const char *name, const char *task, const char *ecs_name,
+                      char out[65])
+{
+    char arn[256];
+    snprintf(arn, sizeof arn, ARN("%s"), task);
+    const char *labels[] = {MW_ECS_LABEL_TASK_ARN,
+                            arn,
+                            MW_ECS_LABEL_CONTAINER,
+                            ecs_name,
+                            MW_ECS_LABEL_FAMILY,
+                            "web",
+                            MW_ECS_LABEL_VERSION,
+                            "3",
+                            MW_ECS_LABEL_CLUSTER,
+                            CLUSTER,
+                            NULL};
+    mw__fdd_spec s = {.name = name, .image = "ecsweb:1", .network_mode = "host", .labels = labels};
+    CHECK(mw__fdd_run(h->fdd, &s, out) == 0);
+}
+
+/* The agent lists task `task` (`status`) with containers app=`a` and
+ * log=`b` (ids; "" for one not created yet). */
+static void agent_task2(harness *h, const char *task, const char *status, const char *a,
+                        const char *b)
+{
+    char *json = mw__sprintf(
+        "{\"Arn\":\"" ARN("%s") "\",\"Family\":\"web\",\"Version\":\"3\","
+                                "\"KnownStatus\":\"%s\",\"DesiredStatus\":\"RUNNING\","
+                                "\"Containers\":[{\"Name\":\"app\",\"DockerId\":\"%s\"},"
+                                "{\"Name\":\"log\",\"DockerId\":\"%s\"}]}",
+        task, status, a, b);
+    CHECK(mw__fea_put_task(h->fea, json) == 0);
+    free(json);
 }
 
 /* The agent lists container `cid` in task `task` (family web, 3, app). */
@@ -424,6 +521,126 @@ static void test_labels_then_agent(void)
     CHECK(mw__fdd_stop(h.fdd, c1) == 0);
     CHECK(run_until(&h, p_not_scheduled, c1));
     CHECK(h.unschedules == 3);
+    h_stop(&h);
+}
+
+/* ECS task events on EC2: Docker's exits and the agent's statuses, each
+ * occurrence said once with its container's or task's tags. */
+static void test_ec2_events(void)
+{
+    harness h;
+    char a1[65], l1[65], a2[65], l2[65], a3[65];
+    uint64_t one = 1;
+    h_fakes(&h);
+    h_discovery(&h, &(setup){.url = "fea", .pending = 0.3});
+    CHECK(run_until(&h, p_polls, &one));
+
+    /* t1: app exits 3 -> one fail; log OOM-killed -> one oom, no fail */
+    run_named(&h, "web-a1", "t1", "app", a1);
+    run_named(&h, "web-l1", "t1", "log", l1);
+    agent_task2(&h, "t1", "RUNNING", a1, l1);
+    CHECK(more_polls(&h, 2));
+    CHECK(mw__fdd_die(h.fdd, a1, 3, 0) == 0);
+    CHECK(run_until(&h, p_ecs, &(want_ecs){"fail", 1}));
+    const char *line = ecs_line(&h, "container app exited with 3");
+    const char *head = "fail|ECS task web: container app exited with 3|";
+    CHECK(strncmp(line, head, strlen(head)) == 0);
+    CHECK(strstr(line, "task_arn:" ARN("t1") ",") && strstr(line, "ecs_container_name:app,"));
+    CHECK(strstr(line, "container_name:web-a1,") && strstr(line, "short_image:ecsweb,"));
+    CHECK(strstr(line, "ecs_launch_type:ec2,") && strstr(line, "ecs_cluster_name:prod,"));
+    CHECK(strstr(line, "region:" REGION ",") && strstr(line, "task_family:web,"));
+    CHECK(strstr(line, "ecs_event:fail,") != NULL);
+    char want[128];
+    snprintf(want, sizeof want, "container_id:%s,", a1);
+    CHECK(strstr(line, want) != NULL);
+    CHECK(mw__fdd_die(h.fdd, l1, 137, 1) == 0);
+    CHECK(run_until(&h, p_ecs, &(want_ecs){"oom", 1}));
+    CHECK(strstr(ecs_line(&h, "container log was killed by the OOM killer"), "ecs_event:oom,"));
+    /* the agent says STOPPED: nothing more (it failed) */
+    agent_task2(&h, "t1", "STOPPED", a1, l1);
+    CHECK(more_polls(&h, 4));
+    CHECK(ecs_count(&h, "fail") == 1 && ecs_count(&h, "oom") == 1);
+    CHECK(ecs_count(&h, "terminate") == 0);
+
+    /* an exit 137 without an oom event: its inspect says OOMKilled */
+    run_named(&h, "web-a3", "t3", "app", a3);
+    CHECK(mw__fdd_die(h.fdd, a3, 137, 2) == 0);
+    CHECK(run_until(&h, p_ecs, &(want_ecs){"oom", 2}));
+    CHECK(ecs_count(&h, "fail") == 1);
+
+    /* t2: both containers exit 0, the agent says STOPPED: one terminate */
+    run_named(&h, "web-a2", "t2", "app", a2);
+    run_named(&h, "web-l2", "t2", "log", l2);
+    agent_task2(&h, "t2", "RUNNING", a2, l2);
+    CHECK(more_polls(&h, 2));
+    CHECK(mw__fdd_stop(h.fdd, a2) == 0);
+    CHECK(mw__fdd_stop(h.fdd, l2) == 0);
+    agent_task2(&h, "t2", "STOPPED", a2, l2);
+    CHECK(run_until(&h, p_ecs, &(want_ecs){"terminate", 1}));
+    line = ecs_line(&h, "ECS task web stopped");
+    head = "terminate|ECS task web stopped (containers app, log)|";
+    CHECK(strncmp(line, head, strlen(head)) == 0);
+    CHECK(strstr(line, "task_arn:" ARN("t2") ",") && strstr(line, "ecs_container_name:app,") &&
+          strstr(line, "ecs_container_name:log,") && !strstr(line, "container_id:"));
+    CHECK(more_polls(&h, 4));
+    CHECK(ecs_count(&h, "terminate") == 1 && ecs_count(&h, "fail") == 1);
+
+    /* t4: pending past the timeout, once; then stopped with a container
+     * that never started: one fail */
+    agent_task2(&h, "t4", "PENDING", "", "");
+    CHECK(run_until(&h, p_ecs, &(want_ecs){"pending", 1}));
+    CHECK(strncmp(ecs_line(&h, "is pending for"), "pending|ECS task web is pending for ", 36) == 0);
+    CHECK(more_polls(&h, 4));
+    CHECK(ecs_count(&h, "pending") == 1);
+    agent_task2(&h, "t4", "STOPPED", "", "");
+    CHECK(run_until(&h, p_ecs, &(want_ecs){"fail", 3}));
+    CHECK(more_polls(&h, 3));
+    CHECK(ecs_count(&h, "fail") == 3 && ecs_count(&h, "terminate") == 1);
+    CHECK(strstr(ecs_line(&h, "container app never started"), "ecs_event:fail,") != NULL);
+    CHECK(strstr(ecs_line(&h, "container log never started"), "task_arn:" ARN("t4") ",") != NULL);
+    CHECK(ecs_count(&h, "oom") == 2);
+    h_stop(&h);
+}
+
+/* A reboot: the boot id recorded in state_dir differs from this one's;
+ * said once, when the agent is first asked; recorded for the next run. */
+static void test_reboot(void)
+{
+    harness h;
+    char path[160], *text = NULL;
+    size_t len;
+    uint64_t one = 1;
+    h_fakes(&h);
+    tmptree_put(h.dir, "proc/sys/kernel/random/boot_id", "6b1c0f4e-9d2a-4c3b-8e7f-0a1b2c3d4e5f\n");
+    tmptree_put(h.dir, "state/boot_id", "11111111-2222-3333-4444-555555555555\n");
+    h_discovery(&h, &(setup){.url = "fea", .state = 1});
+    CHECK(run_until(&h, p_polls, &one));
+    CHECK(ecs_count(&h, "reboot") == 1);
+    CHECK(strstr(ecs_line(&h, "ECS container instance rebooted"), "ecs_event:reboot,") != NULL);
+    snprintf(path, sizeof path, "%s/state/boot_id", h.dir);
+    CHECK(mw__read_file(path, 4096, &text, &len) == MW_OK);
+    CHECK_STR(text, "6b1c0f4e-9d2a-4c3b-8e7f-0a1b2c3d4e5f\n");
+    free(text);
+    mw__discovery_free(h.d);
+    /* the next run on the same boot: nothing */
+    mw__buf_reset(&h.ecs);
+    h_discovery(&h, &(setup){.url = "fea", .state = 1});
+    CHECK(run_until(&h, p_polls, &one));
+    CHECK(ecs_count(&h, "reboot") == 0);
+    mw__discovery_free(h.d);
+    /* a state directory that cannot be written: one warning, no event */
+    snprintf(path, sizeof path, "%s/state", h.dir);
+    mw__ecs_boot b;
+    CHECK(mw__ecs_boot_check("/nonexistent-proc", path, &b) == MW_OK);
+    CHECK(b.warning && strstr(b.warning, "cannot read the boot id at /nonexistent-proc/sys/kernel/"
+                                         "random/boot_id: No such file or directory"));
+    mw__ecs_boot_clear(&b);
+    snprintf(path, sizeof path, "%s/proc", h.dir);
+    CHECK(mw__ecs_boot_check(path, "/proc/mw-no-state", &b) == MW_OK); /* never writable */
+    CHECK(b.warning && strstr(b.warning, "cannot write /proc/mw-no-state/boot_id") && !b.rebooted &&
+          !strcmp(b.now, "6b1c0f4e-9d2a-4c3b-8e7f-0a1b2c3d4e5f"));
+    mw__ecs_boot_clear(&b);
+    h.d = NULL;
     h_stop(&h);
 }
 
@@ -697,6 +914,8 @@ static void test_config(void)
 int main(void)
 {
     test_labels_then_agent();
+    test_ec2_events();
+    test_reboot();
     test_slow_agent();
     test_off();
     test_auto();
