@@ -579,7 +579,9 @@ static void disc_unschedule(void *ud, const char *id)
 }
 
 /* Records discovery reports (Docker events, docker.service_up) are
- * queued for the next flush, under the engine's host name by default. */
+ * queued for the next flush, and its gauges (docker.containers.running)
+ * are gauge samples as a check's, all under the engine's host name by
+ * default. */
 static mw_code disc_record(void *ud, const mw_record *rec)
 {
     mw_engine *eng = ud;

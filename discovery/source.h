@@ -3,13 +3,14 @@
  * nothing else: services as they appear, change and go, what it knows of
  * services another source found (the ECS agent's task identity of Docker
  * containers), its sync and connection state, and records (events,
- * service checks) about what it watches, such as Docker's OOM kills,
- * docker.service_up and ecs.agent.up.
+ * service checks, gauges) about what it watches, such as Docker's OOM
+ * kills, docker.service_up, docker.containers.running and ecs.agent.up.
  *
  * Discovery owns this interface; the engine implements `record` by
- * queueing the record for its next flush, so no source ever reaches
- * into the aggregator. Everything passed is borrowed for the call (copy
- * what you keep). All calls come from the discovery loop's thread.
+ * queueing the record for its next flush (a gauge becomes a gauge sample,
+ * as a check's), so no source ever reaches into the aggregator.
+ * Everything passed is borrowed for the call (copy what you keep). All
+ * calls come from the discovery loop's thread.
  */
 #ifndef MW_SOURCE_H
 #define MW_SOURCE_H
@@ -17,9 +18,11 @@
 #include "moonwatch.h"
 #include "discovery/service.h"
 
-/* An event or service check for the engine's next flush; `host` NULL
- * means the engine's host name. MW_OK, or why the record was dropped
- * (MW_ENOMEM: out of memory or the queue is full). */
+/* An event, service check or gauge (type MW_RECORD_METRIC, kind
+ * MW_KIND_GAUGE, `timestamp` set) for the engine's next flush; `host`
+ * NULL means the engine's host name. MW_OK, or why the record was
+ * dropped (MW_ENOMEM: out of memory or the queue is full; MW_EINVAL: a
+ * metric record of another kind or a bad name, value or tag). */
 typedef mw_code (*mw__record_fn)(void *ud, const mw_record *rec);
 
 /* A container the source watched ended (Docker's `die`). */

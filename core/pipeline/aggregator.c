@@ -705,8 +705,20 @@ static qrec *qrec_copy(const mw_record *rec)
     return q;
 }
 
+/* A gauge record is a sample like a check's gauge, taken at its
+ * timestamp (its flushed timestamp is still the flush's). */
+static mw_code record_gauge(mw__aggregator *agg, const mw_record *rec)
+{
+    if (rec->kind != MW_KIND_GAUGE || rec->timestamp <= 0)
+        return MW_EINVAL;
+    return mw__agg_metric(agg, MW_GAUGE, rec->name, rec->value, rec->tags, rec->ntags, rec->host,
+                          rec->check, rec->check_id, (double)rec->timestamp);
+}
+
 mw_code mw__agg_record(mw__aggregator *agg, const mw_record *rec)
 {
+    if (rec->type == MW_RECORD_METRIC)
+        return record_gauge(agg, rec);
     if (rec->type != MW_RECORD_SERVICE_CHECK && rec->type != MW_RECORD_EVENT)
         return MW_EINVAL;
     qrec *q = qrec_copy(rec);

@@ -174,7 +174,13 @@ size_t mw__agg_commit(mw__aggregator *agg, const mw__agg_sample *const *samples,
 /*
  * Queues a service check or event record for the next flush; everything
  * it points to is copied. MW_ENOMEM on OOM or when the queue is full
- * (MW_AGG_QUEUE_MAX records), MW_EINVAL for a metric record.
+ * (MW_AGG_QUEUE_MAX records). A metric record of kind gauge (what
+ * discovery sources report, such as docker.containers.running) is not
+ * queued: it is a gauge sample, as mw__agg_metric() of MW_GAUGE with its
+ * name, value, tags, host (NULL: the default), check and check_id, taken
+ * at its `timestamp` (Unix seconds, which must be set); MW_EINVAL for one
+ * without a timestamp, any other metric kind, or what mw__agg_metric()
+ * refuses.
  */
 #define MW_AGG_QUEUE_MAX 100000
 mw_code mw__agg_record(mw__aggregator *agg, const mw_record *rec);

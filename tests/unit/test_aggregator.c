@@ -1,7 +1,8 @@
 /*
  * test_aggregator.c - Datadog check-sampler semantics of the aggregator:
  * each metric type, histogram aggregates and percentiles, context
- * identity, expiry, only-updated flushing, queued service checks/events.
+ * identity, expiry, only-updated flushing, queued service checks/events,
+ * gauge records.
  */
 #include "core/pipeline/aggregator.h"
 #include "core/base/util.h"
@@ -321,6 +322,52 @@ static void test_records_queue(void)
     mw__agg_free(agg);
 }
 
+/* A gauge record (a discovery source's docker.containers.running) is a
+ * gauge sample, the same context as mw__agg_metric()'s; other metric
+ * records are refused. */
+static void test_gauge_record(void)
+{
+    mw__aggregator *agg = agg_new();
+    col c;
+    const char *tags[] = {"short_image:redis", "docker_image:redis:7"};
+    mw_record g = {.type = MW_RECORD_METRIC, .name = "docker.containers.running", .value = 2};
+    g.kind = MW_KIND_GAUGE;
+    g.tags = tags;
+    g.ntags = 2;
+    g.timestamp = 100;
+    CHECK(mw__agg_record(agg, &g) == MW_OK);
+    g.value = 3; /* the last value of the interval wins */
+    CHECK(mw__agg_record(agg, &g) == MW_OK);
+    CHECK(mw__agg_metric(agg, MW_GAUGE, "docker.containers.running", 3, tags, 2, NULL, NULL, NULL,
+                         101) == MW_OK);
+    CHECK(mw__agg_contexts(agg) == 1); /* one context: as a C gauge */
+    CHECK(flush(agg, 105, &c) == 1);
+    const got *r = find(&c, "docker.containers.running");
+    CHECK(r && r->type == MW_RECORD_METRIC && r->kind == MW_KIND_GAUGE && r->value == 3 &&
+          r->ts == 105 && r->interval == 15 && strcmp(r->host, "h0") == 0 &&
+          strcmp(r->tags, "docker_image:redis:7,short_image:redis") == 0 &&
+          strcmp(r->check, "(null)") == 0);
+    /* Not submitted again: not flushed again, as any gauge. */
+    CHECK(flush(agg, 120, &c) == 0);
+    g.host = "h1";
+    CHECK(mw__agg_record(agg, &g) == MW_OK);
+    CHECK(flush(agg, 121, &c) == 1 && strcmp(c.g[0].host, "h1") == 0);
+    mw_record bad = g;
+    bad.kind = MW_KIND_COUNT;
+    CHECK(mw__agg_record(agg, &bad) == MW_EINVAL);
+    bad = g;
+    bad.timestamp = 0;
+    CHECK(mw__agg_record(agg, &bad) == MW_EINVAL);
+    bad = g;
+    bad.value = NAN;
+    CHECK(mw__agg_record(agg, &bad) == MW_EINVAL);
+    bad = g;
+    bad.name = "";
+    CHECK(mw__agg_record(agg, &bad) == MW_EINVAL);
+    CHECK(flush(agg, 122, &c) == 0);
+    mw__agg_free(agg);
+}
+
 static void test_invalid(void)
 {
     mw__aggregator *agg = agg_new();
@@ -479,6 +526,7 @@ int main(void)
     test_identity();
     test_expiry();
     test_records_queue();
+    test_gauge_record();
     test_invalid();
     test_large_and_isolated();
     return TEST_RESULT();
