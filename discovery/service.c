@@ -205,6 +205,23 @@ mw_code mw__image_split(const char *image, char **long_name, char **short_name, 
     return split_image(image, long_name, short_name, tag);
 }
 
+mw_code mw__image_names(const char *image, char **long_name, char **short_name, char **tag)
+{
+    *long_name = *short_name = *tag = NULL;
+    if (!mw__service_image_is_id(image))
+        return split_image(image, long_name, short_name, tag);
+    *long_name = mw__strdup(image);
+    *short_name = mw__strdup(image);
+    *tag = mw__strdup("latest");
+    if (*long_name && *short_name && *tag)
+        return MW_OK;
+    free(*long_name);
+    free(*short_name);
+    free(*tag);
+    *long_name = *short_name = *tag = NULL;
+    return MW_ENOMEM;
+}
+
 /* ------------------------------------------------------------ key/value objects */
 
 typedef struct kv {
@@ -346,13 +363,7 @@ static mw_code read_image(mw__service *s, source *in, char **err)
         return fail(err, "%s: empty", path);
     if (!(s->image = mw__strdup(image)))
         return oom(err);
-    if (mw__service_image_is_id(image)) {
-        s->image_long = mw__strdup(image);
-        s->image_short = mw__strdup(image);
-        s->image_tag = mw__strdup("latest");
-        return s->image_long && s->image_short && s->image_tag ? MW_OK : oom(err);
-    }
-    rc = split_image(image, &s->image_long, &s->image_short, &s->image_tag);
+    rc = mw__image_names(image, &s->image_long, &s->image_short, &s->image_tag);
     if (rc == MW_EPARSE)
         return fail(err, "%s: malformed image reference '%s'", path, image);
     return rc == MW_OK ? MW_OK : oom(err);

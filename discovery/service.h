@@ -135,6 +135,12 @@ int mw__service_image_is_id(const char *image);
  */
 mw_code mw__image_split(const char *image, char **long_name, char **short_name, char **tag);
 
+/* The image names of a container's tags (image_name, short_image,
+ * image_tag): mw__image_split(), except that a bare image id (see
+ * mw__service_image_is_id()) is both names, with tag "latest". Same
+ * returns and ownership. */
+mw_code mw__image_names(const char *image, char **long_name, char **short_name, char **tag);
+
 /* A label's value, or NULL. */
 const char *mw__service_label(const mw__service *s, const char *key);
 /* An environment variable's value, or NULL. */

@@ -576,6 +576,27 @@ static void test_image_is_id(void)
     CHECK(!mw__service_image_is_id(upper));
 }
 
+/* An id is its own names (tag latest); a reference splits as Datadog's. */
+static void test_image_names(void)
+{
+    char *l, *s, *t;
+
+    CHECK(mw__image_names(IMAGE_ID, &l, &s, &t) == MW_OK);
+    CHECK(l && s && t && strcmp(l, IMAGE_ID) == 0 && strcmp(s, IMAGE_ID) == 0 &&
+          strcmp(t, "latest") == 0);
+    free(l);
+    free(s);
+    free(t);
+    CHECK(mw__image_names("docker.io/library/redis:7", &l, &s, &t) == MW_OK);
+    CHECK(l && s && t && strcmp(l, "docker.io/library/redis") == 0 && strcmp(s, "redis") == 0 &&
+          strcmp(t, "7") == 0);
+    free(l);
+    free(s);
+    free(t);
+    CHECK(mw__image_names("", &l, &s, &t) == MW_EPARSE);
+    CHECK(l == NULL && s == NULL && t == NULL);
+}
+
 /* ------------------------------------------------------------ digest */
 
 /* The digest of the running container after `edit` changed its inspect. */
@@ -914,6 +935,7 @@ int main(void)
     test_inline_documents();
     test_image_split();
     test_image_is_id();
+    test_image_names();
     test_from_parts();
     test_digest();
     test_allocation_failures();
