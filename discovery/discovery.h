@@ -9,8 +9,9 @@
  * scheduler), so discovery never reaches into the engine.
  *
  * What the sources report besides services (Docker events,
- * docker.service_up, ecs.agent.up) goes to the engine through `record`
- * (see discovery/source.h), never into the pipeline directly.
+ * docker.service_up, the Docker container counts, ecs.agent.up) goes to
+ * the engine through `record` (see discovery/source.h), never into the
+ * pipeline directly.
  *
  * The join of Docker and ECS: the ECS agent source finds no services.
  * Each Docker service of a task container is handed to the reconciler as
@@ -65,7 +66,8 @@ enum { MW_DOCKER_AUTO = 0, MW_DOCKER_ON, MW_DOCKER_OFF };
 typedef struct mw__discovery_opts {
     mw__loop *loop;
     const mw__log *log;
-    mw__record_fn record; /* Docker events and docker.service_up; NULL: none */
+    mw__record_fn record; /* Docker events, docker.service_up, container
+                           * counts, ecs.agent.up...; NULL: none */
     void *record_ud;
     /* Docker */
     int docker_mode;               /* MW_DOCKER_* */

@@ -3,7 +3,8 @@
  * list + inspect syncs, live event handling and reconnects (see docker.h
  * for the contract). DOCKER_HOST parsing and our own container id are in
  * docker_host.c; the records it reports (events, docker.service_up) are
- * made in docker_report.c.
+ * made in docker_report.c, the container counts per image (from a list of
+ * every container, asked every service_up_interval) in docker_counts.c.
  *
  * One connection at a time goes through these phases:
  *
@@ -32,6 +33,7 @@
 #include "discovery/docker/docker.h"
 
 #include "core/base/util.h"
+#include "discovery/docker/docker_counts.h"
 #include "discovery/docker/docker_events.h"
 #include "discovery/docker/docker_report.h"
 
@@ -64,6 +66,7 @@
 #define SLOW_RETRIES    3 /* timeouts in a row before it is an error */
 #define DEFAULT_HOST    "unix:///var/run/docker.sock"
 #define EVENTS_FILTER   "filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
+#define COUNTS_PATH     "/containers/json?all=1"
 
 typedef enum phase {
     PH_BACKOFF = 0,
@@ -151,6 +154,8 @@ struct mw__docker {
     mw__timer retry_timer, up_timer;
 
     mw__http_req *version_req, *events_req, *list_req;
+    mw__http_req *counts_req; /* the list of every container, for the counts */
+    int counts_failing;       /* its last answer was not usable (said once) */
     long stream_status;
     mw__buf stream_err; /* the body of a refused /events */
     mw__docker_lines lines;
@@ -474,16 +479,89 @@ static void service_up_emit(mw__docker *d)
         mw__docker_report_service_up(&d->cbs, d->log, d->up == 1, d->why);
 }
 
-/* Every service_up_interval: the service check, and a sweep of the
- * entries kept only to see restart loops (a container that started and
- * went), which nothing else visits once the stream is live. */
+/* ----------------------------------------------------- container counts */
+
+static const char *image_resolve(void *ud, const char *image)
+{
+    const image_ent *i = image_find(ud, image);
+    return i ? i->tag : NULL;
+}
+
+/* The counts were not sent this time: said once until they are sent
+ * again. Never a connection failure: the service check and the services
+ * do not depend on them. */
+static void counts_fail(mw__docker *d, const char *why)
+{
+    if (d->counts_failing)
+        mw__debug(d->log, WHERE, "container counts not sent: %s", why);
+    else
+        mw__warn(d->log, WHERE, "container counts not sent: %s (said once until they are back)",
+                 why);
+    d->counts_failing = 1;
+}
+
+static void on_counts(void *ud, const mw__http_result *r)
+{
+    mw__docker *d = ud;
+    char *why = result_error("GET " COUNTS_PATH, r);
+    cJSON *root = NULL;
+    mw_code rc;
+
+    d->counts_req = NULL;
+    if (why) {
+        counts_fail(d, why);
+        goto out;
+    }
+    root = cJSON_ParseWithLength(r->body, r->len);
+    rc = mw__docker_counts_report(&d->cbs, d->log, root, image_resolve, d, (int64_t)mw__wall());
+    if (rc != MW_OK) {
+        counts_fail(d, rc == MW_EPARSE ? "GET " COUNTS_PATH ": not a JSON array" : "out of memory");
+        goto out;
+    }
+    if (d->counts_failing)
+        mw__info(d->log, WHERE, "container counts are sent again");
+    d->counts_failing = 0;
+    d->stats.counts++;
+out:
+    free(why);
+    cJSON_Delete(root);
+}
+
+/* One list of every container, while live only (a sync lists the running
+ * ones itself), and never two at once: a tick that finds the last one
+ * still in flight is skipped. */
+static void counts_start(mw__docker *d)
+{
+    char *err = NULL, *why;
+
+    if (!d->cbs.record || d->one_shot || d->phase != PH_LIVE)
+        return;
+    if (d->counts_req) {
+        mw__debug(d->log, WHERE, "container counts skipped: the last list is still in flight");
+        return;
+    }
+    d->counts_req = get(d, COUNTS_PATH, 0, 0, LIST_MAX, on_counts, d, &err);
+    if (!d->counts_req) {
+        why = mw__sprintf("GET " COUNTS_PATH ": %s", err ? err : "out of memory");
+        counts_fail(d, why ? why : "out of memory");
+        free(why);
+    }
+    free(err);
+}
+
+/* Every service_up_interval: the service check, the container counts,
+ * and a sweep of the entries kept only to see restart loops (a container
+ * that started and went), which nothing else visits once the stream is
+ * live. */
 static void up_timer_cb(mw__timer *t)
 {
     mw__docker *d = t->ud;
 
     service_up_emit(d);
-    if (d->phase == PH_LIVE)
+    if (d->phase == PH_LIVE) {
         gc_all(d);
+        counts_start(d);
+    }
     mw__timer_start(d->loop, &d->up_timer,
                     mw__loop_now(d->loop) + (uint64_t)(d->service_up_interval * 1e9));
 }
@@ -1214,7 +1292,9 @@ static void teardown(mw__docker *d)
         mw__http_cancel(d->events_req);
     if (d->list_req)
         mw__http_cancel(d->list_req);
-    d->version_req = d->events_req = d->list_req = NULL;
+    if (d->counts_req)
+        mw__http_cancel(d->counts_req);
+    d->version_req = d->events_req = d->list_req = d->counts_req = NULL;
     for (size_t i = 0; i < d->nbuckets; i++)
         for (ctr *e = d->buckets[i]; e; e = e->hnext) {
             if (e->req)

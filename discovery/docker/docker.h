@@ -1,6 +1,8 @@
 /*
  * docker.h - the Docker source: keeps the set of running containers of
- * one Docker engine as services, live, from the Engine API.
+ * one Docker engine as services, live, from the Engine API, and reports
+ * what it sees of the engine (events, docker.service_up, the container
+ * counts per image) as records.
  *
  * Start (and every reconnect): negotiate the API version (GET /version:
  * min(our max 1.43, ApiVersion), versioned paths /v1.NN/...), open the
@@ -56,15 +58,27 @@
  * check `docker.service_up` (OK while connected, CRITICAL with the reason
  * when not) on every (re)connect or failure and every `service_up_interval`.
  *
+ * Container counts: on the same timer, while live (not during a sync,
+ * not while disconnected), one GET /containers/json?all=1 (the request
+ * timeout, the list's size cap, never two at once: a tick that finds the
+ * last one in flight is skipped) becomes the gauges of docker_counts.h,
+ * `docker.containers.running` / `.stopped` per image and their `.total`s,
+ * as Datadog's check sends them: every listed container counts, the
+ * filter and the own container notwithstanding. A list that fails (an
+ * error status, a timeout, not JSON) sends no counts that time and is
+ * logged once until the counts are sent again; it never tears the
+ * connection down and touches neither the services nor docker.service_up.
+ *
  * Each `die` goes to `cbs.exited` too (when set, not one_shot): the exit
  * code, and whether the OOM killer did it - an `oom` event came first,
  * or, for an exit 137 without one, the dead container's inspect says
  * State.OOMKilled (the exit is then said once that inspect answered).
  *
  * Ownership: the source owns its services; a service passed to `upsert`
- * is borrowed for the call (copy what you keep). Everything runs on the
- * loop thread. The opts' strings are copied; loop, http, log and
- * filter are borrowed and must outlive the source.
+ * and a record passed to `record` are borrowed for the call (copy what
+ * you keep). Everything runs on the loop thread. The opts' strings are
+ * copied; loop, http, log and filter are borrowed and must outlive the
+ * source.
  */
 #ifndef MW_DOCKER_H
 #define MW_DOCKER_H
@@ -99,7 +113,8 @@ typedef struct mw__docker_opts {
     const char *self_id;        /* the id of the container moonwatch runs in;
                                  * NULL: read from /proc/self/cgroup, then
                                  * /proc/self/mountinfo (tests set it) */
-    mw__source_cbs cbs;         /* record NULL: no events or service checks */
+    mw__source_cbs cbs;         /* record NULL: no events, service checks or
+                                 * container counts */
 } mw__docker_opts;
 
 /* Makes the source into `*out` and starts connecting (asynchronously, on
@@ -123,6 +138,7 @@ typedef struct mw__docker_stats {
     uint64_t inspects;
     uint64_t reconnects;
     uint64_t syncs;
+    uint64_t counts;  /* container counts reported */
     uint64_t tracked; /* containers with an entry: services, pending
                        * inspects, and recent starts (restart loops) */
     int connected;
