@@ -237,6 +237,7 @@ check "no docker.net.* for containers on the host's network" \
 
 # ------------------------------------------------------------ 3. a container stops
 
+n_rss=$(values docker.mem.rss "$busy_id" | wc -l)
 mw_docker stop -t 1 mwdc-idle >/dev/null || bad "cannot stop mwdc-idle"
 sleep 2.5
 n_before=$(values docker.mem.rss "$idle_id" | wc -l)
