@@ -14,7 +14,10 @@
 #      containers on the host's network;
 #   2. `moonwatch check docker` once reports no CPU percent (one sample),
 #      twice reports one;
-#   3. a container that stops: its instance goes, its metrics stop.
+#   3. a container that stops: its instance goes, its metrics stop; the
+#      container counts per image (docker.containers.running / .stopped and
+#      their totals) equal what `docker ps -a` says, the excluded container
+#      counted too.
 #
 # usage: docker_check.sh MOONWATCH_BINARY
 # Needs root, docker.io and busybox-static, else exits 77 (skipped). The
@@ -247,6 +250,59 @@ check "a stopped container's docker metrics stop ($n_before, then $(values docke
 check "busy still reports" [ "$(values docker.mem.rss "$busy_id" | wc -l)" -gt "$n_rss" ]
 check "the stopped container's docker instance is unscheduled" \
   grep -q "unscheduled: docker://$idle_id" "$tmp/err"
+
+# The container counts (discovery lists every container every 15 s):
+# once a list made after the stop is flushed, they are what `docker ps
+# -a` says, the container_exclude'd container counted too, as Datadog
+# counts it. A count from before the stop differs (4 running, no stopped
+# gauge), so waiting for the match is bounded, not timed.
+gauge() { # gauge METRIC TAG: the last value of METRIC with TAG ("": untagged)
+  python3 - "$tmp/out" "$1" "$2" <<'PY'
+import json, sys
+v = ""
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if not isinstance(r, dict) or r.get("metric") != sys.argv[2]:
+        continue
+    tags = r.get("tags") or []
+    if (sys.argv[3] in tags) if sys.argv[3] else not tags:
+        v = "%d" % r["value"]
+print(v)
+PY
+}
+want_run=$(mw_docker ps -q | wc -l) want_all=$(mw_docker ps -aq | wc -l)
+want_stop=$((want_all - want_run))
+counted() {
+  [ "$(gauge docker.containers.running docker_image:mwdc:1)" = "$want_run" ] &&
+    [ "$(gauge docker.containers.stopped docker_image:mwdc:1)" = "$want_stop" ]
+}
+deadline=$(($(_mw_now_ms) + 45000))
+until counted || [ "$(_mw_now_ms)" -ge "$deadline" ]; do sleep 0.5; done
+check "docker.containers.running{docker_image:mwdc:1} = docker ps ($want_run), stopped = $want_stop" counted
+check "docker.containers.running.total = docker ps ($want_run)" \
+  [ "$(gauge docker.containers.running.total "")" = "$want_run" ]
+check "docker.containers.stopped.total = docker ps -a minus docker ps ($want_stop)" \
+  [ "$(gauge docker.containers.stopped.total "")" = "$want_stop" ]
+count_tags=$(python3 - "$tmp/out" <<'PY'
+import json, sys
+tags = []
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(r, dict) and r.get("metric") == "docker.containers.running" and r.get("tags"):
+        tags = r["tags"]
+print("\n".join(tags))
+PY
+)
+for t in docker_image:mwdc:1 image_name:mwdc short_image:mwdc image_tag:1; do
+  check "docker.containers.running carries $t" grep -qx "$t" <<<"$count_tags"
+done
+check "docker.containers.running carries only the image's tags" [ "$(wc -l <<<"$count_tags")" -eq 4 ]
 kill -INT "$mw_pid"
 wait "$mw_pid"
 check "moonwatch exits 0" [ $? -eq 0 ]
