@@ -417,12 +417,16 @@ static mw_code read_resource_tags(mw__ecs_task *t, const cJSON *j, const char *p
             MW_OK ||
         (rc = read_str_object(j, path, "TaskTags", MW_ECS_TAGS_MAX, &task, err)) != MW_OK)
         goto out;
-    if (inst && task)
+    if (inst && task) {
+        /* The task's tags win over the instance's of the same key. */
         while ((it = task->child)) {
             cJSON_DetachItemViaPointer(task, it);
             cJSON_DeleteItemFromObjectCaseSensitive(inst, it->string);
             cJSON_AddItemToObject(inst, it->string, it);
         }
+        cJSON_Delete(task); /* emptied */
+        task = NULL;
+    }
     t->resource_tags = inst ? inst : task;
     inst = task = NULL;
 out:
