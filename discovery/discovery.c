@@ -259,7 +259,7 @@ static void bare_container_tags(ev_tags *t, const char *cid, const char *name, c
 
     ev_tagf(t, "container_id", cid);
     ev_tagf(t, "container_name", name);
-    if (!image || mw__image_split(image, &lname, &sname, &tag) != MW_OK)
+    if (!image || mw__image_names(image, &lname, &sname, &tag) != MW_OK)
         return;
     ev_tagf(t, "docker_image", image);
     ev_tagf(t, "image_name", lname);

@@ -40,7 +40,7 @@ static void ev_tags_build(ev_tags *t, const mw__docker_event *ev, const char *na
     if (!ev->image)
         return;
     ev_tags_add(t, mw__sprintf("docker_image:%s", ev->image));
-    if (mw__image_split(ev->image, &lname, &sname, &tag) == MW_OK) {
+    if (mw__image_names(ev->image, &lname, &sname, &tag) == MW_OK) {
         ev_tags_add(t, mw__sprintf("image_name:%s", lname));
         ev_tags_add(t, mw__sprintf("short_image:%s", sname));
         ev_tags_add(t, mw__sprintf("image_tag:%s", tag));
