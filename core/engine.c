@@ -246,14 +246,20 @@ static char *default_host(const mw_config *cfg)
 static mw_code find_ecs_endpoint(mw_engine *eng)
 {
     const char *var = NULL;
+    char *why = NULL;
     mw_code rc = MW_OK;
     if (eng->cfg->ecs_mode == MW_ECS_OFF)
         eng->ecs_why = mw__strdup("no ECS task metadata endpoint: ECS is off (ecs: off)");
-    else if ((rc = mw__ecs_metadata_url(&eng->ecs_url, &var, &eng->ecs_why)) == MW_OK &&
-             !eng->ecs_url)
+    else if ((rc = mw__ecs_metadata_url(&eng->ecs_url, &var, &why)) == MW_EINVAL)
+        /* not the value: checks send this reason, and a URL may hold a password */
+        eng->ecs_why = mw__sprintf("no ECS task metadata endpoint: $%s is not an http:// or "
+                                   "https:// URL with a host",
+                                   var ? var : MW_ECS_METADATA_V4_VAR);
+    else if (rc == MW_OK && !eng->ecs_url)
         eng->ecs_why = mw__strdup("no ECS task metadata endpoint: $" MW_ECS_METADATA_V4_VAR
                                   " and $" MW_ECS_METADATA_V3_VAR
                                   " are not set (moonwatch does not run in an ECS task)");
+    free(why);
     if (rc == MW_ENOMEM || (!eng->ecs_url && !eng->ecs_why))
         return MW_ENOMEM;
     eng->ecs = (mw__ecs_endpoint){.url = eng->ecs_url, .why = eng->ecs_why};

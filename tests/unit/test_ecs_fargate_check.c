@@ -15,8 +15,9 @@
  *    samples and the rates over the time between the runs;
  *  - fargate_check OK, and CRITICAL with the reason: the endpoint down,
  *    an HTTP error, a payload that is not JSON, a field of the wrong
- *    type, no endpoint at all; a container with null stats is OK and a
- *    warning; a bad container_id fails the run.
+ *    type, no endpoint at all, a variable that is no URL (its value not
+ *    repeated); a container with null stats is OK and a warning; a bad
+ *    container_id fails the run.
  * The endpoint's URL reaches the engine as on AWS, through
  * $ECS_CONTAINER_METADATA_URI_V4, set before each engine is made.
  */
@@ -106,12 +107,14 @@ static int service_check(const char *name, const char **message)
 
 /* ------------------------------------------------------------- rig */
 
-static mw_engine *new_engine(int with_endpoint)
+/* An engine whose $ECS_CONTAINER_METADATA_URI_V4 was `uri` (NULL: unset)
+ * when it was made. */
+static mw_engine *new_engine(const char *uri)
 {
     mw_config *cfg = mw_config_new();
     unsetenv("ECS_CONTAINER_METADATA_URI");
-    if (with_endpoint)
-        setenv("ECS_CONTAINER_METADATA_URI_V4", mw__fea_v4_url(fea), 1);
+    if (uri)
+        setenv("ECS_CONTAINER_METADATA_URI_V4", uri, 1);
     else
         unsetenv("ECS_CONTAINER_METADATA_URI_V4");
     CHECK(mw_config_set(cfg, "no_bundled", "true", NULL) == MW_OK);
@@ -234,7 +237,7 @@ static void check_rate(const char *name, const char *tags, double delta, double 
  * io ops: io_serviced_recursive is null), cpu.limit 256. */
 static void test_cgroup_v2(void)
 {
-    mw_engine *eng = new_engine(1);
+    mw_engine *eng = new_engine(mw__fea_v4_url(fea));
     cJSON *s = stats_of(FIX "/v4_task_stats_cgroupv2.json", WEB);
     double a0, a1, b0, b1;
     const char *t = "case:v2", *net = "case:v2,interface:eth0";
@@ -299,7 +302,7 @@ static void test_cgroup_v2(void)
  * (Limits.CPU 0). */
 static void test_cgroup_v1(void)
 {
-    mw_engine *eng = new_engine(1);
+    mw_engine *eng = new_engine(mw__fea_v4_url(fea));
     cJSON *s = stats_of(FIX "/v4_task_stats.json", V1_CURL);
     double a0, a1, b0, b1;
     const char *t = "case:v1", *net = "case:v1,interface:eth0";
@@ -390,7 +393,7 @@ static void expect_critical(mw_engine *eng, const char *id, const char *needle)
 
 static void test_failures(void)
 {
-    mw_engine *eng = new_engine(1);
+    mw_engine *eng = new_engine(mw__fea_v4_url(fea));
     cJSON *s = stats_of(FIX "/v4_task_stats_cgroupv2.json", WEB);
     serve(WEB, s);
     const char *id = schedule(eng, "{\"container_id\": \"" WEB "\"}");
@@ -447,9 +450,16 @@ static void test_failures(void)
     mw_engine_free(eng);
 
     /* no endpoint: moonwatch does not run in an ECS task */
-    eng = new_engine(0);
+    eng = new_engine(NULL);
     id = schedule(eng, "{\"container_id\": \"" WEB "\"}");
     expect_critical(eng, id, "no ECS task metadata endpoint: $ECS_CONTAINER_METADATA_URI_V4");
+    mw_engine_free(eng);
+
+    /* a variable that is not a URL: said, its value not repeated */
+    eng = new_engine("http://user:s3cret@127.0.0.1:1/v4");
+    id = schedule(eng, "{\"container_id\": \"" WEB "\"}");
+    expect_critical(eng, id, "$ECS_CONTAINER_METADATA_URI_V4 is not an http:// or https:// URL");
+    CHECK(service_check("fargate_check", &msg) == MW_STATUS_CRITICAL && !strstr(msg, "s3cret"));
     mw_engine_free(eng);
 }
 
