@@ -148,8 +148,9 @@ void mw__net_fail(mw__sandbox *sb, const char *why);
 /* What the pending operation waits for ("GET http://..."), or NULL. */
 const char *mw__net_what(const mw__sandbox *sb);
 
-/* What a request the engine makes for a check got: an answer (code
- * MW_OK, any status, its body) or why not. Borrowed for the callback. */
+/* What an engine request (mw__net_engine_get) got: an answer (code
+ * MW_OK, any HTTP status, its body) or why there is none. Borrowed for
+ * the `read` callback only. */
 typedef struct mw__net_answer {
     mw_code code;
     long status;
@@ -173,8 +174,9 @@ typedef struct mw__net_reader {
  * the body capped at `max_body` bytes, waiting at most `timeout` seconds
  * (0, or more than the run has left: what it has left, as mw.http), and
  * suspends the caller like mw.http; the resumed call returns what
- * `reader` pushes. `res` must live until then: keep it in a userdata on
- * the caller's stack. `fn` names the call in errors.
+ * `reader` pushes (at once, without suspending, when the request cannot
+ * start). `res` must live until then: keep it in a userdata on the
+ * caller's stack. `fn` names the call in errors.
  */
 int mw__net_engine_get(lua_State *L, const char *fn, const char *url, double timeout,
                        size_t max_body, const mw__net_reader *reader, void *res);
