@@ -64,6 +64,8 @@ struct mw_engine {
     size_t nscripts, scripts_cap;
     mw__io_policy policy; /* from cfg; its strings are cfg's */
     mw__host_paths paths; /* from cfg (or literals) */
+    mw__ecs_endpoint ecs; /* its strings are ecs_url and ecs_why */
+    char *ecs_url, *ecs_why;
     pthread_t thread;
     int started;
     atomic_uint_fast64_t flushes, records;
@@ -238,6 +240,32 @@ static char *default_host(const mw_config *cfg)
     return mw__strdup(buf);
 }
 
+/* The ECS task metadata endpoint mw.ecs reads (the one discovery's task
+ * metadata source reads: the ECS agent's variable), or why there is
+ * none: the reason a check then reports. */
+static mw_code find_ecs_endpoint(mw_engine *eng)
+{
+    const char *var = NULL;
+    char *why = NULL;
+    mw_code rc = MW_OK;
+    if (eng->cfg->ecs_mode == MW_ECS_OFF)
+        eng->ecs_why = mw__strdup("no ECS task metadata endpoint: ECS is off (ecs: off)");
+    else if ((rc = mw__ecs_metadata_url(&eng->ecs_url, &var, &why)) == MW_EINVAL)
+        /* not the value: checks send this reason, and a URL may hold a password */
+        eng->ecs_why = mw__sprintf("no ECS task metadata endpoint: $%s is not an http:// or "
+                                   "https:// URL with a host",
+                                   var ? var : MW_ECS_METADATA_V4_VAR);
+    else if (rc == MW_OK && !eng->ecs_url)
+        eng->ecs_why = mw__strdup("no ECS task metadata endpoint: $" MW_ECS_METADATA_V4_VAR
+                                  " and $" MW_ECS_METADATA_V3_VAR
+                                  " are not set (moonwatch does not run in an ECS task)");
+    free(why);
+    if (rc == MW_ENOMEM || (!eng->ecs_url && !eng->ecs_why))
+        return MW_ENOMEM;
+    eng->ecs = (mw__ecs_endpoint){.url = eng->ecs_url, .why = eng->ecs_why};
+    return MW_OK;
+}
+
 /* The aggregator, the workers, the control loop, the scheduler and the
  * flush timer; on failure `*what` names the part that failed. */
 static mw_code make_parts(mw_engine *eng, const char **what)
@@ -274,9 +302,13 @@ static mw_code make_parts(mw_engine *eng, const char **what)
     if (strcmp(eng->paths.procfs, "/proc") || strcmp(eng->paths.cgroup, "/sys/fs/cgroup"))
         mw__info(&eng->log, NULL, "checks read the host's /proc at %s and its cgroups at %s",
                  eng->paths.procfs, eng->paths.cgroup);
+    *what = "the ECS endpoint";
+    if ((rc = find_ecs_endpoint(eng)) != MW_OK)
+        return rc;
     mw__sched_opts so = {
         .policy = &eng->policy,
         .paths = &eng->paths,
+        .ecs = &eng->ecs,
         .workers = eng->workers,
         .agg = eng->agg,
         .log = &eng->log,
@@ -356,6 +388,8 @@ void mw_engine_free(mw_engine *eng)
     mw__strlist_free(&eng->checks_dirs);
     mw__strlist_free(&eng->templates_dirs);
     mw_config_free(eng->cfg);
+    free(eng->ecs_url);
+    free(eng->ecs_why);
     free(eng->host);
     free(eng);
 }

@@ -3,7 +3,8 @@
  * events, warnings, logging, JSON, the monotonic clock, a few host-wide
  * /proc files, a few per-process /proc/<pid> files (both under the
  * operator's procfs_path), a container's cgroup numbers (mw.container,
- * container_lua.c), the engine's stats,
+ * container_lua.c), an ECS task container's numbers from the task
+ * metadata endpoint (mw.ecs, ecs_lua.c), the engine's stats,
  * the non-blocking I/O of net.c (mw.http, mw.tcp, mw.sleep) and the
  * OpenMetrics parser and scraper (mw.openmetrics).
  *
@@ -564,6 +565,7 @@ static const struct lazy_sub {
     {"tag", mw__open_tag},
     {"base64", mw__open_base64},
     {"container", mw__open_container},
+    {"ecs", mw__open_ecs},
 };
 
 /* __index of mw's hidden table: [table, key]. */

@@ -62,6 +62,9 @@ typedef struct mw__io_op {
     double elapsed, cert_not_after;
     char *err;
     mw__http_conn *conn;
+    /* an engine request (mw__net_engine_get): who reads the answer */
+    const mw__net_reader *reader;
+    void *res;
 } mw__io_op;
 
 typedef struct mw__sock {
@@ -522,6 +525,64 @@ const luaL_Reg mw__http_funcs[] = {
     {"get", http_get},
     {NULL, NULL},
 };
+
+/* ------------------------------------------------------------- engine requests */
+
+/* The answer is read into the caller's result (C, cannot raise) and the
+ * op freed before anything is pushed: nothing is leaked if a push raises. */
+static int engine_answer(lua_State *L, mw__io_op *op)
+{
+    const mw__net_reader *reader = op->reader;
+    void *res = op->res;
+    mw__net_answer a = {
+        .code = op->code,
+        .status = op->status,
+        .body = op->body ? op->body : "",
+        .len = op->len,
+        .err = op->err ? op->err : "failed",
+        .what = op->what,
+    };
+    reader->read(&a, res);
+    op_free(op);
+    return reader->push(L, res);
+}
+
+static int engine_get_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    return engine_answer(L, op_take(L));
+}
+
+int mw__net_engine_get(lua_State *L, const char *fn, const char *url, double timeout,
+                       size_t max_body, const mw__net_reader *reader, void *res)
+{
+    mw__sandbox *sb = io_ready(L, fn);
+    double left = io_left(sb);
+    mw__http_opts o = {
+        .url = url,
+        .timeout = timeout > 0 && timeout < left ? timeout : left,
+        .max_body = max_body,
+        .follow_redirects = 0, /* the URL is the engine's: not where an answer points */
+        .deny_link_local = 0,  /* the ECS agent's endpoint is link-local on AWS */
+        .done = http_done,
+    };
+    o.connect_timeout = o.timeout;
+    char what[512];
+    snprintf(what, sizeof what, "GET %s", url);
+    mw__io_op *op = op_new(L, OP_HTTP, what);
+    op->reader = reader;
+    op->res = res;
+    o.ud = op;
+    char *err = NULL;
+    op->req = mw__http_start(sb->io->http, &o, &err);
+    if (!op->req) {
+        op->code = MW_EIO;
+        op->err = err ? err : mw__strdup("out of memory");
+        return engine_answer(L, op);
+    }
+    return op_wait(L, op, 0, engine_get_k);
+}
 
 /* ------------------------------------------------------------- sleep */
 

@@ -432,6 +432,8 @@ mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
     sb->io = o->io;
     sb->paths.procfs = o->paths && o->paths->procfs ? o->paths->procfs : "/proc";
     sb->paths.cgroup = o->paths && o->paths->cgroup ? o->paths->cgroup : "/sys/fs/cgroup";
+    if (o->ecs)
+        sb->ecs = *o->ecs;
     sb->wake = o->wake;
     sb->wake_ud = o->wake_ud;
     sb->co_ref = LUA_NOREF;

@@ -97,6 +97,17 @@ typedef struct mw__host_paths {
     const char *cgroup; /* "/sys/fs/cgroup" when NULL */
 } mw__host_paths;
 
+/* The task metadata endpoint of the ECS task moonwatch runs in, as the
+ * engine found it ($ECS_CONTAINER_METADATA_URI_V4, else
+ * $ECS_CONTAINER_METADATA_URI: what the ECS agent set, never a check's
+ * or a label's choice). mw.ecs reads only below this URL, link-local as
+ * it is on AWS (169.254.170.2). Borrowed; outlives the sandboxes that
+ * use it. */
+typedef struct mw__ecs_endpoint {
+    const char *url; /* without trailing '/'; NULL: none */
+    const char *why; /* when url is NULL: why there is none; NULL: not set */
+} mw__ecs_endpoint;
+
 /* What the engine lends a sandbox for `mw.engine_stats()`. */
 typedef void (*mw__stats_fn)(void *ud, mw_engine_stats *out);
 
@@ -115,6 +126,7 @@ typedef struct mw__sandbox_opts {
     void *stats_ud;
     const mw__io_env *io;        /* borrowed; NULL: mw.http/mw.tcp/mw.sleep fail */
     const mw__host_paths *paths; /* borrowed; NULL: /proc and /sys/fs/cgroup */
+    const mw__ecs_endpoint *ecs; /* borrowed; NULL: no task metadata endpoint */
     /* Called on the loop thread when the I/O a run waits on completes
      * (the run returned MW_RUN_WAITING): resume it then. */
     void (*wake)(void *ud);

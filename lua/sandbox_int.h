@@ -49,6 +49,7 @@ struct mw__sandbox {
     mw__stats_fn stats_fn;
     void *stats_ud;
     mw__host_paths paths; /* the opts' strings (borrowed), defaults filled in */
+    mw__ecs_endpoint ecs; /* the opts' strings (borrowed); url NULL: none */
 
     int mod_ref;        /* registry: the table the script returned */
     int self_ref;       /* registry: self */
@@ -147,6 +148,39 @@ void mw__net_fail(mw__sandbox *sb, const char *why);
 /* What the pending operation waits for ("GET http://..."), or NULL. */
 const char *mw__net_what(const mw__sandbox *sb);
 
+/* What an engine request (mw__net_engine_get) got: an answer (code
+ * MW_OK, any HTTP status, its body) or why there is none. Borrowed for
+ * the `read` callback only. */
+typedef struct mw__net_answer {
+    mw_code code;
+    long status;
+    const char *body;
+    size_t len;
+    const char *err;  /* code != MW_OK */
+    const char *what; /* "GET http://..." */
+} mw__net_answer;
+/* How a binding takes the answer: `read` fills its result `res` (C only,
+ * it must not raise), then the request's memory is freed, then `push`
+ * pushes the call's results from `res` and returns their number (it may
+ * raise: it holds nothing). */
+typedef struct mw__net_reader {
+    void (*read)(const mw__net_answer *a, void *res);
+    int (*push)(lua_State *L, void *res);
+} mw__net_reader;
+
+/*
+ * For bindings whose URL the engine chose (ecs_lua.c), never a check's:
+ * GETs `url` without following redirects, link-local addresses allowed,
+ * the body capped at `max_body` bytes, waiting at most `timeout` seconds
+ * (0, or more than the run has left: what it has left, as mw.http), and
+ * suspends the caller like mw.http; the resumed call returns what
+ * `reader` pushes (at once, without suspending, when the request cannot
+ * start). `res` must live until then: keep it in a userdata on the
+ * caller's stack. `fn` names the call in errors.
+ */
+int mw__net_engine_get(lua_State *L, const char *fn, const char *url, double timeout,
+                       size_t max_body, const mw__net_reader *reader, void *res);
+
 /* ---- openmetrics_lua.c
  *
  * Pushes the read-only `mw.openmetrics` table (for lua/api.c):
@@ -165,6 +199,11 @@ int mw__open_openmetrics(lua_State *L);
 /* ---- container_lua.c: sets the read-only `mw.container` (stats(id [,
  * pid]): a container's cgroup numbers) in the table on top. */
 void mw__open_container(lua_State *L);
+
+/* ---- ecs_lua.c: sets the read-only `mw.ecs` (task_stats(id [, opts]),
+ * task_limits(id [, opts]): one container's numbers from the task
+ * metadata endpoint) in the table on top. */
+void mw__open_ecs(lua_State *L);
 
 /* ---- json.c */
 

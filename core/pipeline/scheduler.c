@@ -266,6 +266,7 @@ static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
         .stats_ud = s->o.stats_ud,
         .io = &l->io,
         .paths = s->o.paths,
+        .ecs = s->o.ecs,
         .wake = wake_cb,
         .wake_ud = in,
     };

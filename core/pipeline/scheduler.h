@@ -58,6 +58,7 @@ typedef struct mw__sched_opts {
     void *stats_ud;
     const mw__io_policy *policy; /* borrowed; what checks' I/O may reach */
     const mw__host_paths *paths; /* borrowed; the host's /proc and cgroups (NULL: defaults) */
+    const mw__ecs_endpoint *ecs; /* borrowed; the ECS task metadata endpoint (NULL: none) */
     int spread;                  /* 1: spread first runs over the interval */
     int manual;                  /* 1: no timers, runs only via mw__sched_run_now */
 } mw__sched_opts;

@@ -3,7 +3,7 @@
  * instance's sender and, once committed, the aggregator's flush; JSON,
  * warnings, logging, /proc reads (host-wide and per pid, under the
  * operator's procfs_path), engine stats,
- * and argument checking.
+ * and argument checking (mw.ecs's too).
  */
 #include "test.h"
 
@@ -353,6 +353,43 @@ static void test_no_sender(void)
     mw__sandbox_free(sb);
 }
 
+/* mw.ecs: arguments checked before anything else; without an endpoint,
+ * nil and why; with one but no I/O (not run by the engine), an error. */
+static void test_ecs_arguments(void)
+{
+    env e;
+    env_init(&e);
+    CHECK(run_body(&e, "local id = '0a1b2c3d4e5f60718293a4b5c6d7e8f9-2222222222'\n"
+                       "local ok, err = pcall(mw.ecs.task_stats, '../task')\n"
+                       "assert(not ok and err:find('a container id'))\n"
+                       "assert(not pcall(mw.ecs.task_stats, 42))\n"
+                       "assert(not pcall(mw.ecs.task_stats, string.rep('a', 129)))\n"
+                       "ok, err = pcall(mw.ecs.task_limits, id, {tiemout = 1})\n"
+                       "assert(not ok and err:find(\"unknown option 'tiemout'\"))\n"
+                       "ok, err = pcall(mw.ecs.task_stats, id, {timeout = -1})\n"
+                       "assert(not ok and err:find(\"'timeout' must be a number >= 0\"))\n"
+                       "local s, why = mw.ecs.task_stats(id, {timeout = 1})\n"
+                       "assert(s == nil and why == 'mw.ecs.task_stats: no ECS task metadata "
+                       "endpoint')\n"
+                       "assert(not pcall(function() mw.ecs.task_stats = print end))") == MW_RUN_OK);
+    const char *src = "return { run = function()\n"
+                      "  local ok, err = pcall(mw.ecs.task_stats, 'abc')\n"
+                      "  assert(not ok and err:find('no I/O here'))\n"
+                      "  local l, why = mw.ecs.task_limits('abc')\n"
+                      "end }";
+    mw__ecs_endpoint ep = {.url = "http://127.0.0.1:1/v4/x"};
+    mw__sandbox_opts o = {.script = src, .script_len = strlen(src), .ecs = &ep};
+    char *err = NULL;
+    mw__sandbox *sb = mw__sandbox_new(&o, &err);
+    CHECK(sb != NULL);
+    free(err);
+    CHECK(sb && run(sb) == MW_RUN_ERROR);
+    CHECK(sb && strstr(mw__sandbox_error(sb), "mw.ecs.task_limits: no I/O here") != NULL);
+    mw__sandbox_free(sb);
+    mw__sender_discard(e.sender);
+    env_free(&e);
+}
+
 /* Two sandboxes share nothing: globals written by one are not seen by
  * the other. */
 static void test_isolation(void)
@@ -380,6 +417,7 @@ int main(void)
     test_proc_pid();
     test_proc_paths();
     test_no_sender();
+    test_ecs_arguments();
     test_isolation();
     mw__budget_free(budget);
     return TEST_RESULT();
