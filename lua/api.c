@@ -564,6 +564,7 @@ static const struct lazy_sub {
     {"tag", mw__open_tag},
     {"base64", mw__open_base64},
     {"container", mw__open_container},
+    {"aws", mw__open_aws},
 };
 
 /* __index of mw's hidden table: [table, key]. */
