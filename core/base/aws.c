@@ -53,6 +53,8 @@ void mw__aws_free(mw__aws *a)
         return;
     mw__timer_stop(a->home, &a->timer);
     mw__aws_chain_clear(a);
+    mw__buf_free(&a->job.tried);
+    mw__buf_free(&a->job.rtried);
     mw__http_free(a->http);
     mw__aws_creds_clear(&a->creds);
     free(a->region);
