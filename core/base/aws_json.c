@@ -296,18 +296,31 @@ char *mw__aws_scrub(const char *s, size_t n, const char *const *secrets, size_t 
                     size_t *outlen)
 {
     static const char red[] = "[redacted]";
+    unsigned char first[256] = {['S'] = 1}; /* bytes a match can start with */
+    for (size_t i = 0; i < nsec; i++)
+        if (secrets[i] && secrets[i][0])
+            first[(unsigned char)secrets[i][0]] = 1;
     mw__buf b;
     mw__buf_init(&b, (size_t)-1 / 2);
-    if (mw__buf_reserve(&b, n) != MW_OK)
-        return NULL;
-    for (size_t i = 0; i < n;) {
-        size_t k = secret_at(s + i, n - i, secrets, nsec);
-        mw_code rc = k ? mw__buf_add(&b, red, sizeof red - 1) : mw__buf_addc(&b, s[i]);
-        if (rc != MW_OK) {
-            mw__buf_free(&b);
-            return NULL;
+    mw_code rc = mw__buf_reserve(&b, n);
+    size_t run = 0; /* start of the bytes kept as they are */
+    for (size_t i = 0; i < n && rc == MW_OK;) {
+        size_t k = first[(unsigned char)s[i]] ? secret_at(s + i, n - i, secrets, nsec) : 0;
+        if (!k) {
+            i++;
+            continue;
         }
-        i += k ? k : 1;
+        rc = mw__buf_add(&b, s + run, i - run);
+        if (rc == MW_OK)
+            rc = mw__buf_add(&b, red, sizeof red - 1);
+        i += k;
+        run = i;
+    }
+    if (rc == MW_OK)
+        rc = mw__buf_add(&b, s + run, n - run);
+    if (rc != MW_OK) {
+        mw__buf_free(&b);
+        return NULL;
     }
     size_t len = 0;
     char *out = mw__buf_take(&b, &len);
