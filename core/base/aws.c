@@ -110,17 +110,19 @@ static void job_run(void *ud)
     mw__aws *a = ud;
     pthread_mutex_lock(&a->mu);
     a->job.want_region = a->job_region;
+    a->job.want_creds = a->job_creds;
     pthread_mutex_unlock(&a->mu);
     mw__aws_chain_start(a);
 }
 
-/* Posts a lookup to the home loop (under mu). */
-static int kick(mw__aws *a, int need_region)
+/* Posts a lookup of what is needed to the home loop (under mu). */
+static int kick(mw__aws *a, int need_region, int need_creds)
 {
     if (a->busy)
         return 0;
     a->busy = 1;
     a->job_region = need_region;
+    a->job_creds = need_creds;
     if (mw__loop_post(a->home, job_run, a) != MW_OK) {
         a->busy = 0;
         return -1;
@@ -135,7 +137,7 @@ static void refresh_cb(mw__timer *t)
     /* credentials nobody used since they were fetched are not fetched
      * again: the next request that needs them will */
     if (a->used)
-        kick(a, 0);
+        kick(a, 0, 1);
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -272,7 +274,7 @@ void mw__aws_job_done(mw__aws *a)
     int failed = 0;
     if (j->creds.key_id)
         take_creds(a, now);
-    else
+    else if (j->want_creds)
         no_creds(a, now), failed = 1;
     if (j->want_region) {
         take_region(a);
@@ -315,12 +317,12 @@ int mw__aws_acquire(mw__aws *a, int need_region, mw__aws_snap *snap, mw__aws_wai
             rc = MW_AWS_READY;
             a->used = 1;
             if (now >= a->refresh_at)
-                kick(a, 0); /* in the background: these are still good */
+                kick(a, 0, 1); /* in the background: these are still good */
         }
         goto out;
     }
     if (a->busy || lookup_due(a, have, need_region)) {
-        if ((a->busy || kick(a, need_region) == 0) && w->state == W_IDLE) {
+        if ((a->busy || kick(a, need_region && !a->region, !have) == 0) && w->state == W_IDLE) {
             w->state = W_QUEUED;
             MW_LIST_PUSH(a->wait, w);
             rc = MW_AWS_WAIT;

@@ -260,6 +260,13 @@ static int imds_get(mw__aws *a, const char *path)
 
 /* ------------------------------------------------------------- region */
 
+/* The region is found, or every source was asked: credentials next, if
+ * they are looked for. */
+static void region_done(mw__aws_job *j)
+{
+    j->stage = j->want_creds ? ST_CREDS : ST_DONE;
+}
+
 static void region_env(mw__aws *a)
 {
     mw__aws_job *j = &a->job;
@@ -268,7 +275,7 @@ static void region_env(mw__aws *a)
         const char *v = mw__aws_env(vars[i]);
         if (v && mw__aws_region_ok(v)) {
             j->region = mw__strdup(v);
-            j->stage = ST_CREDS;
+            region_done(j);
             return;
         }
         if (v)
@@ -286,7 +293,7 @@ static int region_task(mw__aws *a)
     char prob[32];
     if (j->status || j->error) { /* answered */
         if (answer_ok(j) && (j->region = mw__aws_parse_region(j->body, j->len))) {
-            j->stage = ST_CREDS;
+            region_done(j);
             return 0;
         }
         tried(&j->rtried, "ECS task metadata (%s)",
@@ -317,19 +324,19 @@ static int region_iid(mw__aws *a)
     char prob[32];
     if (j->status || j->error) {
         if (answer_ok(j) && (j->region = mw__aws_parse_region(j->body, j->len))) {
-            j->stage = ST_CREDS;
+            region_done(j);
             return 0;
         }
         tried(&j->rtried, "EC2 instance identity document (%s)",
               answer_ok(j) ? "no region" : answer_problem(j, prob, sizeof prob));
         answer_clear(j);
-        j->stage = ST_CREDS;
+        region_done(j);
         return 0;
     }
     imds_check(a);
     if (!j->imds_base) {
         tried(&j->rtried, "EC2 instance metadata (%s)", j->imds_why);
-        j->stage = ST_CREDS;
+        region_done(j);
         return 0;
     }
     if (!j->imds_token) {
@@ -617,6 +624,6 @@ void mw__aws_chain_start(mw__aws *a)
 {
     mw__aws_job *j = &a->job;
     mw__aws_chain_clear(a);
-    j->stage = j->want_region ? ST_REGION : ST_CREDS;
+    j->stage = j->want_region ? ST_REGION : j->want_creds ? ST_CREDS : ST_DONE;
     step(a);
 }

@@ -41,7 +41,8 @@ typedef struct mw__aws_snap {
 typedef struct mw__aws_job {
     int stage;
     int after;       /* the stage that waits for the IMDS token */
-    int want_region; /* look the default region up too */
+    int want_region; /* look the default region up */
+    int want_creds;  /* look credentials up */
     char *region;    /* found */
     mw__aws_creds creds;
     const char *source; /* where the credentials came from */
@@ -76,7 +77,8 @@ struct mw__aws {
     double retry_at;      /* mu: monotonic; no new lookup after a failure before */
     unsigned fails;       /* mu: lookups failed in a row */
     int busy;             /* mu: a lookup is posted or running */
-    int job_region;       /* mu: the lookup posted looks for the region too */
+    int job_region;       /* mu: the lookup posted looks for the region */
+    int job_creds;        /* mu: and for credentials */
     int used;             /* mu: credentials handed out since they were fetched */
     mw__aws_waiter *wait; /* mu */
 
