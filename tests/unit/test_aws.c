@@ -455,6 +455,21 @@ static void test_full_uri_refresh(void)
     CHECK_STR(res.message, "no AWS credentials: environment (AWS_ACCESS_KEY_ID not set), ECS task "
                            "role (HTTP 401), EC2 instance metadata (AWS_EC2_METADATA_DISABLED is "
                            "true)");
+
+    /* the token from a file (read at each fetch, EKS-style) */
+    char path[128];
+    snprintf(path, sizeof path, "%s/token", tmp);
+    tmptree_put(tmp, "token", "container-auth-token-XYZZY\n");
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", path, 1);
+    CHECK(once("ListClusters", NULL, NULL, 5) == 0);
+    unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+
+    /* FULL_URI over http only to loopback or the container hosts: refused
+     * before anything is sent */
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://192.0.2.1/creds", 1);
+    CHECK(once("ListClusters", NULL, NULL, 5) == 2);
+    CHECK(contains(res.message, "ECS task role (AWS_CONTAINER_CREDENTIALS_FULL_URI over http "
+                                "must name a loopback address"));
     mw__faws_set_lifetime(fake, 3600);
 }
 
