@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing moonwatch needs (Debian, as root):
-# clang and its runtimes (libclang-rt-dev) build the fuzz targets.
+# clang and its runtimes (libclang-rt-dev) build the fuzz targets;
+# libssl-dev's libcrypto lets the tests' fake AWS server check SigV4.
 # Skips apt entirely when everything is already there.
 #
 # The servers the bundled checks are tested against (nginx, redis-server,
@@ -10,7 +11,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format python3 openssl
       clang libclang-rt-dev
-      libcurl4-openssl-dev libcjson-dev libyaml-dev liblua5.4-dev
+      libcurl4-openssl-dev libcjson-dev libyaml-dev liblua5.4-dev libssl-dev
       docker.io busybox-static curl
       nginx redis-server memcached prometheus prometheus-node-exporter)
 missing=()

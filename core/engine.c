@@ -52,6 +52,7 @@ struct mw_engine {
     mw__aggregator *agg;
     mw__workers *workers;
     mw__loop *loop; /* the control loop */
+    mw__aws *aws;   /* AWS credentials and requests for checks, on `loop` */
     mw__sched *sched;
     mw__discovery *disc;
     mw__timer flush_timer;
@@ -290,10 +291,15 @@ static mw_code make_parts(mw_engine *eng, const char **what)
     *what = "the control loop";
     if ((rc = mw__loop_new(&eng->loop)) != MW_OK)
         return rc;
+    *what = "the AWS client";
+    mw__aws_opts aws = {.home = eng->loop, .log = &eng->log};
+    if ((rc = mw__aws_new(&aws, &eng->aws)) != MW_OK)
+        return rc;
     eng->policy = (mw__io_policy){
         .unix_sockets = (const char *const *)c->unix_sockets.v,
         .n_unix_sockets = c->unix_sockets.n,
         .allow_link_local = c->allow_link_local,
+        .aws = eng->aws,
     };
     eng->paths = (mw__host_paths){
         .procfs = mw__config_procfs(c),
@@ -377,6 +383,7 @@ void mw_engine_free(mw_engine *eng)
     mw__discovery_free(eng->disc);
     mw__sched_free(eng->sched);     /* on the workers' loops, no thread running */
     mw__workers_free(eng->workers); /* their loops, then the budget */
+    mw__aws_free(eng->aws);         /* no request left; before its home loop */
     mw__agg_free(eng->agg);
     mw__loop_free(eng->loop);
     for (size_t i = 0; i < eng->nscripts; i++)

@@ -566,6 +566,7 @@ static const struct lazy_sub {
     {"base64", mw__open_base64},
     {"container", mw__open_container},
     {"ecs", mw__open_ecs},
+    {"aws", mw__open_aws},
 };
 
 /* __index of mw's hidden table: [table, key]. */

@@ -42,7 +42,7 @@
 #define RECV_CHUNK       16384
 #define MAX_LINE         ((size_t)1 << 20)
 
-enum op_kind { OP_HTTP, OP_CONNECT, OP_WAIT, OP_SLEEP };
+enum op_kind { OP_HTTP, OP_CONNECT, OP_WAIT, OP_SLEEP, OP_AWS };
 
 typedef struct mw__io_op {
     mw__sandbox *sb;
@@ -50,6 +50,7 @@ typedef struct mw__io_op {
     int done;
     char *what; /* "GET http://...", for messages */
     mw__http_req *req;
+    mw__aws_req *aws;      /* OP_AWS (aws_lua.c) */
     struct mw__sock *sock; /* OP_WAIT */
     mw__timer timer;       /* OP_SLEEP, and the socket timeout of OP_WAIT */
     /* results */
@@ -86,6 +87,7 @@ static void op_free(mw__io_op *op)
         return;
     if (op->req)
         mw__http_cancel(op->req);
+    mw__aws_cancel(op->aws);
     if (op->sock && op->sock->conn)
         mw__http_conn_wait_cancel(op->sock->conn);
     if (op->sb->io)
@@ -103,6 +105,7 @@ static void op_done(mw__io_op *op)
 {
     op->done = 1;
     op->req = NULL;
+    op->aws = NULL;
     if (op->sock && op->sock->conn)
         mw__http_conn_wait_cancel(op->sock->conn);
     mw__timer_stop(op->sb->io->loop, &op->timer);
@@ -202,6 +205,8 @@ void mw__net_fail(mw__sandbox *sb, const char *why)
     if (op->req)
         mw__http_cancel(op->req);
     op->req = NULL;
+    mw__aws_cancel(op->aws);
+    op->aws = NULL;
     if (op->sock && op->sock->conn)
         mw__http_conn_wait_cancel(op->sock->conn);
     mw__timer_stop(sb->io->loop, &op->timer);
@@ -225,6 +230,72 @@ static mw__sandbox *io_ready(lua_State *L, const char *fn)
     if (!lua_isyieldable(L))
         luaL_error(L, "%s: only possible during init() or run(), outside metamethods", fn);
     return sb;
+}
+
+/* ------------------------------------------------------------- for aws_lua.c */
+
+mw__sandbox *mw__net_io_ready(lua_State *L, const char *fn)
+{
+    return io_ready(L, fn);
+}
+
+double mw__net_io_left(const mw__sandbox *sb)
+{
+    return io_left(sb);
+}
+
+mw__io_op *mw__net_op_new(lua_State *L, const char *what)
+{
+    return op_new(L, OP_AWS, what);
+}
+
+void mw__net_op_set_aws(mw__io_op *op, mw__aws_req *req)
+{
+    op->aws = req;
+}
+
+void mw__net_op_complete(mw__io_op *op, mw_code code, long status, const char *body, size_t len,
+                         const char *err)
+{
+    op->code = code;
+    op->status = status;
+    op->len = body ? len : 0;
+    if ((op->body = malloc(op->len + 1)) != NULL) {
+        if (op->len)
+            memcpy(op->body, body, op->len);
+        op->body[op->len] = '\0';
+    }
+    if (err)
+        op->err = mw__strdup(err);
+    if (!op->body || (err && !op->err)) {
+        op->code = MW_ENOMEM;
+        op->len = 0;
+    }
+    op_done(op);
+}
+
+int mw__net_op_wait(lua_State *L, mw__io_op *op, lua_KFunction k)
+{
+    return op_wait(L, op, 0, k);
+}
+
+mw__io_op *mw__net_op_take(lua_State *L)
+{
+    return op_take(L);
+}
+
+void mw__net_op_results(const mw__io_op *op, mw__net_results *out)
+{
+    out->code = op->code;
+    out->status = op->status;
+    out->body = op->body ? op->body : "";
+    out->len = op->body ? op->len : 0;
+    out->err = op->err ? op->err : op->code != MW_OK ? mw_strerror(op->code) : NULL;
+}
+
+void mw__net_op_free(mw__io_op *op)
+{
+    op_free(op);
 }
 
 /* ------------------------------------------------------------- options */

@@ -38,6 +38,7 @@
 #ifndef MW_SANDBOX_H
 #define MW_SANDBOX_H
 
+#include "core/base/aws.h"
 #include "core/base/diag.h"
 #include "core/base/http.h"
 #include "core/base/log.h"
@@ -78,6 +79,9 @@ typedef struct mw__io_policy {
     const char *const *unix_sockets; /* paths mw.http may use as unix_socket */
     size_t n_unix_sockets;
     int allow_link_local; /* 1: link-local addresses (cloud metadata) allowed */
+    /* The engine's AWS credentials and requests (mw.aws); borrowed, used
+     * from every worker; NULL: mw.aws.request answers nil, err. */
+    mw__aws *aws;
 } mw__io_policy;
 
 /* Where a sandbox's I/O runs: the loop and HTTP client of the worker the

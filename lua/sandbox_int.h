@@ -180,6 +180,39 @@ typedef struct mw__net_reader {
  */
 int mw__net_engine_get(lua_State *L, const char *fn, const char *url, double timeout,
                        size_t max_body, const mw__net_reader *reader, void *res);
+/* ---- net.c, for the bindings of other files that wait the same way
+ * (aws_lua.c): an operation is made, handed its work, and the caller
+ * yields on it; the work's completion stores the results and wakes the
+ * run; the continuation takes the op, reads the results and frees it. */
+typedef struct mw__io_op mw__io_op;
+typedef struct mw__net_results {
+    mw_code code;
+    long status;
+    const char *body; /* NUL-terminated, `len` bytes; borrowed from the op */
+    size_t len;
+    const char *err; /* NULL when code is MW_OK */
+} mw__net_results;
+/* Raises unless the caller may suspend; returns the sandbox. */
+mw__sandbox *mw__net_io_ready(lua_State *L, const char *fn);
+/* Seconds an I/O call may wait (the run's budget less its margin). */
+double mw__net_io_left(const mw__sandbox *sb);
+/* A new operation named `what` ("ecs ListClusters"); raises on OOM. */
+mw__io_op *mw__net_op_new(lua_State *L, const char *what);
+/* Its work: an AWS request, cancelled with the op. */
+void mw__net_op_set_aws(mw__io_op *op, mw__aws_req *req);
+/* Stores the results (copied) and wakes the run. */
+void mw__net_op_complete(mw__io_op *op, mw_code code, long status, const char *body, size_t len,
+                         const char *err);
+/* Makes `op` the run's pending operation and yields to `k`. */
+int mw__net_op_wait(lua_State *L, mw__io_op *op, lua_KFunction k);
+/* In `k`: the completed op, now the caller's. */
+mw__io_op *mw__net_op_take(lua_State *L);
+void mw__net_op_results(const mw__io_op *op, mw__net_results *out);
+void mw__net_op_free(mw__io_op *op);
+
+/* ---- aws_lua.c: sets the read-only `mw.aws` (request{...}) in the
+ * table on top. */
+void mw__open_aws(lua_State *L);
 
 /* ---- openmetrics_lua.c
  *

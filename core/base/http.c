@@ -107,6 +107,7 @@ struct mw__http_req {
     int follow;        /* follow_redirects */
     int nredirects;    /* redirects seen that curl will follow */
     int want_cert;
+    int wipe;     /* secrets in the headers or the body: zero before free */
     mw_code fail; /* why our callbacks stopped the transfer */
     double t0, timeout, connect_timeout;
     size_t max_body;
@@ -174,6 +175,12 @@ static void req_free(mw__http_req *r)
     if (r->easy)
         curl_easy_cleanup(r->easy);
     drv_free(r->own);
+    if (r->wipe) {
+        for (struct curl_slist *l = r->out_headers; l; l = l->next)
+            mw__wipe(l->data, strlen(l->data));
+        mw__wipe(r->body.p, r->body.cap);
+        mw__wipe(r->hdrs.p, r->hdrs.cap);
+    }
     curl_slist_free_all(r->out_headers);
     mw__buf_free(&r->body);
     mw__buf_free(&r->hdrs);
@@ -911,8 +918,10 @@ static mw_code build_headers(mw__http_req *r, const mw__http_opts *o)
             return MW_ENOMEM;
         r->out_headers = l;
     }
-    /* No "Expect: 100-continue" wait before a larger body. */
-    if (!has_header(o, "Expect")) {
+    /* No "Expect: 100-continue" wait before a larger body; not with
+     * SigV4, which libcurl 7.88 would compute over the removed header
+     * (bodies that small are never held back anyway). */
+    if (!o->aws_sigv4 && !has_header(o, "Expect")) {
         struct curl_slist *l = curl_slist_append(r->out_headers, "Expect:");
         if (!l)
             return MW_ENOMEM;
@@ -1039,6 +1048,11 @@ static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
      * connection would have none. */
     if (r->want_cert)
         SET(CURLOPT_FRESH_CONNECT, 1L);
+    if (o->aws_sigv4) {
+        SET(CURLOPT_AWS_SIGV4, o->aws_sigv4);
+        SET(CURLOPT_USERNAME, o->aws_key_id ? o->aws_key_id : "");
+        SET(CURLOPT_PASSWORD, o->aws_secret ? o->aws_secret : "");
+    }
     if (cc == CURLE_OK)
         cc = set_method(e, o);
     return cc;
@@ -1095,6 +1109,11 @@ static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
     r->timeout = o->timeout > 0 ? o->timeout : 0;
     r->follow = o->follow_redirects != 0;
     r->want_cert = o->want_cert != 0;
+    r->wipe = o->wipe != 0;
+    if (r->wipe && mw__buf_reserve(&r->body, r->max_body) != MW_OK) {
+        set_err(err, "out of memory");
+        return MW_ENOMEM;
+    }
     r->on_data = o->on_data;
     r->on_headers = o->on_headers;
     r->done = o->done;
@@ -1436,8 +1455,9 @@ char *mw__http_take_body(mw__http_req *r, size_t *len)
         p = mw__strdup("");
     } else {
         p = mw__buf_take(&r->body, &n);
-        /* give back what the doubling left over when that is a lot */
-        char *shrunk = p && n + 1 + 4096 < r->body.cap ? realloc(p, n + 1) : NULL;
+        /* give back what the doubling left over when that is a lot (not
+         * for secrets: realloc would leave a copy behind) */
+        char *shrunk = p && !r->wipe && n + 1 + 4096 < r->body.cap ? realloc(p, n + 1) : NULL;
         if (shrunk)
             p = shrunk;
     }

@@ -78,6 +78,22 @@ typedef struct mw__http_opts {
     /* Fill result.cert_not_after (https). Certificate details only come
      * with a handshake, so the transfer opens a connection of its own. */
     int want_cert;
+    /* AWS Signature Version 4, computed by libcurl (CURLOPT_AWS_SIGV4):
+     * "aws:amz:<region>:<service>", with the access key id and secret
+     * key (copied by libcurl, never logged; http.c never turns on curl's
+     * verbose output). No "Expect:" header is added then (libcurl 7.88
+     * signs a header the caller removed) and the caller sets no
+     * X-Amz-Date (7.88 would send it twice). NULL: unsigned. */
+    const char *aws_sigv4;
+    const char *aws_key_id;
+    const char *aws_secret;
+    /* The request or its answer carries secrets (a security token in a
+     * header, credentials in the body): the copies http.c makes of the
+     * headers and the buffered body are zeroed before they are freed,
+     * and the body buffer is allocated whole up front (max_body) so that
+     * no realloc leaves a copy behind. The body mw__http_take_body()
+     * hands over is then the caller's to zero. */
+    int wipe;
     /* Streaming: when set, body bytes are handed here as they arrive
      * instead of being buffered; return non-zero to abort the transfer
      * (done then reports MW_EIO "aborted"). */

@@ -172,3 +172,18 @@ mw_code mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem)
     *cap = ncap;
     return MW_OK;
 }
+
+void mw__wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
+void mw__wipe_free(char *s)
+{
+    if (!s)
+        return;
+    mw__wipe(s, strlen(s));
+    free(s);
+}

@@ -51,6 +51,11 @@ char *mw__strndup(const char *s, size_t n);
 char *mw__sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *mw__vsprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
+/* Zeroes `n` bytes at `p` in a way the compiler keeps (for secrets). */
+void mw__wipe(void *p, size_t n);
+/* Zeroes the C string `s` and frees it; NULL is a no-op. */
+void mw__wipe_free(char *s);
+
 /* 64-bit FNV-1a, chainable: pass the previous result as `h` (start with
  * MW_HASH_INIT). */
 #define MW_HASH_INIT 0xcbf29ce484222325ULL
