@@ -40,6 +40,7 @@
 #include "core/base/http.h"
 
 #include "core/base/buf.h"
+#include "core/base/netaddr.h"
 #include "core/base/util.h"
 
 #include <arpa/inet.h>
@@ -755,30 +756,24 @@ static drv *pool_pick(mw__http *h, drv *first)
 /* ------------------------------------------------------------- link-local */
 
 /* Whether `a` is an address requests may be told to stay away from (the
- * link-local ranges, where cloud metadata services answer); writes it to
- * `out` when it is. */
+ * link-local ranges of netaddr.h, where cloud metadata services answer);
+ * writes it to `out` when it is. */
 static int is_link_local(const struct curl_sockaddr *a, char *out, size_t n)
 {
-    static const uint8_t ec2[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
-                                    0,    0,    0,    0,    0, 0, 0x02, 0x54};
-    if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in)) {
-        struct sockaddr_in in;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+    const void *bytes = NULL;
+
+    if (a->family == AF_INET && a->addrlen >= sizeof in) {
         memcpy(&in, &a->addr, sizeof in);
-        if ((ntohl(in.sin_addr.s_addr) >> 16) != 0xa9fe) /* 169.254.0.0/16 */
-            return 0;
-        return inet_ntop(AF_INET, &in.sin_addr, out, (socklen_t)n) != NULL;
-    }
-    if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6)) {
-        struct sockaddr_in6 in6;
+        bytes = &in.sin_addr;
+    } else if (a->family == AF_INET6 && a->addrlen >= sizeof in6) {
         memcpy(&in6, &a->addr, sizeof in6);
-        const uint8_t *b = in6.sin6_addr.s6_addr;
-        if (!(b[0] == 0xfe && (b[1] & 0xc0) == 0x80) && /* fe80::/10 */
-            !(IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr) && b[12] == 169 && b[13] == 254) &&
-            memcmp(b, ec2, sizeof ec2) != 0)
-            return 0;
-        return inet_ntop(AF_INET6, &in6.sin6_addr, out, (socklen_t)n) != NULL;
+        bytes = &in6.sin6_addr;
     }
-    return 0;
+    if (!bytes || !mw__link_local(a->family, bytes))
+        return 0;
+    return inet_ntop(a->family, bytes, out, (socklen_t)n) != NULL;
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION with deny_link_local: curl asks for a socket
