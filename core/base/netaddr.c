@@ -46,14 +46,16 @@ int mw__link_local_host(const char *host, char *out, unsigned n)
         len -= 2;
     }
     if (len == 0 || len >= sizeof buf)
-        return 0;
+        return -1;
     memcpy(buf, host, len);
     buf[len] = '\0';
     if (strchr(buf, ':')) {
         family = AF_INET6;
         buf[strcspn(buf, "%")] = '\0'; /* the zone names an interface */
     }
-    if (inet_pton(family, buf, a) != 1 || !mw__link_local(family, a))
+    if (inet_pton(family, buf, a) != 1)
+        return -1;
+    if (!mw__link_local(family, a))
         return 0;
     if (out && !inet_ntop(family, a, out, (socklen_t)n))
         out[0] = '\0';

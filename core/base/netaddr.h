@@ -17,13 +17,14 @@
  * AF_INET6) is in the set; 0 for any other family. */
 int mw__link_local(int family, const void *a);
 
-/* Whether `host` is an IPv4 or IPv6 address literal in the set: dotted
- * IPv4, or IPv6 with or without brackets and with or without a zone
- * ("fe80::1%eth0"). 0 for names and for anything else; callers that
- * accept other spellings of an address (curl's URL parser turns
- * "2852039166" or "0xA9FEA9FE" into "169.254.169.254") normalize first.
- * When it is one, the address as inet_ntop() writes it goes to `out`
- * (`n` bytes, at least INET6_ADDRSTRLEN; NULL: not wanted). */
+/* Whether `host`, an address literal (dotted IPv4, or IPv6 with or
+ * without brackets and with or without a zone, "fe80::1%eth0"), is in
+ * the set: 1 it is, 0 it is not, -1 `host` is no address literal (a name,
+ * or anything else). Callers that accept other spellings of an address
+ * (curl's URL parser turns "2852039166" or "0xA9FEA9FE" into
+ * "169.254.169.254") normalize first. When it is in the set, the address
+ * as inet_ntop() writes it goes to `out` (`n` bytes, at least
+ * INET6_ADDRSTRLEN; NULL: not wanted). */
 int mw__link_local_host(const char *host, char *out, unsigned n);
 
 #endif

@@ -62,7 +62,7 @@ mw_code mw__ecs_url_check(const char *url, char **err)
 
     if (v6 < 0)
         return *err ? MW_EINVAL : MW_ENOMEM;
-    if (mw__link_local_host(host, NULL, 0)) {
+    if (mw__link_local_host(host, NULL, 0) == 1) {
         *err = mw__sprintf("%s is a link-local address: the ECS agent's introspection API "
                            "listens on the instance itself (%s)",
                            host, MW_ECS_AGENT_DEFAULT);
