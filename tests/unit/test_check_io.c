@@ -19,14 +19,12 @@
 #include "core/engine.h"
 #include "core/base/util.h"
 #include "tests/support/mini_httpd.h"
+#include "tests/support/netns.h"
 #include "test.h"
 #include "tmptree.h"
 #include "tests/support/make.h"
 
-#include <net/if.h>
-#include <sched.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -523,26 +521,9 @@ static void test_woken_runs_batch(void)
 
 /* ------------------------------------------------------------- main */
 
-/* A network namespace with only loopback: nothing can leave. */
-static int isolate_network(void)
-{
-    if (unshare(CLONE_NEWNET) != 0)
-        return 0;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-    int ok = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
-    ifr.ifr_flags |= IFF_UP;
-    ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
 int main(void)
 {
-    int isolated = isolate_network();
+    int isolated = t_isolate_network();
     if (!isolated)
         printf("not isolated (not root?): link-local cases skipped\n");
     srv = mw__mhd_start();
