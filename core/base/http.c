@@ -24,18 +24,26 @@
  * it has ended the same easy handle is pointed at the new URL and added
  * again, a new "hop". Every hop, the first included, is vetted before it
  * is added, so that nothing is sent for a target the link-local rule
- * refuses, proxy or not (through a proxy, the socket open_socket() sees
- * is the proxy's):
+ * refuses, proxy or not:
  *
  *   - the URL's host as curl's URL parser normalizes it (2852039166,
  *     0xA9FEA9FE and 169.254.43518 all become 169.254.169.254) is an
  *     address: refused when it is link-local;
+ *   - it is a name and a proxy may be used (a proxy variable is set in
+ *     the environment; curl then sends the name to the proxy, which
+ *     resolves it where open_socket() never sees it): a probe resolves it
+ *     first, with curl's own resolver on the loop (a connect-only easy
+ *     handle, never proxied, in the transfer's multi handle, whose
+ *     CURLOPT_OPENSOCKETFUNCTION notes each address and opens no socket),
+ *     and the hop is refused when any address is link-local or when the
+ *     name does not resolve here;
  *   - else open_socket() decides, as it does for every connection curl
- *     opens.
+ *     opens: direct connections, also to the hosts NO_PROXY excludes.
  *
  * Not curl's own redirects: curl connects and sends a redirect's request
- * within the call that read the redirect, before any check of the new
- * URL could run.
+ * within the call that read the redirect, and no callback of its can wait
+ * for a name to resolve (pausing in the header callback does not stop a
+ * redirect without a body from being followed at once).
  *
  * Connections (CURLOPT_CONNECT_ONLY) each get a multi handle of their own
  * (a "driver": multi handle, timer, watched sockets). libcurl 7.88 keeps a
@@ -87,11 +95,12 @@
 #define MAX_HEADER_BYTES (256u << 10)
 
 enum { ST_PENDING, ST_RUNNING, ST_DONE };
-enum { KIND_HTTP, KIND_CONN };
+/* A probe resolves a hop's host name for its request (see above). */
+enum { KIND_HTTP, KIND_CONN, KIND_PROBE };
 /* What a redirect does to the method (see hop_setopts()). */
 enum { M_GET, M_HEAD, M_POST, M_OTHER };
 /* Verdicts on a hop. */
-enum { VET_OK, VET_REFUSED };
+enum { VET_OK, VET_PROBING, VET_REFUSED };
 
 /* What transfers need of a URL, by curl's own parser; all malloc'd. */
 typedef struct url_info {
@@ -151,6 +160,10 @@ struct mw__http_req {
     url_info at;    /* the current hop */
     url_info redir; /* the redirect to follow once this hop ends */
     char *origin;   /* the first hop's: credentials only go there */
+    /* probes */
+    struct mw__http_req *probe;  /* the probe vetting the current hop */
+    struct mw__http_req *parent; /* the request a probe vets */
+    int seen;                    /* addresses a probe was offered */
     mw__buf body;
     mw__buf hdrs;            /* the last response's headers, "name\0value\0"... */
     mw__http_result *result; /* while its done runs */
@@ -160,7 +173,8 @@ struct mw__http_req {
     void (*conn_done)(void *ud, mw__http_conn *c, const mw__http_result *r);
     void *ud;
     char errbuf[CURL_ERROR_SIZE];
-    char refused[96]; /* the first link-local address refused */
+    char refused[96]; /* the first link-local address refused (a probe: the
+                       * address alone) */
     char msg[512];
 };
 
@@ -188,6 +202,8 @@ struct mw__http {
     int marked;  /* requests marked cancelled or forced since the last sweep */
     int busy;    /* inside one of our loop callbacks */
     int dead;    /* mw__http_free() called while busy */
+    /* mw__http_resolve(): names tests pinned, for every easy handle */
+    struct curl_slist *resolve;
 };
 
 /* ------------------------------------------------------------- global */
@@ -204,6 +220,7 @@ static void global_init(void)
 
 static void drv_free(drv *d);
 static drv *pool_pick(mw__http *h, drv *first);
+static void req_remove(mw__http_req *r);
 
 static void url_info_free(url_info *u)
 {
@@ -214,9 +231,30 @@ static void url_info_free(url_info *u)
     memset(u, 0, sizeof *u);
 }
 
+static void req_free(mw__http_req *r);
+
+/* Stops the probe of `r`: now, or once curl has returned when inside it. */
+static void probe_drop(mw__http_req *r)
+{
+    mw__http_req *p = r->probe;
+    r->probe = NULL;
+    p->parent = NULL;
+    if (r->h->in_curl && p->in_multi) {
+        p->canceled = 1;
+        r->h->marked++;
+        return;
+    }
+    req_remove(p);
+    req_free(p);
+}
+
 /* Unlinks and frees a request; it must be out of the multi handle. */
 static void req_free(mw__http_req *r)
 {
+    if (r->probe)
+        probe_drop(r);
+    if (r->parent)
+        r->parent->probe = NULL;
     MW_LIST_REMOVE(r->h->head, r);
     if (r->kind == KIND_HTTP && r->d && r->d->shared)
         r->d->load--;
@@ -499,6 +537,8 @@ static void result_fill(mw__http_req *r, CURLcode cc, mw__http_result *res)
 
 static mw__http_conn *conn_new(mw__http_req *r, mw__http_result *res);
 static int hop_next(mw__http_req *r);
+static int hop_add(mw__http_req *r);
+static void probe_verdict(mw__http_req *p, mw__http_req *r, CURLcode cc);
 
 /* Reports a finished transfer (out of its multi handle, or a connection)
  * and frees it. A connection made keeps its easy handle in its multi
@@ -522,13 +562,31 @@ static void req_report(mw__http *h, mw__http_req *r, CURLcode cc)
     req_free(r);
 }
 
-/* A transfer or a connect ended: reports it, unless it was a redirect
- * to follow and the next hop starts. */
+/* A probe ended: the request it vets goes on to its hop, or is reported
+ * refused. */
+static void probe_complete(mw__http *h, mw__http_req *p, CURLcode cc)
+{
+    mw__http_req *r = p->parent;
+    if (r)
+        probe_verdict(p, r, cc);
+    req_remove(p);
+    req_free(p); /* detaches it from `r` */
+    if (!r || (r->fail == MW_OK && hop_add(r) == 0))
+        return;
+    req_report(h, r, CURLE_OK);
+}
+
+/* A transfer, a connect or a probe ended: reports it, unless it was a
+ * redirect to follow and the next hop starts. */
 static void req_complete(mw__http *h, mw__http_req *r, CURLcode cc)
 {
     if (r->canceled) {
         req_remove(r);
         req_free(r);
+        return;
+    }
+    if (r->kind == KIND_PROBE) {
+        probe_complete(h, r, cc);
         return;
     }
     if (r->kind == KIND_HTTP) {
@@ -629,10 +687,11 @@ static void timer_cb(mw__timer *t)
 }
 
 static int hop_start(mw__http_req *r);
-static int hop_add(mw__http_req *r);
 
-/* Adds the pending transfers, then lets curl start the HTTP ones at once
- * (a connection's multi handle has its timer armed at 0 by the add). */
+/* Adds the pending transfers (or their probes), then lets curl start the
+ * HTTP ones at once (a connection's multi handle has its timer armed at
+ * 0 by the add). Probes are pushed at the head of the list: this walk
+ * never meets them. */
 static void kick_cb(mw__timer *t)
 {
     mw__http *h = t->ud;
@@ -1137,6 +1196,8 @@ static CURLcode set_common(mw__http_req *r, const char *url, const mw__http_tls 
         SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
         SET(CURLOPT_OPENSOCKETDATA, (void *)r);
     }
+    if (r->h->resolve)
+        SET(CURLOPT_RESOLVE, r->h->resolve);
     if (r->want_cert)
         SET(CURLOPT_CERTINFO, 1L);
     if (cc == CURLE_OK)
@@ -1186,6 +1247,43 @@ static CURLcode set_conn(mw__http_req *r, const char *url, const mw__http_conn_o
     SET(CURLOPT_PROXY, "");
     if (o->tls)
         SET(CURLOPT_SSL_ENABLE_ALPN, 0L);
+    return cc;
+}
+
+static curl_socket_t probe_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
+
+/* A probe for the current hop of `r`: curl resolves the host as for a
+ * direct connection, in the same multi handle (so with the same DNS
+ * cache), and offers each address to probe_socket(), which opens
+ * nothing. Never through a proxy. */
+static CURLcode set_probe(mw__http_req *p, const mw__http_req *r)
+{
+    CURL *e = p->easy;
+    CURLcode cc = CURLE_OK;
+
+    SET(CURLOPT_PRIVATE, (void *)p);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_URL, r->at.url);
+    SET(CURLOPT_ERRORBUFFER, p->errbuf);
+    SET(CURLOPT_CONNECT_ONLY, 1L);
+    SET(CURLOPT_PROXY, "");
+    SET(CURLOPT_FRESH_CONNECT, 1L);
+    SET(CURLOPT_FORBID_REUSE, 1L);
+    SET(CURLOPT_OPENSOCKETFUNCTION, probe_socket);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)p);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* A probe stopped while its name is being resolved leaves curl's
+     * resolver thread to finish on its own, instead of waiting for
+     * getaddrinfo() on the loop thread. */
+    SET(CURLOPT_QUICK_EXIT, 1L);
+#endif
+    SET(CURLOPT_CONNECTTIMEOUT_MS, ms(p->connect_timeout));
+    if (p->timeout > 0)
+        SET(CURLOPT_TIMEOUT_MS, ms(p->timeout));
+    if (r->h->resolve)
+        SET(CURLOPT_RESOLVE, r->h->resolve);
+    if (cc == CURLE_OK)
+        cc = set_protocols(e);
     return cc;
 }
 
@@ -1333,8 +1431,98 @@ out:
 
 /* ------------------------------------------------------------- hops */
 
-/* Whether the current hop of `r` may be requested (VET_OK) or not
- * (VET_REFUSED, r->fail set). */
+/* Whether curl may send requests to a proxy: it reads http_proxy (not
+ * HTTP_PROXY), https_proxy or HTTPS_PROXY, and all_proxy or ALL_PROXY.
+ * Any of them set counts, HTTP_PROXY too: a name is then resolved once
+ * more than needed at worst. */
+static int proxy_configured(void)
+{
+    static const char *const vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                       "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(vars); i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return 1;
+    }
+    return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION of a probe: notes the address (the first
+ * link-local one in p->refused), opens nothing. */
+static curl_socket_t probe_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    mw__http_req *p = ud;
+    MW_UNUSED(purpose);
+    p->seen++;
+    if (!p->refused[0] && !is_link_local(a, p->refused, sizeof p->refused))
+        p->refused[0] = '\0';
+    errno = EACCES;
+    return CURL_SOCKET_BAD;
+}
+
+/* Starts the probe of the current hop of `r`: MW_OK, or an error with
+ * r->fail set. */
+static mw_code probe_start(mw__http_req *r)
+{
+    mw__http_req *p = calloc(1, sizeof *p);
+    double left = r->timeout - (mw__mono() - r->t0);
+    CURLMcode mc = CURLM_OUT_OF_MEMORY;
+    mw_code rc = MW_ENOMEM;
+
+    if (!p)
+        goto out;
+    p->h = r->h;
+    p->kind = KIND_PROBE;
+    p->state = ST_RUNNING;
+    p->d = r->d;
+    p->t0 = mw__mono();
+    p->timeout = r->timeout > 0 ? (left > 0.001 ? left : 0.001) : 0;
+    p->connect_timeout =
+        p->timeout > 0 && p->timeout < r->connect_timeout ? p->timeout : r->connect_timeout;
+    MW_LIST_PUSH(r->h->head, p);
+    if (!(p->easy = curl_easy_init()) || set_probe(p, r) != CURLE_OK ||
+        (mc = curl_multi_add_handle(p->d->multi, p->easy)) != CURLM_OK)
+        goto out;
+    p->in_multi = 1;
+    p->parent = r;
+    r->probe = p;
+    rc = MW_OK;
+out:
+    if (rc != MW_OK) {
+        if (p)
+            req_free(p);
+        rc = mc == CURLM_OUT_OF_MEMORY ? MW_ENOMEM : MW_EIO;
+        req_fail(r, rc, "checking %s: %s", r->at.host,
+                 mc == CURLM_OUT_OF_MEMORY ? "out of memory" : curl_multi_strerror(mc));
+    }
+    return rc;
+}
+
+/* The probe `p` of `r` ended with `cc`: r->fail is set unless the hop
+ * may go (the name resolved, to no link-local address). */
+static void probe_verdict(mw__http_req *p, mw__http_req *r, CURLcode cc)
+{
+    const char *host = r->at.host;
+    if (p->refused[0])
+        req_fail(r, MW_EIO, "refused: %s resolves to %s, a link-local address", host, p->refused);
+    else if (cc == CURLE_COULDNT_CONNECT && p->seen > 0)
+        return;
+    else if (cc == CURLE_COULDNT_RESOLVE_HOST)
+        req_fail(r, MW_EIO,
+                 "refused: %s does not resolve here, and a name sent to a proxy must be known "
+                 "not to be link-local",
+                 host);
+    else if (cc == CURLE_OPERATION_TIMEDOUT)
+        req_fail(r, MW_ETIMEOUT, "resolving %s: timed out after %.1f s", host, p->connect_timeout);
+    else if (cc == CURLE_OUT_OF_MEMORY)
+        req_fail(r, MW_ENOMEM, "out of memory");
+    else
+        req_fail(r, MW_EIO, "resolving %s: %s", host,
+                 p->errbuf[0] ? p->errbuf : curl_easy_strerror(cc));
+}
+
+/* Whether the current hop of `r` may be requested now (VET_OK), once its
+ * probe says so (VET_PROBING), or not (VET_REFUSED, r->fail set). */
 static int vet(mw__http_req *r)
 {
     char addr[INET6_ADDRSTRLEN];
@@ -1346,7 +1534,9 @@ static int vet(mw__http_req *r)
         req_fail(r, MW_EIO, "refused: %s is a link-local address", addr);
         return VET_REFUSED;
     }
-    return VET_OK; /* a name: open_socket() sees what it resolves to */
+    if (ll == 0 || !proxy_configured())
+        return VET_OK; /* an address, or a direct connection: open_socket() sees it */
+    return probe_start(r) == MW_OK ? VET_PROBING : VET_REFUSED;
 }
 
 /* Adds a transfer or connection to its multi handle: 0, or -1 with
@@ -1363,10 +1553,14 @@ static int hop_add(mw__http_req *r)
     return -1;
 }
 
-/* Starts the current hop of `r` once vetted: 0, or -1 with r->fail set. */
+/* Starts the current hop of `r` once vetted: 0 (added, or its probe is),
+ * or -1 with r->fail set. */
 static int hop_start(mw__http_req *r)
 {
-    return vet(r) == VET_OK ? hop_add(r) : -1;
+    int v = vet(r);
+    if (v == VET_OK)
+        return hop_add(r);
+    return v == VET_PROBING ? 0 : -1;
 }
 
 /* Moves `r`, out of its multi handle, on to the redirect it has just
@@ -1519,6 +1713,7 @@ static void destroy(mw__http *h)
     pool_free(h->guarded);
     drv_free(h->guarded);
     mw__timer_stop(h->loop, &h->kick);
+    curl_slist_free_all(h->resolve);
     free(h);
 }
 
@@ -1532,6 +1727,15 @@ void mw__http_free(mw__http *h)
         return;
     }
     destroy(h);
+}
+
+mw_code mw__http_resolve(mw__http *h, const char *entry)
+{
+    struct curl_slist *l = curl_slist_append(h->resolve, entry);
+    if (!l)
+        return MW_ENOMEM;
+    h->resolve = l;
+    return MW_OK;
 }
 
 /* The multi handle of transfers with deny_link_local; 0, or -1 on OOM. */

@@ -77,13 +77,16 @@ typedef struct mw__http_opts {
     /* Refuse link-local targets (see core/base/netaddr.h: 169.254.0.0/16,
      * fe80::/10, IPv4-mapped forms of those, and the EC2 metadata address
      * fd00:ec2::254) before anything is sent to them or for them, also
-     * after redirects: done then reports MW_EIO "refused: <addr> is a
-     * link-local address". Every URL's host is checked as curl reads it
-     * ("http://2852039166/" is 169.254.169.254), also when the request
-     * would go through a proxy. Every address curl connects to is checked
-     * before a socket exists (a direct connection, NO_PROXY's hosts
-     * included; a proxy at a link-local address is refused too). Such
-     * transfers only reuse connections opened with the check. */
+     * after redirects, also through a proxy: done then reports MW_EIO
+     * "refused: <addr> is a link-local address". Every URL's host is
+     * checked as curl reads it ("http://2852039166/" is 169.254.169.254);
+     * a name, when a proxy variable is set, is first resolved here (the
+     * proxy would resolve it where no check sees it): "refused: <name>
+     * resolves to <addr>, a link-local address", or refused when it does
+     * not resolve here. Every address curl connects to is checked before
+     * a socket exists (a direct connection, NO_PROXY's hosts included; a
+     * proxy at a link-local address is refused too). Such transfers only
+     * reuse connections opened with the check. */
     int deny_link_local;
     mw__http_tls tls;
     /* Fill result.cert_not_after (https). Certificate details only come
@@ -198,6 +201,12 @@ void mw__http_conn_wait_cancel(mw__http_conn *c);
 
 /* Closes the connection and frees it (a pending wait is dropped). */
 void mw__http_conn_close(mw__http_conn *c);
+
+/* Tests: from now on, every transfer and check of `h` resolves the name
+ * of `entry` ("host:port:address[,address...]", as curl's CURLOPT_RESOLVE
+ * takes it) to those addresses without DNS; a name can then stand for a
+ * link-local address. MW_OK or MW_ENOMEM. */
+mw_code mw__http_resolve(mw__http *h, const char *entry);
 
 /* Multi handles the client's transfers are spread over (it opens one
  * more for each 128 transfers in flight at once and keeps them). */

@@ -611,6 +611,24 @@ static void test_proxy_refusals(mw__mproxy *px)
     proxy_env(NULL, NULL);
 }
 
+/* A name that does not resolve here is refused, not left to the proxy
+ * to resolve: isolated only (resolving it asks DNS). */
+static void test_proxy_unresolved(mw__mproxy *px)
+{
+    mw__mproxy_clear(px);
+    proxy_env(px, NULL);
+    mw_engine *eng = new_engine(NULL);
+    size_t from = nresults;
+    result *r = start_case(eng, "pxnoname", "req",
+                           "{\"req\":{\"url\":\"http://nothing-here.invalid/\"}}", 5, NULL);
+    wait_results(eng, from, 20);
+    CHECK(r->status == MW_STATUS_CRITICAL);
+    CHECK(strstr(r->message, "refused: nothing-here.invalid does not resolve here") != NULL);
+    CHECK(mw__mproxy_count(px) == 0);
+    mw_engine_free(eng);
+    proxy_env(NULL, NULL);
+}
+
 /* Allowed targets go through the proxy, a redirect to the metadata
  * address is refused after the first request, NO_PROXY still sends a
  * loopback target direct. */
@@ -705,13 +723,15 @@ static void test_proxy_allow(mw__mproxy *px)
     proxy_env(NULL, NULL);
 }
 
-static void test_proxy(void)
+static void test_proxy(int isolated)
 {
     mw__mproxy *px = mw__mproxy_start();
     CHECK(px != NULL);
     if (!px)
         return;
     test_proxy_refusals(px);
+    if (isolated)
+        test_proxy_unresolved(px);
     test_proxy_allowed(px);
     test_proxy_allow(px);
     mw__mproxy_stop(px);
@@ -736,7 +756,7 @@ int main(void)
     test_refusals(isolated);
     test_tcp_and_sleep();
     test_woken_runs_batch();
-    test_proxy();
+    test_proxy(isolated);
     mw__mhd_stop(srv);
     tmptree_remove(tmp);
     return TEST_RESULT();
