@@ -42,7 +42,7 @@
 static mw__mhd *srv;
 static mw__mproxy *px;
 static int dns_fd = -1;
-static char resolv[64];
+static int resolv_mounted;
 
 /* In the test's network namespace: a DNS server on 127.0.0.1:53 that
  * never answers, named by a resolv.conf of its own in a mount namespace
@@ -52,6 +52,7 @@ static int silent_dns(void)
     static const char conf[] = "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n";
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(53)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char resolv[64];
     snprintf(resolv, sizeof resolv, "/tmp/mw-resolv-XXXXXX");
     int fd = mkstemp(resolv);
     if (fd < 0)
@@ -60,7 +61,8 @@ static int silent_dns(void)
     close(fd);
     ok = ok && unshare(CLONE_NEWNS) == 0 &&
          mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
-         mount(resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) == 0;
+         (resolv_mounted = mount(resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) == 0);
+    unlink(resolv); /* the mount keeps it: nothing is left behind, even on a crash */
     ok = ok && (dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0 &&
          bind(dns_fd, (struct sockaddr *)&a, sizeof a) == 0;
     return ok;
@@ -372,9 +374,7 @@ int main(void)
     mw__mhd_stop(srv);
     if (dns_fd >= 0)
         close(dns_fd);
-    if (resolv[0]) {
+    if (resolv_mounted)
         umount("/etc/resolv.conf");
-        unlink(resolv);
-    }
     return TEST_RESULT();
 }
