@@ -23,7 +23,10 @@
  * Policy (instance config comes from container labels): only http and
  * https (core/base/http.c refuses other schemes, also on redirects), a
  * unix_socket only when its real path is on the operator's list, no
- * link-local address unless the operator allows it.
+ * link-local address unless the operator allows it (http.c checks each
+ * URL's host, redirects included, a name first resolved when a proxy
+ * from the environment may carry the request, and every address it
+ * connects to; mw.tcp never goes through a proxy).
  */
 #include "lua/sandbox_int.h"
 

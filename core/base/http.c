@@ -19,6 +19,32 @@
  * without the check: every connection they can get was vetted by
  * open_socket().
  *
+ * Redirects are followed here, not by curl (CURLOPT_FOLLOWLOCATION is
+ * never set): the body of a redirect being followed is skipped, and once
+ * it has ended the same easy handle is pointed at the new URL and added
+ * again, a new "hop". Every hop, the first included, is vetted before it
+ * is added, so that nothing is sent for a target the link-local rule
+ * refuses, proxy or not:
+ *
+ *   - the URL's host as curl's URL parser normalizes it (2852039166,
+ *     0xA9FEA9FE and 169.254.43518 all become 169.254.169.254) is an
+ *     address: refused when it is link-local;
+ *   - it is a name and a proxy may be used (a proxy variable is set in
+ *     the environment; curl then sends the name to the proxy, which
+ *     resolves it where open_socket() never sees it): a probe resolves it
+ *     first, with curl's own resolver on the loop (a connect-only easy
+ *     handle, never proxied, in the transfer's multi handle, whose
+ *     CURLOPT_OPENSOCKETFUNCTION notes each address and opens no socket),
+ *     and the hop is refused when any address is link-local or when the
+ *     name does not resolve here;
+ *   - else open_socket() decides, as it does for every connection curl
+ *     opens: direct connections, also to the hosts NO_PROXY excludes.
+ *
+ * Not curl's own redirects: curl connects and sends a redirect's request
+ * within the call that read the redirect, and no callback of its can wait
+ * for a name to resolve (pausing in the header callback does not stop a
+ * redirect without a body from being followed at once).
+ *
  * Connections (CURLOPT_CONNECT_ONLY) each get a multi handle of their own
  * (a "driver": multi handle, timer, watched sockets). libcurl 7.88 keeps a
  * finished connect-only connection in its multi handle's connection cache,
@@ -40,6 +66,7 @@
 #include "core/base/http.h"
 
 #include "core/base/buf.h"
+#include "core/base/netaddr.h"
 #include "core/base/util.h"
 
 #include <arpa/inet.h>
@@ -68,7 +95,20 @@
 #define MAX_HEADER_BYTES (256u << 10)
 
 enum { ST_PENDING, ST_RUNNING, ST_DONE };
-enum { KIND_HTTP, KIND_CONN };
+/* A probe resolves a hop's host name for its request (see above). */
+enum { KIND_HTTP, KIND_CONN, KIND_PROBE };
+/* What a redirect does to the method (see hop_setopts()). */
+enum { M_GET, M_HEAD, M_POST, M_OTHER };
+/* Verdicts on a hop. */
+enum { VET_OK, VET_PROBING, VET_REFUSED };
+
+/* What transfers need of a URL, by curl's own parser; all malloc'd. */
+typedef struct url_info {
+    char *url;    /* normalized: what is requested */
+    char *target; /* "host:port", for messages */
+    char *host;   /* as in the URL ("[::1]" bracketed) */
+    char *origin; /* "scheme://host:port" */
+} url_info;
 
 typedef struct drv drv;
 
@@ -98,6 +138,7 @@ struct mw__http_req {
     drv *own; /* connections: d, its own, until the connection has it */
     CURL *easy;
     struct curl_slist *out_headers;
+    struct curl_slist *cross_headers; /* for other origins: no credentials */
     int kind;
     int state;
     int in_multi;      /* added to the multi handle */
@@ -105,13 +146,25 @@ struct mw__http_req {
     int forced;        /* failed outside curl's knowledge: report it */
     int headers_fired; /* on_headers was called */
     int follow;        /* follow_redirects */
-    int nredirects;    /* redirects seen that curl will follow */
+    int nredirects;    /* redirects followed */
+    int redirecting;   /* this hop's response is a redirect to follow */
+    int no_status;     /* the current hop has no response (yet) */
+    int deny_link_local;
+    int over_unix; /* a unix socket: the URL's host is only a header */
+    int method;    /* M_GET... */
     int want_cert;
     int wipe;     /* secrets in the headers or the body: zero before free */
     mw_code fail; /* why our callbacks stopped the transfer */
     double t0, timeout, connect_timeout;
     size_t max_body;
-    char *target; /* "unix:/path" or "host:port", for connect errors */
+    char *target;   /* "unix:/path" or "host:port", for connect errors */
+    url_info at;    /* the current hop */
+    url_info redir; /* the redirect to follow once this hop ends */
+    char *origin;   /* the first hop's: credentials only go there */
+    /* probes */
+    struct mw__http_req *probe;  /* the probe vetting the current hop */
+    struct mw__http_req *parent; /* the request a probe vets */
+    int seen;                    /* addresses a probe was offered */
     mw__buf body;
     mw__buf hdrs;            /* the last response's headers, "name\0value\0"... */
     mw__http_result *result; /* while its done runs */
@@ -121,7 +174,8 @@ struct mw__http_req {
     void (*conn_done)(void *ud, mw__http_conn *c, const mw__http_result *r);
     void *ud;
     char errbuf[CURL_ERROR_SIZE];
-    char refused[96]; /* the first link-local address refused */
+    char refused[96]; /* the first link-local address refused (a probe: the
+                       * address alone) */
     char msg[512];
 };
 
@@ -149,6 +203,8 @@ struct mw__http {
     int marked;  /* requests marked cancelled or forced since the last sweep */
     int busy;    /* inside one of our loop callbacks */
     int dead;    /* mw__http_free() called while busy */
+    /* mw__http_resolve(): names tests pinned, for every easy handle */
+    struct curl_slist *resolve;
 };
 
 /* ------------------------------------------------------------- global */
@@ -165,10 +221,41 @@ static void global_init(void)
 
 static void drv_free(drv *d);
 static drv *pool_pick(mw__http *h, drv *first);
+static void req_remove(mw__http_req *r);
+
+static void url_info_free(url_info *u)
+{
+    free(u->url);
+    free(u->target);
+    free(u->host);
+    free(u->origin);
+    memset(u, 0, sizeof *u);
+}
+
+static void req_free(mw__http_req *r);
+
+/* Stops the probe of `r`: now, or once curl has returned when inside it. */
+static void probe_drop(mw__http_req *r)
+{
+    mw__http_req *p = r->probe;
+    r->probe = NULL;
+    p->parent = NULL;
+    if (r->h->in_curl && p->in_multi) {
+        p->canceled = 1;
+        r->h->marked++;
+        return;
+    }
+    req_remove(p);
+    req_free(p);
+}
 
 /* Unlinks and frees a request; it must be out of the multi handle. */
 static void req_free(mw__http_req *r)
 {
+    if (r->probe)
+        probe_drop(r);
+    if (r->parent)
+        r->parent->probe = NULL;
     MW_LIST_REMOVE(r->h->head, r);
     if (r->kind == KIND_HTTP && r->d && r->d->shared)
         r->d->load--;
@@ -178,13 +265,19 @@ static void req_free(mw__http_req *r)
     if (r->wipe) {
         for (struct curl_slist *l = r->out_headers; l; l = l->next)
             mw__wipe(l->data, strlen(l->data));
+        for (struct curl_slist *l = r->cross_headers; l; l = l->next)
+            mw__wipe(l->data, strlen(l->data));
         mw__wipe(r->body.p, r->body.cap);
         mw__wipe(r->hdrs.p, r->hdrs.cap);
     }
     curl_slist_free_all(r->out_headers);
+    curl_slist_free_all(r->cross_headers);
     mw__buf_free(&r->body);
     mw__buf_free(&r->hdrs);
     free(r->target);
+    url_info_free(&r->at);
+    url_info_free(&r->redir);
+    free(r->origin);
     free(r);
 }
 
@@ -265,13 +358,7 @@ static mw_code header_store(mw__http_req *r, const char *line, size_t n)
     return MW_OK;
 }
 
-/* Whether curl is about to follow the response whose headers just ended
- * (its body is then skipped and another response follows). */
-static int will_follow(mw__http_req *r, long status)
-{
-    return r->follow && status >= 300 && status < 400 && header_find(&r->hdrs, "location") &&
-           r->nredirects < MAX_REDIRECTS;
-}
+static void redirect_to(mw__http_req *r, const char *location);
 
 static void fire_headers(mw__http_req *r, long status)
 {
@@ -281,15 +368,17 @@ static void fire_headers(mw__http_req *r, long status)
 }
 
 /* A blank line: the headers of one response are complete. Interim (1xx)
- * responses and redirects curl follows are not reported. */
+ * responses and redirects to follow (any 3xx with a Location, as curl
+ * would) are not reported. */
 static void headers_end(mw__http_req *r)
 {
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || r->headers_fired)
         return;
-    if (will_follow(r, status)) {
-        r->nredirects++;
+    const char *location = header_find(&r->hdrs, "location");
+    if (r->follow && status >= 300 && status < 400 && location && *location) {
+        redirect_to(r, location);
         return;
     }
     fire_headers(r, status);
@@ -302,9 +391,9 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
     if (req_stopped(r))
         return 0;
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        /* A new response (after a 1xx or a redirect): keep only its
-         * headers. */
+        /* A new response (after a 1xx): keep only its headers. */
         mw__buf_reset(&r->hdrs);
+        r->no_status = 0;
         return n;
     }
     if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n')) {
@@ -329,6 +418,8 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     if (req_stopped(r))
         return 0;
+    if (r->redirecting)
+        return n; /* a redirect's body: skipped */
     if (!r->headers_fired) {
         long status = 0;
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -392,7 +483,7 @@ static double cert_not_after(CURL *easy)
 
 static void result_error(mw__http_req *r, CURLcode cc, mw__http_result *res)
 {
-    long oserr = 0, status = res->status;
+    long oserr = 0;
     curl_off_t connect_time = 0;
     const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
 
@@ -424,16 +515,6 @@ static void result_error(mw__http_req *r, CURLcode cc, mw__http_result *res)
         res->code = MW_ENOMEM;
         snprintf(r->msg, sizeof r->msg, "out of memory");
         break;
-    case CURLE_TOO_MANY_REDIRECTS:
-        snprintf(r->msg, sizeof r->msg, "more than %d redirects", MAX_REDIRECTS);
-        break;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        if (status >= 300 && status < 400 && header_find(&r->hdrs, "location")) {
-            snprintf(r->msg, sizeof r->msg, "redirect to %.300s refused (http and https only)",
-                     header_find(&r->hdrs, "location"));
-            break;
-        }
-        /* fall through */
     default:
         snprintf(r->msg, sizeof r->msg, "%s", why);
         break;
@@ -443,7 +524,8 @@ static void result_error(mw__http_req *r, CURLcode cc, mw__http_result *res)
 static void result_fill(mw__http_req *r, CURLcode cc, mw__http_result *res)
 {
     memset(res, 0, sizeof *res);
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res->status);
+    if (!r->no_status)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res->status);
     res->body = mw__buf_str(&r->body);
     res->len = r->body.len;
     res->elapsed = mw__mono() - r->t0;
@@ -463,20 +545,17 @@ static void result_fill(mw__http_req *r, CURLcode cc, mw__http_result *res)
 }
 
 static mw__http_conn *conn_new(mw__http_req *r, mw__http_result *res);
+static int hop_next(mw__http_req *r);
+static int hop_add(mw__http_req *r);
+static void probe_verdict(mw__http_req *p, mw__http_req *r, CURLcode cc);
 
-/* Reports a finished transfer and frees it. A connection made keeps its
- * easy handle in its multi handle (removing it would close it). */
-static void req_complete(mw__http *h, mw__http_req *r, CURLcode cc)
+/* Reports a finished transfer (out of its multi handle, or a connection)
+ * and frees it. A connection made keeps its easy handle in its multi
+ * handle (removing it would close it). */
+static void req_report(mw__http *h, mw__http_req *r, CURLcode cc)
 {
     mw__http_result res;
 
-    if (r->canceled) {
-        req_remove(r);
-        req_free(r);
-        return;
-    }
-    if (r->kind == KIND_HTTP)
-        req_remove(r);
     result_fill(r, cc, &res);
     r->state = ST_DONE;
     h->active--;
@@ -490,6 +569,41 @@ static void req_complete(mw__http *h, mw__http_req *r, CURLcode cc)
         r->done(r->ud, &res);
     }
     req_free(r);
+}
+
+/* A probe ended: the request it vets goes on to its hop, or is reported
+ * refused. */
+static void probe_complete(mw__http *h, mw__http_req *p, CURLcode cc)
+{
+    mw__http_req *r = p->parent;
+    if (r)
+        probe_verdict(p, r, cc);
+    req_remove(p);
+    req_free(p); /* detaches it from `r` */
+    if (!r || (r->fail == MW_OK && hop_add(r) == 0))
+        return;
+    req_report(h, r, CURLE_OK);
+}
+
+/* A transfer, a connect or a probe ended: reports it, unless it was a
+ * redirect to follow and the next hop starts. */
+static void req_complete(mw__http *h, mw__http_req *r, CURLcode cc)
+{
+    if (r->canceled) {
+        req_remove(r);
+        req_free(r);
+        return;
+    }
+    if (r->kind == KIND_PROBE) {
+        probe_complete(h, r, cc);
+        return;
+    }
+    if (r->kind == KIND_HTTP) {
+        req_remove(r);
+        if (cc == CURLE_OK && r->fail == MW_OK && r->redirecting && hop_next(r) == 0)
+            return;
+    }
+    req_report(h, r, cc);
 }
 
 /* After curl returned: report finished transfers of driver `d`, then free
@@ -581,8 +695,12 @@ static void timer_cb(mw__timer *t)
     leave(h);
 }
 
-/* Adds the pending transfers, then lets curl start the HTTP ones at once
- * (a connection's multi handle has its timer armed at 0 by the add). */
+static int hop_start(mw__http_req *r);
+
+/* Adds the pending transfers (or their probes), then lets curl start the
+ * HTTP ones at once (a connection's multi handle has its timer armed at
+ * 0 by the add). Probes are pushed at the head of the list: this walk
+ * never meets them. */
 static void kick_cb(mw__timer *t)
 {
     mw__http *h = t->ud;
@@ -591,12 +709,7 @@ static void kick_cb(mw__timer *t)
         if (r->state != ST_PENDING)
             continue;
         r->state = ST_RUNNING;
-        CURLMcode mc = curl_multi_add_handle(r->d->multi, r->easy);
-        if (mc == CURLM_OK) {
-            r->in_multi = 1;
-        } else {
-            req_fail(r, mc == CURLM_OUT_OF_MEMORY ? MW_ENOMEM : MW_EIO, "starting transfer: %s",
-                     curl_multi_strerror(mc));
+        if ((r->kind == KIND_HTTP ? hop_start(r) : hop_add(r)) != 0) {
             r->forced = 1;
             h->marked++;
         }
@@ -762,30 +875,24 @@ static drv *pool_pick(mw__http *h, drv *first)
 /* ------------------------------------------------------------- link-local */
 
 /* Whether `a` is an address requests may be told to stay away from (the
- * link-local ranges, where cloud metadata services answer); writes it to
- * `out` when it is. */
+ * link-local ranges of netaddr.h, where cloud metadata services answer);
+ * writes it to `out` when it is. */
 static int is_link_local(const struct curl_sockaddr *a, char *out, size_t n)
 {
-    static const uint8_t ec2[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
-                                    0,    0,    0,    0,    0, 0, 0x02, 0x54};
-    if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in)) {
-        struct sockaddr_in in;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+    const void *bytes = NULL;
+
+    if (a->family == AF_INET && a->addrlen >= sizeof in) {
         memcpy(&in, &a->addr, sizeof in);
-        if ((ntohl(in.sin_addr.s_addr) >> 16) != 0xa9fe) /* 169.254.0.0/16 */
-            return 0;
-        return inet_ntop(AF_INET, &in.sin_addr, out, (socklen_t)n) != NULL;
-    }
-    if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6)) {
-        struct sockaddr_in6 in6;
+        bytes = &in.sin_addr;
+    } else if (a->family == AF_INET6 && a->addrlen >= sizeof in6) {
         memcpy(&in6, &a->addr, sizeof in6);
-        const uint8_t *b = in6.sin6_addr.s6_addr;
-        if (!(b[0] == 0xfe && (b[1] & 0xc0) == 0x80) && /* fe80::/10 */
-            !(IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr) && b[12] == 169 && b[13] == 254) &&
-            memcmp(b, ec2, sizeof ec2) != 0)
-            return 0;
-        return inet_ntop(AF_INET6, &in6.sin6_addr, out, (socklen_t)n) != NULL;
+        bytes = &in6.sin6_addr;
     }
-    return 0;
+    if (!bytes || !mw__link_local(a->family, bytes))
+        return 0;
+    return inet_ntop(a->family, bytes, out, (socklen_t)n) != NULL;
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION with deny_link_local: curl asks for a socket
@@ -826,43 +933,103 @@ static const char *url_strerror(CURLUcode uc)
 #endif
 }
 
-/* Accepts http(s) URLs only; sets `*target` to "host:port". */
-static mw_code check_url(const char *url, char **target, char **err)
+static int http_scheme(const char *scheme)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL;
+    return scheme && (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0);
+}
+
+/* Fills `out` from the http(s) URL held by `u`; `shown` names it in
+ * messages. */
+static mw_code url_fill(CURLU *u, const char *shown, url_info *out, char **err)
+{
+    char *scheme = NULL, *host = NULL, *port = NULL, *full = NULL;
     mw_code rc = MW_EINVAL;
 
-    if (!u) {
-        set_err(err, "out of memory");
-        return MW_ENOMEM;
-    }
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
-    if (uc != CURLUE_OK) {
-        set_err(err, "url \"%.200s\": %s", url, url_strerror(uc));
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-        set_err(err, "url \"%.200s\": scheme \"%s\" not allowed (http and https only)", url,
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || !http_scheme(scheme)) {
+        set_err(err, "url \"%.200s\": scheme \"%s\" not allowed (http and https only)", shown,
                 scheme ? scheme : "");
         goto out;
     }
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        set_err(err, "url \"%.200s\": no host", url);
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+        set_err(err, "url \"%.200s\": no host", shown);
         goto out;
     }
-    *target = mw__sprintf("%s:%s", host, port);
-    rc = *target ? MW_OK : MW_ENOMEM;
-    if (rc != MW_OK)
+    out->url = mw__strdup(full);
+    out->target = mw__sprintf("%s:%s", host, port);
+    out->host = mw__strdup(host);
+    out->origin = mw__sprintf("%s://%s:%s", scheme, host, port);
+    rc = MW_OK;
+    if (!out->url || !out->target || !out->host || !out->origin) {
+        url_info_free(out);
         set_err(err, "out of memory");
+        rc = MW_ENOMEM;
+    }
 out:
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
+    curl_free(full);
+    return rc;
+}
+
+/* Accepts http(s) URLs only, parsed into `out`. */
+static mw_code url_parse(const char *url, url_info *out, char **err)
+{
+    CURLU *u = curl_url();
+    mw_code rc = MW_ENOMEM;
+
+    if (!u) {
+        set_err(err, "out of memory");
+        goto out;
+    }
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+    if (uc != CURLUE_OK) {
+        set_err(err, "url \"%.200s\": %s", url, url_strerror(uc));
+        rc = MW_EINVAL;
+        goto out;
+    }
+    rc = url_fill(u, url, out, err);
+out:
     curl_url_cleanup(u);
     return rc;
+}
+
+/* The Location of a redirect to follow, resolved against the current URL
+ * as curl resolves it (CURLU_URLENCODE | CURLU_ALLOW_SPACE), into
+ * r->redir; else the transfer is stopped: too many redirects, a scheme
+ * other than http(s), a malformed URL. */
+static void redirect_to(mw__http_req *r, const char *location)
+{
+    CURLU *u = NULL;
+    char *scheme = NULL, *err = NULL;
+    CURLUcode uc = CURLUE_OUT_OF_MEMORY;
+
+    if (r->nredirects >= MAX_REDIRECTS) {
+        req_fail(r, MW_EIO, "more than %d redirects", MAX_REDIRECTS);
+        return;
+    }
+    if ((u = curl_url()) && (uc = curl_url_set(u, CURLUPART_URL, r->at.url, 0)) == CURLUE_OK)
+        uc = curl_url_set(u, CURLUPART_URL, location,
+                          CURLU_URLENCODE | CURLU_ALLOW_SPACE | CURLU_NON_SUPPORT_SCHEME);
+    if (uc != CURLUE_OK) {
+        req_fail(r, uc == CURLUE_OUT_OF_MEMORY ? MW_ENOMEM : MW_EIO, "redirect to %.300s: %s",
+                 location, url_strerror(uc));
+    } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || !http_scheme(scheme)) {
+        req_fail(r, MW_EIO, "redirect to %.300s refused (http and https only)", location);
+    } else {
+        mw_code rc = url_fill(u, location, &r->redir, &err);
+        if (rc == MW_OK) {
+            r->redirecting = 1;
+            r->nredirects++;
+        } else {
+            req_fail(r, rc, "redirect to %.300s: %s", location, err ? err : "out of memory");
+        }
+    }
+    free(err);
+    curl_free(scheme);
+    curl_url_cleanup(u);
 }
 
 /* An HTTP token: no spaces, no control characters. */
@@ -910,24 +1077,54 @@ static int has_header(const mw__http_opts *o, const char *name)
     return 0;
 }
 
+/* Whether header line `hd` ("Name: value") carries credentials or names
+ * the first host: not sent to another origin after a redirect (curl
+ * drops Authorization, Cookie and a custom Host there too). */
+static int origin_bound(const char *hd)
+{
+    static const char *const names[] = {"Authorization", "Cookie", "Host"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(names); i++) {
+        size_t n = strlen(names[i]);
+        if (strncasecmp(hd, names[i], n) == 0 && hd[n] == ':')
+            return 1;
+    }
+    return 0;
+}
+
+static mw_code add_line(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (!l)
+        return MW_ENOMEM;
+    *list = l;
+    return MW_OK;
+}
+
+/* The request's headers, and those for another origin. */
 static mw_code build_headers(mw__http_req *r, const mw__http_opts *o)
 {
     for (size_t i = 0; i < o->nheaders; i++) {
-        struct curl_slist *l = curl_slist_append(r->out_headers, o->headers[i]);
-        if (!l)
+        if (add_line(&r->out_headers, o->headers[i]) != MW_OK ||
+            (!origin_bound(o->headers[i]) && add_line(&r->cross_headers, o->headers[i]) != MW_OK))
             return MW_ENOMEM;
-        r->out_headers = l;
     }
     /* No "Expect: 100-continue" wait before a larger body; not with
      * SigV4, which libcurl 7.88 would compute over the removed header
      * (bodies that small are never held back anyway). */
-    if (!o->aws_sigv4 && !has_header(o, "Expect")) {
-        struct curl_slist *l = curl_slist_append(r->out_headers, "Expect:");
-        if (!l)
-            return MW_ENOMEM;
-        r->out_headers = l;
-    }
+    if (!o->aws_sigv4 && !has_header(o, "Expect") &&
+        (add_line(&r->out_headers, "Expect:") != MW_OK ||
+         add_line(&r->cross_headers, "Expect:") != MW_OK))
+        return MW_ENOMEM;
     return MW_OK;
+}
+
+static int method_kind(const char *m)
+{
+    if (!m || strcmp(m, "GET") == 0)
+        return M_GET;
+    if (strcmp(m, "HEAD") == 0)
+        return M_HEAD;
+    return strcmp(m, "POST") == 0 ? M_POST : M_OTHER;
 }
 
 static CURLcode set_protocols(CURL *e)
@@ -1011,6 +1208,8 @@ static CURLcode set_common(mw__http_req *r, const char *url, const mw__http_tls 
         SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
         SET(CURLOPT_OPENSOCKETDATA, (void *)r);
     }
+    if (r->h->resolve)
+        SET(CURLOPT_RESOLVE, r->h->resolve);
     if (r->want_cert)
         SET(CURLOPT_CERTINFO, 1L);
     if (cc == CURLE_OK)
@@ -1023,7 +1222,7 @@ static CURLcode set_common(mw__http_req *r, const char *url, const mw__http_tls 
 static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
 {
     CURL *e = r->easy;
-    CURLcode cc = set_common(r, o->url, &o->tls, o->deny_link_local);
+    CURLcode cc = set_common(r, r->at.url, &o->tls, o->deny_link_local);
 
     SET(CURLOPT_WRITEFUNCTION, write_cb);
     SET(CURLOPT_WRITEDATA, (void *)r);
@@ -1036,10 +1235,6 @@ static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
         SET(CURLOPT_TIMEOUT_MS, ms(r->timeout));
     if (!o->on_data)
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-    if (o->follow_redirects) {
-        SET(CURLOPT_FOLLOWLOCATION, 1L);
-        SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
-    }
     if (o->unix_socket) {
         SET(CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
         SET(CURLOPT_PROXY, ""); /* a local socket never goes through a proxy */
@@ -1069,6 +1264,67 @@ static CURLcode set_conn(mw__http_req *r, const char *url, const mw__http_conn_o
     SET(CURLOPT_PROXY, "");
     if (o->tls)
         SET(CURLOPT_SSL_ENABLE_ALPN, 0L);
+    return cc;
+}
+
+static curl_socket_t probe_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
+
+/* A probe for the current hop of `r`: curl resolves the host as for a
+ * direct connection, in the same multi handle (so with the same DNS
+ * cache), and offers each address to probe_socket(), which opens
+ * nothing. Never through a proxy. */
+static CURLcode set_probe(mw__http_req *p, const mw__http_req *r)
+{
+    CURL *e = p->easy;
+    CURLcode cc = CURLE_OK;
+
+    SET(CURLOPT_PRIVATE, (void *)p);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_URL, r->at.url);
+    SET(CURLOPT_ERRORBUFFER, p->errbuf);
+    SET(CURLOPT_CONNECT_ONLY, 1L);
+    SET(CURLOPT_PROXY, "");
+    SET(CURLOPT_FRESH_CONNECT, 1L);
+    SET(CURLOPT_FORBID_REUSE, 1L);
+    SET(CURLOPT_OPENSOCKETFUNCTION, probe_socket);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)p);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* A probe stopped while its name is being resolved leaves curl's
+     * resolver thread to finish on its own, instead of waiting for
+     * getaddrinfo() on the loop thread. */
+    SET(CURLOPT_QUICK_EXIT, 1L);
+#endif
+    SET(CURLOPT_CONNECTTIMEOUT_MS, ms(p->connect_timeout));
+    if (p->timeout > 0)
+        SET(CURLOPT_TIMEOUT_MS, ms(p->timeout));
+    if (r->h->resolve)
+        SET(CURLOPT_RESOLVE, r->h->resolve);
+    if (cc == CURLE_OK)
+        cc = set_protocols(e);
+    return cc;
+}
+
+/* Points the easy handle at the next hop after a redirect of `status`:
+ * its URL; GET without the body after a 303 (HEAD stays HEAD), and after
+ * a 301 or 302 of a POST, as curl does; the headers without credentials
+ * when its origin is not the first hop's; the `left` seconds of the
+ * transfer's timeout. */
+static CURLcode hop_setopts(mw__http_req *r, long status, double left)
+{
+    CURL *e = r->easy;
+    CURLcode cc = CURLE_OK;
+    int same = strcasecmp(r->at.origin, r->origin) == 0;
+
+    SET(CURLOPT_URL, r->at.url);
+    SET(CURLOPT_HTTPHEADER, same ? r->out_headers : r->cross_headers);
+    if ((status == 303 && r->method != M_HEAD) ||
+        ((status == 301 || status == 302) && r->method == M_POST)) {
+        SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+        SET(CURLOPT_HTTPGET, 1L);
+        r->method = M_GET;
+    }
+    if (r->timeout > 0)
+        SET(CURLOPT_TIMEOUT_MS, ms(left));
     return cc;
 }
 
@@ -1118,16 +1374,18 @@ static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
     r->on_headers = o->on_headers;
     r->done = o->done;
     r->ud = o->ud;
+    r->deny_link_local = o->deny_link_local != 0;
+    r->over_unix = o->unix_socket != NULL;
+    r->method = method_kind(o->method);
 
     CURLcode cc = CURLE_OUT_OF_MEMORY;
-    mw_code rc = check_url(o->url, &r->target, err);
+    mw_code rc = url_parse(o->url, &r->at, err);
     if (rc != MW_OK)
         return rc;
-    if (o->unix_socket) {
-        free(r->target);
-        if (!(r->target = mw__sprintf("unix:%s", o->unix_socket)))
-            goto out;
-    }
+    r->target = o->unix_socket ? mw__sprintf("unix:%s", o->unix_socket) : mw__strdup(r->at.target);
+    r->origin = mw__strdup(r->at.origin);
+    if (!r->target || !r->origin)
+        goto out;
     if (!(r->easy = curl_easy_init()) || build_headers(r, o) != MW_OK)
         goto out;
     cc = set_easy(r, o);
@@ -1175,22 +1433,191 @@ static mw_code conn_init(mw__http_req *r, const mw__http_conn_opts *o, char **er
         return MW_EINVAL;
     }
     CURLcode cc = CURLE_OUT_OF_MEMORY;
-    mw_code rc = MW_ENOMEM;
+    mw_code rc = MW_OK;
     char *url = conn_url(o);
     if (!url)
         goto out;
-    if ((rc = check_url(url, &r->target, err)) != MW_OK)
+    if ((rc = url_parse(url, &r->at, err)) != MW_OK)
         goto out;
-    if (!(r->own = calloc(1, sizeof *r->own)) || drv_init(r->own, r->h) != MW_OK ||
-        !(r->easy = curl_easy_init()))
+    if (!(r->target = mw__strdup(r->at.target)) || !(r->own = calloc(1, sizeof *r->own)) ||
+        drv_init(r->own, r->h) != MW_OK || !(r->easy = curl_easy_init()))
         goto out;
     r->d = r->own;
     cc = set_conn(r, url, o);
 out:
-    if (rc == MW_OK || rc == MW_ENOMEM)
+    if (rc == MW_OK)
         rc = easy_result(cc, NULL, r->target, err);
     free(url);
     return rc;
+}
+
+/* ------------------------------------------------------------- hops */
+
+/* Whether curl may send requests to a proxy: it reads http_proxy (not
+ * HTTP_PROXY), https_proxy or HTTPS_PROXY, and all_proxy or ALL_PROXY.
+ * Any of them set counts, HTTP_PROXY too: a name is then resolved once
+ * more than needed at worst. */
+static int proxy_configured(void)
+{
+    static const char *const vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                       "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(vars); i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return 1;
+    }
+    return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION of a probe: notes the address (the first
+ * link-local one in p->refused), opens nothing. */
+static curl_socket_t probe_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    mw__http_req *p = ud;
+    MW_UNUSED(purpose);
+    p->seen++;
+    if (!p->refused[0] && !is_link_local(a, p->refused, sizeof p->refused))
+        p->refused[0] = '\0';
+    errno = EACCES;
+    return CURL_SOCKET_BAD;
+}
+
+/* Starts the probe of the current hop of `r`: MW_OK, or an error with
+ * r->fail set. */
+static mw_code probe_start(mw__http_req *r)
+{
+    mw__http_req *p = calloc(1, sizeof *p);
+    double left = r->timeout - (mw__mono() - r->t0);
+    CURLMcode mc = CURLM_OUT_OF_MEMORY;
+    mw_code rc = MW_ENOMEM;
+
+    if (!p)
+        goto out;
+    p->h = r->h;
+    p->kind = KIND_PROBE;
+    p->state = ST_RUNNING;
+    p->d = r->d;
+    p->t0 = mw__mono();
+    p->timeout = r->timeout > 0 ? (left > 0.001 ? left : 0.001) : 0;
+    p->connect_timeout =
+        p->timeout > 0 && p->timeout < r->connect_timeout ? p->timeout : r->connect_timeout;
+    MW_LIST_PUSH(r->h->head, p);
+    if (!(p->easy = curl_easy_init()) || set_probe(p, r) != CURLE_OK ||
+        (mc = curl_multi_add_handle(p->d->multi, p->easy)) != CURLM_OK)
+        goto out;
+    p->in_multi = 1;
+    p->parent = r;
+    r->probe = p;
+    rc = MW_OK;
+out:
+    if (rc != MW_OK) {
+        if (p)
+            req_free(p);
+        rc = mc == CURLM_OUT_OF_MEMORY ? MW_ENOMEM : MW_EIO;
+        req_fail(r, rc, "checking %s: %s", r->at.host,
+                 mc == CURLM_OUT_OF_MEMORY ? "out of memory" : curl_multi_strerror(mc));
+    }
+    return rc;
+}
+
+/* The probe `p` of `r` ended with `cc`: r->fail is set unless the hop
+ * may go (the name resolved, to no link-local address). */
+static void probe_verdict(mw__http_req *p, mw__http_req *r, CURLcode cc)
+{
+    const char *host = r->at.host;
+    if (p->refused[0])
+        req_fail(r, MW_EIO, "refused: %s resolves to %s, a link-local address", host, p->refused);
+    else if (cc == CURLE_COULDNT_CONNECT && p->seen > 0)
+        return;
+    else if (cc == CURLE_COULDNT_RESOLVE_HOST)
+        req_fail(r, MW_EIO,
+                 "refused: %s does not resolve here, and a name sent to a proxy must be known "
+                 "not to be link-local",
+                 host);
+    else if (cc == CURLE_OPERATION_TIMEDOUT)
+        req_fail(r, MW_ETIMEOUT, "resolving %s: timed out after %.1f s", host, p->connect_timeout);
+    else if (cc == CURLE_OUT_OF_MEMORY)
+        req_fail(r, MW_ENOMEM, "out of memory");
+    else
+        req_fail(r, MW_EIO, "resolving %s: %s", host,
+                 p->errbuf[0] ? p->errbuf : curl_easy_strerror(cc));
+}
+
+/* Whether the current hop of `r` may be requested now (VET_OK), once its
+ * probe says so (VET_PROBING), or not (VET_REFUSED, r->fail set). */
+static int vet(mw__http_req *r)
+{
+    char addr[INET6_ADDRSTRLEN];
+    int ll;
+    if (!r->deny_link_local || r->over_unix)
+        return VET_OK;
+    ll = mw__link_local_host(r->at.host, addr, sizeof addr);
+    if (ll == 1) {
+        req_fail(r, MW_EIO, "refused: %s is a link-local address", addr);
+        return VET_REFUSED;
+    }
+    if (ll == 0 || !proxy_configured())
+        return VET_OK; /* an address, or a direct connection: open_socket() sees it */
+    return probe_start(r) == MW_OK ? VET_PROBING : VET_REFUSED;
+}
+
+/* Adds a transfer or connection to its multi handle: 0, or -1 with
+ * r->fail set. */
+static int hop_add(mw__http_req *r)
+{
+    CURLMcode mc = curl_multi_add_handle(r->d->multi, r->easy);
+    if (mc == CURLM_OK) {
+        r->in_multi = 1;
+        return 0;
+    }
+    req_fail(r, mc == CURLM_OUT_OF_MEMORY ? MW_ENOMEM : MW_EIO, "starting transfer: %s",
+             curl_multi_strerror(mc));
+    return -1;
+}
+
+/* Starts the current hop of `r` once vetted: 0 (added, or its probe is),
+ * or -1 with r->fail set. */
+static int hop_start(mw__http_req *r)
+{
+    int v = vet(r);
+    if (v == VET_OK)
+        return hop_add(r);
+    return v == VET_PROBING ? 0 : -1;
+}
+
+/* Moves `r`, out of its multi handle, on to the redirect it has just
+ * read, and starts that hop: 0, or -1 with r->fail set. */
+static int hop_next(mw__http_req *r)
+{
+    long status = 0;
+    double left = r->timeout - (mw__mono() - r->t0);
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    url_info_free(&r->at);
+    r->at = r->redir;
+    memset(&r->redir, 0, sizeof r->redir);
+    r->redirecting = 0;
+    r->no_status = 1; /* until this hop has a response */
+    mw__buf_reset(&r->hdrs);
+    if (!r->over_unix) {
+        char *target = mw__strdup(r->at.target);
+        if (!target) {
+            req_fail(r, MW_ENOMEM, "out of memory");
+            return -1;
+        }
+        free(r->target);
+        r->target = target;
+    }
+    if (r->timeout > 0 && left < 0.001) {
+        req_fail(r, MW_ETIMEOUT, "timed out after %.1f s", r->timeout);
+        return -1;
+    }
+    CURLcode cc = hop_setopts(r, status, left);
+    if (cc != CURLE_OK) {
+        req_fail(r, cc == CURLE_OUT_OF_MEMORY ? MW_ENOMEM : MW_EIO, "redirect to %.300s: %s",
+                 r->at.url, curl_easy_strerror(cc));
+        return -1;
+    }
+    return hop_start(r);
 }
 
 /* ------------------------------------------------------------- connections */
@@ -1308,6 +1735,7 @@ static void destroy(mw__http *h)
     pool_free(h->guarded);
     drv_free(h->guarded);
     mw__timer_stop(h->loop, &h->kick);
+    curl_slist_free_all(h->resolve);
     free(h);
 }
 
@@ -1321,6 +1749,15 @@ void mw__http_free(mw__http *h)
         return;
     }
     destroy(h);
+}
+
+mw_code mw__http_resolve(mw__http *h, const char *entry)
+{
+    struct curl_slist *l = curl_slist_append(h->resolve, entry);
+    if (!l)
+        return MW_ENOMEM;
+    h->resolve = l;
+    return MW_OK;
 }
 
 /* The multi handle of transfers with deny_link_local; 0, or -1 on OOM. */

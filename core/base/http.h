@@ -8,7 +8,9 @@
  * Only http:// and https:// URLs are accepted (also after redirects,
  * which are not followed unless asked). A request may go over a unix
  * socket (CURLOPT_UNIX_SOCKET_PATH); the URL's host is then only the
- * Host header.
+ * Host header. Other requests honour curl's proxy variables (http_proxy,
+ * https_proxy, all_proxy, no_proxy; see deny_link_local); connections
+ * never go through a proxy.
  *
  * Ownership: a mw__http is owned by whoever made it, lives on one loop
  * thread and must be freed before its loop. A mw__http_req belongs to the
@@ -66,13 +68,25 @@ typedef struct mw__http_opts {
     double timeout;         /* whole transfer, seconds; 0: no limit (streams) */
     double connect_timeout; /* seconds; 0: 10 */
     size_t max_body;        /* cap on the buffered body; 0: 10 MiB */
-    int follow_redirects;   /* at most 5, http/https only */
-    /* Refuse to connect to link-local addresses (169.254.0.0/16, fe80::/10,
-     * IPv4-mapped forms of those, and the EC2 metadata address
-     * fd00:ec2::254), whatever name resolved to them, also after redirects:
-     * done then reports MW_EIO "refused: <addr> is a link-local address".
-     * The check is made before a socket exists, so nothing is sent there;
-     * such transfers only reuse connections opened with the check. */
+    /* At most 5, http/https only. As curl would: any 3xx with a Location;
+     * GET without the body after a 303 (HEAD stays HEAD) and after a 301
+     * or 302 of a POST, else the same method and body; Authorization,
+     * Cookie and Host headers only to the first URL's scheme, host and
+     * port. */
+    int follow_redirects;
+    /* Refuse link-local targets (see core/base/netaddr.h: 169.254.0.0/16,
+     * fe80::/10, IPv4-mapped forms of those, and the EC2 metadata address
+     * fd00:ec2::254) before anything is sent to them or for them, also
+     * after redirects, also through a proxy: done then reports MW_EIO
+     * "refused: <addr> is a link-local address". Every URL's host is
+     * checked as curl reads it ("http://2852039166/" is 169.254.169.254);
+     * a name, when a proxy variable is set, is first resolved here (the
+     * proxy would resolve it where no check sees it): "refused: <name>
+     * resolves to <addr>, a link-local address", or refused when it does
+     * not resolve here. Every address curl connects to is checked before
+     * a socket exists (a direct connection, NO_PROXY's hosts included; a
+     * proxy at a link-local address is refused too). Such transfers only
+     * reuse connections opened with the check. */
     int deny_link_local;
     mw__http_tls tls;
     /* Fill result.cert_not_after (https). Certificate details only come
@@ -203,6 +217,12 @@ void mw__http_conn_wait_cancel(mw__http_conn *c);
 
 /* Closes the connection and frees it (a pending wait is dropped). */
 void mw__http_conn_close(mw__http_conn *c);
+
+/* Tests: from now on, every transfer and check of `h` resolves the name
+ * of `entry` ("host:port:address[,address...]", as curl's CURLOPT_RESOLVE
+ * takes it) to those addresses without DNS; a name can then stand for a
+ * link-local address. MW_OK or MW_ENOMEM. */
+mw_code mw__http_resolve(mw__http *h, const char *entry);
 
 /* Multi handles the client's transfers are spread over (it opens one
  * more for each 128 transfers in flight at once and keeps them). */

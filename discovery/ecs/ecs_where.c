@@ -4,10 +4,10 @@
  */
 #include "discovery/ecs/ecs_where.h"
 
+#include "core/base/netaddr.h"
 #include "core/base/util.h"
 #include "discovery/ecs/ecs_agent.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,25 +15,6 @@
 #define HOST_MAX 256
 
 /* ------------------------------------------------------------- URLs */
-
-static int v4_link_local(const unsigned char *a)
-{
-    return a[0] == 169 && a[1] == 254;
-}
-
-/* fe80::/10, fd00:ec2::254 (the EC2 metadata address over IPv6), and
- * IPv4-mapped link-local addresses. */
-static int v6_link_local(const unsigned char *a)
-{
-    static const unsigned char ec2[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0,    0,
-                                          0,    0, 0,    0,    0, 0, 0x02, 0x54};
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
-        return 1;
-    if (memcmp(a, ec2, 16) == 0)
-        return 1;
-    return memcmp(a, mapped, 12) == 0 && v4_link_local(a + 12);
-}
 
 /* The host of `url` (after the scheme, before port or path) into `out`;
  * 1 when it is a bracketed IPv6 literal. -1 when there is none. */
@@ -77,13 +58,11 @@ static int http_host(const char *url, char host[HOST_MAX], char **err)
 mw_code mw__ecs_url_check(const char *url, char **err)
 {
     char host[HOST_MAX];
-    unsigned char addr[16];
     int v6 = http_host(url, host, err);
 
     if (v6 < 0)
         return *err ? MW_EINVAL : MW_ENOMEM;
-    if ((!v6 && inet_pton(AF_INET, host, addr) == 1 && v4_link_local(addr)) ||
-        (v6 && inet_pton(AF_INET6, host, addr) == 1 && v6_link_local(addr))) {
+    if (mw__link_local_host(host, NULL, 0) == 1) {
         *err = mw__sprintf("%s is a link-local address: the ECS agent's introspection API "
                            "listens on the instance itself (%s)",
                            host, MW_ECS_AGENT_DEFAULT);

@@ -5,7 +5,11 @@
  * transfer aborted, the socket closed), unscheduling a waiting instance,
  * every refusal (schemes, redirects, unix sockets, link-local), mw.tcp
  * sockets, mw.sleep, I/O from nested coroutines and from places that
- * cannot wait.
+ * cannot wait. Then the link-local rule with a proxy in the environment
+ * (tests/support/mini_proxy, which never forwards off loopback and
+ * answers any other target itself): refused targets, in every spelling
+ * of the address and after a redirect, never reach the proxy; NO_PROXY
+ * still works; check_allow_link_local lets them through to it.
  *
  * When it may (root), the test first moves itself into a network
  * namespace of its own with only loopback up, so that even a broken
@@ -19,14 +23,13 @@
 #include "core/engine.h"
 #include "core/base/util.h"
 #include "tests/support/mini_httpd.h"
+#include "tests/support/mini_proxy.h"
+#include "tests/support/netns.h"
 #include "test.h"
 #include "tmptree.h"
 #include "tests/support/make.h"
 
-#include <net/if.h>
-#include <sched.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -167,7 +170,7 @@ static void write_checks(void)
                             "end }\n");
 }
 
-static mw_engine *new_engine(const char *unix_sockets)
+static mw_engine *new_engine_with(const char *unix_sockets, int allow_link_local)
 {
     mw_config *cfg = mw_config_new();
     char dir[128];
@@ -179,6 +182,8 @@ static mw_engine *new_engine(const char *unix_sockets)
     CHECK(mw_config_set(cfg, "workers", "1", NULL) == MW_OK);
     if (unix_sockets)
         CHECK(mw_config_set(cfg, "check_unix_sockets", unix_sockets, NULL) == MW_OK);
+    if (allow_link_local)
+        CHECK(mw_config_set(cfg, "check_allow_link_local", "true", NULL) == MW_OK);
     snprintf(dir, sizeof dir, "%s/checks", tmp);
     CHECK(mw_config_set(cfg, "checks_dir", dir, NULL) == MW_OK);
     mw_engine *eng = t_engine(cfg);
@@ -186,6 +191,11 @@ static mw_engine *new_engine(const char *unix_sockets)
     CHECK(eng != NULL);
     CHECK(mw_engine_add_sink(eng, collect, NULL) == MW_OK);
     return eng;
+}
+
+static mw_engine *new_engine(const char *unix_sockets)
+{
+    return new_engine_with(unix_sockets, 0);
 }
 
 /* Schedules `check` with `instance_json` (a case tag and a 60 s interval
@@ -521,28 +531,218 @@ static void test_woken_runs_batch(void)
     mw_engine_free(eng);
 }
 
-/* ------------------------------------------------------------- main */
+/* ------------------------------------------------------------- proxy */
 
-/* A network namespace with only loopback: nothing can leave. */
-static int isolate_network(void)
+static const char *const proxy_vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                         "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
+
+/* Points every proxy variable at `px` (NULL: unsets them), and no_proxy
+ * at `no_proxy`. Only while no engine runs: curl reads them on its
+ * threads. */
+static void proxy_env(mw__mproxy *px, const char *no_proxy)
 {
-    if (unshare(CLONE_NEWNET) != 0)
-        return 0;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-    int ok = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
-    ifr.ifr_flags |= IFF_UP;
-    ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", px ? mw__mproxy_port(px) : 0);
+    for (size_t i = 0; i < MW_ARRAY_LEN(proxy_vars); i++) {
+        if (px)
+            setenv(proxy_vars[i], url, 1);
+        else
+            unsetenv(proxy_vars[i]);
+    }
+    if (no_proxy) {
+        setenv("no_proxy", no_proxy, 1);
+        setenv("NO_PROXY", no_proxy, 1);
+    } else {
+        unsetenv("no_proxy");
+        unsetenv("NO_PROXY");
+    }
 }
+
+/* Prints what the proxy received, for a failing CHECK. */
+static void proxy_dump(mw__mproxy *px)
+{
+    char line[512];
+    for (size_t i = 0; mw__mproxy_request(px, i, line, sizeof line) == 0; i++)
+        fprintf(stderr, "  proxy got: %s\n", line);
+}
+
+/* Every spelling of the metadata address, and the other link-local
+ * targets, through the proxy: refused before anything is sent to it. */
+static void test_proxy_refusals(mw__mproxy *px)
+{
+    static const char *const urls[] = {
+        "http://169.254.169.254/latest/meta-data/",
+        "https://169.254.169.254/latest/meta-data/",
+        "http://2852039166/latest/meta-data/",
+        "http://0xA9FEA9FE/",
+        "http://0251.0376.0251.0376/",
+        "http://169.254.43518/",
+        "http://169.16689662/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[::ffff:a9fe:a9fe]/",
+        "https://[fd00:ec2::254]/latest/meta-data/",
+        "http://[fe80::1]:8080/",
+        "http://169.254.170.2/v2/credentials/",
+    };
+    result *res[MW_ARRAY_LEN(urls)];
+    char j[512], name[32];
+    mw__mproxy_clear(px);
+    proxy_env(px, NULL);
+    mw_engine *eng = new_engine(NULL);
+    size_t from = nresults;
+    for (size_t i = 0; i < MW_ARRAY_LEN(urls); i++) {
+        snprintf(j, sizeof j, "{\"req\":{\"url\":\"%s\"}}", urls[i]);
+        snprintf(name, sizeof name, "pxll%zu", i);
+        res[i] = start_case(eng, name, "req", j, 5, NULL);
+    }
+    wait_results(eng, from, 20);
+    for (size_t i = 0; i < MW_ARRAY_LEN(urls); i++) {
+        if (res[i]->status != MW_STATUS_CRITICAL || !strstr(res[i]->message, "link-local"))
+            fprintf(stderr, "%s: %s\n", urls[i], res[i]->message);
+        CHECK(res[i]->status == MW_STATUS_CRITICAL);
+        CHECK(strstr(res[i]->message, "is a link-local address") != NULL);
+    }
+    CHECK(strstr(res[0]->message, "refused: 169.254.169.254 is a link-local address") != NULL);
+    CHECK(strstr(res[2]->message, "refused: 169.254.169.254 is a link-local address") != NULL);
+    if (mw__mproxy_count(px) != 0)
+        proxy_dump(px);
+    CHECK(mw__mproxy_count(px) == 0);
+    mw_engine_free(eng);
+    proxy_env(NULL, NULL);
+}
+
+/* A name that does not resolve here is refused, not left to the proxy
+ * to resolve: isolated only (resolving it asks DNS). */
+static void test_proxy_unresolved(mw__mproxy *px)
+{
+    mw__mproxy_clear(px);
+    proxy_env(px, NULL);
+    mw_engine *eng = new_engine(NULL);
+    size_t from = nresults;
+    result *r = start_case(eng, "pxnoname", "req",
+                           "{\"req\":{\"url\":\"http://nothing-here.invalid/\"}}", 5, NULL);
+    wait_results(eng, from, 20);
+    CHECK(r->status == MW_STATUS_CRITICAL);
+    CHECK(strstr(r->message, "refused: nothing-here.invalid does not resolve here") != NULL);
+    CHECK(mw__mproxy_count(px) == 0);
+    mw_engine_free(eng);
+    proxy_env(NULL, NULL);
+}
+
+/* Allowed targets go through the proxy, a redirect to the metadata
+ * address is refused after the first request, NO_PROXY still sends a
+ * loopback target direct. */
+static void test_proxy_allowed(mw__mproxy *px)
+{
+    int port = mw__mhd_port(srv);
+    char j[512], want[128];
+    mw__mhd_stats before, after;
+    mw__mproxy_clear(px);
+    proxy_env(px, NULL);
+    mw_engine *eng = new_engine(NULL);
+    size_t from = nresults;
+    snprintf(j, sizeof j, "{\"req\":{\"url\":\"http://127.0.0.1:%d/ok\"}}", port);
+    result *ok = start_case(eng, "pxok", "req", j, 5, NULL);
+    snprintf(j, sizeof j, "{\"req\":{\"url\":\"http://localhost:%d/ok\"}}", port);
+    result *name = start_case(eng, "pxname", "req", j, 5, NULL);
+    wait_results(eng, from, 20);
+    CHECK(ok->status == MW_STATUS_OK);
+    CHECK_STR(ok->message, "ok\n|");
+    CHECK(name->status == MW_STATUS_OK); /* resolved here: loopback */
+    CHECK_STR(name->message, "ok\n|");
+    snprintf(want, sizeof want, "GET http://127.0.0.1:%d/ok", port);
+    CHECK(mw__mproxy_saw(px, want));
+    snprintf(want, sizeof want, "GET http://localhost:%d/ok", port);
+    CHECK(mw__mproxy_saw(px, want));
+
+    /* the redirect's target is refused: the proxy got the first request only */
+    mw__mproxy_clear(px);
+    from = nresults;
+    snprintf(j, sizeof j,
+             "{\"req\":{\"url\":\"http://127.0.0.1:%d/redirect?to=http://169.254.169.254/"
+             "latest/meta-data/\"}}",
+             port);
+    result *redir = start_case(eng, "pxredir", "req", j, 5, NULL);
+    snprintf(j, sizeof j,
+             "{\"req\":{\"url\":\"http://127.0.0.1:%d/redirect?to=http://2852039166/\"}}", port);
+    result *redir_int = start_case(eng, "pxredirint", "req", j, 5, NULL);
+    wait_results(eng, from, 20);
+    CHECK(redir->status == MW_STATUS_CRITICAL);
+    CHECK(strstr(redir->message, "refused: 169.254.169.254 is a link-local address") != NULL);
+    CHECK(redir_int->status == MW_STATUS_CRITICAL);
+    CHECK(strstr(redir_int->message, "refused: 169.254.169.254 is a link-local address") != NULL);
+    if (mw__mproxy_count(px) != 2 || mw__mproxy_saw(px, "GET http://169.254") ||
+        mw__mproxy_saw(px, "GET http://2852039166"))
+        proxy_dump(px);
+    CHECK(mw__mproxy_count(px) == 2); /* the two redirects, nothing after them */
+    CHECK(!mw__mproxy_saw(px, "GET http://169.254") &&
+          !mw__mproxy_saw(px, "GET http://2852039166"));
+    mw_engine_free(eng);
+
+    /* NO_PROXY: straight to the server, still allowed; the metadata
+     * address, proxied, still refused after a redirect */
+    mw__mproxy_clear(px);
+    proxy_env(px, "127.0.0.1");
+    eng = new_engine(NULL);
+    stats(&before);
+    from = nresults;
+    snprintf(j, sizeof j, "{\"req\":{\"url\":\"http://127.0.0.1:%d/ok\"}}", port);
+    result *direct = start_case(eng, "pxdirect", "req", j, 5, NULL);
+    snprintf(j, sizeof j,
+             "{\"req\":{\"url\":\"http://127.0.0.1:%d/redirect?to=http://169.254.169.254/\"}}",
+             port);
+    result *direct_redir = start_case(eng, "pxdirectredir", "req", j, 5, NULL);
+    wait_results(eng, from, 20);
+    stats(&after);
+    CHECK(direct->status == MW_STATUS_OK);
+    CHECK_STR(direct->message, "ok\n|");
+    CHECK(direct_redir->status == MW_STATUS_CRITICAL);
+    CHECK(strstr(direct_redir->message, "link-local") != NULL);
+    CHECK(after.requests == before.requests + 2);
+    CHECK(mw__mproxy_count(px) == 0);
+    mw_engine_free(eng);
+    proxy_env(NULL, NULL);
+}
+
+/* check_allow_link_local: the request does go to the proxy (which
+ * answers it itself). */
+static void test_proxy_allow(mw__mproxy *px)
+{
+    mw__mproxy_clear(px);
+    proxy_env(px, NULL);
+    mw_engine *eng = new_engine_with(NULL, 1);
+    size_t from = nresults;
+    result *r =
+        start_case(eng, "pxallow", "req",
+                   "{\"req\":{\"url\":\"http://169.254.169.254/latest/meta-data/\"}}", 5, NULL);
+    wait_results(eng, from, 20);
+    CHECK(r->status == MW_STATUS_OK);
+    CHECK_STR(r->message, "canned by mini_proxy\n|");
+    CHECK(mw__mproxy_saw(px, "GET http://169.254.169.254/latest/meta-data/"));
+    mw_engine_free(eng);
+    proxy_env(NULL, NULL);
+}
+
+static void test_proxy(int isolated)
+{
+    mw__mproxy *px = mw__mproxy_start();
+    CHECK(px != NULL);
+    if (!px)
+        return;
+    test_proxy_refusals(px);
+    if (isolated)
+        test_proxy_unresolved(px);
+    test_proxy_allowed(px);
+    test_proxy_allow(px);
+    mw__mproxy_stop(px);
+}
+
+/* ------------------------------------------------------------- main */
 
 int main(void)
 {
-    int isolated = isolate_network();
+    int isolated = t_isolate_network();
+    proxy_env(NULL, NULL); /* none but the test's own */
     if (!isolated)
         printf("not isolated (not root?): link-local cases skipped\n");
     srv = mw__mhd_start();
@@ -556,6 +756,7 @@ int main(void)
     test_refusals(isolated);
     test_tcp_and_sleep();
     test_woken_runs_batch();
+    test_proxy(isolated);
     mw__mhd_stop(srv);
     tmptree_remove(tmp);
     return TEST_RESULT();

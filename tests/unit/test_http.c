@@ -9,7 +9,9 @@
  * the start, and freeing the client with transfers in flight.
  *
  * Then: link-local refusal (literals and a redirect; never tried against
- * anything but loopback), header iteration, taking the body, and
+ * anything but loopback; with a proxy: test_http_proxy.c), what a
+ * redirect does to the method and to credentials, header iteration,
+ * taking the body, and
  * connections against an echo listener of the same server (I/O, waits,
  * end of stream, closing in every state, refused, timed out, cancelled,
  * freed with the client). TLS, for transfers and connections, runs
@@ -99,7 +101,7 @@ static int send_str(int fd, const char *s)
 }
 
 typedef struct request {
-    char method[16], path[256], xmw[128];
+    char method[16], path[256], xmw[128], auth[128], cookie[128];
     char body[4096];
     size_t body_len;
 } request;
@@ -138,6 +140,10 @@ static int read_request(int fd, request *rq)
     const char *x = find_header(buf, "X-Mw");
     if (x)
         snprintf(rq->xmw, sizeof rq->xmw, "%.*s", (int)strcspn(x, "\r\n"), x);
+    if ((x = find_header(buf, "Authorization")))
+        snprintf(rq->auth, sizeof rq->auth, "%.*s", (int)strcspn(x, "\r\n"), x);
+    if ((x = find_header(buf, "Cookie")))
+        snprintf(rq->cookie, sizeof rq->cookie, "%.*s", (int)strcspn(x, "\r\n"), x);
     const char *cl = find_header(buf, "Content-Length");
     size_t want = cl ? strtoul(cl, NULL, 10) : 0, have = len - (size_t)(end + 4 - buf);
     if (want >= sizeof rq->body || have > want)
@@ -161,6 +167,17 @@ static int respond(int fd, int status, const char *extra, const char *body)
     snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", status,
              strlen(body), extra);
     return send_str(fd, head) || send_str(fd, body) ? -1 : 1;
+}
+
+/* As respond(), without the body for a HEAD request. */
+static int respond_to(int fd, const request *rq, int status, const char *extra, const char *body)
+{
+    char head[1024];
+    if (strcmp(rq->method, "HEAD") != 0)
+        return respond(fd, status, extra, body);
+    snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", status,
+             strlen(body), extra);
+    return send_str(fd, head) ? -1 : 1;
 }
 
 /* The lines the streaming route sends, 900 bytes in all. */
@@ -252,7 +269,7 @@ static int route(int fd, const request *rq)
         char body[4400];
         snprintf(body, sizeof body, "%s [%.*s] %s", rq->method, (int)rq->body_len, rq->body,
                  rq->xmw);
-        return respond(fd, 200, "", body);
+        return respond_to(fd, rq, 200, "", body);
     }
     if (strcmp(p, "/chunked") == 0)
         return route_chunked(fd);
@@ -280,6 +297,17 @@ static int route(int fd, const request *rq)
         return respond(fd, 302, "Location: http://169.254.169.254/latest/meta-data/\r\n", "moved");
     if (strcmp(p, "/loop") == 0)
         return respond(fd, 302, "Location: /loop\r\n", "again");
+    if (strcmp(p, "/echo-auth") == 0) {
+        char body[600];
+        snprintf(body, sizeof body, "%s auth=%s cookie=%s x=%s", rq->method, rq->auth, rq->cookie,
+                 rq->xmw);
+        return respond(fd, 200, "", body);
+    }
+    if (strncmp(p, "/r3", 3) == 0 && strchr(p, '?')) { /* /r303?/echo: a 303 to /echo */
+        char loc[300];
+        snprintf(loc, sizeof loc, "Location: %s\r\n", strchr(p, '?') + 1);
+        return respond_to(fd, rq, atoi(p + 2), loc, "moved");
+    }
     if (strcmp(p, "/continue") == 0)
         return send_str(fd, "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
                             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Final: yes\r\n\r\nok")
@@ -1411,6 +1439,92 @@ static void taker_run(mw__loop *loop, mw__http *h, const char *path, taker *t)
     free(u);
 }
 
+/* One request of `method` (with `body` when not NULL) and `headers` to
+ * `u`, redirects followed; the answer's body into `out`. */
+static void redirected(mw__loop *loop, mw__http *h, const char *u, const char *method,
+                       const char *body, const char *const *headers, size_t nheaders, xfer *x)
+{
+    mw__http_opts o = opts_for(u, x);
+    o.method = method;
+    o.body = body;
+    o.body_len = body ? strlen(body) : 0;
+    o.headers = headers;
+    o.nheaders = nheaders;
+    o.follow_redirects = 1;
+    if (start(h, &o, x))
+        run_until(loop, &x->done, 1, 10);
+}
+
+/* Redirects are followed by http.c itself (so that each hop is checked
+ * before it is sent): the method and body as curl would treat them, and
+ * credentials only to the first origin. */
+static void test_redirect_semantics(mw__loop *loop)
+{
+    mw__http *h = t_http(loop);
+    static const struct {
+        const char *path, *method, *body, *want;
+    } cases[] = {
+        {"/r302?/echo", "POST", "x", "GET [] "},   /* 302 of a POST: GET */
+        {"/r301?/echo", "POST", "x", "GET [] "},   /* 301 of a POST: GET */
+        {"/r307?/echo", "POST", "x", "POST [x] "}, /* 307: the same request */
+        {"/r308?/echo", "PUT", "y", "PUT [y] "},   /* 308 too */
+        {"/r301?/echo", "PUT", "y", "PUT [y] "},   /* 301 of another method: kept */
+        {"/r303?/echo", "PUT", "y", "GET [] "},    /* 303: GET */
+        {"/r303?/echo", "DELETE", NULL, "GET [] "},
+        {"/r302?/r303?/echo", "POST", "x", "GET [] "}, /* two hops */
+    };
+    for (size_t i = 0; i < MW_ARRAY_LEN(cases); i++) {
+        xfer x;
+        xfer_init(&x);
+        char *u = url(cases[i].path);
+        redirected(loop, h, u, cases[i].method, cases[i].body, NULL, 0, &x);
+        CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+        if (!x.body || strcmp(x.body, cases[i].want) != 0)
+            fprintf(stderr, "%s %s: %s\n", cases[i].method, cases[i].path, x.body);
+        CHECK_STR(x.body, cases[i].want);
+        CHECK(x.nheaders == 1 && x.headers_status == 200); /* the last response only */
+        free(u);
+        xfer_clear(&x);
+    }
+
+    /* HEAD stays HEAD after a 303 */
+    xfer x;
+    xfer_init(&x);
+    char *u = url("/r303?/echo");
+    redirected(loop, h, u, "HEAD", NULL, NULL, 0, &x);
+    CHECK(x.done == 1 && x.code == MW_OK && x.status == 200 && x.len == 0);
+    free(u);
+    xfer_clear(&x);
+
+    /* credentials stay with the first origin (127.0.0.1:port), other
+     * headers go on */
+    static const char *const hdrs[] = {"Authorization: Bearer s3cret", "Cookie: id=1",
+                                       "X-Mw: kept"};
+    char path[128];
+    snprintf(path, sizeof path, "/r302?http://localhost:%d/echo-auth", srv.port);
+    const char *paths[] = {"/r302?/echo-auth", path};
+    const char *want[] = {"GET auth=Bearer s3cret cookie=id=1 x=kept", "GET auth= cookie= x=kept"};
+    for (size_t i = 0; i < 2; i++) {
+        xfer_init(&x);
+        u = url(paths[i]);
+        redirected(loop, h, u, NULL, NULL, hdrs, MW_ARRAY_LEN(hdrs), &x);
+        CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+        CHECK_STR(x.body, want[i]);
+        free(u);
+        xfer_clear(&x);
+    }
+
+    /* a redirect to a closed port: the error of that hop, no status */
+    xfer_init(&x);
+    u = url("/r302?http://127.0.0.1:1/");
+    redirected(loop, h, u, NULL, NULL, NULL, 0, &x);
+    CHECK(x.done == 1 && x.code == MW_EIO && x.status == 0 && x.nheaders == 0);
+    CHECK(x.error && strstr(x.error, "connect to 127.0.0.1:1: ") == x.error);
+    free(u);
+    xfer_clear(&x);
+    mw__http_free(h);
+}
+
 static void test_header_each(mw__loop *loop)
 {
     mw__http *h = t_http(loop);
@@ -2290,6 +2404,7 @@ int main(void)
     test_cancel_in_done(loop);
     test_free_in_done(loop);
     test_link_local(loop);
+    test_redirect_semantics(loop);
     test_header_each(loop);
     test_take_body(loop);
     test_conn_plain(loop);
