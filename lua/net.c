@@ -639,6 +639,7 @@ int mw__net_engine_get(lua_State *L, const char *fn, const char *url, double tim
         .max_body = max_body,
         .follow_redirects = 0, /* the URL is the engine's: not where an answer points */
         .deny_link_local = 0,  /* the ECS agent's endpoint is link-local on AWS */
+        .direct = 1,           /* ... and no proxy can reach it */
         .done = http_done,
     };
     o.connect_timeout = o.timeout;

@@ -130,6 +130,7 @@ static int fetch(mw__aws *a, const char *method, const char *url, const char *co
         .connect_timeout = timeout,
         .max_body = MAX_ANSWER,
         .wipe = 1,
+        .direct = 1, /* the host's credentials endpoints: never through a proxy */
         .done = answered,
         .ud = a,
     };

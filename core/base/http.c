@@ -1235,10 +1235,10 @@ static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
         SET(CURLOPT_TIMEOUT_MS, ms(r->timeout));
     if (!o->on_data)
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-    if (o->unix_socket) {
+    if (o->unix_socket)
         SET(CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
-        SET(CURLOPT_PROXY, ""); /* a local socket never goes through a proxy */
-    }
+    if (o->unix_socket || o->direct)
+        SET(CURLOPT_PROXY, ""); /* a local endpoint never goes through a proxy */
     /* Certificate details are only gathered during a handshake: a reused
      * connection would have none. */
     if (r->want_cert)

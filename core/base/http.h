@@ -88,6 +88,11 @@ typedef struct mw__http_opts {
      * proxy at a link-local address is refused too). Such transfers only
      * reuse connections opened with the check. */
     int deny_link_local;
+    /* Never through a proxy, whatever the proxy variables say: for the
+     * endpoints of the host itself (the ECS agent, the task metadata and
+     * credentials endpoints, instance metadata), which a proxy cannot
+     * reach and should never be sent. */
+    int direct;
     mw__http_tls tls;
     /* Fill result.cert_not_after (https). Certificate details only come
      * with a handshake, so the transfer opens a connection of its own. */

@@ -361,6 +361,7 @@ static mw__http_req *get(mw__ecs_agent *a, const char *path, size_t max,
     o.connect_timeout = a->timeout;
     o.max_body = max;
     o.deny_link_local = 1; /* the agent is on the host, never link-local */
+    o.direct = 1;          /* ... and no proxy can reach it */
     o.done = done;
     o.ud = ud;
     r = mw__http_start(a->http, &o, err);

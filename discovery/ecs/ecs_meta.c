@@ -80,6 +80,7 @@ static mw__http_req *get(mw__ecs_meta *m, const char *path,
     o.timeout = m->timeout;
     o.connect_timeout = m->timeout;
     o.max_body = TASK_MAX;
+    o.direct = 1; /* the ECS agent's endpoint: no proxy can reach it */
     o.done = done;
     o.ud = m;
     r = mw__http_start(m->http, &o, err);

@@ -287,6 +287,35 @@ static void test_allowed(mw__loop *loop)
     mw__http_free(h);
 }
 
+/* A request for an endpoint of the host itself (`direct`: the ECS agent,
+ * task metadata, credentials) never goes to the proxy, link-local or
+ * not; the same request without it does. */
+static void test_direct(mw__loop *loop)
+{
+    mw__http *h = pinned_http(loop);
+    char u[128];
+    xfer x;
+    snprintf(u, sizeof u, "http://fine.test:%d/ok", mw__mhd_port(srv));
+    proxy_env(1, NULL);
+    for (int direct = 1; direct >= 0; direct--) {
+        mw__http_opts o = {.url = u, .timeout = 5, .direct = direct, .done = on_done, .ud = &x};
+        char *err = NULL;
+        mw__mproxy_clear(px);
+        memset(&x, 0, sizeof x);
+        x.req = mw__http_start(h, &o, &err);
+        CHECK(x.req != NULL);
+        free(err);
+        if (x.req)
+            run_until(loop, &x.done, 10);
+        CHECK(x.done == 1 && x.code == MW_OK && x.status == 200);
+        CHECK_STR(x.body, direct ? "ok\n" : "canned by mini_proxy\n");
+        CHECK(mw__mproxy_count(px) == (direct ? 0u : 1u));
+        xfer_clear(&x);
+    }
+    proxy_env(0, NULL);
+    mw__http_free(h);
+}
+
 /* Isolated: a name that does not resolve here (DNS does not answer) is
  * refused, not handed to the proxy to resolve. */
 static void test_unresolved(mw__loop *loop)
@@ -364,6 +393,7 @@ int main(void)
     mw__loop *loop = t_loop();
     test_refused(loop);
     test_allowed(loop);
+    test_direct(loop);
     if (isolated) {
         test_unresolved(loop);
         test_cancel_while_resolving(loop);
