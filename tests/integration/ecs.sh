@@ -140,7 +140,8 @@ cleanup() {
     tail -n 30 "$tmp/err" | cut -c1-240 >&2
   fi
   if [ -n "${MW_IT_KEEP:-}" ] && [ -n "$tmp" ]; then
-    mkdir -p "$MW_IT_KEEP" && cp "$tmp"/out "$tmp"/err "$tmp"/fea.* "$MW_IT_KEEP"/ 2>/dev/null
+    # not fea.in: a FIFO with no writer left, cp would wait on it for ever
+    mkdir -p "$MW_IT_KEEP" && cp "$tmp"/out "$tmp"/err "$tmp"/fea.out "$tmp"/fea.err "$MW_IT_KEEP"/ 2>/dev/null
   fi
   mw_dockerd_stop || bad "engine cleanup"
   [ -z "$tmp" ] || rm -rf "$tmp"
