@@ -141,7 +141,7 @@ stop_moonwatch() {
 cleanup() {
   trap - EXIT INT TERM
   [ -z "$mw_pid" ] || { kill -KILL "$mw_pid" 2>/dev/null; wait "$mw_pid" 2>/dev/null; }
-  exec 7>&- 2>/dev/null
+  exec 7>&- # no redirection here: it would stay for the rest of the script
   [ -z "$fea_pid" ] || { kill -TERM "$fea_pid" 2>/dev/null; wait "$fea_pid" 2>/dev/null; }
   if [ "$fail" -gt 0 ] && [ -n "$tmp" ] && [ -f "$tmp/err" ]; then
     echo "--- moonwatch stderr, last 30 lines" >&2
