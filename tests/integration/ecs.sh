@@ -15,7 +15,8 @@
 #   5. task events, each said exactly once (counted after a few more polls
 #      and flushes, so that a duplicate would show): a task container that
 #      exits 3 gives one `fail` (ecs_event:fail, its task and container
-#      tags, the exit code in the text); one killed by the OOM killer
+#      tags, the exit code in the text), one restarted in place by its
+#      restart policy one `fail` per exit; one killed by the OOM killer
 #      (--memory 8m, a shell doubling a string) one `oom` and no `fail`
 #      (skipped, with the reason, when the engine cannot limit memory);
 #      a task whose two containers exit 0 nothing until the agent lists it
@@ -252,6 +253,8 @@ jobs_made=() cid=
 # exited_with NAME CODE: the container has exited with CODE.
 exited_with() { [ "$(mw_docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$1" 2>/dev/null)" = "exited $2" ]; }
 has_exited() { [ "$(mw_docker inspect -f '{{.State.Status}}' "$1" 2>/dev/null)" = exited ]; }
+# exited_after NAME N: exited for good after N restarts by its restart policy.
+exited_after() { [ "$(mw_docker inspect -f '{{.State.Status}} {{.RestartCount}}' "$1" 2>/dev/null)" = "exited $2" ]; }
 
 # ------------------------------------------------------------ task events
 
@@ -399,6 +402,20 @@ check "... with the task's and the container's tags" test "$(events_n fail t4 \
 check "... and the exit code in its title and text" \
   grep -q "exited with 3	.*exited with code 3\." <<<"$(task_events fail t4)"
 echo "   $(task_events fail t4 | cut -f2,3)"
+
+echo "-- a fail per exit: retry-7 of task t7, --restart on-failure:2, sh -c 'sleep 1; exit 3'"
+job_ctr retry-7 t7 retry itretry 1 --restart on-failure:2 mwecs:1 sh -c 'sleep 1; exit 3' ||
+  die "docker create retry-7"
+c7=$cid
+agent_runs t7 itretry 1 "retry=$c7" || die "agent: task t7"
+mw_docker start retry-7 >/dev/null || die "docker start retry-7"
+wait_for "retry-7 exited 3 times, restarted in place twice" 30 exited_after retry-7 2
+wait_for "three fail events for task t7" 10 events_reach 3 fail t7
+settle
+check "task t7: exactly three events, one fail per exit (got: $(event_kinds t7))" \
+  test "$(event_kinds t7)" = "fail fail fail"
+check "... each for retry-7, exit code 3" test "$(events_n fail t7 "container_id:$c7" \
+  ecs_container_name:retry)" -eq 3 -a "$(task_events fail t7 | cut -f3 | grep -c 'exited with code 3\.')" -eq 3
 
 echo "-- oom: hog-5 of task t5, --memory 8m, doubles a string until killed"
 if [ "$(mw_docker info --format '{{.MemoryLimit}}' 2>/dev/null)" != true ]; then
