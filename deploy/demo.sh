@@ -237,10 +237,12 @@ say "the checks of mwdemo-v2 and mwdemo-auto carry their task's tags (task_arn, 
 say "beside them the static checks system, moonwatch and runaway: an endless loop that" \
   "its 1 s budget stops (moonwatch.check_status CRITICAL); the others keep their schedule"
 # stdout goes to a file too (for the summary); tail copies it to stdout.
+# state_dir: where moonwatch keeps the host's boot id once ECS is found
+# (for its reboot event); the demo's own, not the host's /var/lib.
 ./build/moonwatch run --docker-host "$docker_host" --flush-interval 5 \
   --templates-dir deploy/demo/templates --checks-dir deploy/demo/checks \
   --set default_interval=5 --set "ecs_agent_url=$agent_url" --set ecs_poll_interval=2 \
-  "${filter[@]}" >"$tmp/out.jsonl" 7>&- &
+  --set "state_dir=$tmp/state" "${filter[@]}" >"$tmp/out.jsonl" 7>&- &
 mwpid=$!
 tail -n +1 -f --pid="$mwpid" "$tmp/out.jsonl" &
 tailpid=$!
