@@ -120,7 +120,7 @@ start_moonwatch() {
   "$mw" run "${common[@]}" --docker-host "$DOCKER_HOST" --flush-interval 1 \
     --log-format json --log-level info \
     --set "ecs_agent_url=http://127.0.0.1:$fea_port" --set ecs_poll_interval=0.5 \
-    >"$tmp/out" 2>"$tmp/err" </dev/null &
+    --set "state_dir=$tmp/state" >"$tmp/out" 2>"$tmp/err" </dev/null &
   mw_pid=$!
 }
 
