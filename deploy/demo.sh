@@ -7,8 +7,17 @@
 # the demo's static checks (host metrics, moonwatch watching itself, a
 # runaway check the sandbox stops) beside them. Partway through it stops
 # one container (unscheduled) and starts a new one (discovered at once).
+# Amazon ECS too: two of the containers are started as the ECS agent
+# starts a task's containers (the com.amazonaws.ecs.* labels), a stand-in
+# for the agent (the fake ECS agent the build makes, on 127.0.0.1) lists
+# their task, and moonwatch, pointed at it with ecs_agent_url, tags their
+# checks' records with the task (task_arn, task_family, ecs_cluster_name,
+# ecs_container_name, region, ...); a third task container runs
+# `sh -c 'sleep 3; exit 3'`, and its exit gives one ECS `fail` event.
 # JSON lines go to stdout, the log and the "== ..." headers to stderr; at
-# the end a summary of the service checks sent, per check and container.
+# the end a summary of the service checks sent, per check and container,
+# and of what ECS added: the task tags, the docker check's CPU and memory
+# of each container, the ECS events.
 # DEMO_SECONDS sets how long moonwatch runs (default 35). Everything it
 # started is removed at the end, on Ctrl-C too. Needs root on Debian; all
 # traffic stays on loopback.
@@ -29,13 +38,19 @@ case ${DOCKER_HOST:-} in unix://?*) host_sock=${DOCKER_HOST#unix://} ;; esac
 image=mwdemo-busybox:1 # labelled containers: their labels say what to run
 web_image=mwdemo-web:1 # matched by deploy/demo/templates/*/auto_conf.yaml
 say() { echo "== $*" >&2; }
+# Amazon ECS: the cluster and the two tasks the fake agent lists.
+ecs_region=us-east-1
+ecs_cluster=arn:aws:ecs:$ecs_region:123456789012:cluster/mwdemo
+shop_arn=arn:aws:ecs:$ecs_region:123456789012:task/mwdemo/6f1c2a4e9b8d4e7fa0c3b5d2e1f4a7c9
+batch_arn=arn:aws:ecs:$ecs_region:123456789012:task/mwdemo/d3b8e1a0c7f24b6e9a5d8c1f0e2b4a6d
 
 # ------------------------------------------------------------ build
 
 say "installing dependencies and building moonwatch into build/"
 bash .ci/deps.sh >/dev/null
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target moonwatch_cli >/dev/null
+cmake --build build -j"$(nproc)" --target moonwatch_cli fake_ecs_agent >/dev/null
+fea=build/tests/fake_ecs_agent
 
 # shellcheck source-path=SCRIPTDIR/.. source=tests/integration/lib/dockerd.sh
 . tests/integration/lib/dockerd.sh
@@ -46,6 +61,7 @@ tmp=$(mktemp -d /tmp/mwdemo.XXXXXX)
 engine=          # "host" or "private"
 mwpid=           # moonwatch run
 tailpid=         # the tail that copies moonwatch's JSON lines to stdout
+feapid=          # the fake ECS agent
 sleeper=         # the sleep of at()
 containers=()    # names of the containers started here
 images=()        # images imported into the host's engine
@@ -63,7 +79,12 @@ cleanup() {
   fi
   [ -z "$mwpid" ] || wait "$mwpid" 2>/dev/null || true
   [ -z "$tailpid" ] || kill "$tailpid" 2>/dev/null || true
-  say "cleaning up: containers, images, engine, temporary files"
+  if [ -n "$feapid" ]; then
+    exec 7>&- # (a redirection on this exec would stay for the rest of the script)
+    kill -TERM "$feapid" 2>/dev/null || true
+    wait "$feapid" 2>/dev/null || true
+  fi
+  say "cleaning up: containers, images, engine, fake ECS agent, temporary files"
   if [ ${#containers[@]} -gt 0 ] && [ -n "$engine" ]; then
     MW_DOCKER_CMD_TIMEOUT=30 mw_docker rm -f "${containers[@]}" >/dev/null 2>&1 || true
   fi
@@ -114,6 +135,65 @@ images=("$image" "$web_image")
 mw_dockerd_image "$image"
 mw_docker tag "$image" "$web_image"
 
+# ------------------------------------------------------------ the ECS agent
+
+# The fake ECS agent serves the agent's introspection API (/v1/metadata,
+# /v1/tasks) on 127.0.0.1, a free port; it takes commands on its standard
+# input (a FIFO held open on fd 7) and answers each with a line.
+start_agent() {
+  local port=
+  [ -x "$fea" ] || { echo "demo.sh: $fea was not built" >&2; return 1; }
+  mkfifo "$tmp/fea.in"
+  "$fea" -c "$ecs_cluster" -o -P "$tmp/fea.port" <"$tmp/fea.in" >"$tmp/fea.out" 2>"$tmp/fea.err" &
+  feapid=$!
+  exec 7>"$tmp/fea.in"
+  for _ in $(seq 1 50); do
+    [ -s "$tmp/fea.port" ] && break
+    sleep 0.1
+  done
+  port=$(awk '{ print $2 }' "$tmp/fea.port" 2>/dev/null) || true
+  [ -n "$port" ] || { echo "demo.sh: the fake ECS agent did not start: $(cat "$tmp/fea.err")" >&2; return 1; }
+  agent_url=http://127.0.0.1:$port
+}
+
+# agent COMMAND...: one command to the fake agent; fails unless it says ok.
+agent() {
+  local n answer
+  kill -0 "$feapid" 2>/dev/null || { echo "demo.sh: the fake ECS agent is gone" >&2; return 1; }
+  n=$(wc -l <"$tmp/fea.out")
+  echo "$*" >&7
+  for _ in $(seq 1 50); do
+    [ "$(wc -l <"$tmp/fea.out")" -gt "$n" ] && break
+    sleep 0.05
+  done
+  answer=$(tail -n 1 "$tmp/fea.out")
+  [ "$answer" = ok ] || { echo "demo.sh: the fake ECS agent said '$answer' to: $*" >&2; return 1; }
+}
+
+# agent_lists ARN FAMILY VERSION NAME=CONTAINER...: the agent lists task ARN
+# RUNNING, with each container under its name in the task definition.
+agent_lists() {
+  local arn=$1 family=$2 version=$3 pair id
+  shift 3
+  agent task "$arn" "$family" "$version" RUNNING RUNNING
+  for pair in "$@"; do
+    id=$(mw_docker inspect -f '{{.Id}}' "${pair#*=}")
+    agent container "$arn" "${pair%%=*}" "$id" "${pair#*=}"
+  done
+}
+
+# ecs_labels ARN FAMILY VERSION NAME: into ecs[], the labels the ECS agent
+# puts on every container it starts for a task.
+ecs_labels() {
+  ecs=(--label "com.amazonaws.ecs.cluster=$ecs_cluster"
+    --label "com.amazonaws.ecs.task-arn=$1"
+    --label "com.amazonaws.ecs.task-definition-family=$2"
+    --label "com.amazonaws.ecs.task-definition-version=$3"
+    --label "com.amazonaws.ecs.container-name=$4")
+}
+
+# ------------------------------------------------------------ containers
+
 # run_web NAME PORT IMAGE [docker run options...]: busybox httpd on
 # 127.0.0.1:PORT, serving the image's /index.html ("moonwatch busybox
 # image"). --init: httpd as pid 1 would ignore SIGTERM on stop.
@@ -127,31 +207,49 @@ run_web() {
 
 say "starting 3 containers, each serving HTTP on 127.0.0.1:1808x:"
 echo "     mwdemo-v2    label com.datadoghq.ad.checks (v2): the container check on %%pid%%" >&2
-run_web mwdemo-v2 18081 "$image" \
+echo "                  ECS labels: container api of task mwdemo-shop:7" >&2
+ecs_labels "$shop_arn" mwdemo-shop 7 api
+run_web mwdemo-v2 18081 "$image" "${ecs[@]}" \
   --label 'com.datadoghq.ad.checks={"container":{"instances":[{"pid":"%%pid%%","min_collection_interval":5,"tags":["demo:v2-label"]}]}}'
 echo "     mwdemo-v1    labels check_names/init_configs/instances (v1): http_check on http://%%host%%:18082/" >&2
 run_web mwdemo-v1 18082 "$image" \
   --label 'com.datadoghq.ad.check_names=["http_check"]' \
   --label 'com.datadoghq.ad.init_configs=[{}]' \
   --label 'com.datadoghq.ad.instances=[{"name":"%%container_name%%","url":"http://%%host%%:18082/","min_collection_interval":5}]'
-echo "     mwdemo-auto  no labels, image $web_image: deploy/demo/templates/{http_check,tcp_check,container}.d/auto_conf.yaml" >&2
+echo "     mwdemo-auto  no Datadog labels, image $web_image: deploy/demo/templates/{http_check,tcp_check,container}.d/auto_conf.yaml" >&2
 echo "                  (http_check on http://%%host%%:%%port%%/, tcp_check on %%host%%:%%port%%, container on %%pid%%)" >&2
-run_web mwdemo-auto 18083 "$web_image" --expose 18083
+echo "                  ECS labels: container web of task mwdemo-shop:7" >&2
+ecs_labels "$shop_arn" mwdemo-shop 7 web
+run_web mwdemo-auto 18083 "$web_image" --expose 18083 "${ecs[@]}"
+echo "     (every one also gets the bundled docker check: docker.cpu.*, docker.mem.*, ... from its cgroup)" >&2
+
+start_agent
+say "Amazon ECS: a fake ECS agent on $agent_url (build/tests/fake_ecs_agent, the agent's" \
+  "introspection API) lists task mwdemo-shop:7 of cluster mwdemo, RUNNING: mwdemo-v2 as api, mwdemo-auto as web"
+agent_lists "$shop_arn" mwdemo-shop 7 api=mwdemo-v2 web=mwdemo-auto
 
 # ------------------------------------------------------------ moonwatch
 
-say "moonwatch run --docker-host $docker_host for ${secs}s: lists the containers," \
-  "schedules what their labels and the templates ask for, flushes JSON lines every 5 s"
+say "moonwatch run --docker-host $docker_host --set ecs_agent_url=$agent_url for ${secs}s:" \
+  "lists the containers, schedules what their labels and the templates ask for, flushes JSON lines every 5 s"
+say "the checks of mwdemo-v2 and mwdemo-auto carry their task's tags (task_arn, task_family," \
+  "ecs_cluster_name, ecs_container_name, region, ...); GET /v1/tasks every 2 s (ecs_poll_interval)"
 say "beside them the static checks system, moonwatch and runaway: an endless loop that" \
   "its 1 s budget stops (moonwatch.check_status CRITICAL); the others keep their schedule"
 # stdout goes to a file too (for the summary); tail copies it to stdout.
+# state_dir: where moonwatch keeps the host's boot id once ECS is found
+# (for its reboot event); the demo's own, not the host's /var/lib.
 ./build/moonwatch run --docker-host "$docker_host" --flush-interval 5 \
   --templates-dir deploy/demo/templates --checks-dir deploy/demo/checks \
-  --set default_interval=5 "${filter[@]}" >"$tmp/out.jsonl" &
+  --set default_interval=5 --set "ecs_agent_url=$agent_url" --set ecs_poll_interval=2 \
+  --set "state_dir=$tmp/state" "${filter[@]}" >"$tmp/out.jsonl" 7>&- &
 mwpid=$!
 tail -n +1 -f --pid="$mwpid" "$tmp/out.jsonl" &
 tailpid=$!
 start=$(date +%s)
+
+# Seconds since moonwatch started, for the headers.
+elapsed() { echo $(($(date +%s) - start)); }
 
 # at SEC: sleeps until SEC seconds after moonwatch started; fails when
 # moonwatch is gone. `wait` returns as soon as a trapped signal arrives.
@@ -166,19 +264,45 @@ at() {
   kill -0 "$mwpid" 2>/dev/null || { echo "demo.sh: moonwatch exited early" >&2; return 1; }
 }
 
+t=$((secs / 5))
+at "$t"
+say "[+$(elapsed)s] starting mwdemo-job, container job of task mwdemo-batch:1 (ECS labels, listed by the" \
+  "agent): sh -c 'sleep 3; exit 3'"
+ecs_labels "$batch_arn" mwdemo-batch 1 job
+containers+=(mwdemo-job)
+mw_docker create --init --network host --name mwdemo-job "${ecs[@]}" "$image" \
+  sh -c 'sleep 3; exit 3' >/dev/null
+agent_lists "$batch_arn" mwdemo-batch 1 job=mwdemo-job
+mw_docker start mwdemo-job >/dev/null
+
+t=$((secs * 2 / 7))
+at "$t"
+code=$(MW_DOCKER_CMD_TIMEOUT=15 mw_docker wait mwdemo-job) || code=
+case $code in
+'' | *[!0-9]*)
+  echo "demo.sh: mwdemo-job did not exit within 15 s; its task stays RUNNING at the agent" >&2
+  ;;
+*)
+  say "[+$(elapsed)s] mwdemo-job exited with $code: Docker's die event makes an ECS fail" \
+    "event (source_type_name amazon_ecs, ecs_event:fail); the agent now lists mwdemo-batch STOPPED"
+  agent stop "$batch_arn" job "$code"
+  agent status "$batch_arn" STOPPED STOPPED
+  ;;
+esac
+
 t=$((secs * 3 / 7))
 at "$t"
-say "[+${t}s] stopping mwdemo-v1: its die/stop events unschedule its http_check instance"
+say "[+$(elapsed)s] stopping mwdemo-v1: its die/stop events unschedule its http_check instance"
 mw_docker stop -t 2 mwdemo-v1 >/dev/null
 
 t=$((secs * 9 / 14))
 at "$t"
-say "[+${t}s] starting mwdemo-late (image $web_image, port 18084): discovered from its" \
+say "[+$(elapsed)s] starting mwdemo-late (image $web_image, port 18084): discovered from its" \
   "start event, its checks run at once"
 run_web mwdemo-late 18084 "$web_image" --expose 18084
 
 at "$secs"
-say "[+${secs}s] stopping moonwatch (SIGINT: a last flush, then exit)"
+say "[+$(elapsed)s] stopping moonwatch (SIGINT: a last flush, then exit)"
 kill -INT "$mwpid"
 rc=0
 wait "$mwpid" || rc=$?
@@ -230,3 +354,78 @@ for (sc, check, ctr), c in sorted(checks.items()):
 print("     moonwatch.check_status  OK at every flush for the other %d instances" % quiet)
 PY
 then :; else echo "demo.sh: the summary failed (the JSON lines above are complete)" >&2; fi
+
+# What ECS added: the task tags on the records of the task containers'
+# checks (one sample's shown whole), each container's task and the last
+# CPU and memory its docker check sent, the ECS task events, and what
+# ecs.agent.up said.
+say "what ECS added (the fake agent at $agent_url, the com.amazonaws.ecs.* labels):"
+if python3 - "$tmp/out.jsonl" <<'PY' >&2
+import json, sys
+names = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+ECS_TAGS = ("task_arn", "task_family", "task_version", "task_name", "ecs_cluster_name",
+            "cluster_name", "ecs_container_name", "region", "ecs_launch_type")
+ctrs, events, agent_up = {}, [], {}
+records = tagged = 0
+example = None
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    records += 1
+    tags = r.get("tags") or []
+    kv = dict(t.split(":", 1) for t in tags if ":" in t)
+    if r.get("type") == "event" and r.get("source_type_name") == "amazon_ecs":
+        events.append((kv.get("ecs_event", "?"), r.get("title", ""), r.get("text", ""), kv))
+        continue
+    if r.get("type") == "service_check" and r.get("check") == "ecs.agent.up":
+        s = names.get(r.get("status"), str(r.get("status")))
+        agent_up[s] = agent_up.get(s, 0) + 1
+        continue
+    name = kv.get("container_name")
+    if not name or r.get("type") == "event":
+        continue
+    c = ctrs.setdefault(name, {"task": None, "checks": set(), "cpu": None, "rss": None})
+    c["checks"].add((r.get("check_id") or "?").split(":")[0])
+    if "task_arn" in kv:
+        tagged += 1
+        c["task"] = "%s:%s" % (kv.get("task_family"), kv.get("task_version")), \
+            kv.get("ecs_container_name", "-")
+    if r.get("metric") == "docker.cpu.usage":
+        c["cpu"] = r["value"]
+    elif r.get("metric") == "docker.mem.rss":
+        c["rss"] = r["value"]
+        if "task_arn" in kv and (example is None or name == "mwdemo-v2"):
+            example = name, sorted((t for t in tags if t.split(":", 1)[0] in ECS_TAGS),
+                                   key=lambda t: ECS_TAGS.index(t.split(":", 1)[0]))
+print("     %d of the %d records carry a task's tags: those of the checks of its containers" %
+      (tagged, records))
+if example:
+    print("     e.g. docker.mem.rss of %s:" % example[0])
+    line = "      "
+    for t in example[1]:
+        if len(line) + len(t) > 118:
+            print(line)
+            line = "      "
+        line += " " + t
+    print(line)
+print("     %-12s %-15s %-5s %-38s %-17s %s" % ("container", "task", "as", "checks",
+                                               "docker.cpu.usage", "docker.mem.rss"))
+for name, c in sorted(ctrs.items(), key=lambda kv: (kv[1]["task"] is None, kv[0])):
+    task, as_ = c["task"] if c["task"] else ("(not a task)", "")
+    cpu = "-" if c["cpu"] is None else "%.2f %%" % c["cpu"]
+    rss = "-" if c["rss"] is None else "%.1f MiB" % (c["rss"] / 1048576)
+    print("     %-12s %-15s %-5s %-38s %-17s %s" % (name, task, as_, " ".join(sorted(c["checks"])),
+                                                   cpu, rss))
+print("     ECS task events (source_type_name amazon_ecs, beside Docker's own): %d" % len(events))
+for kind, title, text, kv in events:
+    print("       ecs_event:%s  %s" % (kind, title))
+    print("         %s" % text)
+    print("         tags: task_family:%s ecs_container_name:%s container_name:%s task_arn:...%s" %
+          (kv.get("task_family", "-"), kv.get("ecs_container_name", "-"),
+           kv.get("container_name", "-"), kv.get("task_arn", "-")[-8:]))
+print("     ecs.agent.up (the agent answered GET /v1/tasks): %s" %
+      (", ".join("%s %d" % kv for kv in sorted(agent_up.items())) or "never sent"))
+PY
+then :; else echo "demo.sh: the ECS summary failed (the JSON lines above are complete)" >&2; fi

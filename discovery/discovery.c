@@ -380,6 +380,19 @@ static void on_exited(void *ud, const mw__source_exit *x)
     mw__ecs_ident_clear(&id);
 }
 
+/* Docker saw a container start: when it is a task container, the event
+ * deriver learns it runs (again), so that its next exit is said. */
+static void on_started(void *ud, const mw__source_exit *x)
+{
+    mw__discovery *d = ud;
+    mw__ecs_ident id;
+
+    if (!d->events || ident_of(d, x->svc, x->labels, x->cid, &id) != MW_OK)
+        return;
+    mw__ecs_events_start(d->events, id.task_arn, id.container_name, x->cid, mw__loop_now(d->loop));
+    mw__ecs_ident_clear(&id);
+}
+
 /* The host rebooted since moonwatch last ran: checked once, when ECS is
  * first found here. */
 static void check_boot(mw__discovery *d)
@@ -553,6 +566,7 @@ static mw_code start_docker(mw__discovery *d, const mw__discovery_opts *o, const
                 .connected = on_connected,
                 .record = o->record && !o->one_shot ? on_docker_record : NULL,
                 .exited = o->ecs_mode != MW_ECS_OFF && !o->one_shot ? on_exited : NULL,
+                .started = o->ecs_mode != MW_ECS_OFF && !o->one_shot ? on_started : NULL,
                 .ud = d},
     };
     return mw__docker_new(&dopts, &d->docker, err);

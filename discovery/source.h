@@ -59,6 +59,10 @@ typedef struct mw__source_cbs {
     /* A container ended (Docker: each `die`, with the exit code and
      * whether the OOM killer did it). NULL: not wanted. */
     void (*exited)(void *ud, const mw__source_exit *x);
+    /* A container started, or started again in place (Docker: each
+     * `start`): what is known of it, as for `exited` (`exit_code` -1,
+     * `oom` 0). NULL: not wanted. */
+    void (*started)(void *ud, const mw__source_exit *x);
     void *ud;
 } mw__source_cbs;
 

@@ -1073,6 +1073,21 @@ static void say_exited(mw__docker *d, const mw__docker_event *ev, ctr *e)
     d->cbs.exited(d->cbs.ud, &x);
 }
 
+/* `start`: said through `started`, with the event's labels unless the
+ * service is already held. */
+static void say_started(mw__docker *d, const mw__docker_event *ev, const ctr *e)
+{
+    mw__source_exit x;
+
+    if (!d->cbs.started || d->one_shot)
+        return;
+    x = (mw__source_exit){
+        ev->id,   e ? e->svc : NULL, e && e->svc ? e->svc->labels : ev->attributes,
+        ev->name, ev->image,         -1,
+        0,        ev->time};
+    d->cbs.started(d->cbs.ud, &x);
+}
+
 /* ------------------------------------------------------------- events */
 
 typedef void (*event_fn)(mw__docker *d, const mw__docker_event *ev);
@@ -1125,6 +1140,7 @@ static void ev_start(mw__docker *d, const mw__docker_event *ev)
         e->early = !e->created && !e->svc && e->req != NULL;
         early_start(d, e);
     }
+    say_started(d, ev, e);
     ev_inspect(d, ev);
 }
 

@@ -73,6 +73,9 @@
  * code, and whether the OOM killer did it - an `oom` event came first,
  * or, for an exit 137 without one, the dead container's inspect says
  * State.OOMKilled (the exit is then said once that inspect answered).
+ * Each `start` goes to `cbs.started` (when set, not one_shot): a
+ * container restarted in place (a restart policy, `docker start` of an
+ * exited one) has the same id, and its next exit is another one.
  *
  * Ownership: the source owns its services; a service passed to `upsert`
  * and a record passed to `record` are borrowed for the call (copy what

@@ -23,6 +23,8 @@ typedef struct cst {
     int ran;    /* had a Docker id, or was seen RUNNING */
     int exited; /* an exit was seen since it last ran */
     int exit_code;
+    int restarted; /* Docker started it again after an exit, and no model
+                    * showed it RUNNING since: a model's exit is the old one */
 } cst;
 
 typedef struct tst tst;
@@ -292,11 +294,12 @@ static void model_container(mw__ecs_events *e, tst *t, const mw__ecs_task *task,
     if (mc->known_status && strcmp(mc->known_status, "RUNNING") == 0) {
         c->exited = 0; /* (again) running: its next exit is news */
         c->ran = 1;
+        c->restarted = 0;
         return;
     }
     if (mc->docker_id[0])
         c->ran = 1;
-    if (mc->has_exit_code && !c->exited) {
+    if (mc->has_exit_code && !c->exited && !c->restarted) {
         c->ran = 1;
         exited(e, t, task, c, mc->exit_code, 0, quiet);
     }
@@ -363,6 +366,23 @@ void mw__ecs_events_exit(mw__ecs_events *e, const mw__ecs_exit *x, uint64_t now)
     if (!c->exited || c->exit_code != x->exit_code)
         exited(e, t, NULL, c, x->exit_code, x->oom, 0);
     decide(e, t, NULL);
+}
+
+void mw__ecs_events_start(mw__ecs_events *e, const char *task_arn, const char *container,
+                          const char *docker_id, uint64_t now)
+{
+    tst *t;
+    cst *c;
+
+    if (!task_arn || !container || !*container || !(t = find(e, task_arn)) ||
+        !(c = ctr(t, container)))
+        return;
+    t->touched = now;
+    set_docker_id(c, docker_id);
+    c->ran = 1;
+    if (c->exited)
+        c->restarted = 1;
+    c->exited = 0;
 }
 
 /* ------------------------------------------------------------- lifecycle */

@@ -18,6 +18,10 @@
  *   terminate  the task stopped and every container of it exited 0
  *              (scaled in, a deployment, a stop), once per task.
  *
+ * A container started again in place (the same Docker id) runs again:
+ * Docker's `start` says so on EC2 (the agent's model shows no container
+ * status), a model's RUNNING elsewhere, and its next exit is said too.
+ *
  * Neither payload says which containers are essential: every NORMAL
  * container counts. A task first seen already STOPPED, and exits already
  * there when its task is first seen, are history from before moonwatch
@@ -97,6 +101,15 @@ typedef struct mw__ecs_exit {
     int oom; /* killed by the OOM killer */
 } mw__ecs_exit;
 void mw__ecs_events_exit(mw__ecs_events *e, const mw__ecs_exit *x, uint64_t now);
+
+/* Docker saw container `container` (Docker id `docker_id`) of task
+ * `task_arn` start, or start again in place (a restart policy, the agent
+ * restarting it: the same container): its next exit is news, even with
+ * the code of the last one, and an exit a model still shows from before
+ * this start is an old one until that model shows it RUNNING. Nothing is
+ * kept for a task not remembered. */
+void mw__ecs_events_start(mw__ecs_events *e, const char *task_arn, const char *container,
+                          const char *docker_id, uint64_t now);
 
 /* Tasks remembered now. */
 size_t mw__ecs_events_tasks(const mw__ecs_events *e);

@@ -11,7 +11,16 @@
 #      from the agent; one outside ECS stays unresolved with the reason;
 #   3. the agent goes away and comes back: one warning, ecs.agent.up
 #      CRITICAL then OK in the JSON lines, the checks keep their tags;
-#   4. configcheck --json resolves the same identities.
+#   4. configcheck --json resolves the same identities;
+#   5. task events, each said exactly once (counted after a few more polls
+#      and flushes, so that a duplicate would show): a task container that
+#      exits 3 gives one `fail` (ecs_event:fail, its task and container
+#      tags, the exit code in the text), one restarted in place by its
+#      restart policy one `fail` per exit; one killed by the OOM killer
+#      (--memory 8m, a shell doubling a string) one `oom` and no `fail`
+#      (skipped, with the reason, when the engine cannot limit memory);
+#      a task whose two containers exit 0 nothing until the agent lists it
+#      STOPPED, then one `terminate`.
 #
 # usage: ecs.sh MOONWATCH_BINARY (fake_ecs_agent is in the build's tests/)
 # MW_IT_KEEP=DIR keeps moonwatch's stdout/stderr and the agent's log.
@@ -111,7 +120,7 @@ start_moonwatch() {
   "$mw" run "${common[@]}" --docker-host "$DOCKER_HOST" --flush-interval 1 \
     --log-format json --log-level info \
     --set "ecs_agent_url=http://127.0.0.1:$fea_port" --set ecs_poll_interval=0.5 \
-    >"$tmp/out" 2>"$tmp/err" </dev/null &
+    --set "state_dir=$tmp/state" >"$tmp/out" 2>"$tmp/err" </dev/null &
   mw_pid=$!
 }
 
@@ -133,14 +142,15 @@ stop_moonwatch() {
 cleanup() {
   trap - EXIT INT TERM
   [ -z "$mw_pid" ] || { kill -KILL "$mw_pid" 2>/dev/null; wait "$mw_pid" 2>/dev/null; }
-  exec 7>&- 2>/dev/null
+  exec 7>&- # no redirection here: it would stay for the rest of the script
   [ -z "$fea_pid" ] || { kill -TERM "$fea_pid" 2>/dev/null; wait "$fea_pid" 2>/dev/null; }
   if [ "$fail" -gt 0 ] && [ -n "$tmp" ] && [ -f "$tmp/err" ]; then
     echo "--- moonwatch stderr, last 30 lines" >&2
     tail -n 30 "$tmp/err" | cut -c1-240 >&2
   fi
   if [ -n "${MW_IT_KEEP:-}" ] && [ -n "$tmp" ]; then
-    mkdir -p "$MW_IT_KEEP" && cp "$tmp"/out "$tmp"/err "$tmp"/fea.* "$MW_IT_KEEP"/ 2>/dev/null
+    # not fea.in: a FIFO with no writer left, cp would wait on it for ever
+    mkdir -p "$MW_IT_KEEP" && cp "$tmp"/out "$tmp"/err "$tmp"/fea.out "$tmp"/fea.err "$MW_IT_KEEP"/ 2>/dev/null
   fi
   mw_dockerd_stop || bad "engine cleanup"
   [ -z "$tmp" ] || rm -rf "$tmp"
@@ -225,6 +235,69 @@ task_ctr() {
     mwecs:1 sleep 600
 }
 plain_ctr() { mw_docker run -d --init --network host --name "$1" mwecs:1 sleep 600; }
+# job_ctr NAME TASK CONTAINER FAMILY VERSION [OPTION...] IMAGE COMMAND...:
+# a task container created, not started, as the ECS agent creates one
+# (the agent knows its id before it starts); its id in $cid.
+job_ctr() {
+  local name=$1 task=$2 cname=$3 family=$4 version=$5
+  shift 5
+  jobs_made+=("$name")
+  cid=$(mw_docker create --init --network host --name "$name" \
+    --label "com.amazonaws.ecs.task-arn=$(arn "$task")" \
+    --label "com.amazonaws.ecs.container-name=$cname" \
+    --label "com.amazonaws.ecs.task-definition-family=$family" \
+    --label "com.amazonaws.ecs.task-definition-version=$version" \
+    --label "com.amazonaws.ecs.cluster=$CLUSTER_ARN" "$@")
+}
+jobs_made=() cid=
+# exited_with NAME CODE: the container has exited with CODE.
+exited_with() { [ "$(mw_docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$1" 2>/dev/null)" = "exited $2" ]; }
+has_exited() { [ "$(mw_docker inspect -f '{{.State.Status}}' "$1" 2>/dev/null)" = exited ]; }
+# exited_after NAME N: exited for good after N restarts by its restart policy.
+exited_after() { [ "$(mw_docker inspect -f '{{.State.Status}} {{.RestartCount}}' "$1" 2>/dev/null)" = "exited $2" ]; }
+
+# ------------------------------------------------------------ task events
+
+# The ECS events flushed for task TASK (of kind KIND, or any: -), with
+# every further TAG: "kind<TAB>title<TAB>text<TAB>tags" lines.
+task_events() { # task_events KIND|- TASK [TAG...]
+  local kind=$1 task=$2
+  shift 2
+  [ "$kind" = - ] || set -- "ecs_event:$kind" "$@"
+  js ecs_events "$tmp/out" "task_arn:$(arn "$task")" "$@"
+}
+events_n() { task_events "$@" | wc -l; }
+events_reach() { [ "$(events_n "${@:2}")" -ge "$1" ]; } # events_reach N KIND TASK
+# One line per event of task TASK, as "kind" words: "fail", "oom terminate".
+event_kinds() { task_events - "$1" | cut -f1 | tr '\n' ' ' | sed 's/ $//'; }
+# The agent lists TASK (FAMILY VERSION) RUNNING with CONTAINER=CID...,
+# and moonwatch polled it twice since.
+agent_runs() { # agent_runs TASK FAMILY VERSION NAME=CID...
+  local task=$1 family=$2 version=$3 pair n
+  shift 3
+  agent_ok task "$(arn "$task")" "$family" "$version" RUNNING RUNNING || return 1
+  for pair in "$@"; do
+    agent_ok container "$(arn "$task")" "${pair%%=*}" "${pair#*=}" || return 1
+  done
+  n=$(agent_count tasks)
+  wait_for "moonwatch polled task $task RUNNING" 10 polls_reach $((n + 2))
+}
+# The agent lists TASK STOPPED, container NAME with exit code CODE...
+agent_stops() { # agent_stops TASK NAME=CODE...
+  local task=$1 pair
+  shift
+  for pair in "$@"; do
+    agent_ok stop "$(arn "$task")" "${pair%%=*}" "${pair#*=}" || return 1
+  done
+  agent_ok status "$(arn "$task")" STOPPED STOPPED
+}
+# A few more polls and flushes: time enough for a duplicate to show.
+settle() {
+  local n
+  n=$(agent_count tasks)
+  wait_for "four more polls" 15 polls_reach $((n + 4))
+  sleep 1.5 # one more flush (--flush-interval 1)
+}
 
 # ================================================================= setup
 tmp=$(mktemp -d /tmp/mw-ecs.XXXXXX) || die "mktemp"
@@ -310,8 +383,93 @@ else
   bad "configcheck failed: $(head -c 300 "$tmp/cc.err")"
 fi
 
+# ========================================================== 5. task events
+echo "== 5. task events: a container exits 3, one is OOM-killed, a task stops cleanly"
+echo "-- fail: job-4 of task t4 runs sh -c 'sleep 2; exit 3'"
+job_ctr job-4 t4 job itjob 2 mwecs:1 sh -c 'sleep 2; exit 3' || die "docker create job-4"
+c4=$cid
+agent_runs t4 itjob 2 "job=$c4" || die "agent: task t4"
+mw_docker start job-4 >/dev/null || die "docker start job-4"
+wait_for "job-4 exited with 3" 20 exited_with job-4 3
+wait_for "a fail event for task t4" 10 events_reach 1 fail t4
+check "agent: t4 STOPPED, job exited 3" agent_stops t4 job=3
+settle
+check "task t4: exactly one event, a fail (got: $(event_kinds t4))" test "$(event_kinds t4)" = fail
+check "... with the task's and the container's tags" test "$(events_n fail t4 \
+  "container_id:$c4" container_name:job-4 ecs_container_name:job task_family:itjob \
+  task_version:2 task_name:itjob ecs_cluster_name:it cluster_name:it "region:$REGION" \
+  ecs_launch_type:ec2)" -eq 1
+check "... and the exit code in its title and text" \
+  grep -q "exited with 3	.*exited with code 3\." <<<"$(task_events fail t4)"
+echo "   $(task_events fail t4 | cut -f2,3)"
+
+echo "-- a fail per exit: retry-7 of task t7, --restart on-failure:2, sh -c 'sleep 1; exit 3'"
+job_ctr retry-7 t7 retry itretry 1 --restart on-failure:2 mwecs:1 sh -c 'sleep 1; exit 3' ||
+  die "docker create retry-7"
+c7=$cid
+agent_runs t7 itretry 1 "retry=$c7" || die "agent: task t7"
+mw_docker start retry-7 >/dev/null || die "docker start retry-7"
+wait_for "retry-7 exited 3 times, restarted in place twice" 30 exited_after retry-7 2
+wait_for "three fail events for task t7" 10 events_reach 3 fail t7
+settle
+check "task t7: exactly three events, one fail per exit (got: $(event_kinds t7))" \
+  test "$(event_kinds t7)" = "fail fail fail"
+check "... each for retry-7, exit code 3" test "$(events_n fail t7 "container_id:$c7" \
+  ecs_container_name:retry)" -eq 3 -a "$(task_events fail t7 | cut -f3 | grep -c 'exited with code 3\.')" -eq 3
+
+echo "-- oom: hog-5 of task t5, --memory 8m, doubles a string until killed"
+if [ "$(mw_docker info --format '{{.MemoryLimit}}' 2>/dev/null)" != true ]; then
+  echo "SKIP (oom): the engine has no memory limit support (docker info: MemoryLimit false)"
+else
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  job_ctr hog-5 t5 hog ithog 1 --memory 8m mwecs:1 sh -c 'x=a; while :; do x=$x$x; done' ||
+    die "docker create hog-5"
+  c5=$cid
+  agent_runs t5 ithog 1 "hog=$c5" || die "agent: task t5"
+  mw_docker start hog-5 >/dev/null || die "docker start hog-5"
+  wait_for "hog-5 exited" 30 has_exited hog-5
+  st=$(mw_docker inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' hog-5)
+  if [ "${st%% *}" != true ]; then
+    echo "SKIP (oom): the engine did not OOM-kill hog-5 under an 8 MiB limit (OOMKilled, exit code: $st)"
+  else
+    ok "hog-5 killed by the OOM killer (exit code ${st#* })"
+    wait_for "an oom event for task t5" 10 events_reach 1 oom t5
+    check "agent: t5 STOPPED, hog exited ${st#* }" agent_stops t5 "hog=${st#* }"
+    settle
+    check "task t5: exactly one event, an oom, no fail (got: $(event_kinds t5))" \
+      test "$(event_kinds t5)" = oom
+    check "... with the task's and the container's tags" test "$(events_n oom t5 \
+      "container_id:$c5" container_name:hog-5 ecs_container_name:hog task_family:ithog \
+      task_version:1 ecs_cluster_name:it "region:$REGION")" -eq 1
+    check "... and the exit code in its text" \
+      grep -q "(exit code ${st#* })" <<<"$(task_events oom t5 | cut -f3)"
+    echo "   $(task_events oom t5 | cut -f2,3)"
+  fi
+fi
+
+echo "-- terminate: task t6, containers main and sidecar, both exit 0"
+job_ctr once-6a t6 main itonce 3 mwecs:1 sh -c 'sleep 1' || die "docker create once-6a"
+c6a=$cid
+job_ctr once-6b t6 sidecar itonce 3 mwecs:1 sh -c 'sleep 2' || die "docker create once-6b"
+c6b=$cid
+agent_runs t6 itonce 3 "main=$c6a" "sidecar=$c6b" || die "agent: task t6"
+mw_docker start once-6a once-6b >/dev/null || die "docker start once-6a once-6b"
+wait_for "once-6a and once-6b exited with 0" 20 eval 'exited_with once-6a 0 && exited_with once-6b 0'
+settle
+check "task t6: no event while the agent still lists it RUNNING (got: $(event_kinds t6))" \
+  test -z "$(event_kinds t6)"
+check "agent: t6 STOPPED, both exited 0" agent_stops t6 main=0 sidecar=0
+wait_for "a terminate event for task t6" 10 events_reach 1 terminate t6
+settle
+check "task t6: exactly one event, a terminate (got: $(event_kinds t6))" \
+  test "$(event_kinds t6)" = terminate
+check "... with the task's tags and both containers" test "$(events_n terminate t6 \
+  task_family:itonce task_version:3 ecs_cluster_name:it "region:$REGION" \
+  ecs_container_name:main ecs_container_name:sidecar)" -eq 1
+echo "   $(task_events terminate t6 | cut -f2,3)"
+
 # ================================================================ the end
-mw_docker rm -f web-1 web-2 web-3 >/dev/null || bad "docker rm"
+mw_docker rm -f web-1 web-2 web-3 "${jobs_made[@]}" >/dev/null || bad "docker rm"
 wait_for "nothing scheduled once the containers are gone" 15 nothing_live
 stop_moonwatch
 check "moonwatch exits 0 on SIGINT (rc=$mw_rc)" [ "$mw_rc" = 0 ]

@@ -529,7 +529,7 @@ static void test_labels_then_agent(void)
 static void test_ec2_events(void)
 {
     harness h;
-    char a1[65], l1[65], a2[65], l2[65], a3[65];
+    char a1[65], l1[65], a2[65], l2[65], a3[65], a5[65], l5[65];
     uint64_t one = 1;
     h_fakes(&h);
     h_discovery(&h, &(setup){.url = "fea", .pending = 0.3});
@@ -599,6 +599,24 @@ static void test_ec2_events(void)
     CHECK(strstr(ecs_line(&h, "container app never started"), "ecs_event:fail,") != NULL);
     CHECK(strstr(ecs_line(&h, "container log never started"), "task_arn:" ARN("t4") ",") != NULL);
     CHECK(ecs_count(&h, "oom") == 2);
+
+    /* t5: app started again in place (a restart policy: the same
+     * container), exits 3 each time: one fail per exit */
+    run_named(&h, "web-a5", "t5", "app", a5);
+    run_named(&h, "web-l5", "t5", "log", l5);
+    agent_task2(&h, "t5", "RUNNING", a5, l5);
+    CHECK(more_polls(&h, 2));
+    CHECK(mw__fdd_die(h.fdd, a5, 3, 0) == 0);
+    CHECK(run_until(&h, p_ecs, &(want_ecs){"fail", 4}));
+    CHECK(mw__fdd_start(h.fdd, a5) == 0);
+    CHECK(more_polls(&h, 2));
+    CHECK(mw__fdd_die(h.fdd, a5, 3, 0) == 0);
+    CHECK(run_until(&h, p_ecs, &(want_ecs){"fail", 5}));
+    CHECK(mw__fdd_start(h.fdd, a5) == 0);
+    CHECK(mw__fdd_die(h.fdd, a5, 3, 0) == 0);
+    CHECK(run_until(&h, p_ecs, &(want_ecs){"fail", 6}));
+    CHECK(more_polls(&h, 3));
+    CHECK(ecs_count(&h, "fail") == 6 && ecs_count(&h, "terminate") == 1);
     h_stop(&h);
 }
 

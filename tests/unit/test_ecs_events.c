@@ -9,6 +9,8 @@
  *  - an OOM kill: one oom, and no fail for the same exit, whichever
  *    source says it again;
  *  - a stopped task whose exits come later from Docker waits for them;
+ *  - a container Docker starts again in place has its next exit said,
+ *    whatever its code; a model's exit from before that start is old;
  *  - history (a task first seen stopped, exits already there) says
  *    nothing; a container running again has its next exit said;
  *  - a task no model lists any more is forgotten, and the cap holds.
@@ -98,6 +100,11 @@ static void docker_exit(mw__ecs_events *e, uint64_t now, const char *name, const
 {
     mw__ecs_exit x = {ARN, "web", name, id, code, oom};
     mw__ecs_events_exit(e, &x, now);
+}
+
+static void docker_start(mw__ecs_events *e, uint64_t now, const char *name, const char *id)
+{
+    mw__ecs_events_start(e, ARN, name, id, now);
 }
 
 #define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -204,6 +211,46 @@ static void test_docker_exits(void)
     mw__ecs_events_free(e);
 }
 
+/* EC2: a container started again in place (a restart policy, the agent
+ * restarting it: the same Docker id) runs again; Docker's start says so,
+ * and its next exit is news even with the code of the last. */
+static void test_docker_restart(void)
+{
+    mw__ecs_events *e = mw__ecs_events_new(300, on_event, NULL);
+    poll_task(e, 1 * S, "RUNNING", LIST("app:" ID1 ":-", "log:" ID2 ":-"));
+    docker_start(e, 2 * S, "app", ID1);
+    docker_exit(e, 3 * S, "app", ID1, 3, 0);
+    docker_start(e, 4 * S, "app", ID1);
+    docker_exit(e, 5 * S, "app", ID1, 3, 0);
+    docker_exit(e, 5 * S, "app", ID1, 3, 0); /* the same exit again: nothing */
+    poll_task(e, 6 * S, "RUNNING", LIST("app:" ID1 ":-", "log:" ID2 ":-"));
+    docker_start(e, 7 * S, "app", ID1);
+    docker_exit(e, 8 * S, "app", ID1, 137, 1);
+    CHECK_STR(take(), "fail app id 3 docker\nfail app id 3 docker\noom app id 137 docker\n");
+    mw__ecs_events_free(e);
+
+    /* a task not remembered: a start changes nothing, keeps nothing */
+    e = mw__ecs_events_new(300, on_event, NULL);
+    docker_start(e, 1 * S, "app", ID1);
+    CHECK(mw__ecs_events_tasks(e) == 0);
+    mw__ecs_events_free(e);
+
+    /* with the task metadata too (exit codes), whose view lags Docker's:
+     * the exit it still shows after Docker's start is the old one */
+    e = mw__ecs_events_new(300, on_event, NULL);
+    poll_task(e, 1 * S, "RUNNING", LIST("app:" ID1 ":RUNNING"));
+    docker_exit(e, 2 * S, "app", ID1, 3, 0);
+    docker_start(e, 3 * S, "app", ID1);
+    poll_task(e, 4 * S, "RUNNING", LIST("app:" ID1 ":STOPPED:3"));
+    CHECK_STR(take(), "fail app id 3 docker\n");
+    /* it catches up, then says the next exit before Docker does: once */
+    poll_task(e, 5 * S, "RUNNING", LIST("app:" ID1 ":RUNNING"));
+    poll_task(e, 6 * S, "RUNNING", LIST("app:" ID1 ":STOPPED:3"));
+    docker_exit(e, 6 * S, "app", ID1, 3, 0);
+    CHECK_STR(take(), "fail app id 3 model\n");
+    mw__ecs_events_free(e);
+}
+
 /* At most MW_ECS_EVENTS_TASKS states; the unlisted ones go first. */
 static void test_cap(void)
 {
@@ -229,6 +276,7 @@ int main(void)
     test_lifecycle();
     test_fail_and_never_started();
     test_docker_exits();
+    test_docker_restart();
     test_cap();
     mw__buf_free(&said);
     return TEST_RESULT();

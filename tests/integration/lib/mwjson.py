@@ -19,6 +19,10 @@
                           "U service check source reason" lines; exit 2
                           when its shape is wrong
   alljson FILE            exit 1 unless every line is a JSON object
+  ecs_events OUT [TAG...] the ECS task events (source_type_name amazon_ecs)
+                          carrying every TAG, one per line, in order:
+                          "<ecs_event kind>\t<title>\t<text>\t<tags>"
+                          (tags as one JSON list)
 
 The JSON log line is {"time","level","source","msg"}; the messages are
 "scheduled for docker://<64 hex> (<name>) from <source>" (source = the
@@ -170,6 +174,19 @@ def cmd_alljson(path):
     return 0
 
 
+def cmd_ecs_events(path, want):
+    want = set(want)
+    for o in json_lines(path):
+        tags = o.get("tags") or []
+        if (o.get("type") != "event" or o.get("source_type_name") != "amazon_ecs"
+                or not want <= set(tags)):
+            continue
+        kind = next((t.split(":", 1)[1] for t in tags if t.startswith("ecs_event:")), "?")
+        print("\t".join([kind, str(o.get("title")), str(o.get("text")),
+                         json.dumps(tags, separators=(",", ":"))]))
+    return 0
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -189,6 +206,8 @@ def main(argv):
         return cmd_configcheck(path)
     if cmd == "alljson":
         return cmd_alljson(path)
+    if cmd == "ecs_events":
+        return cmd_ecs_events(path, rest)
     print(__doc__, file=sys.stderr)
     return 2
 
