@@ -103,18 +103,22 @@ local function network(self, net)
   end
 end
 
--- A container never found fails the run (a wrong cgroup_root, a container
--- of another host); one found before whose cgroup is gone has stopped, and
--- its instance is about to go: a warning, not a failure.
+-- A container found before whose cgroup is gone has stopped, and its
+-- instance is about to go: a warning, not a failure. So is one not found
+-- at its first run (it may have stopped before that run, its instance
+-- not removed yet); not found twice running, it fails the run (a wrong
+-- cgroup_root, a container of another host).
 function check.run(self)
   local s, err = mw.container.stats(self.id, self.pid)
-  if not s and self.found then
-    mw.warning(err)
-    return
-  elseif not s then
+  if not s then
+    self.misses = (self.misses or 0) + 1
+    if self.found or self.misses == 1 then
+      mw.warning(err)
+      return
+    end
     error(err, 0)
   end
-  self.found = true
+  self.found, self.misses = true, 0
   local t = self.tags
   cpu_percent(self, s)
   rate("docker.cpu.throttled", s.cpu.throttled_periods, t)
