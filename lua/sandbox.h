@@ -43,6 +43,7 @@
 #include "core/base/http.h"
 #include "core/base/log.h"
 #include "core/base/loop.h"
+#include "core/base/store.h"
 #include "lua/samples.h"
 
 #include <cjson/cJSON.h>
@@ -131,6 +132,9 @@ typedef struct mw__sandbox_opts {
     const mw__io_env *io;        /* borrowed; NULL: mw.http/mw.tcp/mw.sleep fail */
     const mw__host_paths *paths; /* borrowed; NULL: /proc and /sys/fs/cgroup */
     const mw__ecs_endpoint *ecs; /* borrowed; NULL: no task metadata endpoint */
+    /* Where mw.state keeps the instance's state, scoped by check_id;
+     * borrowed, outlives the sandbox; NULL: in memory only. */
+    mw__store_dir *store;
     /* Called on the loop thread when the I/O a run waits on completes
      * (the run returned MW_RUN_WAITING): resume it then. */
     void (*wake)(void *ud);

@@ -267,6 +267,7 @@ static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
         .io = &l->io,
         .paths = s->o.paths,
         .ecs = s->o.ecs,
+        .store = s->o.store,
         .wake = wake_cb,
         .wake_ud = in,
     };
