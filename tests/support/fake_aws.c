@@ -574,6 +574,15 @@ uint64_t mw__faws_count(mw__faws *f, const char *name)
     return n;
 }
 
+double mw__faws_cpu_seconds(mw__faws *f)
+{
+    clockid_t id;
+    struct timespec ts;
+    if (pthread_getcpuclockid(f->thread, &id) != 0 || clock_gettime(id, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void mw__faws_last_refusal(mw__faws *f, char *out, size_t n)
 {
     pthread_mutex_lock(&f->mu);
