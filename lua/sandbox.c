@@ -344,6 +344,16 @@ static int setup_self(lua_State *L)
     if (!lua_isfunction(L, -1))
         return luaL_error(L, "the script's table has no run function");
     lua_pop(L, 1);
+    if (lua_getfield(L, 1, "min_collection_interval") != LUA_TNIL) {
+        lua_Number iv = lua_tonumber(L, -1);
+        if (!lua_isnumber(L, -1) || !(iv >= 1 && iv <= 86400 * 365))
+            return luaL_error(L,
+                              "the script's min_collection_interval must be a number of "
+                              "seconds from 1 (got %s)",
+                              luaL_typename(L, -1));
+        sb->default_interval = iv;
+    }
+    lua_pop(L, 1);
     lua_createtable(L, 0, 4);
     mw__json_push_cjson(L, o->instance);
     lua_setfield(L, -2, "instance");
@@ -691,6 +701,11 @@ const char *mw__sandbox_error(const mw__sandbox *sb)
 unsigned mw__sandbox_warnings(const mw__sandbox *sb)
 {
     return sb->warnings;
+}
+
+double mw__sandbox_default_interval(const mw__sandbox *sb)
+{
+    return sb->default_interval;
 }
 
 size_t mw__sandbox_mem(const mw__sandbox *sb)

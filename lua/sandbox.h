@@ -182,6 +182,11 @@ const char *mw__sandbox_error(const mw__sandbox *sb);
 /* Warnings raised with mw.warning() by the last run. */
 unsigned mw__sandbox_warnings(const mw__sandbox *sb);
 
+/* The interval the script's table declares as its default
+ * (`min_collection_interval = 60` beside `run`), for configs that set
+ * none; 0 when it declares none. */
+double mw__sandbox_default_interval(const mw__sandbox *sb);
+
 /* Bytes the sandbox's Lua state holds now. */
 size_t mw__sandbox_mem(const mw__sandbox *sb);
 
