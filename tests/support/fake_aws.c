@@ -380,8 +380,10 @@ static void ecs_api(mw__faws *f, int fd, const req *r)
         return;
     }
     const char *action = target + strlen(ECS_PREFIX);
-    if (injected(f, fd, action))
+    if (injected(f, fd, action)) {
+        mw__faws_count_add(f, action);
         return;
+    }
     cJSON *in = cJSON_ParseWithLength(r->body, r->body_len);
     char *out = NULL;
     int status = in && cJSON_IsObject(in) ? mw__faws_ecs_call(f, action, in, &out) : 400;

@@ -99,7 +99,8 @@ int mw__faws_remove_service(mw__faws *f, const char *cluster, const char *name);
  * "services":[..]}]}. */
 int mw__faws_load(mw__faws *f, const char *json);
 
-/* Answers counted by name since the start: an ECS action ("ListClusters"),
+/* Answers counted by name since the start: an ECS action ("ListClusters":
+ * every call of it whose signature was good, an injected error included),
  * "rejected" (signature or token refusals), "creds" (/creds answered
  * with credentials), "imds_token", "imds_creds", "imds_refused" (no or a
  * bad token), "errors" (injected errors sent). */
