@@ -267,7 +267,12 @@ static void req_free(mw__http_req *r)
             mw__wipe(l->data, strlen(l->data));
         for (struct curl_slist *l = r->cross_headers; l; l = l->next)
             mw__wipe(l->data, strlen(l->data));
-        mw__wipe(r->body.p, r->body.cap);
+        /* The body was reserved whole at the start and is only ever
+         * appended to: nothing past its length (and NUL) was written.
+         * Wiping the whole reservation (max_body, megabytes) would
+         * touch every page of it, for each request. */
+        if (r->body.p)
+            mw__wipe(r->body.p, r->body.len + 1);
         mw__wipe(r->hdrs.p, r->hdrs.cap);
     }
     curl_slist_free_all(r->out_headers);
