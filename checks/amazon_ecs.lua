@@ -79,6 +79,10 @@ local ALERT = {
   pending = "warning", reboot = "warning", terminate = "warning",
 }
 local EMPTY = {}
+-- The mw calls made per container instance, looked up once (each mw.x
+-- is a lookup through a read-only proxy).
+local mw_gauge, mw_service_check, mw_event = mw.gauge, mw.service_check, mw.event
+local state_get, state_set, state_keys = mw.state.get, mw.state.set, mw.state.keys
 
 local function keyword(word)
   local kind = word:lower():gsub("%s+", "_")
@@ -195,21 +199,25 @@ local function num(v)
 end
 
 local function gauge(name, v, tags)
-  v = num(v)
-  if v then
-    mw.gauge(name, v, tags)
+  if type(v) == "number" then
+    mw_gauge(name, v, tags)
   end
 end
 
 -- CPU and MEMORY of a registeredResources / remainingResources list.
 local function resources(list)
   local cpu, mem
-  for _, r in ipairs(type(list) == "table" and list or EMPTY) do
-    if type(r) == "table" then
+  if type(list) ~= "table" then
+    return
+  end
+  for i = 1, #list do
+    local r = list[i]
+    local name = type(r) == "table" and r.name
+    if name == "CPU" or name == "MEMORY" then
       local v = num(r.integerValue) or num(r.doubleValue) or num(r.longValue)
-      if r.name == "CPU" then
+      if name == "CPU" then
         cpu = v
-      elseif r.name == "MEMORY" then
+      else
         mem = v
       end
     end
@@ -221,17 +229,19 @@ local function region_of(arn)
   return type(arn) == "string" and arn:match("^arn:[^:]*:ecs:([^:]+):") or nil
 end
 
-local function copy(t, ...)
-  local out = table.move(t, 1, #t, 1, {})
-  for i = 1, select("#", ...) do
-    out[#out + 1] = select(i, ...)
+-- A copy of the list `t` with a, b, c, d after it (the nils last).
+local function copy(t, a, b, c, d)
+  local out, n = {}, #t
+  for i = 1, n do
+    out[i] = t[i]
   end
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = a, b, c, d -- no hole: nils come last
   return out
 end
 
 -- mw.state.set, and a warning (once a run) when the state is full.
 local function remember(run, key, value)
-  local ok, err = mw.state.set(key, value)
+  local ok, err = state_set(key, value)
   if not ok and not run.state_full then
     run.state_full = true
     mw.warning(err .. ": events may be sent again")
@@ -239,7 +249,7 @@ local function remember(run, key, value)
 end
 
 local function send_event(title, text, kind, alert, tags, ts)
-  mw.event{
+  mw_event{
     title = title, text = text, alert_type = alert, source_type_name = "amazon_ecs",
     tags = copy(tags, "ecs_event:" .. kind), timestamp = ts,
   }
@@ -264,7 +274,7 @@ end
 
 local function instance_gone(self, run, cl, arn, why)
   local key = ci_key(cl, arn)
-  local rec = mw.state.get(key)
+  local rec = state_get(key)
   if not rec then
     return
   end
@@ -285,7 +295,7 @@ local function instance_status(self, run, cl, ci, tags)
     return
   end
   local key = ci_key(cl, arn)
-  local rec = mw.state.get(key)
+  local rec = state_get(key)
   local was = rec and rec:match("^%S*")
   if status == "DRAINING" and was ~= "DRAINING" and (rec or not run.first) then
     send_event(cl.name .. "/" .. ec2 .. ": drain",
@@ -314,11 +324,11 @@ local function container_instance(self, run, cl, ci)
   gauge("aws.ecs.registered_memory", rmem, tags)
   gauge("aws.ecs.remaining_memory", fmem, tags)
   local connected = ci.agentConnected == true
-  mw.gauge("aws.ecs.agent_connected", connected and 1 or 0, tags)
+  mw_gauge("aws.ecs.agent_connected", connected and 1 or 0, tags)
   if connected then
-    mw.service_check("aws.ecs.agent_connected", mw.OK, tags)
+    mw_service_check("aws.ecs.agent_connected", mw.OK, tags)
   else
-    mw.service_check("aws.ecs.agent_connected", mw.CRITICAL, tags,
+    mw_service_check("aws.ecs.agent_connected", mw.CRITICAL, tags,
       "the ECS agent of container instance " .. tostring(ci.ec2InstanceId) .. " (" .. arn ..
       ") is not connected")
   end
@@ -338,7 +348,7 @@ local function container_instances(self, run, cl)
     return
   end
   local prefix = ci_key(cl, "")
-  for _, key in ipairs(mw.state.keys(prefix)) do
+  for _, key in ipairs(state_keys(prefix)) do
     local arn = key:sub(#prefix + 1)
     if not cl.seen[arn] then
       instance_gone(self, run, cl, arn, "is no longer registered")
@@ -376,7 +386,7 @@ end
 -- first), sent oldest first; the record moved to the newest.
 local function service_events(self, run, cl, svc, tags)
   local key = svc_key(cl, svc.serviceName)
-  local rec = mw.state.get(key)
+  local rec = state_get(key)
   local last, ids = nil, EMPTY
   if rec then
     last, ids = parse_record(rec)
@@ -444,7 +454,7 @@ local function services(self, run, cl)
     return
   end
   local prefix = svc_key(cl, "")
-  for _, key in ipairs(mw.state.keys(prefix)) do -- deleted services: forget them
+  for _, key in ipairs(state_keys(prefix)) do -- deleted services: forget them
     if not cl.services[key:sub(#prefix + 1)] then
       remember(run, key, nil)
     end
@@ -489,7 +499,7 @@ local function forget_clusters(run, list)
     names[cl.name] = true
   end
   for _, prefix in ipairs({ "ci:", "svc:" }) do
-    for _, key in ipairs(mw.state.keys(prefix)) do
+    for _, key in ipairs(state_keys(prefix)) do
       local name = key:match("^[^:]+:([^/]*)/")
       if not names[name] then
         remember(run, key, nil)
@@ -500,7 +510,7 @@ end
 
 function check.run(self)
   local now = os.time()
-  local prev = tonumber(mw.state.get("run") or "")
+  local prev = tonumber(state_get("run") or "")
   local run = {
     now = now, first = prev == nil, calls = 0, errors = 0,
     -- services seen for the first time: their events since the last run,
