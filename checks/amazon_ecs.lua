@@ -509,14 +509,16 @@ local function forget_clusters(run, list)
 end
 
 function check.run(self)
-  local now = os.time()
-  local prev = tonumber(state_get("run") or "")
+  local now, prev = os.time(), self.last_run
   local run = {
-    now = now, first = prev == nil, calls = 0, errors = 0,
-    -- services seen for the first time: their events since the last run,
-    -- at most event_lookback old on the very first
+    -- the very first run of this instance: no state kept yet (the marker
+    -- is written once, so that a run that changes nothing writes nothing)
+    now = now, first = state_get("since") == nil, calls = 0, errors = 0,
+    -- services seen for the first time: their events of the last
+    -- event_lookback seconds, or since the last run of this process
     cutoff = prev and math.min(prev, now - self.lookback) or now - self.lookback,
   }
+  self.last_run = now
   local list, whole = clusters(self, run)
   for _, cl in ipairs(list) do
     cluster_metrics(cl)
@@ -528,7 +530,9 @@ function check.run(self)
   if whole then
     forget_clusters(run, list)
   end
-  remember(run, "run", tostring(now))
+  if run.first then
+    remember(run, "since", tostring(now))
+  end
   if run.error then
     local more = run.errors > 1 and string.format(" (and %d more errors)", run.errors - 1) or ""
     mw.service_check("amazon_ecs.can_connect", mw.CRITICAL, self.region_tags, run.error .. more)

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define KEY_ID   "ASIAECSCHECKTEST0001"
@@ -371,6 +372,18 @@ static void check_event(const char *title, const char *kind, const char *alert, 
     CHECK(r->timestamp == (int64_t)e->created);
 }
 
+/* The inode of the instance's state file (a save replaces it); 0: none. */
+static ino_t state_inode(const char *id)
+{
+    char path[256];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/state/checks/%s.state", tmp, id);
+    char *colon = strrchr(path, ':');
+    if (colon)
+        *colon = '@';
+    return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
 static void test_first_run(mw_engine *eng, const char *id)
 {
     const char *msg;
@@ -418,11 +431,14 @@ static void test_first_run(mw_engine *eng, const char *id)
     check_event("prod/api: pending", "pending", "warning", "api", &api_ev[2]);
     check_event("prod/api: reboot", "reboot", "warning", "api", &api_ev[3]);
 
-    /* nothing again */
+    /* nothing again; and a run that changes nothing writes no state */
+    ino_t before = state_inode(id);
+    CHECK(before != 0);
     CHECK(run(eng, id) == 0);
     CHECK(calls_are(1, 1, 2, 2, 2, 1));
     CHECK(events() == 0);
     CHECK(metric("aws.ecs.running_tasks_count", TAGS_A) == 3);
+    CHECK(state_inode(id) == before);
 }
 
 static void test_new_events(mw_engine *eng, const char *id)
