@@ -469,10 +469,11 @@ local function clusters(self, run)
   if #ids == 0 then
     ids, whole = list_all(self, run, "ListClusters", { maxResults = PAGE }, "clusterArns")
   end
-  local out = {}
+  local out, known = {}, {}
   whole = describe_all(self, run, "DescribeClusters", {}, "clusters", "clusters", ids,
-    DESCRIBE_CLUSTERS, function(c)
-      if type(c.clusterName) == "string" and type(c.clusterArn) == "string" then
+    DESCRIBE_CLUSTERS, function(c) -- a cluster named twice (name and ARN) is described once
+      if type(c.clusterName) == "string" and type(c.clusterArn) == "string" and not known[c.clusterArn] then
+        known[c.clusterArn] = true
         local region = self.region or region_of(c.clusterArn)
         out[#out + 1] = {
           name = c.clusterName, arn = c.clusterArn, desc = c, seen = {}, services = {},
