@@ -52,7 +52,7 @@ struct mw_config {
     double ecs_poll_interval;   /* seconds */
     int ecs_collect_tags;       /* ecs_collect_resource_tags */
     double ecs_pending_timeout; /* seconds */
-    char *state_dir;            /* NULL: MW_STATE_DIR_DEFAULT */
+    char *state_dir;            /* NULL: MW_STATE_DIR_DEFAULT; boot id, checks' mw.state */
     /* checks' I/O */
     mw__strlist unix_sockets; /* unix_socket paths mw.http may use */
     int allow_link_local;     /* link-local (cloud metadata) addresses allowed */

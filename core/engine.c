@@ -1,7 +1,8 @@
 /*
  * engine.c - the engine handle: wires config, log, aggregator, workers,
- * control loop and scheduler together, owns the sinks and the check
- * scripts, and runs on threads of its own or from the host's loop.
+ * control loop and scheduler together, owns the sinks, the check
+ * scripts and the directory of the checks' state (mw.state), and runs on
+ * threads of its own or from the host's loop.
  *
  * Threads when started: the control thread runs the control loop
  * (discovery, the flush timer) and each worker runs its own loop (the
@@ -15,6 +16,7 @@
 
 #include "core/base/buf.h"
 #include "core/base/json.h"
+#include "core/base/store.h"
 #include "core/base/util.h"
 #include "core/pipeline/aggregator.h"
 #include "core/pipeline/sink_json.h"
@@ -51,8 +53,9 @@ struct mw_engine {
     int dirs_ready;
     mw__aggregator *agg;
     mw__workers *workers;
-    mw__loop *loop; /* the control loop */
-    mw__aws *aws;   /* AWS credentials and requests for checks, on `loop` */
+    mw__loop *loop;       /* the control loop */
+    mw__aws *aws;         /* AWS credentials and requests for checks, on `loop` */
+    mw__store_dir *store; /* mw.state: <state_dir>/checks */
     mw__sched *sched;
     mw__discovery *disc;
     mw__timer flush_timer;
@@ -267,6 +270,16 @@ static mw_code find_ecs_endpoint(mw_engine *eng)
     return MW_OK;
 }
 
+/* mw.state's directory: <state_dir>/checks, made when a check first
+ * saves its state there. */
+static mw_code make_store(mw_engine *eng)
+{
+    char *dir = mw__sprintf("%s/checks", mw__config_state_dir(eng->cfg));
+    mw_code rc = dir ? mw__store_dir_new(dir, &eng->log, &eng->store) : MW_ENOMEM;
+    free(dir);
+    return rc;
+}
+
 /* The aggregator, the workers, the control loop, the scheduler and the
  * flush timer; on failure `*what` names the part that failed. */
 static mw_code make_parts(mw_engine *eng, const char **what)
@@ -311,10 +324,14 @@ static mw_code make_parts(mw_engine *eng, const char **what)
     *what = "the ECS endpoint";
     if ((rc = find_ecs_endpoint(eng)) != MW_OK)
         return rc;
+    *what = "the check state store";
+    if ((rc = make_store(eng)) != MW_OK)
+        return rc;
     mw__sched_opts so = {
         .policy = &eng->policy,
         .paths = &eng->paths,
         .ecs = &eng->ecs,
+        .store = eng->store,
         .workers = eng->workers,
         .agg = eng->agg,
         .log = &eng->log,
@@ -384,6 +401,7 @@ void mw_engine_free(mw_engine *eng)
     mw__sched_free(eng->sched);     /* on the workers' loops, no thread running */
     mw__workers_free(eng->workers); /* their loops, then the budget */
     mw__aws_free(eng->aws);         /* no request left; before its home loop */
+    mw__store_dir_free(eng->store); /* its stores were saved and freed with the instances */
     mw__agg_free(eng->agg);
     mw__loop_free(eng->loop);
     for (size_t i = 0; i < eng->nscripts; i++)

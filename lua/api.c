@@ -5,8 +5,9 @@
  * operator's procfs_path), a container's cgroup numbers (mw.container,
  * container_lua.c), an ECS task container's numbers from the task
  * metadata endpoint (mw.ecs, ecs_lua.c), the engine's stats,
- * the non-blocking I/O of net.c (mw.http, mw.tcp, mw.sleep) and the
- * OpenMetrics parser and scraper (mw.openmetrics).
+ * the non-blocking I/O of net.c (mw.http, mw.tcp, mw.sleep), the
+ * OpenMetrics parser and scraper (mw.openmetrics), and the instance's
+ * persistent state (mw.state, state_lua.c).
  *
  * Samples go to the sandbox's mw__sample_out (lua/samples.h; the engine
  * lends its per-instance sender, which copies the strings). `mw` and its sub-tables are userdata
@@ -567,6 +568,7 @@ static const struct lazy_sub {
     {"container", mw__open_container},
     {"ecs", mw__open_ecs},
     {"aws", mw__open_aws},
+    {"state", mw__open_state},
 };
 
 /* __index of mw's hidden table: [table, key]. */

@@ -189,12 +189,21 @@ static int dec_escape(decoder *d, luaL_Buffer *b)
     return 0;
 }
 
-/* At the opening quote; pushes the string. The buffer is the only thing
- * pushed while it is in use. */
+/* At the opening quote; pushes the string. A string without escapes
+ * (nearly all of them) is pushed straight from the text; otherwise a
+ * buffer is the only thing pushed while it is in use. */
 static int dec_string(decoder *d)
 {
     luaL_Buffer b;
-    d->p++;
+    const char *s = ++d->p;
+    while (d->p < d->end && *d->p != '"' && *d->p != '\\' && (unsigned char)*d->p >= 0x20)
+        d->p++;
+    if (d->p < d->end && *d->p == '"') {
+        lua_pushlstring(d->L, s, (size_t)(d->p - s));
+        d->p++;
+        return 0;
+    }
+    d->p = s; /* an escape, or the end: again, through a buffer */
     luaL_buffinit(d->L, &b);
     for (;;) {
         const char *run = d->p;
@@ -270,11 +279,14 @@ static int dec_literal(decoder *d, const char *word, int kind)
 
 static int dec_enter(decoder *d)
 {
+    int object = *d->p == '{';
     if (++d->depth > MAX_DEPTH)
         return dec_fail(d, "nesting too deep");
     luaL_checkstack(d->L, 4, "JSON nesting too deep");
     d->p++;
-    lua_newtable(d->L);
+    /* room for a few members at once: an object grown one member at a
+     * time is rehashed at 1, 2 and 4 */
+    lua_createtable(d->L, 0, object ? 4 : 0);
     skip_ws(d);
     return 0;
 }

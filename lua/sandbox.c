@@ -17,8 +17,9 @@
  * them this file only reads values and stores into registry slots that
  * already exist, which never allocates.
  *
- * The sandbox owns its state and its strings; the sample destination, log and stats
- * callback are the engine's.
+ * The sandbox owns its state, its strings and its mw.state store (saved
+ * at the end of every run and when it is freed); the sample destination,
+ * log, stats callback and state directory are the engine's.
  */
 #include "lua/sandbox_int.h"
 
@@ -343,6 +344,16 @@ static int setup_self(lua_State *L)
     if (!lua_isfunction(L, -1))
         return luaL_error(L, "the script's table has no run function");
     lua_pop(L, 1);
+    if (lua_getfield(L, 1, "min_collection_interval") != LUA_TNIL) {
+        lua_Number iv = lua_tonumber(L, -1);
+        if (!lua_isnumber(L, -1) || !(iv >= 1 && iv <= 86400 * 365))
+            return luaL_error(L,
+                              "the script's min_collection_interval must be a number of "
+                              "seconds from 1 (got %s)",
+                              luaL_typename(L, -1));
+        sb->default_interval = iv;
+    }
+    lua_pop(L, 1);
     lua_createtable(L, 0, 4);
     mw__json_push_cjson(L, o->instance);
     lua_setfield(L, -2, "instance");
@@ -434,6 +445,7 @@ mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
     sb->paths.cgroup = o->paths && o->paths->cgroup ? o->paths->cgroup : "/sys/fs/cgroup";
     if (o->ecs)
         sb->ecs = *o->ecs;
+    sb->store_dir = o->store;
     sb->wake = o->wake;
     sb->wake_ud = o->wake_ud;
     sb->co_ref = LUA_NOREF;
@@ -469,6 +481,7 @@ void mw__sandbox_free(mw__sandbox *sb)
     mw__net_stop(sb);
     if (sb->L)
         lua_close(sb->L);
+    mw__store_close(sb->state);
     free(sb->check);
     free(sb->check_id);
     free(sb->err);
@@ -508,11 +521,21 @@ static int run_body_k(lua_State *L, int status, lua_KContext stage)
     return 0;
 }
 
+/* What mw.state changed in the run is saved when it ends, however it
+ * ended: the samples it sent are committed too (a failed save is warned
+ * about by the store, and tried again after the next run). */
+static void save_state(mw__sandbox *sb)
+{
+    if (sb->state)
+        mw__store_save(sb->state);
+}
+
 /* Forgets the run coroutine: no __close handler of an abandoned run
  * runs (it could not be stopped once the run is out of its budget). */
 static void end_run(mw__sandbox *sb)
 {
     mw__net_stop(sb);
+    save_state(sb);
     sb->co = NULL;
     sb->idle_co = NULL;
     sb->nargs = 0;
@@ -530,6 +553,7 @@ static void end_run(mw__sandbox *sb)
 static void end_run_ok(mw__sandbox *sb)
 {
     lua_State *co = sb->co;
+    save_state(sb);
     lua_settop(co, 0);
     lua_sethook(co, NULL, 0, 0); /* our own thread, between runs: safe */
     sb->co = NULL;
@@ -677,6 +701,11 @@ const char *mw__sandbox_error(const mw__sandbox *sb)
 unsigned mw__sandbox_warnings(const mw__sandbox *sb)
 {
     return sb->warnings;
+}
+
+double mw__sandbox_default_interval(const mw__sandbox *sb)
+{
+    return sb->default_interval;
 }
 
 size_t mw__sandbox_mem(const mw__sandbox *sb)

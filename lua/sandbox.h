@@ -43,6 +43,7 @@
 #include "core/base/http.h"
 #include "core/base/log.h"
 #include "core/base/loop.h"
+#include "core/base/store.h"
 #include "lua/samples.h"
 
 #include <cjson/cJSON.h>
@@ -131,6 +132,9 @@ typedef struct mw__sandbox_opts {
     const mw__io_env *io;        /* borrowed; NULL: mw.http/mw.tcp/mw.sleep fail */
     const mw__host_paths *paths; /* borrowed; NULL: /proc and /sys/fs/cgroup */
     const mw__ecs_endpoint *ecs; /* borrowed; NULL: no task metadata endpoint */
+    /* Where mw.state keeps the instance's state, scoped by check_id;
+     * borrowed, outlives the sandbox; NULL: in memory only. */
+    mw__store_dir *store;
     /* Called on the loop thread when the I/O a run waits on completes
      * (the run returned MW_RUN_WAITING): resume it then. */
     void (*wake)(void *ud);
@@ -177,6 +181,11 @@ const char *mw__sandbox_error(const mw__sandbox *sb);
 
 /* Warnings raised with mw.warning() by the last run. */
 unsigned mw__sandbox_warnings(const mw__sandbox *sb);
+
+/* The interval the script's table declares as its default
+ * (`min_collection_interval = 60` beside `run`), for configs that set
+ * none; 0 when it declares none. */
+double mw__sandbox_default_interval(const mw__sandbox *sb);
 
 /* Bytes the sandbox's Lua state holds now. */
 size_t mw__sandbox_mem(const mw__sandbox *sb);

@@ -48,16 +48,19 @@ struct mw__sandbox {
     const mw__log *log;
     mw__stats_fn stats_fn;
     void *stats_ud;
-    mw__host_paths paths; /* the opts' strings (borrowed), defaults filled in */
-    mw__ecs_endpoint ecs; /* the opts' strings (borrowed); url NULL: none */
+    mw__host_paths paths;     /* the opts' strings (borrowed), defaults filled in */
+    mw__ecs_endpoint ecs;     /* the opts' strings (borrowed); url NULL: none */
+    mw__store_dir *store_dir; /* borrowed; NULL: mw.state in memory only */
+    mw__store *state;         /* mw.state's, opened on first use; saved after each run */
 
-    int mod_ref;        /* registry: the table the script returned */
-    int self_ref;       /* registry: self */
-    int co_ref;         /* registry: the run coroutine, or false */
-    lua_State *co;      /* the run coroutine while a run is in progress */
-    lua_State *idle_co; /* the last run's coroutine, finished OK: reused */
-    int nargs;          /* values waiting on `co` for its first resume */
-    int inited;         /* init(self) succeeded */
+    int mod_ref;             /* registry: the table the script returned */
+    int self_ref;            /* registry: self */
+    int co_ref;              /* registry: the run coroutine, or false */
+    lua_State *co;           /* the run coroutine while a run is in progress */
+    lua_State *idle_co;      /* the last run's coroutine, finished OK: reused */
+    int nargs;               /* values waiting on `co` for its first resume */
+    int inited;              /* init(self) succeeded */
+    double default_interval; /* the script table's min_collection_interval; 0: none */
 
     double deadline; /* monotonic seconds */
     double budget;   /* seconds the current run was given */
@@ -237,6 +240,11 @@ void mw__open_container(lua_State *L);
  * task_limits(id [, opts]): one container's numbers from the task
  * metadata endpoint) in the table on top. */
 void mw__open_ecs(lua_State *L);
+
+/* ---- state_lua.c: sets the read-only `mw.state` (get(key), set(key,
+ * value), keys([prefix]): the instance's persistent key-value store) in
+ * the table on top. */
+void mw__open_state(lua_State *L);
 
 /* ---- json.c */
 

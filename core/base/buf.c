@@ -1,8 +1,11 @@
 /*
  * buf.c - the capped byte buffer. Growth doubles (bounded by the cap + 1
- * for the NUL) so appends are amortized O(1).
+ * for the NUL) so appends are amortized O(1); a secret buffer's growth
+ * copies and zeroes instead of realloc, which could leave a copy.
  */
 #include "core/base/buf.h"
+
+#include "core/base/util.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -15,10 +18,19 @@ void mw__buf_init(mw__buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->secret = 0;
+}
+
+void mw__buf_init_secret(mw__buf *b, size_t max)
+{
+    mw__buf_init(b, max);
+    b->secret = 1;
 }
 
 void mw__buf_free(mw__buf *b)
 {
+    if (b->secret && b->p)
+        mw__wipe(b->p, b->cap);
     free(b->p);
     b->p = NULL;
     b->len = 0;
@@ -45,9 +57,14 @@ mw_code mw__buf_reserve(mw__buf *b, size_t n)
     /* Never allocate much past what the cap can ever use. */
     if (ncap > b->max + 1)
         ncap = b->max + 1;
-    char *np = realloc(b->p, ncap);
+    char *np = b->secret ? malloc(ncap) : realloc(b->p, ncap);
     if (!np)
         return MW_ENOMEM;
+    if (b->secret && b->p) {
+        memcpy(np, b->p, b->len + 1);
+        mw__wipe(b->p, b->cap);
+        free(b->p);
+    }
     if (!b->p)
         np[0] = '\0';
     b->p = np;

@@ -7,6 +7,10 @@
  * contents as they were, so a caller can roll back a half-written item
  * with mw__buf_setlen(). The contents are always NUL-terminated (the NUL is
  * not counted in the length), so text can be used as a C string.
+ *
+ * A buffer that may hold secrets (mw__buf_init_secret) never leaves a
+ * copy behind: it grows into new memory and zeroes the old, and is
+ * zeroed when freed. mw__buf_take() hands the duty over to the caller.
  */
 #ifndef MW_BUF_H
 #define MW_BUF_H
@@ -21,10 +25,13 @@ typedef struct mw__buf {
     size_t len; /* bytes in use, the NUL excluded */
     size_t cap; /* bytes allocated */
     size_t max; /* hard cap on len */
+    int secret; /* zero what it lets go of */
 } mw__buf;
 
 /* An empty buffer that will never hold more than `max` bytes. */
 void mw__buf_init(mw__buf *b, size_t max);
+/* The same, for a buffer that may hold secrets (see above). */
+void mw__buf_init_secret(mw__buf *b, size_t max);
 /* Frees the memory; the buffer stays initialized (same cap), empty. */
 void mw__buf_free(mw__buf *b);
 /* Empties the buffer but keeps its memory for reuse. */

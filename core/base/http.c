@@ -267,8 +267,7 @@ static void req_free(mw__http_req *r)
             mw__wipe(l->data, strlen(l->data));
         for (struct curl_slist *l = r->cross_headers; l; l = l->next)
             mw__wipe(l->data, strlen(l->data));
-        mw__wipe(r->body.p, r->body.cap);
-        mw__wipe(r->hdrs.p, r->hdrs.cap);
+        mw__wipe(r->hdrs.p, r->hdrs.cap); /* the body is a secret buffer */
     }
     curl_slist_free_all(r->out_headers);
     curl_slist_free_all(r->cross_headers);
@@ -1366,10 +1365,8 @@ static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
     r->follow = o->follow_redirects != 0;
     r->want_cert = o->want_cert != 0;
     r->wipe = o->wipe != 0;
-    if (r->wipe && mw__buf_reserve(&r->body, r->max_body) != MW_OK) {
-        set_err(err, "out of memory");
-        return MW_ENOMEM;
-    }
+    if (r->wipe) /* grows without leaving copies, zeroed when freed */
+        mw__buf_init_secret(&r->body, r->max_body);
     r->on_data = o->on_data;
     r->on_headers = o->on_headers;
     r->done = o->done;

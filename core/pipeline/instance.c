@@ -82,6 +82,12 @@ static mw_code number_field(const cJSON *obj, const char *key, double min, doubl
     return MW_OK;
 }
 
+static int is_set(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return v && !cJSON_IsNull(v);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -182,6 +188,9 @@ mw_code mw__instance_params_parse(const cJSON *instance, const cJSON *init_confi
         (rc = number_field(instance, "memory_limit_mb", 0.0625, &mem_mb, err)) != MW_OK)
         goto out;
     out->interval = interval;
+    out->interval_set = is_set(instance, "min_collection_interval");
+    out->timeout_set = timeout > 0;
+    out->timeout_default = d->timeout;
     /* Default budget: the configured timeout or the interval, whichever
      * is lower, so a run never overlaps the next one. */
     out->timeout = timeout > 0 ? timeout : (d->timeout < interval ? d->timeout : interval);
@@ -191,6 +200,15 @@ out:
     if (rc != MW_OK)
         mw__instance_params_free(out);
     return rc;
+}
+
+void mw__instance_params_check_default(mw__instance_params *p, double interval)
+{
+    if (interval <= 0 || p->interval_set)
+        return;
+    p->interval = interval;
+    if (!p->timeout_set)
+        p->timeout = p->timeout_default < interval ? p->timeout_default : interval;
 }
 
 void mw__instance_params_free(mw__instance_params *p)

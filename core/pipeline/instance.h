@@ -52,7 +52,11 @@ typedef struct mw__instance_params {
     double interval;
     double timeout;
     size_t mem_cap;
-    char **tags; /* sorted, deduplicated; instance `tags` + service:<x> */
+    /* What the config did not set, a check's own default may change
+     * (mw__instance_params_check_default). */
+    int interval_set, timeout_set;
+    double timeout_default; /* the engine's check_timeout */
+    char **tags;            /* sorted, deduplicated; instance `tags` + service:<x> */
     size_t ntags;
 } mw__instance_params;
 
@@ -63,6 +67,10 @@ mw_code mw__instance_params_parse(const cJSON *instance, const cJSON *init_confi
                                   const mw__instance_defaults *d, mw__instance_params *out,
                                   char **err);
 void mw__instance_params_free(mw__instance_params *p);
+/* The check's own default interval (`interval` > 0, from its script),
+ * for a config that sets none: the interval, and the default timeout
+ * that follows from it. */
+void mw__instance_params_check_default(mw__instance_params *p, double interval);
 
 typedef struct mw__instance {
     char *id;

@@ -267,6 +267,7 @@ static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
         .io = &l->io,
         .paths = s->o.paths,
         .ecs = s->o.ecs,
+        .store = s->o.store,
         .wake = wake_cb,
         .wake_ud = in,
     };
@@ -296,6 +297,7 @@ static mw__instance *instance_new(lane *l, const mw__sched_spec *sp, char *id, c
         params_copy(&in->params, sp->params) != 0 || !(in->sender = make_sender(l->s, in)) ||
         !(in->sb = make_sandbox(l, in, err)))
         goto out;
+    mw__instance_params_check_default(&in->params, mw__sandbox_default_interval(in->sb));
     in->lua_bytes = mw__sandbox_mem(in->sb);
     in->manual = atomic_load(&l->s->manual);
     in->run_now = sp->run_now;

@@ -59,6 +59,7 @@ typedef struct mw__sched_opts {
     const mw__io_policy *policy; /* borrowed; what checks' I/O may reach */
     const mw__host_paths *paths; /* borrowed; the host's /proc and cgroups (NULL: defaults) */
     const mw__ecs_endpoint *ecs; /* borrowed; the ECS task metadata endpoint (NULL: none) */
+    mw__store_dir *store;        /* borrowed; where mw.state is kept (NULL: memory only) */
     int spread;                  /* 1: spread first runs over the interval */
     int manual;                  /* 1: no timers, runs only via mw__sched_run_now */
 } mw__sched_opts;

@@ -380,8 +380,10 @@ static void ecs_api(mw__faws *f, int fd, const req *r)
         return;
     }
     const char *action = target + strlen(ECS_PREFIX);
-    if (injected(f, fd, action))
+    if (injected(f, fd, action)) {
+        mw__faws_count_add(f, action);
         return;
+    }
     cJSON *in = cJSON_ParseWithLength(r->body, r->body_len);
     char *out = NULL;
     int status = in && cJSON_IsObject(in) ? mw__faws_ecs_call(f, action, in, &out) : 400;
@@ -572,6 +574,15 @@ uint64_t mw__faws_count(mw__faws *f, const char *name)
             n = f->counts[i].n;
     pthread_mutex_unlock(&f->mu);
     return n;
+}
+
+double mw__faws_cpu_seconds(mw__faws *f)
+{
+    clockid_t id;
+    struct timespec ts;
+    if (pthread_getcpuclockid(f->thread, &id) != 0 || clock_gettime(id, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void mw__faws_last_refusal(mw__faws *f, char *out, size_t n)

@@ -21,11 +21,13 @@
  *              a wrong scope or signature 400 InvalidSignatureException (the
  *                                        message quotes the canonical request,
  *                                        as AWS does: the token with it)
- *            Actions: ListClusters, DescribeClusters, ListContainerInstances,
- *            DescribeContainerInstances (at most 100), ListServices,
- *            DescribeServices (at most 10); the List* ones paginate with
- *            maxResults (1..100; ListServices defaults to 10, the others
- *            to 100) and nextToken.
+ *            Actions: ListClusters, DescribeClusters (at most 100),
+ *            ListContainerInstances, DescribeContainerInstances (at most
+ *            100), ListServices, DescribeServices (at most 10); the List*
+ *            ones paginate with maxResults (1..100; ListServices defaults
+ *            to 10, the others to 100) and nextToken; deregistered
+ *            instances and deleted services are left out of the lists as
+ *            AWS leaves them out (fake_aws_ecs.c).
  *   GET /creds                  the container credentials endpoint
  *                               (AWS_CONTAINER_CREDENTIALS_FULL_URI): checks
  *                               the Authorization header against the token
@@ -97,11 +99,15 @@ int mw__faws_remove_service(mw__faws *f, const char *cluster, const char *name);
  * "services":[..]}]}. */
 int mw__faws_load(mw__faws *f, const char *json);
 
-/* Answers counted by name since the start: an ECS action ("ListClusters"),
+/* Answers counted by name since the start: an ECS action ("ListClusters":
+ * every call of it whose signature was good, an injected error included),
  * "rejected" (signature or token refusals), "creds" (/creds answered
  * with credentials), "imds_token", "imds_creds", "imds_refused" (no or a
  * bad token), "errors" (injected errors sent). */
 uint64_t mw__faws_count(mw__faws *f, const char *name);
+/* CPU time the server's thread has used (seconds): what a benchmark
+ * takes off the process's CPU time. */
+double mw__faws_cpu_seconds(mw__faws *f);
 /* The body of the last refusal (copied into `out`). */
 void mw__faws_last_refusal(mw__faws *f, char *out, size_t n);
 /* The Signature=... value of the last ECS API request that had one. */

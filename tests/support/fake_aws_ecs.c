@@ -9,6 +9,15 @@
  * "instances":[...],"services":[...]}, whose instances and services are
  * kept as the tests put them (the shapes DescribeContainerInstances and
  * DescribeServices answer). Everything runs under the server's lock.
+ *
+ * As the real API: ListContainerInstances leaves INACTIVE (deregistered)
+ * instances out unless its `status` asks for them; ListServices leaves
+ * INACTIVE (deleted) services out; DescribeClusters describes at most
+ * 100 clusters, the `default` one when none is named, and counts from
+ * the model: registeredContainerInstancesCount (instances not INACTIVE),
+ * activeServicesCount (services ACTIVE or without a status),
+ * runningTasksCount and pendingTasksCount (the sums over those
+ * instances).
  */
 #include "tests/support/fake_aws_int.h"
 
@@ -19,30 +28,30 @@
 
 #define MAX_DESCRIBE_INSTANCES 100
 #define MAX_DESCRIBE_SERVICES  10
+#define MAX_DESCRIBE_CLUSTERS  100
 
 /* ------------------------------------------------------------- model */
-
-static cJSON *cluster_named(mw__faws *f, const char *name)
-{
-    cJSON *c;
-    if (!name)
-        name = "default";
-    const char *slash = strrchr(name, '/'); /* an ARN names it too */
-    if (strncmp(name, "arn:", 4) == 0 && slash)
-        name = slash + 1;
-    cJSON_ArrayForEach(c, f->clusters)
-    {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
-        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
-            return c;
-    }
-    return NULL;
-}
 
 static const char *str(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The cluster `name` names: its name, or its whole ARN. */
+static cJSON *cluster_named(mw__faws *f, const char *name)
+{
+    cJSON *c;
+    int arn = strncmp(name ? name : "", "arn:", 4) == 0;
+    if (!name)
+        name = "default";
+    cJSON_ArrayForEach(c, f->clusters)
+    {
+        const char *have = str(c, arn ? "arn" : "name");
+        if (have && strcmp(have, name) == 0)
+            return c;
+    }
+    return NULL;
 }
 
 static cJSON *add_cluster(mw__faws *f, const char *name)
@@ -262,6 +271,13 @@ static cJSON *arns_of(const cJSON *list, const char *key)
     return arns;
 }
 
+/* 1 when `item`'s status is `status`. */
+static int is_status(const cJSON *item, const char *status)
+{
+    const char *s = str(item, "status");
+    return s && strcmp(s, status) == 0;
+}
+
 static int list_clusters(mw__faws *f, const cJSON *in, char **out)
 {
     return page(in, arns_of(f->clusters, "arn"), "clusterArns", 100, out);
@@ -287,8 +303,7 @@ static int list_instances(mw__faws *f, const cJSON *in, char **out)
     cJSON *arns = cJSON_CreateArray(), *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(c, "instances"))
     {
-        const char *s = str(item, "status");
-        if (!status || (s && strcmp(s, status) == 0))
+        if (status ? is_status(item, status) : !is_status(item, "INACTIVE"))
             cJSON_AddItemToArray(arns, cJSON_CreateString(str(item, "containerInstanceArn")));
     }
     return page(in, arns, "containerInstanceArns", 100, out);
@@ -300,8 +315,13 @@ static int list_services(mw__faws *f, const cJSON *in, char **out)
     cJSON *c = req_cluster(f, in, out, &st);
     if (!c)
         return st;
-    return page(in, arns_of(cJSON_GetObjectItemCaseSensitive(c, "services"), "serviceArn"),
-                "serviceArns", 10, out);
+    cJSON *arns = cJSON_CreateArray(), *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(c, "services"))
+    {
+        if (!is_status(item, "INACTIVE"))
+            cJSON_AddItemToArray(arns, cJSON_CreateString(str(item, "serviceArn")));
+    }
+    return page(in, arns, "serviceArns", 10, out);
 }
 
 /* The item of `list` whose `arn_key` or `name_key` (or the last part of
@@ -371,31 +391,62 @@ static int describe_services(mw__faws *f, const cJSON *in, char **out)
                     "serviceArn", "serviceName", MAX_DESCRIBE_SERVICES, out);
 }
 
+/* The numbers DescribeClusters gives of cluster `c`, into `d`. */
+static void cluster_counts(const cJSON *c, cJSON *d)
+{
+    double instances = 0, services = 0, running = 0, pending = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(c, "instances"))
+    {
+        if (is_status(item, "INACTIVE"))
+            continue;
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(item, "runningTasksCount");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(item, "pendingTasksCount");
+        instances++;
+        running += cJSON_IsNumber(r) ? r->valuedouble : 0;
+        pending += cJSON_IsNumber(p) ? p->valuedouble : 0;
+    }
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(c, "services"))
+    {
+        services += !str(item, "status") || is_status(item, "ACTIVE");
+    }
+    cJSON_AddNumberToObject(d, "registeredContainerInstancesCount", instances);
+    cJSON_AddNumberToObject(d, "runningTasksCount", running);
+    cJSON_AddNumberToObject(d, "pendingTasksCount", pending);
+    cJSON_AddNumberToObject(d, "activeServicesCount", services);
+}
+
 static int describe_clusters(mw__faws *f, const cJSON *in, char **out)
 {
-    cJSON *o = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(o, "clusters"), *c;
     const cJSON *want = cJSON_GetObjectItemCaseSensitive(in, "clusters"), *w;
-    cJSON_ArrayForEach(c, f->clusters)
-    {
-        int hit = !want;
-        cJSON_ArrayForEach(w, want) hit |=
-            cJSON_IsString(w) && (strcmp(w->valuestring, str(c, "name")) == 0 ||
-                                  strcmp(w->valuestring, str(c, "arn")) == 0);
-        if (!hit)
+    int n = cJSON_GetArraySize(want);
+    if (want && (!cJSON_IsArray(want) || n > MAX_DESCRIBE_CLUSTERS))
+        return error(out, "InvalidParameterException", "clusters can have at most %d items.",
+                     MAX_DESCRIBE_CLUSTERS);
+    cJSON *o = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(o, "clusters");
+    cJSON *failures = cJSON_AddArrayToObject(o, "failures");
+    cJSON *dflt = want && n ? NULL : cJSON_CreateStringReference("default");
+    if (dflt) /* none named: the default cluster */
+        want = dflt, n = 1;
+    for (int i = 0; i < n; i++) {
+        w = dflt ? dflt : cJSON_GetArrayItem(want, i);
+        const char *name = cJSON_IsString(w) ? w->valuestring : "";
+        cJSON *c = *name ? cluster_named(f, name) : NULL;
+        if (!c) {
+            cJSON *fl = cJSON_CreateObject();
+            cJSON_AddStringToObject(fl, "arn", name);
+            cJSON_AddStringToObject(fl, "reason", "MISSING");
+            cJSON_AddItemToArray(failures, fl);
             continue;
+        }
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "clusterArn", str(c, "arn"));
         cJSON_AddStringToObject(d, "clusterName", str(c, "name"));
         cJSON_AddStringToObject(d, "status", "ACTIVE");
-        cJSON_AddNumberToObject(
-            d, "registeredContainerInstancesCount",
-            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c, "instances")));
-        cJSON_AddNumberToObject(
-            d, "activeServicesCount",
-            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c, "services")));
+        cluster_counts(c, d);
         cJSON_AddItemToArray(list, d);
     }
-    cJSON_AddArrayToObject(o, "failures");
+    cJSON_Delete(dflt);
     *out = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return 200;

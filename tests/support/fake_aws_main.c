@@ -8,7 +8,9 @@
  * Prints its URL (to point AWS_ENDPOINT_URL_ECS,
  * AWS_CONTAINER_CREDENTIALS_FULL_URI=<url>/creds or
  * AWS_EC2_METADATA_SERVICE_ENDPOINT at) and serves on 127.0.0.1 until
- * SIGTERM or SIGINT. The model file is {"clusters":[{"name":..,
+ * SIGTERM or SIGINT. On SIGUSR1 it prints the Signature of the last ECS
+ * API request it verified, on a line of its own (for the tests that look
+ * for it where it must not be). The model file is {"clusters":[{"name":..,
  * "containerInstances":[..],"services":[..]}]}.
  */
 #include "tests/support/fake_aws.h"
@@ -52,6 +54,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* the server thread inherits it */
     char *err = NULL;
     mw__faws *f = mw__faws_new(&o, &err);
@@ -75,7 +78,12 @@ int main(int argc, char **argv)
     printf("%s\n", mw__faws_url(f));
     fflush(stdout);
     int sig;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGUSR1) {
+        char s[80];
+        mw__faws_last_signature(f, s, sizeof s);
+        printf("%s\n", s);
+        fflush(stdout);
+    }
     mw__faws_free(f);
     return 0;
 }

@@ -188,6 +188,20 @@ static void test_bad_scripts(void)
     expect_new_error("", "must return a table with a run function");
     expect_new_error("return {}", "no run function");
     expect_new_error("return { run = 1 }", "no run function");
+    expect_new_error("return { run = print, min_collection_interval = 0.5 }",
+                     "min_collection_interval must be a number of seconds from 1 (got number)");
+    expect_new_error("return { run = print, min_collection_interval = 'often' }",
+                     "min_collection_interval must be a number of seconds from 1 (got string)");
+    char *err = NULL;
+    mw__sandbox *sb =
+        make_opts("return { run = print, min_collection_interval = '60' }", 0, NULL, &err);
+    CHECK(sb && mw__sandbox_default_interval(sb) == 60);
+    mw__sandbox_free(sb);
+    free(err);
+    sb = make_opts("return { run = print }", 0, NULL, &err);
+    CHECK(sb && mw__sandbox_default_interval(sb) == 0);
+    mw__sandbox_free(sb);
+    free(err);
     expect_new_error("\nreturn { run = function( end }", "checks/chk.lua:2:");
     expect_new_error("error('at load')", "checks/chk.lua:1: at load");
     expect_new_error("\x1bLua\x54\x00", "binary chunk");
