@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing moonwatch needs (Debian, as root):
 # clang and its runtimes (libclang-rt-dev) build the fuzz targets;
-# libssl-dev's libcrypto lets the tests' fake AWS server check SigV4.
+# libssl-dev's libcrypto lets the tests' fake AWS server check SigV4;
+# zlib1g-dev compresses the Datadog sink's payloads.
 # Skips apt entirely when everything is already there.
 #
 # The servers the bundled checks are tested against (nginx, redis-server,
@@ -11,7 +12,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format python3 openssl
       clang libclang-rt-dev
-      libcurl4-openssl-dev libcjson-dev libyaml-dev liblua5.4-dev libssl-dev
+      libcurl4-openssl-dev libcjson-dev libyaml-dev liblua5.4-dev libssl-dev zlib1g-dev
       docker.io busybox-static curl
       nginx redis-server memcached prometheus prometheus-node-exporter)
 missing=()

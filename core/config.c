@@ -52,7 +52,10 @@ mw_config *mw_config_new(void)
     c->time_slice = 0.002;
     c->watchdog_signal = 1;
     c->log_level = MW_LOG_INFO;
-    c->sink_stdout = 1;
+    c->forwarder_queue_mb = 32;
+    c->forwarder_timeout = 20;
+    c->forwarder_backoff_max = 64;
+    c->shutdown_timeout = 10;
     c->hist_aggregates = MW_HIST_DEFAULT;
     c->percentiles[0] = 0.95;
     c->npercentiles = 1;
@@ -75,6 +78,10 @@ void mw_config_free(mw_config *c)
     free(c->procfs_path);
     free(c->cgroup_root);
     free(c->state_dir);
+    mw__wipe_free(c->api_key);
+    free(c->dd_url);
+    free(c->site);
+    free(c->dd_tags);
     mw__strlist_free(&c->env_allowlist);
     mw__strlist_free(&c->unix_sockets);
     mw__strlist_free(&c->checks_dirs);
@@ -105,6 +112,7 @@ mw_config *mw__config_dup(const mw_config *c)
     d->ecs_agent_url = d->ecs_config_path = NULL;
     d->hostname = d->docker_host = d->container_include = d->container_exclude = NULL;
     d->host_network_host = d->procfs_path = d->cgroup_root = d->state_dir = NULL;
+    d->api_key = d->dd_url = d->site = d->dd_tags = NULL;
     d->checks_dirs = (mw__strlist){0};
     d->templates_dirs = (mw__strlist){0};
     d->env_allowlist = (mw__strlist){0};
@@ -124,7 +132,9 @@ mw_config *mw__config_dup(const mw_config *c)
         return NULL;
     }
     if (dup_str(&d->ecs_agent_url, c->ecs_agent_url) != MW_OK ||
-        dup_str(&d->ecs_config_path, c->ecs_config_path) != MW_OK) {
+        dup_str(&d->ecs_config_path, c->ecs_config_path) != MW_OK ||
+        dup_str(&d->api_key, c->api_key) != MW_OK || dup_str(&d->dd_url, c->dd_url) != MW_OK ||
+        dup_str(&d->site, c->site) != MW_OK || dup_str(&d->dd_tags, c->dd_tags) != MW_OK) {
         mw_config_free(d);
         return NULL;
     }
@@ -237,13 +247,38 @@ static mw_code set_no_bundled(mw_config *c, const char *v, char **err)
     return parse_bool(v, &c->no_bundled, err);
 }
 
+/* One word of a `sink` list: its bit, 0 for none, -1 when unknown. */
+static int sink_bit(const char *w, size_t n)
+{
+    if (n == 6 && !strncmp(w, "stdout", n))
+        return (int)MW_SINK_STDOUT;
+    if (n == 7 && !strncmp(w, "datadog", n))
+        return (int)MW_SINK_DATADOG;
+    if (n == 4 && !strncmp(w, "none", n))
+        return 0;
+    return -1;
+}
+
+/* A list ("stdout,datadog", "none"); it replaces any earlier one. */
 static mw_code set_sink(mw_config *c, const char *v, char **err)
 {
-    if (strcmp(v, "stdout") && strcmp(v, "none")) {
-        *err = mw__sprintf("expected stdout or none, got \"%s\"", v);
-        return MW_EINVAL;
+    unsigned bits = 0;
+    for (const char *p = v; *p;) {
+        p += strspn(p, " ,\t");
+        size_t n = strcspn(p, " ,\t");
+        if (!n)
+            break;
+        int b = sink_bit(p, n);
+        if (b < 0) {
+            *err =
+                mw__sprintf("expected a list of stdout, datadog or none, got \"%.*s\"", (int)n, p);
+            return MW_EINVAL;
+        }
+        bits |= (unsigned)b;
+        p += n;
     }
-    c->sink_stdout = strcmp(v, "stdout") == 0;
+    c->sinks = bits;
+    c->sinks_given = 1;
     return MW_OK;
 }
 
@@ -483,6 +518,56 @@ static mw_code set_workers(mw_config *c, const char *v, char **err)
     return MW_OK;
 }
 
+/* Strings kept as given and never echoed back (api_key). */
+static mw_code set_api_key(mw_config *c, const char *v, char **err)
+{
+    MW_UNUSED(err);
+    mw__wipe_free(c->api_key);
+    c->api_key = NULL;
+    return set_str(&c->api_key, v);
+}
+
+static mw_code set_dd_url(mw_config *c, const char *v, char **err)
+{
+    if (*v && strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+        *err = mw__strdup("expected an http:// or https:// URL");
+        return MW_EINVAL;
+    }
+    return set_str(&c->dd_url, v);
+}
+
+static mw_code set_site(mw_config *c, const char *v, char **err)
+{
+    MW_UNUSED(err);
+    return set_str(&c->site, v);
+}
+
+static mw_code set_dd_tags(mw_config *c, const char *v, char **err)
+{
+    MW_UNUSED(err);
+    return append_words(&c->dd_tags, v);
+}
+
+static mw_code set_queue_mb(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0.001, &c->forwarder_queue_mb, err);
+}
+
+static mw_code set_fwd_timeout(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0.01, &c->forwarder_timeout, err);
+}
+
+static mw_code set_fwd_backoff(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0.001, &c->forwarder_backoff_max, err);
+}
+
+static mw_code set_shutdown_timeout(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0, &c->shutdown_timeout, err);
+}
+
 static const struct option_row {
     const char *key;
     setter_fn set;
@@ -500,6 +585,14 @@ static const struct option_row {
     {"templates_dir", set_templates_dir},
     {"no_bundled", set_no_bundled},
     {"sink", set_sink},
+    {"api_key", set_api_key},
+    {"dd_url", set_dd_url},
+    {"site", set_site},
+    {"tags", set_dd_tags},
+    {"forwarder_queue_mb", set_queue_mb},
+    {"forwarder_timeout", set_fwd_timeout},
+    {"forwarder_backoff_max", set_fwd_backoff},
+    {"shutdown_timeout", set_shutdown_timeout},
     {"histogram_aggregates", set_aggregates},
     {"histogram_percentiles", set_percentiles},
     {"docker", set_docker},
@@ -573,12 +666,41 @@ static mw_code scalar_text(const cJSON *v, char *buf, size_t n)
     return MW_OK;
 }
 
+/* A key whose value is one list (sink: [stdout, datadog]): its items
+ * joined with commas, set at once. */
+static mw_code set_list(mw_config *c, const mw__yaml_doc *doc, const char *path, const char *key,
+                        const cJSON *v, mw__diag *diag)
+{
+    char buf[1024] = "", item[256], *msg = NULL;
+    mw__yaml_pos pos = mw__yaml_where(doc, v);
+    const cJSON *it;
+    mw_code rc;
+    cJSON_ArrayForEach(it, v)
+    {
+        if (scalar_text(it, item, sizeof item) != MW_OK ||
+            strlen(buf) + strlen(item) + 2 > sizeof buf) {
+            mw__diag_add(diag, path, pos.line, pos.col, "%s: expected a list of words", key);
+            return MW_EINVAL;
+        }
+        if (buf[0])
+            strcat(buf, ",");
+        strcat(buf, item);
+    }
+    if ((rc = mw_config_set(c, key, buf[0] ? buf : "none", &msg)) != MW_OK) {
+        mw__diag_add(diag, path, pos.line, pos.col, "%s", msg ? msg : mw_strerror(rc));
+        free(msg);
+    }
+    return rc;
+}
+
 static mw_code set_node(mw_config *c, const mw__yaml_doc *doc, const char *path, const char *key,
                         const cJSON *v, mw__diag *diag)
 {
     char buf[4096], *msg = NULL;
     mw__yaml_pos pos = mw__yaml_where(doc, v);
     mw_code rc;
+    if (cJSON_IsArray(v) && !strcmp(key, "sink"))
+        return set_list(c, doc, path, key, v, diag);
     if (cJSON_IsArray(v)) {
         const cJSON *it;
         cJSON_ArrayForEach(it,

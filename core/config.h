@@ -17,6 +17,10 @@
  * (the host's boot id). */
 #define MW_STATE_DIR_DEFAULT "/var/lib/moonwatch"
 
+/* What the `sink` option lists (a comma or space list). */
+#define MW_SINK_STDOUT  1u
+#define MW_SINK_DATADOG 2u
+
 typedef struct mw__strlist {
     char **v;
     size_t n;
@@ -34,7 +38,17 @@ struct mw_config {
     mw_log_fn log_fn; /* NULL: standard error */
     void *log_ud;
     int no_bundled;
-    int sink_stdout;
+    unsigned sinks;  /* MW_SINK_* bits the `sink` option listed */
+    int sinks_given; /* 0: `sink` not set (stdout, or datadog with a key) */
+    /* the Datadog sink; NULL: from DD_API_KEY, DD_DD_URL, DD_SITE, DD_TAGS */
+    char *api_key; /* zeroed when freed; never logged nor shown */
+    char *dd_url;
+    char *site;
+    char *dd_tags;
+    double forwarder_queue_mb;
+    double forwarder_timeout;     /* one request, seconds */
+    double forwarder_backoff_max; /* seconds */
+    double shutdown_timeout;      /* seconds for the final delivery */
     char *hostname;
     mw__strlist checks_dirs;
     mw__strlist templates_dirs;

@@ -21,6 +21,7 @@
 #include "core/pipeline/aggregator.h"
 #include "core/pipeline/sink_json.h"
 #include "core/pipeline/workers.h"
+#include "core/sinks/dd_sink.h"
 #include "discovery/discovery.h"
 #include "lua/sandbox.h"
 
@@ -63,7 +64,8 @@ struct mw_engine {
     sink sinks[MAX_SINKS];
     size_t nsinks;
     pthread_mutex_t flush_lock;
-    mw__buf out; /* the stdout sink's lines not written yet */
+    mw__buf out;     /* the stdout sink's lines not written yet */
+    mw__dd_sink *dd; /* the Datadog sink, or NULL */
     mw__script **scripts;
     size_t nscripts, scripts_cap;
     mw__io_policy policy; /* from cfg; its strings are cfg's */
@@ -124,11 +126,25 @@ static void emit(const mw_record *rec, void *ud)
         eng->sinks[i].fn(rec, eng->sinks[i].ud);
 }
 
+/* moonwatch.forwarder.dropped: what the Datadog sink dropped since the
+ * last flush, by reason, counted as a check's count would be. */
+static void submit_dropped(void *ud, const char *tag, double n)
+{
+    mw_engine *eng = ud;
+    const char *tags[] = {tag};
+    mw__agg_metric(eng->agg, MW_COUNT, "moonwatch.forwarder.dropped", n, tags, 1, NULL, NULL, NULL,
+                   mw__wall());
+}
+
 mw_code mw_engine_flush(mw_engine *eng)
 {
     pthread_mutex_lock(&eng->flush_lock);
+    if (eng->dd)
+        mw__dd_sink_report(eng->dd, submit_dropped, eng);
     size_t n = mw__agg_flush(eng->agg, mw__wall(), emit, eng);
     write_out(eng);
+    if (eng->dd)
+        mw__dd_sink_flushed(eng->dd);
     pthread_mutex_unlock(&eng->flush_lock);
     atomic_fetch_add(&eng->flushes, 1);
     atomic_fetch_add(&eng->records, n);
@@ -234,10 +250,15 @@ void mw_series_free(mw_series *s)
 
 /* ------------------------------------------------------------- lifecycle */
 
+/* The config's hostname, else $DD_HOSTNAME, else the system's. (TODO:
+ * the EC2 instance id, as the Datadog Agent prefers on EC2.) */
 static char *default_host(const mw_config *cfg)
 {
+    const char *env = getenv("DD_HOSTNAME");
     if (cfg->hostname && cfg->hostname[0])
         return mw__strdup(cfg->hostname);
+    if (env && env[0])
+        return mw__strdup(env);
     char buf[256] = "";
     if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0])
         snprintf(buf, sizeof buf, "localhost");
@@ -349,6 +370,37 @@ static mw_code make_parts(mw_engine *eng, const char **what)
     return mw__timer_start(eng->loop, &eng->flush_timer, mw__mono_ns() + eng->flush_ns);
 }
 
+/* The sinks of `sink`: when it is not set, stdout, or datadog alone when
+ * an API key is set; when set, what it lists, and datadog too when a key
+ * is set (but for `sink: none`). */
+static mw_code make_sinks(mw_engine *eng, char **err)
+{
+    const mw_config *c = eng->cfg;
+    const char *key = mw__dd_api_key(c->api_key);
+    unsigned bits = c->sinks_given ? c->sinks : key ? 0 : MW_SINK_STDOUT;
+    if (key && (!c->sinks_given || c->sinks))
+        bits |= MW_SINK_DATADOG;
+    if (bits & MW_SINK_STDOUT)
+        mw_engine_add_sink(eng, stdout_sink, eng);
+    if (!(bits & MW_SINK_DATADOG))
+        return MW_OK;
+    mw__dd_sink_opts o = {
+        .api_key = c->api_key,
+        .url = c->dd_url,
+        .site = c->site,
+        .tags = c->dd_tags,
+        .host = eng->host,
+        .log = &eng->log,
+        .queue_max = (size_t)(c->forwarder_queue_mb * 1048576.0),
+        .timeout = c->forwarder_timeout,
+        .backoff_max = c->forwarder_backoff_max,
+    };
+    mw_code rc = mw__dd_sink_new(&o, &eng->dd, err);
+    if (rc == MW_OK)
+        mw_engine_add_sink(eng, mw__dd_sink_record, eng->dd);
+    return rc;
+}
+
 static char *new_error(const char *what, mw_code rc, int errnum)
 {
     return mw__sprintf("cannot create %s: %s", what,
@@ -361,7 +413,11 @@ mw_code mw_engine_new(const mw_config *cfg, mw_engine **out, char **err)
     mw_config *defaults = NULL;
     mw_code rc = MW_ENOMEM;
     mw_engine *eng = calloc(1, sizeof *eng);
+    char *sink_err = NULL;
     *out = NULL;
+    if (!err)
+        err = &sink_err;
+    *err = NULL;
     if (!eng || (!cfg && !(cfg = defaults = mw_config_new())) || !(eng->cfg = mw__config_dup(cfg)))
         goto out;
     eng->log = (mw__log){
@@ -377,13 +433,15 @@ mw_code mw_engine_new(const mw_config *cfg, mw_engine **out, char **err)
         goto out;
     if ((rc = make_parts(eng, &what)) != MW_OK)
         goto out;
-    if (eng->cfg->sink_stdout)
-        mw_engine_add_sink(eng, stdout_sink, eng);
+    what = "the sinks";
+    if ((rc = make_sinks(eng, err)) != MW_OK)
+        goto out;
     *out = eng;
     eng = NULL;
 out:
-    if (rc != MW_OK && err)
+    if (rc != MW_OK && err && !*err)
         *err = new_error(what, rc, errno);
+    free(sink_err);
     mw_config_free(defaults);
     mw_engine_free(eng);
     return rc;
@@ -402,6 +460,7 @@ void mw_engine_free(mw_engine *eng)
     mw__workers_free(eng->workers); /* their loops, then the budget */
     mw__aws_free(eng->aws);         /* no request left; before its home loop */
     mw__store_dir_free(eng->store); /* its stores were saved and freed with the instances */
+    mw__dd_sink_free(eng->dd, eng->cfg ? eng->cfg->shutdown_timeout : 0);
     mw__agg_free(eng->agg);
     mw__loop_free(eng->loop);
     for (size_t i = 0; i < eng->nscripts; i++)
@@ -844,7 +903,8 @@ mw_code mw_engine_start(mw_engine *eng)
 }
 
 /* The control thread first, so nothing is handed to the workers while
- * they stop. */
+ * they stop; then a final flush, and the Datadog sink's queue delivered
+ * within shutdown_timeout (what is left then goes at mw_engine_free()). */
 mw_code mw_engine_stop(mw_engine *eng)
 {
     if (!eng->started)
@@ -853,6 +913,10 @@ mw_code mw_engine_stop(mw_engine *eng)
     pthread_join(eng->thread, NULL);
     mw__workers_stop(eng->workers);
     eng->started = 0;
+    mw_engine_flush(eng);
+    if (eng->dd && mw__dd_sink_drain(eng->dd, eng->cfg->shutdown_timeout) != MW_OK)
+        mw__warn(&eng->log, "datadog", "shutdown: the intake did not take everything within %g s",
+                 eng->cfg->shutdown_timeout);
     return MW_OK;
 }
 

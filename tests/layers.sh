@@ -12,11 +12,13 @@
 #   discovery  discovery/     base
 #   sandbox    lua/           base
 #   pipeline   core/pipeline/ base, sandbox
+#              core/sinks/    (the sinks: part of the pipeline layer)
 #   engine     core/*.[ch]    base, discovery, sandbox, pipeline
 #   cli        core/cli/      everything below it (it is not in the library)
 #
 # Third-party headers that one module wraps: Lua only in lua/, libcurl
-# only in core/base/http.c, libyaml only in core/base/yaml.c.
+# only in core/base/http.c, libyaml only in core/base/yaml.c, zlib only in
+# core/sinks/datadog.c.
 set -euo pipefail
 src=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$src"
@@ -24,7 +26,7 @@ cd "$src"
 layer_of() {
     case "$1" in
     core/base/*) echo base ;;
-    core/pipeline/*) echo pipeline ;;
+    core/pipeline/* | core/sinks/*) echo pipeline ;;
     core/cli/*) echo cli ;;
     core/*/*) echo unknown ;;
     core/*) echo engine ;;
@@ -72,6 +74,7 @@ for f in $files; do
         *'<lua.h>'* | *'<lauxlib.h>'* | *'<lualib.h>'*) owner_ok 'lua/*' || report "$f:$line: Lua headers belong to lua/" ;;
         *'<curl/'*) owner_ok 'core/base/http.c' || report "$f:$line: libcurl belongs to core/base/http.c" ;;
         *'<yaml.h>'*) owner_ok 'core/base/yaml.c' || report "$f:$line: libyaml belongs to core/base/yaml.c" ;;
+        *'<zlib.h>'*) owner_ok 'core/sinks/datadog.c' || report "$f:$line: zlib belongs to core/sinks/datadog.c" ;;
         esac
     done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<' "$f" || true)
 done

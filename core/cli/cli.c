@@ -223,8 +223,7 @@ int mw__cmd_run(int argc, char **argv)
     mw__info(mw__engine_log(eng), NULL, "moonwatch %s running", MW_VERSION);
     sig = wait_for_stop(&set);
     mw__info(mw__engine_log(eng), NULL, "signal %d: stopping", sig);
-    mw_engine_stop(eng);
-    mw_engine_flush(eng);
+    mw_engine_stop(eng); /* with a final flush */
     rc = 0;
 out:
     mw_engine_free(eng);

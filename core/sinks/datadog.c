@@ -1,0 +1,344 @@
+/*
+ * datadog.c - records into Datadog v1 intake payloads (see datadog.h).
+ *
+ * Series and service checks are written straight into the open payload's
+ * buffer; a record that would pass the cut is rolled back, the payload
+ * completed (closed, compressed, emitted) and the record written again
+ * into the next one. Events go one per payload, as /api/v1/events takes
+ * them.
+ */
+#include "core/sinks/datadog.h"
+
+#include "core/base/buf.h"
+#include "core/base/json.h"
+#include "core/base/util.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* What a payload buffer may hold beyond its cut: the closing brackets. */
+#define TAIL_ROOM 4
+
+typedef struct open_payload {
+    mw__dd_kind kind;
+    mw__buf json;
+    size_t items;
+} open_payload;
+
+struct mw__dd_builder {
+    mw__dd_builder_opts o;
+    char *host;
+    char **tags;
+    open_payload series, checks, event;
+};
+
+static const char *const paths[] = {"/api/v1/series", "/api/v1/check_run", "/api/v1/events"};
+static const char *const heads[] = {"{\"series\":[", "[", ""};
+static const char *const tails[] = {"]}", "]", ""};
+
+const char *mw__dd_path(mw__dd_kind kind)
+{
+    return paths[kind];
+}
+
+void mw__dd_payload_free(mw__dd_payload *p)
+{
+    if (!p)
+        return;
+    free(p->body);
+    free(p);
+}
+
+/* ------------------------------------------------------------- writing */
+
+typedef struct jw {
+    mw__buf *b;
+    mw_code rc;
+} jw;
+
+static void raw(jw *w, const char *s)
+{
+    if (w->rc == MW_OK)
+        w->rc = mw__buf_adds(w->b, s);
+}
+
+static void str(jw *w, const char *s)
+{
+    if (w->rc == MW_OK)
+        w->rc = mw__json_str(w->b, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void key_str(jw *w, const char *key, const char *s)
+{
+    raw(w, key);
+    str(w, s);
+}
+
+static void num(jw *w, double v)
+{
+    if (w->rc == MW_OK)
+        w->rc = mw__json_num(w->b, v);
+}
+
+static void integer(jw *w, int64_t v)
+{
+    if (w->rc == MW_OK)
+        w->rc = mw__buf_addf(w->b, "%" PRId64, v);
+}
+
+static int is_device(const char *tag)
+{
+    return strncmp(tag, "device:", 7) == 0;
+}
+
+/* `"tags":[...]`: the record's (but device:, when `device` is set) and
+ * the builder's. */
+static void tags(jw *w, const mw__dd_builder *b, const mw_record *rec, int skip_device)
+{
+    int first = 1;
+    raw(w, ",\"tags\":[");
+    for (size_t i = 0; i < rec->ntags; i++) {
+        if (skip_device && is_device(rec->tags[i]))
+            continue;
+        if (!first)
+            raw(w, ",");
+        str(w, rec->tags[i]);
+        first = 0;
+    }
+    for (size_t i = 0; i < b->o.ntags; i++) {
+        if (!first)
+            raw(w, ",");
+        str(w, b->tags[i]);
+        first = 0;
+    }
+    raw(w, "]");
+}
+
+static const char *host_of(const mw__dd_builder *b, const mw_record *rec)
+{
+    return rec->host && rec->host[0] ? rec->host : b->host;
+}
+
+static const char *device_of(const mw_record *rec)
+{
+    for (size_t i = 0; i < rec->ntags; i++)
+        if (is_device(rec->tags[i]))
+            return rec->tags[i] + 7;
+    return NULL;
+}
+
+static const char *kind_name(mw_metric_kind k)
+{
+    return k == MW_KIND_COUNT ? "count" : k == MW_KIND_RATE ? "rate" : "gauge";
+}
+
+static void series_json(jw *w, const mw__dd_builder *b, const mw_record *rec)
+{
+    const char *device = device_of(rec);
+    key_str(w, "{\"metric\":", rec->name);
+    raw(w, ",\"points\":[[");
+    integer(w, rec->timestamp);
+    raw(w, ",");
+    num(w, rec->value);
+    raw(w, "]],\"type\":\"");
+    raw(w, kind_name(rec->kind));
+    raw(w, "\"");
+    if (rec->kind != MW_KIND_GAUGE && rec->interval > 0) {
+        raw(w, ",\"interval\":");
+        num(w, rec->interval);
+    }
+    key_str(w, ",\"host\":", host_of(b, rec));
+    tags(w, b, rec, device != NULL);
+    if (device)
+        key_str(w, ",\"device\":", device);
+    raw(w, "}");
+}
+
+static void check_json(jw *w, const mw__dd_builder *b, const mw_record *rec)
+{
+    key_str(w, "{\"check\":", rec->name);
+    key_str(w, ",\"host_name\":", host_of(b, rec));
+    raw(w, ",\"status\":");
+    integer(w, rec->status);
+    raw(w, ",\"timestamp\":");
+    integer(w, rec->timestamp);
+    key_str(w, ",\"message\":", rec->message);
+    tags(w, b, rec, 0);
+    raw(w, "}");
+}
+
+/* A NULL field is left out (the intake's defaults apply). */
+static void opt_str(jw *w, const char *key, const char *s)
+{
+    if (s && s[0])
+        key_str(w, key, s);
+}
+
+static void event_json(jw *w, const mw__dd_builder *b, const mw_record *rec)
+{
+    key_str(w, "{\"title\":", rec->title);
+    key_str(w, ",\"text\":", rec->text);
+    raw(w, ",\"date_happened\":");
+    integer(w, rec->timestamp);
+    key_str(w, ",\"host\":", host_of(b, rec));
+    opt_str(w, ",\"priority\":", rec->priority);
+    opt_str(w, ",\"alert_type\":", rec->alert_type);
+    opt_str(w, ",\"aggregation_key\":", rec->aggregation_key);
+    opt_str(w, ",\"source_type_name\":", rec->source_type_name);
+    tags(w, b, rec, 0);
+    raw(w, "}");
+}
+
+/* ------------------------------------------------------------- payloads */
+
+static mw_code compress_json(const mw__buf *json, mw__dd_payload *p, int level)
+{
+    uLongf n = compressBound((uLong)json->len);
+    if (!(p->body = malloc(n)))
+        return MW_ENOMEM;
+    if (compress2((Bytef *)p->body, &n, (const Bytef *)mw__buf_str(json), (uLong)json->len,
+                  level) != Z_OK)
+        return MW_ENOMEM;
+    p->len = n;
+    p->json_len = json->len;
+    return MW_OK;
+}
+
+/* Closes, compresses and emits the open payload `op` (when it holds
+ * anything) and leaves it empty. */
+static mw_code complete(mw__dd_builder *b, open_payload *op)
+{
+    mw_code rc = MW_OK;
+    mw__dd_payload *p = NULL;
+    if (op->items == 0)
+        goto out;
+    rc = MW_ENOMEM;
+    if (mw__buf_adds(&op->json, tails[op->kind]) != MW_OK || !(p = calloc(1, sizeof *p)))
+        goto out;
+    p->kind = op->kind;
+    p->items = op->items;
+    if ((rc = compress_json(&op->json, p, b->o.level)) != MW_OK)
+        goto out;
+    b->o.emit(b->o.ud, p);
+    p = NULL;
+out:
+    if (rc != MW_OK && b->o.too_large)
+        b->o.too_large(b->o.ud, op->items);
+    mw__dd_payload_free(p);
+    op->items = 0;
+    mw__buf_reset(&op->json);
+    return rc;
+}
+
+typedef void (*writer_fn)(jw *w, const mw__dd_builder *b, const mw_record *rec);
+
+/* Writes `rec` into `op`; MW_ENOMEM (rolled back) when it would pass the
+ * cut. */
+static mw_code write_into(mw__dd_builder *b, open_payload *op, writer_fn fn, const mw_record *rec)
+{
+    size_t start = op->json.len;
+    jw w = {&op->json, MW_OK};
+    if (op->items == 0 && op->json.len == 0)
+        raw(&w, heads[op->kind]);
+    else
+        raw(&w, ",");
+    fn(&w, b, rec);
+    if (w.rc == MW_OK && op->json.len + TAIL_ROOM > b->o.max_json)
+        w.rc = MW_ENOMEM;
+    if (w.rc != MW_OK)
+        mw__buf_setlen(&op->json, start);
+    return w.rc;
+}
+
+static mw_code add_to(mw__dd_builder *b, open_payload *op, writer_fn fn, const mw_record *rec)
+{
+    mw_code rc = write_into(b, op, fn, rec);
+    if (rc == MW_ENOMEM && op->items > 0) {
+        if ((rc = complete(b, op)) != MW_OK)
+            return rc;
+        rc = write_into(b, op, fn, rec);
+    }
+    if (rc == MW_OK)
+        op->items++;
+    else if (b->o.too_large)
+        b->o.too_large(b->o.ud, 1);
+    if (op->kind == MW_DD_EVENT && rc == MW_OK)
+        rc = complete(b, op);
+    return rc;
+}
+
+mw_code mw__dd_builder_add(mw__dd_builder *b, const mw_record *rec)
+{
+    switch (rec->type) {
+    case MW_RECORD_METRIC:
+        return add_to(b, &b->series, series_json, rec);
+    case MW_RECORD_SERVICE_CHECK:
+        return add_to(b, &b->checks, check_json, rec);
+    case MW_RECORD_EVENT:
+        return add_to(b, &b->event, event_json, rec);
+    }
+    return MW_EINVAL;
+}
+
+mw_code mw__dd_builder_finish(mw__dd_builder *b)
+{
+    mw_code a = complete(b, &b->series);
+    mw_code c = complete(b, &b->checks);
+    return a != MW_OK ? a : c;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static void open_init(open_payload *op, mw__dd_kind kind, size_t max_json)
+{
+    op->kind = kind;
+    mw__buf_init(&op->json, max_json);
+}
+
+mw_code mw__dd_builder_new(const mw__dd_builder_opts *o, mw__dd_builder **out)
+{
+    mw_code rc = MW_ENOMEM;
+    mw__dd_builder *b = calloc(1, sizeof *b);
+    *out = NULL;
+    if (!b)
+        goto out;
+    b->o = *o;
+    if (!b->o.max_json || b->o.max_json > MW_DD_MAX_JSON)
+        b->o.max_json = MW_DD_MAX_JSON;
+    if (b->o.max_json < 64)
+        b->o.max_json = 64;
+    if (!b->o.level)
+        b->o.level = 1;
+    b->o.tags = NULL;
+    if (!(b->host = mw__strdup(o->host ? o->host : "")) ||
+        (o->ntags && !(b->tags = calloc(o->ntags, sizeof *b->tags))))
+        goto out;
+    for (size_t i = 0; i < o->ntags; i++)
+        if (!(b->tags[i] = mw__strdup(o->tags[i])))
+            goto out;
+    open_init(&b->series, MW_DD_SERIES, b->o.max_json);
+    open_init(&b->checks, MW_DD_CHECK_RUN, b->o.max_json);
+    open_init(&b->event, MW_DD_EVENT, b->o.max_json);
+    *out = b;
+    b = NULL;
+    rc = MW_OK;
+out:
+    mw__dd_builder_free(b);
+    return rc;
+}
+
+void mw__dd_builder_free(mw__dd_builder *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; b->tags && i < b->o.ntags; i++)
+        free(b->tags[i]);
+    free(b->tags);
+    free(b->host);
+    mw__buf_free(&b->series.json);
+    mw__buf_free(&b->checks.json);
+    mw__buf_free(&b->event.json);
+    free(b);
+}
