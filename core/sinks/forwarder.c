@@ -172,13 +172,14 @@ static void delivered(mw__fwd *f, mw__dd_payload *p)
 static void rejected(mw__fwd *f, mw__dd_payload *p, long status, const char *body)
 {
     char *msg = intake_message(f, body);
+    /* said before the queue may empty: a drain that returns finds it logged */
+    mw__warn(f->o.log, "datadog", "POST %s: HTTP %ld, payload of %zu items dropped: %s",
+             mw__dd_path(p->kind), status, p->items, msg ? msg : "");
+    free(msg);
     pthread_mutex_lock(&f->lock);
     count_drop(f, MW_FWD_REJECTED, 1, p->items);
     unlink_payload(f, p);
     pthread_mutex_unlock(&f->lock);
-    mw__warn(f->o.log, "datadog", "POST %s: HTTP %ld, payload of %zu items dropped: %s",
-             mw__dd_path(p->kind), status, p->items, msg ? msg : "");
-    free(msg);
     mw__dd_payload_free(p);
 }
 

@@ -117,12 +117,11 @@ static void send_all(int fd, const char *p, size_t n)
     }
 }
 
-static int answer(dd_intake *in, conn *c, const dd_intake_req *r, dd_intake_mode mode, int ra)
+/* The answer of `mode` into `resp`: its status, 0 for none (hang). */
+static int answer(const dd_intake_req *r, dd_intake_mode mode, int ra, char *resp, size_t n)
 {
-    char body[512], resp[1024];
+    char body[512], extra[64] = "";
     int status;
-    const char *extra = "";
-    char ra_line[64] = "";
     switch (mode) {
     case DDI_ACCEPT:
         status = 202;
@@ -134,8 +133,7 @@ static int answer(dd_intake *in, conn *c, const dd_intake_req *r, dd_intake_mode
         break;
     case DDI_LIMIT:
         status = 429;
-        snprintf(ra_line, sizeof ra_line, "Retry-After: %d\r\n", ra);
-        extra = ra_line;
+        snprintf(extra, sizeof extra, "Retry-After: %d\r\n", ra);
         snprintf(body, sizeof body, "{\"errors\":[\"Too Many Requests\"]}");
         break;
     case DDI_REJECT:
@@ -143,15 +141,11 @@ static int answer(dd_intake *in, conn *c, const dd_intake_req *r, dd_intake_mode
         snprintf(body, sizeof body, "{\"errors\":[\"bad payload for key %s\"]}", r->api_key);
         break;
     default:
-        c->hung = 1;
         return 0;
     }
-    int n = snprintf(resp, sizeof resp,
-                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: "
-                     "%zu\r\n\r\n%s",
-                     status, extra, strlen(body), body);
-    send_all(c->fd, resp, (size_t)n);
-    (void)in;
+    snprintf(resp, n,
+             "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
+             status, extra, strlen(body), body);
     return status;
 }
 
@@ -176,7 +170,9 @@ static void record(dd_intake *in, conn *c, const char *h, const char *hend, cons
     dd_intake_mode mode = in->mode;
     int ra = in->retry_after;
     pthread_mutex_unlock(&in->lock);
-    r.status = answer(in, c, &r, mode, ra);
+    char resp[1024];
+    r.status = answer(&r, mode, ra, resp, sizeof resp);
+    c->hung = r.status == 0;
     pthread_mutex_lock(&in->lock);
     if (in->n == in->cap) {
         in->cap = in->cap ? in->cap * 2 : 64;
@@ -186,6 +182,8 @@ static void record(dd_intake *in, conn *c, const char *h, const char *hend, cons
     if (r.status >= 200 && r.status < 300)
         in->accepted++;
     pthread_mutex_unlock(&in->lock);
+    if (r.status) /* recorded first: a client that has its answer finds it there */
+        send_all(c->fd, resp, strlen(resp));
 }
 
 /* Handles every whole request in the buffer. */
