@@ -58,16 +58,49 @@ typedef struct jw {
     mw_code rc;
 } jw;
 
-static void raw(jw *w, const char *s)
+static void raw_n(jw *w, const char *s, size_t n)
 {
     if (w->rc == MW_OK)
-        w->rc = mw__buf_adds(w->b, s);
+        w->rc = mw__buf_add(w->b, s, n);
 }
 
+/* A literal, its length known at compile time (this runs per record). */
+#define RAW(w, lit) raw_n((w), (lit), sizeof(lit) - 1)
+
+static void raw(jw *w, const char *s)
+{
+    raw_n(w, s, strlen(s));
+}
+
+static int plain(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+/* Names and tags are nearly always plain ASCII: copied in one go;
+ * anything else escaped by mw__json_str(). */
 static void str(jw *w, const char *s)
 {
-    if (w->rc == MW_OK)
-        w->rc = mw__json_str(w->b, s ? s : "", s ? strlen(s) : 0);
+    size_t n = s ? strlen(s) : 0;
+    if (w->rc != MW_OK)
+        return;
+    if (!plain(s, n)) {
+        w->rc = mw__json_str(w->b, s, n);
+        return;
+    }
+    if ((w->rc = mw__buf_reserve(w->b, n + 2)) != MW_OK)
+        return;
+    char *t = mw__buf_tail(w->b);
+    t[0] = '"';
+    if (n)
+        memcpy(t + 1, s, n);
+    t[n + 1] = '"';
+    mw__buf_setlen(w->b, w->b->len + n + 2);
 }
 
 static void key_str(jw *w, const char *key, const char *s)
@@ -84,8 +117,14 @@ static void num(jw *w, double v)
 
 static void integer(jw *w, int64_t v)
 {
-    if (w->rc == MW_OK)
-        w->rc = mw__buf_addf(w->b, "%" PRId64, v);
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    raw_n(w, p, (size_t)(e - p));
 }
 
 static int is_device(const char *tag)
@@ -98,22 +137,22 @@ static int is_device(const char *tag)
 static void tags(jw *w, const mw__dd_builder *b, const mw_record *rec, int skip_device)
 {
     int first = 1;
-    raw(w, ",\"tags\":[");
+    RAW(w, ",\"tags\":[");
     for (size_t i = 0; i < rec->ntags; i++) {
         if (skip_device && is_device(rec->tags[i]))
             continue;
         if (!first)
-            raw(w, ",");
+            RAW(w, ",");
         str(w, rec->tags[i]);
         first = 0;
     }
     for (size_t i = 0; i < b->o.ntags; i++) {
         if (!first)
-            raw(w, ",");
+            RAW(w, ",");
         str(w, b->tags[i]);
         first = 0;
     }
-    raw(w, "]");
+    RAW(w, "]");
 }
 
 static const char *host_of(const mw__dd_builder *b, const mw_record *rec)
@@ -138,35 +177,35 @@ static void series_json(jw *w, const mw__dd_builder *b, const mw_record *rec)
 {
     const char *device = device_of(rec);
     key_str(w, "{\"metric\":", rec->name);
-    raw(w, ",\"points\":[[");
+    RAW(w, ",\"points\":[[");
     integer(w, rec->timestamp);
-    raw(w, ",");
+    RAW(w, ",");
     num(w, rec->value);
-    raw(w, "]],\"type\":\"");
+    RAW(w, "]],\"type\":\"");
     raw(w, kind_name(rec->kind));
-    raw(w, "\"");
+    RAW(w, "\"");
     if (rec->kind != MW_KIND_GAUGE && rec->interval > 0) {
-        raw(w, ",\"interval\":");
+        RAW(w, ",\"interval\":");
         num(w, rec->interval);
     }
     key_str(w, ",\"host\":", host_of(b, rec));
     tags(w, b, rec, device != NULL);
     if (device)
         key_str(w, ",\"device\":", device);
-    raw(w, "}");
+    RAW(w, "}");
 }
 
 static void check_json(jw *w, const mw__dd_builder *b, const mw_record *rec)
 {
     key_str(w, "{\"check\":", rec->name);
     key_str(w, ",\"host_name\":", host_of(b, rec));
-    raw(w, ",\"status\":");
+    RAW(w, ",\"status\":");
     integer(w, rec->status);
-    raw(w, ",\"timestamp\":");
+    RAW(w, ",\"timestamp\":");
     integer(w, rec->timestamp);
     key_str(w, ",\"message\":", rec->message);
     tags(w, b, rec, 0);
-    raw(w, "}");
+    RAW(w, "}");
 }
 
 /* A NULL field is left out (the intake's defaults apply). */
@@ -180,7 +219,7 @@ static void event_json(jw *w, const mw__dd_builder *b, const mw_record *rec)
 {
     key_str(w, "{\"title\":", rec->title);
     key_str(w, ",\"text\":", rec->text);
-    raw(w, ",\"date_happened\":");
+    RAW(w, ",\"date_happened\":");
     integer(w, rec->timestamp);
     key_str(w, ",\"host\":", host_of(b, rec));
     opt_str(w, ",\"priority\":", rec->priority);
@@ -188,7 +227,7 @@ static void event_json(jw *w, const mw__dd_builder *b, const mw_record *rec)
     opt_str(w, ",\"aggregation_key\":", rec->aggregation_key);
     opt_str(w, ",\"source_type_name\":", rec->source_type_name);
     tags(w, b, rec, 0);
-    raw(w, "}");
+    RAW(w, "}");
 }
 
 /* ------------------------------------------------------------- payloads */
@@ -243,7 +282,7 @@ static mw_code write_into(mw__dd_builder *b, open_payload *op, writer_fn fn, con
     if (op->items == 0 && op->json.len == 0)
         raw(&w, heads[op->kind]);
     else
-        raw(&w, ",");
+        RAW(&w, ",");
     fn(&w, b, rec);
     if (w.rc == MW_OK && op->json.len + TAIL_ROOM > b->o.max_json)
         w.rc = MW_ENOMEM;
