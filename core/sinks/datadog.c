@@ -3,9 +3,16 @@
  *
  * Series and service checks are written straight into the open payload's
  * buffer; a record that would pass the cut is rolled back, the payload
- * completed (closed, compressed, emitted) and the record written again
- * into the next one. Events go one per payload, as /api/v1/events takes
- * them.
+ * completed (closed and handed to the compressor) and the record written
+ * again into the next one. Events go one per payload, as /api/v1/events
+ * takes them.
+ *
+ * The compressor is a thread of the builder's own: deflate costs about
+ * twice what writing the JSON does, so the flushing thread writes the
+ * next payload while the last one is compressed. It holds one payload at
+ * a time (a handoff slot whose buffer is swapped with the open one) and
+ * emits in the order it was handed them; mw__dd_builder_finish() waits
+ * for it, so every payload of a flush is emitted when the flush ends.
  */
 #include "core/sinks/datadog.h"
 
@@ -14,6 +21,7 @@
 #include "core/base/util.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -27,11 +35,21 @@ typedef struct open_payload {
     size_t items;
 } open_payload;
 
+/* The compressor's handoff slot, under `lock`. */
+typedef struct zslot {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    open_payload job; /* its JSON, closed; empty when !full */
+    int full, stop, started;
+} zslot;
+
 struct mw__dd_builder {
     mw__dd_builder_opts o;
     char *host;
     char **tags;
     open_payload series, checks, event;
+    zslot z;
 };
 
 static const char *const paths[] = {"/api/v1/series", "/api/v1/check_run", "/api/v1/events"};
@@ -232,6 +250,8 @@ static void event_json(jw *w, const mw__dd_builder *b, const mw_record *rec)
 
 /* ------------------------------------------------------------- payloads */
 
+/* The body is shrunk to its size: a queue of payloads holds what it
+ * counts. */
 static mw_code compress_json(const mw__buf *json, mw__dd_payload *p, int level)
 {
     uLongf n = compressBound((uLong)json->len);
@@ -240,35 +260,84 @@ static mw_code compress_json(const mw__buf *json, mw__dd_payload *p, int level)
     if (compress2((Bytef *)p->body, &n, (const Bytef *)mw__buf_str(json), (uLong)json->len,
                   level) != Z_OK)
         return MW_ENOMEM;
+    char *fit = realloc(p->body, n ? n : 1);
+    if (fit)
+        p->body = fit;
     p->len = n;
     p->json_len = json->len;
     return MW_OK;
 }
 
-/* Closes, compresses and emits the open payload `op` (when it holds
- * anything) and leaves it empty. */
-static mw_code complete(mw__dd_builder *b, open_payload *op)
+/* On the compressor's thread: the slot's payload compressed and emitted
+ * (or counted as lost). */
+static void compress_job(mw__dd_builder *b, open_payload *job)
 {
-    mw_code rc = MW_OK;
-    mw__dd_payload *p = NULL;
-    if (op->items == 0)
+    mw_code rc = MW_ENOMEM;
+    mw__dd_payload *p = calloc(1, sizeof *p);
+    if (!p)
         goto out;
-    rc = MW_ENOMEM;
-    if (mw__buf_adds(&op->json, tails[op->kind]) != MW_OK || !(p = calloc(1, sizeof *p)))
-        goto out;
-    p->kind = op->kind;
-    p->items = op->items;
-    if ((rc = compress_json(&op->json, p, b->o.level)) != MW_OK)
+    p->kind = job->kind;
+    p->items = job->items;
+    if ((rc = compress_json(&job->json, p, b->o.level)) != MW_OK)
         goto out;
     b->o.emit(b->o.ud, p);
     p = NULL;
 out:
     if (rc != MW_OK && b->o.too_large)
-        b->o.too_large(b->o.ud, op->items);
+        b->o.too_large(b->o.ud, job->items);
     mw__dd_payload_free(p);
+}
+
+static void *compressor(void *ud)
+{
+    mw__dd_builder *b = ud;
+    zslot *z = &b->z;
+    pthread_mutex_lock(&z->lock);
+    for (;;) {
+        while (!z->full && !z->stop)
+            pthread_cond_wait(&z->cond, &z->lock);
+        if (!z->full)
+            break;
+        pthread_mutex_unlock(&z->lock);
+        compress_job(b, &z->job); /* the slot is the compressor's while full */
+        pthread_mutex_lock(&z->lock);
+        mw__buf_reset(&z->job.json);
+        z->job.items = 0;
+        z->full = 0;
+        pthread_cond_broadcast(&z->cond);
+    }
+    pthread_mutex_unlock(&z->lock);
+    return NULL;
+}
+
+/* Waits until the compressor holds nothing; called with z->lock held. */
+static void wait_idle(zslot *z)
+{
+    while (z->full)
+        pthread_cond_wait(&z->cond, &z->lock);
+}
+
+/* Closes the open payload `op` (when it holds anything), hands it to the
+ * compressor and leaves `op` empty (with the slot's spare buffer). */
+static mw_code complete(mw__dd_builder *b, open_payload *op)
+{
+    zslot *z = &b->z;
+    if (op->items == 0)
+        return MW_OK;
+    /* the cut leaves TAIL_ROOM for the closing brackets */
+    mw__buf_adds(&op->json, tails[op->kind]);
+    pthread_mutex_lock(&z->lock);
+    wait_idle(z);
+    mw__buf spare = z->job.json;
+    z->job.json = op->json;
+    z->job.kind = op->kind;
+    z->job.items = op->items;
+    z->full = 1;
+    pthread_cond_broadcast(&z->cond);
+    pthread_mutex_unlock(&z->lock);
+    op->json = spare;
     op->items = 0;
-    mw__buf_reset(&op->json);
-    return rc;
+    return MW_OK;
 }
 
 typedef void (*writer_fn)(jw *w, const mw__dd_builder *b, const mw_record *rec);
@@ -323,9 +392,12 @@ mw_code mw__dd_builder_add(mw__dd_builder *b, const mw_record *rec)
 
 mw_code mw__dd_builder_finish(mw__dd_builder *b)
 {
-    mw_code a = complete(b, &b->series);
-    mw_code c = complete(b, &b->checks);
-    return a != MW_OK ? a : c;
+    complete(b, &b->series);
+    complete(b, &b->checks);
+    pthread_mutex_lock(&b->z.lock);
+    wait_idle(&b->z);
+    pthread_mutex_unlock(&b->z.lock);
+    return MW_OK;
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -360,6 +432,14 @@ mw_code mw__dd_builder_new(const mw__dd_builder_opts *o, mw__dd_builder **out)
     open_init(&b->series, MW_DD_SERIES, b->o.max_json);
     open_init(&b->checks, MW_DD_CHECK_RUN, b->o.max_json);
     open_init(&b->event, MW_DD_EVENT, b->o.max_json);
+    open_init(&b->z.job, MW_DD_SERIES, b->o.max_json);
+    pthread_mutex_init(&b->z.lock, NULL);
+    pthread_cond_init(&b->z.cond, NULL);
+    if (pthread_create(&b->z.thread, NULL, compressor, b) != 0) {
+        rc = MW_ESYS;
+        goto out;
+    }
+    b->z.started = 1;
     *out = b;
     b = NULL;
     rc = MW_OK;
@@ -372,6 +452,18 @@ void mw__dd_builder_free(mw__dd_builder *b)
 {
     if (!b)
         return;
+    if (b->z.started) {
+        pthread_mutex_lock(&b->z.lock);
+        b->z.stop = 1; /* after what it holds */
+        pthread_cond_broadcast(&b->z.cond);
+        pthread_mutex_unlock(&b->z.lock);
+        pthread_join(b->z.thread, NULL);
+    }
+    if (b->z.started || b->z.job.json.max) {
+        pthread_cond_destroy(&b->z.cond);
+        pthread_mutex_destroy(&b->z.lock);
+    }
+    mw__buf_free(&b->z.job.json);
     for (size_t i = 0; b->tags && i < b->o.ntags; i++)
         free(b->tags[i]);
     free(b->tags);

@@ -5,7 +5,9 @@
  * with zlib (Content-Encoding: deflate).
  *
  * A builder is fed the records of one flush, then finished; each payload
- * it completes on the way is handed to `emit`, which takes it over. A
+ * it completes on the way is compressed on a thread of the builder's own
+ * (while the next one is written) and handed, in order, to `emit`, which
+ * takes it over; emit is called on that thread. A
  * series or check_run payload is cut when its JSON would pass
  * `max_json` bytes; that bound is kept small enough that even
  * incompressible JSON stays under the intake's compressed limit
@@ -14,8 +16,8 @@
  *
  * Ownership: the builder copies what it keeps of its options (host,
  * tags). A mw__dd_payload is malloc'd and freed with mw__dd_payload_free()
- * by whoever holds it last. Not thread-safe: one flushing thread at a
- * time (the engine holds its flush lock).
+ * by whoever holds it last. Feeding is not thread-safe: one flushing
+ * thread at a time (the engine holds its flush lock).
  */
 #ifndef MW_SINKS_DATADOG_H
 #define MW_SINKS_DATADOG_H
@@ -57,7 +59,7 @@ typedef struct mw__dd_builder_opts {
     size_t ntags;
     size_t max_json;                           /* 0: MW_DD_MAX_JSON */
     int level;                                 /* zlib level; 0: 1 (fast) */
-    void (*emit)(void *ud, mw__dd_payload *p); /* takes `p` */
+    void (*emit)(void *ud, mw__dd_payload *p); /* takes `p`; on the compressor */
     void *ud;
     /* A record whose JSON alone passes max_json is dropped and counted
      * here (may be NULL). */
@@ -66,7 +68,7 @@ typedef struct mw__dd_builder_opts {
 
 typedef struct mw__dd_builder mw__dd_builder;
 
-/* MW_OK, MW_ENOMEM. */
+/* MW_OK, MW_ENOMEM, MW_ESYS when its thread cannot start. */
 mw_code mw__dd_builder_new(const mw__dd_builder_opts *o, mw__dd_builder **out);
 void mw__dd_builder_free(mw__dd_builder *b);
 
@@ -75,8 +77,9 @@ void mw__dd_builder_free(mw__dd_builder *b);
  * too large: counted through too_large); MW_ENOMEM. */
 mw_code mw__dd_builder_add(mw__dd_builder *b, const mw_record *rec);
 
-/* Completes the payloads being built. MW_OK or MW_ENOMEM (what could not
- * be compressed is lost and counted through too_large). */
+/* Completes the payloads being built and returns once every payload of
+ * the flush was emitted (what could not be compressed is lost and
+ * counted through too_large). MW_OK. */
 mw_code mw__dd_builder_finish(mw__dd_builder *b);
 
 #endif
