@@ -41,6 +41,7 @@ struct mw__fwd {
     mw__dd_payload *sent; /* loop thread: its payload */
     uint64_t rng;         /* loop thread: jitter */
     unsigned failures;    /* loop thread: failed attempts in this outage */
+    int told_to_wait;     /* loop thread: the retry waits for a Retry-After */
     pthread_mutex_t lock; /* the rest */
     pthread_cond_t empty;
     mw__dd_payload *head, *tail;
@@ -141,12 +142,15 @@ static double retry_after(mw__http_req *r)
  * key blanked out should the intake echo it. Caller frees. */
 static char *intake_message(const mw__fwd *f, const char *body)
 {
-    char *m = mw__strndup(body ? body : "", MSG_MAX);
+    char *m = mw__strdup(body ? body : "");
     size_t klen = strlen(f->key);
     if (!m)
         return NULL;
+    /* blanked before the cut, which could otherwise leave a part of it */
     for (char *k = klen ? strstr(m, f->key) : NULL; k; k = strstr(k + klen, f->key))
         memset(k, '*', klen);
+    if (strlen(m) > MSG_MAX)
+        m[MSG_MAX] = '\0';
     for (char *c = m; *c; c++)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
@@ -197,6 +201,7 @@ static void failed(mw__fwd *f, mw__dd_payload *p, const char *why, double after)
     uint64_t queued = f->stats.queued_payloads;
     pthread_mutex_unlock(&f->lock);
     f->failures++;
+    f->told_to_wait = after >= 0;
     double delay = after >= 0 ? after : backoff(f, attempts, draining);
     if (first)
         mw__warn(f->o.log, "datadog",
@@ -292,7 +297,7 @@ static void retry_cb(mw__timer *t)
 }
 
 /* Posted by push and drain. While draining, a retry waiting longer than
- * DRAIN_BACKOFF is brought forward. */
+ * DRAIN_BACKOFF is brought forward, unless the intake asked for the wait. */
 static void kick(void *ud)
 {
     mw__fwd *f = ud;
@@ -300,7 +305,7 @@ static void kick(void *ud)
     int draining = f->draining;
     pthread_mutex_unlock(&f->lock);
     uint64_t soon = mw__loop_now(f->loop) + (uint64_t)(DRAIN_BACKOFF * 1e9);
-    if (draining && mw__timer_active(&f->retry) && f->retry.due > soon)
+    if (draining && !f->told_to_wait && mw__timer_active(&f->retry) && f->retry.due > soon)
         mw__timer_start(f->loop, &f->retry, soon);
     send_head(f);
 }
