@@ -40,6 +40,7 @@ struct mw_config {
     int no_bundled;
     unsigned sinks;  /* MW_SINK_* bits the `sink` option listed */
     int sinks_given; /* 0: `sink` not set (stdout, or datadog with a key) */
+    int sinks_exact; /* 1: no datadog added for a key (the CLI's one-shot commands) */
     /* the Datadog sink; NULL: from DD_API_KEY, DD_DD_URL, DD_SITE, DD_TAGS */
     char *api_key; /* zeroed when freed; never logged nor shown */
     char *dd_url;

@@ -372,13 +372,14 @@ static mw_code make_parts(mw_engine *eng, const char **what)
 
 /* The sinks of `sink`: when it is not set, stdout, or datadog alone when
  * an API key is set; when set, what it lists, and datadog too when a key
- * is set (but for `sink: none`). */
+ * is set (but for `sink: none`, and for the CLI's one-shot commands,
+ * which set sinks_exact). */
 static mw_code make_sinks(mw_engine *eng, char **err)
 {
     const mw_config *c = eng->cfg;
     const char *key = mw__dd_api_key(c->api_key);
     unsigned bits = c->sinks_given ? c->sinks : key ? 0 : MW_SINK_STDOUT;
-    if (key && (!c->sinks_given || c->sinks))
+    if (key && (!c->sinks_given || (c->sinks && !c->sinks_exact)))
         bits |= MW_SINK_DATADOG;
     if (bits & MW_SINK_STDOUT)
         mw_engine_add_sink(eng, stdout_sink, eng);

@@ -152,6 +152,16 @@ void mw__cli_args_free(mw__cli_args *a)
     memset(a, 0, sizeof *a);
 }
 
+/* The one-shot commands print what they find and send nothing anywhere,
+ * whatever DD_API_KEY says: `check` writes JSON lines (`sinks`
+ * MW_SINK_STDOUT), configcheck and validate flush nothing (0). */
+static void one_shot_sinks(mw_config *cfg, unsigned sinks)
+{
+    cfg->sinks = sinks;
+    cfg->sinks_given = 1;
+    cfg->sinks_exact = 1;
+}
+
 /* What mw_engine_new() returned, printed when it is not MW_OK. */
 static mw_code make_engine(const mw_config *cfg, mw_engine **eng)
 {
@@ -375,7 +385,10 @@ int mw__cmd_check(int argc, char **argv)
         return 2;
     int rc = 2;
     mw_engine *eng = NULL;
-    if (parse_check(&a, &o) != MW_OK || make_engine(a.cfg, &eng) != MW_OK)
+    if (parse_check(&a, &o) != MW_OK)
+        goto out;
+    one_shot_sinks(a.cfg, MW_SINK_STDOUT);
+    if (make_engine(a.cfg, &eng) != MW_OK)
         goto out;
     mw__sched_set_manual(mw__engine_sched(eng), 1);
     size_t n = schedule_check(eng, &o, ids, MW_ARRAY_LEN(ids));
@@ -466,6 +479,7 @@ int mw__cmd_configcheck(int argc, char **argv)
     mw_engine *eng = NULL;
     char *err = NULL;
     cJSON *doc = NULL;
+    one_shot_sinks(a.cfg, 0);
     if (make_engine(a.cfg, &eng) == MW_OK)
         doc = mw__engine_configcheck(eng, timeout > 0 ? timeout : 30, &err);
     if (doc) {
@@ -608,6 +622,7 @@ int mw__cmd_validate(int argc, char **argv)
     }
     mw_engine *eng = NULL;
     int rc = 2;
+    one_shot_sinks(a.cfg, 0);
     if (make_engine(a.cfg, &eng) != MW_OK)
         goto out;
     for (int i = 0; i < npaths; i++)

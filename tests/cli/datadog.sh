@@ -2,8 +2,8 @@
 # `moonwatch run` with the Datadog sink against a fake intake on
 # 127.0.0.1 (Python's http.server, inflating what it gets): settings from
 # the environment, payloads while running and after SIGTERM, `sink` as a
-# list, no sink without a key, and the API key in no log line (debug),
-# error message or configcheck output.
+# list, no sink without a key, `check` printing and sending nothing, and
+# the API key in no log line (debug), error message or configcheck output.
 set -u
 mw=$1
 src=$2
@@ -105,6 +105,14 @@ rc=$?
 "$mw" run "${common[@]}" --sink stdout,prom > /dev/null 2> "$tmp/err"
 [ $? -ne 0 ] && grep -q 'sink: expected a list of stdout, datadog or none' "$tmp/err" && ok \
   || bad "an unknown sink is not refused"
+
+# `check` prints JSON lines and sends nothing, whatever DD_API_KEY says
+before=$(wc -l < "$tmp/got")
+DD_API_KEY=$key DD_DD_URL="http://127.0.0.1:$port" "$mw" check ticker "${common[@]}" \
+  > "$tmp/check" 2> "$tmp/err"
+grep -q '"metric":"ticker.runs"' "$tmp/check" && ok || bad "check printed no JSON lines"
+sleep 0.5
+[ "$(wc -l < "$tmp/got")" -eq "$before" ] && ok || bad "check sent to the intake"
 
 # configcheck with a key set shows no key
 DD_API_KEY=$key DD_DD_URL="http://127.0.0.1:$port" "$mw" configcheck --json "${common[@]}" \
