@@ -175,7 +175,8 @@ mw_code mw__grow(void *arrayp, size_t *cap, size_t need, size_t elem)
 
 void mw__wipe(void *p, size_t n)
 {
-    explicit_bzero(p, n); /* memset's speed, never optimized away */
+    if (p) /* a buffer never grown is NULL: explicit_bzero's argument must not be */
+        explicit_bzero(p, n); /* memset's speed, never optimized away */
 }
 
 void mw__wipe_free(char *s)
