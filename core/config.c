@@ -6,6 +6,7 @@
  */
 #include "core/config.h"
 
+#include "core/base/httpd.h"
 #include "core/base/util.h"
 #include "core/base/yaml.h"
 
@@ -58,6 +59,7 @@ mw_config *mw_config_new(void)
     c->npercentiles = 1;
     c->ecs_poll_interval = 5;
     c->ecs_pending_timeout = 300;
+    c->health_grace = 60;
     return c;
 }
 
@@ -75,6 +77,7 @@ void mw_config_free(mw_config *c)
     free(c->procfs_path);
     free(c->cgroup_root);
     free(c->state_dir);
+    free(c->listen);
     mw__strlist_free(&c->env_allowlist);
     mw__strlist_free(&c->unix_sockets);
     mw__strlist_free(&c->checks_dirs);
@@ -104,7 +107,7 @@ mw_config *mw__config_dup(const mw_config *c)
     *d = *c;
     d->ecs_agent_url = d->ecs_config_path = NULL;
     d->hostname = d->docker_host = d->container_include = d->container_exclude = NULL;
-    d->host_network_host = d->procfs_path = d->cgroup_root = d->state_dir = NULL;
+    d->host_network_host = d->procfs_path = d->cgroup_root = d->state_dir = d->listen = NULL;
     d->checks_dirs = (mw__strlist){0};
     d->templates_dirs = (mw__strlist){0};
     d->env_allowlist = (mw__strlist){0};
@@ -115,7 +118,7 @@ mw_config *mw__config_dup(const mw_config *c)
         dup_str(&d->host_network_host, c->host_network_host) != 0 ||
         dup_str(&d->procfs_path, c->procfs_path) != 0 ||
         dup_str(&d->cgroup_root, c->cgroup_root) != 0 ||
-        dup_str(&d->state_dir, c->state_dir) != 0 ||
+        dup_str(&d->state_dir, c->state_dir) != 0 || dup_str(&d->listen, c->listen) != 0 ||
         dup_list(&d->env_allowlist, &c->env_allowlist) != 0 ||
         dup_list(&d->unix_sockets, &c->unix_sockets) != 0 ||
         dup_list(&d->checks_dirs, &c->checks_dirs) != 0 ||
@@ -245,6 +248,30 @@ static mw_code set_sink(mw_config *c, const char *v, char **err)
     }
     c->sink_stdout = strcmp(v, "stdout") == 0;
     return MW_OK;
+}
+
+/* The address is checked for its form here; whether it may be beyond
+ * loopback (listen_any, which may come later) when the listener binds. */
+static mw_code set_listen(mw_config *c, const char *v, char **err)
+{
+    char *copy = NULL;
+    if (*v && mw__httpd_check_addr(v, 1, err) != MW_OK)
+        return MW_EINVAL;
+    if (*v && !(copy = mw__strdup(v)))
+        return MW_ENOMEM;
+    free(c->listen);
+    c->listen = copy;
+    return MW_OK;
+}
+
+static mw_code set_listen_any(mw_config *c, const char *v, char **err)
+{
+    return parse_bool(v, &c->listen_any, err);
+}
+
+static mw_code set_health_grace(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0, &c->health_grace, err);
 }
 
 static mw_code set_aggregates(mw_config *c, const char *v, char **err)
@@ -522,6 +549,9 @@ static const struct option_row {
     {"cgroup_root", set_cgroup_root},
     {"workers", set_workers},
     {"watchdog_signal", set_watchdog_signal},
+    {"listen", set_listen},
+    {"listen_any", set_listen_any},
+    {"health_grace", set_health_grace},
 };
 
 mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **err)

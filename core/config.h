@@ -61,6 +61,10 @@ struct mw_config {
     char *cgroup_root;   /* NULL: /host/sys/fs/cgroup when it exists, else /sys/fs/cgroup */
     unsigned workers;    /* worker threads; 0: one per core */
     int watchdog_signal; /* 0: runs time themselves, no signal */
+    /* the status listener (core/status.h) */
+    char *listen;        /* NULL: none */
+    int listen_any;      /* addresses beyond loopback allowed */
+    double health_grace; /* seconds a source may fail before /healthz says 503 */
     unsigned hist_aggregates;
     double percentiles[MW_MAX_PERCENTILES];
     size_t npercentiles;

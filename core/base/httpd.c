@@ -61,7 +61,7 @@ static mw_code parse_unix(const char *path, parsed_addr *p, char **err)
 {
     struct sockaddr_un *un = (struct sockaddr_un *)&p->ss;
     if (!*path || strlen(path) >= sizeof un->sun_path) {
-        *err = mw__sprintf("listen: unix socket path is empty or too long: %s", path);
+        *err = mw__sprintf("unix socket path is empty or too long: %s", path);
         return MW_EINVAL;
     }
     un->sun_family = AF_UNIX;
@@ -111,7 +111,7 @@ static mw_code parse_inet(const char *addr, int allow_any, parsed_addr *p, char 
     struct sockaddr_in *in = (struct sockaddr_in *)&p->ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->ss;
     if (split_host_port(addr, host, sizeof host, &port) != MW_OK) {
-        *err = mw__sprintf("listen: expected 127.0.0.1:PORT, [::1]:PORT or a unix socket "
+        *err = mw__sprintf("expected 127.0.0.1:PORT, [::1]:PORT or a unix socket "
                            "path, got \"%s\"",
                            addr);
         return MW_EINVAL;
@@ -127,11 +127,11 @@ static mw_code parse_inet(const char *addr, int allow_any, parsed_addr *p, char 
         in6->sin6_port = htons((uint16_t)port);
         p->len = sizeof *in6;
     } else {
-        *err = mw__sprintf("listen: \"%s\" is not an IP address", host);
+        *err = mw__sprintf("\"%s\" is not an IP address", host);
         return MW_EINVAL;
     }
     if (!allow_any && !is_loopback(p)) {
-        *err = mw__sprintf("listen: %s is not a loopback address (set listen_any: true to "
+        *err = mw__sprintf("%s is not a loopback address (set listen_any: true to "
                            "serve the status, which has no authentication, beyond this host)",
                            host);
         return MW_EINVAL;

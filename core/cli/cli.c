@@ -36,6 +36,7 @@ static const struct flag {
     {"--sink", "sink"},
     {"--hostname", "hostname"},
     {"--docker-host", "docker_host"},
+    {"--listen", "listen"},
 };
 
 /* Sets one config key; what mw_config_set() returned, printed when it
