@@ -22,7 +22,7 @@
 #define SC_FAMILY  "moonwatch_service_check_status"
 #define SC_HELP    "Status of each service check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
 #define MAX_LABELS (MW_TAGS_MAX + 2)
-#define FAMILY_MAX (MW_NAME_MAX + 16)
+#define FAMILY_MAX (MW_NAME_MAX * 2 + 16)
 /* How often records prune expired series when nobody renders. */
 #define PRUNE_EVERY 10.0
 
@@ -74,20 +74,46 @@ static int name_char(char c, int first)
            (!first && c >= '0' && c <= '9');
 }
 
-/* `s` (n bytes) as a metric or label name into `out` (room for n + 5). */
+/* `s` (n bytes) as a metric or label name into `out` (room for 2n + 5),
+ * camelCase turned into snake_case (as promtool's lint wants). */
 static size_t sanitise(const char *s, size_t n, char *out, int is_label)
 {
     size_t k = 0;
     if (n == 0)
-        return mw__putstr(out, is_label ? "tag" : "_");
+        return (size_t)sprintf(out, "%s", is_label ? "tag" : "_");
     if (is_label && n >= 2 && s[0] == '_' && s[1] == '_')
         k = mw__putstr(out, "tag");
-    else if (!name_char(s[0], 1) && s[0] >= '0' && s[0] <= '9')
+    else if (s[0] >= '0' && s[0] <= '9')
         out[k++] = '_';
-    for (size_t i = 0; i < n; i++)
-        out[k++] = name_char(s[i], 0) ? s[i] : '_';
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') {
+            char prev = i ? s[i - 1] : '_';
+            if ((prev >= 'a' && prev <= 'z') || (prev >= '0' && prev <= '9'))
+                out[k++] = '_';
+            c = (char)(c - 'A' + 'a');
+        }
+        out[k++] = name_char(c, 0) ? c : '_';
+    }
     out[k] = '\0';
+    if (is_label && !strcmp(out, "le")) /* reserved for histograms and summaries */
+        k = (size_t)sprintf(out, "tag_le");
+    else if (is_label && !strcmp(out, "quantile"))
+        k = (size_t)sprintf(out, "tag_quantile");
     return k;
+}
+
+/* Whether `name` ends with a suffix Prometheus keeps for counters,
+ * histograms and summaries. */
+static int reserved_suffix(const char *name, size_t n)
+{
+    static const char *const sfx[] = {"_total", "_count", "_sum", "_bucket"};
+    for (size_t i = 0; i < MW_ARRAY_LEN(sfx); i++) {
+        size_t k = strlen(sfx[i]);
+        if (n >= k && !strcmp(name + n - k, sfx[i]))
+            return 1;
+    }
+    return 0;
 }
 
 /* Length of the valid UTF-8 sequence at `s` (n bytes left), 0 if none. */
@@ -127,7 +153,7 @@ static mw_code add_escaped(mw__buf *b, const char *v, size_t n)
 static mw_code push_label(mw__prom *p, size_t *n, const char *name, size_t nlen, const char *val,
                           size_t vlen)
 {
-    char tmp[MW_NAME_MAX * 2 + 8];
+    char tmp[MW_NAME_MAX * 4 + 16];
     if (*n == MAX_LABELS || nlen > MW_NAME_MAX * 2)
         return MW_EINVAL;
     size_t off = p->names.len, k = sanitise(name, nlen, tmp, 1);
@@ -349,6 +375,8 @@ static int family_of(const mw_record *rec, char *name, char *help, size_t hn)
     size_t k = sanitise(rec->name, strlen(rec->name), name, 0);
     if (counter && (k < 6 || strcmp(name + k - 6, "_total")))
         strcpy(name + k, "_total");
+    else if (!counter && reserved_suffix(name, k))
+        strcpy(name + k, "_value");
     snprintf(help, hn, "moonwatch %s %s",
              counter                     ? "count"
              : rec->kind == MW_KIND_RATE ? "rate"

@@ -5,10 +5,14 @@
  *
  * The mapping (README, "Operating it"):
  *  - names: '.' and every character outside [a-zA-Z0-9_] become '_', a
- *    leading digit gets a '_' before it;
+ *    leading digit gets a '_' before it, camelCase becomes camel_case;
+ *    a gauge whose name ends in _total, _count, _sum or _bucket (kept by
+ *    Prometheus for counters, histograms and summaries) gets "_value"
+ *    appended: system.mem.total is system_mem_total_value;
  *  - tags become labels: "key:value" is key="value", a tag without a
  *    value tag="true"; label names are sanitised as metric names (a
- *    leading "__", reserved by Prometheus, becomes "tag__"); values are
+ *    leading "__", reserved by Prometheus, becomes "tag__", and `le` and
+ *    `quantile` become tag_le and tag_quantile); values are
  *    escaped (\\, \", \n) and bytes that are not UTF-8 become '?'. The
  *    record's host is the label `host`. Labels are sorted by name; two
  *    tags that give the same label name have their values joined by ','.

@@ -47,6 +47,9 @@ static void test_names_and_labels(void)
                           "q:a\"b\\c\nd", "dash-ed:1", "url:http://a:80/"};
     mw_record r = metric("system.load.1", MW_KIND_GAUGE, 0.25, tags, MW_ARRAY_LEN(tags));
     CHECK(mw__prom_add(p, &r, 1000) == MW_OK);
+    const char *reserved[] = {"le:0.5", "quantile:0.9", "podName:a"};
+    r = metric("jvm.heapMemory.usedHTTP", MW_KIND_GAUGE, 1, reserved, 3);
+    CHECK(mw__prom_add(p, &r, 1000) == MW_OK);
     r = metric("9weird-name/x", MW_KIND_GAUGE, -3, NULL, 0);
     r.host = NULL;
     CHECK(mw__prom_add(p, &r, 1000) == MW_OK);
@@ -57,6 +60,8 @@ static void test_names_and_labels(void)
                     "host=\"web-1\",q=\"a\\\"b\\\\c\\nd\",tag__meta=\"y\","
                     "url=\"http://a:80/\"} 0.25\n") != NULL);
     CHECK(strstr(s, "\n_9weird_name_x -3\n") != NULL);
+    CHECK(strstr(s, "\njvm_heap_memory_used_http{host=\"web-1\",pod_name=\"a\","
+                    "tag_le=\"0.5\",tag_quantile=\"0.9\"} 1\n") != NULL);
     free(s);
     mw__prom_free(p);
 }
@@ -77,9 +82,13 @@ static void test_kinds(void)
     CHECK(mw__prom_add(p, &r, 1015) == MW_OK);
     r = metric("lat.95percentile", MW_KIND_GAUGE, 1e-7, NULL, 0);
     CHECK(mw__prom_add(p, &r, 1015) == MW_OK);
-    /* a gauge whose name is a counter's family: dropped */
+    /* names Prometheus keeps for counters, histograms and summaries */
     r = metric("http.hits_total", MW_KIND_GAUGE, 1, NULL, 0);
-    CHECK(mw__prom_add(p, &r, 1015) == MW_EINVAL);
+    CHECK(mw__prom_add(p, &r, 1015) == MW_OK);
+    r = metric("lat.count", MW_KIND_RATE, 2, NULL, 0);
+    CHECK(mw__prom_add(p, &r, 1015) == MW_OK);
+    r = metric("lat.sum", MW_KIND_GAUGE, 3, NULL, 0);
+    CHECK(mw__prom_add(p, &r, 1015) == MW_OK);
     mw_record ev = {.size = sizeof ev, .type = MW_RECORD_EVENT, .title = "t", .text = "x"};
     CHECK(mw__prom_add(p, &ev, 1015) == MW_OK);
     char *s = render(p, 1016);
@@ -92,6 +101,10 @@ static void test_kinds(void)
     CHECK(strstr(s, "# TYPE http_rate gauge\nhttp_rate{host=\"web-1\"} 0.1\n") != NULL);
     CHECK(strstr(s, "lat_95percentile{host=\"web-1\"} 1e-07\n") != NULL);
     CHECK(strstr(s, "t\"") == NULL);
+    CHECK(strstr(s, "# TYPE http_hits_total_value gauge\nhttp_hits_total_value{host=\"web-1\"} "
+                    "1\n") != NULL);
+    CHECK(strstr(s, "\nlat_count_value{host=\"web-1\"} 2\n") != NULL);
+    CHECK(strstr(s, "\nlat_sum_value{host=\"web-1\"} 3\n") != NULL);
     /* families sorted by name */
     CHECK(strstr(s, "# HELP http_hits_total") < strstr(s, "# HELP http_rate"));
     CHECK(strstr(s, "# HELP http_rate") < strstr(s, "# HELP jobs_done_total"));
