@@ -153,10 +153,14 @@ void mw__cli_args_free(mw__cli_args *a)
     memset(a, 0, sizeof *a);
 }
 
-/* What mw_engine_new() returned, printed when it is not MW_OK. */
-static mw_code make_engine(const mw_config *cfg, mw_engine **eng)
+/* What mw_engine_new() returned, printed when it is not MW_OK. Only
+ * `run` serves the status listener: the one-shot commands leave the
+ * config file's `listen` to the daemon, which may hold the address. */
+static mw_code make_engine(mw_config *cfg, int serve, mw_engine **eng)
 {
     char *err = NULL;
+    if (!serve)
+        mw_config_set(cfg, "listen", "", NULL);
     mw_code rc = mw_engine_new(cfg, eng, &err);
     if (rc != MW_OK)
         fprintf(stderr, "moonwatch: %s\n", err ? err : mw_strerror(rc));
@@ -218,7 +222,7 @@ int mw__cmd_run(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     mw_engine *eng = NULL;
     int rc = 1, sig = 0;
-    if (make_engine(a.cfg, &eng) != MW_OK || mw_engine_load(eng) != MW_OK ||
+    if (make_engine(a.cfg, 1, &eng) != MW_OK || mw_engine_load(eng) != MW_OK ||
         mw_engine_start(eng) != MW_OK)
         goto out;
     mw__info(mw__engine_log(eng), NULL, "moonwatch %s running", MW_VERSION);
@@ -377,7 +381,7 @@ int mw__cmd_check(int argc, char **argv)
         return 2;
     int rc = 2;
     mw_engine *eng = NULL;
-    if (parse_check(&a, &o) != MW_OK || make_engine(a.cfg, &eng) != MW_OK)
+    if (parse_check(&a, &o) != MW_OK || make_engine(a.cfg, 0, &eng) != MW_OK)
         goto out;
     mw__sched_set_manual(mw__engine_sched(eng), 1);
     size_t n = schedule_check(eng, &o, ids, MW_ARRAY_LEN(ids));
@@ -468,7 +472,7 @@ int mw__cmd_configcheck(int argc, char **argv)
     mw_engine *eng = NULL;
     char *err = NULL;
     cJSON *doc = NULL;
-    if (make_engine(a.cfg, &eng) == MW_OK)
+    if (make_engine(a.cfg, 0, &eng) == MW_OK)
         doc = mw__engine_configcheck(eng, timeout > 0 ? timeout : 30, &err);
     if (doc) {
         print_configcheck(doc, json);
@@ -610,7 +614,7 @@ int mw__cmd_validate(int argc, char **argv)
     }
     mw_engine *eng = NULL;
     int rc = 2;
-    if (make_engine(a.cfg, &eng) != MW_OK)
+    if (make_engine(a.cfg, 0, &eng) != MW_OK)
         goto out;
     for (int i = 0; i < npaths; i++)
         validate_path(&v, a.rest[i]);

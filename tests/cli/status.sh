@@ -89,6 +89,13 @@ grep -q $'\033' "$tmp/human" && bad "colours when not a terminal" || ok
 "$mw" status --listen "$addr" --json | python3 -c 'import json,sys; json.load(sys.stdin)' \
   && ok || bad "status --json is not JSON"
 
+# the one-shot commands leave the config file's listen address to the daemon
+printf 'listen: "%s"\n' "$addr" > "$tmp/mw.yaml"
+"$mw" check probe -c "$tmp/mw.yaml" --no-bundled --checks-dir "$tmp/checks" \
+  > "$tmp/check.out" 2> "$tmp/check.err" && ok \
+  || { bad "check with listen: in its config"; cat "$tmp/check.err" >&2; }
+"$mw" status -c "$tmp/mw.yaml" > /dev/null && ok || bad "status with -c"
+
 kill -INT $pid
 wait $pid
 rc=$?
