@@ -7,6 +7,7 @@
 #include "core/pipeline/sink_prom.h"
 #include "test.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 static mw_record metric(const char *name, mw_metric_kind kind, double v, const char *const *tags,
@@ -184,6 +185,41 @@ static void test_many(void)
     mw__prom_free(p);
 }
 
+/* One thread adds (the flushes), another renders (the scrapes): every
+ * render sees whole lines, and ThreadSanitizer sees the lock. */
+static void *adder(void *ud)
+{
+    char tag[32];
+    for (int round = 0; round < 20; round++)
+        for (int i = 0; i < 500; i++) {
+            snprintf(tag, sizeof tag, "i:%d", i);
+            const char *t[] = {tag};
+            mw_record r = metric("conc.hits", MW_KIND_COUNT, 1, t, 1);
+            mw__prom_add(ud, &r, 1000 + round);
+        }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    mw__prom *p = mw__prom_new(300);
+    pthread_t th;
+    int torn = 0;
+    CHECK(pthread_create(&th, NULL, adder, p) == 0);
+    for (int k = 0; k < 50; k++) {
+        char *s = render(p, 1000);
+        size_t n = strlen(s);
+        torn += n > 0 && s[n - 1] != '\n';
+        free(s);
+    }
+    pthread_join(th, NULL);
+    CHECK(torn == 0);
+    char *s = render(p, 1020);
+    CHECK(strstr(s, "conc_hits_total{host=\"web-1\",i=\"499\"} 20\n") != NULL);
+    free(s);
+    mw__prom_free(p);
+}
+
 int main(void)
 {
     test_names_and_labels();
@@ -191,5 +227,6 @@ int main(void)
     test_service_checks();
     test_staleness();
     test_many();
+    test_threads();
     return TEST_RESULT();
 }
