@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #define ACCEPTS_PER_WAKE 16
+/* Out of descriptors: accepting again at once would only spin. */
+#define ACCEPT_PAUSE_NS 100000000ULL
 
 typedef struct conn conn;
 
@@ -30,6 +32,7 @@ struct mw__httpd {
     mw__httpd_opts o;
     int fd;
     mw__io io;
+    mw__timer resume; /* accepting again after a pause */
     char addr[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
     int is_unix;
     conn *conns;
@@ -412,14 +415,32 @@ fail:
     return MW_ENOMEM;
 }
 
+static void on_resume(mw__timer *t)
+{
+    mw__httpd *h = t->ud;
+    mw__io_modify(h->o.loop, &h->io, EPOLLIN);
+}
+
+/* accept4() failed with `err`: wait for the next connection, or pause
+ * when the process is out of descriptors. */
+static void accept_failed(mw__httpd *h, int err)
+{
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+        return;
+    mw__io_modify(h->o.loop, &h->io, 0);
+    mw__timer_start(h->o.loop, &h->resume, mw__loop_now(h->o.loop) + ACCEPT_PAUSE_NS);
+}
+
 static void on_accept(mw__io *io, uint32_t events)
 {
     mw__httpd *h = io->ud;
     MW_UNUSED(events);
     for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
         int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
+            accept_failed(h, errno);
             return;
+        }
         if (h->nconns >= h->o.max_conns) {
             /* full: a best-effort answer, never a wait */
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
@@ -499,6 +520,7 @@ mw_code mw__httpd_new(const mw__httpd_opts *o, mw__httpd **out, char **err)
     h->fd = -1;
     h->io.fd = -1;
     h->o = *o;
+    mw__timer_init(&h->resume, on_resume, h);
     if (!h->o.max_request)
         h->o.max_request = 8192;
     if (!h->o.max_conns)
@@ -529,6 +551,7 @@ void mw__httpd_free(mw__httpd *h)
         return;
     while (h->conns)
         conn_free(h->conns);
+    mw__timer_stop(h->o.loop, &h->resume);
     if (h->fd >= 0) {
         mw__io_stop(h->o.loop, &h->io);
         close(h->fd);

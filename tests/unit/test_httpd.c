@@ -1,7 +1,7 @@
 /*
  * test_httpd.c - the status listener's HTTP server: a request answered,
  * malformed and oversize requests, a slow client, more connections than
- * allowed, and the address rules (loopback only unless allowed, unix
+ * allowed, running out of descriptors, and the address rules (loopback only unless allowed, unix
  * sockets). Client and server share one thread: every exchange turns the
  * loop itself, bounded in time.
  */
@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -185,7 +186,7 @@ static void test_many(mw__loop *loop, mw__httpd *h)
     char out[4096];
     for (int i = 0; i < 10; i++)
         fds[i] = connect_to(h);
-    for (int i = 0; i < 20; i++)
+    for (int i = 0; i < 100 && mw__httpd_conns(h) < 4; i++)
         mw__loop_run_once(loop, 10);
     CHECK(mw__httpd_conns(h) == 4);
     for (int i = 0; i < 10; i++) {
@@ -205,6 +206,40 @@ static void test_many(mw__loop *loop, mw__httpd *h)
     /* and it still answers */
     exchange(loop, h, "GET /hello HTTP/1.1\r\n\r\n", 23, out, sizeof out);
     CHECK(status_of(out) == 200);
+}
+
+/* Out of descriptors: the server pauses accepting instead of spinning
+ * on a listener that stays readable, and serves the waiting clients
+ * once descriptors are back. */
+static void test_out_of_fds(mw__loop *loop, mw__httpd *h)
+{
+    int fds[3], fill[1024], nfill = 0, maxfd = 0, calls = 0;
+    char out[4096];
+    struct rlimit old, low;
+    for (int i = 0; i < 3; i++) {
+        fds[i] = connect_to(h);
+        CHECK(send(fds[i], "GET /hello HTTP/1.1\r\n\r\n", 23, MSG_NOSIGNAL) == 23);
+        maxfd = fds[i] > maxfd ? fds[i] : maxfd;
+    }
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    low = old;
+    low.rlim_cur = (rlim_t)maxfd + 1;
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    while (nfill < 1024 && (fill[nfill] = dup(0)) >= 0) /* the holes below it */
+        nfill++;
+    double end = mw__mono() + 0.3;
+    while (mw__mono() < end)
+        calls += mw__loop_run_once(loop, 10);
+    CHECK(calls < 100);
+    CHECK(mw__httpd_conns(h) == 0);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(read_all(loop, fds[i], out, sizeof out, 3) >= 0);
+        CHECK(status_of(out) == 200);
+        close(fds[i]);
+    }
 }
 
 static void test_addresses(mw__loop *loop)
@@ -251,6 +286,7 @@ int main(void)
         test_oversize(loop, h);
         test_slow_client(loop, h);
         test_many(loop, h);
+        test_out_of_fds(loop, h);
         CHECK(mw__httpd_conns(h) == 0);
         mw__httpd_free(h);
     }
