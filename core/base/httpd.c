@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -47,7 +48,8 @@ struct conn {
     char *in; /* max_request + 1 bytes */
     size_t inlen;
     int answered;
-    mw__buf out;
+    mw__buf out;  /* the response head */
+    mw__buf body; /* the handler's body, taken over (never copied) */
     size_t sent;
     conn *prev, *next;
 };
@@ -201,6 +203,7 @@ static void conn_free(conn *c)
         c->next->prev = c->prev;
     h->nconns--;
     mw__buf_free(&c->out);
+    mw__buf_free(&c->body);
     free(c->in);
     free(c);
 }
@@ -219,8 +222,18 @@ static void drain(int fd)
  * is gone. */
 static void conn_flush(conn *c)
 {
-    while (c->sent < c->out.len) {
-        ssize_t w = send(c->fd, mw__buf_str(&c->out) + c->sent, c->out.len - c->sent, MSG_NOSIGNAL);
+    size_t head = c->out.len, total = head + c->body.len;
+    while (c->sent < total) {
+        struct iovec iov[2];
+        int n = 0;
+        if (c->sent < head)
+            iov[n++] = (struct iovec){(char *)mw__buf_str(&c->out) + c->sent, head - c->sent};
+        if (c->body.len) {
+            size_t off = c->sent > head ? c->sent - head : 0;
+            iov[n++] = (struct iovec){(char *)mw__buf_str(&c->body) + off, c->body.len - off};
+        }
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -236,18 +249,21 @@ static void conn_flush(conn *c)
     conn_free(c);
 }
 
-/* Queues the whole response (head and body) and starts writing it. */
-static void respond(conn *c, int status, const char *type, const mw__buf *body)
+/* Queues the response, taking `body` over (it is left empty), and
+ * starts writing it. */
+static void respond(conn *c, int status, const char *type, mw__buf *body)
 {
-    size_t n = body ? body->len : 0;
+    size_t max = body->max;
     c->answered = 1;
     mw__buf_reset(&c->out);
+    mw__buf_free(&c->body);
+    c->body = *body;
+    mw__buf_init(body, max);
     if (mw__buf_addf(&c->out,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
                      status, reason(status), type ? type : "text/plain; charset=utf-8",
-                     n) != MW_OK ||
-        (n && mw__buf_add(&c->out, mw__buf_str(body), n) != MW_OK)) {
+                     c->body.len) != MW_OK) {
         conn_free(c);
         return;
     }
@@ -395,7 +411,8 @@ static mw_code conn_new(mw__httpd *h, int fd)
         goto fail;
     c->h = h;
     c->fd = fd;
-    mw__buf_init(&c->out, h->o.max_response + 4096);
+    mw__buf_init(&c->out, 4096);
+    mw__buf_init(&c->body, 0);
     mw__timer_init(&c->deadline, conn_timeout, c);
     if (mw__io_start(h->o.loop, &c->io, fd, EPOLLIN, conn_io, c) != MW_OK)
         goto fail;

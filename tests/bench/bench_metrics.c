@@ -25,6 +25,7 @@
 #define PER_FAMILY 100
 
 static mw__prom *prom;
+static size_t hint; /* as core/status.c sizes the body */
 static atomic_int stop_loop;
 
 static double fill(size_t n, double now)
@@ -55,7 +56,9 @@ static double fill(size_t n, double now)
 static void handler(void *ud, const mw__httpd_req *req, mw__httpd_resp *resp)
 {
     MW_UNUSED(ud), MW_UNUSED(req);
+    mw__buf_reserve(&resp->body, hint);
     mw__prom_render(prom, mw__wall(), &resp->body);
+    hint = resp->body.len + resp->body.len / 8;
 }
 
 static void *loop_thread(void *ud)
