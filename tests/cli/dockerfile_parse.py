@@ -55,6 +55,8 @@ def main(path):
             last = {}
         elif word == "RUN":
             for seg in segments(rest):
+                while seg and "=" in seg[0]:  # VAR=value before the command
+                    seg = seg[1:]
                 if seg[:2] == ["apt-get", "install"]:
                     for p in seg[2:]:
                         if not p.startswith("-"):
