@@ -92,7 +92,10 @@ if [ -x "$bin" ]; then
   # The runtime stage has the package of every library the program links.
   if command -v dpkg >/dev/null && command -v readelf >/dev/null; then
     while read -r lib; do
-      case "$lib" in ld-linux*.so.* | libc.so.* | libm.so.*) ok; continue ;; esac # libc6, in every image
+      case "$lib" in
+        ld-linux*.so.* | libc.so.* | libm.so.*) ok; continue ;; # libc6, in every image
+        libasan.so.* | libubsan.so.* | libtsan.so.*) continue ;; # a sanitizer build's, not the image's
+      esac
       path=$(ldd "$bin" | awk -v l="$lib" '$1 == l { print $3 }')
       pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1)
       [ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1)

@@ -66,9 +66,14 @@ mkdir -p "$p/share/moonwatch/templates/marker.d"
 printf 'init_config:\ninstances:\n  - min_collection_interval: 1\n' \
   >"$p/share/moonwatch/templates/marker.d/conf.yaml"
 
-# The example embedding program, built with what pkg-config says only.
+# The example embedding program, built with what pkg-config says only
+# (and, for a sanitizer build's library, the same sanitizer: its runtime
+# must come first).
+san=()
+grep -q '^MW_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null && san=("-fsanitize=address,undefined")
+grep -q '^MW_TSAN:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null && san=(-fsanitize=thread)
 # shellcheck disable=SC2086 # the flags are words
-if cc -std=c11 -Wall -Wextra -Werror "$src/examples/embed.c" $flags -o "$tmp/embed" \
+if cc -std=c11 -Wall -Wextra -Werror "${san[@]}" "$src/examples/embed.c" $flags -o "$tmp/embed" \
      2>"$tmp/cc.log"; then ok; else bad "examples/embed.c does not build: $(cat "$tmp/cc.log")"; fi
 if [ -x "$tmp/embed" ]; then
   if out=$(cd "$tmp" && LD_LIBRARY_PATH=$p/lib timeout 60 ./embed "$tmp/work" 3 2>"$tmp/embed.err")
