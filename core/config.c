@@ -662,12 +662,18 @@ static int installed_beside(const char *path, char *out, size_t cap)
 static char bundled_dir[PATH_MAX];
 static pthread_once_t bundled_once = PTHREAD_ONCE_INIT;
 
-/* Found once: an installed program (the CLI or one linking
- * libmoonwatch.so) finds the share/moonwatch of its own prefix, wherever
- * the prefix was installed; then the configured prefix; then the source
- * tree (a program run from the build directory). */
+/* Found once: installed code finds the share/moonwatch of its own
+ * prefix, wherever the prefix was installed: libmoonwatch.so's (the
+ * loader names it by an absolute path), else the running program's (the
+ * CLI, which holds the library's code itself); then the configured
+ * prefix; then the source tree (a program run from the build
+ * directory). */
 static void find_bundled_dir(void)
 {
+    Dl_info info;
+    if (dladdr(&bundled_once, &info) && info.dli_fname && info.dli_fname[0] == '/' &&
+        installed_beside(info.dli_fname, bundled_dir, sizeof bundled_dir))
+        return;
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
@@ -675,10 +681,6 @@ static void find_bundled_dir(void)
         if (installed_beside(exe, bundled_dir, sizeof bundled_dir))
             return;
     }
-    Dl_info info;
-    if (dladdr(&bundled_once, &info) && info.dli_fname && strchr(info.dli_fname, '/') &&
-        installed_beside(info.dli_fname, bundled_dir, sizeof bundled_dir))
-        return;
     if (is_dir(MW_DATADIR "/checks"))
         snprintf(bundled_dir, sizeof bundled_dir, "%s", MW_DATADIR);
     else
