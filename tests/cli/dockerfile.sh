@@ -46,7 +46,7 @@ mapfile -t buildpkgs < <(fact pkg | awk -F'\t' '$1 == "build" { print $2 }')
 [ ${#runtime[@]} -gt 0 ] && [ ${#buildpkgs[@]} -gt 0 ] && ok || bad "no apt-get install in a stage"
 if ! command -v apt-cache >/dev/null; then
   skip "packages exist in Debian: no apt-cache here"
-elif ! apt-cache policy 2>/dev/null | grep -q 'n=bookworm,'; then
+elif ! grep -q 'n=bookworm,' <<<"$(apt-cache policy 2>/dev/null)"; then
   skip "packages exist in Debian: apt has no Debian 12 (bookworm) package lists here"
 else
   for p in "${runtime[@]}" "${buildpkgs[@]}"; do
@@ -66,7 +66,7 @@ while read -r f; do
   [ -e "$src/$f" ] && ok || bad "COPY $f: not in the repository"
 done < <(fact copy)
 for need in CMakeLists.txt include/ core/ discovery/ lua/ checks/ templates/; do
-  fact copy | grep -qxF "$need" && ok || bad "the build stage does not COPY $need"
+  grep -qxF "$need" <<<"$(fact copy)" && ok || bad "the build stage does not COPY $need"
 done
 
 # The install step, as the Dockerfile runs it, into a temporary DESTDIR.
@@ -87,7 +87,7 @@ if [ -x "$bin" ]; then
     || bad "installed moonwatch validate: $(tail -5 "$tmp/validate.out")"
   out=$(cd / && "$bin" check system -c "$src/deploy/moonwatch.yaml" --log-level error) && ok \
     || bad "installed moonwatch check system failed"
-  echo "$out" | grep -q '"metric":"system.mem.total"' && ok || bad "installed check: no system.mem.total"
+  grep -q '"metric":"system.mem.total"' <<<"$out" && ok || bad "installed check: no system.mem.total"
 
   # The runtime stage has the package of every library the program links.
   if command -v dpkg >/dev/null && command -v readelf >/dev/null; then

@@ -78,25 +78,27 @@ if cc -std=c11 -Wall -Wextra -Werror "${san[@]}" "$src/examples/embed.c" $flags 
 if [ -x "$tmp/embed" ]; then
   if out=$(cd "$tmp" && LD_LIBRARY_PATH=$p/lib timeout 60 ./embed "$tmp/work" 3 2>"$tmp/embed.err")
   then ok; else bad "embed exited non-zero: $out $(cat "$tmp/embed.err")"; fi
-  echo "$out" | grep -q '^metric hello.answer 42 from:embed' && ok || bad "no hello.answer record: $out"
-  echo "$out" | grep -q '^metric marker.installed 1' && ok \
+  grep -q '^metric hello.answer 42 from:embed' <<<"$out" && ok || bad "no hello.answer record: $out"
+  grep -q '^metric marker.installed 1' <<<"$out" && ok \
     || bad "the library did not find the prefix's bundled checks: $out"
-  LD_LIBRARY_PATH=$p/lib ldd "$tmp/embed" | grep -q "$p/lib/libmoonwatch.so.0" && ok || bad "embed not linked to the prefix's library"
+  libs=$(LD_LIBRARY_PATH=$p/lib ldd "$tmp/embed")
+  grep -qF "$p/lib/libmoonwatch.so.0" <<<"$libs" && ok || bad "embed not linked to the prefix's library"
 fi
 
 # The installed binary, run from elsewhere: bundled checks from its prefix.
 if out=$(cd / && "$p/bin/moonwatch" check system --log-level error); then ok; else
   bad "installed moonwatch check system failed"
 fi
-echo "$out" | grep -q '"metric":"system.mem.total"' && ok || bad "installed check system: no system.mem.total"
+grep -q '"metric":"system.mem.total"' <<<"$out" && ok || bad "installed check system: no system.mem.total"
 out=$(cd / && "$p/bin/moonwatch" check marker --log-level error) &&
-  echo "$out" | grep -q '"metric":"marker.installed"' && ok \
+  grep -q '"metric":"marker.installed"' <<<"$out" && ok \
   || bad "installed moonwatch did not find its prefix's share/moonwatch"
 "$p/bin/moonwatch" validate "$p/share/moonwatch/templates" >"$tmp/validate.out" 2>&1 && ok \
   || bad "installed templates do not validate: $(cat "$tmp/validate.out")"
 # ... and the build tree's binary still uses the source tree's checks.
 "$mw" check marker --log-level off >/dev/null 2>&1 && bad "build-tree moonwatch found the prefix" || ok
-"$mw" check system --log-level error | grep -q '"metric":"system.mem.total"' && ok \
+out=$("$mw" check system --log-level error)
+grep -q '"metric":"system.mem.total"' <<<"$out" && ok \
   || bad "build-tree moonwatch lost its bundled checks"
 
 echo "$pass passed, $fail failed"
