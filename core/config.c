@@ -10,8 +10,11 @@
 #include "core/base/util.h"
 #include "core/base/yaml.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -666,14 +669,61 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* "<dir of path>/../share/moonwatch" into out when it holds checks/:
+ * the layout `cmake --install` makes under any prefix. */
+static int installed_beside(const char *path, char *out, size_t cap)
+{
+    char real[PATH_MAX], *slash;
+    if (!path || !realpath(path, real) || !(slash = strrchr(real, '/')))
+        return 0;
+    *slash = '\0';
+    int n = snprintf(out, cap, "%s/../share/moonwatch", real);
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    char checks[PATH_MAX + 16];
+    snprintf(checks, sizeof checks, "%s/checks", out);
+    if (!is_dir(checks))
+        return 0;
+    if (realpath(out, real) && strlen(real) < cap)
+        strcpy(out, real);
+    return 1;
+}
+
+static char bundled_dir[PATH_MAX];
+static pthread_once_t bundled_once = PTHREAD_ONCE_INIT;
+
+/* Found once: installed code finds the share/moonwatch of its own
+ * prefix, wherever the prefix was installed: libmoonwatch.so's (the
+ * loader names it by an absolute path), else the running program's (the
+ * CLI, which holds the library's code itself); then the configured
+ * prefix; then the source tree (a program run from the build
+ * directory). */
+static void find_bundled_dir(void)
+{
+    Dl_info info;
+    if (dladdr(&bundled_once, &info) && info.dli_fname && info.dli_fname[0] == '/' &&
+        installed_beside(info.dli_fname, bundled_dir, sizeof bundled_dir))
+        return;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        if (installed_beside(exe, bundled_dir, sizeof bundled_dir))
+            return;
+    }
+    if (is_dir(MW_DATADIR "/checks"))
+        snprintf(bundled_dir, sizeof bundled_dir, "%s", MW_DATADIR);
+    else
+        snprintf(bundled_dir, sizeof bundled_dir, "%s", MW_SOURCE_DIR);
+}
+
 const char *mw__bundled_dir(void)
 {
     const char *env = getenv("MOONWATCH_DATADIR");
     if (env && *env)
         return env;
-    if (is_dir(MW_DATADIR "/checks"))
-        return MW_DATADIR;
-    return MW_SOURCE_DIR;
+    pthread_once(&bundled_once, find_bundled_dir);
+    return bundled_dir;
 }
 
 /* ------------------------------------------------------------- host paths */

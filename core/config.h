@@ -89,7 +89,9 @@ const char *mw__config_cgroup_root(const mw_config *c);
 const char *mw__config_state_dir(const mw_config *c);
 
 /* The directory holding the bundled checks/ and templates/: $MOONWATCH_DATADIR,
- * else the installed share/moonwatch, else the source tree. Borrowed. */
+ * else the share/moonwatch beside libmoonwatch.so's lib/ or the running
+ * program's bin/ when installed, else the configured prefix's, else the
+ * source tree. Borrowed. */
 const char *mw__bundled_dir(void);
 
 #endif
