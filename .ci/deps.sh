@@ -3,6 +3,7 @@
 # clang and its runtimes (libclang-rt-dev) build the fuzz targets;
 # libssl-dev's libcrypto lets the tests' fake AWS server check SigV4;
 # zlib1g-dev compresses the Datadog sink's payloads.
+# python3-jsonschema validates deploy/ecs/*.json against tests/schemas.
 # Skips apt entirely when everything is already there.
 #
 # The servers the bundled checks are tested against (nginx, redis-server,
@@ -10,7 +11,7 @@
 # tests themselves on 127.0.0.1; their packages must not start them as
 # services, so a policy-rc.d refuses service starts during the install.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang-format python3 openssl
+pkgs=(build-essential cmake pkg-config clang-format python3 python3-jsonschema openssl
       clang libclang-rt-dev
       libcurl4-openssl-dev libcjson-dev libyaml-dev liblua5.4-dev libssl-dev zlib1g-dev
       docker.io busybox-static curl

@@ -6,11 +6,15 @@
  */
 #include "core/config.h"
 
+#include "core/base/httpd.h"
 #include "core/base/util.h"
 #include "core/base/yaml.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +65,7 @@ mw_config *mw_config_new(void)
     c->npercentiles = 1;
     c->ecs_poll_interval = 5;
     c->ecs_pending_timeout = 300;
+    c->health_grace = 60;
     return c;
 }
 
@@ -82,6 +87,7 @@ void mw_config_free(mw_config *c)
     free(c->dd_url);
     free(c->site);
     free(c->dd_tags);
+    free(c->listen);
     mw__strlist_free(&c->env_allowlist);
     mw__strlist_free(&c->unix_sockets);
     mw__strlist_free(&c->checks_dirs);
@@ -111,7 +117,7 @@ mw_config *mw__config_dup(const mw_config *c)
     *d = *c;
     d->ecs_agent_url = d->ecs_config_path = NULL;
     d->hostname = d->docker_host = d->container_include = d->container_exclude = NULL;
-    d->host_network_host = d->procfs_path = d->cgroup_root = d->state_dir = NULL;
+    d->host_network_host = d->procfs_path = d->cgroup_root = d->state_dir = d->listen = NULL;
     d->api_key = d->dd_url = d->site = d->dd_tags = NULL;
     d->checks_dirs = (mw__strlist){0};
     d->templates_dirs = (mw__strlist){0};
@@ -123,7 +129,7 @@ mw_config *mw__config_dup(const mw_config *c)
         dup_str(&d->host_network_host, c->host_network_host) != 0 ||
         dup_str(&d->procfs_path, c->procfs_path) != 0 ||
         dup_str(&d->cgroup_root, c->cgroup_root) != 0 ||
-        dup_str(&d->state_dir, c->state_dir) != 0 ||
+        dup_str(&d->state_dir, c->state_dir) != 0 || dup_str(&d->listen, c->listen) != 0 ||
         dup_list(&d->env_allowlist, &c->env_allowlist) != 0 ||
         dup_list(&d->unix_sockets, &c->unix_sockets) != 0 ||
         dup_list(&d->checks_dirs, &c->checks_dirs) != 0 ||
@@ -280,6 +286,30 @@ static mw_code set_sink(mw_config *c, const char *v, char **err)
     c->sinks = bits;
     c->sinks_given = 1;
     return MW_OK;
+}
+
+/* The address is checked for its form here; whether it may be beyond
+ * loopback (listen_any, which may come later) when the listener binds. */
+static mw_code set_listen(mw_config *c, const char *v, char **err)
+{
+    char *copy = NULL;
+    if (*v && mw__httpd_check_addr(v, 1, err) != MW_OK)
+        return MW_EINVAL;
+    if (*v && !(copy = mw__strdup(v)))
+        return MW_ENOMEM;
+    free(c->listen);
+    c->listen = copy;
+    return MW_OK;
+}
+
+static mw_code set_listen_any(mw_config *c, const char *v, char **err)
+{
+    return parse_bool(v, &c->listen_any, err);
+}
+
+static mw_code set_health_grace(mw_config *c, const char *v, char **err)
+{
+    return parse_seconds(v, 0, &c->health_grace, err);
 }
 
 static mw_code set_aggregates(mw_config *c, const char *v, char **err)
@@ -615,6 +645,9 @@ static const struct option_row {
     {"cgroup_root", set_cgroup_root},
     {"workers", set_workers},
     {"watchdog_signal", set_watchdog_signal},
+    {"listen", set_listen},
+    {"listen_any", set_listen_any},
+    {"health_grace", set_health_grace},
 };
 
 mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **err)
@@ -758,14 +791,61 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* "<dir of path>/../share/moonwatch" into out when it holds checks/:
+ * the layout `cmake --install` makes under any prefix. */
+static int installed_beside(const char *path, char *out, size_t cap)
+{
+    char real[PATH_MAX], *slash;
+    if (!path || !realpath(path, real) || !(slash = strrchr(real, '/')))
+        return 0;
+    *slash = '\0';
+    int n = snprintf(out, cap, "%s/../share/moonwatch", real);
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    char checks[PATH_MAX + 16];
+    snprintf(checks, sizeof checks, "%s/checks", out);
+    if (!is_dir(checks))
+        return 0;
+    if (realpath(out, real) && strlen(real) < cap)
+        strcpy(out, real);
+    return 1;
+}
+
+static char bundled_dir[PATH_MAX];
+static pthread_once_t bundled_once = PTHREAD_ONCE_INIT;
+
+/* Found once: installed code finds the share/moonwatch of its own
+ * prefix, wherever the prefix was installed: libmoonwatch.so's (the
+ * loader names it by an absolute path), else the running program's (the
+ * CLI, which holds the library's code itself); then the configured
+ * prefix; then the source tree (a program run from the build
+ * directory). */
+static void find_bundled_dir(void)
+{
+    Dl_info info;
+    if (dladdr(&bundled_once, &info) && info.dli_fname && info.dli_fname[0] == '/' &&
+        installed_beside(info.dli_fname, bundled_dir, sizeof bundled_dir))
+        return;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        if (installed_beside(exe, bundled_dir, sizeof bundled_dir))
+            return;
+    }
+    if (is_dir(MW_DATADIR "/checks"))
+        snprintf(bundled_dir, sizeof bundled_dir, "%s", MW_DATADIR);
+    else
+        snprintf(bundled_dir, sizeof bundled_dir, "%s", MW_SOURCE_DIR);
+}
+
 const char *mw__bundled_dir(void)
 {
     const char *env = getenv("MOONWATCH_DATADIR");
     if (env && *env)
         return env;
-    if (is_dir(MW_DATADIR "/checks"))
-        return MW_DATADIR;
-    return MW_SOURCE_DIR;
+    pthread_once(&bundled_once, find_bundled_dir);
+    return bundled_dir;
 }
 
 /* ------------------------------------------------------------- host paths */

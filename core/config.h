@@ -76,6 +76,10 @@ struct mw_config {
     char *cgroup_root;   /* NULL: /host/sys/fs/cgroup when it exists, else /sys/fs/cgroup */
     unsigned workers;    /* worker threads; 0: one per core */
     int watchdog_signal; /* 0: runs time themselves, no signal */
+    /* the status listener (core/status.h) */
+    char *listen;        /* NULL: none */
+    int listen_any;      /* addresses beyond loopback allowed */
+    double health_grace; /* seconds a source may fail before /healthz says 503 */
     unsigned hist_aggregates;
     double percentiles[MW_MAX_PERCENTILES];
     size_t npercentiles;
@@ -100,7 +104,9 @@ const char *mw__config_cgroup_root(const mw_config *c);
 const char *mw__config_state_dir(const mw_config *c);
 
 /* The directory holding the bundled checks/ and templates/: $MOONWATCH_DATADIR,
- * else the installed share/moonwatch, else the source tree. Borrowed. */
+ * else the share/moonwatch beside libmoonwatch.so's lib/ or the running
+ * program's bin/ when installed, else the configured prefix's, else the
+ * source tree. Borrowed. */
 const char *mw__bundled_dir(void);
 
 #endif

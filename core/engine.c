@@ -22,6 +22,7 @@
 #include "core/pipeline/sink_json.h"
 #include "core/pipeline/workers.h"
 #include "core/sinks/dd_sink.h"
+#include "core/status.h"
 #include "discovery/discovery.h"
 #include "lua/sandbox.h"
 
@@ -44,6 +45,7 @@
 typedef struct sink {
     mw_sink_fn fn;
     void *ud;
+    const char *name; /* a literal, for the status */
 } sink;
 
 struct mw_engine {
@@ -72,6 +74,8 @@ struct mw_engine {
     mw__host_paths paths; /* from cfg (or literals) */
     mw__ecs_endpoint ecs; /* its strings are ecs_url and ecs_why */
     char *ecs_url, *ecs_why;
+    mw__status *status; /* the listener, NULL without `listen` */
+    double started_wall;
     pthread_t thread;
     int started;
     atomic_uint_fast64_t flushes, records;
@@ -163,14 +167,27 @@ static void flush_cb(mw__timer *t)
     mw__timer_start(eng->loop, t, next);
 }
 
-mw_code mw_engine_add_sink(mw_engine *eng, mw_sink_fn fn, void *ud)
+mw_code mw__engine_add_named_sink(mw_engine *eng, mw_sink_fn fn, void *ud, const char *name)
 {
     if (!fn)
         return MW_EINVAL;
     if (eng->nsinks == MAX_SINKS)
         return MW_ENOMEM;
-    eng->sinks[eng->nsinks++] = (sink){fn, ud};
+    eng->sinks[eng->nsinks++] = (sink){fn, ud, name};
     return MW_OK;
+}
+
+mw_code mw_engine_add_sink(mw_engine *eng, mw_sink_fn fn, void *ud)
+{
+    return mw__engine_add_named_sink(eng, fn, ud, "callback");
+}
+
+size_t mw__engine_sinks(mw_engine *eng, const char **names, size_t max)
+{
+    size_t n = 0;
+    for (; n < eng->nsinks && n < max; n++)
+        names[n] = eng->sinks[n].name;
+    return n;
 }
 
 /* ------------------------------------------------------------- stats */
@@ -382,7 +399,7 @@ static mw_code make_sinks(mw_engine *eng, char **err)
     if (key && (!c->sinks_given || (c->sinks && !c->sinks_exact)))
         bits |= MW_SINK_DATADOG;
     if (bits & MW_SINK_STDOUT)
-        mw_engine_add_sink(eng, stdout_sink, eng);
+        mw__engine_add_named_sink(eng, stdout_sink, eng, "stdout");
     if (!(bits & MW_SINK_DATADOG))
         return MW_OK;
     mw__dd_sink_opts o = {
@@ -398,7 +415,7 @@ static mw_code make_sinks(mw_engine *eng, char **err)
     };
     mw_code rc = mw__dd_sink_new(&o, &eng->dd, err);
     if (rc == MW_OK)
-        mw_engine_add_sink(eng, mw__dd_sink_record, eng->dd);
+        mw__engine_add_named_sink(eng, mw__dd_sink_record, eng->dd, "datadog");
     return rc;
 }
 
@@ -411,6 +428,7 @@ static char *new_error(const char *what, mw_code rc, int errnum)
 mw_code mw_engine_new(const mw_config *cfg, mw_engine **out, char **err)
 {
     const char *what = "the engine";
+    char *why = NULL;
     mw_config *defaults = NULL;
     mw_code rc = MW_ENOMEM;
     mw_engine *eng = calloc(1, sizeof *eng);
@@ -432,16 +450,21 @@ mw_code mw_engine_new(const mw_config *cfg, mw_engine **out, char **err)
     mw__buf_init(&eng->out, 64u << 20);
     if (!(eng->host = default_host(eng->cfg)))
         goto out;
+    eng->started_wall = mw__wall();
     if ((rc = make_parts(eng, &what)) != MW_OK)
         goto out;
     what = "the sinks";
     if ((rc = make_sinks(eng, err)) != MW_OK)
         goto out;
+    if (eng->cfg->listen && (rc = mw__status_new(eng, &eng->status, &why)) != MW_OK)
+        goto out;
     *out = eng;
     eng = NULL;
 out:
     if (rc != MW_OK && err && !*err)
-        *err = new_error(what, rc, errno);
+        *err = why ? mw__sprintf("cannot start the status listener: %s", why)
+                   : new_error(what, rc, errno);
+    free(why);
     free(sink_err);
     mw_config_free(defaults);
     mw_engine_free(eng);
@@ -456,6 +479,8 @@ void mw_engine_free(mw_engine *eng)
         mw_engine_stop(eng);
     if (eng->loop)
         mw__timer_stop(eng->loop, &eng->flush_timer);
+    mw__status_free(eng->status); /* its sink is not called any more */
+    eng->nsinks = 0;
     mw__discovery_free(eng->disc);
     mw__sched_free(eng->sched);     /* on the workers' loops, no thread running */
     mw__workers_free(eng->workers); /* their loops, then the budget */
@@ -545,6 +570,26 @@ mw__sched *mw__engine_sched(mw_engine *eng)
 mw__loop *mw__engine_loop(mw_engine *eng)
 {
     return eng->loop;
+}
+
+const mw_config *mw__engine_config(mw_engine *eng)
+{
+    return eng->cfg;
+}
+
+mw__discovery *mw__engine_discovery(mw_engine *eng)
+{
+    return eng->disc;
+}
+
+const char *mw__engine_host(mw_engine *eng)
+{
+    return eng->host;
+}
+
+double mw__engine_started(mw_engine *eng)
+{
+    return eng->started_wall;
 }
 
 /* ------------------------------------------------------------- loading */

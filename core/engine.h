@@ -10,6 +10,7 @@
 #include "core/base/log.h"
 #include "core/config.h"
 #include "core/pipeline/scheduler.h"
+#include "discovery/discovery.h"
 #include "discovery/template.h"
 
 /* The engine's effective checks and templates directories (given ones
@@ -23,6 +24,18 @@ mw__sched *mw__engine_sched(mw_engine *eng);
 /* The control loop (discovery, the flush timer); the checks run on the
  * workers' loops, stepped through mw_engine_step() when not started. */
 mw__loop *mw__engine_loop(mw_engine *eng);
+
+/* For the status listener (core/status.h). The effective configuration,
+ * the discovery (NULL before mw_engine_load()), the default host and the
+ * wall time the engine was made; all borrowed. */
+const mw_config *mw__engine_config(mw_engine *eng);
+mw__discovery *mw__engine_discovery(mw_engine *eng);
+const char *mw__engine_host(mw_engine *eng);
+double mw__engine_started(mw_engine *eng);
+/* mw_engine_add_sink() with the name the status shows (a literal). */
+mw_code mw__engine_add_named_sink(mw_engine *eng, mw_sink_fn fn, void *ud, const char *name);
+/* The sinks' names into `names` (room for `max`); returns how many. */
+size_t mw__engine_sinks(mw_engine *eng, const char **names, size_t max);
 
 /* Loads every template of the engine's directories and marks those whose
  * check has no script (`no_check`); problems go to `diag`. The set is the

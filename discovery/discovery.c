@@ -57,8 +57,22 @@ struct mw__discovery {
     double pending_timeout;
     const char *procfs, *state_dir; /* the opts' */
     int boot_checked;
-    const mw__source_exit *exit; /* the Docker exit being derived */
+    const mw__source_exit *exit;          /* the Docker exit being derived */
+    mw__source_health health[MW_SOURCES]; /* their `why` are ours */
 };
+
+/* ------------------------------------------------------------- health */
+
+enum { SRC_DOCKER, SRC_ECS_AGENT, SRC_ECS_META };
+
+static void health_set(mw__discovery *d, int which, int up, const char *why)
+{
+    mw__source_health *h = &d->health[which];
+    h->up = up;
+    h->since = mw__mono_ns();
+    free((char *)h->why);
+    h->why = up || !why ? NULL : mw__strdup(why);
+}
 
 /* ------------------------------------------------------------- sync */
 
@@ -138,9 +152,15 @@ static void on_ecs_synced(void *ud)
     update_synced(d);
 }
 
+/* The sources log their outages; these keep them for the status. */
 static void on_ecs_connected(void *ud, int up, const char *why)
 {
-    MW_UNUSED(ud), MW_UNUSED(up), MW_UNUSED(why); /* the source logs outages */
+    health_set(ud, SRC_ECS_AGENT, up, why);
+}
+
+static void on_meta_connected(void *ud, int up, const char *why)
+{
+    health_set(ud, SRC_ECS_META, up, why);
 }
 
 static mw_code on_record(void *ud, const mw_record *rec)
@@ -435,6 +455,7 @@ static mw_code start_ecs(mw__discovery *d, const char *url, const char *why)
                 .ud = d},
     };
     mw_code rc = mw__ecs_agent_new(&o, &d->ecs, &err);
+    d->health[SRC_ECS_AGENT].since = mw__mono_ns();
 
     d->ecs_later = 0;
     if (rc != MW_OK)
@@ -504,6 +525,7 @@ static void on_connected(void *ud, int up, const char *why)
     mw__discovery *d = ud;
     free(d->error);
     d->error = up || !why ? NULL : mw__strdup(why);
+    health_set(d, SRC_DOCKER, up, why);
 }
 
 /* "include" from the config, then the environment variable. */
@@ -607,7 +629,7 @@ static void setup_meta(mw__discovery *d, const mw__discovery_opts *o)
         .cbs = {.upsert = on_meta_upsert,
                 .remove = on_remove,
                 .synced = on_meta_synced,
-                .connected = on_ecs_connected,
+                .connected = on_meta_connected,
                 .annotate = on_annotate,
                 .ud = d},
     };
@@ -680,6 +702,9 @@ mw_code mw__discovery_new(const mw__discovery_opts *o, mw__template_set *set, mw
         *why_off = NULL;
     if (!d)
         goto out;
+    static const char *const names[MW_SOURCES] = {"docker", "ecs_agent", "ecs_metadata"};
+    for (int i = 0; i < MW_SOURCES; i++)
+        d->health[i] = (mw__source_health){.name = names[i], .up = -1, .since = mw__mono_ns()};
     d->log = o->log;
     d->loop = o->loop;
     d->record = o->record;
@@ -737,12 +762,31 @@ void mw__discovery_free(mw__discovery *d)
     mw__filter_free(d->filter);
     mw__template_set_free(&d->set);
     free(d->error);
+    for (int i = 0; i < MW_SOURCES; i++)
+        free((char *)d->health[i].why);
     free(d);
 }
 
 int mw__discovery_synced(const mw__discovery *d)
 {
     return d->synced;
+}
+
+size_t mw__discovery_health(const mw__discovery *d, mw__source_health *out)
+{
+    size_t n = 0;
+    if (d->docker)
+        out[n++] = d->health[SRC_DOCKER];
+    if (d->ecs)
+        out[n++] = d->health[SRC_ECS_AGENT];
+    if (d->meta)
+        out[n++] = d->health[SRC_ECS_META];
+    return n;
+}
+
+size_t mw__discovery_services(const mw__discovery *d)
+{
+    return mw__reconcile_services(d->rec);
 }
 
 const char *mw__discovery_error(const mw__discovery *d)

@@ -108,6 +108,19 @@ void mw__discovery_free(mw__discovery *d);
 /* 1 once every enabled source has listed its services (immediately when
  * none is enabled); one_shot: once the ECS agent answered or failed too. */
 int mw__discovery_synced(const mw__discovery *d);
+/* A source's connection state, for the status listener. */
+#define MW_SOURCES 3
+typedef struct mw__source_health {
+    const char *name; /* "docker", "ecs_agent", "ecs_metadata" */
+    int up;           /* 1 answering, 0 failing, -1 no answer yet */
+    uint64_t since;   /* monotonic ns of the last change (or of its start) */
+    const char *why;  /* the failure, NULL when up; borrowed */
+} mw__source_health;
+/* The enabled sources' health into `out` (room for MW_SOURCES); returns
+ * how many. Loop thread. */
+size_t mw__discovery_health(const mw__discovery *d, mw__source_health *out);
+/* Services known now. */
+size_t mw__discovery_services(const mw__discovery *d);
 /* The last connection error of a source, NULL when none. Borrowed. */
 const char *mw__discovery_error(const mw__discovery *d);
 

@@ -36,6 +36,7 @@ static const struct flag {
     {"--sink", "sink"},
     {"--hostname", "hostname"},
     {"--docker-host", "docker_host"},
+    {"--listen", "listen"},
 };
 
 /* Sets one config key; what mw_config_set() returned, printed when it
@@ -162,10 +163,14 @@ static void one_shot_sinks(mw_config *cfg, unsigned sinks)
     cfg->sinks_exact = 1;
 }
 
-/* What mw_engine_new() returned, printed when it is not MW_OK. */
-static mw_code make_engine(const mw_config *cfg, mw_engine **eng)
+/* What mw_engine_new() returned, printed when it is not MW_OK. Only
+ * `run` serves the status listener: the one-shot commands leave the
+ * config file's `listen` to the daemon, which may hold the address. */
+static mw_code make_engine(mw_config *cfg, int serve, mw_engine **eng)
 {
     char *err = NULL;
+    if (!serve)
+        mw_config_set(cfg, "listen", "", NULL);
     mw_code rc = mw_engine_new(cfg, eng, &err);
     if (rc != MW_OK)
         fprintf(stderr, "moonwatch: %s\n", err ? err : mw_strerror(rc));
@@ -227,7 +232,7 @@ int mw__cmd_run(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     mw_engine *eng = NULL;
     int rc = 1, sig = 0;
-    if (make_engine(a.cfg, &eng) != MW_OK || mw_engine_load(eng) != MW_OK ||
+    if (make_engine(a.cfg, 1, &eng) != MW_OK || mw_engine_load(eng) != MW_OK ||
         mw_engine_start(eng) != MW_OK)
         goto out;
     mw__info(mw__engine_log(eng), NULL, "moonwatch %s running", MW_VERSION);
@@ -388,7 +393,7 @@ int mw__cmd_check(int argc, char **argv)
     if (parse_check(&a, &o) != MW_OK)
         goto out;
     one_shot_sinks(a.cfg, MW_SINK_STDOUT);
-    if (make_engine(a.cfg, &eng) != MW_OK)
+    if (make_engine(a.cfg, 0, &eng) != MW_OK)
         goto out;
     mw__sched_set_manual(mw__engine_sched(eng), 1);
     size_t n = schedule_check(eng, &o, ids, MW_ARRAY_LEN(ids));
@@ -480,7 +485,7 @@ int mw__cmd_configcheck(int argc, char **argv)
     char *err = NULL;
     cJSON *doc = NULL;
     one_shot_sinks(a.cfg, 0);
-    if (make_engine(a.cfg, &eng) == MW_OK)
+    if (make_engine(a.cfg, 0, &eng) == MW_OK)
         doc = mw__engine_configcheck(eng, timeout > 0 ? timeout : 30, &err);
     if (doc) {
         print_configcheck(doc, json);
@@ -623,7 +628,7 @@ int mw__cmd_validate(int argc, char **argv)
     mw_engine *eng = NULL;
     int rc = 2;
     one_shot_sinks(a.cfg, 0);
-    if (make_engine(a.cfg, &eng) != MW_OK)
+    if (make_engine(a.cfg, 0, &eng) != MW_OK)
         goto out;
     for (int i = 0; i < npaths; i++)
         validate_path(&v, a.rest[i]);

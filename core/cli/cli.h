@@ -1,5 +1,6 @@
 /*
- * cli.h - the moonwatch commands (run, check, validate) behind main().
+ * cli.h - the moonwatch commands (run, check, validate, configcheck, status)
+ * behind main().
  *
  * Each command takes its own argv (after the command name) and returns the
  * process exit status (not a mw_code). Options common to every command are parsed by
@@ -29,5 +30,6 @@ int mw__cmd_run(int argc, char **argv);
 int mw__cmd_check(int argc, char **argv);
 int mw__cmd_validate(int argc, char **argv);
 int mw__cmd_configcheck(int argc, char **argv);
+int mw__cmd_status(int argc, char **argv);
 
 #endif

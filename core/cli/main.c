@@ -33,6 +33,9 @@ static int usage(FILE *f)
                "                           report every problem in templates and checks\n"
                "                           (--strict: a template whose check has no\n"
                "                           script is one too)\n"
+               "  status [--listen ADDR] [--json]\n"
+               "                           ask a running engine (run --listen ADDR) for\n"
+               "                           its sources, instances and health\n"
                "  version                  print the version\n"
                "\n"
                "common options:\n"
@@ -49,6 +52,8 @@ static int usage(FILE *f)
                "  --hostname NAME          default host of samples\n"
                "  --docker-host URL        unix:///path or tcp://host:port (default\n"
                "                           $DOCKER_HOST, else unix:///var/run/docker.sock)\n"
+               "  --listen ADDR            run: serve /status, /healthz and /metrics on\n"
+               "                           127.0.0.1:PORT, [::1]:PORT or a unix socket path\n"
                "  --set KEY=VALUE          any config-file option\n");
     return f == stderr ? 2 : 0;
 }
@@ -57,10 +62,9 @@ static const struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
 } commands[] = {
-    {"run", mw__cmd_run},
-    {"check", mw__cmd_check},
-    {"validate", mw__cmd_validate},
-    {"configcheck", mw__cmd_configcheck},
+    {"run", mw__cmd_run},           {"check", mw__cmd_check},
+    {"validate", mw__cmd_validate}, {"configcheck", mw__cmd_configcheck},
+    {"status", mw__cmd_status},
 };
 
 int main(int argc, char **argv)
@@ -78,11 +82,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name))
             return commands[i].fn(argc - 2, argv + 2);
-    if (!strcmp(cmd, "status")) {
-        fprintf(stderr, "moonwatch: 'status' is not built yet (it comes with the status "
-                        "listener)\n");
-        return 2;
-    }
     fprintf(stderr, "moonwatch: unknown command '%s'\n", cmd);
     return usage(stderr);
 }

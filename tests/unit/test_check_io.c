@@ -371,7 +371,9 @@ static void test_deadline_and_unschedule(void)
     CHECK(strstr(hang->message, "timed out") != NULL);
     CHECK(hang->check_status == MW_STATUS_OK);
     CHECK_STR(tcp->message, "nil,timeout");
-    CHECK(tcp->gauge > 0.01 && tcp->gauge < 0.1); /* the margin was left */
+    /* the margin was left (0.05 s; less when the wakeup was late on a
+     * loaded machine, but some) */
+    CHECK(tcp->gauge > 0 && tcp->gauge < 0.1);
     CHECK(tcp->check_status == MW_STATUS_CRITICAL);
     CHECK(strstr(tcp->check_message, "time budget") != NULL);
     CHECK(strstr(tcp->check_message, "(waiting for mw.sleep(10))") != NULL);
