@@ -979,8 +979,8 @@ static const struct dd_name {
     {"DD_CONTAINER_EXCLUDE", "container_exclude"},
 };
 
-/* DD_LOG_LEVEL's words (trace, debug, info, warn, error, critical, off,
- * any case) as log_level's. Writes into buf. */
+/* DD_LOG_LEVEL's words (trace, debug, info, warn, warning, error,
+ * critical, off, any case) as log_level's. Writes into buf. */
 static const char *dd_log_level(const char *v, char *buf, size_t n)
 {
     size_t k = 0;
@@ -991,6 +991,8 @@ static const char *dd_log_level(const char *v, char *buf, size_t n)
         return "debug";
     if (!strcmp(buf, "critical"))
         return "error";
+    if (!strcmp(buf, "warning"))
+        return "warn";
     return buf;
 }
 

@@ -26,15 +26,22 @@ void mw__cli_print_config(const mw_config *cfg, FILE *f)
     }
 }
 
-/* key<TAB>default<TAB>MW_ name<TAB>note, one line per key. */
+/* What kind of key: "secret", "list" or "value". */
+static const char *kind(const mw__config_key *k)
+{
+    return k->flags & MW_KEY_SECRET ? "secret" : k->flags & MW_KEY_LIST ? "list" : "value";
+}
+
+/* key<TAB>default<TAB>MW_ name<TAB>kind<TAB>note, one line per key; ""
+ * for no default, - for no note. */
 static void list_keys(FILE *f)
 {
     for (size_t i = 0; i < mw__config_nkeys(); i++) {
         const mw__config_key *k = mw__config_key_at(i);
-        fprintf(f, "%s\t%s\tMW_", k->key, k->def);
+        fprintf(f, "%s\t%s\tMW_", k->key, k->def[0] ? k->def : "\"\"");
         for (const char *p = k->key; *p; p++)
             fputc(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p, f);
-        fprintf(f, "\t%s%s\n", k->note ? k->note : "", k->flags & MW_KEY_LIST ? " (list)" : "");
+        fprintf(f, "\t%s\t%s\n", kind(k), k->note ? k->note : "-");
     }
 }
 
