@@ -2,8 +2,8 @@
 # `moonwatch config` / `run --print-config`: every key with its value and
 # origin; the precedence flags > environment (MW_<KEY>, DD_*) > file >
 # defaults; secrets masked; an unknown MW_ name warned about, a bad value
-# naming its variable; and deploy/moonwatch.yaml lists every key the
-# program knows, with its default.
+# naming its variable; and deploy/moonwatch.yaml and the README's
+# configuration reference list every key the program knows.
 set -u
 mw=$1
 src=$2
@@ -34,6 +34,11 @@ while IFS=$'\t' read -r key def _; do
         bad "deploy/moonwatch.yaml: no '# $key: $def' line"
 done <<<"$keys"
 [ "$n" -gt 40 ] && ok || bad "config --list-keys listed $n keys"
+# ... and in the README's configuration reference
+while IFS=$'\t' read -r key _ env _; do
+    grep -qE "^\| \`$key\` \|.*\`$env\`" "$src/README.md" ||
+        bad "README.md: no row for $key ($env) in the configuration reference"
+done <<<"$keys"
 
 # --- defaults, file, environment, flags
 printf 'flush_interval: 3\nhostname: from-file\nlog_level: error\n' > "$tmp/mw.yaml"
