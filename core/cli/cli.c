@@ -242,17 +242,37 @@ static int wait_for_stop(const sigset_t *set)
     }
 }
 
+/* 1 when `flag` is among the arguments left, then taken out of them. */
+static int take_flag(mw__cli_args *a, const char *flag)
+{
+    int found = 0, n = 0;
+    for (int i = 0; i < a->nrest; i++) {
+        if (!strcmp(a->rest[i], flag))
+            found = 1;
+        else
+            a->rest[n++] = a->rest[i];
+    }
+    a->nrest = n;
+    return found;
+}
+
+/* run --print-config: the config, and no engine; exit status 0. */
+static int print_config_and_exit(mw__cli_args *a)
+{
+    mw__cli_say_notes(a, NULL);
+    mw__cli_print_config(a->cfg, stdout);
+    mw__cli_args_free(a);
+    return 0;
+}
+
 int mw__cmd_run(int argc, char **argv)
 {
     mw__cli_args a;
     if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
-    if (a.nrest == 1 && !strcmp(a.rest[0], "--print-config")) {
-        mw__cli_say_notes(&a, NULL);
-        mw__cli_print_config(a.cfg, stdout);
-        mw__cli_args_free(&a);
-        return 0;
-    }
+    int print = take_flag(&a, "--print-config");
+    if (a.nrest == 0 && print)
+        return print_config_and_exit(&a);
     if (a.nrest > 0) {
         fprintf(stderr, "moonwatch run: unexpected argument '%s'\n", a.rest[0]);
         mw__cli_args_free(&a);
@@ -267,10 +287,13 @@ int mw__cmd_run(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     mw_engine *eng = NULL;
     int rc = 1, sig = 0;
-    if (make_engine(a.cfg, 1, &eng) != MW_OK || mw_engine_load(eng) != MW_OK ||
-        mw_engine_start(eng) != MW_OK)
+    if (make_engine(a.cfg, 1, &eng) != MW_OK) {
+        mw__cli_say_notes(&a, NULL);
         goto out;
-    mw__cli_say_notes(&a, mw__engine_log(eng));
+    }
+    mw__cli_say_notes(&a, mw__engine_log(eng)); /* in the log's format */
+    if (mw_engine_load(eng) != MW_OK || mw_engine_start(eng) != MW_OK)
+        goto out;
     mw__info(mw__engine_log(eng), NULL, "moonwatch %s running", MW_VERSION);
     sig = wait_for_stop(&set);
     mw__info(mw__engine_log(eng), NULL, "signal %d: stopping", sig);

@@ -106,5 +106,21 @@ DD_LOG_LEVEL=loud "$mw" config > /dev/null 2> "$tmp/err"
 expect "bad DD_ value: exit status" "$?" 2
 grep -q 'DD_LOG_LEVEL' "$tmp/err" && ok || bad "the error does not name DD_LOG_LEVEL: $(cat "$tmp/err")"
 
+# `run` says the warning in its log, in the log's format
+MW_FLUSH_INTRVAL=3 "$mw" run --no-bundled --sink none --set docker=off --set ecs=off \
+    --log-format json > /dev/null 2> "$tmp/run.err" &
+pid=$!
+for _ in $(seq 1 50); do
+    grep -q 'running' "$tmp/run.err" && break
+    sleep 0.1
+done
+kill -INT "$pid"
+wait "$pid"
+expect "run: exit status" "$?" 0
+expect "run: one warning" "$(grep -c 'MW_FLUSH_INTRVAL' "$tmp/run.err")" 1
+grep -v '^{' "$tmp/run.err" && bad "run: a log line that is not JSON"
+grep 'MW_FLUSH_INTRVAL' "$tmp/run.err" | grep -q '"level":"warn"' && ok ||
+    bad "run: the warning is not a warn line: $(cat "$tmp/run.err")"
+
 echo "config.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
