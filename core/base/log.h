@@ -14,6 +14,8 @@
  * freed, one line says "repeated N times" instead. A crash-looping
  * container thus costs a few lines a minute, whatever else is logged in
  * between. The limiter belongs to whoever made it and outlives the log.
+ * Lines are written under its lock then, so the mw_log_fn callback must
+ * not write to the same log.
  */
 #ifndef MW_LOG_H
 #define MW_LOG_H
