@@ -693,8 +693,20 @@ const mw__config_key *mw__config_key_at(size_t i)
     return i < MW_ARRAY_LEN(options) ? &options[i] : NULL;
 }
 
+/* Plural spellings take lists: checks_dirs: [a, b] in the file, and are
+ * accepted wherever a key is (--set, MW_CHECKS_DIRS). */
+static const char *singular(const char *key)
+{
+    if (!strcmp(key, "checks_dirs"))
+        return "checks_dir";
+    if (!strcmp(key, "templates_dirs"))
+        return "templates_dir";
+    return key;
+}
+
 static int key_index(const char *key)
 {
+    key = singular(key);
     for (size_t i = 0; i < MW_ARRAY_LEN(options); i++)
         if (!strcmp(options[i].key, key))
             return (int)i;
@@ -757,16 +769,6 @@ mw_code mw_config_set_log(mw_config *c, mw_log_fn fn, void *ud)
 }
 
 /* ------------------------------------------------------------- file */
-
-/* Plural spellings in the file take lists: checks_dirs: [a, b]. */
-static const char *singular(const char *key)
-{
-    if (!strcmp(key, "checks_dirs"))
-        return "checks_dir";
-    if (!strcmp(key, "templates_dirs"))
-        return "templates_dir";
-    return key;
-}
 
 /* mw__config_set_from() with the origin "file:PATH:LINE". */
 static mw_code set_at(mw_config *c, const char *path, int line, const char *key, const char *v,
@@ -1074,7 +1076,7 @@ static mw_code apply_mw_var(mw_config *c, const char *entry, mw__diag *notes, ch
     if (!eq || !env_key(entry, (size_t)(eq - entry), key, sizeof key))
         return MW_OK;
     snprintf(var, sizeof var, "%.*s", (int)(eq - entry), entry);
-    int i = key_index(singular(key));
+    int i = key_index(key);
     if (i < 0) {
         if (notes)
             mw__diag_add(notes, "environment", 0, 0,

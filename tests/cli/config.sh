@@ -57,6 +57,7 @@ expect "file key untouched by env" "$(MW_FLUSH_INTERVAL=7 show hostname -c "$tmp
 expect "MW_ over DD_" "$(DD_HOSTNAME=dd MW_HOSTNAME=mw show hostname -c "$tmp/mw.yaml")" \
     "mw (env:MW_HOSTNAME)"
 expect "plural list key" "$(MW_CHECKS_DIRS=/a,/b show checks_dir)" "/a, /b (env:MW_CHECKS_DIRS)"
+expect "plural key with --set" "$(show checks_dir --set checks_dirs=/c)" "/c (flag:--set)"
 
 # --- the Datadog names
 expect DD_SITE "$(DD_SITE=datadoghq.eu show site)" "datadoghq.eu (env:DD_SITE)"
