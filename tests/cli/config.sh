@@ -88,6 +88,13 @@ for how in env file set run; do
     grep -q "$key" "$tmp/out" && bad "$how: the API key is printed whole"
     grep -q '^api_key  *\*\*\*WXYZ ' "$tmp/out" && ok || bad "$how: api_key not shown masked: $(grep api_key "$tmp/out")"
 done
+DD_API_KEY=$key "$mw" config --json > "$tmp/out" 2>&1 || bad "config --json failed"
+grep -q "$key" "$tmp/out" && bad "json: the API key is printed whole"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["api_key"] == {"value": "***WXYZ", "origin": "env:DD_API_KEY"}, d["api_key"]
+assert d["flush_interval"] == {"value": "15", "origin": "default"}, d["flush_interval"]' "$tmp/out" &&
+    ok || bad "config --json: $(cat "$tmp/out")"
 expect "a short key" "$(MW_API_KEY=abc show api_key)" "*** (env:MW_API_KEY)"
 expect "a URL's password" "$(MW_DD_URL=https://u:hunter2@127.0.0.1:9 show dd_url)" \
     "https://u:***@127.0.0.1:9 (env:MW_DD_URL)"
