@@ -36,6 +36,7 @@
 #include "tests/support/ecs_api_model.h"
 #include "tests/support/fake_aws.h"
 #include "tests/support/make.h"
+#include "tests/support/run_now.h"
 #include "tmptree.h"
 
 #include <net/if.h>
@@ -241,13 +242,7 @@ static int run(mw_engine *eng, const char *id)
     for (size_t i = 0; i < 6; i++)
         before[i] = mw__faws_count(fake, actions[i]);
     clear_recs();
-    /* The previous run may have reported before its completion reached
-     * the scheduler: step until the instance takes the new run. */
-    mw_code rc;
-    for (double busy_end = mw__mono() + 5;
-         (rc = mw__sched_run_now(mw__engine_sched(eng), id)) == MW_ESTATE && mw__mono() < busy_end;)
-        mw_engine_step(eng, 5);
-    CHECK(rc == MW_OK);
+    CHECK(t_run_now(eng, id) == MW_OK); /* see run_now.h */
     const rec *st = NULL;
     for (double end = mw__mono() + 30; !st && mw__mono() < end;) {
         for (int i = 0; i < 10; i++)

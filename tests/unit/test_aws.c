@@ -22,6 +22,7 @@
 #include "core/engine.h"
 #include "tests/support/fake_aws.h"
 #include "tests/support/make.h"
+#include "tests/support/run_now.h"
 #include "test.h"
 #include "tmptree.h"
 
@@ -193,20 +194,13 @@ static const char *schedule(mw_engine *eng, const char *check, const char *insta
     return id;
 }
 
-/* Runs `id` now and steps the engine until it reported, at most `max_s`.
- * A run that reported may not be done yet on the control loop (its
- * completion is queued there): run_now says MW_ESTATE until it is, so
- * the engine is stepped until it takes the new run (at most 5 s). */
+/* Runs `id` now (t_run_now: once the previous run is done) and steps the
+ * engine until it reported, at most `max_s`. */
 static int run(mw_engine *eng, const char *id, double max_s)
 {
-    mw_code rc;
     res.status = -1;
     res.message[0] = '\0';
-    double busy_end = mw__mono() + 5;
-    while ((rc = mw__sched_run_now(mw__engine_sched(eng), id)) == MW_ESTATE &&
-           mw__mono() < busy_end)
-        mw_engine_step(eng, 5);
-    CHECK(rc == MW_OK);
+    CHECK(t_run_now(eng, id) == MW_OK);
     double end = mw__mono() + max_s;
     while (res.status < 0 && mw__mono() < end) {
         for (int i = 0; i < 10; i++)

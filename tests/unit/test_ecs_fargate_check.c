@@ -27,6 +27,7 @@
 #include "test.h"
 #include "tests/support/fake_ecs_agent.h"
 #include "tests/support/make.h"
+#include "tests/support/run_now.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -155,13 +156,7 @@ static void run(mw_engine *eng, const char *id, double *t0, double *t1)
     double end = mw__mono() + 20;
     if (t0)
         *t0 = mw__wall();
-    /* The previous run may have reported before its completion reached
-     * the scheduler: step until the instance takes the new run. */
-    mw_code rc;
-    for (double busy_end = mw__mono() + 5;
-         (rc = mw__sched_run_now(mw__engine_sched(eng), id)) == MW_ESTATE && mw__mono() < busy_end;)
-        mw_engine_step(eng, 5);
-    CHECK(rc == MW_OK);
+    CHECK(t_run_now(eng, id) == MW_OK); /* see run_now.h */
     memset(&got, 0, sizeof got);
     while (service_check("moonwatch.check_status", NULL) < 0 && mw__mono() < end) {
         for (int i = 0; i < 10; i++)

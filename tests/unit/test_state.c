@@ -22,6 +22,7 @@
 #include "core/engine.h"
 #include "test.h"
 #include "tests/support/make.h"
+#include "tests/support/run_now.h"
 #include "tmptree.h"
 
 #include <dirent.h>
@@ -285,13 +286,7 @@ static const char *schedule(mw_engine *eng, int slot)
 static const char *run(mw_engine *eng, const char *id, int slot)
 {
     results[slot][0] = '\0';
-    /* The previous run may have reported before its completion reached
-     * the scheduler: step until the instance takes the new run. */
-    mw_code rc;
-    for (double busy_end = mw__mono() + 5;
-         (rc = mw__sched_run_now(mw__engine_sched(eng), id)) == MW_ESTATE && mw__mono() < busy_end;)
-        mw_engine_step(eng, 5);
-    CHECK(rc == MW_OK);
+    CHECK(t_run_now(eng, id) == MW_OK); /* see run_now.h */
     for (int i = 0; i < 2000 && !results[slot][0]; i++) {
         mw_engine_step(eng, 5);
         if (i % 10 == 9)
