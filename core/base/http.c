@@ -1985,3 +1985,18 @@ size_t mw__http_active(const mw__http *h)
 {
     return h ? h->active : 0;
 }
+
+char *mw__http_result_error(const char *what, const mw__http_result *r, size_t max_body)
+{
+    size_t n;
+
+    if (r->code != MW_OK)
+        return mw__sprintf("%s: %s", what, r->error ? r->error : mw_strerror(r->code));
+    if (r->status == 200)
+        return NULL;
+    n = r->len < max_body ? r->len : max_body;
+    for (size_t i = 0; i < n; i++)
+        if (r->body[i] == '\n' || r->body[i] == '\r')
+            n = i; /* the first line only */
+    return mw__sprintf("%s: HTTP %ld%s%.*s", what, r->status, n ? ": " : "", (int)n, r->body);
+}

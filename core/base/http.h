@@ -160,6 +160,11 @@ void mw__http_header_each(mw__http_req *r, int (*fn)(void *ud, const char *name,
  * "" afterwards. NULL on OOM, or outside `done`. */
 char *mw__http_take_body(mw__http_req *r, size_t *len);
 
+/* Why `r` failed, as a log line says it: "<what>: <curl's reason>", or
+ * "<what>: HTTP <status>[: <the body's first line, at most `max_body`
+ * bytes>]"; NULL for a 200 (and on OOM). Caller frees. */
+char *mw__http_result_error(const char *what, const mw__http_result *r, size_t max_body);
+
 /* ------------------------------------------------------------- connections
  *
  * A plain TCP or TLS connection opened by libcurl on the loop

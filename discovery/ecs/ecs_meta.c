@@ -91,17 +91,7 @@ static mw__http_req *get(mw__ecs_meta *m, const char *path,
 /* Why a request failed, or NULL for a 200 (caller frees). */
 static char *result_error(const char *what, const mw__http_result *r)
 {
-    size_t n;
-
-    if (r->code != MW_OK)
-        return mw__sprintf("%s: %s", what, r->error ? r->error : mw_strerror(r->code));
-    if (r->status == 200)
-        return NULL;
-    n = r->len < ERRBODY_MAX ? r->len : ERRBODY_MAX;
-    for (size_t i = 0; i < n; i++)
-        if (r->body[i] == '\n' || r->body[i] == '\r')
-            n = i;
-    return mw__sprintf("%s: HTTP %ld%s%.*s", what, r->status, n ? ": " : "", (int)n, r->body);
+    return mw__http_result_error(what, r, ERRBODY_MAX);
 }
 
 /* ------------------------------------------------------------- services */
