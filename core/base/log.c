@@ -255,7 +255,7 @@ void mw__log_write(const mw__log *log, mw_log_level level, const char *where, co
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     mw__log_repeats *r = log->repeats;
-    if (r) {
+    if (r && level >= MW_LOG_WARN) {
         /* "repeated" lines and this one in order: written under the lock */
         pthread_mutex_lock(&r->mu);
         if (!held_back(log, r, level, where, msg))
