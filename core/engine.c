@@ -22,6 +22,7 @@
 #include "core/pipeline/sink_json.h"
 #include "core/pipeline/workers.h"
 #include "core/sinks/dd_sink.h"
+#include "core/reload.h"
 #include "core/status.h"
 #include "discovery/discovery.h"
 #include "lua/sandbox.h"
@@ -76,6 +77,9 @@ struct mw_engine {
     char *ecs_url, *ecs_why;
     mw__status *status; /* the listener, NULL without `listen` */
     double started_wall;
+    mw__diag reload_errors; /* the last reload's problems */
+    unsigned reloads;
+    double reload_wall;
     pthread_t thread;
     int started;
     atomic_uint_fast64_t flushes, records;
@@ -501,6 +505,7 @@ void mw_engine_free(mw_engine *eng)
     free(eng->ecs_url);
     free(eng->ecs_why);
     free(eng->host);
+    mw__diag_free(&eng->reload_errors);
     free(eng);
 }
 
@@ -662,6 +667,19 @@ mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source
                             char **err)
 {
     return schedule(eng, name, source, instance, init_config, 0, NULL, id_out, err);
+}
+
+mw_code mw__engine_schedule_id(mw_engine *eng, const char *name, const char *source,
+                               const cJSON *instance, const cJSON *init_config, const char *id,
+                               char **err)
+{
+    return schedule(eng, name, source, instance, init_config, 0, id, NULL, err);
+}
+
+mw__script **mw__engine_scripts(mw_engine *eng, size_t *n)
+{
+    *n = eng->nscripts;
+    return eng->scripts;
 }
 
 size_t mw__engine_schedule_template(mw_engine *eng, const mw__template *t, mw__diag *diag)
@@ -982,4 +1000,108 @@ mw_code mw_engine_step(mw_engine *eng, int timeout_ms)
         return rc;
     mw__loop_run_once(eng->loop, timeout_ms);
     return MW_OK;
+}
+
+/* ------------------------------------------------------------- reload */
+
+/* A reload asked of the control thread by another, and its answer. */
+typedef struct reload_req {
+    mw_engine *eng;
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv;
+    int done;
+    mw_code rc;
+} reload_req;
+
+/* Runs a reload here (the control thread), logs it and keeps its
+ * problems for the status. */
+static mw_code reload_here(mw_engine *eng)
+{
+    mw__reload_result res;
+    mw__diag diag = {0};
+    uint64_t t0 = mw__mono_ns();
+    mw_code rc = mw__reload_run(eng, &diag, &res);
+    if (rc == MW_ESTATE) {
+        mw__diag_free(&diag);
+        return rc;
+    }
+    for (size_t i = 0; i < diag.n; i++)
+        mw__error(&eng->log, "reload", "%s (its previous version keeps running)", diag.items[i]);
+    mw__info(&eng->log, "reload",
+             "%zu scripts changed, %zu instances replaced, %zu added, %zu removed, "
+             "%zu problems (%.1f ms)",
+             res.scripts, res.replaced, res.added, res.removed, diag.n,
+             (double)(mw__mono_ns() - t0) / 1e6);
+    mw__diag_free(&eng->reload_errors);
+    eng->reload_errors = diag;
+    eng->reloads++;
+    eng->reload_wall = mw__wall();
+    if (rc == MW_OK && diag.n > 0)
+        rc = MW_EPARSE;
+    return rc;
+}
+
+static void reload_posted(void *ud)
+{
+    reload_req *r = ud;
+    mw_code rc = reload_here(r->eng);
+    pthread_mutex_lock(&r->lock);
+    r->rc = rc;
+    r->done = 1;
+    pthread_cond_signal(&r->done_cv);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Asks the running control thread for a reload and waits for it. */
+static mw_code reload_on_loop(mw_engine *eng)
+{
+    reload_req r = {.eng = eng};
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_cond_init(&r.done_cv, NULL);
+    mw_code rc = mw__loop_post(eng->loop, reload_posted, &r);
+    pthread_mutex_lock(&r.lock);
+    while (rc == MW_OK && !r.done)
+        pthread_cond_wait(&r.done_cv, &r.lock);
+    pthread_mutex_unlock(&r.lock);
+    pthread_cond_destroy(&r.done_cv);
+    pthread_mutex_destroy(&r.lock);
+    return rc == MW_OK ? r.rc : rc;
+}
+
+/* The last reload's problems joined by newlines (caller frees). */
+static char *reload_text(const mw_engine *eng)
+{
+    mw__buf b;
+    mw__buf_init(&b, 1u << 20);
+    for (size_t i = 0; i < eng->reload_errors.n; i++)
+        mw__buf_addf(&b, "%s%s", i ? "\n" : "", eng->reload_errors.items[i]);
+    char *s = mw__strdup(mw__buf_str(&b));
+    mw__buf_free(&b);
+    return s;
+}
+
+mw_code mw_engine_reload(mw_engine *eng, char **err)
+{
+    mw_code rc;
+    if (err)
+        *err = NULL;
+    if (!eng->disc)
+        return MW_ESTATE;
+    rc = eng->started ? reload_on_loop(eng) : reload_here(eng);
+    if (rc == MW_EPARSE && err)
+        *err = reload_text(eng);
+    return rc;
+}
+
+cJSON *mw__engine_reload_json(mw_engine *eng)
+{
+    cJSON *o = cJSON_CreateObject(), *errs = cJSON_AddArrayToObject(o, "errors");
+    if (!o || !errs || !cJSON_AddNumberToObject(o, "count", eng->reloads) ||
+        (eng->reloads && !cJSON_AddNumberToObject(o, "last", eng->reload_wall))) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (size_t i = 0; i < eng->reload_errors.n; i++)
+        cJSON_AddItemToArray(errs, cJSON_CreateString(eng->reload_errors.items[i]));
+    return o;
 }
