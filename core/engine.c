@@ -22,6 +22,7 @@
 #include "core/pipeline/sink_json.h"
 #include "core/pipeline/workers.h"
 #include "core/sinks/dd_sink.h"
+#include "core/config_diff.h"
 #include "core/reload.h"
 #include "core/status.h"
 #include "discovery/discovery.h"
@@ -1004,23 +1005,26 @@ mw_code mw_engine_step(mw_engine *eng, int timeout_ms)
 
 /* ------------------------------------------------------------- reload */
 
-/* A reload asked of the control thread by another, and its answer. */
-typedef struct reload_req {
+/* Work asked of the control thread by another, and its answer. */
+typedef struct loop_job {
     mw_engine *eng;
+    mw_code (*fn)(mw_engine *eng, const void *arg);
+    const void *arg;
     pthread_mutex_t lock;
     pthread_cond_t done_cv;
     int done;
     mw_code rc;
-} reload_req;
+} loop_job;
 
 /* Runs a reload here (the control thread), logs it and keeps its
  * problems for the status. */
-static mw_code reload_here(mw_engine *eng)
+static mw_code reload_here(mw_engine *eng, const void *unused)
 {
     mw__reload_result res;
     mw__diag diag = {0};
     uint64_t t0 = mw__mono_ns();
     mw_code rc = mw__reload_run(eng, &diag, &res);
+    MW_UNUSED(unused);
     if (rc == MW_ESTATE) {
         mw__diag_free(&diag);
         return rc;
@@ -1041,31 +1045,34 @@ static mw_code reload_here(mw_engine *eng)
     return rc;
 }
 
-static void reload_posted(void *ud)
+static void job_posted(void *ud)
 {
-    reload_req *r = ud;
-    mw_code rc = reload_here(r->eng);
-    pthread_mutex_lock(&r->lock);
-    r->rc = rc;
-    r->done = 1;
-    pthread_cond_signal(&r->done_cv);
-    pthread_mutex_unlock(&r->lock);
+    loop_job *j = ud;
+    mw_code rc = j->fn(j->eng, j->arg);
+    pthread_mutex_lock(&j->lock);
+    j->rc = rc;
+    j->done = 1;
+    pthread_cond_signal(&j->done_cv);
+    pthread_mutex_unlock(&j->lock);
 }
 
-/* Asks the running control thread for a reload and waits for it. */
-static mw_code reload_on_loop(mw_engine *eng)
+/* Runs `fn` on the control thread: here when the engine is not started
+ * (the caller drives its loop), else posted to it and waited for. */
+static mw_code on_control(mw_engine *eng, mw_code (*fn)(mw_engine *, const void *), const void *arg)
 {
-    reload_req r = {.eng = eng};
-    pthread_mutex_init(&r.lock, NULL);
-    pthread_cond_init(&r.done_cv, NULL);
-    mw_code rc = mw__loop_post(eng->loop, reload_posted, &r);
-    pthread_mutex_lock(&r.lock);
-    while (rc == MW_OK && !r.done)
-        pthread_cond_wait(&r.done_cv, &r.lock);
-    pthread_mutex_unlock(&r.lock);
-    pthread_cond_destroy(&r.done_cv);
-    pthread_mutex_destroy(&r.lock);
-    return rc == MW_OK ? r.rc : rc;
+    if (!eng->started)
+        return fn(eng, arg);
+    loop_job j = {.eng = eng, .fn = fn, .arg = arg};
+    pthread_mutex_init(&j.lock, NULL);
+    pthread_cond_init(&j.done_cv, NULL);
+    mw_code rc = mw__loop_post(eng->loop, job_posted, &j);
+    pthread_mutex_lock(&j.lock);
+    while (rc == MW_OK && !j.done)
+        pthread_cond_wait(&j.done_cv, &j.lock);
+    pthread_mutex_unlock(&j.lock);
+    pthread_cond_destroy(&j.done_cv);
+    pthread_mutex_destroy(&j.lock);
+    return rc == MW_OK ? j.rc : rc;
 }
 
 /* The last reload's problems joined by newlines (caller frees). */
@@ -1087,7 +1094,7 @@ mw_code mw_engine_reload(mw_engine *eng, char **err)
         *err = NULL;
     if (!eng->disc)
         return MW_ESTATE;
-    rc = eng->started ? reload_on_loop(eng) : reload_here(eng);
+    rc = on_control(eng, reload_here, NULL);
     if (rc == MW_EPARSE && err)
         *err = reload_text(eng);
     return rc;
@@ -1104,4 +1111,37 @@ cJSON *mw__engine_reload_json(mw_engine *eng)
     for (size_t i = 0; i < eng->reload_errors.n; i++)
         cJSON_AddItemToArray(errs, cJSON_CreateString(eng->reload_errors.items[i]));
     return o;
+}
+
+/* Takes the settings of `arg` (a mw_config) that can change live, and
+ * names those that need a restart. */
+static mw_code reconfigure_here(mw_engine *eng, const void *arg)
+{
+    const mw_config *c = arg;
+    const char *restart[64];
+    unsigned live = 0;
+    size_t n = mw__config_diff(eng->cfg, c, &live, restart, MW_ARRAY_LEN(restart));
+    if (live & MW_LIVE_LOG_LEVEL)
+        eng->log.level = eng->cfg->log_level = c->log_level;
+    if (live & MW_LIVE_INTERVAL) /* instances scheduled from now on */
+        eng->cfg->default_interval = c->default_interval;
+    if (live & MW_LIVE_TIMEOUT)
+        eng->cfg->check_timeout = c->check_timeout;
+    if (live & MW_LIVE_MEMORY)
+        eng->cfg->check_memory_limit_mb = c->check_memory_limit_mb;
+    for (size_t i = 0; i < n && i < MW_ARRAY_LEN(restart); i++)
+        mw__warn(&eng->log, "reload", "config: %s changed; it takes a restart to apply",
+                 restart[i]);
+    if (live)
+        mw__info(&eng->log, "reload", "config: applied%s%s%s%s",
+                 live & MW_LIVE_LOG_LEVEL ? " log_level" : "",
+                 live & MW_LIVE_INTERVAL ? " default_interval" : "",
+                 live & MW_LIVE_TIMEOUT ? " check_timeout" : "",
+                 live & MW_LIVE_MEMORY ? " check_memory_limit_mb" : "");
+    return MW_OK;
+}
+
+mw_code mw__engine_reconfigure(mw_engine *eng, const mw_config *cfg)
+{
+    return on_control(eng, reconfigure_here, cfg);
 }

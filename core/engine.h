@@ -71,6 +71,13 @@ mw__script **mw__engine_scripts(mw_engine *eng, size_t *n);
  * (caller deletes; NULL on OOM). Control thread. */
 cJSON *mw__engine_reload_json(mw_engine *eng);
 
+/* A re-read configuration (SIGHUP): its log_level, default_interval,
+ * check_timeout and check_memory_limit_mb are taken at once (the last
+ * three for instances scheduled from then on); each other key that
+ * changed is logged as needing a restart. Any thread; `cfg` is borrowed
+ * for the call. MW_OK, or MW_ENOMEM. */
+mw_code mw__engine_reconfigure(mw_engine *eng, const mw_config *cfg);
+
 /*
  * One-shot discovery for `moonwatch configcheck`: loads the templates,
  * lists the services once (waiting at most `timeout` seconds) and returns
