@@ -66,6 +66,7 @@ mw_config *mw_config_new(void)
     c->ecs_poll_interval = 5;
     c->ecs_pending_timeout = 300;
     c->health_grace = 60;
+    c->watch_dirs = -1;
     return c;
 }
 
@@ -472,6 +473,11 @@ static mw_code set_host_network_host(mw_config *c, const char *v, char **err)
     return set_str(&c->host_network_host, v);
 }
 
+static mw_code set_watch_dirs(mw_config *c, const char *v, char **err)
+{
+    return parse_bool(v, &c->watch_dirs, err);
+}
+
 static mw_code set_discover_self(mw_config *c, const char *v, char **err)
 {
     return parse_bool(v, &c->discover_self, err);
@@ -648,6 +654,7 @@ static const struct option_row {
     {"listen", set_listen},
     {"listen_any", set_listen_any},
     {"health_grace", set_health_grace},
+    {"watch_config_dirs", set_watch_dirs},
 };
 
 mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **err)

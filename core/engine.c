@@ -25,6 +25,7 @@
 #include "core/config_diff.h"
 #include "core/reload.h"
 #include "core/status.h"
+#include "core/watch.h"
 #include "discovery/discovery.h"
 #include "lua/sandbox.h"
 
@@ -37,6 +38,9 @@
 #include <unistd.h>
 
 #define MAX_SINKS 16
+/* A burst of changes in the watched directories (an editor's save, a
+ * checkout) makes one reload, this long after the last. */
+#define WATCH_DEBOUNCE_MS 200
 /* The stdout sink writes its lines out whenever this much is buffered,
  * and at the end of each flush: a flush of many records is never held
  * whole, and the buffer stays about this size. */
@@ -78,6 +82,7 @@ struct mw_engine {
     char *ecs_url, *ecs_why;
     mw__status *status; /* the listener, NULL without `listen` */
     double started_wall;
+    mw__watch *watch;       /* inotify on the dirs (watch_config_dirs), or NULL */
     mw__diag reload_errors; /* the last reload's problems */
     unsigned reloads;
     double reload_wall;
@@ -484,6 +489,7 @@ void mw_engine_free(mw_engine *eng)
         mw_engine_stop(eng);
     if (eng->loop)
         mw__timer_stop(eng->loop, &eng->flush_timer);
+    mw__watch_free(eng->watch);
     mw__status_free(eng->status); /* its sink is not called any more */
     eng->nsinks = 0;
     mw__discovery_free(eng->disc);
@@ -814,6 +820,38 @@ static mw_code start_discovery(mw_engine *eng, mw__template_set *set, int one_sh
     return MW_OK;
 }
 
+static mw_code reload_here(mw_engine *eng, const void *unused);
+
+/* A change in the directories, settled for WATCH_DEBOUNCE_MS: a reload,
+ * on the control thread (the watch's loop). */
+static void on_dirs_changed(void *ud)
+{
+    mw_engine *eng = ud;
+    mw__info(&eng->log, "reload", "a checks or templates directory changed: reloading");
+    reload_here(eng, NULL);
+}
+
+/* inotify on every checks and templates directory; without it (no
+ * inotify, too many watches) SIGHUP and mw_engine_reload() still work. */
+static void start_watch(mw_engine *eng)
+{
+    mw__strlist all = {0};
+    int ok = 1;
+    for (size_t i = 0; ok && i < eng->checks_dirs.n; i++)
+        ok = mw__strlist_add(&all, eng->checks_dirs.v[i]) == MW_OK;
+    for (size_t i = 0; ok && i < eng->templates_dirs.n; i++)
+        ok = mw__strlist_add(&all, eng->templates_dirs.v[i]) == MW_OK;
+    mw_code rc = ok ? mw__watch_new(eng->loop, &eng->log, (const char *const *)all.v, all.n,
+                                    WATCH_DEBOUNCE_MS, on_dirs_changed, eng, &eng->watch)
+                    : MW_ENOMEM;
+    if (rc != MW_OK)
+        mw__warn(&eng->log, "reload", "cannot watch the directories (%s): reload with SIGHUP",
+                 rc == MW_ESYS ? strerror(errno) : mw_strerror(rc));
+    else
+        mw__debug(&eng->log, "reload", "watching %zu directories", mw__watch_count(eng->watch));
+    mw__strlist_free(&all);
+}
+
 /* Loads the templates, schedules the static ones (unless `one_shot`) and
  * hands the set to discovery. */
 static mw_code load(mw_engine *eng, int one_shot)
@@ -842,6 +880,8 @@ static mw_code load(mw_engine *eng, int one_shot)
     mw__diag_free(&diag);
     mw_code rc = start_discovery(eng, &set, one_shot);
     mw__template_set_free(&set);
+    if (rc == MW_OK && !one_shot && eng->cfg->watch_dirs == 1)
+        start_watch(eng);
     return rc;
 }
 

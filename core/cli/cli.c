@@ -251,6 +251,8 @@ int mw__cmd_run(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (a.cfg->watch_dirs < 0) /* the daemon follows its directories unless told not to */
+        a.cfg->watch_dirs = 1;
     mw_engine *eng = NULL;
     int rc = 1, sig = 0;
     if (make_engine(a.cfg, 1, &eng) != MW_OK || mw_engine_load(eng) != MW_OK ||

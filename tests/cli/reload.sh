@@ -4,7 +4,8 @@
 # template is reported as file:line:col in the log and under
 # reload.errors in /status while its previous version keeps running; the
 # config file (-c) is read again: log_level applies at once, a key that
-# needs a restart is named. Every wait is bounded.
+# needs a restart is named; with the directories watched (the default of
+# run) a new file is picked up with no signal. Every wait is bounded.
 set -u
 mw=$1
 fail=0 pass=0
@@ -37,7 +38,7 @@ has_n() { q "[i['id'] for i in d['instances']]" | grep -q .; [ "$(q "len(d['inst
 
 "$mw" run -c "$tmp/cfg.yaml" --no-bundled --checks-dir "$tmp/checks" \
   --templates-dir "$tmp/templates" --sink none --set docker=off --set ecs=off \
-  --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err" &
+  --set watch_config_dirs=false --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err" &
 pid=$!
 wait_for grep -q 'status listener on 127.0.0.1:[0-9]' "$tmp/err" && ok || bad "no listener"
 addr=$(grep -o 'status listener on 127.0.0.1:[0-9]*' "$tmp/err" | head -1 | sed 's/.* on //')
@@ -84,5 +85,19 @@ wait "$pid"
 rc=$?
 pid=
 [ "$rc" = 0 ] && ok || bad "exit $rc"
+
+# watched (watch_config_dirs is on for run by default): no signal needed
+"$mw" run --no-bundled --checks-dir "$tmp/checks" --templates-dir "$tmp/templates" \
+  --sink none --set docker=off --set ecs=off --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err2" &
+pid=$!
+wait_for grep -q 'status listener on 127.0.0.1:[0-9]' "$tmp/err2" && ok || bad "no listener (2)"
+addr=$(grep -o 'status listener on 127.0.0.1:[0-9]*' "$tmp/err2" | head -1 | sed 's/.* on //')
+base="http://$addr"
+wait_for has_n 2 && ok || bad "two instances at the second start"
+printf 'instances:\n  - n: c\n    min_collection_interval: 1\n' > "$tmp/templates/probe.d/c.yaml"
+wait_for has_n 3 && ok || bad "a new template not picked up by the watch"
+kill -TERM "$pid"
+wait "$pid"
+pid=
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -57,7 +57,7 @@ static void put_template(const char *rel, const char *check, const char *name)
     put(rel, text);
 }
 
-static mw_engine *new_engine(counters *c)
+static mw_engine *new_engine(counters *c, int watch)
 {
     mw_config *cfg = mw_config_new();
     char dir[128];
@@ -67,6 +67,7 @@ static mw_engine *new_engine(counters *c)
     CHECK(mw_config_set(cfg, "flush_interval", "600", NULL) == MW_OK);
     CHECK(mw_config_set(cfg, "docker", "off", NULL) == MW_OK);
     CHECK(mw_config_set(cfg, "ecs", "off", NULL) == MW_OK);
+    CHECK(mw_config_set(cfg, "watch_config_dirs", watch ? "true" : "false", NULL) == MW_OK);
     snprintf(dir, sizeof dir, "%s/checks", tmp);
     CHECK(mw_config_set(cfg, "checks_dir", dir, NULL) == MW_OK);
     snprintf(dir, sizeof dir, "%s/templates", tmp);
@@ -127,7 +128,7 @@ static void test_reload(void)
     counters c = {{0}};
     char a[128], b[128], cc[128], a2[128], b2[128];
     char *err = NULL;
-    mw_engine *eng = new_engine(&c);
+    mw_engine *eng = new_engine(&c, 0);
     CHECK(mw_engine_reload(eng, &err) == MW_ESTATE); /* not loaded */
     CHECK(mw_engine_load(eng) == MW_OK);
     id_of(eng, "a", a, sizeof a);
@@ -216,10 +217,32 @@ static void test_reload(void)
     mw_engine_free(eng);
 }
 
+/* With watch_config_dirs, a template written into a new `<check>.d`
+ * directory is applied without a call: inotify, then the debounce. */
+static void test_watch(void)
+{
+    counters c = {{0}};
+    char id[128] = "";
+    mw_engine *eng = new_engine(&c, 1);
+    CHECK(mw_engine_load(eng) == MW_OK);
+    mw_engine_step(eng, 0);
+    put_template("templates/watched.d/w.yaml", "watched", "w");
+    put("checks/watched.lua", counter_lua);
+    double end = mw__mono() + WAIT_S;
+    while (!id[0] && mw__mono() < end) {
+        mw_engine_step(eng, 20);
+        id_of(eng, "w", id, sizeof id);
+    }
+    CHECK(id[0] != '\0');
+    CHECK(run_past(eng, id, 0));
+    mw_engine_free(eng);
+}
+
 int main(void)
 {
     make_tree();
     test_reload();
+    test_watch();
     tmptree_remove(tmp);
     return TEST_RESULT();
 }
