@@ -93,38 +93,87 @@ static void stat_free(stat_inst *v, size_t n)
     free(v);
 }
 
-static size_t static_count(const mw__template_set *set)
+/* 1 when `t` runs at start (a static config that can run). */
+static int is_static(const mw__template *t)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < set->n; i++)
-        if (!set->v[i].ad_identifiers && !set->v[i].idle && !set->v[i].no_check)
-            n += (size_t)cJSON_GetArraySize(set->v[i].instances);
-    return n;
+    return !t->ad_identifiers && !t->idle && !t->no_check;
 }
 
-/* The static instances of `set`, sorted by id; NULL on OOM. */
-static stat_inst *static_list(const mw__template_set *set, size_t *n)
+static int by_file(const void *a, const void *b)
 {
-    stat_inst *v = calloc(static_count(set) + 1, sizeof *v);
+    const mw__template *x = *(const mw__template *const *)a, *y = *(const mw__template *const *)b;
+    int c = strcmp(x->file, y->file);
+    return c ? c : strcmp(x->check, y->check);
+}
+
+/* 1 when `a` and `b` schedule the very same static instances. */
+static int same_static(const mw__template *a, const mw__template *b)
+{
+    return is_static(a) == is_static(b) && strcmp(a->check, b->check) == 0 &&
+           cJSON_Compare(a->init_config, b->init_config, 1) &&
+           cJSON_Compare(a->instances, b->instances, 1);
+}
+
+/* The templates of `set` sorted by file; NULL on OOM. */
+static const mw__template **sorted(const mw__template_set *set)
+{
+    const mw__template **v = calloc(set->n + 1, sizeof *v);
+    for (size_t i = 0; v && i < set->n; i++)
+        v[i] = &set->v[i];
+    if (v)
+        qsort(v, set->n, sizeof *v, by_file);
+    return v;
+}
+
+/* Marks in `keep_a`/`keep_b` the templates of `a` and `b` (sorted by
+ * file) that are the same file with the same static instances: only the
+ * others are diffed, so a reload costs what changed, not what runs. */
+static void mark_unchanged(const mw__template **a, size_t na, const mw__template **b, size_t nb,
+                           char *keep_a, char *keep_b)
+{
+    size_t i = 0, j = 0;
+    while (i < na && j < nb) {
+        int c = by_file(&a[i], &b[j]);
+        if (c == 0 && same_static(a[i], b[j]))
+            keep_a[i] = keep_b[j] = 1;
+        i += c <= 0;
+        j += c >= 0;
+    }
+}
+
+static size_t static_count(const mw__template **v, size_t n, const char *keep)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!keep[i] && is_static(v[i]))
+            c += (size_t)cJSON_GetArraySize(v[i]->instances);
+    return c;
+}
+
+/* The static instances of the templates of `v` not kept, sorted by id;
+ * NULL on OOM. */
+static stat_inst *static_list(const mw__template **v, size_t nv, const char *keep, size_t *n)
+{
+    stat_inst *out = calloc(static_count(v, nv, keep) + 1, sizeof *out);
     *n = 0;
-    for (size_t i = 0; v && i < set->n; i++) {
-        const mw__template *t = &set->v[i];
+    for (size_t i = 0; out && i < nv; i++) {
+        const mw__template *t = v[i];
         const cJSON *inst;
-        if (t->ad_identifiers || t->idle || t->no_check)
+        if (keep[i] || !is_static(t))
             continue;
         cJSON_ArrayForEach(inst, t->instances)
         {
-            v[*n] = (stat_inst){mw__instance_id(t->check, t->init_config, inst), t, inst};
-            if (!v[*n].id) {
-                stat_free(v, *n);
+            out[*n] = (stat_inst){mw__instance_id(t->check, t->init_config, inst), t, inst};
+            if (!out[*n].id) {
+                stat_free(out, *n);
                 return NULL;
             }
             (*n)++;
         }
     }
-    if (v)
-        qsort(v, *n, sizeof *v, by_id);
-    return v;
+    if (out)
+        qsort(out, *n, sizeof *out, by_id);
+    return out;
 }
 
 static void add_static(mw_engine *eng, const stat_inst *s, mw__diag *diag, mw__reload_result *res)
@@ -140,16 +189,13 @@ static void add_static(mw_engine *eng, const stat_inst *s, mw__diag *diag, mw__r
     free(err);
 }
 
-/* Unschedules the static instances only `old` has, schedules those only
- * `set` has. */
-static mw_code diff_static(mw_engine *eng, const mw__template_set *old, const mw__template_set *set,
-                           mw__diag *diag, mw__reload_result *res)
+/* Applies the id diff of the static instances `a` (before) and `b`
+ * (after), both sorted: unschedules what only `a` has, schedules what
+ * only `b` has. */
+static void apply_diff(mw_engine *eng, const stat_inst *a, size_t na, const stat_inst *b, size_t nb,
+                       mw__diag *diag, mw__reload_result *res)
 {
-    size_t na = 0, nb = 0, i = 0, j = 0;
-    stat_inst *a = static_list(old, &na), *b = static_list(set, &nb);
-    mw_code rc = MW_ENOMEM;
-    if (!a || !b)
-        goto out;
+    size_t i = 0, j = 0;
     while (i < na || j < nb) {
         int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i].id, b[j].id);
         if (c < 0 && mw__sched_remove(mw__engine_sched(eng), a[i].id) == MW_OK)
@@ -159,10 +205,34 @@ static mw_code diff_static(mw_engine *eng, const mw__template_set *old, const mw
         i += c <= 0;
         j += c >= 0;
     }
+}
+
+/* Unschedules the static instances only `old` has, schedules those only
+ * `set` has; files whose static instances did not change are skipped. */
+static mw_code diff_static(mw_engine *eng, const mw__template_set *old, const mw__template_set *set,
+                           mw__diag *diag, mw__reload_result *res)
+{
+    size_t na = 0, nb = 0;
+    const mw__template **va = sorted(old), **vb = sorted(set);
+    char *ka = calloc(old->n + 1, 1), *kb = calloc(set->n + 1, 1);
+    stat_inst *a = NULL, *b = NULL;
+    mw_code rc = MW_ENOMEM;
+    if (!va || !vb || !ka || !kb)
+        goto out;
+    mark_unchanged(va, old->n, vb, set->n, ka, kb);
+    if (!(a = static_list(va, old->n, ka, &na)) || !(b = static_list(vb, set->n, kb, &nb)))
+        goto out;
+    apply_diff(eng, a, na, b, nb, diag, res);
     rc = MW_OK;
 out:
-    stat_free(a, na);
-    stat_free(b, nb);
+    if (a)
+        stat_free(a, na);
+    if (b)
+        stat_free(b, nb);
+    free(va);
+    free(vb);
+    free(ka);
+    free(kb);
     return rc;
 }
 
