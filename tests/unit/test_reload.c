@@ -4,13 +4,16 @@
  * and broken then fixed, a check script changed and broken; only the
  * instances of what changed are replaced, the others keep their id and
  * their Lua state (a counter in self), and a broken file keeps its
- * previous version running.
+ * previous version running; with watch_config_dirs a new file is picked
+ * up without a call; discovered instances (a fake Docker engine) go
+ * through the reconciler and only those of the changed template change.
  */
 #include "moonwatch.h"
 #include "core/base/util.h"
 #include "core/engine.h"
 #include "test.h"
 #include "tmptree.h"
+#include "tests/support/fake_dockerd.h"
 #include "tests/support/make.h"
 
 #include <stdlib.h>
@@ -57,7 +60,7 @@ static void put_template(const char *rel, const char *check, const char *name)
     put(rel, text);
 }
 
-static mw_engine *new_engine(counters *c, int watch)
+static mw_engine *new_engine(counters *c, int watch, const char *docker_host)
 {
     mw_config *cfg = mw_config_new();
     char dir[128];
@@ -65,7 +68,9 @@ static mw_engine *new_engine(counters *c, int watch)
     CHECK(mw_config_set(cfg, "sink", "none", NULL) == MW_OK);
     CHECK(mw_config_set(cfg, "log_level", "off", NULL) == MW_OK);
     CHECK(mw_config_set(cfg, "flush_interval", "600", NULL) == MW_OK);
-    CHECK(mw_config_set(cfg, "docker", "off", NULL) == MW_OK);
+    if (docker_host)
+        CHECK(mw_config_set(cfg, "docker_host", docker_host, NULL) == MW_OK);
+    CHECK(mw_config_set(cfg, "docker", docker_host ? "on" : "off", NULL) == MW_OK);
     CHECK(mw_config_set(cfg, "ecs", "off", NULL) == MW_OK);
     CHECK(mw_config_set(cfg, "watch_config_dirs", watch ? "true" : "false", NULL) == MW_OK);
     snprintf(dir, sizeof dir, "%s/checks", tmp);
@@ -128,7 +133,7 @@ static void test_reload(void)
     counters c = {{0}};
     char a[128], b[128], cc[128], a2[128], b2[128];
     char *err = NULL;
-    mw_engine *eng = new_engine(&c, 0);
+    mw_engine *eng = new_engine(&c, 0, NULL);
     CHECK(mw_engine_reload(eng, &err) == MW_ESTATE); /* not loaded */
     CHECK(mw_engine_load(eng) == MW_OK);
     id_of(eng, "a", a, sizeof a);
@@ -223,19 +228,78 @@ static void test_watch(void)
 {
     counters c = {{0}};
     char id[128] = "";
-    mw_engine *eng = new_engine(&c, 1);
+    mw_engine *eng = new_engine(&c, 1, NULL);
     CHECK(mw_engine_load(eng) == MW_OK);
     mw_engine_step(eng, 0);
-    put_template("templates/watched.d/w.yaml", "watched", "w");
+    put_template("templates/watched.d/w.yaml", "watched", "wt");
     put("checks/watched.lua", counter_lua);
     double end = mw__mono() + WAIT_S;
     while (!id[0] && mw__mono() < end) {
         mw_engine_step(eng, 20);
-        id_of(eng, "w", id, sizeof id);
+        id_of(eng, "wt", id, sizeof id);
     }
     CHECK(id[0] != '\0');
     CHECK(run_past(eng, id, 0));
     mw_engine_free(eng);
+}
+
+/* Waits (bounded) until an instance named `name` runs; its id in `id`. */
+static void wait_instance(mw_engine *eng, const char *name, char *id, size_t size)
+{
+    double end = mw__mono() + WAIT_S;
+    id[0] = '\0';
+    while (!id[0] && mw__mono() < end) {
+        mw_engine_step(eng, 20);
+        id_of(eng, name, id, size);
+    }
+    CHECK(id[0] != '\0');
+}
+
+/* Discovered instances go through discovery's reconciler: a changed
+ * template with ad_identifiers replaces only the instances it resolved
+ * to, those of the other containers keep their id and state. */
+static void test_discovered(void)
+{
+    char sock[128], host[160], w[128], w2[128], d[128], d2[128];
+    char *err = NULL;
+    counters c = {{0}};
+    snprintf(sock, sizeof sock, "%s/docker.sock", tmp);
+    snprintf(host, sizeof host, "unix://%s", sock);
+    mw__fdd_opts fo = {.socket_path = sock};
+    mw__fdd *fdd = mw__fdd_new(&fo, &err);
+    CHECK(fdd != NULL);
+    if (!fdd) {
+        free(err);
+        return;
+    }
+    put("templates/web.d/auto.yaml", "ad_identifiers: [webimg]\ninit_config:\ninstances:\n"
+                                     "  - name: w\n    min_collection_interval: 1\n");
+    put("templates/db.d/auto.yaml", "ad_identifiers: [dbimg]\ninit_config:\ninstances:\n"
+                                    "  - name: d\n    min_collection_interval: 1\n");
+    put("checks/web.lua", counter_lua);
+    put("checks/db.lua", counter_lua);
+    mw__fdd_spec ws = {.name = "web1", .image = "webimg:1"},
+                 ds = {.name = "db1", .image = "dbimg:1"};
+    CHECK(mw__fdd_run(fdd, &ws, NULL) == 0 && mw__fdd_run(fdd, &ds, NULL) == 0);
+    mw_engine *eng = new_engine(&c, 0, host);
+    CHECK(mw_engine_load(eng) == MW_OK);
+    wait_instance(eng, "w", w, sizeof w);
+    wait_instance(eng, "d", d, sizeof d);
+    CHECK(run_past(eng, d, 0));
+    uint64_t rd = runs_of(eng, d);
+    put("templates/web.d/auto.yaml", "ad_identifiers: [webimg]\ninit_config:\ninstances:\n"
+                                     "  - name: w2\n    min_collection_interval: 1\n");
+    CHECK(mw_engine_reload(eng, &err) == MW_OK);
+    mw_free(err);
+    err = NULL;
+    id_of(eng, "w2", w2, sizeof w2);
+    id_of(eng, "d", d2, sizeof d2);
+    CHECK(w2[0] != '\0' && strcmp(w2, w) != 0);
+    CHECK(runs_of(eng, w) == 0);
+    CHECK_STR(d2, d);
+    CHECK(runs_of(eng, d) >= rd && rd > 0);
+    mw_engine_free(eng);
+    mw__fdd_free(fdd);
 }
 
 int main(void)
@@ -243,6 +307,7 @@ int main(void)
     make_tree();
     test_reload();
     test_watch();
+    test_discovered();
     tmptree_remove(tmp);
     return TEST_RESULT();
 }
