@@ -34,6 +34,9 @@ wait_for() {
 status() { curl -s -m 2 "$base/status"; }
 # q EXPR: evaluates EXPR on the /status document `d`
 q() { status | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# qis EXPR VALUE: EXPR on /status prints VALUE (for wait_for, which
+# evaluates it again on each try)
+qis() { [ "$(q "$1")" = "$2" ]; }
 has_n() { q "[i['id'] for i in d['instances']]" | grep -q .; [ "$(q "len(d['instances'])")" = "$1" ]; }
 
 "$mw" run -c "$tmp/cfg.yaml" --no-bundled --checks-dir "$tmp/checks" \
@@ -45,7 +48,7 @@ addr=$(grep -o 'status listener on 127.0.0.1:[0-9]*' "$tmp/err" | head -1 | sed 
 base="http://$addr"
 wait_for has_n 1 && ok || bad "one instance at start"
 a_id=$(q "d['instances'][0]['id']")
-wait_for test "$(q "d['instances'][0]['runs'] >= 1")" = True && ok || bad "a never ran"
+wait_for qis "d['instances'][0]['runs'] >= 1" True && ok || bad "a never ran"
 
 # a template added
 printf 'instances:\n  - n: b\n    min_collection_interval: 1\n' > "$tmp/templates/probe.d/b.yaml"
@@ -59,7 +62,7 @@ q "[i['runs'] for i in d['instances'] if i['id'] == '$a_id'][0] >= $runs_a" | gr
 printf 'instances: [\n  - n: b2\n' > "$tmp/templates/probe.d/b.yaml"
 kill -HUP "$pid"
 wait_for grep -q 'reload.*b.yaml:[0-9]*:[0-9]*:' "$tmp/err" && ok || bad "no file:line:col in log"
-wait_for test "$(q "len(d['reload']['errors'])")" = 1 && ok || bad "no reload.errors in /status"
+wait_for qis "len(d['reload']['errors'])" 1 && ok || bad "no reload.errors in /status"
 q "d['reload']['errors'][0]" | grep -q 'probe.d/b.yaml:[0-9]*:[0-9]*:' && ok \
   || bad "reload.errors not file:line:col"
 [ "$(q "len(d['instances'])")" = 2 ] && ok || bad "previous b not kept"
@@ -69,7 +72,7 @@ grep -q 'reload errors' "$tmp/human" && ok || bad "moonwatch status does not sho
 # fixed: applied, errors cleared
 printf 'instances:\n  - n: b2\n    min_collection_interval: 1\n' > "$tmp/templates/probe.d/b.yaml"
 kill -HUP "$pid"
-wait_for test "$(q "len(d['reload']['errors'])")" = 0 && ok || bad "errors not cleared"
+wait_for qis "len(d['reload']['errors'])" 0 && ok || bad "errors not cleared"
 q "sorted(i['id'] for i in d['instances'])" > "$tmp/ids"
 grep -q "$a_id" "$tmp/ids" && ok || bad "a lost its id"
 
