@@ -1056,15 +1056,28 @@ typedef struct loop_job {
     mw_code rc;
 } loop_job;
 
-/* Runs a reload here (the control thread), logs it and keeps its
- * problems for the status. */
-static mw_code reload_here(mw_engine *eng, const void *unused)
+/* The last reload's problems joined by newlines (caller frees). */
+static char *reload_text(const mw_engine *eng)
 {
+    mw__buf b;
+    mw__buf_init(&b, 1u << 20);
+    for (size_t i = 0; i < eng->reload_errors.n; i++)
+        mw__buf_addf(&b, "%s%s", i ? "\n" : "", eng->reload_errors.items[i]);
+    char *s = mw__strdup(mw__buf_str(&b));
+    mw__buf_free(&b);
+    return s;
+}
+
+/* Runs a reload here (the control thread), logs it and keeps its
+ * problems for the status; `arg`, when not NULL, is a char ** that gets
+ * them as text when there are some (caller frees). */
+static mw_code reload_here(mw_engine *eng, const void *arg)
+{
+    char **err = (char **)(uintptr_t)arg;
     mw__reload_result res;
     mw__diag diag = {0};
     uint64_t t0 = mw__mono_ns();
     mw_code rc = mw__reload_run(eng, &diag, &res);
-    MW_UNUSED(unused);
     if (rc == MW_ESTATE) {
         mw__diag_free(&diag);
         return rc;
@@ -1080,8 +1093,10 @@ static mw_code reload_here(mw_engine *eng, const void *unused)
     eng->reload_errors = diag;
     eng->reloads++;
     eng->reload_wall = mw__wall();
-    if (rc == MW_OK && diag.n > 0)
+    if (rc == MW_OK && eng->reload_errors.n > 0)
         rc = MW_EPARSE;
+    if (rc == MW_EPARSE && err)
+        *err = reload_text(eng);
     return rc;
 }
 
@@ -1115,29 +1130,13 @@ static mw_code on_control(mw_engine *eng, mw_code (*fn)(mw_engine *, const void 
     return rc == MW_OK ? j.rc : rc;
 }
 
-/* The last reload's problems joined by newlines (caller frees). */
-static char *reload_text(const mw_engine *eng)
-{
-    mw__buf b;
-    mw__buf_init(&b, 1u << 20);
-    for (size_t i = 0; i < eng->reload_errors.n; i++)
-        mw__buf_addf(&b, "%s%s", i ? "\n" : "", eng->reload_errors.items[i]);
-    char *s = mw__strdup(mw__buf_str(&b));
-    mw__buf_free(&b);
-    return s;
-}
-
 mw_code mw_engine_reload(mw_engine *eng, char **err)
 {
-    mw_code rc;
     if (err)
         *err = NULL;
     if (!eng->disc)
         return MW_ESTATE;
-    rc = on_control(eng, reload_here, NULL);
-    if (rc == MW_EPARSE && err)
-        *err = reload_text(eng);
-    return rc;
+    return on_control(eng, reload_here, err);
 }
 
 cJSON *mw__engine_reload_json(mw_engine *eng)
