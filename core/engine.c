@@ -1085,9 +1085,9 @@ static mw_code reload_here(mw_engine *eng, const void *arg)
     for (size_t i = 0; i < diag.n; i++)
         mw__error(&eng->log, "reload", "%s (its previous version keeps running)", diag.items[i]);
     mw__info(&eng->log, "reload",
-             "%zu scripts changed, %zu instances replaced, %zu added, %zu removed, "
-             "%zu problems (%.1f ms)",
-             res.scripts, res.replaced, res.added, res.removed, diag.n,
+             "%zu scripts changed, %zu instances replaced, %zu static added, %zu static "
+             "removed, %zu services matched again, %zu problems (%.1f ms)",
+             res.scripts, res.replaced, res.added, res.removed, res.services, diag.n,
              (double)(mw__mono_ns() - t0) / 1e6);
     mw__diag_free(&eng->reload_errors);
     eng->reload_errors = diag;

@@ -328,6 +328,7 @@ mw_code mw__reload_run(mw_engine *eng, mw__diag *diag, mw__reload_result *res)
     if ((rc = diff_static(eng, old, &set, diag, res)) != MW_OK)
         goto out;
     mw__discovery_set_templates(disc, &set); /* `old` is freed there */
+    res->services = mw__discovery_services(disc);
 out:
     mw__template_set_free(&set);
     return rc;

@@ -31,6 +31,7 @@ typedef struct mw__reload_result {
     size_t added;    /* static instances scheduled */
     size_t removed;  /* static instances unscheduled */
     size_t scripts;  /* scripts that changed */
+    size_t services; /* discovered services matched again */
 } mw__reload_result;
 
 /* Runs one reload of `eng` (loaded: MW_ESTATE otherwise). Problems go to
