@@ -1160,8 +1160,10 @@ static mw_code reconfigure_here(mw_engine *eng, const void *arg)
     const char *restart[64];
     unsigned live = 0;
     size_t n = mw__config_diff(eng->cfg, c, &live, restart, MW_ARRAY_LEN(restart));
-    if (live & MW_LIVE_LOG_LEVEL)
-        eng->log.level = eng->cfg->log_level = c->log_level;
+    if (live & MW_LIVE_LOG_LEVEL) {
+        mw__log_set_level(&eng->log, c->log_level);
+        eng->cfg->log_level = c->log_level;
+    }
     if (live & MW_LIVE_INTERVAL) /* instances scheduled from now on */
         eng->cfg->default_interval = c->default_interval;
     if (live & MW_LIVE_TIMEOUT)

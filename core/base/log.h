@@ -20,6 +20,11 @@ typedef struct mw__log {
     void *ud;
 } mw__log;
 
+/* The level, and a change of it while other threads log (a config
+ * reload): both atomic, so any thread may read it while one sets it. */
+mw_log_level mw__log_level(const mw__log *log);
+void mw__log_set_level(mw__log *log, mw_log_level level);
+
 /* Parses "debug|info|warn|error|off"; returns -1 when unknown. */
 int mw__log_level_parse(const char *s);
 
