@@ -1112,11 +1112,12 @@ static void job_posted(void *ud)
 }
 
 /* Runs `fn` on the control thread: here when the engine is not started
- * (the caller drives its loop), else posted to it and waited for. */
+ * (the caller drives its loop) or when this is that thread (a sink
+ * callback of a periodic flush), else posted to it and waited for. */
 static mw_code on_control(mw_engine *eng, mw_code (*fn)(mw_engine *, const void *), const void *arg)
 {
-    if (!eng->started)
-        return fn(eng, arg);
+    if (!eng->started || pthread_equal(pthread_self(), eng->thread))
+        return fn(eng, arg); /* not started, or asked from the control thread itself */
     loop_job j = {.eng = eng, .fn = fn, .arg = arg};
     pthread_mutex_init(&j.lock, NULL);
     pthread_cond_init(&j.done_cv, NULL);
