@@ -1,8 +1,10 @@
 /*
  * config.c - configuration defaults, setters and the YAML config file.
  *
- * Every option is one row of `options[]`: the file, the CLI and the C API
- * all go through the same setter, so they accept the same values.
+ * Every option is one row of `options[]`: the file, the environment, the
+ * CLI and the C API all go through the same setter, so they accept the
+ * same values; each setting records its text and origin for
+ * `moonwatch config` (mw__config_show).
  */
 #include "core/config.h"
 
@@ -48,6 +50,12 @@ mw_config *mw_config_new(void)
     mw_config *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    c->given = calloc(mw__config_nkeys(), sizeof *c->given);
+    c->origin = calloc(mw__config_nkeys(), sizeof *c->origin);
+    if (!c->given || !c->origin) {
+        mw_config_free(c);
+        return NULL;
+    }
     c->flush_interval = 15;
     c->default_interval = 15;
     c->check_timeout = 10;
@@ -93,6 +101,14 @@ void mw_config_free(mw_config *c)
     mw__strlist_free(&c->unix_sockets);
     mw__strlist_free(&c->checks_dirs);
     mw__strlist_free(&c->templates_dirs);
+    for (size_t i = 0; i < mw__config_nkeys(); i++) {
+        if (c->given)
+            mw__wipe_free(c->given[i]);
+        if (c->origin)
+            free(c->origin[i]);
+    }
+    free(c->given);
+    free(c->origin);
     free(c);
 }
 
@@ -110,6 +126,18 @@ static mw_code dup_str(char **dst, const char *src)
     return src && !(*dst = mw__strdup(src)) ? MW_ENOMEM : MW_OK;
 }
 
+/* A copy of a per-key array (given, origin). */
+static mw_code dup_texts(char ***dst, char *const *src)
+{
+    size_t n = mw__config_nkeys();
+    if (!(*dst = calloc(n, sizeof **dst)))
+        return MW_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (dup_str(&(*dst)[i], src ? src[i] : NULL) != MW_OK)
+            return MW_ENOMEM;
+    return MW_OK;
+}
+
 mw_config *mw__config_dup(const mw_config *c)
 {
     mw_config *d = malloc(sizeof *d);
@@ -124,6 +152,11 @@ mw_config *mw__config_dup(const mw_config *c)
     d->templates_dirs = (mw__strlist){0};
     d->env_allowlist = (mw__strlist){0};
     d->unix_sockets = (mw__strlist){0};
+    d->given = d->origin = NULL;
+    if (dup_texts(&d->given, c->given) != MW_OK || dup_texts(&d->origin, c->origin) != MW_OK) {
+        mw_config_free(d);
+        return NULL;
+    }
     if (dup_str(&d->hostname, c->hostname) != 0 || dup_str(&d->docker_host, c->docker_host) != 0 ||
         dup_str(&d->container_include, c->container_include) != 0 ||
         dup_str(&d->container_exclude, c->container_exclude) != 0 ||
@@ -548,7 +581,7 @@ static mw_code set_workers(mw_config *c, const char *v, char **err)
     if (end == v || *end || n < 0 || n > 256) {
         *err =
             mw__sprintf("expected a number of threads from 0 (one per core) to 256, got \"%s\"", v);
-        return MW_ENOMEM;
+        return MW_EINVAL;
     }
     c->workers = (unsigned)n;
     return MW_OK;
@@ -604,74 +637,135 @@ static mw_code set_shutdown_timeout(mw_config *c, const char *v, char **err)
     return parse_seconds(v, 0, &c->shutdown_timeout, err);
 }
 
-static const struct option_row {
-    const char *key;
-    setter_fn set;
-} options[] = {
-    {"flush_interval", set_flush},
-    {"default_interval", set_interval},
-    {"check_timeout", set_timeout},
-    {"check_memory_limit_mb", set_memory},
-    {"context_expiry", set_expiry},
-    {"time_slice", set_slice},
-    {"log_level", set_log_level},
-    {"log_format", set_log_format},
-    {"hostname", set_hostname},
-    {"checks_dir", set_checks_dir},
-    {"templates_dir", set_templates_dir},
-    {"no_bundled", set_no_bundled},
-    {"sink", set_sink},
-    {"api_key", set_api_key},
-    {"dd_url", set_dd_url},
-    {"site", set_site},
-    {"tags", set_dd_tags},
-    {"forwarder_queue_mb", set_queue_mb},
-    {"forwarder_timeout", set_fwd_timeout},
-    {"forwarder_backoff_max", set_fwd_backoff},
-    {"shutdown_timeout", set_shutdown_timeout},
-    {"histogram_aggregates", set_aggregates},
-    {"histogram_percentiles", set_percentiles},
-    {"docker", set_docker},
-    {"docker_host", set_docker_host},
-    {"ecs", set_ecs},
-    {"ecs_agent_url", set_ecs_agent_url},
-    {"ecs_poll_interval", set_ecs_poll_interval},
-    {"ecs_config_path", set_ecs_config_path},
-    {"ecs_collect_resource_tags", set_ecs_collect_tags},
-    {"ecs_pending_timeout", set_ecs_pending_timeout},
-    {"state_dir", set_state_dir},
-    {"container_include", set_include},
-    {"container_exclude", set_exclude},
-    {"ad_env_allowlist", set_env_allowlist},
-    {"host_network_host", set_host_network_host},
-    {"discover_self", set_discover_self},
-    {"check_unix_sockets", set_unix_sockets},
-    {"check_allow_link_local", set_allow_link_local},
-    {"procfs_path", set_procfs_path},
-    {"cgroup_root", set_cgroup_root},
-    {"workers", set_workers},
-    {"watchdog_signal", set_watchdog_signal},
-    {"listen", set_listen},
-    {"listen_any", set_listen_any},
-    {"health_grace", set_health_grace},
-    {"watch_config_dirs", set_watch_dirs},
+static const mw__config_key options[] = {
+    {"flush_interval", set_flush, "15", NULL, 0},
+    {"default_interval", set_interval, "15", NULL, 0},
+    {"check_timeout", set_timeout, "10", NULL, 0},
+    {"check_memory_limit_mb", set_memory, "16", NULL, 0},
+    {"context_expiry", set_expiry, "300", NULL, 0},
+    {"time_slice", set_slice, "0.002", NULL, 0},
+    {"log_level", set_log_level, "info", NULL, 0},
+    {"log_format", set_log_format, "text", NULL, 0},
+    {"hostname", set_hostname, "", "$DD_HOSTNAME, else the system host name", 0},
+    {"checks_dir", set_checks_dir, "", "the bundled checks (unless no_bundled)", MW_KEY_LIST},
+    {"templates_dir", set_templates_dir, "", "the bundled templates (unless no_bundled)",
+     MW_KEY_LIST},
+    {"no_bundled", set_no_bundled, "false", NULL, 0},
+    {"sink", set_sink, "", "stdout, or datadog when an API key is set", 0},
+    {"api_key", set_api_key, "", "$DD_API_KEY", MW_KEY_SECRET},
+    {"dd_url", set_dd_url, "", "https://api.<site>", 0},
+    {"site", set_site, "datadoghq.com", NULL, 0},
+    {"tags", set_dd_tags, "", NULL, MW_KEY_LIST},
+    {"forwarder_queue_mb", set_queue_mb, "32", NULL, 0},
+    {"forwarder_timeout", set_fwd_timeout, "20", NULL, 0},
+    {"forwarder_backoff_max", set_fwd_backoff, "64", NULL, 0},
+    {"shutdown_timeout", set_shutdown_timeout, "10", NULL, 0},
+    {"histogram_aggregates", set_aggregates, "max,median,avg,count", NULL, 0},
+    {"histogram_percentiles", set_percentiles, "0.95", NULL, 0},
+    {"docker", set_docker, "auto", NULL, 0},
+    {"docker_host", set_docker_host, "", "$DOCKER_HOST, else unix:///var/run/docker.sock", 0},
+    {"ecs", set_ecs, "auto", NULL, 0},
+    {"ecs_agent_url", set_ecs_agent_url, "", "by the ECS agent variables", 0},
+    {"ecs_poll_interval", set_ecs_poll_interval, "5", NULL, 0},
+    {"ecs_config_path", set_ecs_config_path, "", "/host/etc/ecs/ecs.config or /etc/ecs/ecs.config",
+     0},
+    {"ecs_collect_resource_tags", set_ecs_collect_tags, "false", NULL, 0},
+    {"ecs_pending_timeout", set_ecs_pending_timeout, "300", NULL, 0},
+    {"state_dir", set_state_dir, "/var/lib/moonwatch", NULL, 0},
+    {"container_include", set_include, "", NULL, MW_KEY_LIST},
+    {"container_exclude", set_exclude, "", NULL, MW_KEY_LIST},
+    {"ad_env_allowlist", set_env_allowlist, "", NULL, MW_KEY_LIST},
+    {"host_network_host", set_host_network_host, "127.0.0.1", NULL, 0},
+    {"discover_self", set_discover_self, "false", NULL, 0},
+    {"check_unix_sockets", set_unix_sockets, "", NULL, MW_KEY_LIST},
+    {"check_allow_link_local", set_allow_link_local, "false", NULL, 0},
+    {"procfs_path", set_procfs_path, "", "/host/proc when mounted, else /proc", 0},
+    {"cgroup_root", set_cgroup_root, "", "/host/sys/fs/cgroup when mounted, else /sys/fs/cgroup",
+     0},
+    {"workers", set_workers, "0", "one per core", 0},
+    {"watchdog_signal", set_watchdog_signal, "true", NULL, 0},
+    {"listen", set_listen, "", "none", 0},
+    {"listen_any", set_listen_any, "false", NULL, 0},
+    {"health_grace", set_health_grace, "60", NULL, 0},
+    {"watch_config_dirs", set_watch_dirs, "true", NULL, 0}, /* run's; an embedder's: off */
 };
+
+size_t mw__config_nkeys(void)
+{
+    return MW_ARRAY_LEN(options);
+}
+
+const mw__config_key *mw__config_key_at(size_t i)
+{
+    return i < MW_ARRAY_LEN(options) ? &options[i] : NULL;
+}
+
+/* Plural spellings take lists: checks_dirs: [a, b] in the file, and are
+ * accepted wherever a key is (--set, MW_CHECKS_DIRS). */
+static const char *singular(const char *key)
+{
+    if (!strcmp(key, "checks_dirs"))
+        return "checks_dir";
+    if (!strcmp(key, "templates_dirs"))
+        return "templates_dir";
+    return key;
+}
+
+static int key_index(const char *key)
+{
+    key = singular(key);
+    for (size_t i = 0; i < MW_ARRAY_LEN(options); i++)
+        if (!strcmp(options[i].key, key))
+            return (int)i;
+    return -1;
+}
+
+/* Row i was set to `v` from `origin`: a list adds the item (and the
+ * origin, when new), anything else replaces both. */
+static mw_code record(mw_config *c, size_t i, const char *v, const char *origin)
+{
+    int list = (options[i].flags & MW_KEY_LIST) && c->given[i] && c->given[i][0];
+    char *text = list ? mw__sprintf("%s, %s", c->given[i], v) : mw__strdup(v);
+    const char *was = c->origin[i];
+    char *from = list && was && strcmp(was, origin) && !strstr(was, origin)
+                     ? mw__sprintf("%s + %s", was, origin)
+                     : mw__strdup(origin);
+    if (!text || !from) {
+        mw__wipe_free(text);
+        free(from);
+        return MW_ENOMEM;
+    }
+    mw__wipe_free(c->given[i]);
+    free(c->origin[i]);
+    c->given[i] = text;
+    c->origin[i] = from;
+    return MW_OK;
+}
+
+mw_code mw__config_set_from(mw_config *c, const char *key, const char *value, const char *origin,
+                            char **err)
+{
+    char *msg = NULL;
+    int i = key_index(key);
+    mw_code rc = MW_EINVAL;
+    if (i < 0) {
+        if (err)
+            *err = mw__sprintf("%s: unknown option", key);
+        goto out;
+    }
+    if ((rc = options[i].set(c, value, &msg)) == MW_OK) {
+        rc = record(c, (size_t)i, value, origin);
+    } else if (err) {
+        *err = msg ? mw__sprintf("%s: %s", key, msg) : mw__strdup(mw_strerror(rc));
+    }
+out:
+    free(msg);
+    return rc;
+}
 
 mw_code mw_config_set(mw_config *c, const char *key, const char *value, char **err)
 {
-    char *msg = NULL;
-    for (size_t i = 0; i < MW_ARRAY_LEN(options); i++) {
-        if (strcmp(options[i].key, key) != 0)
-            continue;
-        mw_code rc = options[i].set(c, value, &msg);
-        if (rc != MW_OK && err)
-            *err = msg ? mw__sprintf("%s: %s", key, msg) : mw__strdup(mw_strerror(rc));
-        free(msg);
-        return rc;
-    }
-    if (err)
-        *err = mw__sprintf("%s: unknown option", key);
-    return MW_EINVAL;
+    return mw__config_set_from(c, key, value, "api", err);
 }
 
 mw_code mw_config_set_log(mw_config *c, mw_log_fn fn, void *ud)
@@ -683,14 +777,14 @@ mw_code mw_config_set_log(mw_config *c, mw_log_fn fn, void *ud)
 
 /* ------------------------------------------------------------- file */
 
-/* Plural spellings in the file take lists: checks_dirs: [a, b]. */
-static const char *singular(const char *key)
+/* mw__config_set_from() with the origin "file:PATH:LINE". */
+static mw_code set_at(mw_config *c, const char *path, int line, const char *key, const char *v,
+                      char **err)
 {
-    if (!strcmp(key, "checks_dirs"))
-        return "checks_dir";
-    if (!strcmp(key, "templates_dirs"))
-        return "templates_dir";
-    return key;
+    char *origin = mw__sprintf("file:%s:%d", path, line);
+    mw_code rc = origin ? mw__config_set_from(c, key, v, origin, err) : MW_ENOMEM;
+    free(origin);
+    return rc;
 }
 
 static mw_code scalar_text(const cJSON *v, char *buf, size_t n)
@@ -726,7 +820,7 @@ static mw_code set_list(mw_config *c, const mw__yaml_doc *doc, const char *path,
             strcat(buf, ",");
         strcat(buf, item);
     }
-    if ((rc = mw_config_set(c, key, buf[0] ? buf : "none", &msg)) != MW_OK) {
+    if ((rc = set_at(c, path, pos.line, key, buf[0] ? buf : "none", &msg)) != MW_OK) {
         mw__diag_add(diag, path, pos.line, pos.col, "%s", msg ? msg : mw_strerror(rc));
         free(msg);
     }
@@ -751,7 +845,7 @@ static mw_code set_node(mw_config *c, const mw__yaml_doc *doc, const char *path,
         mw__diag_add(diag, path, pos.line, pos.col, "%s: expected a scalar or a list", key);
         return MW_EINVAL;
     }
-    if ((rc = mw_config_set(c, singular(key), buf, &msg)) != MW_OK) {
+    if ((rc = set_at(c, path, pos.line, singular(key), buf, &msg)) != MW_OK) {
         mw__diag_add(diag, path, pos.line, pos.col, "%s", msg ? msg : mw_strerror(rc));
         free(msg);
     }
@@ -874,4 +968,186 @@ const char *mw__config_cgroup_root(const mw_config *c)
     if (c->cgroup_root)
         return c->cgroup_root;
     return is_dir("/host/sys/fs/cgroup") ? "/host/sys/fs/cgroup" : "/sys/fs/cgroup";
+}
+
+/* ------------------------------------------------------------- environment */
+
+/* The Datadog Agent's variables operators already set, and the key each
+ * one sets. */
+static const struct dd_name {
+    const char *var;
+    const char *key;
+} dd_names[] = {
+    {"DD_API_KEY", "api_key"},
+    {"DD_SITE", "site"},
+    {"DD_DD_URL", "dd_url"},
+    {"DD_TAGS", "tags"},
+    {"DD_HOSTNAME", "hostname"},
+    {"DD_LOG_LEVEL", "log_level"},
+    {"DD_CONTAINER_INCLUDE", "container_include"},
+    {"DD_CONTAINER_EXCLUDE", "container_exclude"},
+};
+
+/* DD_LOG_LEVEL's words (trace, debug, info, warn, warning, error,
+ * critical, off, any case) as log_level's. Writes into buf. */
+static const char *dd_log_level(const char *v, char *buf, size_t n)
+{
+    size_t k = 0;
+    for (; v[k] && k + 1 < n; k++)
+        buf[k] = (char)(v[k] >= 'A' && v[k] <= 'Z' ? v[k] - 'A' + 'a' : v[k]);
+    buf[k] = '\0';
+    if (!strcmp(buf, "trace"))
+        return "debug";
+    if (!strcmp(buf, "critical"))
+        return "error";
+    if (!strcmp(buf, "warning"))
+        return "warn";
+    return buf;
+}
+
+/* The value of NAME in envp, or NULL. */
+static const char *env_get(char *const *envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (char *const *e = envp; e && *e; e++)
+        if (!strncmp(*e, name, n) && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* Sets `key` from variable `var`; an error names the variable. */
+static mw_code set_from_var(mw_config *c, const char *var, const char *key, const char *v,
+                            char **err)
+{
+    char origin[96], *msg = NULL;
+    snprintf(origin, sizeof origin, "env:%s", var);
+    mw_code rc = mw__config_set_from(c, key, v, origin, &msg);
+    if (rc != MW_OK && err)
+        *err = mw__sprintf("$%s: %s", var, msg ? msg : mw_strerror(rc));
+    free(msg);
+    return rc;
+}
+
+static mw_code apply_dd_names(mw_config *c, char *const *envp, char **err)
+{
+    char level[32];
+    mw_code rc = MW_OK;
+    for (size_t i = 0; i < MW_ARRAY_LEN(dd_names) && rc == MW_OK; i++) {
+        const char *v = env_get(envp, dd_names[i].var);
+        if (!v || !*v)
+            continue;
+        if (!strcmp(dd_names[i].key, "log_level"))
+            v = dd_log_level(v, level, sizeof level);
+        rc = set_from_var(c, dd_names[i].var, dd_names[i].key, v, err);
+    }
+    return rc;
+}
+
+/* "MW_FLUSH_INTERVAL" to "flush_interval" in buf: 0 when the name is
+ * not MW_ and upper case letters, digits and '_'. */
+static int env_key(const char *name, size_t n, char *buf, size_t cap)
+{
+    if (n <= 3 || n - 3 >= cap || strncmp(name, "MW_", 3))
+        return 0;
+    for (size_t k = 3; k < n; k++) {
+        char ch = name[k];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_'))
+            return 0;
+        buf[k - 3] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    }
+    buf[n - 3] = '\0';
+    return 1;
+}
+
+/* A directory list from one variable: its paths, comma-separated (the
+ * other lists take their own syntax: container_include's regexes may hold
+ * commas). */
+static mw_code set_list_var(mw_config *c, const char *var, const char *key, const char *v,
+                            char **err)
+{
+    char *copy = mw__strdup(v), *save = NULL;
+    mw_code rc = copy ? MW_OK : MW_ENOMEM;
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && rc == MW_OK;
+         t = strtok_r(NULL, ",", &save))
+        if (*(t += strspn(t, " ")))
+            rc = set_from_var(c, var, key, t, err);
+    free(copy);
+    return rc;
+}
+
+/* One NAME=VALUE of the environment, when NAME is MW_<something>. */
+static mw_code apply_mw_var(mw_config *c, const char *entry, mw__diag *notes, char **err)
+{
+    char key[64], var[96];
+    const char *eq = strchr(entry, '=');
+    if (!eq || !env_key(entry, (size_t)(eq - entry), key, sizeof key))
+        return MW_OK;
+    snprintf(var, sizeof var, "%.*s", (int)(eq - entry), entry);
+    int i = key_index(key);
+    if (i < 0) {
+        if (notes)
+            mw__diag_add(notes, "environment", 0, 0,
+                         "$%s is not a configuration key (a typo?): ignored; "
+                         "`moonwatch config --list-keys` lists them",
+                         var);
+        return MW_OK;
+    }
+    if (options[i].set == set_checks_dir || options[i].set == set_templates_dir)
+        return set_list_var(c, var, options[i].key, eq + 1, err);
+    return set_from_var(c, var, options[i].key, eq + 1, err);
+}
+
+mw_code mw__config_apply_env(mw_config *c, char *const *envp, mw__diag *notes, char **err)
+{
+    mw_code rc = apply_dd_names(c, envp, err);
+    for (char *const *e = envp; e && *e && rc == MW_OK; e++)
+        rc = apply_mw_var(c, *e, notes, err);
+    return rc;
+}
+
+/* ------------------------------------------------------------- showing */
+
+char *mw__config_mask(const char *v)
+{
+    size_t n = strlen(v);
+    return n >= 12 ? mw__sprintf("***%s", v + n - 4) : mw__strdup("***");
+}
+
+/* A URL's password (scheme://user:PASSWORD@host) masked; else a copy. */
+static char *mask_url(const char *v)
+{
+    const char *s = strstr(v, "://");
+    if (!s)
+        return mw__strdup(v);
+    s += 3;
+    size_t auth = strcspn(s, "/?#");
+    const char *at = memchr(s, '@', auth);
+    const char *colon = at ? memchr(s, ':', (size_t)(at - s)) : NULL;
+    if (!colon)
+        return mw__strdup(v);
+    return mw__sprintf("%.*s***%s", (int)(colon + 1 - v), v, at);
+}
+
+/* A key named like a credential is a secret too. */
+static int is_secret(const mw__config_key *k)
+{
+    static const char *const words[] = {"key", "token", "password", "secret", "credential"};
+    if (k->flags & MW_KEY_SECRET)
+        return 1;
+    for (size_t i = 0; i < MW_ARRAY_LEN(words); i++)
+        if (strstr(k->key, words[i]))
+            return 1;
+    return 0;
+}
+
+char *mw__config_show(const mw_config *c, size_t i, const char **origin)
+{
+    const mw__config_key *k = mw__config_key_at(i);
+    if (!k)
+        return NULL;
+    const char *v = c->given && c->given[i] ? c->given[i] : k->def;
+    *origin = c->origin && c->origin[i] ? c->origin[i] : "default";
+    if (is_secret(k) && *v)
+        return mw__config_mask(v);
+    return mask_url(v);
 }

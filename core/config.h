@@ -1,13 +1,17 @@
 /*
  * config.h - the engine's configuration: defaults, `key: value` setters
- * shared by the YAML config file, the CLI flags and mw_config_set().
+ * shared by the YAML config file, the environment (MW_<KEY> and the
+ * Datadog DD_* names), the CLI flags and mw_config_set(); the key table
+ * (defaults, which keys are secret) and where each value came from.
  *
- * A mw_config owns its strings and directory lists.
+ * A mw_config owns its strings and directory lists, and the text and
+ * origin of every key set (wiped when freed: they may hold api_key).
  */
 #ifndef MW_CONFIG_H
 #define MW_CONFIG_H
 
 #include "moonwatch.h"
+#include "core/base/diag.h"
 #include "core/base/log.h"
 #include "core/pipeline/aggregator.h"
 #include "discovery/discovery.h"
@@ -85,7 +89,49 @@ struct mw_config {
     unsigned hist_aggregates;
     double percentiles[MW_MAX_PERCENTILES];
     size_t npercentiles;
+    /* per row of the key table (mw__config_key_at): the text each key was
+     * set to (lists: the items joined with ", ") and where it came from;
+     * NULL: the default */
+    char **given;
+    char **origin;
 };
+
+/* One row of the key table. */
+#define MW_KEY_LIST   1u /* each setting adds to the list */
+#define MW_KEY_SECRET 2u /* shown masked, never whole */
+typedef struct mw__config_key {
+    const char *key;
+    mw_code (*set)(mw_config *c, const char *v, char **err);
+    const char *def;  /* the default as a value ("" when none) */
+    const char *note; /* what "" stands for, or NULL */
+    unsigned flags;   /* MW_KEY_* */
+} mw__config_key;
+
+/* The key table: how many rows, and row i (NULL past the end). */
+size_t mw__config_nkeys(void);
+const mw__config_key *mw__config_key_at(size_t i);
+
+/* mw_config_set() recording where the value comes from: "file:PATH:LINE",
+ * "env:MW_X", "env:DD_X", "flag:--set" ... (copied). */
+mw_code mw__config_set_from(mw_config *c, const char *key, const char *value, const char *origin,
+                            char **err);
+
+/* The environment (an environ-style array): the Datadog names (DD_API_KEY,
+ * DD_SITE, DD_TAGS, DD_HOSTNAME, DD_LOG_LEVEL, DD_CONTAINER_INCLUDE,
+ * DD_CONTAINER_EXCLUDE, DD_DD_URL), then MW_<KEY> for every key (upper
+ * case), so that MW_ wins over DD_. An MW_ name that is no key adds a
+ * warning to `notes`. MW_OK; MW_EINVAL with `*err` naming the variable;
+ * MW_ENOMEM. */
+mw_code mw__config_apply_env(mw_config *c, char *const *envp, mw__diag *notes, char **err);
+
+/* Row i's effective text and origin ("default" when not set); the text
+ * of a secret key (or credentials in a URL) masked: "***" and at most
+ * the last 4 characters. Caller frees; NULL on OOM. */
+char *mw__config_show(const mw_config *c, size_t i, const char **origin);
+
+/* `v` masked as a secret: "***" plus its last 4 characters when it has
+ * at least 12, else "***". Caller frees. */
+char *mw__config_mask(const char *v);
 
 /* Appends a copy of `s`: MW_OK or MW_ENOMEM. */
 mw_code mw__strlist_add(mw__strlist *l, const char *s);

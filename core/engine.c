@@ -169,6 +169,7 @@ static void flush_cb(mw__timer *t)
 {
     mw_engine *eng = t->ud;
     mw_engine_flush(eng);
+    mw__log_repeats_tick(&eng->log); /* windows that ended while nothing was logged */
     /* keep the phase; a loop that was not driven for a while flushes
      * once, not once per missed interval */
     uint64_t next = t->due + eng->flush_ns, now = mw__loop_now(eng->loop);
@@ -455,6 +456,8 @@ mw_code mw_engine_new(const mw_config *cfg, mw_engine **out, char **err)
         .fd = 2,
         .fn = eng->cfg->log_fn,
         .ud = eng->cfg->log_ud,
+        /* NULL on OOM: then every line is written */
+        .repeats = mw__log_repeats_new(MW_LOG_REPEAT_WINDOW, NULL, NULL),
     };
     pthread_mutex_init(&eng->flush_lock, NULL);
     mw__buf_init(&eng->out, 64u << 20);
@@ -508,6 +511,7 @@ void mw_engine_free(mw_engine *eng)
         pthread_mutex_destroy(&eng->flush_lock);
     mw__strlist_free(&eng->checks_dirs);
     mw__strlist_free(&eng->templates_dirs);
+    mw__log_repeats_free(&eng->log); /* nothing logs any more: the last "repeated" lines */
     mw_config_free(eng->cfg);
     free(eng->ecs_url);
     free(eng->ecs_why);

@@ -528,12 +528,12 @@ static void on_connected(void *ud, int up, const char *why)
     health_set(d, SRC_DOCKER, up, why);
 }
 
-/* "include" from the config, then the environment variable. */
+/* "include" from the config, else the environment variable: the CLI
+ * has put the variable in the config already (mw__config_apply_env), an
+ * embedder's config that leaves the key out still gets it. */
 static char *join_env(const char *cfg, const char *var)
 {
     const char *env = getenv(var);
-    if (cfg && env && *env)
-        return mw__sprintf("%s %s", cfg, env);
     return mw__strdup(cfg ? cfg : env && *env ? env : "");
 }
 

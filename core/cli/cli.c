@@ -5,6 +5,7 @@
 #include "core/cli/cli.h"
 
 #include "core/base/util.h"
+#include "core/config.h"
 #include "core/engine.h"
 #include "discovery/template.h"
 #include "lua/sandbox.h"
@@ -39,12 +40,14 @@ static const struct flag {
     {"--listen", "listen"},
 };
 
-/* Sets one config key; what mw_config_set() returned, printed when it
- * is not MW_OK. */
-static mw_code apply(mw_config *cfg, const char *key, const char *value)
+extern char **environ;
+
+/* Sets one config key from `origin` (the flag); what mw_config_set()
+ * returned, printed when it is not MW_OK. */
+static mw_code apply(mw_config *cfg, const char *key, const char *value, const char *origin)
 {
     char *err = NULL;
-    mw_code rc = mw_config_set(cfg, key, value, &err);
+    mw_code rc = mw__config_set_from(cfg, key, value, origin, &err);
     if (rc != MW_OK)
         fprintf(stderr, "moonwatch: %s\n", err ? err : "out of memory");
     mw_free(err);
@@ -61,7 +64,7 @@ static mw_code apply_set(mw_config *cfg, const char *kv)
         return MW_EINVAL;
     }
     char *key = mw__strndup(kv, (size_t)(eq - kv));
-    mw_code rc = key ? apply(cfg, key, eq + 1) : MW_ENOMEM;
+    mw_code rc = key ? apply(cfg, key, eq + 1, "flag:--set") : MW_ENOMEM;
     free(key);
     return rc;
 }
@@ -107,7 +110,7 @@ static mw_code parse_one(int argc, char **argv, int *i, mw__cli_args *out)
         return MW_OK;
     }
     if (!strcmp(a, "--no-bundled"))
-        return apply(out->cfg, "no_bundled", "true");
+        return apply(out->cfg, "no_bundled", "true", "flag:--no-bundled");
     for (size_t k = 0; k < MW_ARRAY_LEN(value_flags); k++) {
         if (strcmp(a, value_flags[k].flag))
             continue;
@@ -115,7 +118,9 @@ static mw_code parse_one(int argc, char **argv, int *i, mw__cli_args *out)
             fprintf(stderr, "moonwatch: %s needs a value\n", a);
             return MW_EINVAL;
         }
-        return apply(out->cfg, value_flags[k].key, argv[++(*i)]);
+        char origin[64];
+        snprintf(origin, sizeof origin, "flag:%s", a);
+        return apply(out->cfg, value_flags[k].key, argv[++(*i)], origin);
     }
     if (!strcmp(a, "--set")) {
         if (*i + 1 >= argc) {
@@ -128,6 +133,18 @@ static mw_code parse_one(int argc, char **argv, int *i, mw__cli_args *out)
     return MW_OK;
 }
 
+/* The environment over the files, under the flags. What
+ * mw__config_apply_env() returned, printed when it is not MW_OK. */
+static mw_code apply_env(mw__cli_args *out)
+{
+    char *err = NULL;
+    mw_code rc = mw__config_apply_env(out->cfg, environ, &out->notes, &err);
+    if (rc != MW_OK)
+        fprintf(stderr, "moonwatch: %s\n", err ? err : mw_strerror(rc));
+    free(err);
+    return rc;
+}
+
 mw_code mw__cli_common(int argc, char **argv, mw__cli_args *out)
 {
     mw_code rc = MW_ENOMEM;
@@ -136,7 +153,7 @@ mw_code mw__cli_common(int argc, char **argv, mw__cli_args *out)
     out->rest = calloc((size_t)argc + 1, sizeof *out->rest);
     if (!out->cfg || !out->rest)
         goto out;
-    if ((rc = load_config_files(argc, argv, out->cfg)) != MW_OK)
+    if ((rc = load_config_files(argc, argv, out->cfg)) != MW_OK || (rc = apply_env(out)) != MW_OK)
         goto out;
     for (int i = 0; i < argc && rc == MW_OK; i++)
         rc = parse_one(argc, argv, &i, out);
@@ -150,7 +167,19 @@ void mw__cli_args_free(mw__cli_args *a)
 {
     mw_config_free(a->cfg);
     free(a->rest);
+    mw__diag_free(&a->notes);
     memset(a, 0, sizeof *a);
+}
+
+void mw__cli_say_notes(mw__cli_args *a, const mw__log *log)
+{
+    for (size_t i = 0; i < a->notes.n; i++) {
+        if (log)
+            mw__warn(log, "config", "%s", a->notes.items[i]);
+        else
+            fprintf(stderr, "moonwatch: warning: %s\n", a->notes.items[i]);
+    }
+    mw__diag_free(&a->notes);
 }
 
 /* The one-shot commands print what they find and send nothing anywhere,
@@ -232,11 +261,37 @@ static int wait_for_stop(const sigset_t *set, mw_engine *eng, int argc, char **a
     }
 }
 
+/* 1 when `flag` is among the arguments left, then taken out of them. */
+static int take_flag(mw__cli_args *a, const char *flag)
+{
+    int found = 0, n = 0;
+    for (int i = 0; i < a->nrest; i++) {
+        if (!strcmp(a->rest[i], flag))
+            found = 1;
+        else
+            a->rest[n++] = a->rest[i];
+    }
+    a->nrest = n;
+    return found;
+}
+
+/* run --print-config: the config, and no engine; exit status 0. */
+static int print_config_and_exit(mw__cli_args *a)
+{
+    mw__cli_say_notes(a, NULL);
+    mw__cli_print_config(a->cfg, stdout);
+    mw__cli_args_free(a);
+    return 0;
+}
+
 int mw__cmd_run(int argc, char **argv)
 {
     mw__cli_args a;
     if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
+    int print = take_flag(&a, "--print-config");
+    if (a.nrest == 0 && print)
+        return print_config_and_exit(&a);
     if (a.nrest > 0) {
         fprintf(stderr, "moonwatch run: unexpected argument '%s'\n", a.rest[0]);
         mw__cli_args_free(&a);
@@ -255,8 +310,12 @@ int mw__cmd_run(int argc, char **argv)
         a.cfg->watch_dirs = 1;
     mw_engine *eng = NULL;
     int rc = 1, sig = 0;
-    if (make_engine(a.cfg, 1, &eng) != MW_OK || mw_engine_load(eng) != MW_OK ||
-        mw_engine_start(eng) != MW_OK)
+    if (make_engine(a.cfg, 1, &eng) != MW_OK) {
+        mw__cli_say_notes(&a, NULL);
+        goto out;
+    }
+    mw__cli_say_notes(&a, mw__engine_log(eng)); /* in the log's format */
+    if (mw_engine_load(eng) != MW_OK || mw_engine_start(eng) != MW_OK)
         goto out;
     mw__info(mw__engine_log(eng), NULL, "moonwatch %s running", MW_VERSION);
     sig = wait_for_stop(&set, eng, argc, argv);
@@ -411,6 +470,7 @@ int mw__cmd_check(int argc, char **argv)
     const char *ids[256];
     if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
+    mw__cli_say_notes(&a, NULL);
     int rc = 2;
     mw_engine *eng = NULL;
     if (parse_check(&a, &o) != MW_OK)
@@ -493,6 +553,7 @@ int mw__cmd_configcheck(int argc, char **argv)
     double timeout = 30;
     if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
+    mw__cli_say_notes(&a, NULL);
     for (int i = 0; i < a.nrest; i++) {
         if (!strcmp(a.rest[i], "--json")) {
             json = 1;
@@ -635,6 +696,7 @@ int mw__cmd_validate(int argc, char **argv)
     mw__cli_args a;
     if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
+    mw__cli_say_notes(&a, NULL);
     validation v = {0};
     int npaths = 0;
     for (int i = 0; i < a.nrest; i++) {

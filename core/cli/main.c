@@ -23,7 +23,9 @@ static int usage(FILE *f)
     fprintf(f, "usage: moonwatch COMMAND [options]\n"
                "\n"
                "commands:\n"
-               "  run [-c FILE]            run the engine (the daemon)\n"
+               "  run [-c FILE] [--print-config]\n"
+               "                           run the engine (the daemon); --print-config:\n"
+               "                           print the effective config and exit\n"
                "  check NAME [--instance JSON] [--init-config JSON] [--times N]\n"
                "                           run one check now and print what it emitted\n"
                "  configcheck [--json]     discover once and print every resolved config,\n"
@@ -36,6 +38,10 @@ static int usage(FILE *f)
                "  status [--listen ADDR] [--json]\n"
                "                           ask a running engine (run --listen ADDR) for\n"
                "                           its sources, instances and health\n"
+               "  config [--json | --list-keys]\n"
+               "                           print the effective config: every key, its\n"
+               "                           value (secrets masked) and where it came\n"
+               "                           from (the same as run --print-config)\n"
                "  version                  print the version\n"
                "\n"
                "common options:\n"
@@ -54,7 +60,10 @@ static int usage(FILE *f)
                "                           $DOCKER_HOST, else unix:///var/run/docker.sock)\n"
                "  --listen ADDR            run: serve /status, /healthz and /metrics on\n"
                "                           127.0.0.1:PORT, [::1]:PORT or a unix socket path\n"
-               "  --set KEY=VALUE          any config-file option\n");
+               "  --set KEY=VALUE          any config-file option\n"
+               "\n"
+               "Every key is also MW_<KEY> in the environment (MW_FLUSH_INTERVAL=5);\n"
+               "precedence: flags > environment > -c file > defaults.\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -64,7 +73,7 @@ static const struct command {
 } commands[] = {
     {"run", mw__cmd_run},           {"check", mw__cmd_check},
     {"validate", mw__cmd_validate}, {"configcheck", mw__cmd_configcheck},
-    {"status", mw__cmd_status},
+    {"status", mw__cmd_status},     {"config", mw__cmd_config},
 };
 
 int main(int argc, char **argv)

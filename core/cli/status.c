@@ -291,6 +291,7 @@ int mw__cmd_status(int argc, char **argv)
     cJSON *doc = NULL;
     if (mw__cli_common(argc, argv, &a) != MW_OK)
         return 2;
+    mw__cli_say_notes(&a, NULL);
     for (int i = 0; i < a.nrest; i++) {
         if (strcmp(a.rest[i], "--json")) {
             fprintf(stderr, "moonwatch status: unexpected argument '%s'\n", a.rest[i]);

@@ -157,10 +157,10 @@ static void record(dd_intake *in, conn *c, const char *h, const char *hend, cons
     sscanf(h, "%7s %511s", r.method, target);
     char *q = strchr(target, '?');
     if (q) {
-        snprintf(r.query, sizeof r.query, "%s", q + 1);
+        snprintf(r.query, sizeof r.query, "%.*s", (int)sizeof r.query - 1, q + 1);
         *q = '\0';
     }
-    snprintf(r.path, sizeof r.path, "%s", target);
+    snprintf(r.path, sizeof r.path, "%.*s", (int)sizeof r.path - 1, target); /* cut */
     header(h, hend, "DD-API-KEY", r.api_key, sizeof r.api_key);
     header(h, hend, "Content-Encoding", r.encoding, sizeof r.encoding);
     header(h, hend, "Content-Type", r.type, sizeof r.type);

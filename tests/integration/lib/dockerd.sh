@@ -27,6 +27,11 @@ MW_DOCKERD_STOP_TIMEOUT=${MW_DOCKERD_STOP_TIMEOUT:-15}
 MW_DOCKERD_DIR=${MW_DOCKERD_DIR:-}
 MW_DOCKERD_PID=${MW_DOCKERD_PID:-}
 MW_DOCKERD_READY_MS=${MW_DOCKERD_READY_MS:-}   # last start's time to ready
+# These are this helper's settings, not moonwatch's: moonwatch reads
+# MW_<KEY> from its environment (MW_DOCKER is its `docker` key), so none
+# of them is passed on to the programs the tests start.
+export -n MW_DOCKER MW_DOCKERD MW_BUSYBOX MW_DOCKERD_TIMEOUT MW_DOCKERD_STOP_TIMEOUT \
+  MW_DOCKERD_DIR MW_DOCKERD_PID MW_DOCKERD_READY_MS
 
 _mw_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
