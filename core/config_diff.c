@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
-typedef enum { K_DOUBLE, K_INT, K_UINT, K_STR, K_LIST } kind;
+typedef enum { K_DOUBLE, K_INT, K_UINT, K_STR, K_LIST, K_PCT } kind;
 
 typedef struct key_row {
     const char *name;
@@ -45,6 +45,7 @@ static const key_row keys[] = {
     ROW("forwarder_backoff_max", forwarder_backoff_max, K_DOUBLE, 0),
     ROW("shutdown_timeout", shutdown_timeout, K_DOUBLE, 0),
     ROW("histogram_aggregates", hist_aggregates, K_UINT, 0),
+    ROW("histogram_percentiles", percentiles, K_PCT, 0),
     ROW("docker", docker_mode, K_INT, 0),
     ROW("docker_host", docker_host, K_STR, 0),
     ROW("ecs", ecs_mode, K_INT, 0),
@@ -85,6 +86,16 @@ static int list_eq(const mw__strlist *a, const mw__strlist *b)
     return 1;
 }
 
+static int pct_eq(const mw_config *a, const mw_config *b)
+{
+    if (a->npercentiles != b->npercentiles)
+        return 0;
+    for (size_t i = 0; i < a->npercentiles; i++)
+        if (a->percentiles[i] != b->percentiles[i])
+            return 0;
+    return 1;
+}
+
 /* 1 when the field of `r` is the same in both. */
 static int same(const key_row *r, const mw_config *a, const mw_config *b)
 {
@@ -101,6 +112,8 @@ static int same(const key_row *r, const mw_config *a, const mw_config *b)
     case K_LIST:
         return list_eq((const mw__strlist *)(const void *)pa,
                        (const mw__strlist *)(const void *)pb);
+    case K_PCT:
+        return pct_eq(a, b);
     }
     return 1;
 }
