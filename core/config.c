@@ -74,6 +74,7 @@ mw_config *mw_config_new(void)
     c->ecs_poll_interval = 5;
     c->ecs_pending_timeout = 300;
     c->health_grace = 60;
+    c->watch_dirs = -1;
     return c;
 }
 
@@ -505,6 +506,11 @@ static mw_code set_host_network_host(mw_config *c, const char *v, char **err)
     return set_str(&c->host_network_host, v);
 }
 
+static mw_code set_watch_dirs(mw_config *c, const char *v, char **err)
+{
+    return parse_bool(v, &c->watch_dirs, err);
+}
+
 static mw_code set_discover_self(mw_config *c, const char *v, char **err)
 {
     return parse_bool(v, &c->discover_self, err);
@@ -681,6 +687,7 @@ static const mw__config_key options[] = {
     {"listen", set_listen, "", "none", 0},
     {"listen_any", set_listen_any, "false", NULL, 0},
     {"health_grace", set_health_grace, "60", NULL, 0},
+    {"watch_config_dirs", set_watch_dirs, "true", NULL, 0}, /* run's; an embedder's: off */
 };
 
 size_t mw__config_nkeys(void)

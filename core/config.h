@@ -84,6 +84,8 @@ struct mw_config {
     char *listen;        /* NULL: none */
     int listen_any;      /* addresses beyond loopback allowed */
     double health_grace; /* seconds a source may fail before /healthz says 503 */
+    int watch_dirs;      /* watch_config_dirs: 1 on, 0 off, -1 not set (the
+                          * engine: off; `moonwatch run`: on) */
     unsigned hist_aggregates;
     double percentiles[MW_MAX_PERCENTILES];
     size_t npercentiles;

@@ -22,7 +22,10 @@
 #include "core/pipeline/sink_json.h"
 #include "core/pipeline/workers.h"
 #include "core/sinks/dd_sink.h"
+#include "core/config_diff.h"
+#include "core/reload.h"
 #include "core/status.h"
+#include "core/watch.h"
 #include "discovery/discovery.h"
 #include "lua/sandbox.h"
 
@@ -35,6 +38,9 @@
 #include <unistd.h>
 
 #define MAX_SINKS 16
+/* A burst of changes in the watched directories (an editor's save, a
+ * checkout) makes one reload, this long after the last. */
+#define WATCH_DEBOUNCE_MS 200
 /* The stdout sink writes its lines out whenever this much is buffered,
  * and at the end of each flush: a flush of many records is never held
  * whole, and the buffer stays about this size. */
@@ -76,6 +82,10 @@ struct mw_engine {
     char *ecs_url, *ecs_why;
     mw__status *status; /* the listener, NULL without `listen` */
     double started_wall;
+    mw__watch *watch;       /* inotify on the dirs (watch_config_dirs), or NULL */
+    mw__diag reload_errors; /* the last reload's problems */
+    unsigned reloads;
+    double reload_wall;
     pthread_t thread;
     int started;
     atomic_uint_fast64_t flushes, records;
@@ -482,6 +492,7 @@ void mw_engine_free(mw_engine *eng)
         mw_engine_stop(eng);
     if (eng->loop)
         mw__timer_stop(eng->loop, &eng->flush_timer);
+    mw__watch_free(eng->watch);
     mw__status_free(eng->status); /* its sink is not called any more */
     eng->nsinks = 0;
     mw__discovery_free(eng->disc);
@@ -505,6 +516,7 @@ void mw_engine_free(mw_engine *eng)
     free(eng->ecs_url);
     free(eng->ecs_why);
     free(eng->host);
+    mw__diag_free(&eng->reload_errors);
     free(eng);
 }
 
@@ -668,6 +680,19 @@ mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source
     return schedule(eng, name, source, instance, init_config, 0, NULL, id_out, err);
 }
 
+mw_code mw__engine_schedule_id(mw_engine *eng, const char *name, const char *source,
+                               const cJSON *instance, const cJSON *init_config, const char *id,
+                               char **err)
+{
+    return schedule(eng, name, source, instance, init_config, 0, id, NULL, err);
+}
+
+mw__script **mw__engine_scripts(mw_engine *eng, size_t *n)
+{
+    *n = eng->nscripts;
+    return eng->scripts;
+}
+
 size_t mw__engine_schedule_template(mw_engine *eng, const mw__template *t, mw__diag *diag)
 {
     size_t n = 0, i = 0;
@@ -799,6 +824,38 @@ static mw_code start_discovery(mw_engine *eng, mw__template_set *set, int one_sh
     return MW_OK;
 }
 
+static mw_code reload_here(mw_engine *eng, const void *unused);
+
+/* A change in the directories, settled for WATCH_DEBOUNCE_MS: a reload,
+ * on the control thread (the watch's loop). */
+static void on_dirs_changed(void *ud)
+{
+    mw_engine *eng = ud;
+    mw__info(&eng->log, "reload", "a checks or templates directory changed: reloading");
+    reload_here(eng, NULL);
+}
+
+/* inotify on every checks and templates directory; without it (no
+ * inotify, too many watches) SIGHUP and mw_engine_reload() still work. */
+static void start_watch(mw_engine *eng)
+{
+    mw__strlist all = {0};
+    int ok = 1;
+    for (size_t i = 0; ok && i < eng->checks_dirs.n; i++)
+        ok = mw__strlist_add(&all, eng->checks_dirs.v[i]) == MW_OK;
+    for (size_t i = 0; ok && i < eng->templates_dirs.n; i++)
+        ok = mw__strlist_add(&all, eng->templates_dirs.v[i]) == MW_OK;
+    mw_code rc = ok ? mw__watch_new(eng->loop, &eng->log, (const char *const *)all.v, all.n,
+                                    WATCH_DEBOUNCE_MS, on_dirs_changed, eng, &eng->watch)
+                    : MW_ENOMEM;
+    if (rc != MW_OK)
+        mw__warn(&eng->log, "reload", "cannot watch the directories (%s): reload with SIGHUP",
+                 rc == MW_ESYS ? strerror(errno) : mw_strerror(rc));
+    else
+        mw__debug(&eng->log, "reload", "watching %zu directories", mw__watch_count(eng->watch));
+    mw__strlist_free(&all);
+}
+
 /* Loads the templates, schedules the static ones (unless `one_shot`) and
  * hands the set to discovery. */
 static mw_code load(mw_engine *eng, int one_shot)
@@ -827,6 +884,8 @@ static mw_code load(mw_engine *eng, int one_shot)
     mw__diag_free(&diag);
     mw_code rc = start_discovery(eng, &set, one_shot);
     mw__template_set_free(&set);
+    if (rc == MW_OK && !one_shot && eng->cfg->watch_dirs == 1)
+        start_watch(eng);
     return rc;
 }
 
@@ -986,4 +1045,149 @@ mw_code mw_engine_step(mw_engine *eng, int timeout_ms)
         return rc;
     mw__loop_run_once(eng->loop, timeout_ms);
     return MW_OK;
+}
+
+/* ------------------------------------------------------------- reload */
+
+/* Work asked of the control thread by another, and its answer. */
+typedef struct loop_job {
+    mw_engine *eng;
+    mw_code (*fn)(mw_engine *eng, const void *arg);
+    const void *arg;
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv;
+    int done;
+    mw_code rc;
+} loop_job;
+
+/* The last reload's problems joined by newlines (caller frees). */
+static char *reload_text(const mw_engine *eng)
+{
+    mw__buf b;
+    mw__buf_init(&b, 1u << 20);
+    for (size_t i = 0; i < eng->reload_errors.n; i++)
+        mw__buf_addf(&b, "%s%s", i ? "\n" : "", eng->reload_errors.items[i]);
+    char *s = mw__strdup(mw__buf_str(&b));
+    mw__buf_free(&b);
+    return s;
+}
+
+/* Runs a reload here (the control thread), logs it and keeps its
+ * problems for the status; `arg`, when not NULL, is a char ** that gets
+ * them as text when there are some (caller frees). */
+static mw_code reload_here(mw_engine *eng, const void *arg)
+{
+    char **err = (char **)(uintptr_t)arg;
+    mw__reload_result res;
+    mw__diag diag = {0};
+    uint64_t t0 = mw__mono_ns();
+    mw_code rc = mw__reload_run(eng, &diag, &res);
+    if (rc == MW_ESTATE) {
+        mw__diag_free(&diag);
+        return rc;
+    }
+    for (size_t i = 0; i < diag.n; i++)
+        mw__error(&eng->log, "reload", "%s (its previous version keeps running)", diag.items[i]);
+    mw__info(&eng->log, "reload",
+             "%zu scripts changed, %zu instances replaced, %zu static added, %zu static "
+             "removed, %zu services matched again, %zu problems (%.1f ms)",
+             res.scripts, res.replaced, res.added, res.removed, res.services, diag.n,
+             (double)(mw__mono_ns() - t0) / 1e6);
+    mw__diag_free(&eng->reload_errors);
+    eng->reload_errors = diag;
+    eng->reloads++;
+    eng->reload_wall = mw__wall();
+    if (rc == MW_OK && eng->reload_errors.n > 0)
+        rc = MW_EPARSE;
+    if (rc == MW_EPARSE && err)
+        *err = reload_text(eng);
+    return rc;
+}
+
+static void job_posted(void *ud)
+{
+    loop_job *j = ud;
+    mw_code rc = j->fn(j->eng, j->arg);
+    pthread_mutex_lock(&j->lock);
+    j->rc = rc;
+    j->done = 1;
+    pthread_cond_signal(&j->done_cv);
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* Runs `fn` on the control thread: here when the engine is not started
+ * (the caller drives its loop) or when this is that thread (a sink
+ * callback of a periodic flush), else posted to it and waited for. */
+static mw_code on_control(mw_engine *eng, mw_code (*fn)(mw_engine *, const void *), const void *arg)
+{
+    if (!eng->started || pthread_equal(pthread_self(), eng->thread))
+        return fn(eng, arg); /* not started, or asked from the control thread itself */
+    loop_job j = {.eng = eng, .fn = fn, .arg = arg};
+    pthread_mutex_init(&j.lock, NULL);
+    pthread_cond_init(&j.done_cv, NULL);
+    mw_code rc = mw__loop_post(eng->loop, job_posted, &j);
+    pthread_mutex_lock(&j.lock);
+    while (rc == MW_OK && !j.done)
+        pthread_cond_wait(&j.done_cv, &j.lock);
+    pthread_mutex_unlock(&j.lock);
+    pthread_cond_destroy(&j.done_cv);
+    pthread_mutex_destroy(&j.lock);
+    return rc == MW_OK ? j.rc : rc;
+}
+
+mw_code mw_engine_reload(mw_engine *eng, char **err)
+{
+    if (err)
+        *err = NULL;
+    if (!eng->disc)
+        return MW_ESTATE;
+    return on_control(eng, reload_here, err);
+}
+
+cJSON *mw__engine_reload_json(mw_engine *eng)
+{
+    cJSON *o = cJSON_CreateObject(), *errs = cJSON_AddArrayToObject(o, "errors");
+    if (!o || !errs || !cJSON_AddNumberToObject(o, "count", eng->reloads) ||
+        (eng->reloads && !cJSON_AddNumberToObject(o, "last", eng->reload_wall))) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (size_t i = 0; i < eng->reload_errors.n; i++)
+        cJSON_AddItemToArray(errs, cJSON_CreateString(eng->reload_errors.items[i]));
+    return o;
+}
+
+/* Takes the settings of `arg` (a mw_config) that can change live, and
+ * names those that need a restart. */
+static mw_code reconfigure_here(mw_engine *eng, const void *arg)
+{
+    const mw_config *c = arg;
+    const char *restart[64];
+    unsigned live = 0;
+    size_t n = mw__config_diff(eng->cfg, c, &live, restart, MW_ARRAY_LEN(restart));
+    if (live & MW_LIVE_LOG_LEVEL) {
+        mw__log_set_level(&eng->log, c->log_level);
+        eng->cfg->log_level = c->log_level;
+    }
+    if (live & MW_LIVE_INTERVAL) /* instances scheduled from now on */
+        eng->cfg->default_interval = c->default_interval;
+    if (live & MW_LIVE_TIMEOUT)
+        eng->cfg->check_timeout = c->check_timeout;
+    if (live & MW_LIVE_MEMORY)
+        eng->cfg->check_memory_limit_mb = c->check_memory_limit_mb;
+    for (size_t i = 0; i < n && i < MW_ARRAY_LEN(restart); i++)
+        mw__warn(&eng->log, "reload", "config: %s changed; it takes a restart to apply",
+                 restart[i]);
+    if (live)
+        mw__info(&eng->log, "reload", "config: applied%s%s%s%s",
+                 live & MW_LIVE_LOG_LEVEL ? " log_level" : "",
+                 live & MW_LIVE_INTERVAL ? " default_interval" : "",
+                 live & MW_LIVE_TIMEOUT ? " check_timeout" : "",
+                 live & MW_LIVE_MEMORY ? " check_memory_limit_mb" : "");
+    return MW_OK;
+}
+
+mw_code mw__engine_reconfigure(mw_engine *eng, const mw_config *cfg)
+{
+    return on_control(eng, reconfigure_here, cfg);
 }

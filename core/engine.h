@@ -55,6 +55,29 @@ mw_code mw__engine_schedule(mw_engine *eng, const char *name, const char *source
                             const cJSON *instance, const cJSON *init_config, const char **id_out,
                             char **err);
 
+/* mw__engine_schedule() under `id`, the config's mw__instance_id() (a
+ * reload replacing an instance keeps its id). */
+mw_code mw__engine_schedule_id(mw_engine *eng, const char *name, const char *source,
+                               const cJSON *instance, const cJSON *init_config, const char *id,
+                               char **err);
+
+/* The scripts loaded so far, one per check, into `*n`; the array is the
+ * engine's, and a reload (core/reload.c) may replace its entries (the
+ * engine holds one reference on each). Control thread. */
+mw__script **mw__engine_scripts(mw_engine *eng, size_t *n);
+
+/* The last reload, for the status: how many were done, the wall time of
+ * the last, and its problems ("file:line:col: message") as a cJSON array
+ * (caller deletes; NULL on OOM). Control thread. */
+cJSON *mw__engine_reload_json(mw_engine *eng);
+
+/* A re-read configuration (SIGHUP): its log_level, default_interval,
+ * check_timeout and check_memory_limit_mb are taken at once (the last
+ * three for instances scheduled from then on); each other key that
+ * changed is logged as needing a restart. Any thread; `cfg` is borrowed
+ * for the call. MW_OK, or MW_ENOMEM. */
+mw_code mw__engine_reconfigure(mw_engine *eng, const mw_config *cfg);
+
 /*
  * One-shot discovery for `moonwatch configcheck`: loads the templates,
  * lists the services once (waiting at most `timeout` seconds) and returns

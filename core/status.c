@@ -203,6 +203,7 @@ cJSON *mw__status_json(mw_engine *eng)
     cJSON_AddItemToObject(o, "instances", instances_json(eng));
     cJSON_AddItemToObject(o, "unresolved", unresolved_json(eng));
     cJSON_AddItemToObject(o, "sinks", sinks_json(eng));
+    cJSON_AddItemToObject(o, "reload", mw__engine_reload_json(eng));
     cJSON_AddItemToObject(o, "totals", totals_json(eng, &st));
     cJSON_AddItemToObject(o, "memory", mem = cJSON_CreateObject());
     cJSON_AddNumberToObject(mem, "rss_bytes", rss_bytes());

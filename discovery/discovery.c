@@ -813,3 +813,26 @@ const mw__template_set *mw__discovery_templates(const mw__discovery *d)
 {
     return &d->set;
 }
+
+/* A service the reconciler tracks, matched again: from the source that
+ * holds it, or gone. */
+static void rematch_one(void *ud, const char *svc_id)
+{
+    mw__discovery *d = ud;
+    const mw__service *svc = d->docker ? mw__docker_get(d->docker, svc_id) : NULL;
+    if (!svc && d->meta)
+        svc = mw__ecs_meta_get(d->meta, svc_id);
+    if (svc)
+        apply(d, svc);
+    else
+        mw__reconcile_remove(d->rec, svc_id);
+}
+
+void mw__discovery_set_templates(mw__discovery *d, mw__template_set *set)
+{
+    mw__template_set old = d->set;
+    d->set = *set;
+    memset(set, 0, sizeof *set);
+    mw__reconcile_rematch(d->rec, &d->set, rematch_one, d);
+    mw__template_set_free(&old);
+}

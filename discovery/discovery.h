@@ -132,6 +132,12 @@ mw__ecs_agent *mw__discovery_ecs(const mw__discovery *d);
 /* The ECS task metadata source, NULL when there is none. Borrowed. */
 mw__ecs_meta *mw__discovery_ecs_meta(const mw__discovery *d);
 
+/* Replaces the templates it matches services against with `set` (taken,
+ * emptied) and matches every known service again through the reconciler:
+ * only instances whose resolved config changed are replaced. Loop
+ * thread. */
+void mw__discovery_set_templates(mw__discovery *d, mw__template_set *set);
+
 /* The templates it matches services against. Borrowed. */
 const mw__template_set *mw__discovery_templates(const mw__discovery *d);
 

@@ -304,6 +304,34 @@ void mw__reconcile_remove(mw__reconcile *r, const char *svc_id)
     svc_entry_free(s);
 }
 
+/* The ids of every tracked service (caller frees the array and each). */
+static char **service_ids(const mw__reconcile *r, size_t *n)
+{
+    char **ids = calloc(r->svcs.n ? r->svcs.n : 1, sizeof *ids);
+    *n = 0;
+    for (size_t i = 0; ids && i < r->svcs.nb; i++) {
+        for (node *e = r->svcs.b[i]; e; e = e->next) {
+            ((svc_entry *)e)->digest = 0; /* matched again whatever the service says */
+            if ((ids[*n] = mw__strdup(e->id)) != NULL)
+                (*n)++;
+        }
+    }
+    return ids;
+}
+
+void mw__reconcile_rematch(mw__reconcile *r, const mw__template_set *set,
+                           void (*again)(void *ud, const char *svc_id), void *ud)
+{
+    size_t n = 0;
+    char **ids = service_ids(r, &n);
+    r->set = set;
+    for (size_t i = 0; i < n; i++) {
+        again(ud, ids[i]);
+        free(ids[i]);
+    }
+    free(ids);
+}
+
 /* ------------------------------------------------------------- lifecycle */
 
 mw__reconcile *mw__reconcile_new(const mw__template_set *set, const mw__tmplvars_opts *vars,

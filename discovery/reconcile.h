@@ -56,6 +56,15 @@ mw_code mw__reconcile_service(mw__reconcile *r, const mw__service *svc);
 /* A service is gone: its instances are released. */
 void mw__reconcile_remove(mw__reconcile *r, const char *svc_id);
 
+/* The template set changed (the caller swapped what `set` points to, or
+ * gives a new one): every tracked service is matched again, through
+ * `again(ud, svc_id)`, which looks the service up and hands it to
+ * mw__reconcile_service() (a service it no longer finds is removed).
+ * Instances whose resolved config is unchanged keep running: only those
+ * of changed configs are replaced. */
+void mw__reconcile_rematch(mw__reconcile *r, const mw__template_set *set,
+                           void (*again)(void *ud, const char *svc_id), void *ud);
+
 /* Services tracked, and instances scheduled through `ops`. */
 size_t mw__reconcile_services(const mw__reconcile *r);
 size_t mw__reconcile_instances(const mw__reconcile *r);

@@ -245,9 +245,19 @@ void mw__log_repeats_free(mw__log *log)
 
 /* ------------------------------------------------------------- writing */
 
+mw_log_level mw__log_level(const mw__log *log)
+{
+    return (mw_log_level)__atomic_load_n((const int *)&log->level, __ATOMIC_RELAXED);
+}
+
+void mw__log_set_level(mw__log *log, mw_log_level level)
+{
+    __atomic_store_n((int *)&log->level, (int)level, __ATOMIC_RELAXED);
+}
+
 void mw__log_write(const mw__log *log, mw_log_level level, const char *where, const char *fmt, ...)
 {
-    if (!log || level < log->level || level >= MW_LOG_OFF)
+    if (!log || level < mw__log_level(log) || level >= MW_LOG_OFF)
         return;
     char msg[2048];
     va_list ap;

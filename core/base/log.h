@@ -51,6 +51,11 @@ void mw__log_repeats_tick(const mw__log *log);
  * clears it. */
 void mw__log_repeats_free(mw__log *log);
 
+/* The level, and a change of it while other threads log (a config
+ * reload): both atomic, so any thread may read it while one sets it. */
+mw_log_level mw__log_level(const mw__log *log);
+void mw__log_set_level(mw__log *log, mw_log_level level);
+
 /* Parses "debug|info|warn|error|off"; returns -1 when unknown. */
 int mw__log_level_parse(const char *s);
 

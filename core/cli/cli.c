@@ -228,16 +228,35 @@ static void trim_heap(void)
 #endif
 }
 
-/* Waits for one of the stop signals in `set`, trimming the heap
- * meanwhile; returns the signal. */
-static int wait_for_stop(const sigset_t *set)
+/* SIGHUP: the config file (-c, with the flags over it as at start) and
+ * the checks and templates directories read again. A config file with a
+ * problem changes nothing (the problem is printed); the reload's problems
+ * are logged and shown by the status. */
+static void hangup(mw_engine *eng, int argc, char **argv)
+{
+    mw__cli_args fresh;
+    mw__info(mw__engine_log(eng), "reload", "SIGHUP: reloading");
+    if (mw__cli_common(argc, argv, &fresh) == MW_OK) {
+        mw__engine_reconfigure(eng, fresh.cfg);
+        mw__cli_args_free(&fresh);
+    } else {
+        mw__error(mw__engine_log(eng), "reload", "config: not applied (see the problem above)");
+    }
+    mw_engine_reload(eng, NULL);
+}
+
+/* Waits for one of the stop signals in `set`, reloading on SIGHUP and
+ * trimming the heap meanwhile; returns the stop signal. */
+static int wait_for_stop(const sigset_t *set, mw_engine *eng, int argc, char **argv)
 {
     const struct timespec every = {TRIM_INTERVAL, 0};
     for (;;) {
         int sig = sigtimedwait(set, NULL, &every);
-        if (sig > 0)
+        if (sig == SIGHUP)
+            hangup(eng, argc, argv);
+        else if (sig > 0)
             return sig;
-        if (errno == EAGAIN)
+        else if (errno == EAGAIN)
             trim_heap();
     }
 }
@@ -278,13 +297,17 @@ int mw__cmd_run(int argc, char **argv)
         mw__cli_args_free(&a);
         return 2;
     }
-    /* Block the stop signals in every thread; this one waits for them. */
+    /* Block the stop signals and SIGHUP in every thread; this one waits
+     * for them. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (a.cfg->watch_dirs < 0) /* the daemon follows its directories unless told not to */
+        a.cfg->watch_dirs = 1;
     mw_engine *eng = NULL;
     int rc = 1, sig = 0;
     if (make_engine(a.cfg, 1, &eng) != MW_OK) {
@@ -295,7 +318,7 @@ int mw__cmd_run(int argc, char **argv)
     if (mw_engine_load(eng) != MW_OK || mw_engine_start(eng) != MW_OK)
         goto out;
     mw__info(mw__engine_log(eng), NULL, "moonwatch %s running", MW_VERSION);
-    sig = wait_for_stop(&set);
+    sig = wait_for_stop(&set, eng, argc, argv);
     mw__info(mw__engine_log(eng), NULL, "signal %d: stopping", sig);
     mw_engine_stop(eng); /* with a final flush */
     rc = 0;

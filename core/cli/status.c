@@ -229,6 +229,22 @@ static void print_unresolved(const cJSON *doc, int colour)
     print_table(&t, colour);
 }
 
+/* The last reload's problems (their files' previous versions run). */
+static void print_reload(const cJSON *doc)
+{
+    const cJSON *errs = cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(doc, "reload"), "errors"),
+                *e;
+    if (cJSON_GetArraySize(errs) == 0)
+        return;
+    printf("reload errors (%d, previous versions keep running)\n", cJSON_GetArraySize(errs));
+    cJSON_ArrayForEach(e, errs)
+    {
+        if (cJSON_IsString(e))
+            printf("  %s\n", e->valuestring);
+    }
+}
+
 static int print_human(const cJSON *doc, int colour)
 {
     const cJSON *health = cJSON_GetObjectItemCaseSensitive(doc, "health"), *r, *s;
@@ -251,6 +267,7 @@ static int print_human(const cJSON *doc, int colour)
     printf("services: %.0f\n", num(doc, "services"));
     print_instances(doc, colour);
     print_unresolved(doc, colour);
+    print_reload(doc);
     printf("sinks:");
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(doc, "sinks"))
     {

@@ -795,6 +795,49 @@ mw_code mw__sched_remove(mw__sched *s, const char *id)
     return MW_OK;
 }
 
+/* {id, source, instance, init_config} of `in`; NULL on OOM. */
+static cJSON *user_of(const mw__instance *in)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddStringToObject(o, "id", in->id) ||
+        !cJSON_AddStringToObject(o, "source", in->source) ||
+        !cJSON_AddItemToObject(o, "instance", cJSON_Duplicate(in->instance_cfg, 1)) ||
+        !cJSON_AddItemToObject(o, "init_config", cJSON_Duplicate(in->init_config, 1))) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Appends lane `l`'s instances of `script` to `out`; -1 on OOM. */
+static int lane_users(lane *l, const mw__script *script, cJSON *out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&l->lock);
+    for (size_t i = 0; i < l->nbuckets && rc == 0; i++) {
+        for (mw__instance *in = l->buckets[i]; in && rc == 0; in = in->hnext) {
+            cJSON *o = in->script == script ? user_of(in) : NULL;
+            if (in->script == script && (!o || !cJSON_AddItemToArray(out, o)))
+                rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+mw_code mw__sched_script_users(mw__sched *s, const mw__script *script, cJSON **out)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (unsigned i = 0; a && i < s->nlanes; i++) {
+        if (lane_users(&s->lanes[i], script, a) != 0) {
+            cJSON_Delete(a);
+            a = NULL;
+        }
+    }
+    *out = a;
+    return a ? MW_OK : MW_ENOMEM;
+}
+
 mw_code mw__sched_run_now(mw__sched *s, const char *id)
 {
     lane *l = lane_of(s, id);

@@ -98,6 +98,12 @@ mw_code mw__sched_add(mw__sched *s, const mw__sched_spec *spec, const char **id_
  * caller owns that worker's loop. MW_ENOTFOUND when not scheduled. */
 mw_code mw__sched_remove(mw__sched *s, const char *id);
 
+/* The instances that run `script` (compared by address) into `*out`: a
+ * cJSON array of {id, source, instance, init_config}, copies the caller
+ * deletes, for replacing them with another script (a hot reload). MW_OK,
+ * or MW_ENOMEM. Any thread. */
+mw_code mw__sched_script_users(mw__sched *s, const mw__script *script, cJSON **out);
+
 /* Sets opts.manual for instances added from now on. */
 void mw__sched_set_manual(mw__sched *s, int manual);
 
