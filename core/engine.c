@@ -201,6 +201,14 @@ size_t mw__engine_sinks(mw_engine *eng, const char **names, size_t max)
     return n;
 }
 
+int mw__engine_dd_stats(mw_engine *eng, mw__fwd_stats *out)
+{
+    if (!eng->dd)
+        return 0;
+    mw__dd_sink_stats(eng->dd, out);
+    return 1;
+}
+
 /* ------------------------------------------------------------- stats */
 
 /* The size of the first version of a struct that ends with `last`. */

@@ -10,6 +10,7 @@
 #include "core/base/log.h"
 #include "core/config.h"
 #include "core/pipeline/scheduler.h"
+#include "core/sinks/forwarder.h"
 #include "discovery/discovery.h"
 #include "discovery/template.h"
 
@@ -36,6 +37,9 @@ double mw__engine_started(mw_engine *eng);
 mw_code mw__engine_add_named_sink(mw_engine *eng, mw_sink_fn fn, void *ud, const char *name);
 /* The sinks' names into `names` (room for `max`); returns how many. */
 size_t mw__engine_sinks(mw_engine *eng, const char **names, size_t max);
+/* The Datadog sink's delivery figures into `*out`: 1; 0 (and `*out`
+ * untouched) when the engine has no Datadog sink. Any thread. */
+int mw__engine_dd_stats(mw_engine *eng, mw__fwd_stats *out);
 
 /* Loads every template of the engine's directories and marks those whose
  * check has no script (`no_check`); problems go to `diag`. The set is the

@@ -65,6 +65,24 @@ static double failing_for(const mw__source_health *h, uint64_t now)
     return h->up == 1 || now < h->since ? 0 : (double)(now - h->since) / 1e9;
 }
 
+/* 0 (with a reason) when the Datadog intake has refused every attempt
+ * for longer than `grace` seconds; 1 otherwise, or without that sink. */
+static int sink_health(mw_engine *eng, double grace, uint64_t now, cJSON *reasons)
+{
+    mw__fwd_stats st;
+    if (!mw__engine_dd_stats(eng, &st) || !st.failing_since || now < st.failing_since)
+        return 1;
+    double secs = (double)(now - st.failing_since) / 1e9;
+    if (secs <= grace)
+        return 1;
+    char *r = mw__sprintf("datadog failing for %.0f s: %s (%llu payloads queued)", secs,
+                          st.last_error, (unsigned long long)st.queued_payloads);
+    if (r && reasons)
+        cJSON_AddItemToArray(reasons, cJSON_CreateString(r));
+    free(r);
+    return 0;
+}
+
 int mw__status_health(mw_engine *eng, cJSON *reasons)
 {
     mw__discovery *d = mw__engine_discovery(eng);
@@ -86,7 +104,7 @@ int mw__status_health(mw_engine *eng, cJSON *reasons)
         free(why);
         ok = 0;
     }
-    return ok;
+    return sink_health(eng, grace, now, reasons) && ok;
 }
 
 /* ------------------------------------------------------------- /status */
@@ -140,13 +158,46 @@ static cJSON *unresolved_json(mw_engine *eng)
     return unresolved;
 }
 
+/* The Datadog sink's delivery: where, its state, its queue and what it
+ * dropped, by reason. Never the API key (the URL carries none). */
+static void add_dd_delivery(mw_engine *eng, cJSON *o)
+{
+    mw__fwd_stats st;
+    if (!mw__engine_dd_stats(eng, &st))
+        return;
+    uint64_t now = mw__mono_ns();
+    cJSON *dropped = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "state", st.failing_since ? "failing" : "up");
+    cJSON_AddNumberToObject(
+        o, "failing_seconds",
+        st.failing_since && now > st.failing_since ? (double)(now - st.failing_since) / 1e9 : 0);
+    if (st.failing_since)
+        cJSON_AddStringToObject(o, "error", st.last_error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    cJSON_AddNumberToObject(o, "queued_payloads", (double)st.queued_payloads);
+    cJSON_AddNumberToObject(o, "queued_bytes", (double)st.queued_bytes);
+    cJSON_AddNumberToObject(o, "queue_max_bytes", (double)st.queue_max);
+    cJSON_AddNumberToObject(o, "sent_payloads", (double)st.sent_payloads);
+    cJSON_AddNumberToObject(o, "sent_items", (double)st.sent_items);
+    cJSON_AddNumberToObject(o, "retries", (double)st.retries);
+    for (int r = 0; dropped && r < MW_FWD_NREASONS; r++)
+        cJSON_AddNumberToObject(dropped, mw__fwd_reason_name((mw__fwd_reason)r),
+                                (double)st.dropped_items[r]);
+    cJSON_AddItemToObject(o, "dropped", dropped);
+}
+
 static cJSON *sinks_json(mw_engine *eng)
 {
     const char *names[32];
     size_t n = mw__engine_sinks(eng, names, MW_ARRAY_LEN(names));
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < n; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
+    cJSON *a = cJSON_CreateArray(), *o;
+    for (size_t i = 0; a && i < n; i++) {
+        cJSON_AddItemToArray(a, o = cJSON_CreateObject());
+        cJSON_AddStringToObject(o, "name", names[i]);
+        if (!strcmp(names[i], "datadog"))
+            add_dd_delivery(eng, o);
+    }
     return a;
 }
 

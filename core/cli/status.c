@@ -245,9 +245,47 @@ static void print_reload(const cJSON *doc)
     }
 }
 
+/* The sum of a sink's drops over every reason. */
+static double dropped_total(const cJSON *sink)
+{
+    const cJSON *r;
+    double n = 0;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(sink, "dropped")) n +=
+        cJSON_IsNumber(r) ? r->valuedouble : 0;
+    return n;
+}
+
+/* Sinks that deliver somewhere (datadog) get a row of figures; the
+ * others (stdout, prometheus, callback) are only named. */
+static void print_sinks(const cJSON *doc, int colour)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, "sinks"), *s;
+    table t = {.ncols = 6};
+    printf("sinks (%d)\n", cJSON_GetArraySize(a));
+    if (cJSON_GetArraySize(a) == 0) {
+        printf("  none\n");
+        return;
+    }
+    row(&t, (const char *const[]){"NAME", "STATE", "QUEUED", "SENT", "DROPPED", "ERROR"});
+    cJSON_ArrayForEach(s, a)
+    {
+        char queued[64] = "-", sent[32] = "-", dropped[32] = "-", bytes[32];
+        const char *state = str(s, "state");
+        if (*state) {
+            fmt_bytes(num(s, "queued_bytes"), bytes, sizeof bytes);
+            snprintf(queued, sizeof queued, "%.0f (%s)", num(s, "queued_payloads"), bytes);
+            snprintf(sent, sizeof sent, "%.0f", num(s, "sent_items"));
+            snprintf(dropped, sizeof dropped, "%.0f", dropped_total(s));
+        }
+        row(&t, (const char *const[]){str(s, "name"), *state ? state : "up", queued, sent, dropped,
+                                      str(s, "error")});
+    }
+    print_table(&t, colour);
+}
+
 static int print_human(const cJSON *doc, int colour)
 {
-    const cJSON *health = cJSON_GetObjectItemCaseSensitive(doc, "health"), *r, *s;
+    const cJSON *health = cJSON_GetObjectItemCaseSensitive(doc, "health"), *r;
     const cJSON *mem = cJSON_GetObjectItemCaseSensitive(doc, "memory");
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(doc, "totals");
     const char *hs = str(health, "status");
@@ -268,13 +306,8 @@ static int print_human(const cJSON *doc, int colour)
     print_instances(doc, colour);
     print_unresolved(doc, colour);
     print_reload(doc);
-    printf("sinks:");
-    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(doc, "sinks"))
-    {
-        if (cJSON_IsString(s))
-            printf(" %s", s->valuestring);
-    }
-    printf("\nmemory: RSS %s, Lua %s\n", rss, lua);
+    print_sinks(doc, colour);
+    printf("memory: RSS %s, Lua %s\n", rss, lua);
     printf("totals: %.0f runs, %.0f errors, %.0f contexts, %.0f flushes, %.0f records\n",
            num(tot, "runs"), num(tot, "errors"), num(tot, "contexts"), num(tot, "flushes"),
            num(tot, "records"));

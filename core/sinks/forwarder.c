@@ -165,6 +165,8 @@ static void delivered(mw__fwd *f, mw__dd_payload *p)
     unlink_payload(f, p);
     int was_out = f->outage;
     f->outage = f->drop_logged = 0;
+    f->stats.failing_since = 0;
+    f->stats.last_error[0] = '\0';
     pthread_mutex_unlock(&f->lock);
     if (was_out)
         mw__info(f->o.log, "datadog", "the intake takes payloads again after %u failed attempts",
@@ -198,6 +200,9 @@ static void failed(mw__fwd *f, mw__dd_payload *p, const char *why, double after)
     f->stats.retries++;
     int first = !f->outage, draining = f->draining;
     f->outage = 1;
+    if (first)
+        f->stats.failing_since = mw__mono_ns();
+    snprintf(f->stats.last_error, sizeof f->stats.last_error, "POST %s: %s", path, why);
     uint64_t queued = f->stats.queued_payloads;
     pthread_mutex_unlock(&f->lock);
     f->failures++;
@@ -472,6 +477,7 @@ mw_code mw__fwd_new(const mw__fwd_opts *o, mw__fwd **out)
     init_sync(f);
     f->o = *o;
     set_defaults(&f->o);
+    f->stats.queue_max = f->o.queue_max;
     f->rng = mw__mono_ns() | 1;
     mw__timer_init(&f->retry, retry_cb, f);
     if (!(f->url = mw__strdup(o->url)) || !(f->key = mw__strdup(o->api_key)) ||

@@ -53,6 +53,9 @@ typedef struct mw__fwd_stats {
     uint64_t dropped_payloads[MW_FWD_NREASONS];
     uint64_t dropped_items[MW_FWD_NREASONS]; /* points, service checks, events */
     uint64_t queued_payloads, queued_bytes;  /* now, the one in flight included */
+    uint64_t queue_max;                      /* bytes: the bound */
+    uint64_t failing_since; /* mw__mono_ns() of this outage's first failure; 0: delivering */
+    char last_error[160];   /* the outage's latest failure ("POST /api/v1/series: HTTP 503") */
 } mw__fwd_stats;
 
 typedef struct mw__fwd mw__fwd;

@@ -72,7 +72,7 @@ for k in ("version", "uptime_seconds", "health", "sources", "services", "instanc
           "unresolved", "sinks", "memory", "totals"):
     assert k in d, k
 assert d["health"]["status"] == "ok"
-assert d["sinks"] == ["prometheus"]
+assert [s["name"] for s in d["sinks"]] == ["prometheus"]
 i = d["instances"][0]
 assert i["check"] == "probe" and i["runs"] >= 1
 for k in ("last_run", "last_duration", "last_error", "errors", "samples"):

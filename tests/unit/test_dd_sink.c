@@ -404,6 +404,12 @@ static void test_outage(dd_intake *in)
         flush_seq(s, k);
         usleep(20000);
     }
+    mw__fwd_stats mid;
+    mw__dd_sink_stats(s, &mid); /* what /status and /healthz read */
+    CHECK(mid.failing_since != 0 && mid.failing_since <= mw__mono_ns());
+    CHECK(strstr(mid.last_error, "POST /api/v1/series: HTTP ") == mid.last_error);
+    CHECK(strstr(mid.last_error, KEY) == NULL);
+    CHECK(mid.queued_payloads > 0);
     dd_intake_set_mode(in, DDI_ACCEPT, 0);
     for (; k < N; k++)
         flush_seq(s, k);
@@ -440,6 +446,7 @@ static void test_outage(dd_intake *in)
     for (int reason = 0; reason < MW_FWD_NREASONS; reason++)
         CHECK(st.dropped_items[reason] == 0);
     CHECK(st.queued_payloads == 0);
+    CHECK(st.failing_since == 0 && st.last_error[0] == '\0'); /* delivering again */
     mw__dd_sink_free(s, 1);
 }
 

@@ -3,7 +3,8 @@
  * thread (mw_engine_step): /status's shape, /healthz turning 503 once a
  * source has failed longer than health_grace (a Docker host that does
  * not exist), no secret in what it serves (a check whose error carries
- * a URL with a password), and /metrics after a flush.
+ * a URL with a password), /metrics after a flush, and a Datadog sink
+ * whose intake refuses connections shown failing, with its queue.
  */
 #include "moonwatch.h"
 #include "core/base/json.h"
@@ -123,7 +124,9 @@ static void test_status(mw_engine *eng)
     CHECK(err && strstr(err, "http://***@db.internal/") != NULL);
     const cJSON *sinks = cJSON_GetObjectItem(doc, "sinks");
     CHECK(cJSON_GetArraySize(sinks) == 1);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetArrayItem(sinks, 0)), "prometheus");
+    const cJSON *prom = cJSON_GetArrayItem(sinks, 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(prom, "name")), "prometheus");
+    CHECK(cJSON_GetObjectItem(prom, "queued_payloads") == NULL); /* nothing to deliver */
     CHECK(cJSON_GetNumberValue(
               cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "memory"), "rss_bytes")) > 0);
     cJSON_Delete(doc);
@@ -165,6 +168,72 @@ static void test_metrics(mw_engine *eng)
     free(resp);
 }
 
+/* A Datadog intake that refuses every connection (nothing listens on
+ * 127.0.0.1:1): /status shows the sink failing with its queue, /healthz
+ * turns 503 past health_grace, and the API key is in neither. */
+static void test_datadog_failing(void)
+{
+    mw_config *cfg = mw_config_new();
+    mw_engine *eng = NULL;
+    const char *kv[][2] = {{"listen", "127.0.0.1:0"},
+                           {"docker", "off"},
+                           {"ecs", "off"},
+                           {"health_grace", "0"},
+                           {"no_bundled", "true"},
+                           {"sink", "datadog"},
+                           {"api_key", "k3y-n0t-for-status"},
+                           {"dd_url", "http://127.0.0.1:1"},
+                           {"forwarder_backoff_max", "0.2"},
+                           {"flush_interval", "0.2"}};
+    addr[0] = '\0';
+    for (size_t i = 0; i < MW_ARRAY_LEN(kv); i++)
+        CHECK(mw_config_set(cfg, kv[i][0], kv[i][1], NULL) == MW_OK);
+    mw_config_set_log(cfg, on_log, NULL);
+    CHECK(mw_engine_new(cfg, &eng, NULL) == MW_OK);
+    mw_config_free(cfg);
+    if (!eng || !addr[0] || mw_engine_load(eng) != MW_OK) {
+        CHECK(!"an engine with a listener");
+        mw_engine_free(eng);
+        return;
+    }
+    CHECK(mw_engine_submit(eng, MW_GAUGE, "app.up", 1, NULL, 0, NULL) == MW_OK);
+    mw_engine_flush(eng);
+    char *resp = NULL;
+    double end = mw__mono() + 5;
+    while (mw__mono() < end) {
+        free(resp);
+        resp = get(eng, "/healthz");
+        if (resp && !strncmp(resp, "HTTP/1.1 503 ", 13))
+            break;
+        mw_engine_step(eng, 50);
+    }
+    CHECK(resp && strncmp(resp, "HTTP/1.1 503 ", 13) == 0);
+    CHECK(strstr(body_of(resp), "datadog failing for ") != NULL);
+    CHECK(strstr(body_of(resp), "POST /api/v1/series") != NULL);
+    CHECK(resp && strstr(resp, "k3y") == NULL);
+    free(resp);
+
+    resp = get(eng, "/status");
+    CHECK(resp && strstr(resp, "k3y") == NULL);
+    cJSON *doc = cJSON_Parse(body_of(resp));
+    const cJSON *dd = NULL, *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItem(doc, "sinks"))
+    {
+        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(s, "name")), "datadog"))
+            dd = s;
+    }
+    CHECK(dd != NULL);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(dd, "state")), "failing");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dd, "queued_payloads")) >= 1);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dd, "queue_max_bytes")) == 32 << 20);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dd, "retries")) >= 1);
+    CHECK(cJSON_GetNumberValue(
+              cJSON_GetObjectItem(cJSON_GetObjectItem(dd, "dropped"), "queue_full")) == 0);
+    cJSON_Delete(doc);
+    free(resp);
+    mw_engine_free(eng);
+}
+
 int main(void)
 {
     tmptree_new(tmp, sizeof tmp, "mw-status");
@@ -182,6 +251,7 @@ int main(void)
         test_metrics(eng);
     }
     mw_engine_free(eng);
+    test_datadog_failing();
     tmptree_remove(tmp);
     return TEST_RESULT();
 }
