@@ -9,16 +9,18 @@
  *
  * Repeats: with a mw__log_repeats attached (the engine's log has one), a
  * warning or error whose (level, where, text) was written less than
- * `window` seconds ago is not written again but counted; when the window ends (seen at the
- * next line written, or at mw__log_repeats_tick()), or the limiter is
- * freed, one line says "repeated N times" instead. A crash-looping
- * container thus costs a few lines a minute, whatever else is logged in
- * between. Info and debug lines are state changes (scheduled, unscheduled,
- * a source connected) and are never held back: a log that hid a
- * re-schedule for a minute would tell the operator a wrong state, and
- * Docker's restart backoff already bounds how often they come. The limiter belongs to whoever made it and outlives the log.
- * Lines are written under its lock then, so the mw_log_fn callback must
- * not write to the same log.
+ * `window` seconds ago is not written again but counted; when the window
+ * ends (seen at the next line written, or at mw__log_repeats_tick()), or
+ * the limiter is freed, one line says "repeated N times" instead. A
+ * crash-looping container thus costs a few lines a minute, whatever else
+ * is logged in between. Info and debug lines are state changes
+ * (scheduled, unscheduled, a source connected) and are never held back:
+ * a log that hid a re-schedule for a minute would tell the operator a
+ * wrong state, and Docker's restart backoff already spaces them.
+ *
+ * The limiter belongs to whoever made it and outlives the log. Lines are
+ * written under its lock then, so the mw_log_fn callback must not write
+ * to the same log.
  */
 #ifndef MW_LOG_H
 #define MW_LOG_H
