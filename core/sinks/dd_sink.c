@@ -101,6 +101,7 @@ static mw_code make_parts(mw__dd_sink *s, const mw__dd_sink_opts *o, const char 
         .log = o->log,
         .queue_max = o->queue_max,
         .timeout = o->timeout,
+        .backoff_base = o->backoff_base,
         .backoff_max = o->backoff_max,
     };
     if ((rc = mw__fwd_new(&fo, &s->fwd)) != MW_OK)

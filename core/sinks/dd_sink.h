@@ -28,10 +28,11 @@ typedef struct mw__dd_sink_opts {
     const char *tags;    /* NULL: $DD_TAGS */
     const char *host;    /* for records without one */
     const mw__log *log;
-    size_t queue_max;   /* bytes; 0: 32 MiB */
-    double timeout;     /* one request, seconds; 0: 20 */
-    double backoff_max; /* seconds; 0: 64 */
-    size_t max_json;    /* payload cut; 0: MW_DD_MAX_JSON (tests make it small) */
+    size_t queue_max;    /* bytes; 0: 32 MiB */
+    double timeout;      /* one request, seconds; 0: 20 */
+    double backoff_base; /* first retry's delay, seconds; 0: 1 */
+    double backoff_max;  /* seconds; 0: 64 */
+    size_t max_json;     /* payload cut; 0: MW_DD_MAX_JSON (tests make it small) */
 } mw__dd_sink_opts;
 
 typedef struct mw__dd_sink mw__dd_sink;

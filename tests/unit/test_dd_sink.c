@@ -450,6 +450,85 @@ static void test_outage(dd_intake *in)
     mw__dd_sink_free(s, 1);
 }
 
+/* How often `s` appears in the log so far. */
+static int log_count(const char *s)
+{
+    int n = 0;
+    pthread_mutex_lock(&log_lock);
+    for (const char *p = log_text; p && (p = strstr(p, s)); p++)
+        n++;
+    pthread_mutex_unlock(&log_lock);
+    return n;
+}
+
+/* A 10-minute intake outage in time scaled 1:300: a flush every 15 s
+ * (50 ms here), the default backoff (1 s doubling to a 64 s cap: 3.3 ms
+ * to 213 ms here), the intake answering 500 for 600 s (2 s here), so
+ * the outage spans 40 flushes and a retry schedule that reaches its cap,
+ * as ten real minutes do. Every sample before, during and after arrives
+ * exactly once, in order; the outage is logged once. */
+static void test_ten_minute_outage(dd_intake *in)
+{
+    enum { BEFORE = 5, DURING = 40, AFTER = 5, N = BEFORE + DURING + AFTER };
+    const double scale = 1.0 / 300, flush = 15 * scale;
+    char *url = intake_url(in), *err = NULL;
+    mw__dd_sink_opts o = {.api_key = KEY,
+                          .url = url,
+                          .host = "test-host",
+                          .tags = "",
+                          .log = &test_log,
+                          .timeout = 20 * scale * 10,
+                          .backoff_base = 1 * scale,
+                          .backoff_max = 64 * scale};
+    mw__dd_sink *s = NULL;
+    CHECK(mw__dd_sink_new(&o, &s, &err) == MW_OK);
+    free(err);
+    free(url);
+    if (!s)
+        return;
+    int said = log_count("retrying with backoff");
+    size_t base = dd_intake_accepted(in), from = dd_intake_count(in);
+    int k = 0;
+    for (; k < BEFORE; k++, usleep((useconds_t)(flush * 1e6)))
+        flush_seq(s, k);
+    CHECK(wait_for(accepted, in, base + BEFORE));
+    size_t outage_from = dd_intake_count(in);
+    dd_intake_set_mode(in, DDI_FAIL, 0);
+    for (; k < BEFORE + DURING; k++, usleep((useconds_t)(flush * 1e6)))
+        flush_seq(s, k);
+    mw__fwd_stats mid;
+    mw__dd_sink_stats(s, &mid);
+    size_t attempts = dd_intake_count(in) - outage_from;
+    dd_intake_set_mode(in, DDI_ACCEPT, 0);
+    for (; k < N; k++, usleep((useconds_t)(flush * 1e6)))
+        flush_seq(s, k);
+    CHECK(mw__dd_sink_drain(s, WAIT) == MW_OK);
+
+    int counts[N] = {0}, order[4 * N];
+    size_t norder = accepted_seq(in, from, counts, N, order);
+    int once = 1, sorted = 1;
+    for (int i = 0; i < N; i++)
+        once &= counts[i] == 1;
+    for (size_t i = 1; i < norder; i++)
+        sorted &= order[i] > order[i - 1];
+    CHECK(once);
+    CHECK(sorted);
+    CHECK(norder == N);
+    /* the whole outage's payloads were held (none sent, none dropped) */
+    CHECK(mid.queued_payloads >= DURING - 1);
+    /* a capped backoff: 600 s at 1, 2, 4 ... 64 s (halved by jitter at
+     * worst) is more than 9 and fewer than 600/16 + 7 attempts */
+    CHECK(attempts >= 9 && attempts <= 600 / 16 + 7);
+    if (attempts < 9 || attempts > 600 / 16 + 7)
+        fprintf(stderr, "attempts during the outage: %zu\n", attempts);
+    CHECK(log_count("retrying with backoff") == said + 1); /* once per outage */
+    mw__fwd_stats st;
+    mw__dd_sink_stats(s, &st);
+    for (int reason = 0; reason < MW_FWD_NREASONS; reason++)
+        CHECK(st.dropped_items[reason] == 0);
+    mw__dd_sink_free(s, 1);
+}
+
 /* Counts, by the dropped counter's own report, what was dropped. */
 static void add_reported(void *ud, const char *tag, double n)
 {
@@ -547,6 +626,7 @@ int main(void)
     test_engine_env(in);
     test_engine_shutdown_flush(in);
     test_outage(in);
+    test_ten_minute_outage(in);
     test_queue_full(in);
     test_rejected(in);
     test_shutdown_drop(in);
