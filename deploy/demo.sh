@@ -274,10 +274,11 @@ say "Datadog: a stand-in for the intake on $intake_url (deploy/demo/dd_intake.py
 # moonwatch's status listener: /status, /healthz and /metrics.
 listen=127.0.0.1:$(free_port)
 # Prometheus: Debian's, scraping $listen/metrics every 2 s, its API on
-# 127.0.0.1 too, its storage in $tmp. Waits up to 30 s to be ready.
+# 127.0.0.1 too, its storage in $tmp. Waits up to 30 s (60 tries) to be
+# ready.
 prom_url=
 start_prometheus() {
-  local port
+  local port deadline
   if ! command -v prometheus >/dev/null 2>&1; then
     say "Prometheus: not installed (Debian package prometheus), skipping its part"
     return 0
@@ -295,14 +296,15 @@ YML
   prometheus --config.file="$tmp/prometheus.yml" --web.listen-address="127.0.0.1:$port" \
     --storage.tsdb.path="$tmp/prometheus" >"$tmp/prometheus.log" 2>&1 &
   prompid=$!
+  deadline=$((SECONDS + 30))
   for _ in $(seq 1 60); do
-    if curl -fsS --noproxy '*' --max-time 2 "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then
+    if curl -fsS --noproxy '*' --max-time 1 "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then
       prom_url=http://127.0.0.1:$port
       say "Prometheus: $(prometheus --version 2>&1 | head -n 1 | cut -d' ' -f1-3) on $prom_url," \
         "scraping moonwatch's /metrics at $listen every 2 s"
       return 0
     fi
-    kill -0 "$prompid" 2>/dev/null || break
+    if ! kill -0 "$prompid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then break; fi
     sleep 0.5
   done
   say "Prometheus: did not get ready within 30 s, skipping its part; its log's last lines:"
@@ -312,10 +314,10 @@ YML
 }
 start_prometheus
 
-# prom_query EXPR: Prometheus's answer, one line per series (its labels
-# but __name__, job and instance, and its value); nothing when none.
+# prom_query EXPR: Prometheus's answer, one line per series (its
+# container_name, url and check labels, and its value); nothing when none.
 prom_query() {
-  curl -fsS --noproxy '*' --max-time 5 -G --data-urlencode "query=$1" \
+  curl -fsS --noproxy '*' --max-time 2 -G --data-urlencode "query=$1" \
     "$prom_url/api/v1/query" 2>/dev/null | python3 -c '
 import json, sys
 res = json.load(sys.stdin).get("data", {}).get("result", [])
@@ -403,14 +405,16 @@ say "[+$(elapsed)s] starting mwdemo-late (image $web_image, port 18084): discove
 run_web mwdemo-late 18084 "$web_image" --expose 18084
 
 at "$secs"
-# Prometheus's answer: up to 30 s for the first scrape that has the series.
+# Prometheus's answer: up to 30 s (30 tries) for the first scrape that has
+# the series.
 if [ -n "$prom_url" ]; then
   query=network_http_response_time
   say "[+$(elapsed)s] Prometheus at $prom_url, asked $query (GET /api/v1/query):"
   answer=
+  deadline=$((SECONDS + 30))
   for _ in $(seq 1 30); do
     answer=$(prom_query "$query")
-    [ -n "$answer" ] && break
+    if [ -n "$answer" ] || [ "$SECONDS" -ge "$deadline" ]; then break; fi
     sleep 1
   done
   if [ -n "$answer" ]; then
