@@ -14,10 +14,17 @@
 # checks' records with the task (task_arn, task_family, ecs_cluster_name,
 # ecs_container_name, region, ...); a third task container runs
 # `sh -c 'sleep 3; exit 3'`, and its exit gives one ECS `fail` event.
-# JSON lines go to stdout, the log and the "== ..." headers to stderr; at
-# the end a summary of the service checks sent, per check and container,
-# and of what ECS added: the task tags, the docker check's CPU and memory
-# of each container, the ECS events.
+# Where the data goes: the JSON lines, and beside them the two other
+# sinks. moonwatch's status listener is on 127.0.0.1 (--listen), and a
+# real Prometheus (Debian's, started here on 127.0.0.1 with a config of
+# the demo's own) scrapes its /metrics; the Datadog sink posts to a
+# stand-in for the Datadog intake on 127.0.0.1 (deploy/demo/dd_intake.py,
+# DD_DD_URL; the DD_API_KEY is a made-up one). JSON lines go to stdout,
+# the log and the "== ..." headers to stderr. At the end: Prometheus's
+# answer to one query, a summary of the service checks sent per check and
+# container, what ECS added (the task tags, the docker check's CPU and
+# memory of each container, the ECS events), what the intake received,
+# and `moonwatch status`.
 # DEMO_SECONDS sets how long moonwatch runs (default 35). Everything it
 # started is removed at the end, on Ctrl-C too. Needs root on Debian; all
 # traffic stays on loopback.
@@ -51,6 +58,8 @@ bash .ci/deps.sh >/dev/null
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target moonwatch_cli fake_ecs_agent >/dev/null
 fea=build/tests/fake_ecs_agent
+# Everything below talks to 127.0.0.1 only: no proxy may take it elsewhere.
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 
 # shellcheck source-path=SCRIPTDIR/.. source=tests/integration/lib/dockerd.sh
 . tests/integration/lib/dockerd.sh
@@ -63,9 +72,20 @@ mwpid=           # moonwatch run
 tailpid=         # the tail that copies moonwatch's JSON lines to stdout
 feapid=          # the fake ECS agent
 sleeper=         # the sleep of at()
+prompid=         # Prometheus
+intakepid=       # the stand-in for the Datadog intake
 containers=()    # names of the containers started here
 images=()        # images imported into the host's engine
 cleaned=0
+
+# stop_pid PID: SIGTERM, SIGKILL after 5 s; nothing when PID is empty.
+stop_pid() {
+  [ -n "$1" ] || return 0
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 
 cleanup() {
   [ "$cleaned" -eq 0 ] || return 0
@@ -79,12 +99,14 @@ cleanup() {
   fi
   [ -z "$mwpid" ] || wait "$mwpid" 2>/dev/null || true
   [ -z "$tailpid" ] || kill "$tailpid" 2>/dev/null || true
+  stop_pid "$prompid"
+  stop_pid "$intakepid"
   if [ -n "$feapid" ]; then
     exec 7>&- # (a redirection on this exec would stay for the rest of the script)
     kill -TERM "$feapid" 2>/dev/null || true
     wait "$feapid" 2>/dev/null || true
   fi
-  say "cleaning up: containers, images, engine, fake ECS agent, temporary files"
+  say "cleaning up: containers, images, engine, fake ECS agent, Prometheus, intake, temporary files"
   if [ ${#containers[@]} -gt 0 ] && [ -n "$engine" ]; then
     MW_DOCKER_CMD_TIMEOUT=30 mw_docker rm -f "${containers[@]}" >/dev/null 2>&1 || true
   fi
@@ -228,10 +250,89 @@ say "Amazon ECS: a fake ECS agent on $agent_url (build/tests/fake_ecs_agent, the
   "introspection API) lists task mwdemo-shop:7 of cluster mwdemo, RUNNING: mwdemo-v2 as api, mwdemo-auto as web"
 agent_lists "$shop_arn" mwdemo-shop 7 api=mwdemo-v2 web=mwdemo-auto
 
+# ------------------------------------------------------------ the sinks
+
+# free_port: a free TCP port of 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The Datadog sink's intake: deploy/demo/dd_intake.py records what it gets
+# in $tmp/intake.jsonl and writes its port to $tmp/intake.port.
+python3 deploy/demo/dd_intake.py serve "$tmp/intake.jsonl" "$tmp/intake.port" 2>"$tmp/intake.err" &
+intakepid=$!
+for _ in $(seq 1 50); do
+  [ -s "$tmp/intake.port" ] && break
+  sleep 0.1
+done
+intake_port=$(cat "$tmp/intake.port" 2>/dev/null) || true
+[ -n "$intake_port" ] || { echo "demo.sh: the intake did not start: $(cat "$tmp/intake.err")" >&2; exit 1; }
+intake_url=http://127.0.0.1:$intake_port
+say "Datadog: a stand-in for the intake on $intake_url (deploy/demo/dd_intake.py); the Datadog" \
+  "sink posts there (DD_DD_URL; DD_API_KEY a made-up key), deflated, beside the JSON lines (--sink stdout,datadog)"
+
+# moonwatch's status listener: /status, /healthz and /metrics.
+listen=127.0.0.1:$(free_port)
+# Prometheus: Debian's, scraping $listen/metrics every 2 s, its API on
+# 127.0.0.1 too, its storage in $tmp. Waits up to 30 s (60 tries) to be
+# ready.
+prom_url=
+start_prometheus() {
+  local port deadline
+  if ! command -v prometheus >/dev/null 2>&1; then
+    say "Prometheus: not installed (Debian package prometheus), skipping its part"
+    return 0
+  fi
+  port=$(free_port)
+  cat >"$tmp/prometheus.yml" <<YML
+global:
+  scrape_interval: 2s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: moonwatch
+    static_configs:
+      - targets: ['$listen']
+YML
+  prometheus --config.file="$tmp/prometheus.yml" --web.listen-address="127.0.0.1:$port" \
+    --storage.tsdb.path="$tmp/prometheus" >"$tmp/prometheus.log" 2>&1 &
+  prompid=$!
+  deadline=$((SECONDS + 30))
+  for _ in $(seq 1 60); do
+    if curl -fsS --noproxy '*' --max-time 1 "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then
+      prom_url=http://127.0.0.1:$port
+      say "Prometheus: $(prometheus --version 2>&1 | head -n 1 | cut -d' ' -f1-3) on $prom_url," \
+        "scraping moonwatch's /metrics at $listen every 2 s"
+      return 0
+    fi
+    if ! kill -0 "$prompid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then break; fi
+    sleep 0.5
+  done
+  say "Prometheus: did not get ready within 30 s, skipping its part; its log's last lines:"
+  tail -n 5 "$tmp/prometheus.log" >&2
+  stop_pid "$prompid"
+  prompid=
+}
+start_prometheus
+
+# prom_query EXPR: Prometheus's answer, one line per series (its
+# container_name, url and check labels, and its value); nothing when none.
+prom_query() {
+  curl -fsS --noproxy '*' --max-time 2 -G --data-urlencode "query=$1" \
+    "$prom_url/api/v1/query" 2>/dev/null | python3 -c '
+import json, sys
+res = json.load(sys.stdin).get("data", {}).get("result", [])
+for r in sorted(res, key=lambda r: sorted(r["metric"].items())):
+    labels = ", ".join("%s=\"%s\"" % kv for kv in sorted(r["metric"].items())
+                       if kv[0] in ("container_name", "url", "check"))
+    print("     {%s}  %.4f" % (labels, float(r["value"][1])))
+' 2>/dev/null || true
+}
+
 # ------------------------------------------------------------ moonwatch
 
-say "moonwatch run --docker-host $docker_host --set ecs_agent_url=$agent_url for ${secs}s:" \
-  "lists the containers, schedules what their labels and the templates ask for, flushes JSON lines every 5 s"
+say "moonwatch run --docker-host $docker_host --set ecs_agent_url=$agent_url --listen $listen" \
+  "for ${secs}s: lists the containers, schedules what their labels and the templates ask for," \
+  "flushes every 5 s to the JSON lines, the intake and /metrics"
 say "the checks of mwdemo-v2 and mwdemo-auto carry their task's tags (task_arn, task_family," \
   "ecs_cluster_name, ecs_container_name, region, ...); GET /v1/tasks every 2 s (ecs_poll_interval)"
 say "beside them the static checks system, moonwatch and runaway: an endless loop that" \
@@ -239,7 +340,9 @@ say "beside them the static checks system, moonwatch and runaway: an endless loo
 # stdout goes to a file too (for the summary); tail copies it to stdout.
 # state_dir: where moonwatch keeps the host's boot id once ECS is found
 # (for its reboot event); the demo's own, not the host's /var/lib.
-./build/moonwatch run --docker-host "$docker_host" --flush-interval 5 \
+DD_API_KEY=mwdemo0000000000000000000000000 DD_DD_URL=$intake_url \
+  ./build/moonwatch run --docker-host "$docker_host" --flush-interval 5 \
+  --listen "$listen" --sink stdout,datadog \
   --templates-dir deploy/demo/templates --checks-dir deploy/demo/checks \
   --set default_interval=5 --set "ecs_agent_url=$agent_url" --set ecs_poll_interval=2 \
   --set "state_dir=$tmp/state" "${filter[@]}" >"$tmp/out.jsonl" 7>&- &
@@ -302,6 +405,29 @@ say "[+$(elapsed)s] starting mwdemo-late (image $web_image, port 18084): discove
 run_web mwdemo-late 18084 "$web_image" --expose 18084
 
 at "$secs"
+# Prometheus's answer: up to 30 s (30 tries) for the first scrape that has
+# the series.
+if [ -n "$prom_url" ]; then
+  query=network_http_response_time
+  say "[+$(elapsed)s] Prometheus at $prom_url, asked $query (GET /api/v1/query):"
+  answer=
+  deadline=$((SECONDS + 30))
+  for _ in $(seq 1 30); do
+    answer=$(prom_query "$query")
+    if [ -n "$answer" ] || [ "$SECONDS" -ge "$deadline" ]; then break; fi
+    sleep 1
+  done
+  if [ -n "$answer" ]; then
+    echo "$answer" >&2
+    echo "     (seconds; a stopped container's last value stays until context_expiry, 300 s)" >&2
+  else
+    say "Prometheus had no $query within 30 s; its log's last lines:"
+    tail -n 5 "$tmp/prometheus.log" >&2
+  fi
+fi
+# moonwatch status, asked now while moonwatch runs; printed at the end.
+status_rc=0
+./build/moonwatch status --listen "$listen" >"$tmp/status.txt" 2>&1 || status_rc=$?
 say "[+$(elapsed)s] stopping moonwatch (SIGINT: a last flush, then exit)"
 kill -INT "$mwpid"
 rc=0
@@ -429,3 +555,13 @@ print("     ecs.agent.up (the agent answered GET /v1/tasks): %s" %
       (", ".join("%s %d" % kv for kv in sorted(agent_up.items())) or "never sent"))
 PY
 then :; else echo "demo.sh: the ECS summary failed (the JSON lines above are complete)" >&2; fi
+
+# What the Datadog sink delivered (the last flush included: moonwatch
+# waits for its queue before it exits).
+say "what the Datadog intake stand-in at $intake_url received:"
+python3 deploy/demo/dd_intake.py summary "$tmp/intake.jsonl" >&2 ||
+  echo "demo.sh: the intake summary failed" >&2
+
+say "moonwatch status --listen $listen (asked at +${secs}s, before moonwatch was stopped;" \
+  "exit status $status_rc: 0 healthy, 1 failing, 2 no answer):"
+sed 's/^/     /' "$tmp/status.txt" >&2
