@@ -29,30 +29,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib/dockerd.sh
 . "$here/lib/dockerd.sh"
 
-mw=${1:-}
-if [ -z "$mw" ] || [ ! -x "$mw" ]; then
-  echo "usage: $0 MOONWATCH_BINARY" >&2
-  exit 2
-fi
-mw=$(cd "$(dirname "$mw")" && pwd)/$(basename "$mw")
-if ! why=$(mw_dockerd_usable); then
-  echo "SKIP: $why"
-  exit 77
-fi
+# shellcheck source-path=SCRIPTDIR source=lib/harness.sh
+. "$here/lib/harness.sh"
+mw_harness_binary "${1:-}"
+mw_harness_need_docker
 
-pass=0 fail=0 mw_pid='' tmp='' t_all=$(_mw_now_ms)
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
-not() { ! "$@"; }
-die() {
-  bad "$*"
-  exit 1
-}
+mw_pid='' tmp='' t_all=$(_mw_now_ms)
 
 cleanup() {
   trap - EXIT INT TERM

@@ -31,17 +31,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib/dockerd.sh
 . "$here/lib/dockerd.sh"
 
-mw=${1:-}
-if [ -z "$mw" ] || [ ! -x "$mw" ]; then
-  echo "usage: $0 MOONWATCH_BINARY" >&2
-  exit 2
-fi
-mw=$(cd "$(dirname "$mw")" && pwd)/$(basename "$mw")
+# shellcheck source-path=SCRIPTDIR source=lib/harness.sh
+. "$here/lib/harness.sh"
+mw_harness_binary "${1:-}"
 fea=$(dirname "$mw")/tests/fake_ecs_agent
-if ! why=$(mw_dockerd_usable); then
-  echo "SKIP: $why"
-  exit 77
-fi
+mw_harness_need_docker
 [ -x "$fea" ] || { echo "FAIL: $fea not built" >&2; exit 1; }
 fix=$(cd "$here/../fixtures/integration" && pwd)
 
@@ -49,19 +43,7 @@ REGION=us-east-1
 CLUSTER_ARN=arn:aws:ecs:$REGION:012345678910:cluster/it
 arn() { echo "arn:aws:ecs:$REGION:012345678910:task/it/$1"; }
 
-pass=0 fail=0 mw_pid='' fea_pid='' tmp='' t_all=$(_mw_now_ms)
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
-not() { ! "$@"; }
-die() {
-  bad "$*"
-  exit 1
-}
+mw_pid='' fea_pid='' tmp='' t_all=$(_mw_now_ms)
 js() { python3 "$here/lib/mwjson.py" "$@"; }
 
 wait_for() { # wait_for DESCRIPTION TIMEOUT COMMAND...

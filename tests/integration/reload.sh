@@ -18,20 +18,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib/dockerd.sh
 . "$here/lib/dockerd.sh"
 
-mw=${1:-}
-if [ -z "$mw" ] || [ ! -x "$mw" ]; then
-  echo "usage: $0 MOONWATCH_BINARY" >&2
-  exit 2
-fi
-mw=$(cd "$(dirname "$mw")" && pwd)/$(basename "$mw")
-if ! why=$(mw_dockerd_usable); then
-  echo "SKIP: $why"
-  exit 77
-fi
+# shellcheck source-path=SCRIPTDIR source=lib/harness.sh
+. "$here/lib/harness.sh"
+mw_harness_binary "${1:-}"
+mw_harness_need_docker
 
-pass=0 fail=0 mw_pid='' tmp=''
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+mw_pid='' tmp=''
 # wait_for DESCRIPTION COMMAND...: up to 30 s
 wait_for() {
   local what=$1
