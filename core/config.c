@@ -8,6 +8,7 @@
  */
 #include "core/config.h"
 
+#include "core/base/aws.h"
 #include "core/base/httpd.h"
 #include "core/base/util.h"
 #include "core/base/yaml.h"
@@ -268,6 +269,22 @@ static mw_code set_hostname(mw_config *c, const char *v, char **err)
     free(c->hostname);
     c->hostname = mw__strdup(v);
     return c->hostname ? MW_OK : MW_ENOMEM;
+}
+
+/* auto (only for a reason: see mw__aws_imds_where), on, off. */
+static mw_code set_ec2_metadata(mw_config *c, const char *v, char **err)
+{
+    if (!strcmp(v, "auto"))
+        c->ec2_metadata = MW_IMDS_AUTO;
+    else if (!strcasecmp(v, "on") || !strcasecmp(v, "true"))
+        c->ec2_metadata = MW_IMDS_ON;
+    else if (!strcasecmp(v, "off") || !strcasecmp(v, "false"))
+        c->ec2_metadata = MW_IMDS_OFF;
+    else {
+        *err = mw__sprintf("expected auto, on or off, got \"%s\"", v);
+        return MW_EINVAL;
+    }
+    return MW_OK;
 }
 
 static mw_code set_checks_dir(mw_config *c, const char *v, char **err)
@@ -646,7 +663,9 @@ static const mw__config_key options[] = {
     {"time_slice", set_slice, "0.002", NULL, 0},
     {"log_level", set_log_level, "info", NULL, 0},
     {"log_format", set_log_format, "text", NULL, 0},
-    {"hostname", set_hostname, "", "$DD_HOSTNAME, else the system host name", 0},
+    {"hostname", set_hostname, "",
+     "$DD_HOSTNAME, else the EC2 instance id (see ec2_metadata), else the system host name", 0},
+    {"ec2_metadata", set_ec2_metadata, "auto", NULL, 0},
     {"checks_dir", set_checks_dir, "", "the bundled checks (unless no_bundled)", MW_KEY_LIST},
     {"templates_dir", set_templates_dir, "", "the bundled templates (unless no_bundled)",
      MW_KEY_LIST},
@@ -740,6 +759,12 @@ static mw_code record(mw_config *c, size_t i, const char *v, const char *origin)
     c->given[i] = text;
     c->origin[i] = from;
     return MW_OK;
+}
+
+const char *mw__config_origin(const mw_config *c, const char *key)
+{
+    int i = key_index(key);
+    return i >= 0 && c->origin ? c->origin[i] : NULL;
 }
 
 mw_code mw__config_set_from(mw_config *c, const char *key, const char *value, const char *origin,
