@@ -311,12 +311,16 @@ static int sink_bit(const char *w, size_t n)
         return (int)MW_SINK_STDOUT;
     if (n == 7 && !strncmp(w, "datadog", n))
         return (int)MW_SINK_DATADOG;
+    if (n == 10 && !strncmp(w, "prometheus", n))
+        return (int)MW_SINK_PROMETHEUS;
     if (n == 4 && !strncmp(w, "none", n))
         return 0;
     return -1;
 }
 
-/* A list ("stdout,datadog", "none"); it replaces any earlier one. */
+/* A list ("stdout,datadog", "prometheus", "none"); it replaces any
+ * earlier one. Whether prometheus has its `listen` is the engine's to
+ * say: the keys may come in any order. */
 static mw_code set_sink(mw_config *c, const char *v, char **err)
 {
     unsigned bits = 0;
@@ -327,8 +331,8 @@ static mw_code set_sink(mw_config *c, const char *v, char **err)
             break;
         int b = sink_bit(p, n);
         if (b < 0) {
-            *err =
-                mw__sprintf("expected a list of stdout, datadog or none, got \"%.*s\"", (int)n, p);
+            *err = mw__sprintf(
+                "expected a list of stdout, datadog, prometheus or none, got \"%.*s\"", (int)n, p);
             return MW_EINVAL;
         }
         bits |= (unsigned)b;
@@ -670,7 +674,8 @@ static const mw__config_key options[] = {
     {"templates_dir", set_templates_dir, "", "the bundled templates (unless no_bundled)",
      MW_KEY_LIST},
     {"no_bundled", set_no_bundled, "false", NULL, 0},
-    {"sink", set_sink, "", "stdout, or datadog when an API key is set", 0},
+    {"sink", set_sink, "",
+     "stdout, or datadog when an API key is set (prometheus too while listen is set)", 0},
     {"api_key", set_api_key, "", "$DD_API_KEY", MW_KEY_SECRET},
     {"dd_url", set_dd_url, "", "https://api.<site>", 0},
     {"site", set_site, "datadoghq.com", NULL, 0},

@@ -22,8 +22,9 @@
 #define MW_STATE_DIR_DEFAULT "/var/lib/moonwatch"
 
 /* What the `sink` option lists (a comma or space list). */
-#define MW_SINK_STDOUT  1u
-#define MW_SINK_DATADOG 2u
+#define MW_SINK_STDOUT     1u
+#define MW_SINK_DATADOG    2u
+#define MW_SINK_PROMETHEUS 4u /* /metrics: needs `listen`, which alone also turns it on */
 
 typedef struct mw__strlist {
     char **v;

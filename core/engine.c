@@ -401,12 +401,19 @@ static mw_code make_parts(mw_engine *eng, const char **what)
 /* The sinks of `sink`: when it is not set, stdout, or datadog alone when
  * an API key is set; when set, what it lists, and datadog too when a key
  * is set (but for `sink: none`, and for the CLI's one-shot commands,
- * which set sinks_exact). */
+ * which set sinks_exact). The Prometheus sink is the status listener's,
+ * on whenever `listen` is set; listing it asks for that listener, and
+ * is refused without one: there would be nowhere to scrape. */
 static mw_code make_sinks(mw_engine *eng, char **err)
 {
     const mw_config *c = eng->cfg;
     const char *key = mw__dd_api_key(c->api_key);
     unsigned bits = c->sinks_given ? c->sinks : key ? 0 : MW_SINK_STDOUT;
+    if ((bits & MW_SINK_PROMETHEUS) && !c->listen) {
+        *err = mw__strdup("sink: prometheus needs listen, the address /metrics is served on "
+                          "(--listen 127.0.0.1:9464, or listen: in the config file)");
+        return MW_EINVAL;
+    }
     if (key && (!c->sinks_given || (c->sinks && !c->sinks_exact)))
         bits |= MW_SINK_DATADOG;
     if (bits & MW_SINK_STDOUT)
