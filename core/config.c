@@ -8,6 +8,7 @@
  */
 #include "core/config.h"
 
+#include "core/base/aws.h"
 #include "core/base/httpd.h"
 #include "core/base/util.h"
 #include "core/base/yaml.h"
@@ -270,6 +271,22 @@ static mw_code set_hostname(mw_config *c, const char *v, char **err)
     return c->hostname ? MW_OK : MW_ENOMEM;
 }
 
+/* auto (only for a reason: see mw__aws_imds_where), on, off. */
+static mw_code set_ec2_metadata(mw_config *c, const char *v, char **err)
+{
+    if (!strcmp(v, "auto"))
+        c->ec2_metadata = MW_IMDS_AUTO;
+    else if (!strcasecmp(v, "on") || !strcasecmp(v, "true"))
+        c->ec2_metadata = MW_IMDS_ON;
+    else if (!strcasecmp(v, "off") || !strcasecmp(v, "false"))
+        c->ec2_metadata = MW_IMDS_OFF;
+    else {
+        *err = mw__sprintf("expected auto, on or off, got \"%s\"", v);
+        return MW_EINVAL;
+    }
+    return MW_OK;
+}
+
 static mw_code set_checks_dir(mw_config *c, const char *v, char **err)
 {
     MW_UNUSED(err);
@@ -294,12 +311,16 @@ static int sink_bit(const char *w, size_t n)
         return (int)MW_SINK_STDOUT;
     if (n == 7 && !strncmp(w, "datadog", n))
         return (int)MW_SINK_DATADOG;
+    if (n == 10 && !strncmp(w, "prometheus", n))
+        return (int)MW_SINK_PROMETHEUS;
     if (n == 4 && !strncmp(w, "none", n))
         return 0;
     return -1;
 }
 
-/* A list ("stdout,datadog", "none"); it replaces any earlier one. */
+/* A list ("stdout,datadog", "prometheus", "none"); it replaces any
+ * earlier one. Whether prometheus has its `listen` is the engine's to
+ * say: the keys may come in any order. */
 static mw_code set_sink(mw_config *c, const char *v, char **err)
 {
     unsigned bits = 0;
@@ -310,8 +331,8 @@ static mw_code set_sink(mw_config *c, const char *v, char **err)
             break;
         int b = sink_bit(p, n);
         if (b < 0) {
-            *err =
-                mw__sprintf("expected a list of stdout, datadog or none, got \"%.*s\"", (int)n, p);
+            *err = mw__sprintf(
+                "expected a list of stdout, datadog, prometheus or none, got \"%.*s\"", (int)n, p);
             return MW_EINVAL;
         }
         bits |= (unsigned)b;
@@ -646,12 +667,15 @@ static const mw__config_key options[] = {
     {"time_slice", set_slice, "0.002", NULL, 0},
     {"log_level", set_log_level, "info", NULL, 0},
     {"log_format", set_log_format, "text", NULL, 0},
-    {"hostname", set_hostname, "", "$DD_HOSTNAME, else the system host name", 0},
+    {"hostname", set_hostname, "",
+     "$DD_HOSTNAME, else the EC2 instance id (see ec2_metadata), else the system host name", 0},
+    {"ec2_metadata", set_ec2_metadata, "auto", NULL, 0},
     {"checks_dir", set_checks_dir, "", "the bundled checks (unless no_bundled)", MW_KEY_LIST},
     {"templates_dir", set_templates_dir, "", "the bundled templates (unless no_bundled)",
      MW_KEY_LIST},
     {"no_bundled", set_no_bundled, "false", NULL, 0},
-    {"sink", set_sink, "", "stdout, or datadog when an API key is set", 0},
+    {"sink", set_sink, "",
+     "stdout, or datadog when an API key is set (prometheus too while listen is set)", 0},
     {"api_key", set_api_key, "", "$DD_API_KEY", MW_KEY_SECRET},
     {"dd_url", set_dd_url, "", "https://api.<site>", 0},
     {"site", set_site, "datadoghq.com", NULL, 0},
@@ -740,6 +764,12 @@ static mw_code record(mw_config *c, size_t i, const char *v, const char *origin)
     c->given[i] = text;
     c->origin[i] = from;
     return MW_OK;
+}
+
+const char *mw__config_origin(const mw_config *c, const char *key)
+{
+    int i = key_index(key);
+    return i >= 0 && c->origin ? c->origin[i] : NULL;
 }
 
 mw_code mw__config_set_from(mw_config *c, const char *key, const char *value, const char *origin,

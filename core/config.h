@@ -22,8 +22,9 @@
 #define MW_STATE_DIR_DEFAULT "/var/lib/moonwatch"
 
 /* What the `sink` option lists (a comma or space list). */
-#define MW_SINK_STDOUT  1u
-#define MW_SINK_DATADOG 2u
+#define MW_SINK_STDOUT     1u
+#define MW_SINK_DATADOG    2u
+#define MW_SINK_PROMETHEUS 4u /* /metrics: needs `listen`, which alone also turns it on */
 
 typedef struct mw__strlist {
     char **v;
@@ -55,6 +56,7 @@ struct mw_config {
     double forwarder_backoff_max; /* seconds */
     double shutdown_timeout;      /* seconds for the final delivery */
     char *hostname;
+    int ec2_metadata; /* MW_IMDS_AUTO / _ON / _OFF: whether IMDS may be asked */
     mw__strlist checks_dirs;
     mw__strlist templates_dirs;
     /* discovery */
@@ -123,6 +125,10 @@ mw_code mw__config_set_from(mw_config *c, const char *key, const char *value, co
  * warning to `notes`. MW_OK; MW_EINVAL with `*err` naming the variable;
  * MW_ENOMEM. */
 mw_code mw__config_apply_env(mw_config *c, char *const *envp, mw__diag *notes, char **err);
+
+/* Where `key` was set ("env:DD_HOSTNAME", "file:PATH:LINE", "flag:--set",
+ * "api"), or NULL when it keeps its default. Borrowed from `c`. */
+const char *mw__config_origin(const mw_config *c, const char *key);
 
 /* Row i's effective text and origin ("default" when not set); the text
  * of a secret key (or credentials in a URL) masked: "***" and at most

@@ -32,6 +32,7 @@ static const key_row keys[] = {
     ROW("time_slice", time_slice, K_DOUBLE, 0),
     ROW("log_format", log_json, K_INT, 0),
     ROW("hostname", hostname, K_STR, 0),
+    ROW("ec2_metadata", ec2_metadata, K_INT, 0),
     ROW("checks_dir", checks_dirs, K_LIST, 0),
     ROW("templates_dir", templates_dirs, K_LIST, 0),
     ROW("no_bundled", no_bundled, K_INT, 0),

@@ -23,6 +23,7 @@
 #include "core/pipeline/workers.h"
 #include "core/sinks/dd_sink.h"
 #include "core/config_diff.h"
+#include "core/hostname.h"
 #include "core/reload.h"
 #include "core/status.h"
 #include "core/watch.h"
@@ -57,7 +58,7 @@ typedef struct sink {
 struct mw_engine {
     mw_config *cfg;
     mw__log log;
-    char *host;
+    char *host, *host_origin; /* hostname.h */
     mw__strlist checks_dirs, templates_dirs;
     int dirs_ready;
     mw__aggregator *agg;
@@ -286,19 +287,18 @@ void mw_series_free(mw_series *s)
 
 /* ------------------------------------------------------------- lifecycle */
 
-/* The config's hostname, else $DD_HOSTNAME, else the system's. (TODO:
- * the EC2 instance id, as the Datadog Agent prefers on EC2.) */
-static char *default_host(const mw_config *cfg)
+/* The host name of records that name none, and its origin (hostname.h):
+ * before any part that copies it is made. */
+static mw_code find_host(mw_engine *eng)
 {
-    const char *env = getenv("DD_HOSTNAME");
-    if (cfg->hostname && cfg->hostname[0])
-        return mw__strdup(cfg->hostname);
-    if (env && env[0])
-        return mw__strdup(env);
-    char buf[256] = "";
-    if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0])
-        snprintf(buf, sizeof buf, "localhost");
-    return mw__strdup(buf);
+    const mw_config *c = eng->cfg;
+    mw__hostname_opts o = {
+        .configured = c->hostname,
+        .origin = mw__config_origin(c, "hostname"),
+        .ec2_metadata = c->ec2_metadata,
+        .log = &eng->log,
+    };
+    return mw__hostname_resolve(&o, &eng->host, &eng->host_origin);
 }
 
 /* The ECS task metadata endpoint mw.ecs reads (the one discovery's task
@@ -362,7 +362,7 @@ static mw_code make_parts(mw_engine *eng, const char **what)
     if ((rc = mw__loop_new(&eng->loop)) != MW_OK)
         return rc;
     *what = "the AWS client";
-    mw__aws_opts aws = {.home = eng->loop, .log = &eng->log};
+    mw__aws_opts aws = {.home = eng->loop, .log = &eng->log, .imds = c->ec2_metadata};
     if ((rc = mw__aws_new(&aws, &eng->aws)) != MW_OK)
         return rc;
     eng->policy = (mw__io_policy){
@@ -409,12 +409,19 @@ static mw_code make_parts(mw_engine *eng, const char **what)
 /* The sinks of `sink`: when it is not set, stdout, or datadog alone when
  * an API key is set; when set, what it lists, and datadog too when a key
  * is set (but for `sink: none`, and for the CLI's one-shot commands,
- * which set sinks_exact). */
+ * which set sinks_exact). The Prometheus sink is the status listener's,
+ * on whenever `listen` is set; listing it asks for that listener, and
+ * is refused without one: there would be nowhere to scrape. */
 static mw_code make_sinks(mw_engine *eng, char **err)
 {
     const mw_config *c = eng->cfg;
     const char *key = mw__dd_api_key(c->api_key);
     unsigned bits = c->sinks_given ? c->sinks : key ? 0 : MW_SINK_STDOUT;
+    if ((bits & MW_SINK_PROMETHEUS) && !c->listen) {
+        *err = mw__strdup("sink: prometheus needs listen, the address /metrics is served on "
+                          "(--listen 127.0.0.1:9464, or listen: in the config file)");
+        return MW_EINVAL;
+    }
     if (key && (!c->sinks_given || (c->sinks && !c->sinks_exact)))
         bits |= MW_SINK_DATADOG;
     if (bits & MW_SINK_STDOUT)
@@ -469,7 +476,7 @@ mw_code mw_engine_new(const mw_config *cfg, mw_engine **out, char **err)
     };
     pthread_mutex_init(&eng->flush_lock, NULL);
     mw__buf_init(&eng->out, 64u << 20);
-    if (!(eng->host = default_host(eng->cfg)))
+    if ((rc = find_host(eng)) != MW_OK)
         goto out;
     eng->started_wall = mw__wall();
     if ((rc = make_parts(eng, &what)) != MW_OK)
@@ -524,6 +531,7 @@ void mw_engine_free(mw_engine *eng)
     free(eng->ecs_url);
     free(eng->ecs_why);
     free(eng->host);
+    free(eng->host_origin);
     mw__diag_free(&eng->reload_errors);
     free(eng);
 }
@@ -609,6 +617,11 @@ mw__discovery *mw__engine_discovery(mw_engine *eng)
 const char *mw__engine_host(mw_engine *eng)
 {
     return eng->host;
+}
+
+const char *mw__engine_host_origin(mw_engine *eng)
+{
+    return eng->host_origin;
 }
 
 double mw__engine_started(mw_engine *eng)

@@ -32,6 +32,9 @@ mw__loop *mw__engine_loop(mw_engine *eng);
 const mw_config *mw__engine_config(mw_engine *eng);
 mw__discovery *mw__engine_discovery(mw_engine *eng);
 const char *mw__engine_host(mw_engine *eng);
+/* Where it came from (hostname.h: "env:DD_HOSTNAME", "ec2_instance_id",
+ * "system" ...). Borrowed. */
+const char *mw__engine_host_origin(mw_engine *eng);
 double mw__engine_started(mw_engine *eng);
 /* mw_engine_add_sink() with the name the status shows (a literal). */
 mw_code mw__engine_add_named_sink(mw_engine *eng, mw_sink_fn fn, void *ud, const char *name);

@@ -245,6 +245,7 @@ cJSON *mw__status_json(mw_engine *eng)
     mw_engine_stats_get(eng, &st);
     cJSON_AddStringToObject(o, "version", mw_version_string());
     cJSON_AddStringToObject(o, "hostname", mw__engine_host(eng));
+    cJSON_AddStringToObject(o, "hostname_origin", mw__engine_host_origin(eng));
     cJSON_AddNumberToObject(o, "pid", (double)getpid());
     cJSON_AddNumberToObject(o, "started", mw__engine_started(eng));
     cJSON_AddNumberToObject(o, "uptime_seconds", now - mw__engine_started(eng));

@@ -39,6 +39,7 @@ mw_code mw__aws_new(const mw__aws_opts *o, mw__aws **out)
     pthread_mutex_init(&a->mu, NULL);
     a->home = o->home;
     a->log = o->log;
+    a->imds = o->imds;
     a->refresh_at = HUGE_VAL;
     mw__timer_init(&a->timer, NULL, a);
     mw__buf_init(&a->job.tried, 4096);

@@ -16,12 +16,9 @@
  *      with the Authorization header from the file named by
  *      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, else from
  *      AWS_CONTAINER_AUTHORIZATION_TOKEN;
- *   3. EC2 instance metadata, IMDSv2 only (a session token first), at
- *      AWS_EC2_METADATA_SERVICE_ENDPOINT or http://169.254.169.254. Off
- *      with AWS_EC2_METADATA_DISABLED=true. The SDKs try it blindly as a
- *      last resort; moonwatch only for a reason: that variable is set, or
- *      the machine says it is EC2 (DMI sys_vendor "Amazon EC2", a DMI
- *      board_asset_tag "i-...", or a Xen /sys/hypervisor/uuid "ec2...").
+ *   3. EC2 instance metadata, IMDSv2 only (a session token first), when
+ *      mw__aws_imds_where() says there is a reason to ask it (the SDKs
+ *      try it blindly as a last resort).
  * The default region: AWS_REGION, AWS_DEFAULT_REGION, else the task
  * metadata (ECS_CONTAINER_METADATA_URI_V4 or ECS_CONTAINER_METADATA_URI:
  * /task's AvailabilityZone, else its TaskARN), else the EC2 instance
@@ -57,10 +54,14 @@
 typedef struct mw__aws mw__aws;
 typedef struct mw__aws_req mw__aws_req;
 
+/* The `ec2_metadata` setting: whether IMDS may be asked. */
+enum { MW_IMDS_AUTO = 0, MW_IMDS_ON, MW_IMDS_OFF };
+
 typedef struct mw__aws_opts {
     mw__loop *home;     /* where lookups run; borrowed */
     const mw__log *log; /* borrowed; may be NULL */
     const char *sysfs;  /* where DMI is read; NULL: "/sys" */
+    int imds;           /* MW_IMDS_AUTO, _ON or _OFF */
 } mw__aws_opts;
 
 /* A new handle into `*out`: MW_OK or MW_ENOMEM. Nothing is looked up
@@ -109,6 +110,43 @@ void mw__aws_cancel(mw__aws_req *r);
 
 /* The services requests may name, "ecs" ...: NULL-terminated. */
 extern const char *const mw__aws_services[];
+
+/* ------------------------------------------------------------- IMDS
+ *
+ * aws_imds.c: no state. */
+
+/*
+ * Whether EC2 instance metadata is asked, and where: its base URL (no
+ * trailing '/'; caller frees) with `why` saying the reason, or NULL with
+ * `why` saying why not. The first rule that applies:
+ *   1. AWS_EC2_METADATA_DISABLED=true: never;
+ *   2. `mode` MW_IMDS_OFF: never;
+ *   3. AWS_EXECUTION_ENV=AWS_ECS_FARGATE: never (Fargate has no IMDS);
+ *   4. AWS_EC2_METADATA_SERVICE_ENDPOINT set: there (not an http(s)
+ *      URL: never);
+ *   5. `mode` MW_IMDS_ON: http://169.254.169.254;
+ *   6. ECS on EC2 (AWS_EXECUTION_ENV=AWS_ECS_EC2,
+ *      ECS_CONTAINER_METADATA_URI_V4 or ECS_CONTAINER_METADATA_URI set):
+ *      the same;
+ *   7. the machine says it is EC2 (under `sysfs`, NULL "/sys": DMI
+ *      sys_vendor "Amazon EC2", DMI board_asset_tag "i-...", or a Xen
+ *      hypervisor/uuid "ec2..."): the same;
+ *   8. else never.
+ */
+char *mw__aws_imds_where(int mode, const char *sysfs, char *why, size_t n);
+
+/*
+ * One IMDSv2 read, blocking the calling thread (on a loop and HTTP client
+ * of its own, never through a proxy): PUT /latest/api/token with
+ * X-aws-ec2-metadata-token-ttl-seconds, then GET `path` with
+ * X-aws-ec2-metadata-token; each request at most 1 s, both within
+ * `timeout` seconds. MW_OK with the answer's first line in `*body`
+ * (caller frees); else MW_ETIMEOUT, MW_EIO, MW_EPARSE or MW_ENOMEM with
+ * `*err` (caller frees; no token in it): "PUT http://.../latest/api/token:
+ * HTTP 403". IMDSv1 (a GET without a token) is never used.
+ */
+mw_code mw__aws_imds_get(const char *base, const char *path, double timeout, char **body,
+                         char **err);
 
 /* ------------------------------------------------------------- parsing
  *

@@ -25,7 +25,6 @@
 #include <strings.h>
 
 #define CONTAINER_HOST "http://169.254.170.2"
-#define IMDS_DEFAULT   "http://169.254.169.254"
 #define IMDS_TOKEN_TTL "21600"
 #define LOOKUP_TIMEOUT 5.0
 #define IMDS_TIMEOUT   2.0
@@ -163,37 +162,6 @@ static int answer_ok(const mw__aws_job *j)
 
 /* ------------------------------------------------------------- IMDS */
 
-static int file_starts(const char *path, const char *prefix, int nocase)
-{
-    char *text = NULL;
-    int yes = 0;
-    if (mw__read_file(path, 4096, &text, NULL) == MW_OK)
-        yes = nocase ? strncasecmp(text, prefix, strlen(prefix)) == 0
-                     : strncmp(text, prefix, strlen(prefix)) == 0;
-    free(text);
-    return yes;
-}
-
-/* Whether the machine says it is an EC2 instance. */
-static int looks_like_ec2(const char *sysfs)
-{
-    static const struct {
-        const char *file, *prefix;
-        int nocase;
-    } marks[] = {
-        {"devices/virtual/dmi/id/sys_vendor", "Amazon EC2", 0},
-        {"devices/virtual/dmi/id/board_asset_tag", "i-", 0},
-        {"hypervisor/uuid", "ec2", 1},
-    };
-    char path[512];
-    for (size_t i = 0; i < MW_ARRAY_LEN(marks); i++) {
-        snprintf(path, sizeof path, "%s/%s", sysfs, marks[i].file);
-        if (file_starts(path, marks[i].prefix, marks[i].nocase))
-            return 1;
-    }
-    return 0;
-}
-
 static int http_url(const char *u)
 {
     return u && (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0) &&
@@ -207,27 +175,7 @@ static void imds_check(mw__aws *a)
     if (j->imds_checked)
         return;
     j->imds_checked = 1;
-    const char *off = mw__aws_env("AWS_EC2_METADATA_DISABLED");
-    const char *ep = mw__aws_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-    if (off && strcasecmp(off, "true") == 0) {
-        snprintf(j->imds_why, sizeof j->imds_why, "AWS_EC2_METADATA_DISABLED is true");
-    } else if (ep && !http_url(ep)) {
-        snprintf(j->imds_why, sizeof j->imds_why,
-                 "AWS_EC2_METADATA_SERVICE_ENDPOINT is not an http(s) URL");
-    } else if (ep || looks_like_ec2(a->sysfs)) {
-        const char *base = ep ? ep : IMDS_DEFAULT;
-        size_t n = strlen(base);
-        while (n > 0 && base[n - 1] == '/')
-            n--;
-        j->imds_base = mw__strndup(base, n);
-        if (!j->imds_base)
-            snprintf(j->imds_why, sizeof j->imds_why, "out of memory");
-    } else {
-        snprintf(j->imds_why, sizeof j->imds_why,
-                 "not on EC2: AWS_EC2_METADATA_SERVICE_ENDPOINT not set and %s/devices/virtual/"
-                 "dmi/id does not say Amazon EC2",
-                 a->sysfs);
-    }
+    j->imds_base = mw__aws_imds_where(a->imds, a->sysfs, j->imds_why, sizeof j->imds_why);
 }
 
 /* Moves to `next` once an IMDSv2 token is held (fetching one first). */

@@ -50,7 +50,7 @@ typedef struct mw__aws_job {
     mw__buf rtried;     /* the same for the region */
     int imds_checked;   /* imds_base / imds_why are known */
     char *imds_base;    /* NULL: IMDS is not asked (imds_why says why) */
-    char imds_why[160];
+    char imds_why[256];
     char *imds_token; /* secret */
     char *role;
     mw__http_req *req;
@@ -65,6 +65,7 @@ struct mw__aws {
     mw__loop *home;
     const mw__log *log;
     char *sysfs;
+    int imds; /* MW_IMDS_AUTO, _ON or _OFF */
 
     mw__aws_creds creds;  /* mu: key_id NULL when none */
     const char *source;   /* mu */

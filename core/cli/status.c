@@ -301,6 +301,8 @@ static int print_human(const cJSON *doc, int colour)
         if (cJSON_IsString(r))
             printf("  %s\n", r->valuestring);
     }
+    if (*str(doc, "hostname_origin"))
+        printf("host name from: %s\n", str(doc, "hostname_origin"));
     print_sources(doc, colour);
     printf("services: %.0f\n", num(doc, "services"));
     print_instances(doc, colour);

@@ -103,7 +103,7 @@ grep -q "sending to http://127.0.0.1:$port" "$tmp/err" && ok || bad "no intake U
 rc=$?
 [ $rc -ne 0 ] && grep -q "no API key" "$tmp/err" && ok || { bad "datadog without a key (rc=$rc)"; cat "$tmp/err" >&2; }
 "$mw" run "${common[@]}" --sink stdout,prom > /dev/null 2> "$tmp/err"
-[ $? -ne 0 ] && grep -q 'sink: expected a list of stdout, datadog or none' "$tmp/err" && ok \
+[ $? -ne 0 ] && grep -q 'sink: expected a list of stdout, datadog, prometheus or none' "$tmp/err" && ok \
   || bad "an unknown sink is not refused"
 
 # `check` prints JSON lines and sends nothing, whatever DD_API_KEY says

@@ -301,6 +301,11 @@ static int imds_token_ok(mw__faws *f, const req *r)
 
 static void imds(mw__faws *f, int fd, const req *r)
 {
+    if (f->imds_status) {
+        mw__faws_count_add(f, "imds_failed");
+        answer(fd, f->imds_status, "text/plain", "");
+        return;
+    }
     if (strcmp(r->method, "PUT") == 0 && strcmp(r->path, "/latest/api/token") == 0) {
         const char *ttl = hdr(r, "x-aws-ec2-metadata-token-ttl-seconds");
         long s = ttl ? strtol(ttl, NULL, 10) : 0;
@@ -328,10 +333,13 @@ static void imds(mw__faws *f, int fd, const req *r)
         mw__faws_count_add(f, "imds_creds");
         answer(fd, doc ? 200 : 500, "text/plain", doc ? doc : "");
         free(doc);
+    } else if (strcmp(r->path, "/latest/meta-data/instance-id") == 0) {
+        mw__faws_count_add(f, "imds_instance_id");
+        answer(fd, 200, "text/plain", MW_FAWS_INSTANCE_ID);
     } else if (strcmp(r->path, "/latest/dynamic/instance-identity/document") == 0) {
         char doc[256];
         snprintf(doc, sizeof doc,
-                 "{\"region\":\"%s\",\"instanceId\":\"i-0123456789abcdef0\","
+                 "{\"region\":\"%s\",\"instanceId\":\"" MW_FAWS_INSTANCE_ID "\","
                  "\"availabilityZone\":\"%sa\"}",
                  f->region, f->region);
         answer(fd, 200, "application/json", doc);
@@ -407,11 +415,14 @@ static void serve(mw__faws *f, int fd)
     req r;
     struct timeval tv = {2, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (read_req(fd, &r) != 0) {
+    int bad = read_req(fd, &r) != 0;
+    pthread_mutex_lock(&f->mu);
+    mw__faws_count_add(f, "requests");
+    if (bad) {
+        pthread_mutex_unlock(&f->mu);
         req_free(&r);
         return;
     }
-    pthread_mutex_lock(&f->mu);
     if (strcmp(r.method, "POST") == 0 && strcmp(r.path, "/") == 0)
         ecs_api(f, fd, &r);
     else if (strcmp(r.method, "GET") == 0 && strcmp(r.path, "/creds") == 0)
@@ -520,6 +531,13 @@ void mw__faws_set_lifetime(mw__faws *f, double seconds)
 {
     pthread_mutex_lock(&f->mu);
     f->lifetime = seconds;
+    pthread_mutex_unlock(&f->mu);
+}
+
+void mw__faws_set_imds_status(mw__faws *f, int status)
+{
+    pthread_mutex_lock(&f->mu);
+    f->imds_status = status;
     pthread_mutex_unlock(&f->mu);
 }
 

@@ -36,6 +36,7 @@
  *   PUT /latest/api/token       IMDSv2: a session token, given
  *                               X-aws-ec2-metadata-token-ttl-seconds 1..21600
  *   GET /latest/meta-data/iam/security-credentials/[ROLE]
+ *   GET /latest/meta-data/instance-id  MW_FAWS_INSTANCE_ID
  *   GET /latest/dynamic/instance-identity/document
  *                               IMDS, only with a valid
  *                               X-aws-ec2-metadata-token (else 401)
@@ -71,6 +72,12 @@ int mw__faws_add_key(mw__faws *f, const char *key_id, const char *secret, const 
                      double expires);
 /* Credentials minted by /creds and IMDS live `seconds` (default 3600). */
 void mw__faws_set_lifetime(mw__faws *f, double seconds);
+/* The instance IMDS describes (instance-id, the identity document). */
+#define MW_FAWS_INSTANCE_ID "i-0123456789abcdef0"
+
+/* Every IMDS request (the token's PUT too) is answered `status` without
+ * a body, as an IMDS that refuses (403) or fails (500); 0: IMDS works. */
+void mw__faws_set_imds_status(mw__faws *f, int status);
 /* The Authorization /creds requires (NULL: none). */
 void mw__faws_set_auth_token(mw__faws *f, const char *token);
 /* The secret and token of the last minted credentials (for the tests
@@ -102,8 +109,10 @@ int mw__faws_load(mw__faws *f, const char *json);
 /* Answers counted by name since the start: an ECS action ("ListClusters":
  * every call of it whose signature was good, an injected error included),
  * "rejected" (signature or token refusals), "creds" (/creds answered
- * with credentials), "imds_token", "imds_creds", "imds_refused" (no or a
- * bad token), "errors" (injected errors sent). */
+ * with credentials), "imds_token", "imds_creds", "imds_instance_id",
+ * "imds_refused" (no or a bad token), "imds_failed" (set_imds_status),
+ * "errors" (injected errors sent), "requests" (every request, read or
+ * not). */
 uint64_t mw__faws_count(mw__faws *f, const char *name);
 /* CPU time the server's thread has used (seconds): what a benchmark
  * takes off the process's CPU time. */

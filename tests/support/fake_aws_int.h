@@ -39,6 +39,7 @@ struct mw__faws {
     char *auth_token;
     char imds_tokens[8][64];
     unsigned nimds;
+    int imds_status; /* 0: IMDS answers; else every IMDS request gets it */
     char fail_action[96], fail_type[96], fail_msg[512];
     unsigned fail_times;
     int fail_status;

@@ -4,13 +4,16 @@
  *
  *   fake_aws [--port N] [--region R] [--key ID --secret S [--token T]]
  *            [--lifetime SECONDS] [--auth-token T] [--model FILE.json]
+ *            [--imds-status HTTP_STATUS]
  *
  * Prints its URL (to point AWS_ENDPOINT_URL_ECS,
  * AWS_CONTAINER_CREDENTIALS_FULL_URI=<url>/creds or
  * AWS_EC2_METADATA_SERVICE_ENDPOINT at) and serves on 127.0.0.1 until
  * SIGTERM or SIGINT. On SIGUSR1 it prints the Signature of the last ECS
  * API request it verified, on a line of its own (for the tests that look
- * for it where it must not be). The model file is {"clusters":[{"name":..,
+ * for it where it must not be); on SIGUSR2 "requests N", how many
+ * requests it was sent (for the tests that expect none). --imds-status
+ * makes every IMDS request answer that status. The model file is {"clusters":[{"name":..,
  * "containerInstances":[..],"services":[..]}]}.
  */
 #include "tests/support/fake_aws.h"
@@ -55,6 +58,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* the server thread inherits it */
     char *err = NULL;
     mw__faws *f = mw__faws_new(&o, &err);
@@ -67,6 +71,8 @@ int main(int argc, char **argv)
     if (life)
         mw__faws_set_lifetime(f, atof(life));
     mw__faws_set_auth_token(f, auth);
+    if (arg(argc, argv, "--imds-status"))
+        mw__faws_set_imds_status(f, atoi(arg(argc, argv, "--imds-status")));
     char *text = model ? slurp(model) : NULL;
     if (model && (!text || mw__faws_load(f, text) != 0)) {
         fprintf(stderr, "fake_aws: %s: not a model\n", model);
@@ -78,9 +84,13 @@ int main(int argc, char **argv)
     printf("%s\n", mw__faws_url(f));
     fflush(stdout);
     int sig;
-    while (sigwait(&set, &sig) == 0 && sig == SIGUSR1) {
+    while (sigwait(&set, &sig) == 0 && (sig == SIGUSR1 || sig == SIGUSR2)) {
         char s[80];
-        mw__faws_last_signature(f, s, sizeof s);
+        if (sig == SIGUSR1)
+            mw__faws_last_signature(f, s, sizeof s);
+        else
+            snprintf(s, sizeof s, "requests %llu",
+                     (unsigned long long)mw__faws_count(f, "requests"));
         printf("%s\n", s);
         fflush(stdout);
     }
