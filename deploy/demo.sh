@@ -60,6 +60,9 @@ cmake --build build -j"$(nproc)" --target moonwatch_cli fake_ecs_agent >/dev/nul
 fea=build/tests/fake_ecs_agent
 # Everything below talks to 127.0.0.1 only: no proxy may take it elsewhere.
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+# Loopback only: on a host whose firmware says EC2, moonwatch would ask the
+# instance metadata service (169.254.169.254) for its host name.
+export AWS_EC2_METADATA_DISABLED=true
 
 # shellcheck source-path=SCRIPTDIR/.. source=tests/integration/lib/dockerd.sh
 . tests/integration/lib/dockerd.sh

@@ -6,6 +6,9 @@
 # with clang and runs each over its corpus and a fixed number of new
 # inputs (a crash, leak or timeout fails).
 set -euo pipefail
+# Loopback only: on a host whose firmware says EC2, moonwatch would ask the
+# instance metadata service (169.254.169.254) for its host name.
+export AWS_EC2_METADATA_DISABLED=true
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash .ci/deps.sh

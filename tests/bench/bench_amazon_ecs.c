@@ -59,7 +59,7 @@ static void model(mw__faws *f, int ninst, int nsvc, int nev)
     char ec2[32], name[32];
     double now = mw__wall();
     ecsm_event *ev = calloc((size_t)nev + 1, sizeof *ev);
-    char(*ids)[40] = calloc((size_t)nev + 1, sizeof *ids);
+    char(*ids)[64] = calloc((size_t)nev + 1, sizeof *ids);
     for (int i = 0; i < ninst; i++) {
         snprintf(ec2, sizeof ec2, "i-0bench%011d", i);
         ecsm_instance in = {ec2,  NULL, "ACTIVE", i % 50 != 0, i % 9,   i % 2,

@@ -5,6 +5,9 @@
 # and "ecs" (ECS task containers, with the in-process fake ECS agent).
 # Usage: docker_latency.sh BENCH_BINARY [N [MODE...]]
 set -euo pipefail
+# Loopback only: on a host whose firmware says EC2, moonwatch would ask the
+# instance metadata service (169.254.169.254) for its host name.
+export AWS_EC2_METADATA_DISABLED=true
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../integration/lib/dockerd.sh
 . "$here/../integration/lib/dockerd.sh"

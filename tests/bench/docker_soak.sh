@@ -30,6 +30,9 @@
 # Needs root, docker.io and busybox-static for the private engine.
 # Everything it started is removed on exit, Ctrl-C included.
 set -uo pipefail
+# Loopback only: on a host whose firmware says EC2, moonwatch would ask the
+# instance metadata service (169.254.169.254) for its host name.
+export AWS_EC2_METADATA_DISABLED=true
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../integration/lib/dockerd.sh
 . "$here/../integration/lib/dockerd.sh"

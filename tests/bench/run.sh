@@ -6,6 +6,9 @@
 # busybox-static) and runs it with 200 containers, plain and as ECS task
 # containers. bench_ecs needs nothing but its in-process fakes.
 set -euo pipefail
+# Loopback only: on a host whose firmware says EC2, moonwatch would ask the
+# instance metadata service (169.254.169.254) for its host name.
+export AWS_EC2_METADATA_DISABLED=true
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 bash .ci/deps.sh >/dev/null
