@@ -69,7 +69,7 @@ stop() {
   wait "$pid"
   pid=
 }
-sinks() { curl -s -m 5 "$base/status" | python3 -c 'import json,sys; print(",".join(json.load(sys.stdin)["sinks"]))'; }
+sinks() { curl -s -m 5 "$base/status" | python3 -c 'import json,sys; print(",".join(s["name"] for s in json.load(sys.stdin)["sinks"]))'; }
 
 # --- listed with listen: the only sink
 start --sink prometheus && ok || bad "--sink prometheus --listen: no /metrics: $(cat "$tmp/err")"
