@@ -74,8 +74,10 @@ struct mw__lshare {
     unsigned refs; /* under mu */
     size_t caps;   /* under mu: the members' caps, summed */
     int fn_ref;    /* registry: the script compiled as function(_ENV, ...) */
-    int broken;    /* under mu: the state cannot be trusted any more */
-    int private_;  /* made by mw__sandbox_new() for one sandbox */
+    /* the state cannot be trusted any more: written under mu, read
+     * without it (the scheduler asks while holding its own locks) */
+    atomic_int broken;
+    int private_; /* made by mw__sandbox_new() for one sandbox */
     /* A private state's sandbox: it stays the one mw__sandbox_of() finds
      * and the one charged between entries, as when each instance had a
      * state of its own (tests drive such states directly). */

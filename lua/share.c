@@ -605,15 +605,12 @@ void mw__lshare_cap(mw__lshare *sh, size_t cap, int add)
 
 void mw__lshare_break(mw__lshare *sh)
 {
-    sh->broken = 1;
+    atomic_store(&sh->broken, 1);
 }
 
 int mw__lshare_broken(mw__lshare *sh)
 {
-    pthread_mutex_lock(&sh->mu);
-    int b = sh->broken;
-    pthread_mutex_unlock(&sh->mu);
-    return b;
+    return atomic_load(&sh->broken);
 }
 
 size_t mw__lshare_mem(mw__lshare *sh)

@@ -81,6 +81,7 @@ typedef struct mw__instance {
     cJSON *init_config;
     mw__instance_params params;
     mw__sandbox *sb;
+    mw__lshare *share; /* the state its sandbox lives in (its lane's, for its script) */
     mw__sender *sender;
     mw_instance_stats stats;
     double total_duration;
