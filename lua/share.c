@@ -32,14 +32,16 @@
  * Memory. Every block carries its owner's account (mw__acct) in an
  * 8-byte header: an allocation is charged to the instance whose code
  * runs (mw__lshare_enter), a free is credited to the block's owner, even
- * when another instance's run (a collection step) frees it. A block
- * another account owns and that grows is moved to the active account; a
- * shrinking one stays its owner's. So what an instance holds is exact for
- * what it alone reaches; the state's shared parts (interned strings
- * another instance made first, the string table, the registry, a library
- * opened on first use) count for whichever instance's run made or grew
- * them. The state has a cap of its own: its members' caps summed, plus
- * MW_LSHARE_BASE_MEM, at most MW_LSHARE_MAX_MEM.
+ * when another instance's run (a collection step) frees it. A block of
+ * the state's own (made before any instance: the string table, the
+ * registry's array) stays the state's as it grows; another instance's
+ * block that grows is moved to the active account; a shrinking one stays
+ * its owner's. So what an instance holds is exact for what it alone
+ * reaches. Where it is not: a shared value made during a run counts for
+ * the instance whose run made it (an interned string another instance
+ * uses too, a library opened on first use, a registry hash part that
+ * grew), and stays counted to it until freed, after it is gone too. The state has a cap of its own:
+ * its members' caps summed, plus MW_LSHARE_BASE_MEM, at most MW_LSHARE_MAX_MEM.
  *
  * The share owns its state and its accounts' `base`; a sandbox's account
  * is the sandbox's until it is freed, then the state's until its last
@@ -130,7 +132,9 @@ void *mw__lmem_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     mw__acct *a = m->active ? m->active : &m->base;
     mw__acct *from = h ? h->owner : NULL;
-    mw__acct *to = from && from != a && nsize <= osize ? from : a;
+    /* The state's own blocks (the string table, the registry's array:
+     * made before any instance) stay its own as they grow. */
+    mw__acct *to = from && (from == &m->base || (from != a && nsize <= osize)) ? from : a;
     /* The instance's cap first: only what it may hold can be the state's
      * fault. */
     if (nsize > osize && !room(to->used, to->cap, to == from ? nsize - osize : nsize)) {
