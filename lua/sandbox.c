@@ -223,7 +223,18 @@ static mw_code join(mw__sandbox *sb, const mw__sandbox_opts *o, char **err)
         *err = mw__strdup("cannot set up the sandbox: the check's Lua state is unusable");
         return MW_ESTATE;
     }
+    /* Instances are made on the scheduling thread: no collection there,
+     * so that no finalizer of another instance's value (a socket, a
+     * scraper: its worker loop's) runs off that loop's thread. An
+     * emergency collection runs no finalizer either. */
+    size_t used = sh->mem.used;
+    if (!sh->private_)
+        lua_gc(sb->L, LUA_GCSTOP);
     mw_code rc = load_script(sb, o, err);
+    if (!sh->private_) {
+        lua_gc(sb->L, LUA_GCRESTART); /* which forgets the debt: see pay_gc_debt() */
+        sh->gc_owed += sh->mem.used > used ? sh->mem.used - used : 0;
+    }
     if (rc != MW_OK && sh->mem.refused)
         mw__lshare_break(sh); /* the state's own cap, not the instance's */
     lua_settop(sb->L, 0);
@@ -425,8 +436,22 @@ static double budget_of(double deadline)
     return left > 0 ? left : 0;
 }
 
+/* Gives the collector back, on the worker, the work it was owed for
+ * what instances allocated while it was stopped (see join()), a slice
+ * at a time. */
+static void pay_gc_debt(mw__lshare *sh)
+{
+    size_t kib = sh->gc_owed >> 10;
+    if (kib == 0)
+        return;
+    kib = kib > MW_LSHARE_GC_STEP_KIB ? MW_LSHARE_GC_STEP_KIB : kib;
+    sh->gc_owed -= kib << 10;
+    lua_gc(sh->L, LUA_GCSTEP, (int)kib);
+}
+
 static void begin_locked(mw__sandbox *sb, double deadline)
 {
+    pay_gc_debt(sb->share);
     free(sb->err);
     sb->err = NULL;
     if (sb->co)

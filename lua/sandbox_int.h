@@ -24,6 +24,9 @@
  * the compiled script), and the most it may hold. */
 #define MW_LSHARE_BASE_MEM ((size_t)16 << 20)
 #define MW_LSHARE_MAX_MEM  ((size_t)1 << 30)
+/* Most collector work (as KiB of allocation) a run's start pays back for
+ * instances made while the collector was stopped. */
+#define MW_LSHARE_GC_STEP_KIB 1024
 /* Largest chunk `load` accepts: keeps parsing well under a millisecond. */
 #define MW_SANDBOX_MAX_CHUNK ((size_t)256 << 10)
 /* Time the script's top level may take in mw__sandbox_new(). */
@@ -71,9 +74,10 @@ struct mw__lshare {
     mw__lmem mem; /* must stay first: lua_getallocf() finds it */
     lua_State *L;
     pthread_mutex_t mu;
-    unsigned refs; /* under mu */
-    size_t caps;   /* under mu: the members' caps, summed */
-    int fn_ref;    /* registry: the script compiled as function(_ENV, ...) */
+    unsigned refs;  /* under mu */
+    size_t caps;    /* under mu: the members' caps, summed */
+    int fn_ref;     /* registry: the script compiled as function(_ENV, ...) */
+    size_t gc_owed; /* under mu: allocated while the collector was stopped */
     /* the state cannot be trusted any more: written under mu, read
      * without it (the scheduler asks while holding its own locks) */
     atomic_int broken;

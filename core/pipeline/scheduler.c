@@ -57,6 +57,7 @@ typedef struct pool_entry {
     mw__script *script; /* a reference */
     mw__lshare *share;  /* a reference */
     size_t users;       /* instances in it */
+    size_t bytes;       /* its whole heap, as of the last run or instance made */
     struct pool_entry *next;
 } pool_entry;
 
@@ -254,6 +255,18 @@ static mw__lshare *pool_get(lane *l, mw__script *script, char **err)
     return sh;
 }
 
+/* Notes the heap of `sh` for the lane's stats (read outside the lane
+ * lock: a run holding the state's lock may ask for stats). */
+static void pool_note(lane *l, mw__lshare *sh)
+{
+    size_t bytes = mw__lshare_mem(sh);
+    pthread_mutex_lock(&l->lock);
+    for (pool_entry *e = l->pool; e; e = e->next)
+        if (e->share == sh)
+            e->bytes = bytes;
+    pthread_mutex_unlock(&l->lock);
+}
+
 /* An instance left `sh`: the last one takes the entry with it. */
 static void pool_put(lane *l, mw__lshare *sh)
 {
@@ -405,6 +418,7 @@ static mw__instance *instance_new(lane *l, const mw__sched_spec *sp, char *id, c
         goto out;
     mw__instance_params_check_default(&in->params, mw__sandbox_default_interval(in->sb));
     in->lua_bytes = mw__sandbox_mem(in->sb);
+    pool_note(l, in->share);
     in->manual = atomic_load(&l->s->manual);
     in->run_now = sp->run_now;
     mw__timer_init(&in->timer, NULL, in);
@@ -442,6 +456,7 @@ static void record_stats(lane *l, mw__instance *in, int failed, const char *reas
 {
     int self = mw__workers_self(l->s->o.workers);
     size_t mem = mw__sandbox_mem(in->sb);
+    pool_note(l, in->share);
     pthread_mutex_lock(&l->lock);
     mw_instance_stats *st = &in->stats;
     st->runs++;
@@ -1015,9 +1030,8 @@ static void lane_stats(lane *l, mw_engine_stats *out)
     out->instances += l->count;
     out->runs += l->runs;
     out->errors += l->errors;
-    for (size_t i = 0; i < l->nbuckets; i++)
-        for (mw__instance *in = l->buckets[i]; in; in = in->hnext)
-            out->lua_bytes += in->lua_bytes;
+    for (pool_entry *e = l->pool; e; e = e->next)
+        out->lua_bytes += e->bytes; /* the states, shared parts included */
     pthread_mutex_unlock(&l->lock);
 }
 
