@@ -9,6 +9,7 @@
 
 #include "core/base/util.h"
 #include "lua/sandbox.h"
+#include "lua/sandbox_int.h" /* to shrink a state's cap */
 #include "tests/support/make.h"
 
 #include <stdio.h>
@@ -276,6 +277,40 @@ static void test_churn(void)
     mw__lshare_unref(sh);
 }
 
+/* A state whose own cap is reached (its structures may lack room) is
+ * unusable: that run fails, the others' runs fail and say so, nobody
+ * joins it; a fresh state for the same script serves them again. */
+static void test_broken(void)
+{
+    static const char src[] = "return { run = function(self)\n"
+                              "  if self.instance.role == 'a' then big = string.rep('x', 1e6) end\n"
+                              "end }";
+    mw__lshare *sh = share(src);
+    CHECK(sh != NULL);
+    if (!sh)
+        return;
+    mw__sandbox *a = member(sh, "a", 0), *b = member(sh, "b", 0);
+    CHECK(a && b);
+    if (a && b) {
+        CHECK(run(b, 5) == MW_RUN_OK);
+        sh->mem.cap = sh->mem.used + ((size_t)256 << 10); /* far below a's own cap */
+        CHECK(run(a, 5) == MW_RUN_NOMEM);
+        CHECK(mw__sandbox_broken(a) && mw__sandbox_broken(b) && mw__lshare_broken(sh));
+        CHECK(run(b, 5) == MW_RUN_ERROR);
+        CHECK(strstr(mw__sandbox_error(b), "unusable") != NULL);
+        CHECK(member(sh, "c", 0) == NULL);
+        /* what the scheduler does: the instance made again elsewhere */
+        mw__lshare *fresh = share(src);
+        mw__sandbox *b2 = fresh ? member(fresh, "b", 0) : NULL;
+        CHECK(b2 && run(b2, 5) == MW_RUN_OK && !mw__sandbox_broken(b2));
+        mw__sandbox_free(b2);
+        mw__lshare_unref(fresh);
+    }
+    mw__sandbox_free(a);
+    mw__sandbox_free(b);
+    mw__lshare_unref(sh);
+}
+
 int main(void)
 {
     budget = t_budget(1, 0.002);
@@ -284,6 +319,7 @@ int main(void)
     test_time();
     test_compile();
     test_churn();
+    test_broken();
     mw__budget_free(budget);
     return TEST_RESULT();
 }
