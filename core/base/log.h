@@ -16,8 +16,8 @@
  * between. Info and debug lines are state changes (scheduled, unscheduled,
  * a source connected) and are never held back: a log that hid a
  * re-schedule for a minute would tell the operator a wrong state, and
- * Docker's restart backoff already bounds how often they come. The limiter belongs to whoever made it and outlives the log.
- * Lines are written under its lock then, so the mw_log_fn callback must
+ * Docker's restart backoff already bounds how often they come. The limiter belongs to whoever made
+ * it and outlives the log. Lines are written under its lock then, so the mw_log_fn callback must
  * not write to the same log.
  */
 #ifndef MW_LOG_H
