@@ -544,6 +544,11 @@ static mw__run_status resume_locked(mw__sandbox *sb, mw__budget_slot *slot)
             set_error(sb, "no run in progress");
         return sb->mem->refused ? MW_RUN_NOMEM : MW_RUN_ERROR;
     }
+    if (sb->share->broken) { /* since the run began: it goes no further */
+        set_error(sb, "the check's Lua state became unusable during the run");
+        end_run(sb);
+        return MW_RUN_ERROR;
+    }
     if (mw__mono() >= sb->deadline) { /* preempted, and out of time since */
         atomic_store(&sb->expired, 1);
         set_timeout_error(sb);
