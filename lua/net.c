@@ -710,9 +710,22 @@ static void sock_close(mw__sock *s)
     s->off = s->len = s->cap = 0;
 }
 
+/* Collected while an instance is made on the scheduling thread: an open
+ * socket (its sandbox is alive: it closes its sockets when its run ends
+ * or it is freed) leaves its connection to be closed on its worker. No
+ * I/O waits on it: a socket something waits on is on a live stack. */
+static void sock_defer(lua_State *L, mw__sock *s)
+{
+    MW_LIST_REMOVE(s->sb->socks, s);
+    mw__lshare_defer_close(mw__lshare_of(L), s->conn);
+    s->conn = NULL;
+}
+
 static int sock_gc(lua_State *L)
 {
     mw__sock *s = check_sock(L);
+    if (s->conn && mw__sandbox_of(L) && mw__lshare_of(L)->foreign)
+        sock_defer(L, s);
     /* only an open socket surely has a live sandbox: its own closes it */
     if (s->conn && s->sb->op && s->sb->op->sock == s)
         s->sb->op->sock = NULL;

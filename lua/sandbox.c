@@ -223,18 +223,12 @@ static mw_code join(mw__sandbox *sb, const mw__sandbox_opts *o, char **err)
         *err = mw__strdup("cannot set up the sandbox: the check's Lua state is unusable");
         return MW_ESTATE;
     }
-    /* Instances are made on the scheduling thread: no collection there,
-     * so that no finalizer of another instance's value (a socket, a
-     * scraper: its worker loop's) runs off that loop's thread. An
-     * emergency collection runs no finalizer either. */
-    size_t used = sh->mem.used;
-    if (!sh->private_)
-        lua_gc(sb->L, LUA_GCSTOP);
+    /* Instances are made on the scheduling thread, where a collection
+     * step may finalize another instance's open socket: net.c leaves its
+     * connection (its worker loop's) to be closed on the worker. */
+    sh->foreign = !sh->private_;
     mw_code rc = load_script(sb, o, err);
-    if (!sh->private_) {
-        lua_gc(sb->L, LUA_GCRESTART); /* which forgets the debt: see pay_gc_debt() */
-        sh->gc_owed += sh->mem.used > used ? sh->mem.used - used : 0;
-    }
+    sh->foreign = 0;
     if (rc != MW_OK && sh->mem.refused)
         mw__lshare_break(sh); /* the state's own cap, not the instance's */
     lua_settop(sb->L, 0);
@@ -307,6 +301,7 @@ static void leave_share(mw__sandbox *sb)
     mw__lshare *sh = sb->share;
     int refs[] = {sb->env_ref, sb->mod_ref, sb->self_ref, sb->co_ref};
     mw__lshare_enter(sh, NULL);
+    mw__net_stop(sb); /* its sockets' list is the state's business too */
     sh->solo = NULL;
     for (size_t i = 0; i < MW_ARRAY_LEN(refs); i++)
         luaL_unref(sb->L, LUA_REGISTRYINDEX, refs[i]);
@@ -322,11 +317,12 @@ void mw__sandbox_free(mw__sandbox *sb)
 {
     if (!sb)
         return;
-    mw__net_stop(sb);
-    if (sb->share)
+    if (sb->share) {
         leave_share(sb);
-    else
+    } else {
+        mw__net_stop(sb);
         free(sb->mem);
+    }
     mw__store_close(sb->state);
     free(sb->check);
     free(sb->check_id);
@@ -436,22 +432,9 @@ static double budget_of(double deadline)
     return left > 0 ? left : 0;
 }
 
-/* Gives the collector back, on the worker, the work it was owed for
- * what instances allocated while it was stopped (see join()), a slice
- * at a time. */
-static void pay_gc_debt(mw__lshare *sh)
-{
-    size_t kib = sh->gc_owed >> 10;
-    if (kib == 0)
-        return;
-    kib = kib > MW_LSHARE_GC_STEP_KIB ? MW_LSHARE_GC_STEP_KIB : kib;
-    sh->gc_owed -= kib << 10;
-    lua_gc(sh->L, LUA_GCSTEP, (int)kib);
-}
-
 static void begin_locked(mw__sandbox *sb, double deadline)
 {
-    pay_gc_debt(sb->share);
+    mw__lshare_run_deferred(sb->share);
     free(sb->err);
     sb->err = NULL;
     if (sb->co)
@@ -539,6 +522,7 @@ static mw__run_status run_finished(mw__sandbox *sb, int status)
 
 static mw__run_status resume_locked(mw__sandbox *sb, mw__budget_slot *slot)
 {
+    mw__lshare_run_deferred(sb->share);
     if (!sb->co) {
         if (!sb->err)
             set_error(sb, "no run in progress");

@@ -24,9 +24,6 @@
  * the compiled script), and the most it may hold. */
 #define MW_LSHARE_BASE_MEM ((size_t)16 << 20)
 #define MW_LSHARE_MAX_MEM  ((size_t)1 << 30)
-/* Most collector work (as KiB of allocation) a run's start pays back for
- * instances made while the collector was stopped. */
-#define MW_LSHARE_GC_STEP_KIB 1024
 /* Largest chunk `load` accepts: keeps parsing well under a millisecond. */
 #define MW_SANDBOX_MAX_CHUNK ((size_t)256 << 10)
 /* Time the script's top level may take in mw__sandbox_new(). */
@@ -74,10 +71,13 @@ struct mw__lshare {
     mw__lmem mem; /* must stay first: lua_getallocf() finds it */
     lua_State *L;
     pthread_mutex_t mu;
-    unsigned refs;  /* under mu */
-    size_t caps;    /* under mu: the members' caps, summed */
-    int fn_ref;     /* registry: the script compiled as function(_ENV, ...) */
-    size_t gc_owed; /* under mu: allocated while the collector was stopped */
+    unsigned refs; /* under mu */
+    size_t caps;   /* under mu: the members' caps, summed */
+    int fn_ref;    /* registry: the script compiled as function(_ENV, ...) */
+    /* under mu: an instance is being made off the worker (the scheduling
+     * thread): a socket collected then is closed later, on the worker */
+    int foreign;
+    struct mw__deferred *deferred; /* under mu: connections to close there */
     /* the state cannot be trusted any more: written under mu, read
      * without it (the scheduler asks while holding its own locks) */
     atomic_int broken;
@@ -96,6 +96,15 @@ mw__lshare *mw__lshare_ref(mw__lshare *sh);
 /* Protected: pushes a fresh globals table for the sandbox whose code
  * runs (mw__sandbox_of), reading through to the shared libraries. */
 int mw__lshare_new_env(lua_State *L);
+/* The share `L` belongs to (never the syntax-check state's). */
+mw__lshare *mw__lshare_of(lua_State *L);
+/* Under the lock: `conn` (an open connection of a collected socket) is
+ * closed by mw__lshare_run_deferred() on the worker. Returns -1 when it
+ * cannot be recorded (out of memory: it stays open until its client is
+ * freed). */
+int mw__lshare_defer_close(mw__lshare *sh, struct mw__http_conn *conn);
+/* Under the lock, on the worker: closes what was deferred. */
+void mw__lshare_run_deferred(mw__lshare *sh);
 /* Marks the state unusable: no new instance joins it, and its instances'
  * runs fail until they are moved to a fresh state. */
 void mw__lshare_break(mw__lshare *sh);

@@ -580,6 +580,7 @@ void mw__lshare_unref(mw__lshare *sh)
         return;
     if (sh->L)
         lua_close(sh->L); /* frees the orphaned accounts with their blocks */
+    mw__lshare_run_deferred(sh);
     pthread_mutex_destroy(&sh->mu);
     free(sh);
 }
@@ -605,6 +606,39 @@ void mw__lshare_cap(mw__lshare *sh, size_t cap, int add)
     sh->caps = add ? sh->caps + cap : sh->caps - cap;
     size_t c = MW_LSHARE_BASE_MEM + sh->caps;
     sh->mem.cap = c < MW_LSHARE_BASE_MEM || c > MW_LSHARE_MAX_MEM ? MW_LSHARE_MAX_MEM : c;
+}
+
+mw__lshare *mw__lshare_of(lua_State *L)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    return (mw__lshare *)ud; /* mem is its first member */
+}
+
+struct mw__deferred {
+    struct mw__http_conn *conn;
+    struct mw__deferred *next;
+};
+
+int mw__lshare_defer_close(mw__lshare *sh, struct mw__http_conn *conn)
+{
+    struct mw__deferred *d = malloc(sizeof *d);
+    if (!d)
+        return -1;
+    d->conn = conn;
+    d->next = sh->deferred;
+    sh->deferred = d;
+    return 0;
+}
+
+void mw__lshare_run_deferred(mw__lshare *sh)
+{
+    while (sh->deferred) {
+        struct mw__deferred *d = sh->deferred;
+        sh->deferred = d->next;
+        mw__http_conn_close(d->conn);
+        free(d);
+    }
 }
 
 void mw__lshare_break(mw__lshare *sh)
