@@ -11,7 +11,7 @@
  * os.time/clock/date, and the read-only `mw` (api.c).
  *
  * Isolation. The library table (the state's original globals) is never
- * handed out. Each instance's globals are a fresh table (with `_G` in it)
+ * handed out. Each instance's globals are a fresh table (its `_G`, in its view)
  * whose protected metatable reads through a "view" of its own, and the
  * view reads through to the library table: a library table (`string`,
  * `table`, `math` ...) is seen through a proxy of the instance's own (an
@@ -422,19 +422,21 @@ static int view_index(lua_State *L)
     return 1;
 }
 
+/* The globals start empty (most checks set none: no hash part); `_G`
+ * is read through the view, as it was through the library table. */
 int mw__lshare_new_env(lua_State *L)
 {
-    lua_createtable(L, 0, 1); /* the instance's globals */
+    lua_createtable(L, 0, 0); /* the instance's globals */
     lua_createtable(L, 0, 2); /* their metatable */
-    lua_createtable(L, 0, 0); /* the view */
+    lua_createtable(L, 0, 1); /* the view */
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "_G");
     lua_getfield(L, LUA_REGISTRYINDEX, VIEW_MT);
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -2, "_G");
     return 1;
 }
 
