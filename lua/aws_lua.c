@@ -145,7 +145,7 @@ static int aws_request(lua_State *L)
         lua_pushliteral(L, FN ": AWS requests are not available here");
         return 2;
     }
-    size_t room = sb->mem.cap > sb->mem.used ? (sb->mem.cap - sb->mem.used) / 2 : 1;
+    size_t room = sb->mem->cap > sb->mem->used ? (sb->mem->cap - sb->mem->used) / 2 : 1;
     c.max_body = room < DEFAULT_MAX_BODY ? room : DEFAULT_MAX_BODY;
     c.deadline = mw__mono() + timeout;
     c.deny_link_local = !pol->allow_link_local;

@@ -538,7 +538,7 @@ static int http_start(lua_State *L, int t, const char *url, const char *fn)
     o.connect_timeout = opt_number(L, t, "connect_timeout", 0, fn);
     if (o.connect_timeout > o.timeout)
         o.connect_timeout = o.timeout;
-    size_t room = sb->mem.cap > sb->mem.used ? (sb->mem.cap - sb->mem.used) / 2 : 1;
+    size_t room = sb->mem->cap > sb->mem->used ? (sb->mem->cap - sb->mem->used) / 2 : 1;
     double max_body = opt_number(L, t, "max_body", (double)DEFAULT_MAX_BODY, fn);
     o.max_body = max_body >= 1 && max_body < (double)room ? (size_t)max_body : room;
     o.follow_redirects = opt_bool(L, t, "follow_redirects", 1, fn);
@@ -710,10 +710,24 @@ static void sock_close(mw__sock *s)
     s->off = s->len = s->cap = 0;
 }
 
+/* Collected while an instance is made on the scheduling thread: an open
+ * socket (its sandbox is alive: it closes its sockets when its run ends
+ * or it is freed) leaves its connection to be closed on its worker. No
+ * I/O waits on it: a socket something waits on is on a live stack. */
+static void sock_defer(lua_State *L, mw__sock *s)
+{
+    MW_LIST_REMOVE(s->sb->socks, s);
+    mw__lshare_defer_close(mw__lshare_of(L), s->conn);
+    s->conn = NULL;
+}
+
 static int sock_gc(lua_State *L)
 {
     mw__sock *s = check_sock(L);
-    if (s->sb && s->sb->op && s->sb->op->sock == s)
+    if (s->conn && mw__sandbox_of(L) && mw__lshare_of(L)->foreign)
+        sock_defer(L, s);
+    /* only an open socket surely has a live sandbox: its own closes it */
+    if (s->conn && s->sb->op && s->sb->op->sock == s)
         s->sb->op->sock = NULL;
     sock_close(s);
     free(s->peer);
@@ -904,7 +918,7 @@ static int sock_receive_k(lua_State *L, int status, lua_KContext ctx)
         if (w)
             return sock_fail_partial(L, s, w == 1 ? "timeout" : "cannot wait for I/O here");
     }
-    size_t limit = sb->mem.cap > sb->mem.used ? (sb->mem.cap - sb->mem.used) / 2 : 1;
+    size_t limit = sb->mem->cap > sb->mem->used ? (sb->mem->cap - sb->mem->used) / 2 : 1;
     if (!want && pat[1] == 'l' && limit > MAX_LINE)
         limit = MAX_LINE;
     for (;;) {

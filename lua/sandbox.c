@@ -1,25 +1,26 @@
 /*
- * sandbox.c - one check instance's Lua state: the capped allocator, the
- * restricted globals, loading the script, and driving a run as a
- * coroutine.
+ * sandbox.c - one check instance in a Lua state (share.c: its own, or
+ * one shared with the other instances of its check): its globals, its
+ * run of the script's top level, and driving a run as a coroutine.
  *
- * What a check can reach: base (without dofile, loadfile, print to
- * stdout, warn; with text-only `load`, a `setmetatable` that refuses
- * __gc, a `collectgarbage` that only answers "count"), string (without
- * dump; find/match/gmatch/gsub from lstrmatch.c), table (move from
- * lstrmatch.c, sort from lsort.c), math, utf8, coroutine (coro.c), os.time/clock/date, and
- * the read-only `mw` (api.c). Globals are a fresh table whose metatable
- * (protected) reads through to the library table; nothing hands out the
- * library table itself, `_G` is the fresh table.
+ * Every entry point holds the state's lock (mw__lshare_enter) while it
+ * touches the state, and names the instance whose code runs: its
+ * allocations are charged to it, its budget is the one the hooks read.
+ * A run stopped for its memory cap has the state collected at once; a
+ * run that failed for the state's own cap marks the state unusable
+ * (mw__sandbox_broken), and the instances in it fail until they are made
+ * again.
  *
  * Every call into Lua that can raise runs protected (lua_pcall or
  * lua_resume): an unprotected error would abort the process. Outside
  * them this file only reads values and stores into registry slots that
  * already exist, which never allocates.
  *
- * The sandbox owns its state, its strings and its mw.state store (saved
- * at the end of every run and when it is freed); the sample destination,
- * log, stats callback and state directory are the engine's.
+ * The sandbox owns its registry slots, its account (until it is freed:
+ * then the state's), its strings and its mw.state store (saved at the
+ * end of every run and when it is freed); it holds a reference to its
+ * share; the sample destination, log, stats callback and state directory
+ * are the engine's.
  */
 #include "lua/sandbox_int.h"
 
@@ -35,28 +36,6 @@
 #include <string.h>
 
 #define MAX_SCRIPT_FILE ((size_t)4 << 20)
-
-/* ------------------------------------------------------------- memory */
-
-static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    mw__lmem *m = ud;
-    if (!ptr)
-        osize = 0; /* osize is then a type tag */
-    if (nsize == 0) {
-        free(ptr);
-        m->used -= osize;
-        return NULL;
-    }
-    if (nsize > osize && nsize - osize > m->cap - m->used) {
-        m->refused = 1;
-        return NULL;
-    }
-    void *p = realloc(ptr, nsize);
-    if (p)
-        m->used = m->used - osize + nsize;
-    return p;
-}
 
 mw__sandbox *mw__sandbox_of(lua_State *L)
 {
@@ -102,7 +81,7 @@ static void set_error_value(mw__sandbox *sb, lua_State *T, int idx)
 
 static void set_nomem_error(mw__sandbox *sb)
 {
-    double mib = (double)sb->mem.cap / (1024.0 * 1024.0);
+    double mib = (double)sb->mem->cap / (1024.0 * 1024.0);
     set_error(sb, "memory limit of %g MiB exceeded", mib);
 }
 
@@ -124,209 +103,7 @@ static int is_nomem(mw__sandbox *sb, lua_State *T, int status)
     if (status == LUA_ERRMEM)
         return 1;
     const char *s = lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1) : "";
-    return sb->mem.refused && strstr(s, "not enough memory") != NULL;
-}
-
-/* ------------------------------------------------------------- base lib */
-
-static int sb_load(lua_State *L)
-{
-    size_t len;
-    const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
-    if (!s) {
-        luaL_pushfail(L);
-        lua_pushliteral(L, "load: only string chunks are allowed in the sandbox");
-        return 2;
-    }
-    if (len > MW_SANDBOX_MAX_CHUNK) {
-        luaL_pushfail(L);
-        lua_pushfstring(L, "load: chunk larger than %d KiB", (int)(MW_SANDBOX_MAX_CHUNK >> 10));
-        return 2;
-    }
-    const char *name = luaL_optstring(L, 2, s);
-    int env = !lua_isnone(L, 4) ? 4 : 0;
-    /* The mode argument is ignored: binary chunks can break the VM. */
-    if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
-        luaL_pushfail(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-    if (env) {
-        lua_pushvalue(L, env);
-        if (!lua_setupvalue(L, -2, 1))
-            lua_pop(L, 1);
-    }
-    return 1;
-}
-
-/* Only "count": collecting, stopping or retuning the collector would let
- * one check stall its worker or grow until its cap. */
-static int sb_collectgarbage(lua_State *L)
-{
-    const char *opt = luaL_optstring(L, 1, "collect");
-    if (strcmp(opt, "count") != 0)
-        return luaL_error(
-            L, "collectgarbage(\"%s\") is not allowed in the sandbox (only \"count\")", opt);
-    int kb = lua_gc(L, LUA_GCCOUNT, 0), b = lua_gc(L, LUA_GCCOUNTB, 0);
-    lua_pushnumber(L, (lua_Number)kb + (lua_Number)b / 1024.0);
-    return 1;
-}
-
-/* Lua 5.4 runs finalizers with hooks disabled, so an endless __gc could
- * never be stopped: refuse them. */
-static int sb_setmetatable(lua_State *L)
-{
-    int t = lua_type(L, 2);
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
-    if (t == LUA_TTABLE) {
-        lua_pushliteral(L, "__gc");
-        if (lua_rawget(L, 2) != LUA_TNIL)
-            return luaL_error(L, "setmetatable: __gc metamethods are not allowed in the sandbox "
-                                 "(finalizers run outside the time budget)");
-        lua_pop(L, 1);
-    }
-    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
-        return luaL_error(L, "cannot change a protected metatable");
-    lua_settop(L, 2);
-    lua_setmetatable(L, 1);
-    return 1;
-}
-
-static const luaL_Reg base_override[] = {
-    {"load", sb_load},
-    {"collectgarbage", sb_collectgarbage},
-    {"setmetatable", sb_setmetatable},
-    {"print", mw__api_print},
-    {"xpcall", mw__xpcall},
-    {NULL, NULL},
-};
-
-/* Reach the file system, or write on the engine's stderr. */
-static const char *const base_removed[] = {"dofile", "loadfile", "warn"};
-
-/* ------------------------------------------------------------- libraries */
-
-/* Opens library `name` into the table on top (the library table). */
-static void open_lib(lua_State *L, const char *name, lua_CFunction open)
-{
-    luaL_requiref(L, name, open, 0);
-    lua_setfield(L, -2, name);
-}
-
-static void open_string(lua_State *L)
-{
-    open_lib(L, "string", luaopen_string);
-    lua_getfield(L, -1, "string");
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
-    mw__strmatch_install(L, -1);
-    lua_pop(L, 1);
-    /* getmetatable("") must not reach the shared string metatable. */
-    lua_pushliteral(L, "");
-    lua_getmetatable(L, -1);
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 2);
-}
-
-static void open_table(lua_State *L)
-{
-    open_lib(L, "table", luaopen_table);
-    lua_getfield(L, -1, "table");
-    lua_pushcfunction(L, mw__table_move);
-    lua_setfield(L, -2, "move");
-    lua_pushcfunction(L, mw__table_sort);
-    lua_setfield(L, -2, "sort");
-    lua_pop(L, 1);
-}
-
-/* os with only time, clock and date: the rest reaches the host. */
-static int open_os(lua_State *L)
-{
-    static const char *const keep[] = {"time", "clock", "date"};
-    lua_createtable(L, 0, 3);
-    luaopen_os(L);
-    for (size_t i = 0; i < MW_ARRAY_LEN(keep); i++) {
-        lua_getfield(L, -1, keep[i]);
-        lua_setfield(L, -3, keep[i]);
-    }
-    lua_pop(L, 1);
-    return 1;
-}
-
-/*
- * Libraries most checks never touch, opened on first use: a state is
- * about 4 KiB (a fifth) smaller without them, which counts at thousands
- * of instances. Scripts cannot tell: the library table is never theirs to
- * iterate, only to read through.
- */
-static const struct lazy_lib {
-    const char *name;
-    lua_CFunction open;
-} lazy_libs[] = {
-    {"math", luaopen_math},
-    {"utf8", luaopen_utf8},
-    {"coroutine", mw__open_coroutine},
-    {"os", open_os},
-};
-
-/* __index of the library table: [table, key]. */
-static int lazy_index(lua_State *L)
-{
-    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
-    for (size_t i = 0; k && i < MW_ARRAY_LEN(lazy_libs); i++) {
-        if (strcmp(k, lazy_libs[i].name) != 0)
-            continue;
-        lua_pushcfunction(L, lazy_libs[i].open);
-        lua_call(L, 0, 1);
-        lua_pushvalue(L, 2);
-        lua_pushvalue(L, -2);
-        lua_rawset(L, 1);
-        return 1;
-    }
-    lua_pushnil(L);
-    return 1;
-}
-
-static void open_lazy(lua_State *L)
-{
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, lazy_index);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, -2);
-}
-
-/* Protected: the library table (the state's original globals) with the
- * allowed libraries, then a fresh globals table reading through it. */
-static int setup_globals(lua_State *L)
-{
-    luaL_requiref(L, "_G", luaopen_base, 0);
-    luaL_setfuncs(L, base_override, 0);
-    for (size_t i = 0; i < MW_ARRAY_LEN(base_removed); i++) {
-        lua_pushnil(L);
-        lua_setfield(L, -2, base_removed[i]);
-    }
-    open_string(L);
-    open_table(L);
-    open_lazy(L);
-    mw__coro_setup(L);
-    mw__open_api(L);
-    lua_setfield(L, -2, "mw");
-
-    lua_createtable(L, 0, 4); /* the script's globals */
-    lua_createtable(L, 0, 2);
-    lua_pushvalue(L, -3);
-    lua_setfield(L, -2, "__index");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "_G");
-    lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-    lua_pushnil(L); /* package.loaded would keep the full os table alive */
-    lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    return 0;
+    return sb->mem->refused && strstr(s, "not enough memory") != NULL;
 }
 
 /* ------------------------------------------------------------- loading */
@@ -371,15 +148,16 @@ static int setup_self(lua_State *L)
     return 0;
 }
 
-/* Runs the script's top level under a deadline of its own (no watchdog
- * exists yet): hooks read the clock, pattern matching polls it. */
+/* Runs the script's top level, [function, env] on the stack, under a
+ * deadline of its own (no watchdog watches it): hooks read the clock,
+ * pattern matching polls it. */
 static int run_chunk(mw__sandbox *sb)
 {
     lua_State *L = sb->L;
     sb->budget = MW_SANDBOX_LOAD_TIMEOUT;
     sb->deadline = mw__mono() + MW_SANDBOX_LOAD_TIMEOUT;
     mw__budget_self_time(sb, L, HUGE_VAL); /* not yieldable: no slices */
-    int status = lua_pcall(L, 0, 1, 0);
+    int status = lua_pcall(L, 1, 1, 0);
     lua_sethook(L, NULL, 0, 0);
     sb->self_timed = 0;
     atomic_store(&sb->current, NULL);
@@ -404,26 +182,73 @@ static mw_code load_error(mw__sandbox *sb, int status, const char *stage, char *
     return rc;
 }
 
+/* Protected: pushes the instance's globals, registered at env_ref. */
+static int setup_env(lua_State *L)
+{
+    mw__sandbox *sb = mw__sandbox_of(L);
+    mw__lshare_new_env(L);
+    lua_pushvalue(L, -1);
+    sb->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 1;
+}
+
+/* Runs the share's compiled script with the instance's own globals. */
 static mw_code load_script(mw__sandbox *sb, const mw__sandbox_opts *o, char **err)
 {
     lua_State *L = sb->L;
-    const char *name = o->chunkname ? o->chunkname : "=check";
-    int status = luaL_loadbufferx(L, o->script ? o->script : "", o->script_len, name, "t");
-    if (status != LUA_OK) {
-        return load_error(sb, status, "cannot load script", err);
-    }
+    lua_pushcfunction(L, setup_env);
+    int status = lua_pcall(L, 0, 1, 0);
+    if (status != LUA_OK)
+        return load_error(sb, status, "cannot set up the sandbox", err);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sb->share->fn_ref);
+    lua_insert(L, -2);
     status = run_chunk(sb);
-    if (status != LUA_OK) {
+    if (status != LUA_OK)
         return load_error(sb, status, "script failed", err);
-    }
     lua_pushcfunction(L, setup_self);
     lua_insert(L, -2);
     lua_pushlightuserdata(L, (void *)o);
     status = lua_pcall(L, 2, 0, 0);
-    if (status != LUA_OK) {
+    if (status != LUA_OK)
         return load_error(sb, status, "bad script", err);
-    }
     return MW_OK;
+}
+
+/* Under the share's lock: the instance's environment in its state. */
+static mw_code join(mw__sandbox *sb, const mw__sandbox_opts *o, char **err)
+{
+    mw__lshare *sh = sb->share;
+    mw__lshare_cap(sh, sb->mem->cap, 1);
+    if (sh->broken) {
+        *err = mw__strdup("cannot set up the sandbox: the check's Lua state is unusable");
+        return MW_ESTATE;
+    }
+    /* Instances are made on the scheduling thread, where a collection
+     * step may finalize another instance's open socket: net.c leaves its
+     * connection (its worker loop's) to be closed on the worker. */
+    sh->foreign = !sh->private_;
+    mw_code rc = load_script(sb, o, err);
+    sh->foreign = 0;
+    if (rc != MW_OK && sh->mem.refused)
+        mw__lshare_break(sh); /* the state's own cap, not the instance's */
+    lua_settop(sb->L, 0);
+    if (rc == MW_OK && sh->private_)
+        lua_gc(sb->L, LUA_GCCOLLECT, 0); /* drop what setting up left behind */
+    atomic_store(&sb->expired, 0);
+    sb->mem->refused = 0;
+    free(sb->err);
+    sb->err = NULL;
+    return rc;
+}
+
+static mw__lshare *share_of(const mw__sandbox_opts *o, char **err)
+{
+    if (o->share)
+        return mw__lshare_ref(o->share);
+    mw__lshare *sh = mw__lshare_new(o->chunkname, o->script, o->script_len, err);
+    if (sh)
+        sh->private_ = 1;
+    return sh;
 }
 
 mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
@@ -432,8 +257,7 @@ mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
     *err = NULL;
     if (!sb)
         goto out;
-    sb->mem.cap = o->mem_cap ? o->mem_cap : MW_SANDBOX_DEFAULT_MEM;
-    sb->mem.sb = sb;
+    sb->env_ref = sb->mod_ref = sb->self_ref = sb->co_ref = LUA_NOREF;
     sb->check = mw__strdup(o->check ? o->check : "");
     sb->check_id = mw__strdup(o->check_id ? o->check_id : "");
     sb->out = o->out;
@@ -448,23 +272,19 @@ mw__sandbox *mw__sandbox_new(const mw__sandbox_opts *o, char **err)
     sb->store_dir = o->store;
     sb->wake = o->wake;
     sb->wake_ud = o->wake_ud;
-    sb->co_ref = LUA_NOREF;
-    if (!sb->check || !sb->check_id || !(sb->L = lua_newstate(cap_alloc, &sb->mem)))
+    if (!sb->check || !sb->check_id || !(sb->mem = calloc(1, sizeof *sb->mem)))
         goto out;
-    lua_pushcfunction(sb->L, setup_globals);
-    int status = lua_pcall(sb->L, 0, 0, 0);
-    if (status != LUA_OK) {
-        load_error(sb, status, "cannot set up the sandbox", err);
+    sb->mem->cap = o->mem_cap ? o->mem_cap : MW_SANDBOX_DEFAULT_MEM;
+    if (!(sb->share = share_of(o, err)))
         goto out;
-    }
-    if (load_script(sb, o, err) != MW_OK)
+    sb->L = sb->share->L;
+    mw__lshare_enter(sb->share, sb);
+    if (sb->share->private_)
+        sb->share->solo = sb;
+    mw_code rc = join(sb, o, err);
+    mw__lshare_leave(sb->share);
+    if (rc != MW_OK)
         goto out;
-    lua_settop(sb->L, 0);
-    lua_gc(sb->L, LUA_GCCOLLECT, 0); /* drop what setting up left behind */
-    atomic_store(&sb->expired, 0);
-    sb->mem.refused = 0;
-    free(sb->err);
-    sb->err = NULL;
     res = sb;
     sb = NULL;
 out:
@@ -474,13 +294,35 @@ out:
     return res;
 }
 
+/* Gives back the instance's registry slots (existing keys: no
+ * allocation) and its account; its tables become garbage. */
+static void leave_share(mw__sandbox *sb)
+{
+    mw__lshare *sh = sb->share;
+    int refs[] = {sb->env_ref, sb->mod_ref, sb->self_ref, sb->co_ref};
+    mw__lshare_enter(sh, NULL);
+    mw__net_stop(sb); /* its sockets' list is the state's business too */
+    sh->solo = NULL;
+    for (size_t i = 0; i < MW_ARRAY_LEN(refs); i++)
+        luaL_unref(sb->L, LUA_REGISTRYINDEX, refs[i]);
+    mw__lshare_cap(sh, sb->mem->cap, 0);
+    sb->mem->orphan = 1;
+    if (sb->mem->nblocks == 0)
+        free(sb->mem);
+    mw__lshare_leave(sh);
+    mw__lshare_unref(sh);
+}
+
 void mw__sandbox_free(mw__sandbox *sb)
 {
     if (!sb)
         return;
-    mw__net_stop(sb);
-    if (sb->L)
-        lua_close(sb->L);
+    if (sb->share) {
+        leave_share(sb);
+    } else {
+        mw__net_stop(sb);
+        free(sb->mem);
+    }
     mw__store_close(sb->state);
     free(sb->check);
     free(sb->check_id);
@@ -590,14 +432,15 @@ static double budget_of(double deadline)
     return left > 0 ? left : 0;
 }
 
-void mw__sandbox_begin(mw__sandbox *sb, double deadline)
+static void begin_locked(mw__sandbox *sb, double deadline)
 {
+    mw__lshare_run_deferred(sb->share);
     free(sb->err);
     sb->err = NULL;
     if (sb->co)
         end_run(sb);
     sb->warnings = 0;
-    sb->mem.refused = 0;
+    sb->mem->refused = 0;
     sb->seq++;
     sb->deadline = deadline;
     sb->budget = budget_of(deadline);
@@ -616,7 +459,24 @@ void mw__sandbox_begin(mw__sandbox *sb, double deadline)
         set_nomem_error(sb);
         lua_pop(sb->L, 1);
         sb->co = NULL;
+        if (sb->share->mem.refused)
+            mw__lshare_break(sb->share);
     }
+}
+
+void mw__sandbox_begin(mw__sandbox *sb, double deadline)
+{
+    mw__lshare_enter(sb->share, sb);
+    if (sb->share->broken) {
+        if (sb->co)
+            end_run(sb);
+        set_error(sb, "the check's Lua state is unusable (it ran out of memory outside the "
+                      "instances' limits): the instance must be made again");
+        sb->mem->refused = 0;
+    } else {
+        begin_locked(sb, deadline);
+    }
+    mw__lshare_leave(sb->share);
 }
 
 static mw__run_status run_failed(mw__sandbox *sb, int status)
@@ -632,6 +492,10 @@ static mw__run_status run_failed(mw__sandbox *sb, int status)
         set_error_value(sb, sb->co, -1);
     }
     end_run(sb);
+    if (rs == MW_RUN_NOMEM && sb->share->mem.refused)
+        mw__lshare_break(sb->share); /* the state's cap: its own structures may lack room */
+    if (rs == MW_RUN_NOMEM)
+        lua_gc(sb->L, LUA_GCCOLLECT, 0); /* what the stopped run held */
     return rs;
 }
 
@@ -656,12 +520,18 @@ static mw__run_status run_finished(mw__sandbox *sb, int status)
     return MW_RUN_OK;
 }
 
-mw__run_status mw__sandbox_resume(mw__sandbox *sb, mw__budget_slot *slot)
+static mw__run_status resume_locked(mw__sandbox *sb, mw__budget_slot *slot)
 {
+    mw__lshare_run_deferred(sb->share);
     if (!sb->co) {
         if (!sb->err)
             set_error(sb, "no run in progress");
-        return sb->mem.refused ? MW_RUN_NOMEM : MW_RUN_ERROR;
+        return sb->mem->refused ? MW_RUN_NOMEM : MW_RUN_ERROR;
+    }
+    if (sb->share->broken) { /* since the run began: it goes no further */
+        set_error(sb, "the check's Lua state became unusable during the run");
+        end_run(sb);
+        return MW_RUN_ERROR;
     }
     if (mw__mono() >= sb->deadline) { /* preempted, and out of time since */
         atomic_store(&sb->expired, 1);
@@ -679,17 +549,30 @@ mw__run_status mw__sandbox_resume(mw__sandbox *sb, mw__budget_slot *slot)
     return run_finished(sb, status);
 }
 
+mw__run_status mw__sandbox_resume(mw__sandbox *sb, mw__budget_slot *slot)
+{
+    mw__lshare_enter(sb->share, sb);
+    mw__run_status st = resume_locked(sb, slot);
+    mw__lshare_leave(sb->share);
+    return st;
+}
+
 void mw__sandbox_abort(mw__sandbox *sb)
 {
-    if (sb && sb->co)
-        end_run(sb);
+    if (!sb || !sb->co)
+        return;
+    mw__lshare_enter(sb->share, sb);
+    end_run(sb);
+    mw__lshare_leave(sb->share);
 }
 
 mw__run_status mw__sandbox_expire(mw__sandbox *sb)
 {
+    mw__lshare_enter(sb->share, sb);
     atomic_store(&sb->expired, 1);
     set_timeout_error(sb);
     end_run(sb);
+    mw__lshare_leave(sb->share);
     return MW_RUN_TIMEOUT;
 }
 
@@ -710,7 +593,15 @@ double mw__sandbox_default_interval(const mw__sandbox *sb)
 
 size_t mw__sandbox_mem(const mw__sandbox *sb)
 {
-    return sb->mem.used;
+    mw__lshare_enter(sb->share, NULL);
+    size_t n = sb->mem->used;
+    mw__lshare_leave(sb->share);
+    return n;
+}
+
+int mw__sandbox_broken(const mw__sandbox *sb)
+{
+    return mw__lshare_broken(sb->share);
 }
 
 /* ------------------------------------------------------------- validate */
@@ -733,7 +624,8 @@ static int syntax_line(const char *msg, const char **rest)
 mw_code mw__sandbox_check_syntax(const char *path, mw__diag *diag)
 {
     size_t len;
-    mw__lmem mem = {.cap = MW_SANDBOX_DEFAULT_MEM};
+    mw__lmem mem;
+    mw__lmem_init(&mem, MW_SANDBOX_DEFAULT_MEM);
     lua_State *L = NULL;
     char *src = NULL;
     mw_code rc = mw__read_file(path, MAX_SCRIPT_FILE, &src, &len);
@@ -743,7 +635,7 @@ mw_code mw__sandbox_check_syntax(const char *path, mw__diag *diag)
         goto out;
     }
     rc = MW_ENOMEM;
-    L = lua_newstate(cap_alloc, &mem);
+    L = lua_newstate(mw__lmem_alloc, &mem);
     if (!L) {
         mw__diag_add(diag, path, 0, 0, "out of memory");
         goto out;

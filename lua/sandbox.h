@@ -2,9 +2,11 @@
  * sandbox.h - one check instance's Lua sandbox, and the time budget that
  * stops runaway runs.
  *
- * Each instance owns one mw__sandbox: its own lua_State with a capped
- * allocator, only the safe libraries, globals a fresh table over a
- * read-only `mw` API, and the check script loaded as text. A run is a
+ * Each instance owns one mw__sandbox: its environment in a lua_State it
+ * shares with the other instances of its check on its worker (see
+ * "shares" below), or in one of its own; a capped allocator that charges
+ * it what its code holds, only the safe libraries, globals a fresh table
+ * over a read-only `mw` API, and the check script loaded as text. A run is a
  * coroutine: mw__sandbox_begin() prepares it, mw__sandbox_resume() runs it
  * until it finishes, fails, or is preempted at the end of its time slice
  * (it is then resumed later, so one busy check never holds a worker).
@@ -51,6 +53,7 @@
 #include <stdint.h>
 
 typedef struct mw__sandbox mw__sandbox;
+typedef struct mw__lshare mw__lshare;
 typedef struct mw__budget mw__budget;
 typedef struct mw__budget_slot mw__budget_slot;
 
@@ -71,6 +74,38 @@ mw_code mw__budget_new(unsigned nslots, double slice, int use_signal, mw__budget
 /* Joins the watchdog thread. No run may be in progress. */
 void mw__budget_free(mw__budget *b);
 mw__budget_slot *mw__budget_slot_get(mw__budget *b, unsigned i);
+
+/* ------------------------------------------------------------- shares */
+
+/*
+ * One Lua state shared by many instances of one check script (the
+ * scheduler keeps one per check script and worker). The script is
+ * compiled once per state, as `function(_ENV, ...) <script> end` (line
+ * numbers unchanged): each instance calls it with globals of its own, so
+ * its module-level locals, upvalues, globals and library tables are its
+ * own while the bytecode is shared. `mw`, the library functions and the
+ * string metatable are shared and read-only.
+ *
+ * Memory: every allocation is charged to the instance whose code runs
+ * (its script's top level included), and credited back to it when freed,
+ * whoever frees it; each instance's memory cap applies to what it holds.
+ * The state's cap is the sum of its members' (bounded by
+ * MW_LSHARE_MAX_MEM).
+ *
+ * Threads: a share may be used from any thread, one at a time (it has a
+ * lock). Returns NULL with why in `*err` (caller frees with free()) when
+ * the script does not compile. The caller holds one reference.
+ */
+mw__lshare *mw__lshare_new(const char *chunkname, const char *script, size_t len, char **err);
+/* Drops a reference; the state is closed with the last (each sandbox in
+ * it holds one). NULL is a no-op. */
+void mw__lshare_unref(mw__lshare *sh);
+/* Whether the state became unusable (it ran out of memory outside what
+ * its instances are allowed, or failed outside a protected call): its
+ * sandboxes must be made again in a fresh state. */
+int mw__lshare_broken(mw__lshare *sh);
+/* Bytes the whole state holds now. */
+size_t mw__lshare_mem(mw__lshare *sh);
 
 /* ------------------------------------------------------------- sandbox */
 
@@ -122,6 +157,9 @@ typedef struct mw__sandbox_opts {
     const char *chunkname; /* "@path/to/check.lua", for messages */
     const char *script;    /* source text, `script_len` bytes */
     size_t script_len;
+    /* The state to live in (its script is used, `script` is not read);
+     * NULL: a state of the sandbox's own, made from `script`. */
+    mw__lshare *share;
     const cJSON *instance;    /* copied into self.instance */
     const cJSON *init_config; /* copied into self.init_config */
     size_t mem_cap;           /* bytes; 0 = 16 MiB */
@@ -187,8 +225,13 @@ unsigned mw__sandbox_warnings(const mw__sandbox *sb);
  * none; 0 when it declares none. */
 double mw__sandbox_default_interval(const mw__sandbox *sb);
 
-/* Bytes the sandbox's Lua state holds now. */
+/* Bytes the sandbox's code allocated in its state and that are not
+ * freed yet (its garbage included until collected). */
 size_t mw__sandbox_mem(const mw__sandbox *sb);
+
+/* Whether the state the sandbox lives in is unusable (mw__lshare_broken):
+ * its runs fail; make the sandbox again in a fresh state. */
+int mw__sandbox_broken(const mw__sandbox *sb);
 
 /*
  * Compiles the check script at `path` (text only, in a throwaway state

@@ -16,9 +16,14 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #define MW_SANDBOX_DEFAULT_MEM ((size_t)16 << 20)
+/* What a shared state may hold beyond its members' caps (the libraries,
+ * the compiled script), and the most it may hold. */
+#define MW_LSHARE_BASE_MEM ((size_t)16 << 20)
+#define MW_LSHARE_MAX_MEM  ((size_t)1 << 30)
 /* Largest chunk `load` accepts: keeps parsing well under a millisecond. */
 #define MW_SANDBOX_MAX_CHUNK ((size_t)256 << 10)
 /* Time the script's top level may take in mw__sandbox_new(). */
@@ -30,18 +35,87 @@
 /* Most tags one sample may carry. */
 #define MW_SANDBOX_MAX_TAGS 100
 
-/* The allocator's state: first member of mw__sandbox, or on its own for
- * the throwaway state of mw__sandbox_check_syntax() (sb == NULL). */
-typedef struct mw__lmem {
+/* What one instance's Lua code allocated and still holds (or, for a
+ * state's `base` account, what no instance's code did). Every block of a
+ * state carries a pointer to its account in a header, so frees are
+ * credited to the owner whoever frees them (a collection during another
+ * instance's run included). An account outlives its sandbox while blocks
+ * still name it: `orphan` is set then, and the last free frees it. */
+typedef struct mw__acct {
     size_t used;
     size_t cap;
+    size_t nblocks;
     int refused; /* an allocation was refused since the last begin */
-    mw__sandbox *sb;
+    int orphan;  /* its sandbox is gone */
+} mw__acct;
+
+/* The allocator's state: first member of mw__lshare, or on its own for
+ * the throwaway state of mw__sandbox_check_syntax(). */
+typedef struct mw__lmem {
+    size_t used;      /* the whole state */
+    size_t cap;       /* ... and its cap */
+    int refused;      /* the state's cap refused an allocation */
+    mw__acct *active; /* charged now; NULL: base */
+    mw__acct base;
+    mw__sandbox *sb; /* whose code runs now (mw__sandbox_of), or NULL */
 } mw__lmem;
 
-struct mw__sandbox {
-    mw__lmem mem; /* must stay first: lua_getallocf() finds the sandbox */
+/* The allocator of every sandbox state (ud: mw__lmem). */
+void *mw__lmem_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+void mw__lmem_init(mw__lmem *m, size_t cap);
+
+/* A state shared by the instances of one script (share.c). The lock is
+ * held by whoever calls into the state: a worker around each slice of a
+ * run, the scheduling thread while it makes an instance. */
+struct mw__lshare {
+    mw__lmem mem; /* must stay first: lua_getallocf() finds it */
     lua_State *L;
+    pthread_mutex_t mu;
+    unsigned refs; /* under mu */
+    size_t caps;   /* under mu: the members' caps, summed */
+    int fn_ref;    /* registry: the script compiled as function(_ENV, ...) */
+    /* under mu: an instance is being made off the worker (the scheduling
+     * thread): a socket collected then is closed later, on the worker */
+    int foreign;
+    struct mw__deferred *deferred; /* under mu: connections to close there */
+    /* the state cannot be trusted any more: written under mu, read
+     * without it (the scheduler asks while holding its own locks) */
+    atomic_int broken;
+    int private_; /* made by mw__sandbox_new() for one sandbox */
+    /* A private state's sandbox: it stays the one mw__sandbox_of() finds
+     * and the one charged between entries, as when each instance had a
+     * state of its own (tests drive such states directly). */
+    mw__sandbox *solo;
+};
+
+/* Locks the state and makes `sb` (may be NULL) the one whose code runs
+ * and whose account is charged. */
+void mw__lshare_enter(mw__lshare *sh, mw__sandbox *sb);
+void mw__lshare_leave(mw__lshare *sh);
+mw__lshare *mw__lshare_ref(mw__lshare *sh);
+/* Protected: pushes a fresh globals table for the sandbox whose code
+ * runs (mw__sandbox_of), reading through to the shared libraries. */
+int mw__lshare_new_env(lua_State *L);
+/* The share `L` belongs to (never the syntax-check state's). */
+mw__lshare *mw__lshare_of(lua_State *L);
+/* Under the lock: `conn` (an open connection of a collected socket) is
+ * closed by mw__lshare_run_deferred() on the worker. Returns -1 when it
+ * cannot be recorded (out of memory: it stays open until its client is
+ * freed). */
+int mw__lshare_defer_close(mw__lshare *sh, struct mw__http_conn *conn);
+/* Under the lock, on the worker: closes what was deferred. */
+void mw__lshare_run_deferred(mw__lshare *sh);
+/* Marks the state unusable: no new instance joins it, and its instances'
+ * runs fail until they are moved to a fresh state. */
+void mw__lshare_break(mw__lshare *sh);
+/* Under the lock: a member's memory cap joins the state's (`add` 1) or
+ * leaves it (0). */
+void mw__lshare_cap(mw__lshare *sh, size_t cap, int add);
+
+struct mw__sandbox {
+    mw__acct *mem;     /* what this instance holds; may outlive it */
+    mw__lshare *share; /* the state it lives in (a reference) */
+    lua_State *L;      /* the share's */
     char *check;
     char *check_id;
     mw__sample_out out;
@@ -53,6 +127,7 @@ struct mw__sandbox {
     mw__store_dir *store_dir; /* borrowed; NULL: mw.state in memory only */
     mw__store *state;         /* mw.state's, opened on first use; saved after each run */
 
+    int env_ref;             /* registry: the instance's globals */
     int mod_ref;             /* registry: the table the script returned */
     int self_ref;            /* registry: self */
     int co_ref;              /* registry: the run coroutine, or false */
@@ -86,7 +161,8 @@ struct mw__sandbox {
     struct mw__sock *socks; /* sockets open in this state */
 };
 
-/* The sandbox whose state `L` belongs to, or NULL (syntax-check state). */
+/* The sandbox whose code runs in `L`'s state now, or NULL (syntax-check
+ * state, or no run: collection, closing). */
 mw__sandbox *mw__sandbox_of(lua_State *L);
 
 /* ---- budget.c */

@@ -81,6 +81,7 @@ typedef struct mw__instance {
     cJSON *init_config;
     mw__instance_params params;
     mw__sandbox *sb;
+    mw__lshare *share; /* the state its sandbox lives in (its lane's, for its script) */
     mw__sender *sender;
     mw_instance_stats stats;
     double total_duration;
@@ -100,7 +101,7 @@ typedef struct mw__instance {
     int run_now;                   /* first run at once, not spread */
     unsigned requests;             /* lane lock: what its worker must do */
     int queued;                    /* lane lock: on the worker's request list */
-    size_t lua_bytes;              /* lane lock: its Lua heap after the last run */
+    size_t lua_bytes;              /* lane lock: what it held in its state after the last run */
     uint64_t ran_on;               /* lane lock: worker threads its runs ran on */
     struct mw__instance *req_next; /* lane lock: request list */
     struct mw__instance *rq_next;  /* runnable queue */

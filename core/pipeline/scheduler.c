@@ -19,7 +19,15 @@
  * requests it was queued with. The eventfd is written only when the lane
  * is not signalled yet, so a burst of adds wakes the worker once.
  *
- * The scheduler owns its lanes and their instances.
+ * States: a lane keeps one Lua state per check script (a pool entry)
+ * that every instance of that script on the lane lives in, so the
+ * script is compiled once per worker and an instance costs its own
+ * tables only. An entry goes with the last instance that uses it; a new
+ * script (a reload) gets entries of its own. A state that became
+ * unusable takes no new instance: each of its instances is made again in
+ * a fresh one when its next run starts, and that is logged.
+ *
+ * The scheduler owns its lanes, their pool entries and their instances.
  */
 #include "core/pipeline/scheduler.h"
 
@@ -44,6 +52,15 @@ enum { REQ_ARM = 1u << 0, REQ_RUN = 1u << 1, REQ_DROP = 1u << 2 };
 
 typedef struct mw__sched_lane lane;
 
+/* The Lua state of one check script on one lane (lane lock). */
+typedef struct pool_entry {
+    mw__script *script; /* a reference */
+    mw__lshare *share;  /* a reference */
+    size_t users;       /* instances in it */
+    size_t bytes;       /* its whole heap, as of the last run or instance made */
+    struct pool_entry *next;
+} pool_entry;
+
 struct mw__sched_lane {
     mw__sched *s; /* NULL until initialised */
     unsigned index;
@@ -54,6 +71,7 @@ struct mw__sched_lane {
     size_t nbuckets, count;
     uint64_t runs, errors;
     mw__instance *req_head, *req_tail;
+    pool_entry *pool;
     int signalled; /* the eventfd was written and not read yet */
     int req_fd;    /* eventfd waking the worker for requests */
     mw__io req_io;
@@ -197,6 +215,82 @@ static void rq_unlink(lane *l, mw__instance *in)
         mw__idle_stop(l->loop, &l->rq_idle);
 }
 
+/* ------------------------------------------------------------- states */
+
+static pool_entry *pool_find(lane *l, const mw__script *script)
+{
+    for (pool_entry *e = l->pool; e; e = e->next)
+        if (e->script == script && !mw__lshare_broken(e->share))
+            return e;
+    return NULL;
+}
+
+/* A reference to the lane's state for `script`, made (the script
+ * compiled) when it has none that works. NULL with `*err` on failure. */
+static mw__lshare *pool_get(lane *l, mw__script *script, char **err)
+{
+    mw__lshare *sh = NULL;
+    pthread_mutex_lock(&l->lock);
+    pool_entry *e = pool_find(l, script);
+    if (!e && (e = calloc(1, sizeof *e))) {
+        char *chunk = mw__sprintf("@%s", script->path);
+        e->share = chunk ? mw__lshare_new(chunk, script->text, script->len, err) : NULL;
+        free(chunk);
+        if (!e->share) {
+            free(e);
+            e = NULL;
+        } else {
+            e->script = mw__script_ref(script);
+            e->next = l->pool;
+            l->pool = e;
+        }
+    }
+    if (e) {
+        e->users++;
+        sh = e->share;
+    }
+    pthread_mutex_unlock(&l->lock);
+    if (!sh && !*err)
+        *err = mw__strdup("out of memory");
+    return sh;
+}
+
+/* Notes the heap of `sh` for the lane's stats (read outside the lane
+ * lock: a run holding the state's lock may ask for stats). */
+static void pool_note(lane *l, mw__lshare *sh)
+{
+    size_t bytes = mw__lshare_mem(sh);
+    pthread_mutex_lock(&l->lock);
+    for (pool_entry *e = l->pool; e; e = e->next)
+        if (e->share == sh)
+            e->bytes = bytes;
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* An instance left `sh`: the last one takes the entry with it. */
+static void pool_put(lane *l, mw__lshare *sh)
+{
+    pool_entry *gone = NULL;
+    if (!sh)
+        return;
+    pthread_mutex_lock(&l->lock);
+    for (pool_entry **pp = &l->pool; *pp; pp = &(*pp)->next) {
+        if ((*pp)->share != sh)
+            continue;
+        if (--(*pp)->users == 0) {
+            gone = *pp;
+            *pp = gone->next;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&l->lock);
+    if (gone) {
+        mw__lshare_unref(gone->share);
+        mw__script_unref(gone->script);
+        free(gone);
+    }
+}
+
 /* ------------------------------------------------------------- instances */
 
 static void wake_cb(void *ud);
@@ -206,6 +300,7 @@ static void instance_free(mw__instance *in)
     if (!in)
         return;
     mw__sandbox_free(in->sb);
+    pool_put(in->lane, in->share);
     mw__sender_free(in->sender);
     mw__script_unref(in->script);
     cJSON_Delete(in->instance_cfg);
@@ -243,20 +338,18 @@ static mw__sender *make_sender(const mw__sched *s, mw__instance *in)
     return mw__sender_new(s->o.agg, &so);
 }
 
+/* The instance's sandbox, in the lane's state for its script (whose
+ * reference it takes into in->share). */
 static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
 {
     const mw__sched *s = l->s;
-    char *chunk = mw__sprintf("@%s", in->script->path);
-    if (!chunk) {
-        *err = mw__strdup("out of memory");
+    mw__lshare *sh = pool_get(l, in->script, err);
+    if (!sh)
         return NULL;
-    }
     mw__sandbox_opts so = {
         .check = in->check,
         .check_id = in->id,
-        .chunkname = chunk,
-        .script = in->script->text,
-        .script_len = in->script->len,
+        .share = sh,
         .instance = in->instance_cfg,
         .init_config = in->init_config,
         .mem_cap = in->params.mem_cap,
@@ -272,8 +365,34 @@ static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
         .wake_ud = in,
     };
     mw__sandbox *sb = mw__sandbox_new(&so, err);
-    free(chunk);
+    if (!sb)
+        pool_put(l, sh);
+    else
+        in->share = sh;
     return sb;
+}
+
+/* The state the instance lives in failed (crash-only): it is made again
+ * in a fresh state; its Lua values start over, as after a restart. On
+ * failure it stays where it is and its runs fail, reported as such. */
+static void remake(lane *l, mw__instance *in)
+{
+    char *err = NULL;
+    mw__lshare *old_share = in->share;
+    mw__sandbox *old = in->sb;
+    in->share = NULL;
+    mw__sandbox *sb = make_sandbox(l, in, &err);
+    if (!sb) {
+        in->share = old_share;
+        mw__error(l->s->o.log, in->id, "its Lua state failed and a fresh one cannot be made: %s",
+                  err ? err : "out of memory");
+        free(err);
+        return;
+    }
+    mw__sandbox_free(old);
+    pool_put(l, old_share);
+    in->sb = sb;
+    mw__error(l->s->o.log, in->id, "its Lua state failed: moved to a fresh state");
 }
 
 /* Made on the caller's thread; nothing of it runs before its worker has
@@ -299,6 +418,7 @@ static mw__instance *instance_new(lane *l, const mw__sched_spec *sp, char *id, c
         goto out;
     mw__instance_params_check_default(&in->params, mw__sandbox_default_interval(in->sb));
     in->lua_bytes = mw__sandbox_mem(in->sb);
+    pool_note(l, in->share);
     in->manual = atomic_load(&l->s->manual);
     in->run_now = sp->run_now;
     mw__timer_init(&in->timer, NULL, in);
@@ -336,6 +456,7 @@ static void record_stats(lane *l, mw__instance *in, int failed, const char *reas
 {
     int self = mw__workers_self(l->s->o.workers);
     size_t mem = mw__sandbox_mem(in->sb);
+    pool_note(l, in->share);
     pthread_mutex_lock(&l->lock);
     mw_instance_stats *st = &in->stats;
     st->runs++;
@@ -426,6 +547,8 @@ static void run_start(lane *l, mw__instance *in)
     pthread_mutex_lock(&l->lock);
     in->stats.last_run = (int64_t)mw__wall();
     pthread_mutex_unlock(&l->lock);
+    if (mw__sandbox_broken(in->sb))
+        remake(l, in);
     mw__sandbox_begin(in->sb, (double)in->run_start / 1e9 + in->params.timeout);
     in->deadline.cb = deadline_cb;
     mw__timer_start(l->loop, &in->deadline,
@@ -668,6 +791,13 @@ static void lane_free(lane *l)
     if (l->req_fd >= 0)
         close(l->req_fd);
     mw__http_free(l->http); /* after the sandboxes: their sockets are its */
+    while (l->pool) {       /* each went with its last instance; none should be left */
+        pool_entry *e = l->pool;
+        l->pool = e->next;
+        mw__lshare_unref(e->share);
+        mw__script_unref(e->script);
+        free(e);
+    }
     pthread_mutex_destroy(&l->lock);
     free(l->buckets);
 }
@@ -900,9 +1030,8 @@ static void lane_stats(lane *l, mw_engine_stats *out)
     out->instances += l->count;
     out->runs += l->runs;
     out->errors += l->errors;
-    for (size_t i = 0; i < l->nbuckets; i++)
-        for (mw__instance *in = l->buckets[i]; in; in = in->hnext)
-            out->lua_bytes += in->lua_bytes;
+    for (pool_entry *e = l->pool; e; e = e->next)
+        out->lua_bytes += e->bytes; /* the states, shared parts included */
     pthread_mutex_unlock(&l->lock);
 }
 

@@ -118,7 +118,7 @@ size_t mw__sched_running(const mw__sched *s);
 
 size_t mw__sched_count(mw__sched *s);
 /* Adds this scheduler's totals into `out` (instances, runs, errors,
- * lua_bytes as of each instance's last run). Thread-safe. */
+ * lua_bytes: its Lua states' heaps as of their last run). Thread-safe. */
 void mw__sched_stats(mw__sched *s, mw_engine_stats *out);
 /* The same for the instances of worker `i` only. */
 void mw__sched_worker_stats(mw__sched *s, unsigned i, mw_engine_stats *out);

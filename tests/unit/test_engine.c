@@ -72,6 +72,15 @@ static void make_tree(void)
                                "  mw.gauge('test.value', tonumber(l:match('^(%S+)')))\n"
                                "end\nreturn c\n");
     put("hostproc/loadavg", "31.5 1.00 1.00 1/100 4242\n");
+    /* role "a" asks for more than the state shared with "b" may hold,
+     * within its own limit (memory_limit_mb 2048): nothing is allocated */
+    put("checks/share.lua",
+        "local runs = 0\n"
+        "return { run = function(self)\n"
+        "  runs = runs + 1\n"
+        "  if self.instance.role == 'a' then local s = string.rep('x', 1.5e9) end\n"
+        "  mw.gauge('test.value', runs)\n"
+        "end }\n");
     put("templates/good.d/conf.yaml", "init_config:\ninstances:\n"
                                       "  - value: 42\n    min_collection_interval: 1\n"
                                       "    tags: [env:test, team:core]\n"
@@ -369,6 +378,41 @@ static void test_stdout_in_chunks(void)
     mw_engine_free(eng);
 }
 
+/* A check's shared state that fails (its own cap, not an instance's) is
+ * replaced: the other instance in it is made again in a fresh state and
+ * keeps running; the failing one keeps failing alone. */
+static void test_broken_state_replaced(void)
+{
+    seen s = {0};
+    mw_engine *eng = new_engine(&s, "workers", "1");
+    const char *id = NULL;
+    char *err = NULL;
+    cJSON *a = cJSON_Parse("{\"role\":\"a\",\"memory_limit_mb\":2048,"
+                           "\"min_collection_interval\":1}");
+    cJSON *b = cJSON_Parse("{\"role\":\"b\",\"min_collection_interval\":1}");
+    CHECK(mw__engine_schedule(eng, "share", "test", a, NULL, &id, &err) == MW_OK);
+    free(err);
+    err = NULL;
+    CHECK(mw__engine_schedule(eng, "share", "test", b, NULL, &id, &err) == MW_OK);
+    free(err);
+    char bid[128];
+    snprintf(bid, sizeof bid, "%s", id ? id : "");
+    step_for(eng, 3.5);
+    mw_engine_flush(eng);
+    mw_instance_stats is = {.size = sizeof(mw_instance_stats)};
+    CHECK(mw_engine_instance_stats(eng, bid, &is) == MW_OK);
+    CHECK(is.runs >= 3 && is.errors == 0); /* made again before its runs */
+    /* b's module-level count started over in a fresh state */
+    CHECK(s.metrics == 1 && s.value >= 1 && s.value < (double)is.runs);
+    CHECK(s.critical >= 1 && strstr(s.last_critical, "memory") != NULL); /* a */
+    mw_engine_stats st = {.size = sizeof(mw_engine_stats)};
+    mw_engine_stats_get(eng, &st);
+    CHECK(st.instances == 2);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    mw_engine_free(eng);
+}
+
 static void test_config_errors(void)
 {
     mw_config *cfg = mw_config_new();
@@ -403,6 +447,7 @@ int main(void)
     test_prepared_series();
     test_stdout_in_chunks();
     test_config_errors();
+    test_broken_state_replaced();
     test_host_paths();
     tmptree_remove(tmp);
     return TEST_RESULT();

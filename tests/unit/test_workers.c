@@ -5,8 +5,10 @@
  * spinning check does not hold up the other, unscheduling from another
  * thread while runs are in progress (preempted, or waiting on I/O from
  * tests/support/mini_httpd) tears them down on their workers, totals add
- * up over the workers, and an engine goes from hosted stepping to its own
- * threads and back.
+ * up over the workers, an engine goes from hosted stepping to its own
+ * threads and back, and sockets a run leaves to the collector of its
+ * shared state are closed on its worker even when instances made on
+ * another thread trigger the collection.
  *
  * Waits are bounded (count and time) so a regression fails a CHECK
  * instead of hanging; no assertion depends on how fast anything runs.
@@ -22,6 +24,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NIDS 40
@@ -40,6 +43,14 @@ static void write_checks(void)
         "return { run = function(self) mw.gauge('w.value', self.instance.n) end }\n");
     put("checks/spin.lua", "return { run = function(self) while true do end end }\n");
     put("checks/wait.lua", "return { run = function(self) mw.http.get(self.instance.url) end }\n");
+    /* drops open sockets while instances of it are made on another thread */
+    put("checks/drop.lua",
+        "for i = 1, 3000 do local t = {i, tostring(i)} end\n"
+        "return { run = function(self)\n"
+        "  if not self.instance.port then return end\n"
+        "  for i = 1, 20 do local s = mw.tcp.connect('127.0.0.1', self.instance.port) end\n"
+        "  mw.sleep(0.2)\n"
+        "end }\n");
     put("checks/stats.lua", "return { run = function(self)\n"
                             "  mw.gauge('w.instances', mw.engine_stats().instances)\n"
                             "end }\n");
@@ -461,6 +472,32 @@ static void test_hosted_and_started(void)
     mw_engine_free(eng);
 }
 
+/* Instances made on this thread share the worker's state with a run
+ * that left open sockets to the collector: a collection here closes
+ * none of them off the worker (ThreadSanitizer watches the loop), and
+ * the run and the new instances all go on. */
+static void test_sockets_collected_off_worker(mw__mhd *srv)
+{
+    mw_engine *eng = new_engine(NULL);
+    char id[64], json[96];
+    snprintf(json, sizeof json, "{\"port\":%d,\"min_collection_interval\":1}", mw__mhd_port(srv));
+    CHECK(add(eng, "drop", json, id) == MW_OK);
+    CHECK(mw_engine_start(eng) == MW_OK);
+    double end = mw__mono() + 2.5;
+    for (int i = 0; mw__mono() < end; i++) {
+        char other[64];
+        snprintf(json, sizeof json, "{\"n\":%d,\"min_collection_interval\":1}", i);
+        CHECK(add(eng, "drop", json, other) == MW_OK);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    mw_instance_stats st = {.size = sizeof(mw_instance_stats)};
+    CHECK(mw_engine_instance_stats(eng, id, &st) == MW_OK);
+    CHECK(st.runs >= 1 && st.errors == 0);
+    CHECK(mw_engine_stop(eng) == MW_OK);
+    mw_engine_free(eng);
+}
+
 int main(void)
 {
     write_checks();
@@ -472,6 +509,7 @@ int main(void)
     test_busy_worker();
     test_unschedule_in_flight(srv);
     test_hosted_and_started();
+    test_sockets_collected_off_worker(srv);
     mw__mhd_stop(srv);
     tmptree_remove(tmp);
     return TEST_RESULT();
