@@ -189,13 +189,14 @@ static void test_reload(void)
     id_of(eng, "b", b2, sizeof b2);
     CHECK_STR(b2, b); /* the same config as before it broke: kept */
 
-    /* a check script changed: its instances are replaced (same id, new
-     * Lua state), the other check's are untouched */
+    /* a check script changed: its instances are replaced (same id, a new
+     * Lua state compiled from the new text: the new code runs), the other
+     * check's are untouched (their shared state and counters go on) */
     CHECK(run_past(eng, b, 1));
-    put("checks/other.lua", "-- changed\n" /* same behaviour, new text */
+    put("checks/other.lua", "-- changed: counts from 100\n"
                             "local c = {}\n"
                             "function c.run(self)\n"
-                            "  self.n = (self.n or 0) + 1\n"
+                            "  self.n = (self.n or 99) + 1\n"
                             "  mw.gauge('rl.count', self.n, {'name:' .. self.instance.name})\n"
                             "end\nreturn c\n");
     ra = runs_of(eng, a2);
@@ -204,6 +205,8 @@ static void test_reload(void)
     CHECK(runs_of(eng, b) == 0); /* same id, a fresh instance */
     CHECK(runs_of(eng, a2) >= ra && runs_of(eng, cc) >= rc_);
     CHECK(run_past(eng, b, 0));
+    mw_engine_flush(eng);
+    CHECK(c.v[2] >= 100); /* the new script's code, not the old state's */
 
     /* a broken script: reported, the previous version keeps running */
     put("checks/other.lua", "local c = {}\nfunction c.run(self\nreturn c\n");
