@@ -939,6 +939,28 @@ static cJSON *user_of(const mw__instance *in)
     return o;
 }
 
+mw_code mw__sched_instance_config(mw__sched *s, const char *id, cJSON **instance,
+                                  cJSON **init_config)
+{
+    lane *l = lane_of(s, id);
+    *instance = *init_config = NULL;
+    pthread_mutex_lock(&l->lock);
+    mw__instance *in = find(l, id);
+    if (in) {
+        *instance = cJSON_Duplicate(in->instance_cfg, 1);
+        *init_config = cJSON_Duplicate(in->init_config, 1);
+    }
+    pthread_mutex_unlock(&l->lock);
+    if (!in)
+        return MW_ENOTFOUND;
+    if (*instance && *init_config)
+        return MW_OK;
+    cJSON_Delete(*instance);
+    cJSON_Delete(*init_config);
+    *instance = *init_config = NULL;
+    return MW_ENOMEM;
+}
+
 /* Appends lane `l`'s instances of `script` to `out`; -1 on OOM. */
 static int lane_users(lane *l, const mw__script *script, cJSON *out)
 {
