@@ -792,6 +792,12 @@ static void disc_unschedule(void *ud, const char *id)
     mw__sched_remove(eng->sched, id);
 }
 
+static mw_code disc_config(void *ud, const char *id, cJSON **instance, cJSON **init_config)
+{
+    mw_engine *eng = ud;
+    return mw__sched_instance_config(eng->sched, id, instance, init_config);
+}
+
 /* Records discovery reports (Docker events, docker.service_up) are
  * queued for the next flush, and its gauges (docker.containers.running)
  * are gauge samples as a check's, all under the engine's host name by
@@ -829,7 +835,10 @@ static mw_code start_discovery(mw_engine *eng, mw__template_set *set, int one_sh
         .host_network_host = c->host_network_host,
         .env_allowlist = (const char *const *)c->env_allowlist.v,
         .n_env_allowlist = c->env_allowlist.n,
-        .ops = {one_shot ? NULL : disc_schedule, one_shot ? NULL : disc_unschedule, eng},
+        .ops = {.schedule = one_shot ? NULL : disc_schedule,
+                .unschedule = one_shot ? NULL : disc_unschedule,
+                .ud = eng,
+                .config = one_shot ? NULL : disc_config},
         .one_shot = one_shot,
     };
     const char *off = NULL;

@@ -153,6 +153,17 @@ static void acquire(mw__reconcile *r, const svc_entry *s, want *w)
     w->held = 1;
 }
 
+/* Drops the config of a want that holds its instance when the scheduler
+ * can give it back (ops.config): its id stands for it from now on. */
+static void shed(const mw__reconcile *r, want *w)
+{
+    if (!w->held || !r->ops.config)
+        return;
+    cJSON_Delete(w->it.instance);
+    cJSON_Delete(w->it.init_config);
+    w->it.instance = w->it.init_config = NULL;
+}
+
 static void release(mw__reconcile *r, const svc_entry *s, want *w, const char *why)
 {
     if (!w->held)
@@ -277,8 +288,10 @@ mw_code mw__reconcile_service(mw__reconcile *r, const mw__service *svc)
         s->name = name;
     }
     for (size_t i = 0; i < nw; i++)
-        if (w[i].id && !w[i].sched_err)
+        if (w[i].id && !w[i].sched_err) {
             acquire(r, s, &w[i]);
+            shed(r, &w[i]);
+        }
     release_all(r, s, "config changed");
     wants_free(s->w, s->nw);
     s->w = w;
@@ -394,7 +407,8 @@ static int by_id(const void *a, const void *b)
 }
 
 /* Appends one want to `resolved` or `unresolved`. MW_OK, or MW_ENOMEM. */
-static mw_code describe_want(const svc_entry *s, const want *w, cJSON *resolved, cJSON *unresolved)
+static mw_code describe_want(const mw__reconcile *r, const svc_entry *s, const want *w,
+                             cJSON *resolved, cJSON *unresolved)
 {
     const char *reason = w->it.reason ? w->it.reason : w->sched_err;
     cJSON *o = cJSON_CreateObject(), *ic = NULL, *in = NULL;
@@ -408,8 +422,12 @@ static mw_code describe_want(const svc_entry *s, const want *w, cJSON *resolved,
     if (reason && !cJSON_AddStringToObject(o, "reason", reason))
         goto out;
     if (!reason) {
-        ic = cJSON_Duplicate(w->it.init_config, 1);
-        in = cJSON_Duplicate(w->it.instance, 1);
+        if (w->it.instance) {
+            ic = cJSON_Duplicate(w->it.init_config, 1);
+            in = cJSON_Duplicate(w->it.instance, 1);
+        } else if (r->ops.config(r->ops.ud, w->id, &in, &ic) == MW_ENOTFOUND) {
+            goto add; /* unscheduled from outside meanwhile: no config to show */
+        }
         if (!ic || !in || !cJSON_AddItemToObject(o, "init_config", ic))
             goto out;
         ic = NULL;
@@ -417,6 +435,7 @@ static mw_code describe_want(const svc_entry *s, const want *w, cJSON *resolved,
             goto out;
         in = NULL;
     }
+add:
     if (!cJSON_AddItemToArray(reason ? unresolved : resolved, o))
         goto out;
     o = NULL;
@@ -441,7 +460,7 @@ mw_code mw__reconcile_describe(const mw__reconcile *r, cJSON *resolved, cJSON *u
     qsort(all, n, sizeof *all, by_id);
     for (size_t i = 0; i < n && rc == MW_OK; i++)
         for (size_t j = 0; j < all[i]->nw && rc == MW_OK; j++)
-            rc = describe_want(all[i], &all[i]->w[j], resolved, unresolved);
+            rc = describe_want(r, all[i], &all[i]->w[j], resolved, unresolved);
     free(all);
     return rc;
 }

@@ -312,26 +312,23 @@ static void instance_free(mw__instance *in)
     free(in);
 }
 
-/* Deep copy of the parsed params (the spec's stay the caller's). */
-static mw_code params_copy(mw__instance_params *dst, const mw__instance_params *src)
+/* The parsed params but their tags (the spec's stay the caller's): the
+ * instance's sender has its own packed copy of those, and nothing else
+ * reads them once it is made. */
+static void params_copy(mw__instance_params *dst, const mw__instance_params *src)
 {
     *dst = *src;
-    dst->tags = calloc(src->ntags ? src->ntags : 1, sizeof *dst->tags);
-    if (!dst->tags)
-        return MW_ENOMEM;
-    for (dst->ntags = 0; dst->ntags < src->ntags; dst->ntags++)
-        if (!(dst->tags[dst->ntags] = mw__strdup(src->tags[dst->ntags])))
-            return MW_ENOMEM;
-    return MW_OK;
+    dst->tags = NULL;
+    dst->ntags = 0;
 }
 
-static mw__sender *make_sender(const mw__sched *s, mw__instance *in)
+static mw__sender *make_sender(const mw__sched *s, mw__instance *in, const mw__instance_params *p)
 {
     mw__sender_opts so = {
         .check = in->check,
         .check_id = in->id,
-        .tags = (const char *const *)in->params.tags,
-        .ntags = in->params.ntags,
+        .tags = (const char *const *)p->tags,
+        .ntags = p->ntags,
         .host = s->o.host,
         .max_bytes = in->params.mem_cap,
     };
@@ -412,9 +409,9 @@ static mw__instance *instance_new(lane *l, const mw__sched_spec *sp, char *id, c
     in->source = mw__strdup(sp->source ? sp->source : "");
     in->instance_cfg = cJSON_Duplicate(sp->instance, 1);
     in->init_config = sp->init_config ? cJSON_Duplicate(sp->init_config, 1) : cJSON_CreateObject();
+    params_copy(&in->params, sp->params);
     if (!in->check || !in->source || !in->instance_cfg || !in->init_config || !in->id ||
-        params_copy(&in->params, sp->params) != 0 || !(in->sender = make_sender(l->s, in)) ||
-        !(in->sb = make_sandbox(l, in, err)))
+        !(in->sender = make_sender(l->s, in, sp->params)) || !(in->sb = make_sandbox(l, in, err)))
         goto out;
     mw__instance_params_check_default(&in->params, mw__sandbox_default_interval(in->sb));
     in->lua_bytes = mw__sandbox_mem(in->sb);
@@ -937,6 +934,28 @@ static cJSON *user_of(const mw__instance *in)
         return NULL;
     }
     return o;
+}
+
+mw_code mw__sched_instance_config(mw__sched *s, const char *id, cJSON **instance,
+                                  cJSON **init_config)
+{
+    lane *l = lane_of(s, id);
+    *instance = *init_config = NULL;
+    pthread_mutex_lock(&l->lock);
+    mw__instance *in = find(l, id);
+    if (in) {
+        *instance = cJSON_Duplicate(in->instance_cfg, 1);
+        *init_config = cJSON_Duplicate(in->init_config, 1);
+    }
+    pthread_mutex_unlock(&l->lock);
+    if (!in)
+        return MW_ENOTFOUND;
+    if (*instance && *init_config)
+        return MW_OK;
+    cJSON_Delete(*instance);
+    cJSON_Delete(*init_config);
+    *instance = *init_config = NULL;
+    return MW_ENOMEM;
 }
 
 /* Appends lane `l`'s instances of `script` to `out`; -1 on OOM. */

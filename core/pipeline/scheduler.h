@@ -104,6 +104,12 @@ mw_code mw__sched_remove(mw__sched *s, const char *id);
  * or MW_ENOMEM. Any thread. */
 mw_code mw__sched_script_users(mw__sched *s, const mw__script *script, cJSON **out);
 
+/* Copies of the config `id` was scheduled with into `*instance` and
+ * `*init_config` (caller deletes both). MW_OK, MW_ENOTFOUND, or MW_ENOMEM
+ * (nothing to delete). Any thread. */
+mw_code mw__sched_instance_config(mw__sched *s, const char *id, cJSON **instance,
+                                  cJSON **init_config);
+
 /* Sets opts.manual for instances added from now on. */
 void mw__sched_set_manual(mw__sched *s, int manual);
 

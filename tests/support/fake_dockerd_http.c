@@ -113,7 +113,8 @@ static void flush(mw__fdd *d, conn *c)
         }
     }
     if (c->out_off == c->out.len) {
-        c->out_off = c->out.len = 0;
+        c->out_off = 0;
+        mw__fddi_sb_release(&c->out);
         if (c->close_after) {
             mark_dead(d, c);
             return;
@@ -527,6 +528,7 @@ static int h_list(mw__fdd *d, conn *c, const req *r)
         return reply_message(d, c, r, 500, "out of memory", NULL, 0);
     head(d, c, 200, "application/json");
     body(c, b->p, b->len, 1, r->head);
+    mw__fddi_sb_release(b);
     return 200;
 }
 

@@ -49,6 +49,12 @@ void mw__fddi_sb_fmt(mw__fddi_sb *b, const char *fmt, ...) __attribute__((format
 /* RFC 3339 with nanoseconds, trailing zeros trimmed (Go's RFC3339Nano). */
 void mw__fddi_sb_time(mw__fddi_sb *b, int64_t ns);
 void mw__fddi_sb_free(mw__fddi_sb *b);
+/* Empties `b`, and frees its buffer when it grew past MW_FDDI_SB_KEEP: a
+ * list of 10,000 containers takes some 10 MiB, which a builder kept for
+ * the server's life would hold resident to no use (and charge to the
+ * engine under test in the figures of bench_discovery). */
+#define MW_FDDI_SB_KEEP (64 * 1024)
+void mw__fddi_sb_release(mw__fddi_sb *b);
 
 enum { MW_FDDI_CREATED, MW_FDDI_RUNNING, MW_FDDI_PAUSED, MW_FDDI_EXITED };
 

@@ -173,6 +173,16 @@ void mw__fddi_sb_free(mw__fddi_sb *b)
     memset(b, 0, sizeof(*b));
 }
 
+void mw__fddi_sb_release(mw__fddi_sb *b)
+{
+    if (b->cap > MW_FDDI_SB_KEEP) {
+        free(b->p);
+        b->p = NULL;
+        b->cap = 0;
+    }
+    b->len = 0;
+}
+
 /* ---- pieces shared by list and inspect ---- */
 
 static void json_kv_object(mw__fddi_sb *b, char *const *kv, size_t npairs)

@@ -5,7 +5,8 @@
  * changed, a removed service releases its instances, a restarted
  * container gets the same id, two services resolving the same config
  * share one instance, refusals and unresolved configs are kept with their
- * reason, and freeing unschedules whatever is left.
+ * reason, freeing unschedules whatever is left, and with a scheduler that
+ * gives configs back the configs it describes are the scheduler's.
  */
 #include "core/base/util.h"
 #include "discovery/reconcile.h"
@@ -20,6 +21,8 @@ typedef struct calls {
     char *log[64]; /* "+id" or "-id" */
     size_t n;
     const char *refuse; /* check name the fake scheduler refuses */
+    cJSON *store;       /* id -> {instance, init_config}; NULL: none kept */
+    size_t asked;       /* configs asked back */
 } calls;
 
 static void calls_reset(calls *c)
@@ -38,6 +41,11 @@ static mw_code fake_schedule(void *ud, const mw__match_item *it, const char *id,
     }
     if (c->n < MW_ARRAY_LEN(c->log))
         c->log[c->n++] = mw__sprintf("+%s", id);
+    if (c->store) {
+        cJSON *o = cJSON_AddObjectToObject(c->store, id);
+        cJSON_AddItemToObject(o, "instance", cJSON_Duplicate(it->instance, 1));
+        cJSON_AddItemToObject(o, "init_config", cJSON_Duplicate(it->init_config, 1));
+    }
     return MW_OK;
 }
 
@@ -46,6 +54,19 @@ static void fake_unschedule(void *ud, const char *id)
     calls *c = ud;
     if (c->n < MW_ARRAY_LEN(c->log))
         c->log[c->n++] = mw__sprintf("-%s", id);
+    cJSON_DeleteItemFromObjectCaseSensitive(c->store, id);
+}
+
+static mw_code fake_config(void *ud, const char *id, cJSON **instance, cJSON **init_config)
+{
+    calls *c = ud;
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(c->store, id);
+    c->asked++;
+    if (!o)
+        return MW_ENOTFOUND;
+    *instance = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "instance"), 1);
+    *init_config = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "init_config"), 1);
+    return MW_OK;
 }
 
 static size_t count_prefix(const calls *c, char sign)
@@ -99,7 +120,12 @@ static void templates(mw__template_set *set)
 static mw__reconcile *new_rec(mw__template_set *set, calls *c)
 {
     static const mw__tmplvars_opts vars = {0};
-    mw__reconcile_ops ops = {fake_schedule, fake_unschedule, c};
+    mw__reconcile_ops ops = {
+        .schedule = fake_schedule,
+        .unschedule = fake_unschedule,
+        .ud = c,
+        .config = c->store ? fake_config : NULL,
+    };
     return mw__reconcile_new(set, &vars, &ops, NULL);
 }
 
@@ -236,6 +262,48 @@ static void test_describe_and_refusals(void)
     mw__template_set_free(&set);
 }
 
+static void test_describe_from_scheduler(void)
+{
+    mw__template_set set = {0};
+    calls c = {.store = cJSON_CreateObject()};
+    templates(&set);
+    mw__reconcile *r = new_rec(&set, &c);
+    mw__service *s = svc_new("c1", "web", NULL);
+    CHECK(mw__reconcile_service(r, s) == MW_OK);
+    CHECK(count_prefix(&c, '+') == 2);
+    cJSON *res = cJSON_CreateArray(), *unres = cJSON_CreateArray();
+    CHECK(mw__reconcile_describe(r, res, unres) == MW_OK);
+    CHECK(c.asked == 2); /* the scheduled configs come from the scheduler */
+    CHECK(cJSON_GetArraySize(res) == 2);
+    CHECK(cJSON_GetArraySize(unres) == 1);
+    const cJSON *o;
+    cJSON_ArrayForEach(o, res)
+    {
+        const cJSON *inst = cJSON_GetObjectItem(o, "instance");
+        const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(inst, "url"));
+        CHECK(url && strncmp(url, "http://127.0.0.1:8080/", 22) == 0);
+        CHECK(cJSON_IsObject(cJSON_GetObjectItem(o, "init_config")));
+    }
+    cJSON_Delete(res);
+    cJSON_Delete(unres);
+    /* gone from the scheduler behind the reconciler's back: still
+     * described, without a config */
+    cJSON_Delete(c.store);
+    c.store = cJSON_CreateObject();
+    res = cJSON_CreateArray();
+    unres = cJSON_CreateArray();
+    CHECK(mw__reconcile_describe(r, res, unres) == MW_OK);
+    CHECK(cJSON_GetArraySize(res) == 2);
+    CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(res, 0), "instance") == NULL);
+    cJSON_Delete(res);
+    cJSON_Delete(unres);
+    mw__reconcile_free(r);
+    calls_reset(&c);
+    cJSON_Delete(c.store);
+    mw__service_free(s);
+    mw__template_set_free(&set);
+}
+
 static void test_compute_only(void)
 {
     /* configcheck: no ops, the wanted set is still computed */
@@ -306,6 +374,7 @@ int main(void)
     test_add_change_remove();
     test_shared_instance();
     test_describe_and_refusals();
+    test_describe_from_scheduler();
     test_compute_only();
     return TEST_RESULT();
 }
