@@ -33,8 +33,14 @@ local check = {}
 local DEFAULT_STATUS = "(1|2|3)\\d\\d"
 local DEFAULT_TIMEOUT = 10
 local CONTENT_IN_MESSAGE = 200 -- bytes of the body that include_content adds
-local DATA_METHODS = { POST = true, PUT = true, DELETE = true, PATCH = true, OPTIONS = true }
-local METHODS = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true, PATCH = true, OPTIONS = true }
+-- Sets of names as " NAME NAME " strings: a literal is shared by every
+-- instance in the state, where a table would be each instance's own.
+local DATA_METHODS = " POST PUT DELETE PATCH OPTIONS "
+local METHODS = " GET HEAD POST PUT DELETE PATCH OPTIONS "
+
+local function one_of(set, name)
+  return name:match("^%u+$") ~= nil and set:find(" " .. name .. " ", 1, true) ~= nil
+end
 
 local opt = mw.opt
 
@@ -45,13 +51,12 @@ local opt = mw.opt
 -- compiled here: digits, \d, ., [..] classes of digits and ranges, {n}
 -- after an item, one level of (a|b) or (?:a|b) groups, top-level a|b,
 -- and ^ / $ at the ends. Anything else is refused with the position.
--- Compiled: a list of alternatives, each a list of sets (char -> true).
+-- Compiled: a list of alternatives, each a list of sets: a string of
+-- the digits it allows (interned: shared, not each instance's own), or
+-- ANY.
 
-local DIGITS = {}
-for d = 0, 9 do
-  DIGITS[tostring(d)] = true
-end
-local ANY = setmetatable({}, { __index = function() return true end })
+local DIGITS = "0123456789"
+local ANY = true
 local MAX_ALTERNATIVES = 256
 
 local function status_error(pat, pos, why)
@@ -78,7 +83,7 @@ end
 
 -- "[...]" at `i`: a set of digits and digit ranges; returns set, next i.
 local function parse_class(pat, i)
-  local set, j = {}, i + 1
+  local set, j = "", i + 1
   while true do
     local c = pat:sub(j, j)
     if c == "]" and j > i + 1 then
@@ -90,11 +95,11 @@ local function parse_class(pat, i)
         status_error(pat, j, "reversed range")
       end
       for d = tonumber(c), tonumber(hi) do
-        set[tostring(d)] = true
+        set = set .. d
       end
       j = j + 3
     elseif c:match("^%d$") then
-      set[c] = true
+      set = set .. c
       j = j + 1
     else
       status_error(pat, j, c == "" and "unclosed [" or "unsupported character in [...]")
@@ -108,7 +113,7 @@ local parse_alternatives
 local function parse_item(pat, i, depth, m)
   local c = pat:sub(i, i)
   if c:match("^%d$") then
-    return { { { [c] = true } } }, i + 1
+    return { { c } }, i + 1
   elseif c == "." then
     return { { ANY } }, i + 1
   elseif c == "\\" and pat:sub(i + 1, i + 1) == "d" then
@@ -183,7 +188,8 @@ local function status_matches(m, code)
   for _, seq in ipairs(m.alts) do
     local fits = #seq <= #code and (not m.anchored or #seq == #code)
     for k = 1, fits and #seq or 0 do
-      if not seq[k][code:sub(k, k)] then
+      local set = seq[k]
+      if set ~= ANY and not set:find(code:sub(k, k), 1, true) then
         fits = false
         break
       end
@@ -218,7 +224,7 @@ end
 -- send one: a mapping is sent as JSON, a string as it is.
 local function parse_data(inst, method, headers)
   local data = inst.data
-  if not DATA_METHODS[method] or data == nil or data == mw.json.null then
+  if not one_of(DATA_METHODS, method) or data == nil or data == mw.json.null then
     return nil
   end
   local body, ctype
@@ -281,7 +287,7 @@ local function parse_config(self)
   local name = opt.string(inst, "name", opt.REQUIRED)
   local cfg = { url = parse_url(inst), name = name }
   cfg.method = opt.string(inst, "method", "GET"):upper()
-  if not METHODS[cfg.method] then
+  if not one_of(METHODS, cfg.method) then
     opt.error("method", "one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS", cfg.method)
   end
   cfg.headers = opt.map(inst, "headers", {})

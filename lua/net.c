@@ -417,6 +417,9 @@ static void http_done(void *ud, const mw__http_result *r)
             op->code = MW_ENOMEM;
             op->err = mw__strdup("out of memory");
         }
+        size_t seen = op->hdrs.len + op->len;
+        if (seen > op->sb->http_seen)
+            op->sb->http_seen = seen;
     } else {
         op->err = mw__strdup(r->error ? r->error : mw_strerror(r->code));
     }
@@ -513,6 +516,18 @@ static int push_header_lines(lua_State *L, int t, const char *fn)
     return n;
 }
 
+/* curl's receive buffer for the instance's next request: about a quarter
+ * of the largest answer it has had (a few reads for one like it), 1 KiB
+ * until then. A buffer is held for the whole transfer: 16 KiB each for
+ * thousands of checks waiting on slow servers is most of their memory. */
+static size_t recv_buffer(const mw__sandbox *sb)
+{
+    size_t b = 1024;
+    while (b < 16384 && b * 4 < sb->http_seen)
+        b *= 2;
+    return b;
+}
+
 /* The request described by the table at `t` (url/method given by the
  * caller override it when not NULL). */
 static int http_start(lua_State *L, int t, const char *url, const char *fn)
@@ -541,6 +556,7 @@ static int http_start(lua_State *L, int t, const char *url, const char *fn)
     size_t room = sb->mem->cap > sb->mem->used ? (sb->mem->cap - sb->mem->used) / 2 : 1;
     double max_body = opt_number(L, t, "max_body", (double)DEFAULT_MAX_BODY, fn);
     o.max_body = max_body >= 1 && max_body < (double)room ? (size_t)max_body : room;
+    o.recv_buffer = recv_buffer(sb);
     o.follow_redirects = opt_bool(L, t, "follow_redirects", 1, fn);
     o.want_cert = opt_bool(L, t, "want_cert", 0, fn);
     opt_tls(L, t, &o.tls, fn);

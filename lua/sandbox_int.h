@@ -133,6 +133,7 @@ struct mw__sandbox {
     int co_ref;              /* registry: the run coroutine, or false */
     lua_State *co;           /* the run coroutine while a run is in progress */
     lua_State *idle_co;      /* the last run's coroutine, finished OK: reused */
+    size_t http_seen;        /* its largest HTTP answer yet, headers and body */
     int nargs;               /* values waiting on `co` for its first resume */
     int inited;              /* init(self) succeeded */
     double default_interval; /* the script table's min_collection_interval; 0: none */

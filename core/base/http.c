@@ -91,6 +91,9 @@
 #define DEFAULT_MAX_BODY        (10u << 20)
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define MAX_REDIRECTS           5
+/* CURLOPT_BUFFERSIZE: curl's smallest, and its default */
+#define MIN_RECV_BUFFER 1024
+#define MAX_RECV_BUFFER 16384
 /* All response headers of one response, stored as "name\0value\0". */
 #define MAX_HEADER_BYTES (256u << 10)
 
@@ -1230,6 +1233,10 @@ static CURLcode set_easy(mw__http_req *r, const mw__http_opts *o)
     SET(CURLOPT_HTTPHEADER, r->out_headers);
     SET(CURLOPT_USERAGENT, "moonwatch/" MW_VERSION);
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    if (o->recv_buffer)
+        SET(CURLOPT_BUFFERSIZE, (long)(o->recv_buffer < MIN_RECV_BUFFER   ? MIN_RECV_BUFFER
+                                       : o->recv_buffer > MAX_RECV_BUFFER ? MAX_RECV_BUFFER
+                                                                          : o->recv_buffer));
     if (r->timeout > 0)
         SET(CURLOPT_TIMEOUT_MS, ms(r->timeout));
     if (!o->on_data)

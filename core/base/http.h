@@ -68,6 +68,11 @@ typedef struct mw__http_opts {
     double timeout;         /* whole transfer, seconds; 0: no limit (streams) */
     double connect_timeout; /* seconds; 0: 10 */
     size_t max_body;        /* cap on the buffered body; 0: 10 MiB */
+    /* Bytes read from the socket at a time, 1 KiB to 16 KiB (clamped);
+     * 0: 16 KiB. curl holds this buffer for the whole transfer, waiting
+     * included: small answers from many slow servers are cheaper with a
+     * small one, a big answer costs more reads with it. */
+    size_t recv_buffer;
     /* At most 5, http/https only. As curl would: any 3xx with a Location;
      * GET without the body after a 303 (HEAD stays HEAD) and after a 301
      * or 302 of a POST, else the same method and body; Authorization,

@@ -758,6 +758,30 @@ static void test_body_cap(mw__loop *loop)
     mw__http_free(h);
 }
 
+/* A receive buffer out of curl's range is clamped (1 KiB, 16 KiB): a big
+ * body arrives whole through either. */
+static void test_recv_buffer(mw__loop *loop)
+{
+    mw__http *h = t_http(loop);
+    const size_t sizes[] = {1, (size_t)1 << 30};
+    for (int i = 0; i < 2; i++) {
+        xfer x;
+        xfer_init(&x);
+        char *u = url("/huge");
+        mw__http_opts o = opts_for(u, &x);
+        o.max_body = (size_t)32 << 20;
+        o.recv_buffer = sizes[i];
+        if (start(h, &o, &x))
+            run_until(loop, &x.done, 1, 30);
+        CHECK(x.done == 1);
+        CHECK(x.code == MW_OK && x.status == 200);
+        CHECK(x.len == 20971520);
+        free(u);
+        xfer_clear(&x);
+    }
+    mw__http_free(h);
+}
+
 static void test_broken_responses(mw__loop *loop)
 {
     mw__http *h = t_http(loop);
@@ -2388,6 +2412,7 @@ int main(void)
     test_streaming(loop);
     test_timeout(loop);
     test_body_cap(loop);
+    test_recv_buffer(loop);
     test_broken_responses(loop);
     test_connect_errors(loop);
     test_connect_timeout(loop);
