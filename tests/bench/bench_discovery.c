@@ -422,7 +422,7 @@ static int bench_sync(void)
     int incomplete = 0;
     for (int j = 0; j < k; j++)
         incomplete += rs[j].t_scheduled < 0 || rs[j].t_ran < 0;
-    printf("sync %zu containers: %.2f s to scheduled (goal <= 2 s), RSS %.0f MiB (goal <= 200 "
+    printf("sync %zu containers: %.2f s to scheduled (goal <= 1 s), RSS %.0f MiB (goal <= 100 "
            "MiB)%s\n",
            n, MED(t_scheduled), MED(rss_sched),
            incomplete ? "  INCOMPLETE: a run hit the 60 s deadline (time -1)" : "");
