@@ -9,6 +9,7 @@
 # bounded.
 set -u
 mw=$1
+src=$2
 fail=0 pass=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
@@ -112,28 +113,8 @@ grep -q 'HTTP 403' "$tmp/check.err" && ok || bad "the warning does not say why"
 grep -q 'AQAEA' "$tmp/check.err" && bad "a token in the log" || ok
 
 # --- run: the Datadog payloads and /status carry the instance id
-cat > "$tmp/intake.py" <<'PY'
-import http.server, json, sys, zlib
-out = open(sys.argv[1], "a", buffering=1)
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.headers.get("Content-Encoding") == "deflate":
-            body = zlib.decompress(body)
-        out.write(json.dumps({"path": self.path, "body": json.loads(body)}) + "\n")
-        reply = b'{"status":"ok"}'
-        self.send_response(202)
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-    def log_message(self, *a):
-        pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[2], "w").write(str(s.server_port))
-s.serve_forever()
-PY
-python3 "$tmp/intake.py" "$tmp/got" "$tmp/port" &
+# the demo's stand-in for the intake: one JSON line per request (path, body)
+python3 "$src/deploy/demo/dd_intake.py" serve "$tmp/got" "$tmp/port" &
 pids+=($!)
 for _ in $(seq 1 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 port=$(cat "$tmp/port")

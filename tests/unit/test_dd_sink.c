@@ -121,6 +121,30 @@ static size_t accepted_seq(dd_intake *in, size_t from, int *counts, int max, int
     return norder;
 }
 
+/* Every sample seq:0 .. seq:<n-1> arrived exactly once in what the
+ * intake accepted from request `from` on, and in order. */
+static void check_once_in_order(dd_intake *in, size_t from, int n)
+{
+    int *counts = calloc((size_t)n, sizeof *counts), *order = calloc(4 * (size_t)n, sizeof *order);
+    if (!counts || !order) {
+        CHECK(!"out of memory");
+        free(counts);
+        free(order);
+        return;
+    }
+    size_t norder = accepted_seq(in, from, counts, n, order);
+    int once = 1, sorted = 1;
+    for (int i = 0; i < n; i++)
+        once &= counts[i] == 1;
+    for (size_t i = 1; i < norder; i++)
+        sorted &= order[i] > order[i - 1];
+    CHECK(once);
+    CHECK(sorted);
+    CHECK(norder == (size_t)n);
+    free(counts);
+    free(order);
+}
+
 static mw__dd_sink *make_sink(dd_intake *in, size_t queue_max, double timeout)
 {
     char *url = intake_url(in), *err = NULL;
@@ -415,16 +439,7 @@ static void test_outage(dd_intake *in)
         flush_seq(s, k);
     CHECK(mw__dd_sink_drain(s, WAIT) == MW_OK);
 
-    int counts[N] = {0}, order[4 * N];
-    size_t norder = accepted_seq(in, from, counts, N, order);
-    int once = 1, sorted = 1;
-    for (int i = 0; i < N; i++)
-        once &= counts[i] == 1;
-    for (size_t i = 1; i < norder; i++)
-        sorted &= order[i] > order[i - 1];
-    CHECK(once);
-    CHECK(sorted);
-    CHECK(norder == N);
+    check_once_in_order(in, from, N);
 
     /* the 429's Retry-After (1 s) was waited for */
     const dd_intake_req *r;
@@ -504,16 +519,7 @@ static void test_ten_minute_outage(dd_intake *in)
         flush_seq(s, k);
     CHECK(mw__dd_sink_drain(s, WAIT) == MW_OK);
 
-    int counts[N] = {0}, order[4 * N];
-    size_t norder = accepted_seq(in, from, counts, N, order);
-    int once = 1, sorted = 1;
-    for (int i = 0; i < N; i++)
-        once &= counts[i] == 1;
-    for (size_t i = 1; i < norder; i++)
-        sorted &= order[i] > order[i - 1];
-    CHECK(once);
-    CHECK(sorted);
-    CHECK(norder == N);
+    check_once_in_order(in, from, N);
     /* the whole outage's payloads were held (none sent, none dropped) */
     CHECK(mid.queued_payloads >= DURING - 1);
     /* a capped backoff: 600 s at 1, 2, 4 ... 64 s (halved by jitter at
