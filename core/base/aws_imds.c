@@ -136,77 +136,38 @@ char *mw__aws_imds_where(int mode, const char *sysfs, char *why, size_t n)
 
 /* ------------------------------------------------------------- one read */
 
-typedef struct sync_req {
-    mw__http_req *req;
-    int done;
-    mw_code code;
-    long status;
-    char *body;
-    size_t len;
-    char *error;
-} sync_req;
-
-static void sync_done(void *ud, const mw__http_result *r)
+/* One request of the read, within what is left until `deadline`: the
+ * first line of a 200 answer into `*out`; else an error with `*err`
+ * ("PUT <url>: HTTP 401", "GET <url>: timed out after 1.0 s"). */
+static mw_code imds_fetch(mw__http_opts *o, double deadline, char **out, char **err)
 {
-    sync_req *s = ud;
-    s->done = 1;
-    s->code = r->code;
-    s->status = r->status;
-    if (r->code == MW_OK)
-        s->body = mw__http_take_body(s->req, &s->len);
-    else
-        s->error = mw__strdup(r->error ? r->error : mw_strerror(r->code));
-    s->req = NULL;
-}
-
-static void sync_clear(sync_req *s)
-{
-    if (s->body)
-        mw__wipe(s->body, s->len);
-    free(s->body);
-    free(s->error);
-    *s = (sync_req){0};
-}
-
-/* Runs one request to its end (curl's timeouts end it; the loop's bound
- * is a backstop). The first line of a 200 answer into `*out`; else an
- * error with `*err` ("PUT <url>: HTTP 401", "...: timed out after 1.0 s"). */
-static mw_code sync_fetch(mw__loop *loop, mw__http *h, mw__http_opts *o, double deadline,
-                          char **out, char **err)
-{
-    sync_req s = {0};
     double left = deadline - mw__mono();
-    mw_code rc = MW_ETIMEOUT;
+    long status = 0;
+    char *body = NULL, *why = NULL;
+    size_t len = 0;
     if (left < 0.05) {
         *err = mw__sprintf("%s %s: no time left", o->method, o->url);
-        return rc;
+        return MW_ETIMEOUT;
     }
     o->timeout = o->connect_timeout = left < IMDS_REQ_TIMEOUT ? left : IMDS_REQ_TIMEOUT;
-    o->done = sync_done;
-    o->ud = &s;
-    if (!(s.req = mw__http_start(h, o, err)))
-        return MW_EINVAL;
-    while (!s.done && mw__mono() < deadline + 1.0)
-        mw__loop_run_once(loop, 100);
-    if (!s.done) {
-        mw__http_cancel(s.req);
-        *err = mw__sprintf("%s %s: no answer", o->method, o->url);
-    } else if (s.code != MW_OK) {
-        rc = s.code;
-        *err = mw__sprintf("%s %s: %s", o->method, o->url, s.error ? s.error : "failed");
-    } else if (s.status != 200 || !s.body || !s.len) {
+    mw_code rc = mw__http_fetch(o, &status, &body, &len, &why);
+    if (rc != MW_OK) {
+        *err = mw__sprintf("%s %s: %s", o->method, o->url, why ? why : mw_strerror(rc));
+    } else if (status != 200 || !len) {
         rc = MW_EIO;
-        *err = mw__sprintf("%s %s: HTTP %ld%s", o->method, o->url, s.status,
-                           s.status == 200 ? " with an empty answer" : "");
+        *err = mw__sprintf("%s %s: HTTP %ld%s", o->method, o->url, status,
+                           status == 200 ? " with an empty answer" : "");
     } else {
-        rc = (*out = mw__strndup(s.body, strcspn(s.body, "\r\n"))) ? MW_OK : MW_ENOMEM;
+        rc = (*out = mw__strndup(body, strcspn(body, "\r\n"))) ? MW_OK : MW_ENOMEM;
     }
-    sync_clear(&s);
+    if (body)
+        mw__wipe_free(body);
+    free(why);
     return rc;
 }
 
-static mw_code imds_read(mw__loop *loop, mw__http *h, const char *base, const char *path,
-                         double deadline, char **body, char **err)
+static mw_code imds_read(const char *base, const char *path, double deadline, char **body,
+                         char **err)
 {
     char url[1024], line[IMDS_MAX_TOKEN + 64];
     char *token = NULL;
@@ -222,7 +183,7 @@ static mw_code imds_read(mw__loop *loop, mw__http *h, const char *base, const ch
         .direct = 1, /* the host's own endpoint: never through a proxy */
     };
     snprintf(url, sizeof url, "%s/latest/api/token", base);
-    mw_code rc = sync_fetch(loop, h, &o, deadline, &token, err);
+    mw_code rc = imds_fetch(&o, deadline, &token, err);
     if (rc != MW_OK)
         return rc;
     if (strlen(token) > IMDS_MAX_TOKEN) {
@@ -237,7 +198,7 @@ static mw_code imds_read(mw__loop *loop, mw__http *h, const char *base, const ch
     o.method = "GET";
     o.body = NULL;
     o.headers = get_h;
-    rc = sync_fetch(loop, h, &o, deadline, body, err);
+    rc = imds_fetch(&o, deadline, body, err);
     mw__wipe(line, sizeof line);
     return rc;
 }
@@ -245,17 +206,6 @@ static mw_code imds_read(mw__loop *loop, mw__http *h, const char *base, const ch
 mw_code mw__aws_imds_get(const char *base, const char *path, double timeout, char **body,
                          char **err)
 {
-    mw__loop *loop = NULL;
-    mw__http *h = NULL;
     *body = *err = NULL;
-    mw_code rc = mw__loop_new(&loop);
-    if (rc == MW_OK)
-        rc = mw__http_new(loop, &h);
-    if (rc == MW_OK)
-        rc = imds_read(loop, h, base, path, mw__mono() + timeout, body, err);
-    else
-        *err = mw__sprintf("cannot make an HTTP client: %s", mw_strerror(rc));
-    mw__http_free(h);
-    mw__loop_free(loop);
-    return rc;
+    return imds_read(base, path, mw__mono() + timeout, body, err);
 }

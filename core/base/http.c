@@ -2007,3 +2007,74 @@ char *mw__http_result_error(const char *what, const mw__http_result *r, size_t m
             n = i; /* the first line only */
     return mw__sprintf("%s: HTTP %ld%s%.*s", what, r->status, n ? ": " : "", (int)n, r->body);
 }
+
+/* ------------------------------------------------------------- one, blocking */
+
+typedef struct fetch_state {
+    mw__http_req *req;
+    int done;
+    mw__http_result r;
+    char *body, *error;
+    size_t len;
+} fetch_state;
+
+static void fetch_done(void *ud, const mw__http_result *r)
+{
+    fetch_state *f = ud;
+    f->done = 1;
+    f->r = *r;
+    f->r.body = f->r.error = NULL; /* borrowed: only for the callback */
+    if (r->code == MW_OK)
+        f->body = mw__http_take_body(f->req, &f->len);
+    else
+        f->error = mw__strdup(r->error ? r->error : mw_strerror(r->code));
+}
+
+mw_code mw__http_fetch(const mw__http_opts *o, long *status, char **body, size_t *len, char **err)
+{
+    mw__loop *loop = NULL;
+    mw__http *h = NULL;
+    fetch_state f = {0};
+    mw__http_opts mine = *o;
+    *status = 0;
+    *body = *err = NULL;
+    *len = 0;
+    mw_code rc = mw__loop_new(&loop);
+    if (rc != MW_OK || (rc = mw__http_new(loop, &h)) != MW_OK) {
+        *err = mw__sprintf("cannot make an HTTP client: %s", mw_strerror(rc));
+        goto out;
+    }
+    mine.done = fetch_done;
+    mine.ud = &f;
+    if (!(f.req = mw__http_start(h, &mine, err))) {
+        rc = MW_EINVAL;
+        goto out;
+    }
+    double end = mw__mono() + (o->timeout > 0 ? o->timeout : 30) + 1.0;
+    while (!f.done && mw__mono() < end)
+        mw__loop_run_once(loop, 100);
+    if (!f.done) {
+        mw__http_cancel(f.req);
+        rc = MW_ETIMEOUT;
+        *err = mw__strdup("no answer");
+    } else if ((rc = f.r.code) != MW_OK) {
+        *err = f.error;
+        f.error = NULL;
+    } else if (!f.body) {
+        rc = MW_ENOMEM;
+    } else {
+        *status = f.r.status;
+        *body = f.body;
+        *len = f.len;
+        f.body = NULL;
+    }
+out:
+    free(f.error);
+    if (f.body && o->wipe)
+        mw__wipe_free(f.body);
+    else
+        free(f.body);
+    mw__http_free(h);
+    mw__loop_free(loop);
+    return rc;
+}

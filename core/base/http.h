@@ -170,6 +170,16 @@ char *mw__http_take_body(mw__http_req *r, size_t *len);
  * bytes>]"; NULL for a 200 (and on OOM). Caller frees. */
 char *mw__http_result_error(const char *what, const mw__http_result *r, size_t max_body);
 
+/* One transfer run to its end on a loop and client of its own, blocking
+ * the caller (for the CLI and the engine's start, never on an engine
+ * loop): `o`'s done/ud are ignored; its timeout bounds the wait (and a
+ * second more, a backstop). MW_OK when an answer came (any status):
+ * `*status`, and the body (malloc'd, NUL-terminated, `*len` bytes; wiped
+ * when freed with mw__wipe_free if o->wipe) in `*body`. Otherwise the
+ * code, and `*err` (caller frees) as mw__http_result says it, or "no
+ * answer". */
+mw_code mw__http_fetch(const mw__http_opts *o, long *status, char **body, size_t *len, char **err);
+
 /* ------------------------------------------------------------- connections
  *
  * A plain TCP or TLS connection opened by libcurl on the loop

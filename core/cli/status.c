@@ -27,57 +27,29 @@
 /* ------------------------------------------------------------- fetch */
 
 typedef struct fetch {
-    int done;
     long status;
     char *body, *error;
 } fetch;
 
-static void fetched(void *ud, const mw__http_result *r)
-{
-    fetch *f = ud;
-    f->done = 1;
-    f->status = r->status;
-    if (r->code == MW_OK)
-        f->body = mw__strndup(r->body, r->len);
-    else
-        f->error = mw__strdup(r->error ? r->error : mw_strerror(r->code));
-}
-
 /* GET /status from `addr` into f; MW_OK when it answered. */
 static mw_code get_status(const char *addr, fetch *f)
 {
-    mw__loop *loop = NULL;
-    mw__http *http = NULL;
     int is_unix = addr[0] == '/' || !strncmp(addr, "unix:", 5);
     char *url =
         is_unix ? mw__strdup("http://localhost/status") : mw__sprintf("http://%s/status", addr);
-    char *err = NULL;
-    mw_code rc = MW_ENOMEM;
-    if (!url || (rc = mw__loop_new(&loop)) != MW_OK || (rc = mw__http_new(loop, &http)) != MW_OK)
-        goto out;
+    size_t len;
+    if (!url)
+        return MW_ENOMEM;
     mw__http_opts o = {
         .url = url,
         .unix_socket = is_unix ? (addr[0] == '/' ? addr : addr + 5) : NULL,
         .timeout = FETCH_TIMEOUT,
         .connect_timeout = FETCH_TIMEOUT,
         .direct = 1,
-        .done = fetched,
-        .ud = f,
     };
-    if (!mw__http_start(http, &o, &err)) {
-        f->error = err;
-        rc = MW_EIO;
-        goto out;
-    }
-    double end = mw__mono() + FETCH_TIMEOUT + 1;
-    while (!f->done && mw__mono() < end)
-        mw__loop_run_once(loop, 100);
-    rc = f->body ? MW_OK : MW_EIO;
-out:
-    mw__http_free(http);
-    mw__loop_free(loop);
+    mw_code rc = mw__http_fetch(&o, &f->status, &f->body, &len, &f->error);
     free(url);
-    return rc;
+    return rc == MW_OK ? MW_OK : MW_EIO;
 }
 
 /* ------------------------------------------------------------- tables */
