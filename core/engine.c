@@ -106,19 +106,8 @@ const char *mw_version_string(void)
 
 static void write_out(mw_engine *eng)
 {
-    const char *p = mw__buf_str(&eng->out);
-    size_t n = eng->out.len;
-    while (n > 0) {
-        ssize_t w = write(STDOUT_FILENO, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            mw__error(&eng->log, "sink", "stdout: %s", strerror(errno));
-            break;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
+    if (mw__write_all(STDOUT_FILENO, mw__buf_str(&eng->out), eng->out.len) != 0)
+        mw__error(&eng->log, "sink", "stdout: %s", strerror(errno));
     if (eng->out.cap > OUT_KEEP)
         mw__buf_free(&eng->out);
     else

@@ -4,6 +4,7 @@
  * table of the lines written lately, under a mutex.
  */
 #include "core/base/log.h"
+#include "core/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -37,17 +38,6 @@ static void stamp(char *out, size_t n)
     snprintf(out + k, n - k, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 static void write_json(const mw__log *log, mw_log_level level, const char *ts, const char *where,
                        const char *msg)
 {
@@ -65,7 +55,7 @@ static void write_json(const mw__log *log, mw_log_level level, const char *ts, c
         return;
     size_t n = strlen(s);
     s[n] = '\n'; /* cJSON's buffer has room: replace the NUL */
-    write_all(log->fd, s, n + 1);
+    (void)mw__write_all(log->fd, s, n + 1);
     cJSON_free(s);
 }
 
@@ -91,7 +81,7 @@ static void emit(const mw__log *log, mw_log_level level, const char *where, cons
         n = sizeof line - 1;
         line[n - 1] = '\n';
     }
-    write_all(log->fd, line, (size_t)n);
+    (void)mw__write_all(log->fd, line, (size_t)n);
 }
 
 /* ------------------------------------------------------------- repeats */

@@ -302,20 +302,6 @@ static int make_dir(const char *dir)
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* The whole file's text (caller frees), its length in `*len`. */
 static char *serialize(const mw__store *s, size_t *len)
 {
@@ -348,7 +334,7 @@ static int replace_file(mw__store *s, const char *text, size_t len)
     if (make_dir(s->dir->path) != 0 || (fd = mkstemp(tmp)) < 0)
         goto out;
     made = 1;
-    int written = write_all(fd, text, len) == 0 && fsync(fd) == 0;
+    int written = mw__write_all(fd, text, len) == 0 && fsync(fd) == 0;
     if (close(fd) == 0 && written && rename(tmp, s->file) == 0)
         rc = 0;
 out:

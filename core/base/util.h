@@ -67,6 +67,10 @@ uint64_t mw__hash(uint64_t h, const void *data, size_t len);
  * EISDIR, and open(2)'s and read(2)'s reasons). `*out` is NULL on error. */
 mw_code mw__read_file(const char *path, size_t cap, char **out, size_t *len);
 
+/* Writes all `n` bytes of `p` to `fd`, again after a short write or an
+ * EINTR: 0, or -1 with errno saying why. */
+int mw__write_all(int fd, const void *p, size_t n);
+
 /*
  * Makes room for `need` elements of `elem` bytes in the array whose
  * pointer is at `arrayp` (any T **) and whose capacity is `*cap`,
