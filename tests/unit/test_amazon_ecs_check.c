@@ -206,29 +206,10 @@ static mw_engine *new_engine(void)
     CHECK(mw_config_set(cfg, "state_dir", state, NULL) == MW_OK);
     CHECK(mw_config_set_log(cfg, log_line, NULL) == MW_OK);
     mw_engine *eng = t_engine(cfg);
-    /* runs only when asked: a first run spread at random over the
-     * interval could otherwise land inside the test and be counted */
-    mw__sched_set_manual(mw__engine_sched(eng), 1);
+    t_asked_only(eng);
     mw_config_free(cfg);
     CHECK(mw_engine_add_sink(eng, collect, NULL) == MW_OK);
     return eng;
-}
-
-/* Schedules amazon_ecs with `instance_json` (a 60 s interval added). */
-static const char *schedule(mw_engine *eng, const char *instance_json)
-{
-    cJSON *inst = cJSON_Parse(instance_json);
-    const char *id = NULL;
-    char *err = NULL;
-    CHECK(inst != NULL);
-    cJSON_AddNumberToObject(inst, "min_collection_interval", 60);
-    mw_code rc = mw__engine_schedule(eng, "amazon_ecs", "test", inst, NULL, &id, &err);
-    if (rc != MW_OK)
-        fprintf(stderr, "schedule: %s\n", err ? err : "?");
-    CHECK(rc == MW_OK);
-    free(err);
-    cJSON_Delete(inst);
-    return id;
 }
 
 static const char *const actions[] = {
@@ -465,7 +446,7 @@ static void test_new_events(mw_engine *eng, const char *id)
 static void test_restart(const char *inst, const char *id_before)
 {
     mw_engine *eng = new_engine();
-    const char *id = schedule(eng, inst);
+    const char *id = t_schedule(eng, "amazon_ecs", inst, 0);
     CHECK_STR(id, id_before); /* the same instance: the same state */
     CHECK(run(eng, id) == 0);
     CHECK(events() == 0);
@@ -480,7 +461,7 @@ static void test_restart(const char *inst, const char *id_before)
     check_event("prod/web: fail", "fail", "error", "web", &web_ev[0]);
     mw_engine_free(eng);
     eng = new_engine();
-    id = schedule(eng, inst);
+    id = t_schedule(eng, "amazon_ecs", inst, 0);
     CHECK(run(eng, id) == 0);
     CHECK(events() == 0);
     mw_engine_free(eng);
@@ -592,7 +573,7 @@ static void test_pages(void)
         put_service("big", name, i, i, 0, &ev, 1);
     }
     mw_engine *eng = new_engine();
-    const char *id = schedule(eng, "{\"clusters\":[\"big\"]}");
+    const char *id = t_schedule(eng, "amazon_ecs", "{\"clusters\":[\"big\"]}", 0);
     CHECK(run(eng, id) == 0);
     CHECK(can_connect(NULL) == 0); /* no batch over AWS's limits */
     CHECK(calls_are(0, 1, 3, 3, 2, 12));
@@ -605,8 +586,10 @@ static void test_pages(void)
     CHECK(events() == 0);
 
     /* by ARN, with one that does not exist; services off */
-    id = schedule(eng, "{\"clusters\":[\"" ARN "cluster/prod\",\"nope\"],"
-                       "\"collect_services\":false,\"tags\":[\"team:ops\"]}");
+    id = t_schedule(eng, "amazon_ecs",
+                    "{\"clusters\":[\"" ARN "cluster/prod\",\"nope\"],"
+                    "\"collect_services\":false,\"tags\":[\"team:ops\"]}",
+                    0);
     CHECK(run(eng, id) == 0);
     CHECK(can_connect(NULL) == 0);
     const rec *r = service_check("amazon_ecs.can_connect", NULL);
@@ -620,8 +603,10 @@ static void test_pages(void)
     CHECK(strstr(mw__buf_str(&seen), "cluster nope not found (DescribeClusters: MISSING)") != NULL);
 
     /* the same cluster by name and by ARN: described once */
-    id = schedule(eng, "{\"clusters\":[\"prod\",\"" ARN "cluster/prod\"],"
-                       "\"collect_services\":false}");
+    id = t_schedule(eng, "amazon_ecs",
+                    "{\"clusters\":[\"prod\",\"" ARN "cluster/prod\"],"
+                    "\"collect_services\":false}",
+                    0);
     CHECK(run(eng, id) == 0);
     CHECK(calls_are(0, 1, 1, 1, 0, 0));
     CHECK(count(MW_RECORD_METRIC, "aws.ecs.services") == 1);
@@ -635,7 +620,7 @@ static void test_pages(void)
         {"{\"collect_services\":\"maybe\"}", "bad option 'collect_services'"},
     };
     for (size_t i = 0; i < MW_ARRAY_LEN(bad); i++) {
-        id = schedule(eng, bad[i][0]);
+        id = t_schedule(eng, "amazon_ecs", bad[i][0], 0);
         CHECK(run(eng, id) == 2);
         const rec *st = service_check("moonwatch.check_status", NULL);
         CHECK(st && strstr(st->message, bad[i][1]));
@@ -643,7 +628,7 @@ static void test_pages(void)
     }
 
     /* every event within the lookback, the one with no keyword too */
-    id = schedule(eng, "{\"clusters\":[\"prod\"],\"event_keywords\":[]}");
+    id = t_schedule(eng, "amazon_ecs", "{\"clusters\":[\"prod\"],\"event_keywords\":[]}", 0);
     CHECK(run(eng, id) == 0);
     CHECK(calls_are(0, 1, 1, 1, 1, 1));
     CHECK(events() == 8 + 4);
@@ -654,7 +639,8 @@ static void test_pages(void)
     CHECK(events() == 0);
 
     /* a few keywords of one's own */
-    id = schedule(eng, "{\"clusters\":[\"prod\"],\"event_keywords\":[\"Steady State\",\"fail\"]}");
+    id = t_schedule(eng, "amazon_ecs",
+                    "{\"clusters\":[\"prod\"],\"event_keywords\":[\"Steady State\",\"fail\"]}", 0);
     CHECK(run(eng, id) == 0);
     CHECK(events() == 1 + 3);
     r = event("prod/web: steady_state");
@@ -769,7 +755,7 @@ int main(void)
 
     const char *inst = "{}";
     mw_engine *eng = new_engine();
-    const char *id = schedule(eng, inst);
+    const char *id = t_schedule(eng, "amazon_ecs", inst, 0);
     char id_copy[64];
     snprintf(id_copy, sizeof id_copy, "%s", id);
     test_first_run(eng, id);
@@ -777,7 +763,7 @@ int main(void)
     mw_engine_free(eng);
     test_restart(inst, id_copy);
     eng = new_engine();
-    id = schedule(eng, inst);
+    id = t_schedule(eng, "amazon_ecs", inst, 0);
     test_drain_terminate(eng, id);
     test_errors(eng, id);
     mw_engine_free(eng);

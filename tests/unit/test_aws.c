@@ -136,9 +136,7 @@ static mw_engine *new_engine(void)
     snprintf(dir, sizeof dir, "%s/checks", tmp);
     CHECK(mw_config_set(cfg, "checks_dir", dir, NULL) == MW_OK);
     mw_engine *eng = t_engine(cfg);
-    /* runs only when asked: a first run spread at random over the
-     * interval could otherwise land inside the test and be counted */
-    mw__sched_set_manual(mw__engine_sched(eng), 1);
+    t_asked_only(eng);
     mw_config_free(cfg);
     CHECK(mw_engine_add_sink(eng, collect, NULL) == MW_OK);
     return eng;
@@ -177,26 +175,6 @@ static void base_env(int region)
         setenv("AWS_REGION", "us-east-1", 1);
 }
 
-/* Schedules `check` with `instance_json` once (a 60 s interval), returns
- * its id (the engine's). */
-static const char *schedule(mw_engine *eng, const char *check, const char *instance_json,
-                            double timeout)
-{
-    cJSON *inst = cJSON_Parse(instance_json);
-    CHECK(inst != NULL);
-    cJSON_AddNumberToObject(inst, "min_collection_interval", 60);
-    cJSON_AddNumberToObject(inst, "timeout", timeout);
-    const char *id = NULL;
-    char *err = NULL;
-    mw_code rc = mw__engine_schedule(eng, check, "test", inst, NULL, &id, &err);
-    if (rc != MW_OK)
-        fprintf(stderr, "schedule: %s\n", err ? err : "?");
-    CHECK(rc == MW_OK);
-    free(err);
-    cJSON_Delete(inst);
-    return id;
-}
-
 /* Runs `id` now (t_run_now: once the previous run is done) and steps the
  * engine until it reported, at most `max_s`. */
 static int run(mw_engine *eng, const char *id, double max_s)
@@ -220,7 +198,7 @@ static int once(const char *action, const char *body, const char *extra, double 
     snprintf(j, sizeof j, "{\"action\":\"%s\"%s%s%s%s}", action, body ? ",\"body\":" : "",
              body ? body : "", extra ? "," : "", extra ? extra : "");
     mw_engine *eng = new_engine();
-    const char *id = schedule(eng, "aws", j, timeout);
+    const char *id = t_schedule(eng, "aws", j, timeout);
     int st = id ? run(eng, id, timeout + 5) : -1;
     mw_engine_free(eng);
     return st;
@@ -315,7 +293,7 @@ static void test_pages_and_limits(void)
     }
     uint64_t before = mw__faws_count(fake, "ListClusters");
     mw_engine *eng = new_engine();
-    const char *id = schedule(eng, "pages", "{}", 5);
+    const char *id = t_schedule(eng, "pages", "{}", 5);
     CHECK(run(eng, id, 10) == 0);
     CHECK(res.value == 25); /* "prod" and 24 more */
     CHECK_STR(res.message, "calls 3");
@@ -400,7 +378,7 @@ static void test_full_uri_refresh(void)
     for (int i = 0; i < 5; i++) {
         char j[128];
         snprintf(j, sizeof j, "{\"action\":\"ListClusters\",\"n\":%d}", i);
-        ids[i] = schedule(eng, "aws", j, 5);
+        ids[i] = t_schedule(eng, "aws", j, 5);
     }
     reported = reported_ok = 0;
     for (int i = 0; i < 5; i++)
@@ -423,7 +401,7 @@ static void test_full_uri_refresh(void)
     for (int i = 0; i < 5; i++) {
         char j[128];
         snprintf(j, sizeof j, "{\"action\":\"ListClusters\",\"n\":%d}", i);
-        ids[i] = schedule(eng, "aws", j, 5);
+        ids[i] = t_schedule(eng, "aws", j, 5);
     }
 
     /* 7 s of requests over credentials that live 4 s: refreshed before

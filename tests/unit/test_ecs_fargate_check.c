@@ -126,29 +126,10 @@ static mw_engine *new_engine(const char *uri)
     CHECK(mw_config_set(cfg, "docker", "off", NULL) == MW_OK);
     CHECK(mw_config_set(cfg, "workers", "1", NULL) == MW_OK);
     mw_engine *eng = t_engine(cfg);
-    /* runs only when asked: a first run spread at random over the
-     * interval could otherwise land inside the test and be counted */
-    mw__sched_set_manual(mw__engine_sched(eng), 1);
+    t_asked_only(eng);
     mw_config_free(cfg);
     CHECK(mw_engine_add_sink(eng, collect, NULL) == MW_OK);
     return eng;
-}
-
-/* Schedules ecs_fargate for `instance_json` (a 60 s interval added). */
-static const char *schedule(mw_engine *eng, const char *instance_json)
-{
-    cJSON *inst = cJSON_Parse(instance_json);
-    const char *id = NULL;
-    char *err = NULL;
-    CHECK(inst != NULL);
-    cJSON_AddNumberToObject(inst, "min_collection_interval", 60);
-    mw_code rc = mw__engine_schedule(eng, "ecs_fargate", "test", inst, NULL, &id, &err);
-    if (rc != MW_OK)
-        fprintf(stderr, "schedule: %s\n", err ? err : "?");
-    CHECK(rc == MW_OK);
-    free(err);
-    cJSON_Delete(inst);
-    return id;
 }
 
 /* Runs instance `id` now, steps the engine until its run ended and
@@ -246,7 +227,8 @@ static void test_cgroup_v2(void)
     double a0, a1, b0, b1;
     const char *t = "case:v2", *net = "case:v2,interface:eth0";
     serve(WEB, s);
-    const char *id = schedule(eng, "{\"container_id\": \"" WEB "\", \"tags\": [\"case:v2\"]}");
+    const char *id = t_schedule(eng, "ecs_fargate",
+                                "{\"container_id\": \"" WEB "\", \"tags\": [\"case:v2\"]}", 0);
 
     run(eng, id, &a0, &a1);
     CHECK(service_check("fargate_check", NULL) == MW_STATUS_OK);
@@ -311,7 +293,8 @@ static void test_cgroup_v1(void)
     double a0, a1, b0, b1;
     const char *t = "case:v1", *net = "case:v1,interface:eth0";
     serve(WORKER, s);
-    const char *id = schedule(eng, "{\"container_id\": \"" WORKER "\", \"tags\": [\"case:v1\"]}");
+    const char *id = t_schedule(eng, "ecs_fargate",
+                                "{\"container_id\": \"" WORKER "\", \"tags\": [\"case:v1\"]}", 0);
 
     run(eng, id, &a0, &a1);
     CHECK(service_check("fargate_check", NULL) == MW_STATUS_OK);
@@ -400,7 +383,7 @@ static void test_failures(void)
     mw_engine *eng = new_engine(mw__fea_v4_url(fea));
     cJSON *s = stats_of(FIX "/v4_task_stats_cgroupv2.json", WEB);
     serve(WEB, s);
-    const char *id = schedule(eng, "{\"container_id\": \"" WEB "\"}");
+    const char *id = t_schedule(eng, "ecs_fargate", "{\"container_id\": \"" WEB "\"}", 0);
 
     /* the endpoint away before /task was ever read */
     CHECK(mw__fea_down(fea) == 0);
@@ -445,7 +428,7 @@ static void test_failures(void)
     CHECK(mw_engine_instance_stats(eng, id, &st) == MW_OK && st.warnings >= 1);
 
     /* a malformed container_id fails every run, naming the option */
-    const char *bad = schedule(eng, "{\"container_id\": \"../task\"}");
+    const char *bad = t_schedule(eng, "ecs_fargate", "{\"container_id\": \"../task\"}", 0);
     const char *msg = NULL;
     run(eng, bad, NULL, NULL);
     CHECK(service_check("moonwatch.check_status", &msg) == MW_STATUS_CRITICAL);
@@ -455,13 +438,13 @@ static void test_failures(void)
 
     /* no endpoint: moonwatch does not run in an ECS task */
     eng = new_engine(NULL);
-    id = schedule(eng, "{\"container_id\": \"" WEB "\"}");
+    id = t_schedule(eng, "ecs_fargate", "{\"container_id\": \"" WEB "\"}", 0);
     expect_critical(eng, id, "no ECS task metadata endpoint: $ECS_CONTAINER_METADATA_URI_V4");
     mw_engine_free(eng);
 
     /* a variable that is not a URL: said, its value not repeated */
     eng = new_engine("http://user:s3cret@127.0.0.1:1/v4");
-    id = schedule(eng, "{\"container_id\": \"" WEB "\"}");
+    id = t_schedule(eng, "ecs_fargate", "{\"container_id\": \"" WEB "\"}", 0);
     expect_critical(eng, id, "$ECS_CONTAINER_METADATA_URI_V4 is not an http:// or https:// URL");
     CHECK(service_check("fargate_check", &msg) == MW_STATUS_CRITICAL && !strstr(msg, "s3cret"));
     mw_engine_free(eng);

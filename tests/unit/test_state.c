@@ -266,23 +266,15 @@ static mw_engine *new_engine(const char *state_dir)
     mw_engine *eng = t_engine(cfg);
     mw_config_free(cfg);
     CHECK(mw_engine_add_sink(eng, collect, NULL) == MW_OK);
-    /* runs only when asked: a first run spread at random over the
-     * interval could otherwise land inside the test and be counted */
-    mw__sched_set_manual(mw__engine_sched(eng), 1);
+    t_asked_only(eng);
     return eng;
 }
 
 static const char *schedule(mw_engine *eng, int slot)
 {
     char j[64];
-    const char *id = NULL;
-    char *err = NULL;
-    snprintf(j, sizeof j, "{\"slot\":%d,\"min_collection_interval\":60}", slot);
-    cJSON *inst = cJSON_Parse(j);
-    CHECK(mw__engine_schedule(eng, "counter", "test", inst, NULL, &id, &err) == MW_OK);
-    free(err);
-    cJSON_Delete(inst);
-    return id;
+    snprintf(j, sizeof j, "{\"slot\":%d}", slot);
+    return t_schedule(eng, "counter", j, 0);
 }
 
 /* Runs `id` once; returns its result (status and message). */
