@@ -46,7 +46,7 @@ struct mw__fwd {
     pthread_cond_t empty;
     mw__dd_payload *head, *tail;
     mw__fwd_stats stats;
-    int draining, outage, drop_logged, stopping;
+    int draining, drop_logged, stopping; /* in an outage: stats.failing_since */
 };
 
 static const char *const reason_names[] = {"queue_full", "rejected", "shutdown", "too_large"};
@@ -163,8 +163,8 @@ static void delivered(mw__fwd *f, mw__dd_payload *p)
     f->stats.sent_payloads++;
     f->stats.sent_items += p->items;
     unlink_payload(f, p);
-    int was_out = f->outage;
-    f->outage = f->drop_logged = 0;
+    int was_out = f->stats.failing_since != 0;
+    f->drop_logged = 0;
     f->stats.failing_since = 0;
     f->stats.last_error[0] = '\0';
     pthread_mutex_unlock(&f->lock);
@@ -198,8 +198,7 @@ static void failed(mw__fwd *f, mw__dd_payload *p, const char *why, double after)
     unsigned attempts = ++p->attempts;
     const char *path = mw__dd_path(p->kind);
     f->stats.retries++;
-    int first = !f->outage, draining = f->draining;
-    f->outage = 1;
+    int first = !f->stats.failing_since, draining = f->draining;
     if (first)
         f->stats.failing_since = mw__mono_ns();
     snprintf(f->stats.last_error, sizeof f->stats.last_error, "POST %s: %s", path, why);
