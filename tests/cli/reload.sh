@@ -18,6 +18,8 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib/listener.sh
+. "$(dirname "$0")/lib/listener.sh"
 
 mkdir -p "$tmp/checks" "$tmp/templates/probe.d"
 cat > "$tmp/checks/probe.lua" <<'LUA'
@@ -43,8 +45,7 @@ has_n() { q "[i['id'] for i in d['instances']]" | grep -q .; [ "$(q "len(d['inst
   --templates-dir "$tmp/templates" --sink none --set docker=off --set ecs=off \
   --set watch_config_dirs=false --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err" &
 pid=$!
-wait_for grep -q 'status listener on 127.0.0.1:[0-9]' "$tmp/err" && ok || bad "no listener"
-addr=$(grep -o 'status listener on 127.0.0.1:[0-9]*' "$tmp/err" | head -1 | sed 's/.* on //')
+addr=$(listener_addr "$tmp/err") && ok || bad "no listener"
 base="http://$addr"
 wait_for has_n 1 && ok || bad "one instance at start"
 a_id=$(q "d['instances'][0]['id']")
@@ -93,8 +94,7 @@ pid=
 "$mw" run --no-bundled --checks-dir "$tmp/checks" --templates-dir "$tmp/templates" \
   --sink none --set docker=off --set ecs=off --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err2" &
 pid=$!
-wait_for grep -q 'status listener on 127.0.0.1:[0-9]' "$tmp/err2" && ok || bad "no listener (2)"
-addr=$(grep -o 'status listener on 127.0.0.1:[0-9]*' "$tmp/err2" | head -1 | sed 's/.* on //')
+addr=$(listener_addr "$tmp/err2") && ok || bad "no listener (2)"
 base="http://$addr"
 wait_for has_n 2 && ok || bad "two instances at the second start"
 printf 'instances:\n  - n: c\n    min_collection_interval: 1\n' > "$tmp/templates/probe.d/c.yaml"

@@ -17,6 +17,8 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib/listener.sh
+. "$(dirname "$0")/lib/listener.sh"
 for v in $(env | sed -n 's/^\(\(MW\|DD\)_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 command -v curl > /dev/null || { echo "no curl"; exit 77; }
 
@@ -52,12 +54,7 @@ grep -q '"metric":"probe.temp"' "$tmp/out" && ok || bad "check with --sink prome
 start() {
   "$mw" run "${common[@]}" --listen 127.0.0.1:0 "$@" > "$tmp/out" 2> "$tmp/err" &
   pid=$!
-  base=
-  for _ in $(seq 1 100); do
-    grep -q 'status listener on 127.0.0.1:[0-9]' "$tmp/err" 2> /dev/null && break
-    sleep 0.1
-  done
-  base="http://$(grep -o 'status listener on 127.0.0.1:[0-9]*' "$tmp/err" | head -1 | sed 's/.* on //')"
+  base="http://$(listener_addr "$tmp/err")"
   for _ in $(seq 1 100); do
     curl -s -m 2 "$base/metrics" | grep -q '^probe_temp{' && return 0
     sleep 0.1

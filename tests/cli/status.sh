@@ -16,6 +16,8 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib/listener.sh
+. "$(dirname "$0")/lib/listener.sh"
 
 mkdir -p "$tmp/checks" "$tmp/templates/probe.d"
 cat > "$tmp/checks/probe.lua" <<'LUA'
@@ -27,18 +29,11 @@ end }
 LUA
 printf 'instances:\n  - min_collection_interval: 1\n' > "$tmp/templates/probe.d/conf.yaml"
 
-# wait_for FILE PATTERN: up to 10 s
-wait_for() {
-  for _ in $(seq 1 100); do grep -q "$2" "$1" 2> /dev/null && return 0; sleep 0.1; done
-  return 1
-}
-
 "$mw" run --no-bundled --checks-dir "$tmp/checks" --templates-dir "$tmp/templates" \
   --flush-interval 0.5 --sink none --set docker=off --set ecs=off \
   --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err" &
 pid=$!
-wait_for "$tmp/err" 'status listener on 127.0.0.1:[0-9]' && ok || bad "no listener in the log"
-addr=$(grep -o 'status listener on 127.0.0.1:[0-9]*' "$tmp/err" | head -1 | sed 's/.* on //')
+addr=$(listener_addr "$tmp/err") && ok || bad "no listener in the log"
 base="http://$addr"
 for _ in $(seq 1 50); do
   curl -s -m 2 "$base/metrics" | grep -q '^probe_hits_total' && break
