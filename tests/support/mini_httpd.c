@@ -29,6 +29,9 @@
  * own accept queue (net.core.somaxconn, often 4096), so a burst of
  * 10,000 connects is not dropped and retried a second later. */
 #define HTTP_LISTENERS 4
+/* The last request lines kept for mw__mhd_request() */
+#define LOG_LINES 64
+#define LOG_BYTES 160
 
 enum { C_READ, C_DELAY, C_WRITE, C_HANG };
 
@@ -53,6 +56,7 @@ struct mw__mhd {
     pthread_t thr;
     pthread_mutex_t lock;
     mw__mhd_stats st;
+    char log[LOG_LINES][LOG_BYTES]; /* request n is log[n % LOG_LINES] */
     conn **heap;
     size_t nheap, capheap;
     conn *all;
@@ -210,6 +214,7 @@ static int route(mw__mhd *s, conn *c, char *req, size_t hend, size_t blen)
     if (sscanf(req, "%15s %2047s", method, path) != 2)
         return -1;
     pthread_mutex_lock(&s->lock);
+    snprintf(s->log[s->st.requests % LOG_LINES], LOG_BYTES, "%.15s %.140s", method, path);
     s->st.requests++;
     pthread_mutex_unlock(&s->lock);
     if (strcmp(path, "/ok") == 0)
@@ -552,4 +557,16 @@ void mw__mhd_stats_get(mw__mhd *s, mw__mhd_stats *out)
     pthread_mutex_lock(&s->lock);
     *out = s->st;
     pthread_mutex_unlock(&s->lock);
+}
+
+int mw__mhd_request(mw__mhd *s, unsigned long n, char *buf, size_t size)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s->lock);
+    if (n < s->st.requests && s->st.requests - n <= LOG_LINES) {
+        snprintf(buf, size, "%s", s->log[n % LOG_LINES]);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }

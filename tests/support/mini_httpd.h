@@ -25,6 +25,8 @@
 #ifndef MW_MINI_HTTPD_H
 #define MW_MINI_HTTPD_H
 
+#include <stddef.h>
+
 typedef struct mw__mhd mw__mhd;
 
 typedef struct mw__mhd_stats {
@@ -47,5 +49,10 @@ const char *mw__mhd_unix_path(const mw__mhd *s);
 
 /* A consistent copy of the counters. */
 void mw__mhd_stats_get(mw__mhd *s, mw__mhd_stats *out);
+
+/* Request number `n` (0 is the first; stats' `requests` counts them) as
+ * "METHOD target" into buf; -1 when not yet made or no longer kept
+ * (the last 64 are). */
+int mw__mhd_request(mw__mhd *s, unsigned long n, char *buf, size_t size);
 
 #endif
