@@ -168,6 +168,7 @@ struct mw__http_req {
     struct mw__http_req *probe;  /* the probe vetting the current hop */
     struct mw__http_req *parent; /* the request a probe vets */
     int seen;                    /* addresses a probe was offered */
+    int link_local;              /* one of them was link-local */
     mw__buf body;
     mw__buf hdrs;            /* the last response's headers, "name\0value\0"... */
     mw__http_result *result; /* while its done runs */
@@ -177,9 +178,10 @@ struct mw__http_req {
     void (*conn_done)(void *ud, mw__http_conn *c, const mw__http_result *r);
     void *ud;
     char errbuf[CURL_ERROR_SIZE];
-    char refused[96]; /* the first link-local address refused (a probe: the
-                       * address alone) */
-    char msg[512];
+    /* Made only when needed (most requests never need them): */
+    char *refused; /* the first link-local address refused (a probe: the
+                    * address alone) */
+    char *msg;     /* why it failed, for its result */
 };
 
 struct mw__http_conn {
@@ -280,6 +282,8 @@ static void req_free(mw__http_req *r)
     url_info_free(&r->at);
     url_info_free(&r->redir);
     free(r->origin);
+    free(r->refused);
+    free(r->msg);
     free(r);
 }
 
@@ -297,6 +301,22 @@ static void req_remove(mw__http_req *r)
     r->in_multi = 0;
 }
 
+/* Sets the failure message of `r`. */
+__attribute__((format(printf, 2, 3))) static void req_msg(mw__http_req *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    free(r->msg);
+    r->msg = mw__vsprintf(fmt, ap);
+    va_end(ap);
+}
+
+/* The failure message of `r`; without memory for it, the error's name. */
+static const char *req_error(const mw__http_req *r, mw_code code)
+{
+    return r->msg ? r->msg : mw_strerror(code);
+}
+
 /* Records why the transfer is being stopped; the first reason wins. */
 __attribute__((format(printf, 3, 4))) static void req_fail(mw__http_req *r, mw_code code,
                                                            const char *fmt, ...)
@@ -305,7 +325,8 @@ __attribute__((format(printf, 3, 4))) static void req_fail(mw__http_req *r, mw_c
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    free(r->msg);
+    r->msg = mw__vsprintf(fmt, ap);
     va_end(ap);
     r->fail = code;
 }
@@ -496,29 +517,27 @@ static void result_error(mw__http_req *r, CURLcode cc, mw__http_result *res)
     case CURLE_OPERATION_TIMEDOUT:
         res->code = MW_ETIMEOUT;
         if (connect_time == 0 && (r->timeout == 0 || r->connect_timeout < r->timeout))
-            snprintf(r->msg, sizeof r->msg, "connect to %s: timed out after %.1f s", r->target,
-                     r->connect_timeout);
+            req_msg(r, "connect to %s: timed out after %.1f s", r->target, r->connect_timeout);
         else
-            snprintf(r->msg, sizeof r->msg, "timed out after %.1f s", r->timeout);
+            req_msg(r, "timed out after %.1f s", r->timeout);
         break;
     case CURLE_COULDNT_CONNECT:
         /* curl only knows it got no socket: say why */
-        if (r->refused[0])
-            snprintf(r->msg, sizeof r->msg, "%s", r->refused);
+        if (r->refused)
+            req_msg(r, "%s", r->refused);
         else
-            snprintf(r->msg, sizeof r->msg, "connect to %s: %s", r->target,
-                     oserr ? strerror((int)oserr) : why);
+            req_msg(r, "connect to %s: %s", r->target, oserr ? strerror((int)oserr) : why);
         break;
     case CURLE_FILESIZE_EXCEEDED:
         res->code = MW_EPARSE;
-        snprintf(r->msg, sizeof r->msg, "response body over %zu bytes", r->max_body);
+        req_msg(r, "response body over %zu bytes", r->max_body);
         break;
     case CURLE_OUT_OF_MEMORY:
         res->code = MW_ENOMEM;
-        snprintf(r->msg, sizeof r->msg, "out of memory");
+        req_msg(r, "out of memory");
         break;
     default:
-        snprintf(r->msg, sizeof r->msg, "%s", why);
+        req_msg(r, "%s", why);
         break;
     }
 }
@@ -535,10 +554,10 @@ static void result_fill(mw__http_req *r, CURLcode cc, mw__http_result *res)
         res->cert_not_after = cert_not_after(r->easy);
     if (r->fail != MW_OK) {
         res->code = r->fail;
-        res->error = r->msg;
+        res->error = req_error(r, res->code);
     } else if (cc != CURLE_OK) {
         result_error(r, cc, res);
-        res->error = r->msg;
+        res->error = req_error(r, res->code);
     }
     if (res->code != MW_OK) {
         res->body = "";
@@ -906,8 +925,8 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_soc
     char addr[INET6_ADDRSTRLEN];
     MW_UNUSED(purpose);
     if (is_link_local(a, addr, sizeof addr)) {
-        if (!r->refused[0])
-            snprintf(r->refused, sizeof r->refused, "refused: %s is a link-local address", addr);
+        if (!r->refused)
+            r->refused = mw__sprintf("refused: %s is a link-local address", addr);
         errno = EACCES;
         return CURL_SOCKET_BAD;
     }
@@ -1479,9 +1498,12 @@ static curl_socket_t probe_socket(void *ud, curlsocktype purpose, struct curl_so
 {
     mw__http_req *p = ud;
     MW_UNUSED(purpose);
+    char addr[INET6_ADDRSTRLEN];
     p->seen++;
-    if (!p->refused[0] && !is_link_local(a, p->refused, sizeof p->refused))
-        p->refused[0] = '\0';
+    if (!p->link_local && is_link_local(a, addr, sizeof addr)) {
+        p->link_local = 1;
+        p->refused = mw__strdup(addr); /* NULL without memory: still refused */
+    }
     errno = EACCES;
     return CURL_SOCKET_BAD;
 }
@@ -1529,8 +1551,9 @@ out:
 static void probe_verdict(mw__http_req *p, mw__http_req *r, CURLcode cc)
 {
     const char *host = r->at.host;
-    if (p->refused[0])
-        req_fail(r, MW_EIO, "refused: %s resolves to %s, a link-local address", host, p->refused);
+    if (p->link_local)
+        req_fail(r, MW_EIO, "refused: %s resolves to %s, a link-local address", host,
+                 p->refused ? p->refused : "an address");
     else if (cc == CURLE_COULDNT_CONNECT && p->seen > 0)
         return;
     else if (cc == CURLE_COULDNT_RESOLVE_HOST)
@@ -1636,15 +1659,14 @@ static mw__http_conn *conn_new(mw__http_req *r, mw__http_result *res)
 
     if (curl_easy_getinfo(r->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
         fd == CURL_SOCKET_BAD) {
-        snprintf(r->msg, sizeof r->msg, "connect to %s: no socket after connecting", r->target);
+        req_msg(r, "connect to %s: no socket after connecting", r->target);
         res->code = MW_EIO;
-        res->error = r->msg;
+        res->error = req_error(r, res->code);
         return NULL;
     }
     if (!(c = calloc(1, sizeof *c))) {
-        snprintf(r->msg, sizeof r->msg, "out of memory");
         res->code = MW_ENOMEM;
-        res->error = r->msg;
+        res->error = req_error(r, res->code);
         return NULL;
     }
     c->h = r->h;
