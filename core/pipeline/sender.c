@@ -4,8 +4,9 @@
  * Samples are written into one capped byte arena as they come, already in
  * the aggregator's canonical form (instance tags merged, tags sorted and
  * unique, default host filled in, key hashed), so the commit is a pointer
- * walk plus one lock per context shard. The arena is reset, not freed,
- * between runs, so a steady check allocates nothing per sample.
+ * walk plus one lock per context shard. The arena is freed after each
+ * commit: one allocation per run, and an idle instance (most of them, most
+ * of the time) holds none of it.
  *
  * Arena entry: an `entry` header, then for a metric the mw__agg_sample and
  * its key; for a service check or an event the key (name or title, host,
@@ -25,9 +26,7 @@
 #include <string.h>
 
 #define DEFAULT_MAX_BYTES (8u << 20)
-/* An arena that grew past this is freed after a commit, not kept. */
-#define KEEP_BYTES (256u << 10)
-#define ALIGN8(n)  (((n) + 7) & ~(size_t)7)
+#define ALIGN8(n)         (((n) + 7) & ~(size_t)7)
 
 /* Event strings after the key, in this order; absent ones are empty and
  * flagged as such in `present`. */
@@ -362,10 +361,7 @@ static size_t commit_record(mw__sender *s, const entry *e, double now)
 static void arena_done(mw__sender *s)
 {
     s->pending = 0;
-    if (s->arena.cap > KEEP_BYTES)
-        mw__buf_free(&s->arena);
-    else
-        mw__buf_reset(&s->arena);
+    mw__buf_free(&s->arena);
 }
 
 size_t mw__sender_commit(mw__sender *s, double now)
