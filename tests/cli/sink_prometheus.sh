@@ -52,6 +52,7 @@ grep -q '"metric":"probe.temp"' "$tmp/out" && ok || bad "check with --sink prome
 
 # start ARGS...: run with ARGS; $base is its listener, once /metrics has probe_temp
 start() {
+  : > "$tmp/err" # here: the background run empties it only once it has started
   "$mw" run "${common[@]}" --listen 127.0.0.1:0 "$@" > "$tmp/out" 2> "$tmp/err" &
   pid=$!
   base="http://$(listener_addr "$tmp/err")"
@@ -85,7 +86,7 @@ start && ok || bad "--listen alone: no /metrics"
 [ "$(sinks)" = stdout,prometheus ] && ok || bad "sinks: $(sinks)"
 stop
 grep -q '"metric":"probe.temp"' "$tmp/out" && ok || bad "--listen alone: no JSON lines"
-start --sink none && ok || bad "--sink none --listen: no /metrics"
+start --sink none && ok || bad "--sink none --listen: no /metrics: $(cat "$tmp/err")"
 stop
 [ -s "$tmp/out" ] && bad "--sink none printed JSON lines" || ok
 
