@@ -14,9 +14,8 @@ set -u
 mw=$1
 src=$2
 fake=$(dirname "$mw")/tests/fake_aws
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 fpid=
 cleanup() {
@@ -123,5 +122,4 @@ for s in "$SECRET" "$TOKEN" "$sig"; do
 done
 grep -qE '[0-9a-f]{64}' "$tmp/all" && bad "a 64-hex string was printed" || ok
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

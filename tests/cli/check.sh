@@ -4,9 +4,8 @@
 set -u
 mw=$1
 src=$2
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -54,5 +53,4 @@ echo "$out" | grep -q '"status":2' && ok || bad "spin: no CRITICAL"
 "$mw" check system --instance '{bad' >/dev/null 2>"$tmp/err"; rc=$?
 [ $rc -ne 0 ] && grep -q -- "--instance must be a JSON object" "$tmp/err" && ok || bad "bad JSON not reported"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

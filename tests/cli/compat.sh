@@ -6,9 +6,8 @@
 set -u
 mw=$1
 src=$2
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 script=$src/tests/compat/validate_confd.sh
@@ -39,5 +38,4 @@ grep -q "^result: FAILED (2 files, 1 errors)$" "$tmp/out" && ok || { bad "broken
 bash "$script" "$tmp/nope" "$mw" >/dev/null 2>&1
 [ $? -eq 2 ] && ok || bad "missing DIR: want exit 2"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

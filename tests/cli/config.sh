@@ -7,9 +7,8 @@
 set -u
 mw=$1
 src=$2
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # the environment of the machine running the tests is not the test's
@@ -130,5 +129,4 @@ grep -v '^{' "$tmp/run.err" && bad "run: a log line that is not JSON"
 grep 'MW_FLUSH_INTRVAL' "$tmp/run.err" | grep -q '"level":"warn"' && ok ||
     bad "run: the warning is not a warn line: $(cat "$tmp/run.err")"
 
-echo "config.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally

@@ -7,9 +7,8 @@
 # (With a real engine: tests/integration/discovery.sh.)
 set -u
 mw=$1
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -90,5 +89,4 @@ rc=$?
 grep -q "docker_host: expected unix:///path or tcp://host:port" "$tmp/err" && ok \
   || bad "bad --docker-host: message"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

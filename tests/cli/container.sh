@@ -4,9 +4,8 @@
 # a pid that is not one.
 set -u
 mw=$1
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 sleep 300 &
 sp=$!
 trap 'kill "$sp" 2>/dev/null' EXIT
@@ -70,5 +69,4 @@ for inst in '{}' '{"pid": "%%pid%%"}' '{"pid": 0}' '{"pid": 1.5}'; do
     && ok || bad "$inst: no CRITICAL check_status naming the pid option: $out"
 done
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

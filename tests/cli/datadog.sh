@@ -7,9 +7,8 @@
 set -u
 mw=$1
 src=$2
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 intake_pid=
 trap '[ -n "$intake_pid" ] && kill $intake_pid 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -119,5 +118,4 @@ DD_API_KEY=$key DD_DD_URL="http://127.0.0.1:$port" "$mw" configcheck --json "${c
   > "$tmp/cc" 2>&1
 grep -q "$key" "$tmp/cc" && bad "the API key is in configcheck's output" || ok
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

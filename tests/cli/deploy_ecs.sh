@@ -13,9 +13,8 @@
 set -u
 mw=$1
 src=$2
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dir=$src/deploy/ecs
@@ -64,5 +63,4 @@ assert len(called) == 6, called
 assert allowed == called, (sorted(allowed - called), sorted(called - allowed))
 PY
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

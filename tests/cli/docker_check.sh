@@ -10,9 +10,8 @@ src=$(cd "${2:-$(dirname "$0")/../..}" && pwd)
 fix=$src/tests/fixtures/cgroup
 a=06ada57c26aa5cf429e9f2c0a99e3e4a42daecd45fc4c955d7c1399ab4227ae8
 c=39610bca9443fdb6ae772d781954447c0bb23c05bcb2f08e72d6cc5f70209726
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -90,5 +89,4 @@ for id in '""' '"%%container_id%%"' "\"${a^^}\"" "\"../../$a\"" 42; do
     || bad "$id: no message naming container_id: $out"
 done
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

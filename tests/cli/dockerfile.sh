@@ -18,9 +18,8 @@ mw=$1
 src=$2
 build=$(dirname "$mw")
 dockerfile=$src/deploy/Dockerfile
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 skip() { echo "SKIP: $*"; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -134,5 +133,4 @@ grep -qxF curl "$tmp/runtime" && ok || bad "HEALTHCHECK uses curl, not installed
 case "$(fact cmd)" in *'"--listen", "127.0.0.1:5001"'*) ok ;; *) bad "CMD does not listen on 127.0.0.1:5001" ;; esac
 case "$(fact cmd)" in *'"-c", "/etc/moonwatch/moonwatch.yaml"'*) ok ;; *) bad "CMD does not use /etc/moonwatch/moonwatch.yaml" ;; esac
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally

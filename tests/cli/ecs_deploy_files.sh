@@ -18,9 +18,8 @@ src=$2
 dir=$src/deploy/ecs
 schemas=$src/tests/schemas
 validate=$src/tests/cli/ecs_validate.py
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -129,5 +128,4 @@ print("\n".join("missing: " + p for p in problems), file=sys.stderr)
 sys.exit(1 if problems else 0)
 PY
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally

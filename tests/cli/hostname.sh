@@ -10,9 +10,8 @@
 set -u
 mw=$1
 src=$2
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -151,5 +150,4 @@ grep -q 'host name from: ec2_instance_id' "$tmp/status.txt" && ok || bad "moonwa
 grep -q "host name $iid: the EC2 instance id (asked because AWS_EC2_METADATA_SERVICE_ENDPOINT is set)" \
   "$tmp/run.err" && ok || bad "the log does not say where the host name came from"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

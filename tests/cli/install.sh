@@ -15,9 +15,8 @@ set -uo pipefail
 mw=$1
 src=$2
 build=$(dirname "$mw")
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 unset MOONWATCH_DATADIR
@@ -101,5 +100,4 @@ out=$("$mw" check system --log-level error)
 grep -q '"metric":"system.mem.total"' <<<"$out" && ok \
   || bad "build-tree moonwatch lost its bundled checks"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally

@@ -8,9 +8,8 @@
 # run) a new file is picked up with no signal. Every wait is bounded.
 set -u
 mw=$1
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 pid=
 cleanup() {
@@ -102,5 +101,4 @@ wait_for has_n 3 && ok || bad "a new template not picked up by the watch"
 kill -TERM "$pid"
 wait "$pid"
 pid=
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+tally

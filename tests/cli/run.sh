@@ -4,9 +4,8 @@
 set -u
 mw=$1
 src=$2
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -59,5 +58,4 @@ rc=$?
 [ $rc -ne 0 ] && grep -q "bad.yaml:1:[0-9]*: flush_interval" "$tmp/err" && ok \
   || { bad "bad config not reported (rc=$rc)"; cat "$tmp/err" >&2; }
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

@@ -7,9 +7,8 @@
 # bounded; every address is 127.0.0.1.
 set -u
 mw=$1
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 pid=
 cleanup() {
@@ -90,5 +89,4 @@ start --sink none && ok || bad "--sink none --listen: no /metrics: $(cat "$tmp/e
 stop
 [ -s "$tmp/out" ] && bad "--sink none printed JSON lines" || ok
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

@@ -6,9 +6,8 @@
 # Every wait is bounded.
 set -u
 mw=$1
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 pid=
 cleanup() {
@@ -119,5 +118,4 @@ wait $pid
 pid=
 [ ! -e "$tmp/status.sock" ] && ok || bad "socket left behind"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

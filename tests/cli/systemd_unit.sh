@@ -13,9 +13,8 @@ set -uo pipefail
 mw=$1
 src=$2
 unit=$src/deploy/moonwatch.service
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -57,5 +56,4 @@ else
   echo "SKIP: systemd-analyze verify: systemd-analyze is not installed (the systemd package)"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally

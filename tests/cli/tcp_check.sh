@@ -6,9 +6,8 @@
 set -u
 mw=$1
 src=$2
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -152,5 +151,4 @@ check '{"name":"x","host":"127.0.0.1","port":'$P',"collect_response_time":"YES"}
 # nothing on stderr: no log line, no sanitizer report
 [ ! -s "$tmp/stderr" ] && ok || { bad "stderr:"; head -50 "$tmp/stderr" >&2; }
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally

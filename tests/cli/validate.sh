@@ -7,9 +7,8 @@
 set -u
 mw=$1
 src=$2
-fail=0 pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/tally.sh
+. "$(dirname "$0")/lib/tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -73,5 +72,4 @@ grep -v "has no .*\.lua in the checks directories$" "$tmp/out" && bad "--strict:
 [ $? -eq 2 ] && grep -q "usage: moonwatch validate \[--strict\] PATH" "$tmp/err" && ok \
   || bad "no path: usage"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tally
