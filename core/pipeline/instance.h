@@ -81,7 +81,8 @@ typedef struct mw__instance {
     cJSON *init_config;
     mw__instance_params params;
     mw__sandbox *sb;
-    mw__lshare *share; /* the state its sandbox lives in (its lane's, for its script) */
+    struct mw__sched_state *state; /* the state its sandbox lives in (its lane's, for
+                                    * its script): a user of it */
     mw__sender *sender;
     mw_instance_stats stats;
     double total_duration;

@@ -52,13 +52,14 @@ enum { REQ_ARM = 1u << 0, REQ_RUN = 1u << 1, REQ_DROP = 1u << 2 };
 
 typedef struct mw__sched_lane lane;
 
-/* The Lua state of one check script on one lane (lane lock). */
-typedef struct pool_entry {
+/* The Lua state of one check script on one lane; `script` and `share`
+ * are set once, the rest under the lane lock. */
+typedef struct mw__sched_state {
     mw__script *script; /* a reference */
     mw__lshare *share;  /* a reference */
     size_t users;       /* instances in it */
     size_t bytes;       /* its whole heap, as of the last run or instance made */
-    struct pool_entry *next;
+    struct mw__sched_state *next;
 } pool_entry;
 
 struct mw__sched_lane {
@@ -225,11 +226,10 @@ static pool_entry *pool_find(lane *l, const mw__script *script)
     return NULL;
 }
 
-/* A reference to the lane's state for `script`, made (the script
- * compiled) when it has none that works. NULL with `*err` on failure. */
-static mw__lshare *pool_get(lane *l, mw__script *script, char **err)
+/* The lane's state for `script`, made (the script compiled) when it has
+ * none that works, with one more user. NULL with `*err` on failure. */
+static pool_entry *pool_get(lane *l, mw__script *script, char **err)
 {
-    mw__lshare *sh = NULL;
     pthread_mutex_lock(&l->lock);
     pool_entry *e = pool_find(l, script);
     if (!e && (e = calloc(1, sizeof *e))) {
@@ -245,49 +245,43 @@ static mw__lshare *pool_get(lane *l, mw__script *script, char **err)
             l->pool = e;
         }
     }
-    if (e) {
+    if (e)
         e->users++;
-        sh = e->share;
-    }
     pthread_mutex_unlock(&l->lock);
-    if (!sh && !*err)
+    if (!e && !*err)
         *err = mw__strdup("out of memory");
-    return sh;
+    return e;
 }
 
-/* Notes the heap of `sh` for the lane's stats (read outside the lane
+/* Notes the heap of `e` for the lane's stats (read outside the lane
  * lock: a run holding the state's lock may ask for stats). */
-static void pool_note(lane *l, mw__lshare *sh)
+static void pool_note(lane *l, pool_entry *e)
 {
-    size_t bytes = mw__lshare_mem(sh);
+    size_t bytes = mw__lshare_mem(e->share);
     pthread_mutex_lock(&l->lock);
-    for (pool_entry *e = l->pool; e; e = e->next)
-        if (e->share == sh)
-            e->bytes = bytes;
+    e->bytes = bytes;
     pthread_mutex_unlock(&l->lock);
 }
 
-/* An instance left `sh`: the last one takes the entry with it. */
-static void pool_put(lane *l, mw__lshare *sh)
+/* An instance left `e`: the last one takes it with it. */
+static void pool_put(lane *l, pool_entry *e)
 {
-    pool_entry *gone = NULL;
-    if (!sh)
+    int gone = 0;
+    if (!e)
         return;
     pthread_mutex_lock(&l->lock);
-    for (pool_entry **pp = &l->pool; *pp; pp = &(*pp)->next) {
-        if ((*pp)->share != sh)
-            continue;
-        if (--(*pp)->users == 0) {
-            gone = *pp;
-            *pp = gone->next;
-        }
-        break;
+    if (--e->users == 0) {
+        gone = 1;
+        pool_entry **pp = &l->pool;
+        while (*pp != e)
+            pp = &(*pp)->next;
+        *pp = e->next;
     }
     pthread_mutex_unlock(&l->lock);
     if (gone) {
-        mw__lshare_unref(gone->share);
-        mw__script_unref(gone->script);
-        free(gone);
+        mw__lshare_unref(e->share);
+        mw__script_unref(e->script);
+        free(e);
     }
 }
 
@@ -300,7 +294,7 @@ static void instance_free(mw__instance *in)
     if (!in)
         return;
     mw__sandbox_free(in->sb);
-    pool_put(in->lane, in->share);
+    pool_put(in->lane, in->state);
     mw__sender_free(in->sender);
     mw__script_unref(in->script);
     cJSON_Delete(in->instance_cfg);
@@ -335,18 +329,18 @@ static mw__sender *make_sender(const mw__sched *s, mw__instance *in, const mw__i
     return mw__sender_new(s->o.agg, &so);
 }
 
-/* The instance's sandbox, in the lane's state for its script (whose
- * reference it takes into in->share). */
+/* The instance's sandbox, in the lane's state for its script (of which
+ * it becomes a user: in->state). */
 static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
 {
     const mw__sched *s = l->s;
-    mw__lshare *sh = pool_get(l, in->script, err);
-    if (!sh)
+    pool_entry *e = pool_get(l, in->script, err);
+    if (!e)
         return NULL;
     mw__sandbox_opts so = {
         .check = in->check,
         .check_id = in->id,
-        .share = sh,
+        .share = e->share,
         .instance = in->instance_cfg,
         .init_config = in->init_config,
         .mem_cap = in->params.mem_cap,
@@ -363,9 +357,9 @@ static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
     };
     mw__sandbox *sb = mw__sandbox_new(&so, err);
     if (!sb)
-        pool_put(l, sh);
+        pool_put(l, e);
     else
-        in->share = sh;
+        in->state = e;
     return sb;
 }
 
@@ -375,19 +369,19 @@ static mw__sandbox *make_sandbox(lane *l, mw__instance *in, char **err)
 static void remake(lane *l, mw__instance *in)
 {
     char *err = NULL;
-    mw__lshare *old_share = in->share;
+    pool_entry *old_state = in->state;
     mw__sandbox *old = in->sb;
-    in->share = NULL;
+    in->state = NULL;
     mw__sandbox *sb = make_sandbox(l, in, &err);
     if (!sb) {
-        in->share = old_share;
+        in->state = old_state;
         mw__error(l->s->o.log, in->id, "its Lua state failed and a fresh one cannot be made: %s",
                   err ? err : "out of memory");
         free(err);
         return;
     }
     mw__sandbox_free(old);
-    pool_put(l, old_share);
+    pool_put(l, old_state);
     in->sb = sb;
     mw__error(l->s->o.log, in->id, "its Lua state failed: moved to a fresh state");
 }
@@ -415,7 +409,7 @@ static mw__instance *instance_new(lane *l, const mw__sched_spec *sp, char *id, c
         goto out;
     mw__instance_params_check_default(&in->params, mw__sandbox_default_interval(in->sb));
     in->lua_bytes = mw__sandbox_mem(in->sb);
-    pool_note(l, in->share);
+    pool_note(l, in->state);
     in->manual = atomic_load(&l->s->manual);
     in->run_now = sp->run_now;
     mw__timer_init(&in->timer, NULL, in);
@@ -453,7 +447,7 @@ static void record_stats(lane *l, mw__instance *in, int failed, const char *reas
 {
     int self = mw__workers_self(l->s->o.workers);
     size_t mem = mw__sandbox_mem(in->sb);
-    pool_note(l, in->share);
+    pool_note(l, in->state);
     pthread_mutex_lock(&l->lock);
     mw_instance_stats *st = &in->stats;
     st->runs++;
