@@ -302,12 +302,18 @@ static void req_remove(mw__http_req *r)
 }
 
 /* Sets the failure message of `r`. */
+__attribute__((format(printf, 2, 0))) static void req_vmsg(mw__http_req *r, const char *fmt,
+                                                           va_list ap)
+{
+    free(r->msg);
+    r->msg = mw__vsprintf(fmt, ap);
+}
+
 __attribute__((format(printf, 2, 3))) static void req_msg(mw__http_req *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    free(r->msg);
-    r->msg = mw__vsprintf(fmt, ap);
+    req_vmsg(r, fmt, ap);
     va_end(ap);
 }
 
@@ -325,8 +331,7 @@ __attribute__((format(printf, 3, 4))) static void req_fail(mw__http_req *r, mw_c
         return;
     va_list ap;
     va_start(ap, fmt);
-    free(r->msg);
-    r->msg = mw__vsprintf(fmt, ap);
+    req_vmsg(r, fmt, ap);
     va_end(ap);
     r->fail = code;
 }
