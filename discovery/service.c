@@ -21,7 +21,9 @@
  *    a repo tag keeps the id as its long and short name (tag "latest"), so
  *    it never matches a template by accident.
  *
- * The building is a table of steps, each reading one group of fields.
+ * The building is a table of steps, each reading one group of fields;
+ * mw__service_inspect_pick lists those fields, so that a source parses
+ * nothing else of a document (most of an inspect is never read).
  */
 #include "discovery/service.h"
 
@@ -36,6 +38,35 @@
 #define ID_MAX    128 /* Docker ids are 64 hex; room for other engines */
 #define OOM       "out of memory"
 #define HEX64_LEN 64
+
+/* ------------------------------------------------------------ what is read */
+
+static const mw__json_pick health_pick[] = {{"Status", NULL}, {NULL, NULL}};
+static const mw__json_pick state_pick[] = {
+    {"Status", NULL},    {"Running", NULL}, {"Paused", NULL},        {"Restarting", NULL},
+    {"OOMKilled", NULL}, {"Pid", NULL},     {"Health", health_pick}, {NULL, NULL},
+};
+static const mw__json_pick config_pick[] = {
+    {"Hostname", NULL}, {"Image", NULL},        {"Labels", NULL},
+    {"Env", NULL},      {"ExposedPorts", NULL}, {NULL, NULL},
+};
+static const mw__json_pick network_pick[] = {
+    {"IPAddress", NULL}, {"GlobalIPv6Address", NULL}, {NULL, NULL}};
+static const mw__json_pick networks_pick[] = {{"*", network_pick}, {NULL, NULL}};
+static const mw__json_pick netset_pick[] = {
+    {"Networks", networks_pick}, {"Ports", NULL}, {NULL, NULL}};
+static const mw__json_pick host_config_pick[] = {{"NetworkMode", NULL}, {NULL, NULL}};
+
+const mw__json_pick mw__service_inspect_pick[] = {
+    {"Id", NULL},
+    {"Name", NULL},
+    {"RestartCount", NULL},
+    {"State", state_pick},
+    {"Config", config_pick},
+    {"NetworkSettings", netset_pick},
+    {"HostConfig", host_config_pick},
+    {NULL, NULL},
+};
 
 /* ------------------------------------------------------------ errors */
 

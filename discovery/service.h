@@ -12,6 +12,8 @@
 
 #include "moonwatch.h"
 
+#include "core/base/json_pick.h"
+
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +110,12 @@ typedef struct mw__service_parts {
 mw_code mw__service_from_inspect(const cJSON *inspect, const char *image, mw__service **out,
                                  char **err);
 void mw__service_free(mw__service *s);
+
+/* The members of an inspect that mw__service_from_inspect() reads, and
+ * those that tell whether the container runs (State.Running, Paused,
+ * Restarting, OOMKilled): what a source needs to parse of one
+ * (mw__json_pick_parse()). */
+extern const mw__json_pick mw__service_inspect_pick[];
 
 /* Builds a service from `p` (copied) into `*out`, with the same tags and
  * digest rules as mw__service_from_inspect() (no env: the container's

@@ -32,6 +32,7 @@
  */
 #include "discovery/docker/docker.h"
 
+#include "core/base/json_pick.h"
 #include "core/base/util.h"
 #include "discovery/docker/docker_counts.h"
 #include "discovery/docker/docker_events.h"
@@ -639,6 +640,12 @@ static void note_start(mw__docker *d, const mw__docker_event *ev, ctr *e)
 static void on_inspect(void *ud, const mw__http_result *r);
 static void on_image(void *ud, const mw__http_result *r);
 
+/* What of an inspect the source reads; NULL when it is not JSON. */
+static cJSON *parse_inspect(const mw__http_result *r)
+{
+    return mw__json_pick_parse(r->body, r->len, mw__service_inspect_pick);
+}
+
 /* The answer is still the one wanted: no event came since it was asked. */
 static int ctr_fresh(const ctr *e)
 {
@@ -869,8 +876,7 @@ static void on_inspect(void *ud, const mw__http_result *r)
     if (!ctr_fresh(e)) {
         /* An event overtook it: a die/stop won, or another inspect follows;
          * a create inspect overtaken by the start may still serve. */
-        if (e->early && r->code == MW_OK && r->status == 200 &&
-            (root = cJSON_ParseWithLength(r->body, r->len))) {
+        if (e->early && r->code == MW_OK && r->status == 200 && (root = parse_inspect(r))) {
             e->early = 0;
             if (inspect_running(root)) {
                 inspect_apply(d, e, root); /* answered after the start */
@@ -887,7 +893,7 @@ static void on_inspect(void *ud, const mw__http_result *r)
         mw__warn(d->log, WHERE, "container %.12s: %s; left as it was", e->cid,
                  why ? why : "out of memory");
         free(why);
-    } else if (!(root = cJSON_ParseWithLength(r->body, r->len))) {
+    } else if (!(root = parse_inspect(r))) {
         mw__warn(d->log, WHERE, "container %.12s: inspect is not JSON; left as it was", e->cid);
     } else {
         inspect_apply(d, e, root);
@@ -1417,6 +1423,9 @@ static void sync_maybe_done(mw__docker *d)
 
 /* The list's running containers, marked with this generation; the held
  * services it does not name are gone. */
+/* What of a container list's items is read. */
+static const mw__json_pick list_pick[] = {{"Id", NULL}, {"State", NULL}, {NULL, NULL}};
+
 static void on_list(void *ud, const mw__http_result *r)
 {
     mw__docker *d = ud;
@@ -1430,7 +1439,7 @@ static void on_list(void *ud, const mw__http_result *r)
         free(why);
         return;
     }
-    root = cJSON_ParseWithLength(r->body, r->len);
+    root = mw__json_pick_parse(r->body, r->len, list_pick);
     if (!cJSON_IsArray(root)) {
         cJSON_Delete(root);
         conn_fail(d, "GET /containers/json: not a JSON array");

@@ -14,8 +14,10 @@
  * without repeats, networks sorted by name, ports ascending and unique in
  * 1..65535, tags sorted and unique) and the digest of its fields; the
  * document printed and parsed again builds the same service (same
- * digest). Then the service's identifiers, and each template variable
- * resolved on its own against it: resolved, or a reason naming it.
+ * digest), and so does the document read as the Docker source reads it
+ * (mw__service_inspect_pick), or it is refused with the same message.
+ * Then the service's identifiers, and each template variable resolved on
+ * its own against it: resolved, or a reason naming it.
  */
 #include "discovery/match.h"
 #include "discovery/service.h"
@@ -158,6 +160,27 @@ static void check_reparsed(const cJSON *doc, const mw__service *s)
     free(text);
 }
 
+/* The Docker source reads only mw__service_inspect_pick of a document:
+ * where that reading succeeds, it builds the same service or refuses it
+ * with the same message. */
+static void check_picked(const uint8_t *data, size_t size, const char *image, const mw__service *s,
+                         const char *err)
+{
+    cJSON *doc = mw__json_pick_parse((const char *)data, size, mw__service_inspect_pick);
+    char *why = NULL;
+    mw__service *t = NULL;
+
+    if (!doc)
+        return;
+    mw_code rc = mw__service_from_inspect(doc, image, &t, &why);
+    if ((rc == MW_OK) != (s != NULL) || (s && s->digest != t->digest) ||
+        (!s && rc == MW_EPARSE && (!err || !why || strcmp(err, why) != 0)))
+        abort();
+    mw__service_free(t);
+    free(why);
+    cJSON_Delete(doc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
@@ -178,6 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_variables(s);
     }
     check_reparsed(doc, s);
+    check_picked(data, size, resolved_image(doc), s, err);
     mw__service_free(s);
     free(err);
     cJSON_Delete(doc);

@@ -379,6 +379,56 @@ static void test_null_fields(void)
     mw__service_free(s);
 }
 
+/* Every fixture read as the Docker source reads it (only the members
+ * of mw__service_inspect_pick) builds what the whole document builds. */
+static void test_picked_fixtures(void)
+{
+    static const char *const names[] = {
+        "ad_tags_label.json",
+        "container_inspect.json",
+        "container_inspect_exited.json",
+        "container_inspect_oomkilled.json",
+        "dd_tags.json",
+        "host_network.json",
+        "id_wrong_type.json",
+        "image_id.json",
+        "missing_config.json",
+        "null_fields.json",
+        "registry_port_digest.json",
+        "two_networks_ipv6.json",
+    };
+
+    for (size_t i = 0; i < MW_ARRAY_LEN(names); i++) {
+        char path[512], *text = NULL, *err1 = NULL, *err2 = NULL;
+        size_t len = 0;
+        mw__service *s1 = NULL, *s2 = NULL;
+
+        snprintf(path, sizeof(path), FIX "%s", names[i]);
+        CHECK(mw__read_file(path, 1 << 20, &text, &len) == MW_OK);
+        cJSON *whole = cJSON_ParseWithLength(text, len);
+        cJSON *picked = mw__json_pick_parse(text, len, mw__service_inspect_pick);
+        CHECK(whole && picked);
+        CHECK(cJSON_GetArraySize(picked) < cJSON_GetArraySize(whole));
+        mw_code rc1 = mw__service_from_inspect(whole, NULL, &s1, &err1);
+        mw_code rc2 = mw__service_from_inspect(picked, NULL, &s2, &err2);
+        CHECK(rc1 == rc2);
+        CHECK(s1 ? s2 && s1->digest == s2->digest && strcmp(s1->state, s2->state) == 0 &&
+                       strcmp(s1->health, s2->health) == 0 && s1->pid == s2->pid &&
+                       s1->restart_count == s2->restart_count
+                 : !s2 && err1 && err2 && strcmp(err1, err2) == 0);
+        if (rc1 != rc2)
+            fprintf(stderr, "%s: %s vs %s\n", names[i], err1 ? err1 : "built",
+                    err2 ? err2 : "built");
+        mw__service_free(s1);
+        mw__service_free(s2);
+        free(err1);
+        free(err2);
+        cJSON_Delete(whole);
+        cJSON_Delete(picked);
+        free(text);
+    }
+}
+
 static void test_fixture_errors(void)
 {
     char err[256];
@@ -479,10 +529,15 @@ static const struct {
      NULL, "ports "},
 };
 
+/* Each document read whole, then as the Docker source reads it (only
+ * mw__service_inspect_pick): the same service or the same message. */
 static void test_inline_documents(void)
 {
-    for (size_t i = 0; i < MW_ARRAY_LEN(inline_cases); i++) {
-        cJSON *doc = cJSON_Parse(inline_cases[i].json);
+    for (size_t k = 0; k < 2 * MW_ARRAY_LEN(inline_cases); k++) {
+        size_t i = k / 2;
+        const char *json = inline_cases[i].json;
+        cJSON *doc = k % 2 ? mw__json_pick_parse(json, strlen(json), mw__service_inspect_pick)
+                           : cJSON_Parse(json);
         char *err = NULL, got[512];
         mw__service *s;
         mw_code rc;
@@ -932,6 +987,7 @@ int main(void)
     test_ad_tags_label();
     test_null_fields();
     test_fixture_errors();
+    test_picked_fixtures();
     test_inline_documents();
     test_image_split();
     test_image_is_id();
