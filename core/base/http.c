@@ -86,7 +86,7 @@
 #include <time.h>
 
 /* Transfers one multi handle takes before its pool opens another (see
- * pool_pick()). */
+ * pool_pick()), and the idle connections it keeps for them. */
 #define DRV_CAP                 128
 #define DEFAULT_MAX_BODY        (10u << 20)
 #define DEFAULT_CONNECT_TIMEOUT 10.0
@@ -836,6 +836,12 @@ static mw_code drv_init(drv *d, mw__http *h)
         curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, (void *)d) != CURLM_OK ||
         curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, curl_timer_fn) != CURLM_OK ||
         curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, (void *)d) != CURLM_OK)
+        return MW_EIO;
+    /* curl's own bound, four per transfer in the handle at the moment,
+     * shrinks whenever finished transfers are out and the next ones not
+     * yet added (they are, at the next kick): a burst of answers then
+     * closes the connections the next round would have reused. */
+    if (d->shared && curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)DRV_CAP) != CURLM_OK)
         return MW_EIO;
     return MW_OK;
 }
