@@ -204,10 +204,11 @@ struct mw__http {
     mw__http_req *head;
     mw__http_conn *conns;
     size_t active;
-    int in_curl; /* inside curl_multi_socket_action() */
-    int marked;  /* requests marked cancelled or forced since the last sweep */
-    int busy;    /* inside one of our loop callbacks */
-    int dead;    /* mw__http_free() called while busy */
+    size_t pending; /* requests of `head` in ST_PENDING */
+    int in_curl;    /* inside curl_multi_socket_action() */
+    int marked;     /* requests marked cancelled or forced since the last sweep */
+    int busy;       /* inside one of our loop callbacks */
+    int dead;       /* mw__http_free() called while busy */
     /* mw__http_resolve(): names tests pinned, for every easy handle */
     struct curl_slist *resolve;
 };
@@ -254,6 +255,14 @@ static void probe_drop(mw__http_req *r)
     req_free(p);
 }
 
+/* Moves `r` on from ST_PENDING (counted) to `st`. */
+static void req_state(mw__http_req *r, int st)
+{
+    if (r->state == ST_PENDING && st != ST_PENDING)
+        r->h->pending--;
+    r->state = st;
+}
+
 /* Unlinks and frees a request; it must be out of the multi handle. */
 static void req_free(mw__http_req *r)
 {
@@ -262,6 +271,7 @@ static void req_free(mw__http_req *r)
     if (r->parent)
         r->parent->probe = NULL;
     MW_LIST_REMOVE(r->h->head, r);
+    req_state(r, ST_DONE);
     if (r->kind == KIND_HTTP && r->d && r->d->shared)
         r->d->load--;
     if (r->easy)
@@ -583,7 +593,7 @@ static void req_report(mw__http *h, mw__http_req *r, CURLcode cc)
     mw__http_result res;
 
     result_fill(r, cc, &res);
-    r->state = ST_DONE;
+    req_state(r, ST_DONE);
     h->active--;
     if (r->kind == KIND_CONN) {
         mw__http_conn *c = res.code == MW_OK ? conn_new(r, &res) : NULL;
@@ -725,16 +735,18 @@ static int hop_start(mw__http_req *r);
 
 /* Adds the pending transfers (or their probes), then lets curl start the
  * HTTP ones at once (a connection's multi handle has its timer armed at
- * 0 by the add). Probes are pushed at the head of the list: this walk
- * never meets them. */
+ * 0 by the add). New requests are pushed at the head of the list, so the
+ * pending ones come first and the walk ends with the last of them, not
+ * at the end of every transfer running. Probes are pushed at the head
+ * too: this walk never meets them. */
 static void kick_cb(mw__timer *t)
 {
     mw__http *h = t->ud;
     enter(h);
-    for (mw__http_req *r = h->head; r; r = r->next) {
+    for (mw__http_req *r = h->head; r && h->pending; r = r->next) {
         if (r->state != ST_PENDING)
             continue;
-        r->state = ST_RUNNING;
+        req_state(r, ST_RUNNING);
         if ((r->kind == KIND_HTTP ? hop_start(r) : hop_add(r)) != 0) {
             r->forced = 1;
             h->marked++;
@@ -1830,6 +1842,7 @@ static mw__http_req *req_new(mw__http *h, char **err)
     }
     r->h = h;
     r->state = ST_PENDING;
+    h->pending++;
     MW_LIST_PUSH(h->head, r);
     return r;
 }
