@@ -132,6 +132,7 @@ struct drv {
     hsock *socks;
     size_t load; /* shared: transfers assigned to it now */
     drv *next;   /* shared: the next multi handle of its pool */
+    int kicked;  /* shared: got transfers from the kick under way */
 };
 
 struct mw__http_req {
@@ -733,6 +734,18 @@ static void timer_cb(mw__timer *t)
 
 static int hop_start(mw__http_req *r);
 
+/* Lets curl start at once what the kick added to the multi handles of
+ * the pool at `d`; the others have nothing new (a pool of thousands of
+ * transfers has dozens of handles, and the kick comes often). */
+static void kick_pool(mw__http *h, drv *d)
+{
+    for (; d && !h->dead; d = d->next)
+        if (d->kicked) {
+            d->kicked = 0;
+            drive(d, CURL_SOCKET_TIMEOUT, 0);
+        }
+}
+
 /* Adds the pending transfers (or their probes), then lets curl start the
  * HTTP ones at once (a connection's multi handle has its timer armed at
  * 0 by the add). New requests are pushed at the head of the list, so the
@@ -747,15 +760,14 @@ static void kick_cb(mw__timer *t)
         if (r->state != ST_PENDING)
             continue;
         req_state(r, ST_RUNNING);
+        r->d->kicked = r->d->shared;
         if ((r->kind == KIND_HTTP ? hop_start(r) : hop_add(r)) != 0) {
             r->forced = 1;
             h->marked++;
         }
     }
-    for (drv *d = &h->main; d && !h->dead; d = d->next)
-        drive(d, CURL_SOCKET_TIMEOUT, 0);
-    for (drv *d = h->guarded; d && !h->dead; d = d->next)
-        drive(d, CURL_SOCKET_TIMEOUT, 0);
+    kick_pool(h, &h->main);
+    kick_pool(h, h->guarded);
     leave(h);
 }
 
