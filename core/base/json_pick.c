@@ -50,21 +50,26 @@ static int is_hex(char c)
 }
 
 /* At '"': steps past the string; `*escaped` (if given) is set when it
- * holds an escape. */
+ * holds an escape. memchr finds the closing quote; only a backslash
+ * before it needs a look. */
 static int skip_string(reader *r, int *escaped)
 {
     r->p++;
     while (r->p < r->end) {
-        char c = *r->p++;
-        if (c == '"')
+        const char *q = memchr(r->p, '"', (size_t)(r->end - r->p));
+        const char *b = q ? memchr(r->p, '\\', (size_t)(q - r->p)) : NULL;
+        if (!q)
+            return 0;
+        if (!b) {
+            r->p = q + 1;
             return 1;
-        if (c != '\\')
-            continue;
+        }
+        r->p = b + 1;
         if (escaped)
             *escaped = 1;
         if (r->p >= r->end)
             return 0;
-        c = *r->p++;
+        char c = *r->p++;
         if (c == 'u') {
             if (r->end - r->p < 4 || !is_hex(r->p[0]) || !is_hex(r->p[1]) || !is_hex(r->p[2]) ||
                 !is_hex(r->p[3]))
