@@ -39,7 +39,8 @@ static void push_cjson_number(lua_State *L, const cJSON *j)
 
 static void push_cjson_container(lua_State *L, const cJSON *j, int depth)
 {
-    lua_newtable(L);
+    int n = cJSON_GetArraySize(j); /* sized at once: no rehash while filling */
+    lua_createtable(L, cJSON_IsArray(j) ? n : 0, cJSON_IsArray(j) ? 0 : n);
     lua_Integer i = 1;
     for (const cJSON *c = j->child; c; c = c->next) {
         if (cJSON_IsArray(j)) {
