@@ -46,16 +46,23 @@ char *mw__strndup(const char *s, size_t n)
     return p;
 }
 
+/* Formats once on the stack; only a text longer than that is formatted
+ * a second time, into its own block. */
 char *mw__vsprintf(const char *fmt, va_list ap)
 {
+    char stage[256];
     va_list cp;
     va_copy(cp, ap);
-    int n = vsnprintf(NULL, 0, fmt, cp);
+    int n = vsnprintf(stage, sizeof stage, fmt, cp);
     va_end(cp);
     if (n < 0)
         return NULL;
     char *p = malloc((size_t)n + 1);
-    if (p)
+    if (!p)
+        return NULL;
+    if ((size_t)n < sizeof stage)
+        memcpy(p, stage, (size_t)n + 1);
+    else
         vsnprintf(p, (size_t)n + 1, fmt, ap);
     return p;
 }
