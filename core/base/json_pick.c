@@ -206,50 +206,68 @@ static int skip_value(reader *r)
 
 static cJSON *pick_value(reader *r, const mw__json_pick *pick);
 
-static const mw__json_pick *find(const mw__json_pick *pick, const char *key)
+/* The entry of `pick` for the key of `n` bytes at `key`, or NULL. */
+static const mw__json_pick *find(const mw__json_pick *pick, const char *key, size_t n)
 {
     for (; pick->key; pick++)
-        if (strcmp(pick->key, "*") == 0 || strcmp(pick->key, key) == 0)
+        if ((pick->key[0] == '*' && pick->key[1] == '\0') ||
+            (n > 0 && pick->key[0] == key[0] && strncmp(pick->key, key, n) == 0 &&
+             pick->key[n] == '\0') ||
+            (n == 0 && pick->key[0] == '\0'))
             return pick;
     return NULL;
+}
+
+/* Adds `child` to `obj` under the `n` bytes at `key`; 0 on OOM (then
+ * `child` is freed). */
+static int add_member(cJSON *obj, const char *key, size_t n, cJSON *child)
+{
+    char staged[KEY_STAGED], *name = n < sizeof staged ? staged : malloc(n + 1);
+    int ok = 0;
+
+    if (name) {
+        memcpy(name, key, n);
+        name[n] = '\0';
+        ok = cJSON_AddItemToObject(obj, name, child);
+        if (name != staged)
+            free(name);
+    }
+    if (!ok)
+        cJSON_Delete(child);
+    return ok;
 }
 
 /* One member "key": value into `obj`, kept when the pick names it. */
 static int pick_member(reader *r, const mw__json_pick *pick, cJSON *obj)
 {
-    const char *start;
-    char staged[KEY_STAGED], *key = staged;
-    cJSON *decoded = NULL, *child = NULL;
+    const char *start, *key;
     const mw__json_pick *want;
+    cJSON *decoded = NULL, *child;
     int escaped = 0, ok = 0;
+    size_t n;
 
     ws(r);
     start = r->p;
     if (!at(r, '"') || !skip_string(r, &escaped))
         return 0;
     if (escaped) { /* cJSON decodes it, as it would have */
-        decoded = cJSON_ParseWithLength(start, (size_t)(r->p - start));
-        if (!decoded)
+        if (!(decoded = cJSON_ParseWithLength(start, (size_t)(r->p - start))))
             return 0;
         key = decoded->valuestring;
+        n = strlen(key);
     } else {
-        size_t n = strnlen(start + 1, (size_t)(r->p - start - 2)); /* NUL ends it, as in cJSON */
-        if (n >= sizeof staged && !(key = malloc(n + 1)))
-            return 0;
-        memcpy(key, start + 1, n);
-        key[n] = '\0';
+        key = start + 1;
+        n = strnlen(key, (size_t)(r->p - start - 2)); /* NUL ends it, as in cJSON */
     }
     ws(r);
     if (at(r, ':')) {
         r->p++;
-        want = find(pick, key);
+        want = find(pick, key, n);
         if (!want)
             ok = skip_value(r);
         else if ((child = pick_value(r, want->value)) != NULL)
-            ok = cJSON_AddItemToObject(obj, key, child) || (cJSON_Delete(child), 0);
+            ok = add_member(obj, key, n, child);
     }
-    if (key != staged && !decoded)
-        free(key);
     cJSON_Delete(decoded);
     return ok;
 }
