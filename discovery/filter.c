@@ -60,9 +60,12 @@ static const char *const pause_images[] = {
     "registry\\.k8s\\.io/pause.*",         /* registry.k8s.io/pause */
 };
 
+/* Compiled regexes, each with a text every match contains (NULL: none
+ * known), tried with strstr() before the regex. */
 typedef struct relist {
     regex_t *re;
-    size_t n, cap;
+    const char **must;
+    size_t n, cap, must_cap;
 } relist;
 
 struct mw__filter {
@@ -81,12 +84,14 @@ static const struct {
 /* ------------------------------------------------------------ building */
 
 /* Appends a compiled regex; MW_OK, or MW_ENOMEM (`re` then freed). */
-static mw_code relist_push(relist *l, regex_t *re)
+static mw_code relist_push(relist *l, regex_t *re, const char *must)
 {
-    if (mw__grow(&l->re, &l->cap, l->n + 1, sizeof *l->re) != MW_OK) {
+    if (mw__grow(&l->re, &l->cap, l->n + 1, sizeof *l->re) != MW_OK ||
+        mw__grow(&l->must, &l->must_cap, l->n + 1, sizeof *l->must) != MW_OK) {
         regfree(re);
         return MW_ENOMEM;
     }
+    l->must[l->n] = must;
     l->re[l->n++] = *re;
     return MW_OK;
 }
@@ -114,8 +119,8 @@ static void report(mw__diag *diag, const char *what, const char *list, size_t in
  * Compiles one item ("image:<re>") into `f`'s list `which`. MW_OK
  * (compiled, ignored or reported), or MW_ENOMEM.
  */
-static mw_code add_item(mw__filter *f, int which, const char *item, size_t index, const char *what,
-                        mw__diag *diag)
+static mw_code add_item(mw__filter *f, int which, const char *item, const char *must, size_t index,
+                        const char *what, mw__diag *diag)
 {
     const char *list = which == INCLUDE ? "include" : "exclude";
     char msg[256], *pat = NULL;
@@ -150,7 +155,7 @@ static mw_code add_item(mw__filter *f, int which, const char *item, size_t index
         report(diag, what, list, index, item - strlen(prefixes[i].prefix), msg);
         return MW_OK;
     }
-    return relist_push(&f->lists[which][prefixes[i].by], &re);
+    return relist_push(&f->lists[which][prefixes[i].by], &re, must);
 }
 
 /* Compiles every whitespace-separated item of `text`; MW_OK, or
@@ -173,7 +178,7 @@ static mw_code add_list(mw__filter *f, int which, const char *text, const char *
             ;
         if (!(item = mw__strndup(text, (size_t)(end - text))))
             return MW_ENOMEM;
-        rc = add_item(f, which, item, ++index, what, diag);
+        rc = add_item(f, which, item, NULL, ++index, what, diag);
         free(item);
         if (rc != MW_OK)
             return rc;
@@ -182,12 +187,21 @@ static mw_code add_list(mw__filter *f, int which, const char *text, const char *
     return MW_OK;
 }
 
+/* What every image a pause pattern matches contains: each has "pause"
+ * or "pod" outside any group or alternation. */
+static const char *pause_must(const char *pattern)
+{
+    return strstr(pattern, "pause") ? "pause" : "pod";
+}
+
 /* The pause images, as exclude items. MW_OK, or MW_ENOMEM. */
 static mw_code add_defaults(mw__filter *f, mw__diag *diag)
 {
     for (size_t i = 0; i < MW_ARRAY_LEN(pause_images); i++) {
         char *item = mw__sprintf("image:%s", pause_images[i]);
-        mw_code rc = item ? add_item(f, EXCLUDE, item, i + 1, DEFAULTS_ORIGIN, diag) : MW_ENOMEM;
+        mw_code rc = item ? add_item(f, EXCLUDE, item, pause_must(pause_images[i]), i + 1,
+                                     DEFAULTS_ORIGIN, diag)
+                          : MW_ENOMEM;
         free(item);
         if (rc != MW_OK)
             return rc;
@@ -222,6 +236,7 @@ void mw__filter_free(mw__filter *f)
             for (size_t i = 0; i < l->n; i++)
                 regfree(&l->re[i]);
             free(l->re);
+            free(l->must);
         }
     }
     free(f);
@@ -232,7 +247,7 @@ void mw__filter_free(mw__filter *f)
 static int any_match(const relist *l, const char *s)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (regexec(&l->re[i], s, 0, NULL, 0) == 0)
+        if ((!l->must[i] || strstr(s, l->must[i])) && regexec(&l->re[i], s, 0, NULL, 0) == 0)
             return 1;
     return 0;
 }
