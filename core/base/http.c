@@ -58,7 +58,8 @@
  * connection's wait is a plain mw__io on it.
  *
  * Ownership: the mw__http owns its drivers, its requests (easy handle,
- * outgoing header list, buffered body and response headers), one small
+ * outgoing header list, buffered body and response headers), the easy
+ * handles it keeps for the next requests (IDLE_EASY), one small
  * struct per socket curl asks it to watch, and the connections still open
  * (closed by mw__http_free()). Strings in a mw__http_result are the
  * request's and live until its `done` returns.
@@ -87,8 +88,11 @@
 
 /* Transfers one multi handle takes before its pool opens another (see
  * pool_pick()), and the idle connections it keeps for them. */
-#define DRV_CAP                 128
-#define DEFAULT_MAX_BODY        (10u << 20)
+#define DRV_CAP          128
+#define DEFAULT_MAX_BODY (10u << 20)
+/* Easy handles kept for reuse: curl_easy_init() is a third of what
+ * starting a request costs; a handle is reset, not made again. */
+#define IDLE_EASY               16
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define MAX_REDIRECTS           5
 /* CURLOPT_BUFFERSIZE: curl's smallest, and its default */
@@ -158,6 +162,7 @@ struct mw__http_req {
     int method;    /* M_GET... */
     int want_cert;
     int wipe;     /* secrets in the headers or the body: zero before free */
+    int recycle;  /* its easy handle may serve another request (easy_put) */
     mw_code fail; /* why our callbacks stopped the transfer */
     double t0, timeout, connect_timeout;
     size_t max_body;
@@ -212,6 +217,8 @@ struct mw__http {
     int dead;       /* mw__http_free() called while busy */
     /* mw__http_resolve(): names tests pinned, for every easy handle */
     struct curl_slist *resolve;
+    CURL *idle[IDLE_EASY]; /* easy handles reset for the next requests */
+    size_t nidle;
 };
 
 /* ------------------------------------------------------------- global */
@@ -264,6 +271,29 @@ static void req_state(mw__http_req *r, int st)
     r->state = st;
 }
 
+/* A handle for a new request: one kept, or a new one. */
+static CURL *easy_get(mw__http *h)
+{
+    return h->nidle ? h->idle[--h->nidle] : curl_easy_init();
+}
+
+/*
+ * Keeps `e` (out of its multi handle) for another request, or cleans it
+ * up. Only a request's that asked for nothing a reset leaves behind is
+ * kept: not one whose receive buffer was sized (curl keeps the buffer
+ * across curl_easy_reset(), and the next request may want a larger one)
+ * nor one that carried secrets.
+ */
+static void easy_put(mw__http *h, CURL *e, int recycle)
+{
+    if (recycle && !h->dead && h->nidle < IDLE_EASY) {
+        curl_easy_reset(e);
+        h->idle[h->nidle++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
+
 /* Unlinks and frees a request; it must be out of the multi handle. */
 static void req_free(mw__http_req *r)
 {
@@ -276,7 +306,7 @@ static void req_free(mw__http_req *r)
     if (r->kind == KIND_HTTP && r->d && r->d->shared)
         r->d->load--;
     if (r->easy)
-        curl_easy_cleanup(r->easy);
+        easy_put(r->h, r->easy, r->recycle && r->kind == KIND_HTTP);
     drv_free(r->own);
     if (r->wipe) {
         for (struct curl_slist *l = r->out_headers; l; l = l->next)
@@ -1444,7 +1474,8 @@ static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
     r->origin = mw__strdup(r->at.origin);
     if (!r->target || !r->origin)
         goto out;
-    if (!(r->easy = curl_easy_init()) || build_headers(r, o) != MW_OK)
+    r->recycle = !o->recv_buffer && !o->wipe && !o->aws_sigv4;
+    if (!(r->easy = easy_get(r->h)) || build_headers(r, o) != MW_OK)
         goto out;
     cc = set_easy(r, o);
 out:
@@ -1789,6 +1820,8 @@ static void destroy(mw__http *h)
         req_remove(h->head);
         req_free(h->head);
     }
+    while (h->nidle)
+        curl_easy_cleanup(h->idle[--h->nidle]);
     while (h->conns)
         mw__http_conn_close(h->conns);
     pool_free(&h->main);
