@@ -67,8 +67,29 @@ out:
     return res;
 }
 
+/* Whether the keys of every object in `j` are in strictly increasing
+ * order: its canonical form is then its own print, no copy needed (the
+ * configs of templates mostly are). */
+static int in_order(const cJSON *j)
+{
+    const cJSON *c, *prev = NULL;
+    if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
+        return 1;
+    cJSON_ArrayForEach(c, j)
+    {
+        if (cJSON_IsObject(j) && (!c->string || (prev && strcmp(prev->string, c->string) >= 0)))
+            return 0;
+        if (!in_order(c))
+            return 0;
+        prev = c;
+    }
+    return 1;
+}
+
 char *mw__json_canonical(const cJSON *j)
 {
+    if (in_order(j))
+        return cJSON_PrintUnformatted(j);
     cJSON *s = sorted_copy(j);
     if (!s)
         return NULL;
