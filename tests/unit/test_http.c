@@ -1068,6 +1068,68 @@ static void test_many(mw__loop *loop)
     mw__http_free(h);
 }
 
+/* PIPE_WIDTH requests in flight, each done starting the next, as the
+ * Docker source pumps its inspects: the answers come in bursts, and the
+ * connections of the finished transfers must still be there for the next
+ * ones (curl's own bound on idle connections shrank with the transfers
+ * that had left and closed them). */
+#define PIPE_WIDTH 32
+#define PIPE_TOTAL 640
+
+typedef struct pipeline {
+    mw__http *h;
+    char *u;
+    int started, ndone, ok;
+    xfer xs[PIPE_TOTAL];
+} pipeline;
+
+static void pipe_done(void *ud, const mw__http_result *r);
+
+static void pipe_next(pipeline *p)
+{
+    xfer *x = &p->xs[p->started++];
+    mw__http_opts o = opts_for(p->u, x);
+    o.on_headers = NULL;
+    o.done = pipe_done;
+    o.ud = p;
+    start(p->h, &o, x);
+}
+
+static void pipe_done(void *ud, const mw__http_result *r)
+{
+    pipeline *p = ud;
+    p->ok += r->code == MW_OK && r->status == 200 && r->len == 11;
+    p->ndone++;
+    if (p->started < PIPE_TOTAL)
+        pipe_next(p);
+}
+
+static void test_pipeline_reuse(mw__loop *loop)
+{
+    static pipeline p;
+    memset(&p, 0, sizeof p);
+    p.h = t_http(loop);
+    p.u = url("/fixed");
+    for (int round = 0; round < 2; round++) {
+        int before = atomic_load(&srv.accepted);
+        p.started = p.ndone = p.ok = 0;
+        for (int i = 0; i < PIPE_WIDTH; i++)
+            pipe_next(&p);
+        run_until(loop, &p.ndone, PIPE_TOTAL, 60);
+        CHECK(p.ndone == PIPE_TOTAL);
+        CHECK(p.ok == PIPE_TOTAL);
+        int opened = atomic_load(&srv.accepted) - before;
+        /* The first round opens about one connection per request in
+         * flight, the second none. */
+        CHECK(round == 0 ? opened <= PIPE_WIDTH + 4 : opened == 0);
+        if (round == 0 ? opened > PIPE_WIDTH + 4 : opened != 0)
+            fprintf(stderr, "pipeline round %d: %d connections for %d requests\n", round, opened,
+                    PIPE_TOTAL);
+    }
+    free(p.u);
+    mw__http_free(p.h);
+}
+
 /* The next request starts from the previous one's done and reuses its
  * connection: the socket stays watched across transfers. */
 static void second_get(void *ud, const mw__http_result *r);
@@ -2421,6 +2483,7 @@ int main(void)
     test_redirects(loop);
     test_continue(loop);
     test_many(loop);
+    test_pipeline_reuse(loop);
     test_reuse_from_done(loop);
     test_cancel_from_on_data(loop);
     test_cancel_before_start(loop);
