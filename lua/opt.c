@@ -330,13 +330,24 @@ static void push_number(lua_State *L, int v, const char *name, const range *r)
         lua_pushvalue(L, v);
 }
 
+/* push_default() for a number or an integer: the text of what was
+ * expected is made only when it is needed, for the error. */
+static int push_number_default(lua_State *L, int v, const char *name, const char *kind,
+                               const range *r)
+{
+    if (is_required(L, 3))
+        return bad(L, name, push_expected(L, kind, r), v);
+    lua_pushvalue(L, 3);
+    return 1;
+}
+
 /* mw.opt.number(t, name [, default [, min [, max]]]) */
 static int opt_number(lua_State *L)
 {
     const char *name = lookup(L, 5);
     range r = check_range(L, 4);
     if (lua_isnil(L, 6))
-        return push_default(L, 6, name, push_expected(L, "number", &r));
+        return push_number_default(L, 6, name, "number", &r);
     push_number(L, 6, name, &r);
     return 1;
 }
@@ -347,7 +358,7 @@ static int opt_integer(lua_State *L)
     const char *name = lookup(L, 5);
     range r = check_range(L, 4);
     if (lua_isnil(L, 6))
-        return push_default(L, 6, name, push_expected(L, "integer", &r));
+        return push_number_default(L, 6, name, "integer", &r);
     int t = lua_type(L, 6), ok = 0;
     lua_Integer i = t == LUA_TNUMBER || t == LUA_TSTRING ? lua_tointegerx(L, 6, &ok) : 0;
     if (!ok || (lua_Number)i < r.min || (lua_Number)i > r.max)
@@ -383,7 +394,7 @@ static int opt_timeout(lua_State *L)
     }
     lua_pushnil(L);
     lua_insert(L, 2); /* the default at 3, as the readers have it */
-    return push_default(L, 2, "timeout", push_expected(L, "number", &r));
+    return push_number_default(L, 2, "timeout", "number", &r);
 }
 
 /* ------------------------------------------------------------- strings */
