@@ -174,6 +174,10 @@ function parse_alternatives(pat, i, depth, m)
 end
 
 local function compile_status(pat)
+  if pat == DEFAULT_STATUS then
+    -- what most instances use reads as a Lua pattern: nothing to compile
+    return { lua_pattern = "^[123]%d%d" }
+  end
   local m = { anchored = false }
   local alts, i = parse_alternatives(pat, pat:sub(1, 1) == "^" and 2 or 1, 0, m)
   if i <= #pat then
@@ -185,6 +189,9 @@ end
 
 -- re.match semantics: a prefix match unless the pattern ends with $.
 local function status_matches(m, code)
+  if m.lua_pattern then
+    return code:find(m.lua_pattern) ~= nil
+  end
   for _, seq in ipairs(m.alts) do
     local fits = #seq <= #code and (not m.anchored or #seq == #code)
     for k = 1, fits and #seq or 0 do

@@ -113,6 +113,15 @@ want="Incorrect HTTP return code for url $base/status/503. Expected 1xx or 2xx o
 [ "$(get metric network.http.cant_connect value)" = 1 ] && ok || bad "503: cant_connect gauge"
 [ -n "$(get metric network.http.response_time value)" ] && ok || bad "503: a response has a response_time"
 
+# the default, (1|2|3)\d\d, read without a compile, and the same pattern
+# anchored (compiled): 3xx is OK, 4xx is not
+for pat in '' ',"http_response_status_code":"^(1|2|3)\\d\\d"'; do
+  check '{"name":"n","url":"'$base'/status/302","allow_redirects":false'"$pat"'}'
+  [ "$(get service_check http.can_connect status)" = 0 ] && ok || bad "302 [$pat]: not OK"
+  check '{"name":"n","url":"'$base'/status/404"'"$pat"'}'
+  [ "$(get service_check http.can_connect status)" = 2 ] && ok || bad "404 [$pat]: not CRITICAL"
+done
+
 check '{"name":"n","url":"'$base'/status/404","http_response_status_code":404}'
 [ "$(get service_check http.can_connect status)" = 0 ] && ok || bad "404 expected as a number: not OK"
 check '{"name":"n","url":"'$base'/status/404","http_response_status_code":"(4|5)\\d\\d"}'
