@@ -648,15 +648,33 @@ typedef struct tag_list {
     size_t cap;
 } tag_list;
 
+/* Appends `tag`, which the list takes (freed here on OOM). */
+static mw_code push_owned(tag_list *l, char *tag)
+{
+    if (!tag || mw__grow(&l->s->tags, &l->cap, l->s->ntags + 1, sizeof(*l->s->tags)) != MW_OK) {
+        free(tag);
+        return MW_ENOMEM;
+    }
+    l->s->tags[l->s->ntags++] = tag;
+    return MW_OK;
+}
+
 static mw_code push_tag(void *ud, const char *tag)
 {
-    tag_list *l = ud;
-    if (mw__grow(&l->s->tags, &l->cap, l->s->ntags + 1, sizeof(*l->s->tags)) != MW_OK)
-        return MW_ENOMEM;
-    if (!(l->s->tags[l->s->ntags] = mw__strdup(tag)))
-        return MW_ENOMEM;
-    l->s->ntags++;
-    return MW_OK;
+    return push_owned(ud, mw__strdup(tag));
+}
+
+/* "key:value", new. */
+static char *join_tag(const char *key, const char *value)
+{
+    size_t k = strlen(key), v = strlen(value);
+    char *t = malloc(k + 1 + v + 1);
+    if (t) {
+        memcpy(t, key, k);
+        t[k] = ':';
+        memcpy(t + k + 1, value, v + 1);
+    }
+    return t;
 }
 
 /* The tags, sorted and unique: the container's own, then those of its
@@ -680,16 +698,10 @@ static mw_code make_tags(mw__service *s, source *in, char **err)
     size_t kept = 0;
 
     MW_UNUSED(in);
-    for (size_t i = 0; i < MW_ARRAY_LEN(pairs); i++) {
-        char *tag;
-        if (!pairs[i][1] || !*pairs[i][1])
-            continue;
-        if (!(tag = mw__sprintf("%s:%s", pairs[i][0], pairs[i][1])) || push_tag(&l, tag) != MW_OK) {
-            free(tag);
+    for (size_t i = 0; i < MW_ARRAY_LEN(pairs); i++)
+        if (pairs[i][1] && *pairs[i][1] &&
+            push_owned(&l, join_tag(pairs[i][0], pairs[i][1])) != MW_OK)
             return oom(err);
-        }
-        free(tag);
-    }
     if (mw__label_tags(s->labels, push_tag, &l, NULL) != MW_OK)
         return oom(err);
     if (s->ntags)
