@@ -60,12 +60,16 @@ static const char *const pause_images[] = {
     "registry\\.k8s\\.io/pause.*",         /* registry.k8s.io/pause */
 };
 
-/* Compiled regexes, each with a text every match contains (NULL: none
- * known), tried with strstr() before the regex. */
+/* A compiled regex, with a text every match contains (NULL: none known),
+ * tried with strstr() before the regex. */
+typedef struct guarded_re {
+    regex_t re;
+    const char *must;
+} guarded_re;
+
 typedef struct relist {
-    regex_t *re;
-    const char **must;
-    size_t n, cap, must_cap;
+    guarded_re *p;
+    size_t n, cap;
 } relist;
 
 struct mw__filter {
@@ -86,13 +90,11 @@ static const struct {
 /* Appends a compiled regex; MW_OK, or MW_ENOMEM (`re` then freed). */
 static mw_code relist_push(relist *l, regex_t *re, const char *must)
 {
-    if (mw__grow(&l->re, &l->cap, l->n + 1, sizeof *l->re) != MW_OK ||
-        mw__grow(&l->must, &l->must_cap, l->n + 1, sizeof *l->must) != MW_OK) {
+    if (mw__grow(&l->p, &l->cap, l->n + 1, sizeof *l->p) != MW_OK) {
         regfree(re);
         return MW_ENOMEM;
     }
-    l->must[l->n] = must;
-    l->re[l->n++] = *re;
+    l->p[l->n++] = (guarded_re){*re, must};
     return MW_OK;
 }
 
@@ -234,9 +236,8 @@ void mw__filter_free(mw__filter *f)
         for (int by = 0; by < 2; by++) {
             relist *l = &f->lists[w][by];
             for (size_t i = 0; i < l->n; i++)
-                regfree(&l->re[i]);
-            free(l->re);
-            free(l->must);
+                regfree(&l->p[i].re);
+            free(l->p);
         }
     }
     free(f);
@@ -247,7 +248,7 @@ void mw__filter_free(mw__filter *f)
 static int any_match(const relist *l, const char *s)
 {
     for (size_t i = 0; i < l->n; i++)
-        if ((!l->must[i] || strstr(s, l->must[i])) && regexec(&l->re[i], s, 0, NULL, 0) == 0)
+        if ((!l->p[i].must || strstr(s, l->p[i].must)) && regexec(&l->p[i].re, s, 0, NULL, 0) == 0)
             return 1;
     return 0;
 }

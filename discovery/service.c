@@ -664,19 +664,6 @@ static mw_code push_tag(void *ud, const char *tag)
     return push_owned(ud, mw__strdup(tag));
 }
 
-/* "key:value", new. */
-static char *join_tag(const char *key, const char *value)
-{
-    size_t k = strlen(key), v = strlen(value);
-    char *t = malloc(k + 1 + v + 1);
-    if (t) {
-        memcpy(t, key, k);
-        t[k] = ':';
-        memcpy(t + k + 1, value, v + 1);
-    }
-    return t;
-}
-
 /* The tags, sorted and unique: the container's own, then those of its
  * com.datadoghq.ad.tags label (what it holds that is not key:value is
  * skipped here and reported where its configs are matched). Runs after
@@ -700,7 +687,7 @@ static mw_code make_tags(mw__service *s, source *in, char **err)
     MW_UNUSED(in);
     for (size_t i = 0; i < MW_ARRAY_LEN(pairs); i++)
         if (pairs[i][1] && *pairs[i][1] &&
-            push_owned(&l, join_tag(pairs[i][0], pairs[i][1])) != MW_OK)
+            push_owned(&l, mw__sprintf("%s:%s", pairs[i][0], pairs[i][1])) != MW_OK)
             return oom(err);
     if (mw__label_tags(s->labels, push_tag, &l, NULL) != MW_OK)
         return oom(err);

@@ -39,11 +39,11 @@ static void push_cjson_number(lua_State *L, const cJSON *j)
 
 static void push_cjson_container(lua_State *L, const cJSON *j, int depth)
 {
-    int n = cJSON_GetArraySize(j); /* sized at once: no rehash while filling */
-    lua_createtable(L, cJSON_IsArray(j) ? n : 0, cJSON_IsArray(j) ? 0 : n);
+    int array = cJSON_IsArray(j), n = cJSON_GetArraySize(j);
+    lua_createtable(L, array ? n : 0, array ? 0 : n); /* sized at once: no rehash */
     lua_Integer i = 1;
     for (const cJSON *c = j->child; c; c = c->next) {
-        if (cJSON_IsArray(j)) {
+        if (array) {
             push_cjson(L, c, depth + 1);
             lua_rawseti(L, -2, i++);
         } else if (!cJSON_IsNull(c) && c->string) {

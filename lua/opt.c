@@ -330,15 +330,12 @@ static void push_number(lua_State *L, int v, const char *name, const range *r)
         lua_pushvalue(L, v);
 }
 
-/* push_default() for a number or an integer: the text of what was
- * expected is made only when it is needed, for the error. */
+/* push_default() for a number or an integer: the text of its range is
+ * made only when the error needs it. */
 static int push_number_default(lua_State *L, int v, const char *name, const char *kind,
                                const range *r)
 {
-    if (is_required(L, 3))
-        return bad(L, name, push_expected(L, kind, r), v);
-    lua_pushvalue(L, 3);
-    return 1;
+    return push_default(L, v, name, is_required(L, 3) ? push_expected(L, kind, r) : kind);
 }
 
 /* mw.opt.number(t, name [, default [, min [, max]]]) */

@@ -12,6 +12,8 @@
  */
 #include "core/base/json_pick.h"
 
+#include "core/base/util.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,43 +142,44 @@ static int next(reader *r, char close)
     return 0;
 }
 
-static int skip_value(reader *r);
-
-static int skip_object(reader *r)
+/* Calls `item` for each member or element of the object or array at
+ * r->p, closed by `close`: 1 once it is closed, 0 on a syntax error or
+ * when `item` returns 0. */
+static int each(reader *r, char close, int (*item)(reader *r, void *ud), void *ud)
 {
     int more;
 
     if (!enter(r))
         return 0;
-    if (next(r, '}') == 1)
+    if (next(r, close) == 1)
         return 1;
     do {
-        ws(r);
-        if (!at(r, '"') || !skip_string(r, NULL))
+        if (!item(r, ud))
             return 0;
-        ws(r);
-        if (!at(r, ':'))
-            return 0;
-        r->p++;
-        if (!skip_value(r))
-            return 0;
-    } while ((more = next(r, '}')) == 2);
+    } while ((more = next(r, close)) == 2);
     return more;
 }
 
-static int skip_array(reader *r)
-{
-    int more;
+static int skip_value(reader *r);
 
-    if (!enter(r))
+/* "key" : value, at a member (blanks before it allowed). */
+static int skip_member(reader *r, void *ud)
+{
+    MW_UNUSED(ud);
+    ws(r);
+    if (!at(r, '"') || !skip_string(r, NULL))
         return 0;
-    if (next(r, ']') == 1)
-        return 1;
-    do {
-        if (!skip_value(r))
-            return 0;
-    } while ((more = next(r, ']')) == 2);
-    return more;
+    ws(r);
+    if (!at(r, ':'))
+        return 0;
+    r->p++;
+    return skip_value(r);
+}
+
+static int skip_element(reader *r, void *ud)
+{
+    MW_UNUSED(ud);
+    return skip_value(r);
 }
 
 static int skip_value(reader *r)
@@ -188,9 +191,9 @@ static int skip_value(reader *r)
     case '"':
         return skip_string(r, NULL);
     case '{':
-        return skip_object(r);
+        return each(r, '}', skip_member, NULL);
     case '[':
-        return skip_array(r);
+        return each(r, ']', skip_element, NULL);
     case 't':
         return word(r, "true", 4);
     case 'f':
@@ -210,10 +213,9 @@ static cJSON *pick_value(reader *r, const mw__json_pick *pick);
 static const mw__json_pick *find(const mw__json_pick *pick, const char *key, size_t n)
 {
     for (; pick->key; pick++)
-        if ((pick->key[0] == '*' && pick->key[1] == '\0') ||
-            (n > 0 && pick->key[0] == key[0] && strncmp(pick->key, key, n) == 0 &&
-             pick->key[n] == '\0') ||
-            (n == 0 && pick->key[0] == '\0'))
+        if (strcmp(pick->key, "*") == 0 ||
+            ((n == 0 || pick->key[0] == key[0]) && strncmp(pick->key, key, n) == 0 &&
+             pick->key[n] == '\0'))
             return pick;
     return NULL;
 }
@@ -237,9 +239,16 @@ static int add_member(cJSON *obj, const char *key, size_t n, cJSON *child)
     return ok;
 }
 
-/* One member "key": value into `obj`, kept when the pick names it. */
-static int pick_member(reader *r, const mw__json_pick *pick, cJSON *obj)
+/* What pick_member() and pick_element() fill: `into`, by `pick`. */
+typedef struct picking {
+    const mw__json_pick *pick;
+    cJSON *into;
+} picking;
+
+/* One member "key": value into the object, kept when the pick names it. */
+static int pick_member(reader *r, void *ud)
 {
+    picking *pk = ud;
     const char *start, *key;
     const mw__json_pick *want;
     cJSON *decoded = NULL, *child;
@@ -262,57 +271,39 @@ static int pick_member(reader *r, const mw__json_pick *pick, cJSON *obj)
     ws(r);
     if (at(r, ':')) {
         r->p++;
-        want = find(pick, key, n);
+        want = find(pk->pick, key, n);
         if (!want)
             ok = skip_value(r);
         else if ((child = pick_value(r, want->value)) != NULL)
-            ok = add_member(obj, key, n, child);
+            ok = add_member(pk->into, key, n, child);
     }
     cJSON_Delete(decoded);
     return ok;
 }
 
-static cJSON *pick_object(reader *r, const mw__json_pick *pick)
+/* One element into the array, picked alike. */
+static int pick_element(reader *r, void *ud)
 {
-    cJSON *obj = cJSON_CreateObject();
-    int more;
+    picking *pk = ud;
+    cJSON *child = pick_value(r, pk->pick);
 
-    if (!obj || !enter(r))
-        goto fail;
-    if (next(r, '}') == 1)
-        return obj;
-    do {
-        if (!pick_member(r, pick, obj))
-            goto fail;
-    } while ((more = next(r, '}')) == 2);
-    if (more)
-        return obj;
-fail:
-    cJSON_Delete(obj);
-    return NULL;
+    if (child && !cJSON_AddItemToArray(pk->into, child)) {
+        cJSON_Delete(child);
+        child = NULL;
+    }
+    return child != NULL;
 }
 
-static cJSON *pick_array(reader *r, const mw__json_pick *pick)
+/* The object or array at r->p, with what `pick` names of its members or
+ * elements. */
+static cJSON *pick_container(reader *r, const mw__json_pick *pick)
 {
-    cJSON *arr = cJSON_CreateArray(), *child;
-    int more;
+    int object = at(r, '{');
+    picking pk = {pick, object ? cJSON_CreateObject() : cJSON_CreateArray()};
 
-    if (!arr || !enter(r))
-        goto fail;
-    if (next(r, ']') == 1)
-        return arr;
-    do {
-        if (!(child = pick_value(r, pick)))
-            goto fail;
-        if (!cJSON_AddItemToArray(arr, child)) {
-            cJSON_Delete(child);
-            goto fail;
-        }
-    } while ((more = next(r, ']')) == 2);
-    if (more)
-        return arr;
-fail:
-    cJSON_Delete(arr);
+    if (pk.into && each(r, object ? '}' : ']', object ? pick_member : pick_element, &pk))
+        return pk.into;
+    cJSON_Delete(pk.into);
     return NULL;
 }
 
@@ -333,10 +324,8 @@ static cJSON *whole(reader *r)
 static cJSON *pick_value(reader *r, const mw__json_pick *pick)
 {
     ws(r);
-    if (pick && at(r, '{'))
-        return pick_object(r, pick);
-    if (pick && at(r, '['))
-        return pick_array(r, pick);
+    if (pick && (at(r, '{') || at(r, '[')))
+        return pick_container(r, pick);
     return whole(r);
 }
 

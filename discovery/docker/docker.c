@@ -1421,11 +1421,11 @@ static void sync_maybe_done(mw__docker *d)
         sync_done(d);
 }
 
-/* The list's running containers, marked with this generation; the held
- * services it does not name are gone. */
 /* What of a container list's items is read. */
 static const mw__json_pick list_pick[] = {{"Id", NULL}, {"State", NULL}, {NULL, NULL}};
 
+/* The list's running containers, marked with this generation; the held
+ * services it does not name are gone. */
 static void on_list(void *ud, const mw__http_result *r)
 {
     mw__docker *d = ud;
