@@ -88,11 +88,11 @@
 
 /* Transfers one multi handle takes before its pool opens another (see
  * pool_pick()), and the idle connections it keeps for them. */
-#define DRV_CAP          128
-#define DEFAULT_MAX_BODY (10u << 20)
+#define DRV_CAP 128
 /* Easy handles kept for reuse: curl_easy_init() is a third of what
  * starting a request costs; a handle is reset, not made again. */
-#define IDLE_EASY               16
+#define IDLE_EASY               8
+#define DEFAULT_MAX_BODY        (10u << 20)
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define MAX_REDIRECTS           5
 /* CURLOPT_BUFFERSIZE: curl's smallest, and its default */
