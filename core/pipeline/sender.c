@@ -5,8 +5,10 @@
  * the aggregator's canonical form (instance tags merged, tags sorted and
  * unique, default host filled in, key hashed), so the commit is a pointer
  * walk plus one lock per context shard. The arena is freed after each
- * commit: one allocation per run, and an idle instance (most of them, most
- * of the time) holds none of it.
+ * commit, and an idle instance (most of them, most of the time) holds none
+ * of it; a run's first sample sizes it for what the last run wrote, so a
+ * run like the last one allocates it once instead of growing it from 64
+ * bytes a sample at a time.
  *
  * Arena entry: an `entry` header, then for a metric the mw__agg_sample and
  * its key; for a service check or an event the key (name or title, host,
@@ -54,6 +56,7 @@ struct mw__sender {
     size_t nitags;
     char *itag_mem;
     mw__buf arena;
+    size_t last_bytes; /* what the last committed run wrote */
     size_t pending;
     size_t itag_bytes; /* instance tags' bytes, NULs included */
     mw__str *scratch;  /* a sample's own tags, to sort */
@@ -184,7 +187,12 @@ static entry *append(mw__sender *s, uint8_t rec, mw__str name, mw__str host, siz
 {
     size_t bound = sizeof(entry) + 7 + extras_bytes(x, nx) + name.n + host.n + 2 + s->itag_bytes +
                    s->tag_bytes;
-    *rc = bound > UINT32_MAX ? MW_ENOMEM : mw__buf_reserve(&s->arena, bound);
+    /* each reserve asks for its entry's bound, a little over what it
+     * writes: one entry's worth of slack keeps the last one in room */
+    size_t want = !s->arena.p && s->last_bytes ? s->last_bytes + bound : bound;
+    *rc = bound > UINT32_MAX ? MW_ENOMEM : mw__buf_reserve(&s->arena, want);
+    if (*rc != MW_OK && want > bound) /* the hint is only a hint */
+        *rc = mw__buf_reserve(&s->arena, bound);
     if (*rc != MW_OK)
         return NULL;
     entry *e = (entry *)mw__buf_tail(&s->arena);
@@ -360,6 +368,7 @@ static size_t commit_record(mw__sender *s, const entry *e, double now)
 
 static void arena_done(mw__sender *s)
 {
+    s->last_bytes = s->arena.len;
     s->pending = 0;
     mw__buf_free(&s->arena);
 }
