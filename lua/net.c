@@ -397,13 +397,6 @@ static int fail(lua_State *L, const char *fmt, ...)
 
 /* ------------------------------------------------------------- http */
 
-static int store_header(void *ud, const char *name, const char *value)
-{
-    mw__io_op *op = ud;
-    return mw__buf_add(&op->hdrs, name, strlen(name) + 1) != 0 ||
-           mw__buf_add(&op->hdrs, value, strlen(value) + 1) != 0;
-}
-
 static void http_done(void *ud, const mw__http_result *r)
 {
     mw__io_op *op = ud;
@@ -412,8 +405,10 @@ static void http_done(void *ud, const mw__http_result *r)
     op->elapsed = r->elapsed;
     op->cert_not_after = r->cert_not_after;
     if (r->code == MW_OK) {
-        mw__http_header_each(op->req, store_header, op);
-        if (!(op->body = mw__http_take_body(op->req, &op->len))) {
+        size_t hn;
+        const char *h = mw__http_header_block(op->req, &hn);
+        if (mw__buf_add(&op->hdrs, h, hn) != MW_OK ||
+            !(op->body = mw__http_take_body(op->req, &op->len))) {
             op->code = MW_ENOMEM;
             op->err = mw__strdup("out of memory");
         }
@@ -426,19 +421,29 @@ static void http_done(void *ud, const mw__http_result *r)
     op_done(op);
 }
 
+/* Pushes `name` in lower case. */
+static void push_lower(lua_State *L, const char *name, size_t n)
+{
+    luaL_Buffer lb;
+    char *low = luaL_buffinitsize(L, &lb, n);
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    luaL_pushresultsize(&lb, n);
+}
+
 /* Pushes the headers table: lower-case names, repeats joined by ", ". */
 static void push_headers(lua_State *L, const mw__buf *b)
 {
-    lua_createtable(L, 0, 8);
     const char *p = mw__buf_str(b), *end = p + b->len;
+    int pairs = 0;
+    for (const char *q = p; q < end; q++)
+        pairs += *q == '\0';
+    lua_createtable(L, 0, pairs / 2);
     while (p < end) {
-        const char *name = p, *value = p + strlen(p) + 1;
+        size_t nn = strlen(p);
+        const char *name = p, *value = p + nn + 1;
         p = value + strlen(value) + 1;
-        luaL_Buffer lb;
-        luaL_buffinit(L, &lb);
-        for (const char *c = name; *c; c++)
-            luaL_addchar(&lb, (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c));
-        luaL_pushresult(&lb);
+        push_lower(L, name, nn);
         lua_pushvalue(L, -1);
         if (lua_rawget(L, -3) == LUA_TSTRING) {
             lua_pushliteral(L, ", ");

@@ -1974,6 +1974,12 @@ void mw__http_header_each(mw__http_req *r, int (*fn)(void *ud, const char *name,
     }
 }
 
+const char *mw__http_header_block(mw__http_req *r, size_t *len)
+{
+    *len = r ? r->hdrs.len : 0;
+    return r ? mw__buf_str(&r->hdrs) : "";
+}
+
 char *mw__http_take_body(mw__http_req *r, size_t *len)
 {
     size_t n = 0;

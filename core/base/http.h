@@ -159,6 +159,10 @@ const char *mw__http_header(mw__http_req *r, const char *name);
 void mw__http_header_each(mw__http_req *r, int (*fn)(void *ud, const char *name, const char *value),
                           void *ud);
 
+/* The headers mw__http_header_each() walks, as one block of "name\0value\0"
+ * pairs, `*len` bytes; inside the `done` callback, borrowed. */
+const char *mw__http_header_block(mw__http_req *r, size_t *len);
+
 /* Takes the buffered body (malloc'd, NUL-terminated, `*len` bytes) out of
  * the result, inside the `done` callback, without a copy; the caller frees
  * it. An empty or failed result gives a malloc'd "". The result's body is
