@@ -1049,7 +1049,7 @@ static const char *env_get(char *const *envp, const char *name)
 static mw_code set_from_var(mw_config *c, const char *var, const char *key, const char *v,
                             char **err)
 {
-    char origin[96], *msg = NULL;
+    char origin[4 + 96], *msg = NULL; /* "env:" and apply_mw_var()'s var */
     snprintf(origin, sizeof origin, "env:%s", var);
     mw_code rc = mw__config_set_from(c, key, v, origin, &msg);
     if (rc != MW_OK && err)
