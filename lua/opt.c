@@ -191,14 +191,20 @@ static int push_default(lua_State *L, int v, const char *name, const char *expec
 
 /* Pushes option `name` of the table at `t`, nil when it is absent. Each
  * dot steps into a nested mapping; a step that is set but is not a
- * table raises, naming the path up to it. */
-static void push_option(lua_State *L, int t, const char *name)
+ * table raises, naming the path up to it. `at` is the stack index of
+ * `name` as a Lua string, or 0: a name without a dot is then looked up
+ * with that string rather than a new one (interning it again costs more
+ * than the lookup). */
+static void push_option(lua_State *L, int t, const char *name, int at)
 {
     const char *part = name;
     lua_pushvalue(L, t);
     for (;;) {
         const char *dot = strchr(part, '.');
-        lua_pushlstring(L, part, dot ? (size_t)(dot - part) : strlen(part));
+        if (at && !dot && part == name)
+            lua_pushvalue(L, at);
+        else
+            lua_pushlstring(L, part, dot ? (size_t)(dot - part) : strlen(part));
         lua_gettable(L, -2);
         lua_remove(L, -2);
         if (absent(L, -1)) {
@@ -223,7 +229,7 @@ static const char *lookup(lua_State *L, int nargs)
     lua_settop(L, nargs);
     luaL_checktype(L, 1, LUA_TTABLE);
     const char *name = luaL_checkstring(L, 2);
-    push_option(L, 1, name);
+    push_option(L, 1, name, 2);
     return name;
 }
 
@@ -381,7 +387,7 @@ static int opt_timeout(lua_State *L)
     for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
         lua_getfield(L, 1, from[i][0]);
         if (lua_istable(L, 3)) {
-            push_option(L, 3, "timeout");
+            push_option(L, 3, "timeout", 0);
             if (!lua_isnil(L, 4)) {
                 push_number(L, 4, from[i][1], &r);
                 return 1;
@@ -490,7 +496,7 @@ static int opt_first(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkstring(L, 2);
     for (int i = 2; i <= n; i++) {
-        push_option(L, 1, luaL_checkstring(L, i));
+        push_option(L, 1, luaL_checkstring(L, i), i);
         int set = !lua_isnil(L, -1);
         lua_pop(L, 1);
         if (set) {
