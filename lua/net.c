@@ -562,6 +562,7 @@ static int http_start(lua_State *L, int t, const char *url, const char *fn)
     double max_body = opt_number(L, t, "max_body", (double)DEFAULT_MAX_BODY, fn);
     o.max_body = max_body >= 1 && max_body < (double)room ? (size_t)max_body : room;
     o.recv_buffer = recv_buffer(sb);
+    o.memo = &sb->http_memo;
     o.follow_redirects = opt_bool(L, t, "follow_redirects", 1, fn);
     o.want_cert = opt_bool(L, t, "want_cert", 0, fn);
     opt_tls(L, t, &o.tls, fn);

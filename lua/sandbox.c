@@ -25,6 +25,7 @@
 #include "lua/sandbox_int.h"
 
 #include "core/base/diag.h"
+#include "core/base/http.h"
 #include "core/base/util.h"
 
 #include <errno.h>
@@ -324,6 +325,7 @@ void mw__sandbox_free(mw__sandbox *sb)
         free(sb->mem);
     }
     mw__store_close(sb->state);
+    mw__http_memo_free(sb->http_memo);
     free(sb->check);
     free(sb->check_id);
     free(sb->err);

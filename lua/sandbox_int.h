@@ -127,16 +127,17 @@ struct mw__sandbox {
     mw__store_dir *store_dir; /* borrowed; NULL: mw.state in memory only */
     mw__store *state;         /* mw.state's, opened on first use; saved after each run */
 
-    int env_ref;             /* registry: the instance's globals */
-    int mod_ref;             /* registry: the table the script returned */
-    int self_ref;            /* registry: self */
-    int co_ref;              /* registry: the run coroutine, or false */
-    lua_State *co;           /* the run coroutine while a run is in progress */
-    lua_State *idle_co;      /* the last run's coroutine, finished OK: reused */
-    size_t http_seen;        /* its largest HTTP answer yet, headers and body */
-    int nargs;               /* values waiting on `co` for its first resume */
-    int inited;              /* init(self) succeeded */
-    double default_interval; /* the script table's min_collection_interval; 0: none */
+    int env_ref;                     /* registry: the instance's globals */
+    int mod_ref;                     /* registry: the table the script returned */
+    int self_ref;                    /* registry: self */
+    int co_ref;                      /* registry: the run coroutine, or false */
+    lua_State *co;                   /* the run coroutine while a run is in progress */
+    lua_State *idle_co;              /* the last run's coroutine, finished OK: reused */
+    size_t http_seen;                /* its largest HTTP answer yet, headers and body */
+    struct mw__http_memo *http_memo; /* its last request's URL, parsed */
+    int nargs;                       /* values waiting on `co` for its first resume */
+    int inited;                      /* init(self) succeeded */
+    double default_interval;         /* the script table's min_collection_interval; 0: none */
 
     double deadline; /* monotonic seconds */
     double budget;   /* seconds the current run was given */

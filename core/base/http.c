@@ -246,6 +246,33 @@ static void url_info_free(url_info *u)
     memset(u, 0, sizeof *u);
 }
 
+/* Copies `from` into `out`: MW_OK, or MW_ENOMEM with `out` empty. */
+static mw_code url_info_copy(const url_info *from, url_info *out)
+{
+    out->url = mw__strdup(from->url);
+    out->target = mw__strdup(from->target);
+    out->host = mw__strdup(from->host);
+    out->origin = mw__strdup(from->origin);
+    if (out->url && out->target && out->host && out->origin)
+        return MW_OK;
+    url_info_free(out);
+    return MW_ENOMEM;
+}
+
+struct mw__http_memo {
+    char *src; /* the url as the caller gave it */
+    url_info u;
+};
+
+void mw__http_memo_free(mw__http_memo *m)
+{
+    if (!m)
+        return;
+    free(m->src);
+    url_info_free(&m->u);
+    free(m);
+}
+
 static void req_free(mw__http_req *r);
 
 /* Stops the probe of `r`: now, or once curl has returned when inside it. */
@@ -1082,6 +1109,31 @@ out:
     return rc;
 }
 
+/* url_parse() through the caller's memo: the same url as last time is
+ * copied from it, another one parsed and left there. A memo that cannot
+ * be made is no failure: the next start parses again. */
+static mw_code url_parse_memo(const char *url, mw__http_memo **memo, url_info *out, char **err)
+{
+    mw__http_memo *m = memo ? *memo : NULL;
+    if (m && strcmp(m->src, url) == 0) {
+        if (url_info_copy(&m->u, out) == MW_OK)
+            return MW_OK;
+        set_err(err, "out of memory");
+        return MW_ENOMEM;
+    }
+    mw_code rc = url_parse(url, out, err);
+    if (rc != MW_OK || !memo)
+        return rc;
+    if (!(m = calloc(1, sizeof *m)) || !(m->src = mw__strdup(url)) ||
+        url_info_copy(out, &m->u) != MW_OK) {
+        mw__http_memo_free(m);
+        return rc;
+    }
+    mw__http_memo_free(*memo);
+    *memo = m;
+    return rc;
+}
+
 /* The Location of a redirect to follow, resolved against the current URL
  * as curl resolves it (CURLU_URLENCODE | CURLU_ALLOW_SPACE), into
  * r->redir; else the transfer is stopped: too many redirects, a scheme
@@ -1467,7 +1519,7 @@ static mw_code req_init(mw__http_req *r, const mw__http_opts *o, char **err)
     r->method = method_kind(o->method);
 
     CURLcode cc = CURLE_OUT_OF_MEMORY;
-    mw_code rc = url_parse(o->url, &r->at, err);
+    mw_code rc = url_parse_memo(o->url, o->wipe ? NULL : o->memo, &r->at, err);
     if (rc != MW_OK)
         return rc;
     r->target = o->unix_socket ? mw__sprintf("unix:%s", o->unix_socket) : mw__strdup(r->at.target);

@@ -57,6 +57,9 @@ typedef struct mw__http_tls {
     const char *client_key;  /* PEM; NULL: in client_cert or none */
 } mw__http_tls;
 
+/* What a start made of a URL, kept for the next start (see `memo`). */
+typedef struct mw__http_memo mw__http_memo;
+
 typedef struct mw__http_opts {
     const char *url;         /* http:// or https:// */
     const char *unix_socket; /* NULL: TCP */
@@ -118,6 +121,13 @@ typedef struct mw__http_opts {
      * no realloc leaves a copy behind. The body mw__http_take_body()
      * hands over is then the caller's to zero. */
     int wipe;
+    /* The caller's memo of the URL it asks for again and again (a check
+     * instance's): a start whose url is the one `*memo` holds does not
+     * parse it again; one with another url leaves its own parse there.
+     * `*memo` starts NULL and is the caller's, freed with
+     * mw__http_memo_free(). Not used with `wipe` (a URL may carry a
+     * secret). NULL: no memo. */
+    mw__http_memo **memo;
     /* Streaming: when set, body bytes are handed here as they arrive
      * instead of being buffered; return non-zero to abort the transfer
      * (done then reports MW_EIO "aborted"). */
@@ -129,6 +139,8 @@ typedef struct mw__http_opts {
     void (*done)(void *ud, const mw__http_result *r);
     void *ud;
 } mw__http_opts;
+
+void mw__http_memo_free(mw__http_memo *m);
 
 /* A client on `loop` into `*out`: MW_OK, MW_ENOMEM, or MW_EIO when libcurl
  * cannot be initialized or a multi handle made. */

@@ -641,6 +641,59 @@ static void test_404(mw__loop *loop)
     mw__http_free(h);
 }
 
+/* One GET of `path` through `memo`: its status, or -1. */
+static long memo_get(mw__loop *loop, mw__http *h, const char *path, mw__http_memo **memo, int wipe)
+{
+    xfer x;
+    xfer_init(&x);
+    char *u = url(path);
+    mw__http_opts o = opts_for(u, &x);
+    o.memo = memo;
+    o.wipe = wipe;
+    if (start(h, &o, &x))
+        run_until(loop, &x.done, 1, 10);
+    long status = x.done == 1 && x.code == MW_OK ? x.status : -1;
+    free(u);
+    xfer_clear(&x);
+    return status;
+}
+
+/* A caller's memo of its URL: the same URL again is not parsed again (the
+ * memo stays the same one) and is answered as before; another URL is
+ * never answered from it and takes its place; a refused URL and a
+ * request with secrets leave it alone. */
+static void test_url_memo(mw__loop *loop)
+{
+    mw__http *h = t_http(loop);
+    mw__http_memo *memo = NULL;
+    CHECK(memo_get(loop, h, "/fixed", &memo, 0) == 200);
+    mw__http_memo *kept = memo;
+    CHECK(kept != NULL);
+    CHECK(memo_get(loop, h, "/fixed", &memo, 0) == 200);
+    CHECK(memo == kept);
+    CHECK(memo_get(loop, h, "/nope", &memo, 0) == 404);
+    CHECK(memo != NULL && memo != kept);
+    CHECK(memo_get(loop, h, "/fixed", &memo, 0) == 200);
+    kept = memo;
+    xfer x;
+    xfer_init(&x);
+    mw__http_opts o = opts_for("file:///etc/passwd", &x);
+    o.memo = &memo;
+    char *err = NULL;
+    CHECK(mw__http_start(h, &o, &err) == NULL);
+    CHECK(err && strstr(err, "not allowed"));
+    free(err);
+    xfer_clear(&x);
+    CHECK(memo == kept);
+    CHECK(memo_get(loop, h, "/nope", &memo, 1) == 404);
+    CHECK(memo == kept);
+    CHECK(memo_get(loop, h, "/fixed", &memo, 0) == 200);
+    CHECK(memo == kept);
+    mw__http_memo_free(memo);
+    mw__http_memo_free(NULL);
+    mw__http_free(h);
+}
+
 static void test_method_body_headers(mw__loop *loop)
 {
     mw__http *h = t_http(loop);
@@ -2470,6 +2523,7 @@ int main(void)
     mw__loop *loop = t_loop();
     test_fixed_and_headers(loop);
     test_404(loop);
+    test_url_memo(loop);
     test_method_body_headers(loop);
     test_streaming(loop);
     test_timeout(loop);
