@@ -27,23 +27,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define READONLY_MT   "mw.readonly"
 #define FDBOX_MT      "mw.fdbox"
 #define MAX_LOG_MSG   4096
 #define MAX_PROC_FILE ((size_t)1 << 20)
 #define MAX_PID       4194304 /* the kernel's PID_MAX_LIMIT */
 
 /* ------------------------------------------------------------- read-only */
-
-/* Reads the hidden table; `mw`'s own has an __index that builds its
- * lazily opened sub-tables (see lazy_sub()). */
-static int ro_index(lua_State *L)
-{
-    lua_getiuservalue(L, 1, 1);
-    lua_pushvalue(L, 2);
-    lua_gettable(L, -2);
-    return 1;
-}
 
 static int ro_newindex(lua_State *L)
 {
@@ -78,12 +67,19 @@ static int ro_len(lua_State *L)
 }
 
 static const luaL_Reg ro_meta[] = {
-    {"__index", ro_index}, {"__newindex", ro_newindex}, {"__pairs", ro_pairs}, {"__len", ro_len},
+    {"__newindex", ro_newindex},
+    {"__pairs", ro_pairs},
+    {"__len", ro_len},
     {NULL, NULL},
 };
 
 /* The table at `idx` must have a string field "__name" (removed here)
- * naming it in error messages. */
+ * naming it in error messages. The proxy is a userdata (no rawset can
+ * reach into it) with a metatable of its own whose __index is the hidden
+ * table itself, so that reading `mw.gauge` is a table lookup in the VM
+ * rather than a C call; the metatable is hidden by __metatable, and
+ * `mw`'s hidden table has an __index of its own that opens its lazy
+ * sub-tables (see lazy_sub()). */
 void mw__push_readonly(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
@@ -94,11 +90,12 @@ void mw__push_readonly(lua_State *L, int idx)
     lua_setiuservalue(L, -2, 2);
     lua_pushnil(L);
     lua_setfield(L, idx, "__name");
-    if (luaL_newmetatable(L, READONLY_MT)) {
-        luaL_setfuncs(L, ro_meta, 0);
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "__metatable");
-    }
+    lua_createtable(L, 0, 5);
+    luaL_setfuncs(L, ro_meta, 0);
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
 }
 

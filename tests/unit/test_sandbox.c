@@ -424,6 +424,8 @@ static void test_restricted_globals(void)
               "assert(not pcall(rawset, mw, 'gauge', 1))\n"
               "assert(not pcall(rawset, mw.log, 'info', 1))\n"
               "assert(not pcall(setmetatable, mw, {}))\n"
+              "assert(getmetatable(mw) == false and getmetatable(mw.log) == false)\n"
+              "assert(getmetatable(mw.opt) == false and not pcall(rawget, mw, 'gauge'))\n"
               "local ok2, e3 = pcall(function() mw.log.x = 1 end)\n"
               "assert(e3:find('mw.log is read-only', 1, true))\n"
               "local n = 0 for k, v in pairs(mw) do n = n + 1 end assert(n > 10)\n"
