@@ -2,7 +2,8 @@
 # Installs what building and testing moonwatch needs (Debian, as root):
 # clang and its runtimes (libclang-rt-dev) build the fuzz targets;
 # libssl-dev's libcrypto lets the tests' fake AWS server check SigV4;
-# zlib1g-dev compresses the Datadog sink's payloads.
+# zlib1g-dev compresses the Datadog sink's payloads; libjemalloc-dev is
+# the program's allocator (MW_MALLOC in CMakeLists.txt).
 # python3-jsonschema validates deploy/ecs/*.json against tests/schemas.
 # Skips apt entirely when everything is already there.
 #
@@ -14,6 +15,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format python3 python3-jsonschema openssl
       clang libclang-rt-dev
       libcurl4-openssl-dev libcjson-dev libyaml-dev liblua5.4-dev libssl-dev zlib1g-dev
+      libjemalloc-dev
       docker.io busybox-static curl
       nginx redis-server memcached prometheus prometheus-node-exporter)
 missing=()

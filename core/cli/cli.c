@@ -3,6 +3,7 @@
  * options they share.
  */
 #include "core/cli/cli.h"
+#include "core/cli/heap.h"
 
 #include "core/base/util.h"
 #include "core/config.h"
@@ -13,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 #include <signal.h>
 #include <stdio.h>
@@ -213,19 +213,17 @@ static mw_code make_engine(mw_config *cfg, int serve, mw_engine **eng)
 #define TRIM_INTERVAL 30
 
 /*
- * glibc keeps what the threads free in their arenas, resident, between
- * the objects still live there: under container churn, instances,
- * contexts and inspects come and go on the control thread and the
- * workers, and RSS creeps up by the holes they leave. malloc_trim(0)
- * gives every whole free page back (well under a millisecond for a
- * 10 MB heap). A process-wide choice, so the program's and not the
- * library's: an embedder keeps its own allocator policy.
+ * An allocator keeps what the threads free, resident, between the objects
+ * still live there: under container churn, instances, contexts and
+ * inspects come and go on the control thread and the workers, and RSS
+ * creeps up by the holes they leave. mw_heap_trim() gives every whole
+ * free page back (well under a millisecond for a 10 MB heap). A
+ * process-wide choice, so the program's and not the library's: an
+ * embedder keeps its own allocator policy.
  */
 static void trim_heap(void)
 {
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
+    mw_heap_trim();
 }
 
 /* SIGHUP: the config file (-c, with the flags over it as at start) and

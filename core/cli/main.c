@@ -2,6 +2,7 @@
  * main.c - the moonwatch command line: dispatches to one command.
  */
 #include "core/cli/cli.h"
+#include "core/cli/heap.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -42,7 +43,7 @@ static int usage(FILE *f)
                "                           print the effective config: every key, its\n"
                "                           value (secrets masked) and where it came\n"
                "                           from (the same as run --print-config)\n"
-               "  version                  print the version\n"
+               "  version                  print the version and the allocator\n"
                "\n"
                "common options:\n"
                "  -c FILE                  YAML config file\n"
@@ -84,7 +85,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help"))
         return usage(stdout);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("moonwatch %s\n", MW_VERSION);
+        printf("moonwatch %s\nmalloc: %s\n", MW_VERSION, mw_heap_allocator());
         return 0;
     }
     raise_nofile();

@@ -33,11 +33,11 @@
 #include "bench.h"
 #include "core/engine.h"
 #include "core/base/util.h"
+#include "core/cli/heap.h"
 #include "tests/support/fake_dockerd.h"
 
 #include <dirent.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -82,16 +82,12 @@ static void mkdir_in(const char *rel)
         exit(1);
 }
 
-/* Heap bytes in use (every arena, mmapped chunks included), MiB: tells
- * real growth from the allocator keeping freed pages. glibc only. */
+/* Heap bytes in use, MiB (heap.h): tells real growth from the allocator
+ * keeping freed pages; -1 when the allocator does not say. */
 static double heap_mib(void)
 {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    struct mallinfo2 mi = mallinfo2();
-    return (double)(mi.uordblks + mi.hblkhd) / (1024.0 * 1024.0);
-#else
-    return -1;
-#endif
+    double b = mw_heap_bytes();
+    return b < 0 ? -1 : b / (1024.0 * 1024.0);
 }
 
 static long env_long(const char *name, long dflt)
