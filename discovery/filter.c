@@ -36,28 +36,32 @@ enum { BY_IMAGE, BY_NAME, BY_NOTHING };
 /*
  * Pause (pod infrastructure) container images, excluded unless included.
  * Datadog's list (GetPauseContainerExcludeList), plus the ECS pause
- * images served from ECR.
+ * images served from ECR. Each with a word every image it matches holds
+ * (outside any group or alternation of the pattern), tried with strstr()
+ * before the regex: most images do not hold it.
  */
-static const char *const pause_images[] = {
-    "kubernetes/pause",                    /* docker.io/kubernetes/pause */
-    "amazon/amazon-ecs-pause",             /* ECS awsvpc task pause */
-    "amazonaws\\.com/ecs/.*pause",         /* the same from an ECR registry */
-    "openshift/origin-pod",                /* OpenShift 3 */
-    ".*rhel7/pod-infrastructure",          /* registry.access.redhat.com */
-    "google(_|-)containers/pause.*",       /* *.gcr.io, *.jfrog.io mirrors */
-    ".*gcr\\.io(.*)/pause.*",              /* k8s.gcr.io/pause, gcr.io/gke-release */
-    ".*azureedge\\.net(.*)/pause.*",       /* Azure's gcr mirrors */
-    "(amazonaws\\.com/)?eks/pause.*",      /* EKS */
-    "rancher/pause.*",                     /* rancher/pause-amd64 */
-    "rancher/mirrored-pause.*",            /* rancher/mirrored-pause:3.7 */
-    "mcr\\.microsoft\\.com(.*)/pause.*",   /* mcr.microsoft.com/oss/kubernetes/pause */
-    "aksrepos\\.azurecr\\.io(.*)/pause.*", /* AKS */
-    "kubeletwin/pause.*",                  /* Windows nodes */
-    "ecr(.*)amazonaws\\.com/pause.*",      /* ecr.<region>.amazonaws.com/pause */
-    "upstream/pause.*",                    /* *.ecr.<region>.amazonaws.com/upstream */
-    "cdk/pause.*",                         /* Charmed Kubernetes */
-    "giantswarm/pause.*",                  /* Giant Swarm */
-    "registry\\.k8s\\.io/pause.*",         /* registry.k8s.io/pause */
+static const struct {
+    const char *pattern, *word;
+} pause_images[] = {
+    {"kubernetes/pause", "pause"},                    /* docker.io/kubernetes/pause */
+    {"amazon/amazon-ecs-pause", "pause"},             /* ECS awsvpc task pause */
+    {"amazonaws\\.com/ecs/.*pause", "pause"},         /* the same from an ECR registry */
+    {"openshift/origin-pod", "pod"},                  /* OpenShift 3 */
+    {".*rhel7/pod-infrastructure", "pod"},            /* registry.access.redhat.com */
+    {"google(_|-)containers/pause.*", "pause"},       /* *.gcr.io, *.jfrog.io mirrors */
+    {".*gcr\\.io(.*)/pause.*", "pause"},              /* k8s.gcr.io/pause, gcr.io/gke-release */
+    {".*azureedge\\.net(.*)/pause.*", "pause"},       /* Azure's gcr mirrors */
+    {"(amazonaws\\.com/)?eks/pause.*", "pause"},      /* EKS */
+    {"rancher/pause.*", "pause"},                     /* rancher/pause-amd64 */
+    {"rancher/mirrored-pause.*", "pause"},            /* rancher/mirrored-pause:3.7 */
+    {"mcr\\.microsoft\\.com(.*)/pause.*", "pause"},   /* mcr.microsoft.com/oss/kubernetes/pause */
+    {"aksrepos\\.azurecr\\.io(.*)/pause.*", "pause"}, /* AKS */
+    {"kubeletwin/pause.*", "pause"},                  /* Windows nodes */
+    {"ecr(.*)amazonaws\\.com/pause.*", "pause"},      /* ecr.<region>.amazonaws.com/pause */
+    {"upstream/pause.*", "pause"},                    /* *.ecr.<region>.amazonaws.com/upstream */
+    {"cdk/pause.*", "pause"},                         /* Charmed Kubernetes */
+    {"giantswarm/pause.*", "pause"},                  /* Giant Swarm */
+    {"registry\\.k8s\\.io/pause.*", "pause"},         /* registry.k8s.io/pause */
 };
 
 /* A compiled regex, with a text every match contains (NULL: none known),
@@ -189,21 +193,14 @@ static mw_code add_list(mw__filter *f, int which, const char *text, const char *
     return MW_OK;
 }
 
-/* What every image a pause pattern matches contains: each has "pause"
- * or "pod" outside any group or alternation. */
-static const char *pause_must(const char *pattern)
-{
-    return strstr(pattern, "pause") ? "pause" : "pod";
-}
-
 /* The pause images, as exclude items. MW_OK, or MW_ENOMEM. */
 static mw_code add_defaults(mw__filter *f, mw__diag *diag)
 {
     for (size_t i = 0; i < MW_ARRAY_LEN(pause_images); i++) {
-        char *item = mw__sprintf("image:%s", pause_images[i]);
-        mw_code rc = item ? add_item(f, EXCLUDE, item, pause_must(pause_images[i]), i + 1,
-                                     DEFAULTS_ORIGIN, diag)
-                          : MW_ENOMEM;
+        char *item = mw__sprintf("image:%s", pause_images[i].pattern);
+        mw_code rc =
+            item ? add_item(f, EXCLUDE, item, pause_images[i].word, i + 1, DEFAULTS_ORIGIN, diag)
+                 : MW_ENOMEM;
         free(item);
         if (rc != MW_OK)
             return rc;

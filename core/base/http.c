@@ -333,7 +333,7 @@ static void req_free(mw__http_req *r)
     if (r->kind == KIND_HTTP && r->d && r->d->shared)
         r->d->load--;
     if (r->easy)
-        easy_put(r->h, r->easy, r->recycle && r->kind == KIND_HTTP);
+        easy_put(r->h, r->easy, r->recycle);
     drv_free(r->own);
     if (r->wipe) {
         for (struct curl_slist *l = r->out_headers; l; l = l->next)

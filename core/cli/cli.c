@@ -13,8 +13,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#ifdef __GLIBC__
-#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

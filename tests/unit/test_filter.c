@@ -225,6 +225,8 @@ static void test_pause_defaults(void)
         "ecr.us-east-1.amazonaws.com/pause",
         "cdk/pause-amd64",
         "giantswarm/pause",
+        "602401143452.dkr.ecr.us-west-2.amazonaws.com/upstream/pause:3.9",
+        "docker.jfrog.io/google-containers/pause:3.1",
     };
     static const char *const kept[] = {
         "redis:7",
