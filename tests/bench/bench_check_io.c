@@ -27,7 +27,10 @@
 #include "core/engine.h"
 #include "core/base/util.h"
 
+#include <curl/curl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <sys/epoll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -384,6 +387,274 @@ static int bench_fast(double secs, const int *conc, int nconc)
     return 0;
 }
 
+/* ------------------------------------------------------------- curl */
+
+#define FLOOR_CAP 128 /* transfers per multi handle: the engine's DRV_CAP */
+
+typedef struct floor_multi {
+    CURLM *multi;
+    int ep;      /* its thread's epoll set */
+    double due;  /* curl's timeout, monotonic seconds; < 0: none */
+    int touched; /* had an event: its finished transfers are read */
+} floor_multi;
+
+typedef struct floor_sock {
+    floor_multi *fm;
+    curl_socket_t fd;
+} floor_sock;
+
+typedef struct floor_thread {
+    pthread_t thr;
+    int ep, first, count, nmulti, rounds;
+    floor_multi *m;
+    struct curl_slist *headers;
+    pthread_barrier_t *go, *done;
+    double end;     /* when its round's last transfer finished */
+    int ok, failed; /* transfers of the round answered 200, or not */
+} floor_thread;
+
+static uint32_t floor_events(int what)
+{
+    return (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? EPOLLIN : 0) |
+           (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? EPOLLOUT : 0);
+}
+
+static int floor_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
+{
+    (void)e;
+    floor_multi *fm = ud;
+    floor_sock *s = sockp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            epoll_ctl(fm->ep, EPOLL_CTL_DEL, fd, NULL);
+            curl_multi_assign(fm->multi, fd, NULL);
+            free(s);
+        }
+        return 0;
+    }
+    struct epoll_event ev = {.events = floor_events(what)};
+    if (!s) {
+        if (!(s = malloc(sizeof *s)))
+            return -1;
+        s->fm = fm;
+        s->fd = fd;
+        ev.data.ptr = s;
+        curl_multi_assign(fm->multi, fd, s);
+        return epoll_ctl(fm->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -1;
+    }
+    ev.data.ptr = s;
+    return epoll_ctl(fm->ep, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -1;
+}
+
+static int floor_timer(CURLM *multi, long ms, void *ud)
+{
+    (void)multi;
+    floor_multi *fm = ud;
+    fm->due = ms < 0 ? -1 : mw__mono() + (double)ms / 1000.0;
+    return 0;
+}
+
+static size_t floor_discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+/* A new easy handle for request `i`, set up as the engine sets up a
+ * check's GET (core/base/http.c: set_common, set_easy). */
+static CURL *floor_easy(floor_thread *t, int i, int delay_ms)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/delay/%d?i=%d", http_port, delay_ms, i);
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, floor_discard);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, floor_discard);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "moonwatch/" MW_VERSION);
+    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(10 << 20));
+    return e;
+}
+
+/* Reads the finished transfers of `fm`; returns how many. */
+static int floor_reap(floor_thread *t, floor_multi *fm)
+{
+    int n = 0, left;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(fm->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        long code = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        if (msg->data.result == CURLE_OK && code == 200)
+            t->ok++;
+        else
+            t->failed++;
+        CURL *e = msg->easy_handle;
+        curl_multi_remove_handle(fm->multi, e);
+        curl_easy_cleanup(e);
+        n++;
+    }
+    return n;
+}
+
+static void floor_round(floor_thread *t, int delay_ms)
+{
+    int pending = 0;
+    t->ok = t->failed = 0;
+    for (int i = 0; i < t->count; i++) {
+        CURL *e = floor_easy(t, t->first + i, delay_ms);
+        if (e && curl_multi_add_handle(t->m[i / FLOOR_CAP].multi, e) == CURLM_OK)
+            pending++;
+        else {
+            curl_easy_cleanup(e);
+            t->failed++;
+        }
+    }
+    struct epoll_event evs[256];
+    while (pending > 0) {
+        double now = mw__mono(), next = -1;
+        for (int k = 0; k < t->nmulti; k++)
+            if (t->m[k].due >= 0 && (next < 0 || t->m[k].due < next))
+                next = t->m[k].due;
+        int wait = next < 0 ? 1000 : next <= now ? 0 : (int)((next - now) * 1000) + 1;
+        int n = epoll_wait(t->ep, evs, 256, wait);
+        int running;
+        for (int k = 0; k < n; k++) {
+            floor_sock *s = evs[k].data.ptr;
+            floor_multi *fm = s->fm;
+            int flags = (evs[k].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                        (evs[k].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                        (evs[k].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(fm->multi, s->fd, flags, &running);
+            fm->touched = 1;
+        }
+        now = mw__mono();
+        for (int k = 0; k < t->nmulti; k++) {
+            floor_multi *fm = &t->m[k];
+            if (fm->due >= 0 && fm->due <= now) {
+                fm->due = -1;
+                curl_multi_socket_action(fm->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+                fm->touched = 1;
+            }
+            if (fm->touched) {
+                fm->touched = 0;
+                pending -= floor_reap(t, fm);
+            }
+        }
+    }
+    t->end = mw__mono();
+}
+
+static int floor_delay_ms;
+
+static void *floor_main(void *arg)
+{
+    floor_thread *t = arg;
+    for (int r = 0; r < t->rounds; r++) {
+        pthread_barrier_wait(t->go);
+        floor_round(t, floor_delay_ms);
+        pthread_barrier_wait(t->done);
+    }
+    return NULL;
+}
+
+static int floor_thread_init(floor_thread *t, int first, int count)
+{
+    t->first = first;
+    t->count = count;
+    t->nmulti = (count + FLOOR_CAP - 1) / FLOOR_CAP;
+    t->m = calloc((size_t)t->nmulti + 1, sizeof *t->m);
+    t->ep = -1;
+    t->headers = curl_slist_append(NULL, "Expect:");
+    if ((t->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || !t->m || !t->headers)
+        return -1;
+    for (int k = 0; k < t->nmulti; k++) {
+        floor_multi *fm = &t->m[k];
+        fm->due = -1;
+        fm->ep = t->ep;
+        if (!(fm->multi = curl_multi_init()))
+            return -1;
+        curl_multi_setopt(fm->multi, CURLMOPT_SOCKETFUNCTION, floor_socket);
+        curl_multi_setopt(fm->multi, CURLMOPT_SOCKETDATA, (void *)fm);
+        curl_multi_setopt(fm->multi, CURLMOPT_TIMERFUNCTION, floor_timer);
+        curl_multi_setopt(fm->multi, CURLMOPT_TIMERDATA, (void *)fm);
+        curl_multi_setopt(fm->multi, CURLMOPT_MAXCONNECTS, (long)FLOOR_CAP);
+    }
+    return 0;
+}
+
+static void floor_thread_free(floor_thread *t)
+{
+    for (int k = 0; t->m && k < t->nmulti; k++)
+        curl_multi_cleanup(t->m[k].multi);
+    free(t->m);
+    curl_slist_free_all(t->headers);
+    if (t->ep >= 0)
+        close(t->ep);
+}
+
+static int bench_curl(int n, int delay_ms)
+{
+    int nt = (int)sysconf(_SC_NPROCESSORS_ONLN), rc = 0;
+    if (nt < 1)
+        nt = 1;
+    floor_delay_ms = delay_ms;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    floor_thread *t = calloc((size_t)nt, sizeof *t);
+    pthread_barrier_t go, done;
+    pthread_barrier_init(&go, NULL, (unsigned)nt + 1);
+    pthread_barrier_init(&done, NULL, (unsigned)nt + 1);
+    for (int i = 0; i < nt; i++) {
+        int first = n * i / nt, count = n * (i + 1) / nt - first;
+        t[i].go = &go;
+        t[i].done = &done;
+        t[i].rounds = 2;
+        if (floor_thread_init(&t[i], first, count) != 0 ||
+            pthread_create(&t[i].thr, NULL, floor_main, &t[i]) != 0) {
+            fprintf(stderr, "bench_check_io: cannot set up curl thread %d\n", i);
+            exit(1);
+        }
+    }
+    printf("libcurl alone x %d against a server answering after %d ms (%d threads, no engine, "
+           "no Lua):\n",
+           n, delay_ms, nt);
+    for (int r = 0; r < 2; r++) {
+        double cpu0 = bench_cpu_seconds(), t0 = mw__mono(), end = t0;
+        int ok = 0, failed = 0;
+        pthread_barrier_wait(&go);
+        pthread_barrier_wait(&done);
+        for (int i = 0; i < nt; i++) {
+            end = t[i].end > end ? t[i].end : end;
+            ok += t[i].ok;
+            failed += t[i].failed;
+        }
+        printf("  %s round: %.3f s wall, %.2f s CPU, %d answered 200, %d not, RSS %.1f MiB\n",
+               r ? "second" : "first", end - t0, bench_cpu_seconds() - cpu0, ok, failed,
+               bench_rss_kib() / 1024);
+        rc |= ok != n;
+    }
+    for (int i = 0; i < nt; i++) {
+        pthread_join(t[i].thr, NULL);
+        floor_thread_free(&t[i]);
+    }
+    free(t);
+    pthread_barrier_destroy(&go);
+    pthread_barrier_destroy(&done);
+    curl_global_cleanup();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "all";
@@ -404,6 +675,11 @@ int main(int argc, char **argv)
         int delay = argc > 3 && !strcmp(mode, "slow") ? atoi(argv[3]) : 1000;
         const char *check = argc > 4 && !strcmp(mode, "slow") ? argv[4] : "http_check";
         rc |= bench_slow(n, delay, check);
+    }
+    if (!strcmp(mode, "curl") || !strcmp(mode, "all")) {
+        int n = argc > 2 && !strcmp(mode, "curl") ? atoi(argv[2]) : 10000;
+        int delay = argc > 3 && !strcmp(mode, "curl") ? atoi(argv[3]) : 1000;
+        rc |= bench_curl(n, delay);
     }
     if (!strcmp(mode, "fast") || !strcmp(mode, "all")) {
         double secs = argc > 2 && !strcmp(mode, "fast") ? atof(argv[2]) : 5;
