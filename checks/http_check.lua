@@ -210,12 +210,14 @@ end
 
 -- ------------------------------------------------------------ config
 
+-- The URL, and whether it is https.
 local function parse_url(inst)
   local url = opt.string(inst, "url")
-  if not url or not url:match("^[hH][tT][tT][pP][sS]?://") then
+  local s = url and url:match("^[hH][tT][tT][pP]([sS]?)://")
+  if not s then
     opt.error("url", "http:// or https:// URL", url)
   end
-  return url
+  return url, s ~= ""
 end
 
 local function has_header(headers, name)
@@ -259,29 +261,35 @@ local function parse_content_match(inst)
   return pat
 end
 
--- TLS: tls_verify wins over the older disable_ssl_validation.
-local function parse_tls(inst, cfg)
+-- TLS: tls_verify wins over the older disable_ssl_validation. Returns
+-- verify, ca_file, client_cert, client_key.
+local function parse_tls(inst)
+  local verify
   if opt.first(inst, "tls_verify", "disable_ssl_validation") == "tls_verify" then
-    cfg.tls_verify = opt.bool(inst, "tls_verify", true)
+    verify = opt.bool(inst, "tls_verify", true)
   else
-    cfg.tls_verify = not opt.bool(inst, "disable_ssl_validation")
+    verify = not opt.bool(inst, "disable_ssl_validation")
   end
-  cfg.ca_file = opt.string(inst, opt.first(inst, "tls_ca_cert", "ca_certs"))
-  cfg.client_cert = opt.string(inst, opt.first(inst, "tls_cert", "client_cert"))
-  cfg.client_key = opt.string(inst, opt.first(inst, "tls_private_key", "client_key"))
+  return verify, opt.string(inst, opt.first(inst, "tls_ca_cert", "ca_certs")),
+    opt.string(inst, opt.first(inst, "tls_cert", "client_cert")),
+    opt.string(inst, opt.first(inst, "tls_private_key", "client_key"))
 end
 
--- Thresholds in seconds; seconds_* win over days_*, as in Datadog.
-local function parse_thresholds(inst, cfg)
+-- Thresholds in seconds, warning and critical; seconds_* win over
+-- days_*, as in Datadog.
+local function parse_thresholds(inst)
   local days_w = opt.number(inst, "days_warning", 14, 0)
   local days_c = opt.number(inst, "days_critical", 7, 0)
-  cfg.warn_s = opt.number(inst, "seconds_warning", days_w * 86400, 0)
-  cfg.crit_s = opt.number(inst, "seconds_critical", days_c * 86400, 0)
+  return opt.number(inst, "seconds_warning", days_w * 86400, 0),
+    opt.number(inst, "seconds_critical", days_c * 86400, 0)
 end
 
 -- Datadog adds url:<url> only when the instance's tags have none.
 local function has_url_tag(tags)
-  for _, t in ipairs(type(tags) == "table" and tags or {}) do
+  if type(tags) ~= "table" then
+    return false
+  end
+  for _, t in ipairs(tags) do
     if type(t) == "string" and t:match("^url:") then
       return true
     end
@@ -289,33 +297,40 @@ local function has_url_tag(tags)
   return false
 end
 
+-- The options in the order they are checked (the first bad one is the
+-- one reported), then the instance's config in one constructor, which
+-- sizes the table once instead of growing it field by field.
 local function parse_config(self)
   local inst = self.instance
   local name = opt.string(inst, "name", opt.REQUIRED)
-  local cfg = { url = parse_url(inst), name = name }
-  cfg.method = opt.string(inst, "method", "GET"):upper()
-  if not one_of(METHODS, cfg.method) then
-    opt.error("method", "one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS", cfg.method)
+  local url, https = parse_url(inst)
+  local method = opt.string(inst, "method", "GET"):upper()
+  if not one_of(METHODS, method) then
+    opt.error("method", "one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS", method)
   end
-  cfg.headers = opt.map(inst, "headers", {})
-  cfg.body = parse_data(inst, cfg.method, cfg.headers)
-  cfg.timeout = opt.timeout(self, DEFAULT_TIMEOUT)
-  cfg.status_pattern = opt.string(inst, "http_response_status_code", DEFAULT_STATUS)
-  cfg.status = compile_status(cfg.status_pattern)
-  cfg.content_match = parse_content_match(inst)
-  cfg.reverse = opt.bool(inst, "reverse_content_match", false)
-  cfg.include_content = opt.bool(inst, "include_content", false)
-  cfg.response_time = opt.bool(inst, "collect_response_time", true)
-  cfg.follow = opt.bool(inst, "allow_redirects", true)
-  cfg.https = cfg.url:lower():match("^https://") ~= nil
-  cfg.ssl_expire = cfg.https and opt.bool(inst, "check_certificate_expiration", true)
-  parse_tls(inst, cfg)
-  parse_thresholds(inst, cfg)
-  cfg.tags = { "instance:" .. mw.tag.normalize(name) }
-  if not has_url_tag(inst.tags) then
-    table.insert(cfg.tags, 1, "url:" .. cfg.url)
-  end
-  return cfg
+  local headers = opt.map(inst, "headers", {})
+  local body = parse_data(inst, method, headers)
+  local timeout = opt.timeout(self, DEFAULT_TIMEOUT)
+  local status_pattern = opt.string(inst, "http_response_status_code", DEFAULT_STATUS)
+  local status = compile_status(status_pattern)
+  local content_match = parse_content_match(inst)
+  local reverse = opt.bool(inst, "reverse_content_match", false)
+  local include_content = opt.bool(inst, "include_content", false)
+  local response_time = opt.bool(inst, "collect_response_time", true)
+  local follow = opt.bool(inst, "allow_redirects", true)
+  local ssl_expire = https and opt.bool(inst, "check_certificate_expiration", true)
+  local tls_verify, ca_file, client_cert, client_key = parse_tls(inst)
+  local warn_s, crit_s = parse_thresholds(inst)
+  local instance_tag = "instance:" .. mw.tag.normalize(name)
+  return {
+    name = name, url = url, https = https, method = method, headers = headers, body = body,
+    timeout = timeout, status_pattern = status_pattern, status = status,
+    content_match = content_match, reverse = reverse, include_content = include_content,
+    response_time = response_time, follow = follow, ssl_expire = ssl_expire,
+    tls_verify = tls_verify, ca_file = ca_file, client_cert = client_cert, client_key = client_key,
+    warn_s = warn_s, crit_s = crit_s,
+    tags = has_url_tag(inst.tags) and { instance_tag } or { "url:" .. url, instance_tag },
+  }
 end
 
 -- ------------------------------------------------------------ run

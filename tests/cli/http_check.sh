@@ -287,6 +287,11 @@ has_tag "$tags" "url:$tbase/ok" && has_tag "$tags" "instance:tls" && ok || bad "
 tags=$(get metric http.ssl.days_left tags)
 has_tag "$tags" "url:$tbase/ok" && has_tag "$tags" "instance:tls" && ok || bad "days_left tags: $tags"
 
+# the scheme's case does not matter: an HTTPS:// URL is checked as https
+check '{"name":"tls","url":"HTTPS://127.0.0.1:'$port'/ok","tls_verify":false}'
+[ "$(get service_check http.ssl_cert status)" = 1 ] && [ "$(get metric http.ssl.days_left value)" = 9 ] \
+  && ok || bad "HTTPS:// URL: no certificate check: $out"
+
 check '{"name":"tls","url":"'$tbase'/ok","tls_verify":false,"days_critical":10}'
 [ "$(get service_check http.ssl_cert status)" = 2 ] && ok || bad "days_critical 10: not CRITICAL"
 [ "$(get service_check http.ssl_cert message)" = "This cert TTL is critical: only 9 days before it expires" ] \
