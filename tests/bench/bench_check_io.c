@@ -391,17 +391,23 @@ static int bench_fast(double secs, const int *conc, int nconc)
 
 #define FLOOR_CAP 128 /* transfers per multi handle: the engine's DRV_CAP */
 
+typedef struct floor_sock floor_sock;
+
 typedef struct floor_multi {
     CURLM *multi;
-    int ep;      /* its thread's epoll set */
-    double due;  /* curl's timeout, monotonic seconds; < 0: none */
-    int touched; /* had an event: its finished transfers are read */
+    int ep;            /* its thread's epoll set */
+    floor_sock **dead; /* its thread's sockets to free after their events */
+    double due;        /* curl's timeout, monotonic seconds; < 0: none */
+    int touched;       /* had an event: its finished transfers are read */
 } floor_multi;
 
-typedef struct floor_sock {
+/* A socket curl watches; freed once the events read with it are done
+ * (curl may close one socket while handling another's event). */
+struct floor_sock {
     floor_multi *fm;
     curl_socket_t fd;
-} floor_sock;
+    floor_sock *next_dead; /* on the dead list once curl is done with it */
+};
 
 typedef struct floor_thread {
     pthread_t thr;
@@ -411,6 +417,7 @@ typedef struct floor_thread {
     pthread_barrier_t *go, *done;
     double end;     /* when its round's last transfer finished */
     int ok, failed; /* transfers of the round answered 200, or not */
+    floor_sock *dead;
 } floor_thread;
 
 static uint32_t floor_events(int what)
@@ -427,8 +434,9 @@ static int floor_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *soc
     if (what == CURL_POLL_REMOVE) {
         if (s) {
             epoll_ctl(fm->ep, EPOLL_CTL_DEL, fd, NULL);
-            curl_multi_assign(fm->multi, fd, NULL);
-            free(s);
+            s->fm = NULL;
+            s->next_dead = *fm->dead;
+            *fm->dead = s;
         }
         return 0;
     }
@@ -533,6 +541,8 @@ static void floor_round(floor_thread *t, int delay_ms)
         for (int k = 0; k < n; k++) {
             floor_sock *s = evs[k].data.ptr;
             floor_multi *fm = s->fm;
+            if (!fm)
+                continue; /* closed while an earlier event was handled */
             int flags = (evs[k].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                         (evs[k].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                         (evs[k].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
@@ -551,6 +561,11 @@ static void floor_round(floor_thread *t, int delay_ms)
                 fm->touched = 0;
                 pending -= floor_reap(t, fm);
             }
+        }
+        while (t->dead) {
+            floor_sock *s = t->dead;
+            t->dead = s->next_dead;
+            free(s);
         }
     }
     t->end = mw__mono();
@@ -583,6 +598,7 @@ static int floor_thread_init(floor_thread *t, int first, int count)
         floor_multi *fm = &t->m[k];
         fm->due = -1;
         fm->ep = t->ep;
+        fm->dead = &t->dead;
         if (!(fm->multi = curl_multi_init()))
             return -1;
         curl_multi_setopt(fm->multi, CURLMOPT_SOCKETFUNCTION, floor_socket);
@@ -598,6 +614,11 @@ static void floor_thread_free(floor_thread *t)
 {
     for (int k = 0; t->m && k < t->nmulti; k++)
         curl_multi_cleanup(t->m[k].multi);
+    while (t->dead) { /* the idle connections' sockets, closed by the cleanup */
+        floor_sock *s = t->dead;
+        t->dead = s->next_dead;
+        free(s);
+    }
     free(t->m);
     curl_slist_free_all(t->headers);
     if (t->ep >= 0)
