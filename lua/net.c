@@ -435,10 +435,10 @@ static void push_lower(lua_State *L, const char *name, size_t n)
 static void push_headers(lua_State *L, const mw__buf *b)
 {
     const char *p = mw__buf_str(b), *end = p + b->len;
-    int pairs = 0;
+    int strings = 0; /* a name and a value each */
     for (const char *q = p; q < end; q++)
-        pairs += *q == '\0';
-    lua_createtable(L, 0, pairs / 2);
+        strings += *q == '\0';
+    lua_createtable(L, 0, strings / 2);
     while (p < end) {
         size_t nn = strlen(p);
         const char *name = p, *value = p + nn + 1;

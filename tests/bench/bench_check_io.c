@@ -389,7 +389,8 @@ static int bench_fast(double secs, const int *conc, int nconc)
 
 /* ------------------------------------------------------------- curl */
 
-#define FLOOR_CAP 128 /* transfers per multi handle: the engine's DRV_CAP */
+#define FLOOR_CAP    128 /* transfers per multi handle: the engine's DRV_CAP */
+#define FLOOR_ROUNDS 2   /* as `slow`: the first runs, then the steady state */
 
 typedef struct floor_sock floor_sock;
 
@@ -411,7 +412,7 @@ struct floor_sock {
 
 typedef struct floor_thread {
     pthread_t thr;
-    int ep, first, count, nmulti, rounds;
+    int ep, first, count, nmulti, delay_ms;
     floor_multi *m;
     struct curl_slist *headers;
     pthread_barrier_t *go, *done;
@@ -516,12 +517,22 @@ static int floor_reap(floor_thread *t, floor_multi *fm)
     return n;
 }
 
-static void floor_round(floor_thread *t, int delay_ms)
+/* Frees the sockets curl is done with (see floor_sock). */
+static void floor_free_dead(floor_thread *t)
+{
+    while (t->dead) {
+        floor_sock *s = t->dead;
+        t->dead = s->next_dead;
+        free(s);
+    }
+}
+
+static void floor_round(floor_thread *t)
 {
     int pending = 0;
     t->ok = t->failed = 0;
     for (int i = 0; i < t->count; i++) {
-        CURL *e = floor_easy(t, t->first + i, delay_ms);
+        CURL *e = floor_easy(t, t->first + i, t->delay_ms);
         if (e && curl_multi_add_handle(t->m[i / FLOOR_CAP].multi, e) == CURLM_OK)
             pending++;
         else {
@@ -562,23 +573,17 @@ static void floor_round(floor_thread *t, int delay_ms)
                 pending -= floor_reap(t, fm);
             }
         }
-        while (t->dead) {
-            floor_sock *s = t->dead;
-            t->dead = s->next_dead;
-            free(s);
-        }
+        floor_free_dead(t);
     }
     t->end = mw__mono();
 }
 
-static int floor_delay_ms;
-
 static void *floor_main(void *arg)
 {
     floor_thread *t = arg;
-    for (int r = 0; r < t->rounds; r++) {
+    for (int r = 0; r < FLOOR_ROUNDS; r++) {
         pthread_barrier_wait(t->go);
-        floor_round(t, floor_delay_ms);
+        floor_round(t);
         pthread_barrier_wait(t->done);
     }
     return NULL;
@@ -614,11 +619,7 @@ static void floor_thread_free(floor_thread *t)
 {
     for (int k = 0; t->m && k < t->nmulti; k++)
         curl_multi_cleanup(t->m[k].multi);
-    while (t->dead) { /* the idle connections' sockets, closed by the cleanup */
-        floor_sock *s = t->dead;
-        t->dead = s->next_dead;
-        free(s);
-    }
+    floor_free_dead(t); /* the idle connections' sockets, closed by the cleanup */
     free(t->m);
     curl_slist_free_all(t->headers);
     if (t->ep >= 0)
@@ -630,7 +631,6 @@ static int bench_curl(int n, int delay_ms)
     int nt = (int)sysconf(_SC_NPROCESSORS_ONLN), rc = 0;
     if (nt < 1)
         nt = 1;
-    floor_delay_ms = delay_ms;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     floor_thread *t = calloc((size_t)nt, sizeof *t);
     pthread_barrier_t go, done;
@@ -640,7 +640,7 @@ static int bench_curl(int n, int delay_ms)
         int first = n * i / nt, count = n * (i + 1) / nt - first;
         t[i].go = &go;
         t[i].done = &done;
-        t[i].rounds = 2;
+        t[i].delay_ms = delay_ms;
         if (floor_thread_init(&t[i], first, count) != 0 ||
             pthread_create(&t[i].thr, NULL, floor_main, &t[i]) != 0) {
             fprintf(stderr, "bench_check_io: cannot set up curl thread %d\n", i);
@@ -650,7 +650,7 @@ static int bench_curl(int n, int delay_ms)
     printf("libcurl alone x %d against a server answering after %d ms (%d threads, no engine, "
            "no Lua):\n",
            n, delay_ms, nt);
-    for (int r = 0; r < 2; r++) {
+    for (int r = 0; r < FLOOR_ROUNDS; r++) {
         double cpu0 = bench_cpu_seconds(), t0 = mw__mono(), end = t0;
         int ok = 0, failed = 0;
         pthread_barrier_wait(&go);
